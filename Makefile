@@ -1,0 +1,37 @@
+# The two commands: `make run` (app + worker on http://127.0.0.1:8000) and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.12 || command -v python3.13 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test test-fast bench install browser clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: install, migrate, ensure an admin user, then serve + run the worker.
+run: $(STAMP)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py ensure_admin
+	$(VENV)/bin/honcho start -f Procfile
+
+## make test: the whole suite (browser tests included; Chromium is installed when missing).
+test: $(STAMP)
+	@bash scripts/ensure-chromium.sh
+	$(PY) -m pytest
+	@if [ -n "$$MV_TEST_POSTGRES_URL" ]; then \
+	  echo "== the suite again on PostgreSQL ($$MV_TEST_POSTGRES_URL)"; \
+	  DATABASE_URL="$$MV_TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser"; \
+	fi
+
+## make bench: the benchmarks in bench/, each printing ratios measured side by side.
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache

@@ -1,0 +1,107 @@
+"""The JSON API's plumbing: auth (session or X-API-Key), method checks, error shape.
+
+Every endpoint answers errors as ``{"error": code, "message": text, "details": {...}}``
+with a 4xx status; bad input never becomes a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+logger = logging.getLogger("mv.api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JsonResponse:
+    return JsonResponse({"error": code, "message": message, "details": details or {}}, status=status)
+
+
+def api_user(request: HttpRequest):
+    """The user behind a request: the session's, or the API-key user for X-API-Key."""
+    if request.user.is_authenticated:
+        return request.user
+    key = request.headers.get("X-API-Key", "")
+    if key and any(hmac.compare_digest(key, k) for k in settings.MV_API_KEYS):
+        user, _ = get_user_model().objects.get_or_create(
+            username=settings.MV_API_USER, defaults={"is_active": True}
+        )
+        return user
+    return None
+
+
+def parse_json(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return data
+
+
+def api_endpoint(*methods: str) -> Callable:
+    """Wrap a JSON view: allowed methods (405), auth (401), ApiError -> JSON 4xx.
+
+    API-key requests carry no session, so they are exempt from CSRF; session requests
+    keep Django's CSRF protection through the normal middleware.
+    """
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = error_response(405, "method_not_allowed", f"Use {' or '.join(methods)} for this endpoint.")
+                response["Allow"] = ", ".join(methods)
+                return response
+            user = api_user(request)
+            if user is None:
+                return error_response(
+                    401, "unauthorized", "Log in, or send a valid API key in the X-API-Key header."
+                )
+            request.api_user = user
+            try:
+                return view(request, *args, **kwargs)
+            except ApiError as exc:
+                return error_response(exc.status, exc.code, exc.message, exc.details)
+
+        wrapper.csrf_exempt = True  # CSRF is enforced below for session-authenticated calls
+        return _csrf_for_sessions(wrapper)
+
+    return decorate
+
+
+def _csrf_for_sessions(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Enforce CSRF when the caller is authenticated by its session cookie."""
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    middleware = CsrfViewMiddleware(lambda request: HttpResponse())
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.user.is_authenticated and request.method not in ("GET", "HEAD", "OPTIONS"):
+            rejected = middleware.process_view(request, None, (), {})
+            if rejected is not None:
+                return error_response(403, "csrf_failed", "CSRF token missing or incorrect.")
+        return view(request, *args, **kwargs)
+
+    wrapper.csrf_exempt = True
+    return wrapper

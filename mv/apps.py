@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+from django.conf import settings
+
+
+class MvConfig(AppConfig):
+    name = "mv"
+    verbose_name = "MV Studio"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Build the flavor registry once; register system checks. No DB, no network."""
+        from mv import checks, flavors  # noqa: F401  (checks registers itself)
+
+        flavors.install(flavors.load_registry(settings.MV_CONFIGS_DIR))

@@ -1,0 +1,277 @@
+"""Config flavors: ``configs/<flavor>/*.yaml`` loaded once into an immutable registry.
+
+A request resolves its flavor once (``resolve(name)``) and passes the ``Flavor`` down;
+there is no module-level "current flavor", so concurrent requests never mix. A flavor
+may leave out files or keys: those come from ``default``, key by key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger("mv.flavors")
+
+DEFAULT = "default"
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+# file stem -> key -> expected type(s). Keys outside this schema are allowed and kept.
+SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
+    {
+        "parameters": MappingProxyType(
+            {
+                "character_characteristics": (str,),
+                "video_type": (str,),
+                "video_characteristics": (str,),
+                "camera_angle": (str,),
+                "number_of_scenes": (int,),
+            }
+        ),
+        "scene_prompts": MappingProxyType({"scene_generation_prompt": (str,), "scene_system_prompt": (str,)}),
+        "image_prompts": MappingProxyType({"character_reference_prompt": (str,)}),
+        "image_params": MappingProxyType(
+            {
+                "model": (str,),
+                "aspect_ratio": (str,),
+                "safety_filter_level": (str,),
+                "person_generation": (str,),
+                "output_format": (str,),
+                "scene_model": (str,),
+                "scene_temperature": (int, float),
+                "scene_max_tokens": (int,),
+                "video_model": (str,),
+                "video_aspect_ratio": (str,),
+                "video_duration": (int,),
+                "video_resolution": (str,),
+                "video_generate_audio": (bool,),
+                "video_person_generation": (str,),
+                "video_rules_template": (str,),
+                "lipsync_model": (str,),
+                "lipsync_sync_mode": (str,),
+                "lipsync_temperature": (int, float),
+                "lipsync_active_speaker": (bool,),
+                "lipsync_occlusion_detection_enabled": (bool,),
+            }
+        ),
+    }
+)
+FILES: tuple[str, ...] = tuple(SCHEMA)
+
+# Placeholders each template may use, and who fills them.
+SCENE_PLACEHOLDERS = frozenset(
+    {
+        "idea",
+        "character_description",
+        "character_characteristics",
+        "number_of_scenes",
+        "camera_angle",
+        "video_type",
+        "video_characteristics",
+    }
+)
+TEMPLATE_PLACEHOLDERS: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
+    {
+        ("scene_prompts", "scene_generation_prompt"): SCENE_PLACEHOLDERS,
+        ("scene_prompts", "scene_system_prompt"): SCENE_PLACEHOLDERS,
+        ("image_prompts", "character_reference_prompt"): frozenset({"character_description"}),
+        ("image_params", "video_rules_template"): frozenset({"aspect_ratio"}),
+    }
+)
+
+
+class InvalidFlavorName(ValueError):
+    """A flavor name that is not ``^[A-Za-z0-9_-]{1,64}$`` (a 400, never a lookup)."""
+
+
+class FlavorKeyError(KeyError):
+    """A key that neither the flavor nor ``default`` defines."""
+
+
+def freeze(value: Any) -> Any:
+    """Deep-immutable copy: mappings become read-only proxies, lists become tuples."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({k: freeze(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
+def placeholders(template: str) -> set[str]:
+    """The ``{names}`` a str.format template asks for (``{{`` ``}}`` are literal braces)."""
+    names: set[str] = set()
+    for _, name, _, _ in string.Formatter().parse(template):
+        if name:
+            names.add(re.split(r"[.\[]", name, maxsplit=1)[0])
+    return names
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One resolved flavor: its values with ``default`` filled in, and where each came from."""
+
+    name: str
+    values: Mapping[str, Mapping[str, Any]]
+    sources: Mapping[str, Mapping[str, str]]  # file -> key -> "<flavor>" it was read from
+    files: tuple[str, ...] = ()  # the YAML files this flavor's own folder holds
+
+    def get(self, file: str, key: str, *, used_in: str, default: Any = ...) -> Any:
+        """A config value, logged (in MV_DEBUG_MODE) with where it came from and where it goes."""
+        try:
+            value = self.values[file][key]
+        except KeyError:
+            if default is ...:
+                raise FlavorKeyError(f"{file}.yaml has no key {key!r} in flavor {self.name!r} or default") from None
+            return default
+        if logger.isEnabledFor(logging.DEBUG):
+            source = self.sources[file][key]
+            logger.debug(
+                "config value: flavor=%s %s.yaml:%s (from %s) -> %s\n%s",
+                self.name,
+                file,
+                key,
+                "its own file" if source == self.name else source,
+                used_in,
+                _indent(value),
+            )
+        return value
+
+    def source_of(self, file: str, key: str) -> str:
+        return self.sources[file][key]
+
+
+def _indent(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return "\n".join("    | " + line for line in str(text).splitlines() or [""])
+
+
+@dataclass(frozen=True)
+class LoadError:
+    flavor: str
+    file: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    flavors: Mapping[str, Flavor]
+    errors: tuple[LoadError, ...] = ()
+    path: Path = field(default_factory=Path)
+
+    def names(self) -> list[str]:
+        return sorted(self.flavors)
+
+
+def _read_folder(folder: Path) -> tuple[dict[str, dict[str, Any]], list[LoadError]]:
+    data: dict[str, dict[str, Any]] = {}
+    errors: list[LoadError] = []
+    for stem in FILES:
+        path = folder / f"{stem}.yaml"
+        if not path.is_file():
+            continue
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            errors.append(LoadError(folder.name, path.name, f"malformed YAML: {exc}".replace("\n", " ")))
+            continue
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            errors.append(LoadError(folder.name, path.name, "must be a mapping of keys to values"))
+            continue
+        data[stem] = {str(k): v for k, v in loaded.items()}
+    return data, errors
+
+
+def load_registry(configs_dir: Path) -> Registry:
+    """Read every flavor folder once. A broken flavor is skipped (and reported by the
+    system check); the others still load."""
+    errors: list[LoadError] = []
+    raw: dict[str, dict[str, dict[str, Any]]] = {}
+    own_files: dict[str, tuple[str, ...]] = {}
+    folders = sorted(p for p in configs_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) if configs_dir.is_dir() else []
+    for folder in folders:
+        if not NAME_RE.match(folder.name):
+            errors.append(LoadError(folder.name, "", "folder name is not a valid flavor name ([A-Za-z0-9_-], 1-64)"))
+            continue
+        data, folder_errors = _read_folder(folder)
+        errors.extend(folder_errors)
+        if folder_errors:
+            continue
+        raw[folder.name] = data
+        own_files[folder.name] = tuple(f"{stem}.yaml" for stem in FILES if stem in data)
+    if DEFAULT not in raw:
+        if not any(e.flavor == DEFAULT for e in errors):
+            errors.append(LoadError(DEFAULT, "", f"the required flavor folder {configs_dir / DEFAULT} is missing"))
+        return Registry(flavors=MappingProxyType({}), errors=tuple(errors), path=configs_dir)
+
+    base = raw[DEFAULT]
+    flavors: dict[str, Flavor] = {}
+    for name, data in raw.items():
+        values: dict[str, dict[str, Any]] = {}
+        sources: dict[str, dict[str, str]] = {}
+        for stem in FILES:
+            merged = dict(base.get(stem, {}))
+            src = {key: DEFAULT for key in merged}
+            for key, value in data.get(stem, {}).items():
+                merged[key] = value
+                src[key] = name
+            values[stem] = merged
+            sources[stem] = src
+        flavors[name] = Flavor(name=name, values=freeze(values), sources=freeze(sources), files=own_files[name])
+    registry = Registry(flavors=MappingProxyType(flavors), errors=tuple(errors), path=configs_dir)
+    logger.debug(
+        "config flavors loaded from %s: %s",
+        configs_dir,
+        "; ".join(f"{n} ({', '.join(flavors[n].files) or 'no files of its own'})" for n in registry.names()),
+    )
+    for error in errors:
+        logger.error("config flavor %s %s: %s", error.flavor, error.file, error.message)
+    return registry
+
+
+_registry: Registry | None = None
+
+
+def install(registry: Registry) -> None:
+    """Called once from ``MvConfig.ready()`` (and by tests that build their own)."""
+    global _registry
+    _registry = registry
+
+
+def registry() -> Registry:
+    if _registry is None:
+        raise RuntimeError("the flavor registry is built in MvConfig.ready(); is the mv app installed?")
+    return _registry
+
+
+def names() -> list[str]:
+    return registry().names()
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise InvalidFlavorName("config_flavor must be 1-64 letters, digits, '_' or '-'")
+    return name
+
+
+def resolve(name: str | None) -> Flavor:
+    """The flavor to use for a request: the named one, or ``default`` (with a warning)
+    when it does not exist. A malformed name raises ``InvalidFlavorName``."""
+    flavors = registry().flavors
+    requested = validate_name(name) if name else DEFAULT
+    flavor = flavors.get(requested)
+    if flavor is not None:
+        logger.debug("config flavor %r loaded", requested)
+        return flavor
+    if DEFAULT not in flavors:
+        raise RuntimeError("no 'default' config flavor is loaded; run `manage.py check`")
+    logger.warning("config flavor %r not found, using %r", requested, DEFAULT)
+    return flavors[DEFAULT]

@@ -1,0 +1,117 @@
+"""The provider interface: what MV Studio needs from a model host.
+
+Two implementations: ``replicate`` (the real models) and ``local`` (an offline ffmpeg
+renderer, honest about what it is). Long jobs (clips, lipsync) are started and then
+polled, so a worker never sits waiting and a restarted worker resumes from the stored
+prediction id instead of paying for a new prediction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mv.flavors import Flavor
+
+
+class ProviderError(Exception):
+    """One error type for every provider failure. ``permanent`` says whether retrying
+    the same request could help (a 429 or a dropped connection: no; a content-policy
+    refusal or junk JSON from the LLM: yes)."""
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class SceneRequest:
+    """Everything the scene-writing LLM is given (flavor defaults already applied)."""
+
+    idea: str
+    character_description: str
+    character_characteristics: str
+    number_of_scenes: int
+    video_type: str
+    video_characteristics: str
+    camera_angle: str
+    mode: str = "music_video"
+
+
+@dataclass(frozen=True)
+class SceneSpec:
+    description: str
+    negative_description: str = ""
+
+
+@dataclass(frozen=True)
+class WrittenScenes:
+    scenes: list[SceneSpec]
+    model: str
+    prompt: str  # the full prompt sent, for the record
+
+
+@dataclass(frozen=True)
+class ClipRequest:
+    prompt: str  # the full prompt (rules template appended by the pipeline)
+    negative_prompt: str = ""
+    aspect_ratio: str = "16:9"
+    duration: int = 8
+    generate_audio: bool = True
+    seed: int | None = None
+    reference_image: Path | None = None
+    label: str = ""  # e.g. "Scene 3": shown by the local renderer
+
+
+@dataclass(frozen=True)
+class LipsyncRequest:
+    video: Path
+    audio: Path  # the exact slice of the song, already cut (WAV)
+    temperature: float | None = None
+    occlusion_detection_enabled: bool | None = None
+    active_speaker_detection: bool | None = None
+
+
+JobState = Literal["running", "succeeded", "failed", "canceled"]
+
+
+@dataclass
+class JobUpdate:
+    """Where a long job stands after ``start_*`` or ``poll``."""
+
+    state: JobState
+    prediction_id: str = ""
+    model: str = ""
+    input: dict[str, Any] = field(default_factory=dict)  # exactly what was sent
+    output_path: Path | None = None  # a local file holding the result, once succeeded
+    error: str = ""
+    progress: int = 0
+    predict_time: float | None = None
+
+
+class Provider(ABC):
+    name: str = ""
+    label: str = ""  # shown in the UI, e.g. "Local preview renderer (offline)"
+
+    @abstractmethod
+    def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes: ...
+
+    @abstractmethod
+    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
+        """Render one character reference image; returns the file and the input sent."""
+
+    @abstractmethod
+    def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate: ...
+
+    @abstractmethod
+    def start_lipsync(self, flavor: Flavor, request: LipsyncRequest, *, workdir: Path) -> JobUpdate: ...
+
+    @abstractmethod
+    def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        """Check a started job; on success the output is already copied to ``workdir``."""
+
+    @abstractmethod
+    def cancel(self, prediction_id: str) -> None: ...

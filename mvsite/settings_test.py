@@ -1,0 +1,17 @@
+"""Test settings: the real settings with the offline provider, immediate tasks and a
+throwaway media folder. DATABASE_URL still applies, so the suite runs on PostgreSQL too."""
+
+import tempfile
+from pathlib import Path
+
+from mvsite.settings import *  # noqa: F403
+
+MV_PROVIDER = "local"
+REPLICATE_API_TOKEN = ""
+TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+MV_TASKS_BACKEND = "immediate"
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="mv-test-media-"))
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MV_POLL_INTERVAL = 0.02
+MV_API_KEYS = ["test-api-key"]
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

@@ -1,0 +1,73 @@
+"""Shared fixtures: users, logged-in clients, a media folder per test, tiny real media."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from mv import media
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path: Path) -> Path:
+    """Each test writes its files into its own folder."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root
+
+
+@pytest.fixture
+def user(db):
+    return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user("bob", "bob@example.com", "pw-bob-123")
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user("staff", "staff@example.com", "pw-staff-123", is_staff=True)
+
+
+@pytest.fixture
+def alice_client(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("fixtures")
+
+
+@pytest.fixture(scope="session")
+def song_mp3(media_dir: Path) -> Path:
+    """A 40 s mp3: a tone that changes pitch every 8 s, so slices are tellable apart."""
+    path = media_dir / "song.mp3"
+    parts = "".join(f"sine=frequency={220 * (i + 1)}:duration=8[a{i}];" for i in range(5))
+    media.run_ffmpeg(
+        ["-filter_complex", parts + "".join(f"[a{i}]" for i in range(5)) + "concat=n=5:v=0:a=1[out]",
+         "-map", "[out]", "-ar", "44100", "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", path]
+    )
+    return path
+
+
+def make_clip(path: Path, *, seconds: float = 2.0, size: str = "320x180", rate: int = 24, tone: int = 440) -> Path:
+    """A real H.264/AAC clip (testsrc2 + sine) for tests."""
+    media.run_ffmpeg(
+        ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds}",
+         "-f", "lavfi", "-i", f"sine=frequency={tone}:duration={seconds}",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest",
+         "-movflags", "+faststart", path]
+    )
+    return path
+
+
+@pytest.fixture(scope="session")
+def clip_mp4(media_dir: Path) -> Path:
+    return make_clip(media_dir / "clip.mp4")
