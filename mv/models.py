@@ -222,11 +222,18 @@ class Project(models.Model):
 
 
 class Scene(models.Model):
+    class PromptStatus(models.TextChoices):
+        READY = "ready", "Ready"
+        WRITING = "writing", "Rewriting"
+        FAILED = "failed", "Rewrite failed"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scenes")
     position = models.PositiveSmallIntegerField()
     description = models.TextField()
     negative_description = models.TextField(blank=True)
+    prompt_status = models.CharField(max_length=16, choices=PromptStatus.choices, default=PromptStatus.READY)
+    prompt_error = models.TextField(blank=True)
     current_clip = models.ForeignKey(
         "Clip", null=True, blank=True, on_delete=models.SET_NULL, related_name="current_for"
     )

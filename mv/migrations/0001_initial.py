@@ -125,6 +125,8 @@ class Migration(migrations.Migration):
                 ('position', models.PositiveSmallIntegerField()),
                 ('description', models.TextField()),
                 ('negative_description', models.TextField(blank=True)),
+                ('prompt_status', models.CharField(choices=[('ready', 'Ready'), ('writing', 'Rewriting'), ('failed', 'Rewrite failed')], default='ready', max_length=16)),
+                ('prompt_error', models.TextField(blank=True)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('current_clip', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='current_for', to='mv.clip')),
