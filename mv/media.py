@@ -7,11 +7,18 @@ so ``pip install`` alone suffices. Probing uses PyAV and mutagen, never ffprobe.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
+import textwrap
+import uuid
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import av
+import mutagen
 from django.conf import settings
 
 
@@ -45,3 +52,427 @@ def run_ffmpeg(args: Sequence[str | Path], *, timeout: float = 600) -> None:
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
         raise MediaError("ffmpeg failed: " + (" | ".join(tail) or f"exit code {proc.returncode}"))
+
+
+# --- probing (PyAV and mutagen; never ffprobe) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class VideoStream:
+    width: int
+    height: int
+    fps: str  # exact rate, e.g. "24/1"
+    codec: str
+    profile: str
+    pix_fmt: str
+    time_base: str
+    duration: float
+    frames: int
+    track_id: int
+
+    def signature(self) -> tuple:
+        """What must match for clips to be joined by stream copy."""
+        return (self.codec, self.profile, self.width, self.height, self.fps, self.pix_fmt, self.time_base)
+
+
+@dataclass(frozen=True)
+class AudioStream:
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    duration: float
+    video: VideoStream | None
+    audio: AudioStream | None
+
+
+def _seconds(stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    return 0.0
+
+
+def probe(path: Path | str) -> MediaInfo:
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(f"cannot read {Path(path).name}: {exc}") from None
+    with container:
+        video = audio = None
+        if container.streams.video:
+            v = container.streams.video[0]
+            cc = v.codec_context
+            video = VideoStream(
+                width=cc.width,
+                height=cc.height,
+                fps=str(v.average_rate or v.guessed_rate or 0),
+                codec=cc.name,
+                profile=str(cc.profile or ""),
+                pix_fmt=str(cc.pix_fmt or ""),
+                time_base=str(v.time_base),
+                duration=_seconds(v),
+                frames=int(v.frames or 0),
+                track_id=int(v.id),
+            )
+        if container.streams.audio:
+            a = container.streams.audio[0]
+            audio = AudioStream(
+                codec=a.codec_context.name,
+                sample_rate=int(a.codec_context.sample_rate or 0),
+                channels=int(a.codec_context.channels or 0),
+                duration=_seconds(a),
+            )
+        duration = float(container.duration / av.time_base) if container.duration else 0.0
+        if not duration:
+            duration = max(video.duration if video else 0.0, audio.duration if audio else 0.0)
+    return MediaInfo(duration=duration, video=video, audio=audio)
+
+
+def audio_duration(path: Path | str) -> float:
+    """Length in seconds: mutagen reads the header in well under a millisecond."""
+    try:
+        info = mutagen.File(str(path))
+    except Exception:  # mutagen raises many types for foreign files
+        info = None
+    if info is not None and getattr(info, "info", None) is not None and info.info.length:
+        return float(info.info.length)
+    return probe(path).duration
+
+
+def _decodes(path: Path | str, kind: str, frames: int = 8) -> None:
+    try:
+        with av.open(str(path)) as container:
+            streams = getattr(container.streams, kind)
+            if not streams:
+                raise MediaError(f"{Path(path).name} has no {kind} stream")
+            decoded = 0
+            for _ in container.decode(streams[0]):
+                decoded += 1
+                if decoded >= frames:
+                    break
+            if not decoded:
+                raise MediaError(f"{Path(path).name}: no {kind} could be decoded")
+    except av.FFmpegError as exc:
+        raise MediaError(f"{Path(path).name} is damaged or not {kind}: {exc}") from None
+
+
+def require_audio(path: Path | str) -> MediaInfo:
+    """The file really is audio (decoded, not judged by its name)."""
+    info = probe(path)
+    if info.audio is None:
+        raise MediaError("not an audio file: no audio stream found")
+    _decodes(path, "audio")
+    if info.duration <= 0.05:
+        raise MediaError("the audio is empty")
+    return info
+
+
+def require_video(path: Path | str) -> MediaInfo:
+    info = probe(path)
+    if info.video is None:
+        raise MediaError("not a video: no video stream found")
+    _decodes(path, "video", frames=2)
+    return info
+
+
+# --- audio ------------------------------------------------------------------------------
+
+
+def _atomic(dst: Path) -> Path:
+    """A temporary name beside dst; callers os.replace it into place when complete."""
+    dst = Path(dst)
+    return dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:8]}.part{dst.suffix}")
+
+
+def _finish(tmp: Path, dst: Path) -> None:
+    os.replace(tmp, dst)
+
+
+def transcode_song(src: Path | str, dst: Path) -> float:
+    """AAC once, on arrival, so every later stitch can stream-copy the song."""
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg(["-i", src, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
+                    "-movflags", "+faststart", "-f", "mp4", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return probe(dst).duration
+
+
+def cut_audio(src: Path | str, start: float, end: float, dst: Path) -> float:
+    """Exactly [start, end) of the song as 16-bit WAV: decoded and cut on samples, not on
+    mp3 frames (a stream copy is only accurate to ~26 ms)."""
+    if not 0 <= start < end:
+        raise MediaError(f"bad slice {start}-{end}")
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg(["-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
+                    "-c:a", "pcm_s16le", "-ar", "44100", "-f", "wav", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return probe(dst).duration
+
+
+def trim_audio(src: Path | str, start: float, end: float | None, dst: Path) -> float:
+    """A new, re-encoded (sample-accurate) AAC track from start to end (or the end)."""
+    tmp = _atomic(dst)
+    args: list[str | Path] = ["-ss", f"{start:.6f}", "-i", src]
+    if end is not None:
+        args += ["-t", f"{end - start:.6f}"]
+    try:
+        run_ffmpeg([*args, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
+                    "-movflags", "+faststart", "-f", "mp4", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return probe(dst).duration
+
+
+def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), duration: float | None = None,
+                 width: int = 1200, height: int = 160) -> None:
+    """A picture of the song with a line at each clip boundary."""
+    duration = duration or audio_duration(src)
+    chain = [f"showwavespic=s={width}x{height}:split_channels=0:colors=0x7c6cff"]
+    for mark in marks:
+        if 0 < mark < duration:
+            x = int(round(mark / duration * (width - 2)))
+            chain.append(f"drawbox=x={x}:y=0:w=2:h={height}:color=0xffb020@0.9:t=fill")
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg(["-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# --- pictures and local renders ------------------------------------------------------------
+
+
+def poster(src: Path | str, dst: Path, *, at: float = 0.5) -> None:
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg(["-ss", f"{at:.3f}", "-i", src, "-frames:v", "1", "-q:v", "4", "-f", "image2", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _font() -> str:
+    for candidate in ("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        if Path(candidate).is_file():
+            return f"fontfile={candidate}:"
+    return ""
+
+
+def _text_file(workdir: Path, text: str, width: int) -> Path:
+    """drawtext reads its text from a file, so no user text is ever parsed as filter syntax."""
+    path = workdir / f"text-{uuid.uuid4().hex[:8]}.txt"
+    path.write_text("\n".join(textwrap.wrap(" ".join(text.split()), width=width)[:4]), encoding="utf-8")
+    return path
+
+
+def _palette(seed: int) -> tuple[str, str, str]:
+    hues = ["0x2b1055", "0x7597de", "0xff6b6b", "0x1dd1a1", "0xfeca57", "0x5f27cd", "0x00d2d3", "0xee5253"]
+    return hues[seed % 8], hues[(seed // 8 + 3) % 8], hues[(seed // 64 + 5) % 8]
+
+
+def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8.0, size: str = "640x360",
+                        seed: int = 0, with_audio: bool = True) -> None:
+    """The offline renderer: an animated, clearly labelled H.264/AAC clip (not a model's output)."""
+    dst = Path(dst)
+    width = int(size.split("x")[0])
+    c0, c1, c2 = _palette(seed)
+    caption = _text_file(dst.parent, text, width=max(20, width // 14))
+    title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
+    font = _font()
+    video = (
+        f"[0:v]drawtext={font}textfile='{title}':fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.55:"
+        f"boxborderw=10:x=(w-tw)/2:y=h/10,"
+        f"drawtext={font}textfile='{caption}':fontsize=h/22:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
+        f"boxborderw=8:x=(w-tw)/2:y=h*0.62,"
+        f"drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
+    )
+    tmp = _atomic(dst)
+    args: list[str | Path] = [
+        "-f", "lavfi", "-i", f"gradients=s={size}:r=24:d={duration:.3f}:c0={c0}:c1={c1}:c2={c2}:speed=0.03:seed={seed % 100000}",
+    ]
+    if with_audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency={180 + seed % 400}:duration={duration:.3f}:sample_rate=44100"]
+    args += ["-filter_complex", video, "-map", "[v]"]
+    if with_audio:
+        args += ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "2"]
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", "-r", "24",
+             "-t", f"{duration:.3f}", "-movflags", "+faststart", "-f", "mp4", tmp]
+    try:
+        run_ffmpeg(args)
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+        caption.unlink(missing_ok=True)
+        title.unlink(missing_ok=True)
+
+
+def render_preview_image(dst: Path, *, label: str, text: str, size: str = "512x512", seed: int = 0) -> None:
+    dst = Path(dst)
+    c0, c1, c2 = _palette(seed)
+    caption = _text_file(dst.parent, text, width=30)
+    title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
+    font = _font()
+    chain = (
+        f"drawtext={font}textfile='{title}':fontsize=h/16:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:"
+        f"x=(w-tw)/2:y=h/12,drawtext={font}textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
+        f"box=1:boxcolor=black@0.4:boxborderw=8:x=(w-tw)/2:y=h*0.6"
+    )
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg(["-f", "lavfi", "-i", f"gradients=s={size}:c0={c0}:c1={c1}:c2={c2}:seed={seed % 100000}",
+                    "-vf", chain, "-frames:v", "1", "-f", "image2", "-c:v", "png", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+        caption.unlink(missing_ok=True)
+        title.unlink(missing_ok=True)
+
+
+def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None:
+    """The offline "lipsync": the song slice replaces the clip's sound, with a visible
+    audio-reactive waveform so one can see the slice is the right one."""
+    dst = Path(dst)
+    info = require_video(video)
+    assert info.video is not None
+    w, h = info.video.width, info.video.height
+    title = _text_file(dst.parent, "LOCAL LIPSYNC PREVIEW", width=200)
+    graph = (
+        f"[1:a]apad,asplit[a1][a2];[a2]showwaves=s={w}x{max(16, h // 4)}:mode=cline:rate=24:colors=0xffffff[wv];"
+        f"[0:v][wv]overlay=0:H-h:shortest=0,drawtext={_font()}textfile='{title}':fontsize=h/16:fontcolor=white:"
+        f"box=1:boxcolor=0xd6336c@0.8:boxborderw=8:x=w-tw-16:y=16[v]"
+    )
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg(["-i", video, "-i", audio_wav, "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
+                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-pix_fmt", "yuv420p",
+                    "-c:a", "aac", "-b:a", "128k", "-t", f"{info.video.duration or info.duration:.3f}",
+                    "-movflags", "+faststart", "-f", "mp4", tmp])
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+        title.unlink(missing_ok=True)
+
+
+# --- stitching ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StitchResult:
+    duration: float
+    reencoded: int
+    frames: int
+
+
+def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
+    """Re-encode one misfit clip to the common format, so the rest can be stream-copied."""
+    num, _, den = like.fps.partition("/")
+    timescale = like.time_base.partition("/")[2] or "12288"
+    vf = (f"scale={like.width}:{like.height}:force_original_aspect_ratio=decrease,"
+          f"pad={like.width}:{like.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={num}/{den or 1},format={like.pix_fmt}")
+    args: list[str | Path] = ["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
+                              "-preset", "veryfast", "-crf", "20"]
+    if like.profile:
+        args += ["-profile:v", like.profile.lower().split()[0]]
+    args += ["-video_track_timescale", timescale, "-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2",
+             "-movflags", "+faststart", "-f", "mp4", dst]
+    run_ffmpeg(args)
+
+
+def _remux_video_first(src: Path, dst: Path) -> None:
+    run_ffmpeg(["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dst])
+
+
+def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
+           suppress_video_audio: bool = True, workdir: Path) -> StitchResult:
+    """Join clips by stream copy (the concat demuxer with per-file video durations, so
+    seams never drift) and lay the song under them, cut to the video's length. Only clips
+    whose format differs from the majority are re-encoded. The result is verified."""
+    if not clips:
+        raise MediaError("nothing to stitch")
+    infos = [require_video(c) for c in clips]
+    signatures = Counter(i.video.signature() for i in infos)  # type: ignore[union-attr]
+    common = signatures.most_common(1)[0][0]
+    like = next(i.video for i in infos if i.video.signature() == common)  # type: ignore[union-attr]
+    parts: list[Path] = []
+    reencoded = 0
+    for index, (clip, info) in enumerate(zip(clips, infos, strict=True)):
+        assert info.video is not None
+        if info.video.signature() != common:
+            fixed = workdir / f"norm-{index}.mp4"
+            normalise_clip(Path(clip), fixed, like)
+            reencoded += 1
+            parts.append(fixed)
+        elif info.video.track_id != 1:
+            fixed = workdir / f"remux-{index}.mp4"
+            _remux_video_first(Path(clip), fixed)
+            parts.append(fixed)
+        else:
+            parts.append(Path(clip))
+    part_infos = [probe(p) if p not in clips else i for p, i in zip(parts, infos, strict=True)]
+    durations = [i.video.duration for i in part_infos]  # type: ignore[union-attr]
+    frames = sum(i.video.frames for i in part_infos)  # type: ignore[union-attr]
+    total = sum(durations)
+    use_song = audio is not None
+    keep_clip_audio = not use_song and not suppress_video_audio and all(i.audio for i in part_infos)
+
+    listing = workdir / f"concat-{uuid.uuid4().hex[:8]}.ffconcat"
+    lines = ["ffconcat version 1.0"]
+    if not keep_clip_audio:
+        lines += ["stream", "exact_stream_id 1"]  # expose only the video track: no priming offset
+    for part, seconds in zip(parts, durations, strict=True):
+        escaped = str(Path(part).resolve()).replace("'", "'\\''")
+        lines += [f"file '{escaped}'", f"duration {seconds:.6f}"]
+    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    args: list[str | Path] = ["-f", "concat", "-safe", "0", "-i", listing]
+    maps: list[str] = ["-map", "0:v:0"]
+    codecs: list[str] = ["-c:v", "copy"]
+    if use_song:
+        song = probe(audio)
+        args += ["-ss", f"{audio_start:.6f}", "-i", audio]
+        maps += ["-map", "1:a:0"]
+        codecs += ["-c:a", "copy"] if song.audio and song.audio.codec == "aac" else ["-c:a", "aac", "-b:a", "192k"]
+    elif keep_clip_audio:
+        maps += ["-map", "0:a:0"]
+        codecs += ["-c:a", "copy"]
+    tmp = _atomic(dst)
+    try:
+        run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
+        result = _verify_stitch(tmp, expected_frames=frames, expected_duration=total, with_audio=use_song or keep_clip_audio,
+                                audio_available=(probe(audio).duration - audio_start) if use_song else total)
+        _finish(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+        listing.unlink(missing_ok=True)
+    return StitchResult(duration=result.duration, reencoded=reencoded, frames=result.frames)
+
+
+def _verify_stitch(path: Path, *, expected_frames: int, expected_duration: float, with_audio: bool,
+                   audio_available: float) -> StitchResult:
+    """Never hand out a silently corrupt stitch (a copy over mismatched clips drops data)."""
+    info = probe(path)
+    if info.video is None:
+        raise MediaError("stitch check failed: the output has no video")
+    if expected_frames and info.video.frames and abs(info.video.frames - expected_frames) > 1:
+        raise MediaError(f"stitch check failed: {info.video.frames} frames, expected {expected_frames}")
+    if abs(info.video.duration - expected_duration) > 0.05:
+        raise MediaError(f"stitch check failed: video lasts {info.video.duration:.3f} s, expected {expected_duration:.3f} s")
+    if with_audio:
+        if info.audio is None:
+            raise MediaError("stitch check failed: the output has no audio")
+        wanted = min(expected_duration, audio_available)
+        if info.audio.duration < wanted - 0.1:
+            raise MediaError(f"stitch check failed: audio stops at {info.audio.duration:.2f} s of {wanted:.2f} s")
+    return StitchResult(duration=info.video.duration, reencoded=0, frames=info.video.frames)

@@ -201,6 +201,7 @@ class Project(models.Model):
     # True once the automatic "all clips, then stitch" run has been started, so a
     # reload never starts paid work again.
     autorun_started = models.BooleanField(default=False)
+    auto_stitch_done = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -278,6 +279,13 @@ class Clip(JobMixin):
     audio_start = models.FloatField(null=True, blank=True)
     audio_end = models.FloatField(null=True, blank=True)
     prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    # Whether this clip becomes its scene's current clip when it succeeds (a lipsync of
+    # an old clip from the history does not replace the current one).
+    promote_on_success = models.BooleanField(default=True)
+    audio_slice = models.FileField(upload_to=GeneratedName("slices"), max_length=300, blank=True)  # what lipsync was sent
+    followup_stitch = models.ForeignKey(
+        "Stitch", null=True, blank=True, on_delete=models.SET_NULL, related_name="triggered_by"
+    )  # the re-stitch a successful lipsync started
     deadline_at = models.DateTimeField(null=True, blank=True)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, from the provider's logs
     file = models.FileField(upload_to=clip_name, max_length=300, blank=True)

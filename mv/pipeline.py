@@ -1,19 +1,50 @@
 """The use cases: write scenes, render clips, lipsync, stitch.
 
 Views, the JSON API and management commands call these functions; tasks (mv/tasks.py)
-run the slow parts in the background. Rows carry all progress.
-
-CONTRACT (being implemented): every function below keeps this signature and meaning so
-the API (mv/api.py), the pages (mv/views.py) and the commands can be written against it.
+run the slow parts in the background, and every bit of progress lives on our rows.
+Nothing generated is ever overwritten: a regeneration or a lipsync is a new Clip whose
+parent is the previous one, and a scene's current clip moves only once it succeeded.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import contextlib
+import logging
+import time
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mv import files, flavors, media
 from mv.flavors import Flavor
-from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene, Stitch
+from mv.models import (
+    ACTIVE_STATUSES,
+    AudioTrack,
+    CharacterImage,
+    Clip,
+    JobStatus,
+    Project,
+    Scene,
+    Stitch,
+    StitchItem,
+)
+from mv.providers import ProviderError, get_provider
+from mv.providers.base import ClipRequest, JobUpdate, LipsyncRequest, SceneRequest
+
+logger = logging.getLogger("mv.pipeline")
+
+DEFAULT_CLIP_SECONDS = 8.0
+
+
+def _enqueue(task, **kwargs: Any) -> None:
+    transaction.on_commit(partial(task.enqueue, **kwargs))
+
+
+# --- projects and scenes ------------------------------------------------------------------
 
 
 def create_project(
@@ -30,37 +61,156 @@ def create_project(
     scene_parameters: dict[str, Any] | None = None,
 ) -> Project:
     """Create a project (no paid work starts here)."""
-    raise NotImplementedError
+    if audio_track is not None and not 0 <= audio_start < max(audio_track.duration, 0.001):
+        raise ValueError(f"audio start must be between 0 and the track length ({audio_track.duration:.2f} s)")
+    return Project.objects.create(
+        owner=owner,
+        video_description=video_description,
+        character_description=character_description,
+        mode=mode,
+        audio_track=audio_track,
+        audio_start=audio_start,
+        config_flavor=flavor.name,
+        character_image=character_image,
+        number_of_scenes=number_of_scenes,
+        scene_parameters=scene_parameters or {},
+    )
 
 
 def start_project(project: Project) -> bool:
-    """Start the automatic run once: write scenes, then all clips at once, then stitch.
-    Returns False (and does nothing) when it had already started: a reload never
-    starts paid work again."""
-    raise NotImplementedError
+    """Start the automatic run once: scenes, then every clip at once, then the stitch.
+    The flag is claimed atomically, so a reload (or two tabs) never pays twice."""
+    claimed = Project.objects.filter(pk=project.pk, autorun_started=False).update(autorun_started=True)
+    if not claimed:
+        return False
+    project.autorun_started = True
+    request_scenes(project, flavors.resolve(project.config_flavor))
+    return True
 
 
-def request_scenes(project: Project, flavor: Flavor) -> None:
-    """Mark the project's scenes WRITING and enqueue scene writing (on commit).
-    Existing scenes are kept until the new ones are written."""
-    raise NotImplementedError
+def scene_request(project: Project, flavor: Flavor, *, used_in: str = "mv.pipeline.write_scenes") -> SceneRequest:
+    """What the scene writer is asked: the flavor's parameters, overridden per project."""
+    overrides = project.scene_parameters or {}
+
+    def param(key: str) -> Any:
+        if overrides.get(key) not in (None, ""):
+            return overrides[key]
+        return flavor.get("parameters", key, used_in=f"{used_in}: {key}")
+
+    count = project.number_of_scenes or param("number_of_scenes")
+    return SceneRequest(
+        idea=project.video_description,
+        character_description=project.character_description,
+        character_characteristics=param("character_characteristics"),
+        number_of_scenes=int(count),
+        video_type=param("video_type"),
+        video_characteristics=param("video_characteristics"),
+        camera_angle=param("camera_angle"),
+        mode=project.mode,
+    )
+
+
+def request_scenes(project: Project, flavor: Flavor, *, enqueue: bool = True) -> None:
+    """Mark scenes as being written and enqueue the writer; old scenes stay until then."""
+    from mv import tasks
+
+    project.config_flavor = flavor.name
+    project.scenes_status = Project.ScenesStatus.WRITING
+    project.scenes_error = ""
+    project.save(update_fields=["config_flavor", "scenes_status", "scenes_error", "updated_at"])
+    if enqueue:
+        _enqueue(tasks.write_scenes, project_id=str(project.pk))
 
 
 def write_scenes(project_id: str) -> None:
-    """Task body: ask the provider for scenes with the project's flavor, replace the
-    project's scenes, mark READY (or FAILED with a readable error); when the project is
-    in its automatic run, start all clips."""
-    raise NotImplementedError
+    """Task body: write the project's scenes with its flavor; on success replace the scene
+    texts (clips stay attached), then start the clips when in the automatic run."""
+    project = Project.objects.get(pk=project_id)
+    flavor = flavors.resolve(project.config_flavor)
+    try:
+        written = get_provider().write_scenes(flavor, scene_request(project, flavor))
+    except ProviderError as exc:
+        project.scenes_status = Project.ScenesStatus.FAILED
+        project.scenes_error = exc.message
+        project.save(update_fields=["scenes_status", "scenes_error", "updated_at"])
+        return
+    logger.info("scenes written for project %s with %s (flavor %s)", project.pk, written.model, flavor.name)
+    with transaction.atomic():
+        existing = {s.position: s for s in project.scenes.select_for_update()}
+        for position, spec in enumerate(written.scenes):
+            scene = existing.pop(position, None)
+            if scene is None:
+                Scene.objects.create(project=project, position=position, description=spec.description,
+                                     negative_description=spec.negative_description)
+            else:
+                scene.description = spec.description
+                scene.negative_description = spec.negative_description
+                scene.prompt_status = Scene.PromptStatus.READY
+                scene.save(update_fields=["description", "negative_description", "prompt_status", "updated_at"])
+        for extra in existing.values():
+            extra.delete()  # its clips survive (scene=NULL); only the now-unused prompt goes
+        project.scenes_status = Project.ScenesStatus.READY
+        project.save(update_fields=["scenes_status", "updated_at"])
+    if project.autorun_started:
+        start_project_clips(project, flavor)
 
 
 def rewrite_scene(scene: Scene, flavor: Flavor) -> None:
-    """Enqueue a rewrite of one scene's prompt (its siblings are untouched)."""
-    raise NotImplementedError
+    """Enqueue a rewrite of one scene's prompt; its siblings are untouched."""
+    from mv import tasks
+
+    scene.prompt_status = Scene.PromptStatus.WRITING
+    scene.prompt_error = ""
+    scene.save(update_fields=["prompt_status", "prompt_error", "updated_at"])
+    project = scene.project
+    if project.config_flavor != flavor.name:
+        project.config_flavor = flavor.name
+        project.save(update_fields=["config_flavor", "updated_at"])
+    _enqueue(tasks.rewrite_scene, scene_id=str(scene.pk))
+
+
+def run_rewrite_scene(scene_id: str) -> None:
+    """Task body: ask for the whole set again (so the new prompt fits the story) and keep
+    only the scene at this position."""
+    scene = Scene.objects.select_related("project").get(pk=scene_id)
+    project = scene.project
+    flavor = flavors.resolve(project.config_flavor)
+    request = scene_request(project, flavor, used_in="mv.pipeline.run_rewrite_scene")
+    try:
+        written = get_provider().write_scenes(flavor, request)
+    except ProviderError as exc:
+        scene.prompt_status = Scene.PromptStatus.FAILED
+        scene.prompt_error = exc.message
+        scene.save(update_fields=["prompt_status", "prompt_error", "updated_at"])
+        return
+    spec = written.scenes[scene.position % len(written.scenes)]
+    scene.description = spec.description
+    scene.negative_description = spec.negative_description
+    scene.prompt_status = Scene.PromptStatus.READY
+    scene.save(update_fields=["description", "negative_description", "prompt_status", "updated_at"])
 
 
 def update_scene_prompt(scene: Scene, *, description: str, negative_description: str | None = None) -> Scene:
-    """Save an inline edit of a scene's prompt."""
-    raise NotImplementedError
+    scene.description = description
+    fields = ["description", "updated_at"]
+    if negative_description is not None:
+        scene.negative_description = negative_description
+        fields.append("negative_description")
+    scene.save(update_fields=fields)
+    return scene
+
+
+# --- clips --------------------------------------------------------------------------------
+
+
+def _video_defaults(flavor: Flavor, used_in: str) -> dict[str, Any]:
+    return {
+        "model": flavor.get("image_params", "video_model", used_in=f"{used_in}: model"),
+        "aspect_ratio": flavor.get("image_params", "video_aspect_ratio", used_in=f"{used_in}: aspect_ratio"),
+        "duration": flavor.get("image_params", "video_duration", used_in=f"{used_in}: duration"),
+        "generate_audio": flavor.get("image_params", "video_generate_audio", used_in=f"{used_in}: generate_audio"),
+        "rules": flavor.get("image_params", "video_rules_template", used_in=f"{used_in}: rules appended to the prompt"),
+    }
 
 
 def request_clip(
@@ -75,56 +225,306 @@ def request_clip(
     generate_audio: bool | None = None,
     seed: int | None = None,
     character_image: CharacterImage | None = None,
+    enqueue: bool = True,
 ) -> Clip:
-    """Create a queued generated Clip and enqueue its rendering on commit. With a scene,
-    its parent is the scene's current clip and it becomes current only on success."""
-    raise NotImplementedError
+    """A queued generated clip, rendered in the background; with a scene it becomes the
+    scene's current clip only once it succeeded (its parent is the previous one)."""
+    from mv import tasks
+
+    defaults = _video_defaults(flavor, "mv.pipeline.request_clip")
+    aspect = aspect_ratio or defaults["aspect_ratio"]
+    rules = defaults["rules"].format(aspect_ratio=aspect).strip()
+    full_prompt = f"{prompt.strip()}\n\n{rules}" if rules else prompt.strip()
+    if character_image is None and scene is not None:
+        character_image = scene.project.character_image
+    clip = Clip.objects.create(
+        owner=owner,
+        scene=scene,
+        kind=Clip.Kind.GENERATED,
+        provider=settings.MV_PROVIDER,
+        model=defaults["model"] if settings.MV_PROVIDER == "replicate" else "local/preview",
+        prompt=full_prompt,
+        negative_prompt=negative_prompt,
+        config_flavor=flavor.name,
+        parent=scene.current_clip if scene else None,
+        input={
+            "aspect_ratio": aspect,
+            "duration": int(duration or defaults["duration"]),
+            "generate_audio": defaults["generate_audio"] if generate_audio is None else bool(generate_audio),
+            "seed": seed,
+            "character_image": str(character_image.pk) if character_image and character_image.file else None,
+            "label": f"Scene {scene.number}" if scene else "Clip",
+        },
+    )
+    if enqueue:
+        _enqueue(tasks.advance_clip, clip_id=str(clip.pk))
+    return clip
 
 
-def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
-    """Request a clip for every scene that has neither a current clip nor one in
-    progress (idempotent). Returns the clips it requested."""
-    raise NotImplementedError
+def start_project_clips(project: Project, flavor: Flavor, *, enqueue: bool = True) -> list[Clip]:
+    """A clip for every scene that has neither a current clip nor one in progress."""
+    busy = set(
+        Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).values_list("scene_id", flat=True)
+    )
+    started = []
+    for scene in project.scenes.select_related("project__character_image").filter(current_clip__isnull=True):
+        if scene.pk not in busy:
+            started.append(
+                request_clip(owner=project.owner, flavor=flavor, prompt=scene.description,
+                             negative_prompt=scene.negative_description, scene=scene, enqueue=enqueue)
+            )
+    return started
 
 
-def retry_clip(clip: Clip) -> Clip:
-    """A failed clip again: a new clip with the same inputs (the failed one is kept)."""
-    raise NotImplementedError
+def retry_clip(clip: Clip, *, enqueue: bool = True) -> Clip:
+    """Run a failed clip again as a new clip with the same inputs (the failed one stays)."""
+    from mv import tasks
+
+    if clip.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise ValueError("only a failed or canceled clip can be retried")
+    again = Clip.objects.create(
+        owner=clip.owner, scene=clip.scene, kind=clip.kind, provider=settings.MV_PROVIDER, model=clip.model,
+        prompt=clip.prompt, negative_prompt=clip.negative_prompt, config_flavor=clip.config_flavor,
+        parent=clip.parent, audio_track=clip.audio_track, audio_start=clip.audio_start, audio_end=clip.audio_end,
+        audio_slice=clip.audio_slice.name, promote_on_success=clip.promote_on_success,
+        input={k: v for k, v in clip.input.items() if k in {"aspect_ratio", "duration", "generate_audio", "seed",
+                                                            "character_image", "label", "options"}},
+    )
+    if enqueue:
+        _enqueue(tasks.advance_clip, clip_id=str(again.pk))
+    return again
 
 
 def make_current(clip: Clip) -> Scene:
-    """Point the clip's scene at this (succeeded) clip, e.g. from the history list."""
-    raise NotImplementedError
+    if clip.scene is None or clip.status != JobStatus.SUCCEEDED:
+        raise ValueError("only a finished clip of a scene can be made current")
+    Scene.objects.filter(pk=clip.scene_id).update(current_clip=clip, updated_at=timezone.now())
+    clip.scene.refresh_from_db()
+    return clip.scene
+
+
+def _at_capacity(clip: Clip) -> bool:
+    """Bound in-flight predictions (the provider's rate limits); local renders are bounded
+    by the worker count instead."""
+    if clip.provider != "replicate":
+        return False
+    running = Clip.objects.filter(provider="replicate", status=JobStatus.RUNNING).exclude(pk=clip.pk).count()
+    return running >= settings.MV_MAX_CONCURRENT_PREDICTIONS
+
+
+def _clip_request(clip: Clip, workdir, stack: contextlib.ExitStack) -> ClipRequest:
+    data = clip.input
+    reference = None
+    if data.get("character_image"):
+        image = CharacterImage.objects.filter(pk=data["character_image"]).first()
+        if image and image.file:
+            reference = stack.enter_context(files.local_path(image.file))
+    return ClipRequest(
+        prompt=clip.prompt, negative_prompt=clip.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
+        duration=int(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
+        seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
+    )
+
+
+def _lipsync_request(clip: Clip, stack: contextlib.ExitStack) -> LipsyncRequest:
+    if clip.parent is None or not clip.parent.file or not clip.audio_slice:
+        raise ProviderError("the source clip or its audio slice is missing")
+    options = clip.input.get("options", {})
+    return LipsyncRequest(
+        video=stack.enter_context(files.local_path(clip.parent.file)),
+        audio=stack.enter_context(files.local_path(clip.audio_slice)),
+        temperature=options.get("temperature"),
+        occlusion_detection_enabled=options.get("occlusion_detection_enabled"),
+        active_speaker_detection=options.get("active_speaker_detection"),
+    )
 
 
 def advance_clip(clip_id: str) -> bool:
-    """One step of a clip's life: start it when queued, poll it when running, store its
-    output when done. Returns True once the clip is finished (any final status)."""
-    raise NotImplementedError
+    """One step of a clip's life: start it when queued, poll it when running, store the
+    output when done. Returns True once the clip is finished. Safe to call again after a
+    crash: a running clip with a prediction id is polled, never started twice."""
+    clip = Clip.objects.select_related("parent", "scene").get(pk=clip_id)
+    if clip.is_finished:
+        return True
+    provider = get_provider(clip.provider)
+    flavor = flavors.resolve(clip.config_flavor)
+    with files.workdir() as workdir, contextlib.ExitStack() as stack:
+        try:
+            if clip.status == JobStatus.QUEUED:
+                if clip.started_at is not None:
+                    # A start was under way when the worker died: the model may have
+                    # accepted it, so starting again could pay twice.
+                    clip.mark_failed("interrupted while starting (the worker restarted); retry to run it again")
+                    _after_clip_finished(clip)
+                    return True
+                if _at_capacity(clip):
+                    return False
+                if not Clip.objects.filter(pk=clip.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
+                    started_at=timezone.now()
+                ):
+                    return False  # another worker is starting it
+                if clip.kind == Clip.Kind.LIPSYNC:
+                    update = provider.start_lipsync(flavor, _lipsync_request(clip, stack), workdir=workdir)
+                else:
+                    update = provider.start_clip(flavor, _clip_request(clip, workdir, stack), workdir=workdir)
+                clip.status = JobStatus.RUNNING
+                clip.prediction_id = update.prediction_id
+                clip.model = update.model or clip.model
+                clip.input = clip.input | {"sent": update.input}
+                clip.started_at = clip.started_at or timezone.now()
+                clip.deadline_at = timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)
+                clip.save(update_fields=["status", "prediction_id", "model", "input", "started_at", "deadline_at"])
+            elif not clip.prediction_id:
+                clip.mark_failed("interrupted before the model accepted the job; retry to run it again")
+                _after_clip_finished(clip)
+                return True
+            elif clip.deadline_at and timezone.now() > clip.deadline_at:
+                provider.cancel(clip.prediction_id)
+                clip.mark_failed(f"timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled")
+                _after_clip_finished(clip)
+                return True
+            else:
+                update = provider.poll(clip.prediction_id, workdir=workdir)
+            return _apply(clip, update)
+        except ProviderError as exc:
+            if not exc.permanent and clip.status == JobStatus.RUNNING:
+                logger.warning("clip %s: transient provider error, will poll again: %s", clip.pk, exc.message)
+                return False
+            clip.mark_failed(exc.message)
+        except media.MediaError as exc:
+            clip.mark_failed(f"could not process the video: {exc}")
+    _after_clip_finished(clip)
+    return True
+
+
+def _apply(clip: Clip, update: JobUpdate) -> bool:
+    if update.state == "running":
+        if update.progress != clip.progress:
+            clip.progress = update.progress
+            clip.save(update_fields=["progress"])
+        return False
+    if update.state == "succeeded":
+        if update.output_path is None:
+            raise ProviderError("the model finished but returned no video")
+        try:
+            info = media.require_video(update.output_path)
+        except media.MediaError as exc:
+            raise ProviderError(f"the model's output is not a playable video ({exc})") from None
+        poster_path = update.output_path.with_name("poster.jpg")
+        media.poster(update.output_path, poster_path, at=min(0.5, info.duration / 2))
+        files.store(clip.file, update.output_path, f"{clip.pk}.mp4")
+        files.store(clip.poster, poster_path, f"{clip.pk}.jpg")
+        clip.duration = info.video.duration if info.video else info.duration
+        clip.predict_time = update.predict_time
+        clip.progress = 100
+        clip.status = JobStatus.SUCCEEDED
+        clip.error = ""
+        clip.finished_at = timezone.now()
+        clip.save(update_fields=["file", "poster", "duration", "predict_time", "progress", "status", "error", "finished_at"])
+        _promote(clip)
+    elif update.state == "canceled":
+        clip.mark_canceled(update.error or "the prediction was cancelled")
+    else:
+        clip.mark_failed(update.error or "the model failed without saying why")
+    _after_clip_finished(clip)
+    return True
+
+
+def _promote(clip: Clip) -> None:
+    """Point the scene at the new clip. Concurrent finishes each set the pointer as they
+    finish, so the scene ends on the last one to finish."""
+    if clip.scene_id and clip.promote_on_success:
+        Scene.objects.filter(pk=clip.scene_id).update(current_clip=clip, updated_at=timezone.now())
+
+
+def _after_clip_finished(clip: Clip) -> None:
+    """Follow-ups: a successful lipsync of a current clip re-stitches its project; the
+    automatic run stitches once every scene has a clip."""
+    if not clip.scene_id:
+        return
+    project = Project.objects.get(scenes__pk=clip.scene_id)
+    if clip.kind == Clip.Kind.LIPSYNC and clip.status == JobStatus.SUCCEEDED and clip.promote_on_success:
+        stitch = restitch_project(project)
+        if stitch is not None:
+            clip.followup_stitch = stitch
+            clip.save(update_fields=["followup_stitch"])
+        return
+    if project.autorun_started and not project.auto_stitch_done and _all_scenes_ready(project):
+        if Project.objects.filter(pk=project.pk, auto_stitch_done=False).update(auto_stitch_done=True):
+            restitch_project(project)
+
+
+def _all_scenes_ready(project: Project) -> bool:
+    scenes = project.scenes.all()
+    if not scenes.exists() or scenes.filter(current_clip__isnull=True).exists():
+        return False
+    return not Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).exists()
+
+
+# --- lipsync ------------------------------------------------------------------------------
 
 
 def scene_slice(scene: Scene) -> tuple[float, float]:
-    """The scene's slice of the song: starts at the project's audio start plus the real
-    lengths of the earlier scenes' current clips (8 s each when unknown)."""
-    raise NotImplementedError
+    """The scene's slice of the song: after the audio start and the real lengths of the
+    earlier scenes' current clips (8 s each when unknown)."""
+    project = scene.project
+    earlier = (
+        Scene.objects.filter(project=project, position__lt=scene.position).select_related("current_clip")
+    )
+    start = project.audio_start + sum((s.current_clip.duration if s.current_clip and s.current_clip.duration
+                                       else DEFAULT_CLIP_SECONDS) for s in earlier)
+    own = scene.current_clip.duration if scene.current_clip and scene.current_clip.duration else DEFAULT_CLIP_SECONDS
+    end = start + own
+    if project.audio_track is not None:
+        end = min(end, project.audio_track.duration)
+    return round(start, 6), round(end, 6)
 
 
 def request_lipsync(
     *,
     owner,
     flavor: Flavor,
-    source: Clip | None = None,
-    video_path: Path | None = None,
-    audio_track: AudioTrack | None = None,
-    audio_path: Path | None = None,
+    source: Clip,
+    audio_track: AudioTrack,
     start_time: float | None = None,
     end_time: float | None = None,
     options: dict[str, Any] | None = None,
+    enqueue: bool = True,
 ) -> Clip:
-    """Create a queued lipsync Clip (parent = source) and enqueue it. The audio is cut to
-    exactly [start_time, end_time) before it is sent. If the source is a scene's current
-    clip, the new clip replaces it on success and the project is re-stitched."""
-    raise NotImplementedError
+    """A queued lipsync of `source` against exactly [start, end) of the track. If the
+    source is its scene's current clip, the result replaces it on success and the
+    project is re-stitched."""
+    from mv import tasks
+
+    if source.status != JobStatus.SUCCEEDED or not source.file:
+        raise ValueError("the source clip has no finished video yet")
+    start = 0.0 if start_time is None else float(start_time)
+    end = audio_track.duration if end_time is None else float(end_time)
+    if not (0 <= start < end <= audio_track.duration + 1e-6):
+        raise ValueError(
+            f"start_time and end_time must satisfy 0 <= start < end <= {audio_track.duration:.3f} (the track length)"
+        )
+    model = flavor.get("image_params", "lipsync_model", used_in="mv.pipeline.request_lipsync: model")
+    with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
+        slice_path = workdir / "slice.wav"
+        media.cut_audio(song, start, end, slice_path)
+        clip = Clip(
+            owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=settings.MV_PROVIDER,
+            model=model if settings.MV_PROVIDER == "replicate" else "local/lipsync-preview",
+            prompt=source.prompt, negative_prompt=source.negative_prompt, config_flavor=flavor.name,
+            parent=source, audio_track=audio_track, audio_start=start, audio_end=end,
+            promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
+            input={"options": {k: v for k, v in (options or {}).items() if v is not None},
+                   "start_time": start, "end_time": end},
+        )
+        files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
+        clip.save()
+    if enqueue:
+        _enqueue(tasks.advance_clip, clip_id=str(clip.pk))
+    return clip
+
+
+# --- stitching ----------------------------------------------------------------------------
 
 
 def request_stitch(
@@ -135,30 +535,146 @@ def request_stitch(
     audio_start: float = 0.0,
     suppress_video_audio: bool = True,
     project: Project | None = None,
+    enqueue: bool = True,
 ) -> Stitch:
-    """Create a queued Stitch of these clips (order kept) and enqueue it on commit."""
-    raise NotImplementedError
+    """A queued stitch of these clips, in this order."""
+    from mv import tasks
+
+    unfinished = [str(c.pk) for c in clips if c.status != JobStatus.SUCCEEDED or not c.file]
+    if not clips or unfinished:
+        raise ValueError("these clips have no finished video: " + ", ".join(unfinished) if unfinished else "no clips")
+    if audio_track is not None and not 0 <= audio_start < audio_track.duration:
+        raise ValueError(f"audio_start must be between 0 and the track length ({audio_track.duration:.2f} s)")
+    with transaction.atomic():
+        stitch = Stitch.objects.create(owner=owner, project=project, audio_track=audio_track, audio_start=audio_start,
+                                       suppress_video_audio=suppress_video_audio, num_clips=len(clips))
+        StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    if enqueue:
+        _enqueue(tasks.run_stitch, stitch_id=str(stitch.pk))
+    return stitch
 
 
-def restitch_project(project: Project) -> Stitch | None:
-    """Stitch the scenes' current clips with the project's audio settings (None when a
-    scene has no clip yet)."""
-    raise NotImplementedError
+def restitch_project(project: Project, *, enqueue: bool = True) -> Stitch | None:
+    """Stitch the scenes' current clips (read now, never from stale state) with the
+    project's audio settings; None while a scene has no clip."""
+    scenes = list(project.scenes.select_related("current_clip").order_by("position"))
+    if not scenes or any(s.current_clip is None for s in scenes):
+        return None
+    return request_stitch(owner=project.owner, clips=[s.current_clip for s in scenes], audio_track=project.audio_track,
+                          audio_start=project.audio_start, suppress_video_audio=project.audio_track is not None,
+                          project=project, enqueue=enqueue)
 
 
 def run_stitch(stitch_id: str) -> None:
-    """Task body: stitch, verify, store the file; mark succeeded or failed."""
-    raise NotImplementedError
+    stitch = Stitch.objects.select_related("audio_track").get(pk=stitch_id)
+    if stitch.is_finished:
+        return
+    stitch.mark_running()
+    try:
+        with files.workdir() as workdir, contextlib.ExitStack() as stack:
+            paths = [stack.enter_context(files.local_path(c.file)) for c in stitch.ordered_clips()]
+            audio = None
+            if stitch.audio_track is not None:
+                track = stitch.audio_track
+                audio = stack.enter_context(files.local_path(track.file or track.original))
+            out = workdir / "stitch.mp4"
+            result = media.stitch(paths, out, audio=audio, audio_start=stitch.audio_start,
+                                  suppress_video_audio=stitch.suppress_video_audio, workdir=workdir)
+            files.store(stitch.file, out, f"{stitch.pk}.mp4")
+    except (media.MediaError, OSError, ValueError) as exc:
+        stitch.mark_failed(f"stitching failed: {exc}")
+        return
+    stitch.duration = result.duration
+    stitch.reencoded_clips = result.reencoded
+    stitch.status = JobStatus.SUCCEEDED
+    stitch.finished_at = timezone.now()
+    stitch.save(update_fields=["file", "duration", "reencoded_clips", "status", "finished_at"])
+
+
+# --- character images ---------------------------------------------------------------------
 
 
 def request_character_images(
-    *, owner, flavor: Flavor, description: str, num_images: int = 4, seed: int | None = None
+    *, owner, flavor: Flavor, description: str, num_images: int = 4, seed: int | None = None, enqueue: bool = True
 ) -> list[CharacterImage]:
-    """Create queued CharacterImage rows and enqueue their rendering."""
-    raise NotImplementedError
+    from mv import tasks
+
+    template = flavor.get("image_prompts", "character_reference_prompt",
+                          used_in="mv.pipeline.request_character_images: prompt template")
+    model = flavor.get("image_params", "model", used_in="mv.pipeline.request_character_images: model")
+    prompt = template.format(character_description=description)
+    images = [
+        CharacterImage.objects.create(
+            owner=owner, description=description, prompt=prompt, provider=settings.MV_PROVIDER,
+            model=model if settings.MV_PROVIDER == "replicate" else "local/preview", config_flavor=flavor.name,
+            input={"seed": None if seed is None else seed + i},
+        )
+        for i in range(num_images)
+    ]
+    if enqueue:
+        for image in images:
+            _enqueue(tasks.render_character_image, image_id=str(image.pk))
+    return images
+
+
+def render_character_image(image_id: str) -> None:
+    image = CharacterImage.objects.get(pk=image_id)
+    if image.is_finished:
+        return
+    image.mark_running()
+    flavor = flavors.resolve(image.config_flavor)
+    try:
+        with files.workdir() as workdir:
+            path, sent = get_provider(image.provider).render_image(flavor, image.prompt, seed=image.input.get("seed"),
+                                                                   workdir=workdir)
+            files.store(image.file, path, f"{image.pk}{path.suffix or '.png'}")
+    except (ProviderError, media.MediaError) as exc:
+        image.mark_failed(str(exc))
+        return
+    image.input = image.input | {"sent": sent}
+    image.status = JobStatus.SUCCEEDED
+    image.finished_at = timezone.now()
+    image.save(update_fields=["file", "input", "status", "finished_at"])
+
+
+# --- waiting and recovery -----------------------------------------------------------------
+
+
+def wait_for(rows: list, seconds: float) -> bool:
+    """Re-read rows until all are finished or the time is up (the API's `wait`)."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while True:
+        for row in rows:
+            row.refresh_from_db()
+        if all(r.is_finished for r in rows):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
 def recover_stuck() -> int:
-    """On worker start: re-enqueue rows a crash left queued/running (resuming from the
-    stored prediction id), fail those that cannot resume. Returns how many it touched."""
-    raise NotImplementedError
+    """On worker start: pick up what a crash left behind. Clips resume from their stored
+    prediction id; a start cut off mid-way is failed (never silently paid twice)."""
+    from mv import tasks
+
+    touched = 0
+    for clip_id in Clip.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+        tasks.advance_clip.enqueue(clip_id=str(clip_id))
+        touched += 1
+    for stitch in Stitch.objects.filter(status__in=ACTIVE_STATUSES):
+        Stitch.objects.filter(pk=stitch.pk).update(status=JobStatus.QUEUED)
+        tasks.run_stitch.enqueue(stitch_id=str(stitch.pk))
+        touched += 1
+    for image in CharacterImage.objects.filter(status__in=ACTIVE_STATUSES):
+        CharacterImage.objects.filter(pk=image.pk).update(status=JobStatus.QUEUED)
+        tasks.render_character_image.enqueue(image_id=str(image.pk))
+        touched += 1
+    for project_id in Project.objects.filter(scenes_status=Project.ScenesStatus.WRITING).values_list("pk", flat=True):
+        tasks.write_scenes.enqueue(project_id=str(project_id))
+        touched += 1
+    for scene_id in Scene.objects.filter(prompt_status=Scene.PromptStatus.WRITING).values_list("pk", flat=True):
+        tasks.rewrite_scene.enqueue(scene_id=str(scene_id))
+        touched += 1
+    return touched
+

@@ -253,5 +253,6 @@ LOGGING = {
     "loggers": {
         "mv": {"handlers": ["console"], "level": "DEBUG" if MV_DEBUG_MODE else "INFO", "propagate": False},
         "django_tasks_db": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.tasks": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

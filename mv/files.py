@@ -1,0 +1,42 @@
+"""Moving files between local disk (where ffmpeg works) and Django storage (local or S3)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from django.core.files import File
+from django.db.models.fields.files import FieldFile
+
+
+@contextlib.contextmanager
+def local_path(field_file: FieldFile) -> Iterator[Path]:
+    """The stored file as a local path: the file itself on local storage, else a temp copy."""
+    try:
+        path = Path(field_file.path)
+    except NotImplementedError:
+        path = None
+    if path is not None and path.exists():
+        yield path
+        return
+    suffix = Path(field_file.name).suffix
+    with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
+        with field_file.open("rb") as src:
+            shutil.copyfileobj(src, tmp)
+        tmp.flush()
+        yield Path(tmp.name)
+
+
+def store(field_file: FieldFile, path: Path, name: str) -> None:
+    """Save a finished local file into the field (the storage picks a generated name)."""
+    with open(path, "rb") as fh:
+        field_file.save(name, File(fh), save=False)
+
+
+@contextlib.contextmanager
+def workdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="mv-") as tmp:
+        yield Path(tmp)

@@ -1,0 +1,61 @@
+"""List config flavors, show one resolved with the source of every value, diff two."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from mv import flavors
+
+
+def _short(value: object, limit: int = 70) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Command(BaseCommand):
+    help = "List config flavors; `show NAME` prints resolved values and their source; `diff A B` shows differences."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("action", nargs="?", choices=["list", "show", "diff"], default="list")
+        parser.add_argument("names", nargs="*")
+        parser.add_argument("--full", action="store_true", help="print values in full")
+
+    def _get(self, name: str) -> flavors.Flavor:
+        registry = flavors.registry()
+        if name not in registry.flavors:
+            raise CommandError(f"no config flavor {name!r}; known: {', '.join(registry.names())}")
+        return registry.flavors[name]
+
+    def handle(self, *args, action: str, names: list[str], full: bool, **options) -> None:
+        registry = flavors.registry()
+        if action == "list":
+            for name in registry.names():
+                own = ", ".join(registry.flavors[name].files) or "no files of its own"
+                self.stdout.write(f"{name}{' (default)' if name == flavors.DEFAULT else ''}: {own}")
+            for error in registry.errors:
+                self.stderr.write(f"not loaded: {error.flavor} {error.file}: {error.message}")
+            return
+        if action == "show":
+            if len(names) != 1:
+                raise CommandError("usage: mv_flavors show NAME")
+            flavor = self._get(names[0])
+            for file in flavors.FILES:
+                self.stdout.write(f"{file}.yaml")
+                for key, value in sorted(flavor.values[file].items()):
+                    source = flavor.source_of(file, key)
+                    origin = "own file" if source == flavor.name else f"from {source}"
+                    shown = str(value) if full else _short(value)
+                    self.stdout.write(f"  {key} [{origin}]: {shown}")
+            return
+        if len(names) != 2:
+            raise CommandError("usage: mv_flavors diff A B")
+        a, b = self._get(names[0]), self._get(names[1])
+        differences = 0
+        for file in flavors.FILES:
+            for key in sorted(set(a.values[file]) | set(b.values[file])):
+                va, vb = a.values[file].get(key, "<unset>"), b.values[file].get(key, "<unset>")
+                if va != vb:
+                    differences += 1
+                    self.stdout.write(f"{file}.yaml {key}:\n  {a.name}: {_short(va)}\n  {b.name}: {_short(vb)}")
+        if not differences:
+            self.stdout.write(f"{a.name} and {b.name} resolve to the same values")

@@ -1,0 +1,96 @@
+"""The offline provider: real videos rendered on this machine with ffmpeg.
+
+It writes scene prompts deterministically from the flavor's parameters, renders clearly
+labelled "local preview" clips, and its lipsync lays the song slice over the clip with a
+visible waveform. It never pretends to be a video model.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from mv import media
+from mv.flavors import Flavor
+from mv.providers.base import (
+    ClipRequest,
+    JobUpdate,
+    LipsyncRequest,
+    Provider,
+    SceneRequest,
+    SceneSpec,
+    WrittenScenes,
+)
+
+SHOTS = ("Wide establishing shot", "Medium shot", "Close-up", "Tracking shot", "Low-angle shot", "Over-the-shoulder shot")
+MOVES = ("slow push in", "gentle orbit", "handheld follow", "crane up", "dolly out", "static hold")
+BEATS = ("opens on", "builds as", "turns when", "peaks as", "resolves as")
+
+
+def _seed(text: str) -> int:
+    return zlib.crc32(text.encode("utf-8"))
+
+
+class LocalProvider(Provider):
+    name = "local"
+    label = "Local preview renderer (offline)"
+
+    def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes:
+        template = flavor.get("scene_prompts", "scene_generation_prompt", used_in="mv.providers.local.write_scenes: prompt template")
+        prompt = template.format(**request.__dict__ | {"number_of_scenes": request.number_of_scenes})
+        who = request.character_description or "the main character"
+        scenes = []
+        for i in range(request.number_of_scenes):
+            shot = SHOTS[i % len(SHOTS)]
+            scenes.append(
+                SceneSpec(
+                    description=(
+                        f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
+                        f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
+                        f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}."
+                    ),
+                    negative_description="blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
+                )
+            )
+        return WrittenScenes(scenes=scenes, model="local/scene-writer", prompt=prompt)
+
+    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
+        out = workdir / "image.png"
+        value = seed if seed is not None else _seed(prompt)
+        media.render_preview_image(out, label="character", text=prompt, seed=value)
+        return out, {"prompt": prompt, "seed": value, "renderer": "local"}
+
+    def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate:
+        out = workdir / "clip.mp4"
+        seed = request.seed if request.seed is not None else _seed(request.prompt)
+        media.render_preview_clip(
+            out,
+            label=request.label or "clip",
+            text=request.prompt,
+            duration=float(request.duration),
+            size=settings.MV_LOCAL_RENDER_SIZE,
+            seed=seed,
+            with_audio=request.generate_audio,
+        )
+        sent = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "duration": request.duration,
+                "aspect_ratio": request.aspect_ratio, "seed": seed, "renderer": "local ffmpeg preview"}
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/preview",
+                         input=sent, output_path=out, progress=100)
+
+    def start_lipsync(self, flavor: Flavor, request: LipsyncRequest, *, workdir: Path) -> JobUpdate:
+        out = workdir / "lipsync.mp4"
+        media.lipsync_preview(request.video, request.audio, out)
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/lipsync-preview",
+                         input={"video": request.video.name, "audio": request.audio.name, "renderer": "local ffmpeg preview"},
+                         output_path=out, progress=100)
+
+    def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        # Local jobs finish inside start_*; a poll means the worker died before storing it.
+        return JobUpdate(state="failed", prediction_id=prediction_id, error="the local render was interrupted; retry it")
+
+    def cancel(self, prediction_id: str) -> None:
+        return None

@@ -1,0 +1,87 @@
+"""Background tasks: thin wrappers that take ids and call mv.pipeline.
+
+Progress lives on our rows, not in the queue. No task sits waiting on a model: a clip
+task submits or polls once, then re-enqueues itself deferred, so one worker keeps
+dozens of predictions in flight and a restarted worker simply picks them up again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.tasks import task
+from django.utils import timezone
+
+from mv import pipeline
+from mv.models import CharacterImage, Clip, JobStatus, Project, Scene, Stitch
+
+logger = logging.getLogger("mv.tasks")
+
+
+@task
+def write_scenes(project_id: str) -> None:
+    try:
+        pipeline.write_scenes(project_id)
+    except Exception as exc:  # a row must never stay "writing" because of a bug
+        logger.exception("writing scenes for project %s failed", project_id)
+        Project.objects.filter(pk=project_id).update(
+            scenes_status=Project.ScenesStatus.FAILED, scenes_error=f"internal error: {exc.__class__.__name__}"
+        )
+
+
+@task
+def rewrite_scene(scene_id: str) -> None:
+    try:
+        pipeline.run_rewrite_scene(scene_id)
+    except Exception as exc:
+        logger.exception("rewriting scene %s failed", scene_id)
+        Scene.objects.filter(pk=scene_id).update(
+            prompt_status=Scene.PromptStatus.FAILED, prompt_error=f"internal error: {exc.__class__.__name__}"
+        )
+
+
+@task
+def advance_clip(clip_id: str) -> None:
+    while True:
+        try:
+            done = pipeline.advance_clip(clip_id)
+        except Clip.DoesNotExist:
+            return
+        except Exception as exc:
+            logger.exception("clip %s failed unexpectedly", clip_id)
+            Clip.objects.filter(pk=clip_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+                status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
+            )
+            return
+        if done:
+            return
+        if advance_clip.get_backend().supports_defer:
+            run_after = timezone.now() + timedelta(seconds=settings.MV_POLL_INTERVAL)
+            advance_clip.using(run_after=run_after).enqueue(clip_id=clip_id)
+            return
+        time.sleep(settings.MV_POLL_INTERVAL)  # backends that cannot defer (ImmediateBackend)
+
+
+@task
+def run_stitch(stitch_id: str) -> None:
+    try:
+        pipeline.run_stitch(stitch_id)
+    except Exception as exc:
+        logger.exception("stitch %s failed unexpectedly", stitch_id)
+        Stitch.objects.filter(pk=stitch_id).update(
+            status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
+        )
+
+
+@task
+def render_character_image(image_id: str) -> None:
+    try:
+        pipeline.render_character_image(image_id)
+    except Exception as exc:
+        logger.exception("character image %s failed unexpectedly", image_id)
+        CharacterImage.objects.filter(pk=image_id).update(
+            status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
+        )
