@@ -10,12 +10,14 @@ import functools
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 logger = logging.getLogger("mv.api")
 
@@ -47,10 +49,14 @@ def api_user(request: HttpRequest):
 
 
 def parse_json(request: HttpRequest) -> dict[str, Any]:
-    if not request.body:
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        raise ApiError(413, "too_large", "The request body is too large.") from None
+    if not body:
         return {}
     try:
-        data = json.loads(request.body)
+        data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
     if not isinstance(data, dict):
@@ -105,3 +111,53 @@ def _csrf_for_sessions(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
     wrapper.csrf_exempt = True
     return wrapper
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def serve_file(request: HttpRequest, field_file, *, content_type: str, filename: str) -> HttpResponse:
+    """Stream a stored file with a fixed content type; single byte ranges get a 206 so
+    players can seek. ``?download=1`` makes it an attachment."""
+    try:
+        size = field_file.size
+    except (OSError, ValueError):
+        return error_response(404, "not_found", "The file is missing.")
+    disposition = "attachment" if request.GET.get("download") else "inline"
+    match = _RANGE.match(request.headers.get("Range", "").strip())
+    start, end = 0, size - 1
+    status = 200
+    if match and (match.group(1) or match.group(2)):
+        if match.group(1):
+            start = int(match.group(1))
+            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+        else:
+            start = max(0, size - int(match.group(2)))
+        if start > end or start >= size:
+            response = HttpResponse(status=416)
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        status = 206
+    handle = field_file.open("rb")
+    handle.seek(start)
+    length = end - start + 1
+
+    def chunks(remaining: int = length, block: int = 64 * 1024):
+        try:
+            while remaining > 0:
+                data = handle.read(min(block, remaining))
+                if not data:
+                    break
+                remaining -= len(data)
+                yield data
+        finally:
+            handle.close()
+
+    response = StreamingHttpResponse(chunks(), status=status, content_type=content_type)
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["Cache-Control"] = "private, max-age=3600"
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return response

@@ -40,3 +40,27 @@ def store(field_file: FieldFile, path: Path, name: str) -> None:
 def workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="mv-") as tmp:
         yield Path(tmp)
+
+
+class FetchError(Exception):
+    pass
+
+
+def fetch_url(url: str, dest: Path, *, limit_bytes: int, timeout: float = 60) -> Path:
+    """Download a URL to dest, refusing more than limit_bytes."""
+    import requests
+
+    try:
+        with requests.get(url, stream=True, timeout=timeout) as response:
+            if response.status_code >= 400:
+                raise FetchError(f"the URL answered HTTP {response.status_code}")
+            received = 0
+            with open(dest, "wb") as fh:
+                for chunk in response.iter_content(64 * 1024):
+                    received += len(chunk)
+                    if received > limit_bytes:
+                        raise FetchError(f"the file is larger than {limit_bytes // (1024 * 1024)} MB")
+                    fh.write(chunk)
+    except requests.RequestException as exc:
+        raise FetchError(f"could not fetch the URL ({exc.__class__.__name__})") from None
+    return dest

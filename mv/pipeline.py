@@ -678,3 +678,19 @@ def recover_stuck() -> int:
         touched += 1
     return touched
 
+
+
+def import_clip(owner, path, *, source_url: str = "") -> Clip:
+    """A video from outside (e.g. the lipsync API's video_url) kept as an uploaded clip,
+    so the lipsync result has a parent like any other."""
+    info = media.require_video(path)
+    clip = Clip(owner=owner, kind=Clip.Kind.UPLOADED, provider="upload", status=JobStatus.SUCCEEDED,
+                input={"source_url": source_url}, duration=info.video.duration if info.video else info.duration,
+                finished_at=timezone.now(), progress=100)
+    with files.workdir() as workdir:
+        poster_path = workdir / "poster.jpg"
+        media.poster(path, poster_path, at=min(0.5, clip.duration / 2))
+        files.store(clip.file, path, f"{clip.pk}.mp4")
+        files.store(clip.poster, poster_path, f"{clip.pk}.jpg")
+    clip.save()
+    return clip

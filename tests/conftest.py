@@ -20,17 +20,18 @@ def _media_root(settings, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def user(db):
+def user(transactional_db):
+    """Transactional: tasks are enqueued on commit, so work must really commit to run."""
     return get_user_model().objects.create_user("alice", "alice@example.com", "pw-alice-123")
 
 
 @pytest.fixture
-def other_user(db):
+def other_user(transactional_db):
     return get_user_model().objects.create_user("bob", "bob@example.com", "pw-bob-123")
 
 
 @pytest.fixture
-def staff_user(db):
+def staff_user(transactional_db):
     return get_user_model().objects.create_user("staff", "staff@example.com", "pw-staff-123", is_staff=True)
 
 

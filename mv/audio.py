@@ -1,0 +1,138 @@
+"""Songs arriving: uploads, downloads by URL (yt-dlp), trims.
+
+A file is accepted only if it decodes as audio (never by its extension). It is
+transcoded to AAC once, here, so every later stitch can stream-copy it; the original is
+kept as the source for sample-accurate lipsync slices. Rows are written only once every
+file is complete, so an interrupted upload never registers a half track.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from mv import files, media
+from mv.models import AudioTrack
+
+logger = logging.getLogger("mv.audio")
+
+
+class AudioImportError(Exception):
+    """A clear message for the user about why a song was not accepted."""
+
+
+class AudioTooLarge(AudioImportError):
+    pass
+
+
+def _limit_bytes() -> int:
+    return settings.MV_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _register(owner, source: Path, *, title: str, kind: str, url: str = "", parent: AudioTrack | None = None,
+              trim: tuple[float, float | None] = (0.0, None)) -> AudioTrack:
+    try:
+        info = media.require_audio(source)
+    except media.MediaError as exc:
+        raise AudioImportError(f"This file is not usable audio: {exc}.") from None
+    with files.workdir() as workdir:
+        aac = workdir / "song.m4a"
+        try:
+            duration = media.transcode_song(source, aac)
+        except media.MediaError as exc:
+            raise AudioImportError(f"The audio could not be converted: {exc}.") from None
+        picture = workdir / "waveform.png"
+        media.waveform_png(aac, picture, duration=duration)
+        track = AudioTrack(owner=owner, title=title[:300], source=kind, source_url=url[:2000], parent=parent,
+                           trim_start=trim[0], trim_end=trim[1], duration=duration or info.duration)
+        with transaction.atomic():
+            files.store(track.original, source, f"{track.pk}{source.suffix.lower() or '.bin'}")
+            files.store(track.file, aac, f"{track.pk}.m4a")
+            files.store(track.waveform, picture, f"{track.pk}.png")
+            track.save()
+    return track
+
+
+def _title_from_tags(path: Path, fallback: str) -> str:
+    try:
+        import mutagen
+
+        tags = mutagen.File(str(path), easy=True)
+        if tags and tags.get("title"):
+            return str(tags["title"][0])
+    except Exception:  # tags are a nicety; any parser error just means "no title"
+        pass
+    return fallback
+
+
+def import_upload(owner, uploaded: UploadedFile) -> AudioTrack:
+    if uploaded.size is not None and uploaded.size > _limit_bytes():
+        raise AudioTooLarge(f"The file is {uploaded.size / 1e6:.1f} MB; the limit is {settings.MV_MAX_UPLOAD_MB} MB.")
+    name = Path(uploaded.name or "upload").name
+    suffix = Path(name).suffix.lower()
+    if not suffix[1:].isalnum() or len(suffix) > 6:
+        suffix = ".bin"
+    with files.workdir() as workdir:
+        local = workdir / f"upload{suffix}"
+        with open(local, "wb") as fh:
+            for chunk in uploaded.chunks():
+                fh.write(chunk)
+        return _register(owner, local, title=_title_from_tags(local, Path(name).stem), kind=AudioTrack.Source.UPLOAD)
+
+
+def import_url(owner, url: str) -> AudioTrack:
+    """Any URL yt-dlp supports, including a direct link to an audio file."""
+    import yt_dlp
+
+    with files.workdir() as workdir:
+        options = {
+            "format": "bestaudio/best",
+            "outtmpl": str(workdir / "download.%(ext)s"),
+            "quiet": True,
+            "no_warnings": True,
+            "noplaylist": True,
+            "max_filesize": _limit_bytes(),
+            "socket_timeout": 30,
+            "retries": 1,
+            "logger": logging.getLogger("mv.audio.yt_dlp"),
+        }
+        try:
+            with yt_dlp.YoutubeDL(options) as ydl:
+                info = ydl.extract_info(url, download=True)
+        except yt_dlp.utils.DownloadError as exc:
+            message = str(exc).replace("ERROR: ", "")
+            raise AudioImportError(f"Could not download audio from that URL: {message}") from None
+        downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.")]
+        if not downloaded:
+            raise AudioImportError("Could not download audio from that URL (nothing was saved; is it over the size limit?).")
+        path = downloaded[0]
+        if path.stat().st_size > _limit_bytes():
+            raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.")
+        title = (info or {}).get("title") or Path(url.split("?")[0]).stem or "Downloaded audio"
+        return _register(owner, path, title=str(title), kind=AudioTrack.Source.URL, url=url)
+
+
+def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:
+    """A new track cut from this one (the original is kept)."""
+    end = track.duration if end_at is None else end_at
+    if not (0 <= start_at < end <= track.duration + 1e-6):
+        raise AudioImportError(
+            f"start_at and end_at must satisfy 0 <= start < end <= {track.duration:.2f} s (the track length)."
+        )
+    with files.workdir() as workdir, files.local_path(track.original or track.file) as source:
+        out = workdir / "trim.m4a"
+        try:
+            media.trim_audio(source, start_at, end_at, out)
+        except media.MediaError as exc:
+            raise AudioImportError(f"Trimming failed: {exc}") from None
+        copy = workdir / "trimmed.m4a"
+        shutil.copyfile(out, copy)
+        title = f"{track.title} (from {start_at:g} s)" if track.title else f"Trim from {start_at:g} s"
+        return _register(track.owner, copy, title=title, kind=AudioTrack.Source.TRIM, parent=track,
+                         trim=(start_at, end_at))
+

@@ -1,0 +1,273 @@
+"""Input validation shared by the pages and the JSON API.
+
+API forms are bound to the parsed JSON object; values of the wrong JSON type are
+rejected (a list is not a prompt), so bad input is a clear 400, never a 500.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from mv import flavors
+from mv.models import Project
+
+MAX_TEXT = 5000
+MAX_SHORT = 1000
+
+
+class StrictCharField(forms.CharField):
+    """A string, and only a string (JSON numbers, lists and objects are refused)."""
+
+    def to_python(self, value: Any) -> str:
+        if value is not None and not isinstance(value, str):
+            raise ValidationError("must be a string", code="invalid_type")
+        return super().to_python(value)
+
+
+class StrictFloatField(forms.FloatField):
+    def to_python(self, value: Any) -> float | None:
+        if isinstance(value, bool) or isinstance(value, list | dict):
+            raise ValidationError("must be a number", code="invalid_type")
+        result = super().to_python(value)
+        if result is not None and (math.isnan(result) or math.isinf(result)):
+            raise ValidationError("must be a finite number", code="invalid")
+        return result
+
+
+class StrictIntegerField(forms.IntegerField):
+    def to_python(self, value: Any) -> int | None:
+        if isinstance(value, bool) or isinstance(value, list | dict):
+            raise ValidationError("must be a whole number", code="invalid_type")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValidationError("must be a whole number", code="invalid")
+        return super().to_python(value)
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or absent: None, meaning "use the default")."""
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "on", "off", "1", "0"}:
+            return value.lower() in {"true", "on", "1"}
+        raise ValidationError("must be true or false", code="invalid_type")
+
+    def validate(self, value: Any) -> None:
+        return None
+
+
+class StrictUUIDField(forms.UUIDField):
+    def to_python(self, value: Any):
+        if value is not None and not isinstance(value, str):
+            raise ValidationError("must be an id string", code="invalid_type")
+        return super().to_python(value)
+
+
+class FlavorNameField(StrictCharField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(required=False, max_length=200, **kwargs)
+
+    def clean(self, value: Any) -> str:
+        name = super().clean(value)
+        if not name:
+            return flavors.DEFAULT
+        try:
+            return flavors.validate_name(name)
+        except flavors.InvalidFlavorName as exc:
+            raise ValidationError(str(exc), code="invalid_flavor") from None
+
+
+class UUIDListField(forms.Field):
+    def __init__(self, *, min_items: int = 1, max_items: int = 200, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.min_items, self.max_items = min_items, max_items
+
+    def clean(self, value: Any) -> list[str]:
+        if not isinstance(value, list):
+            raise ValidationError("must be a list of video ids", code="invalid_type")
+        if not self.min_items <= len(value) <= self.max_items:
+            raise ValidationError(f"must hold {self.min_items} to {self.max_items} ids", code="invalid_length")
+        field = StrictUUIDField()
+        cleaned = []
+        for item in value:
+            try:
+                cleaned.append(str(field.clean(item)))
+            except ValidationError:
+                raise ValidationError(f"{str(item)[:60]!r} is not a valid video id", code="invalid") from None
+        return cleaned
+
+
+def wait_field() -> StrictFloatField:
+    return StrictFloatField(required=False, min_value=0, max_value=600)
+
+
+class JsonForm(forms.Form):
+    """A form bound to a parsed JSON object."""
+
+    def __init__(self, data: dict[str, Any], files: Any = None) -> None:
+        super().__init__(data=data, files=files)
+
+    def errors_as_details(self) -> dict[str, list[str]]:
+        return {field: [e["message"] for e in errors] for field, errors in self.errors.get_json_data().items()}
+
+
+class CreateScenesForm(JsonForm):
+    idea = StrictCharField(max_length=MAX_TEXT)
+    character_description = StrictCharField(max_length=MAX_TEXT, required=False)
+    character_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
+    number_of_scenes = StrictIntegerField(min_value=1, max_value=20, required=False)
+    video_type = StrictCharField(max_length=MAX_SHORT, required=False)
+    video_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
+    camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
+    config_flavor = FlavorNameField()
+    project_id = StrictUUIDField(required=False)
+    wait = wait_field()
+
+    OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
+
+    def scene_parameters(self) -> dict[str, str]:
+        return {k: self.cleaned_data[k] for k in self.OVERRIDES if self.cleaned_data.get(k)}
+
+
+class GenerateVideoForm(JsonForm):
+    prompt = StrictCharField(max_length=MAX_TEXT)
+    negative_prompt = StrictCharField(max_length=MAX_TEXT, required=False)
+    aspect_ratio = forms.ChoiceField(choices=[("16:9", "16:9"), ("9:16", "9:16")], required=False)
+    duration = forms.TypedChoiceField(choices=[(4, "4"), (6, "6"), (8, "8")], coerce=int, required=False, empty_value=None)
+    generate_audio = StrictBooleanField(required=False)
+    seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    character_reference_id = StrictUUIDField(required=False)
+    config_flavor = FlavorNameField()
+    scene_id = StrictUUIDField(required=False)
+    wait = wait_field()
+
+    def clean_duration(self) -> int | None:
+        value = self.data.get("duration")
+        if isinstance(value, bool | list | dict):
+            raise ValidationError("must be 4, 6 or 8", code="invalid_type")
+        return self.cleaned_data.get("duration")
+
+
+class LipsyncForm(JsonForm):
+    video_id = StrictUUIDField(required=False)
+    video_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
+    audio_id = StrictUUIDField(required=False)
+    audio_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
+    start_time = StrictFloatField(required=False, min_value=0)
+    end_time = StrictFloatField(required=False, min_value=0)
+    temperature = StrictFloatField(required=False, min_value=0, max_value=1)
+    occlusion_detection_enabled = StrictBooleanField(required=False)
+    active_speaker_detection = StrictBooleanField(required=False)
+    wait = wait_field()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        for kind in ("video", "audio"):
+            has_id = bool(self.data.get(f"{kind}_id"))
+            has_url = bool(self.data.get(f"{kind}_url"))
+            if has_id and has_url:
+                raise ValidationError(f"send either {kind}_id or {kind}_url, not both", code="ambiguous")
+            if not has_id and not has_url:
+                raise ValidationError(f"{kind}_id or {kind}_url is required", code="required")
+        start, end = data.get("start_time"), data.get("end_time")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end_time", "end_time must be greater than start_time")
+        return data
+
+    def options(self) -> dict[str, Any]:
+        keys = ("temperature", "occlusion_detection_enabled", "active_speaker_detection")
+        return {k: self.cleaned_data.get(k) for k in keys if self.cleaned_data.get(k) is not None}
+
+
+class StitchForm(JsonForm):
+    video_ids = UUIDListField()
+    audio_overlay_id = StrictUUIDField(required=False)
+    audio_start = StrictFloatField(required=False, min_value=0)
+    suppress_video_audio = StrictBooleanField(required=False)
+    wait = wait_field()
+
+
+class AudioUploadForm(forms.Form):
+    file = forms.FileField()
+
+
+class AudioDownloadForm(JsonForm):
+    url = forms.URLField(max_length=2000, assume_scheme="https")
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValidationError("only http and https URLs can be downloaded", code="invalid")
+        return url
+
+
+class AudioTrimForm(JsonForm):
+    audio_id = StrictUUIDField()
+    start_at = StrictFloatField(min_value=0)
+    end_at = StrictFloatField(required=False, min_value=0)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("start_at"), data.get("end_at")
+        if start is not None and end is not None and end <= start:
+            self.add_error("end_at", "end_at must be greater than start_at")
+        return data
+
+
+class CharacterReferenceForm(JsonForm):
+    character_description = StrictCharField(max_length=MAX_TEXT)
+    num_images = StrictIntegerField(min_value=1, max_value=4, required=False)
+    config_flavor = FlavorNameField()
+    seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    wait = wait_field()
+
+
+# --- page forms ---------------------------------------------------------------------------
+
+
+def flavor_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in flavors.names()]
+
+
+class ProjectCreateForm(forms.Form):
+    mode = forms.ChoiceField(choices=Project.Mode.choices, initial=Project.Mode.MUSIC_VIDEO,
+                             widget=forms.RadioSelect, label="Generation mode")
+    config_flavor = forms.ChoiceField(choices=flavor_choices, initial=flavors.DEFAULT, label="Config flavor")
+    audio_track_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    audio_start = forms.FloatField(min_value=0, initial=0, required=False, label="Audio start position (seconds)")
+    video_description = forms.CharField(max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 4}),
+                                        label="Video description")
+    character_description = forms.CharField(max_length=MAX_TEXT, required=False,
+                                            widget=forms.Textarea(attrs={"rows": 3}), label="Character description")
+    character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
+
+
+class FlavorSelectForm(forms.Form):
+    config_flavor = forms.ChoiceField(choices=flavor_choices, label="Config flavor")
+
+
+class ScenePromptForm(forms.Form):
+    description = forms.CharField(max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 4}), label="Prompt")
+    negative_description = forms.CharField(max_length=MAX_TEXT, required=False,
+                                           widget=forms.Textarea(attrs={"rows": 2}), label="Negative prompt")
+
+
+class RegenerateForm(forms.Form):
+    lipsync = forms.BooleanField(required=False, label="with lipsync")
+
+
+class AudioUrlForm(forms.Form):
+    url = forms.URLField(max_length=2000, label="Audio URL", assume_scheme="https")
+
+
+class CharacterImagesForm(forms.Form):
+    character_description = forms.CharField(max_length=MAX_TEXT, label="Character description")
+    config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)

@@ -1,0 +1,203 @@
+"""The JSON API end to end on the local provider (real ffmpeg, real files)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from mv import media
+from mv.models import AudioTrack, Clip, Project, Stitch
+
+from .conftest import make_clip
+
+
+def post(client, url, data, **extra):
+    return client.post(url, json.dumps(data), content_type="application/json", **extra)
+
+
+@pytest.fixture
+def track(alice_client, song_mp3) -> AudioTrack:
+    with open(song_mp3, "rb") as fh:
+        response = alice_client.post("/api/audio/upload", {"file": fh})
+    assert response.status_code == 201, response.content
+    return AudioTrack.objects.get(pk=response.json()["audio_id"])
+
+
+def test_create_scenes_writes_the_requested_number_with_the_flavor(alice_client):
+    response = post(alice_client, "/api/mv/create_scenes",
+                    {"idea": "a lighthouse keeper sings", "number_of_scenes": 3, "config_flavor": "mv1", "wait": 30})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["config_flavor"] == "mv1"
+    assert [s["position"] for s in body["scenes"]] == [0, 1, 2]
+    assert body["metadata"]["parameters_used"]["video_type"] == "music video"
+    assert Project.objects.get(pk=body["project_id"]).config_flavor == "mv1"
+
+
+def test_create_scenes_with_unknown_flavor_says_default_was_used(alice_client):
+    response = post(alice_client, "/api/mv/create_scenes", {"idea": "x", "config_flavor": "nope", "wait": 30})
+    assert response.status_code == 200
+    assert response.json()["config_flavor"] == "default"
+
+
+@pytest.mark.parametrize("flavor", ["../etc", "a b", "x" * 65, 5])
+def test_create_scenes_rejects_malformed_flavor_names(alice_client, flavor):
+    response = post(alice_client, "/api/mv/create_scenes", {"idea": "x", "config_flavor": flavor})
+    assert response.status_code == 400
+    assert "config_flavor" in response.json()["details"]
+    assert Project.objects.count() == 0
+
+
+def test_generate_video_wait_zero_answers_202_with_a_status_url(alice_client, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    response = post(alice_client, "/api/mv/generate_video", {"prompt": "a red car", "wait": 0})
+    assert response.status_code == 202
+    body = response.json()
+    assert body["status"] == "queued"
+    assert body["status_url"] == f"/api/mv/get_video/{body['video_id']}/info"
+
+
+def test_generate_video_waits_for_a_real_clip(alice_client):
+    response = post(alice_client, "/api/mv/generate_video", {"prompt": "a red car", "duration": 4, "wait": 60})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "succeeded"
+    video = alice_client.get(body["video_url"])
+    assert video["Content-Type"] == "video/mp4"
+    clip = Clip.objects.get(pk=body["video_id"])
+    info = media.probe(clip.file.path)
+    assert abs(info.video.duration - 4) < 0.05 and info.audio is not None
+
+
+def test_get_video_supports_range_requests(alice_client):
+    body = post(alice_client, "/api/mv/generate_video", {"prompt": "range", "duration": 4, "wait": 60}).json()
+    clip = Clip.objects.get(pk=body["video_id"])
+    data = clip.file.read()
+    response = alice_client.get(body["video_url"], HTTP_RANGE="bytes=100-199")
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 100-199/{len(data)}"
+    assert b"".join(response.streaming_content) == data[100:200]
+
+
+def test_lipsync_of_a_scene_clip_replaces_it_and_restitches(alice_client, track):
+    scenes = post(alice_client, "/api/mv/create_scenes", {"idea": "dance", "number_of_scenes": 2, "wait": 30}).json()
+    project = Project.objects.get(pk=scenes["project_id"])
+    project.audio_track = track
+    project.save()
+    scene = project.scenes.get(position=1)
+    first = post(alice_client, "/api/mv/generate_video",
+                 {"prompt": scene.description, "scene_id": str(scene.pk), "wait": 60}).json()
+    other = project.scenes.get(position=0)
+    post(alice_client, "/api/mv/generate_video", {"prompt": "x", "scene_id": str(other.pk), "wait": 60})
+    response = post(alice_client, "/api/mv/lipsync", {"video_id": first["video_id"], "audio_id": str(track.pk),
+                                                      "start_time": 8.0, "end_time": 16.0, "wait": 60})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    new = Clip.objects.get(pk=body["video_id"])
+    assert new.kind == "lipsync" and str(new.parent_id) == first["video_id"]
+    scene.refresh_from_db()
+    assert scene.current_clip_id == new.pk
+    slice_info = media.probe(new.audio_slice.path)
+    assert abs(slice_info.duration - 8.0) < 0.001
+    stitch = Stitch.objects.get(pk=body["stitch_id"])
+    assert [c.pk for c in stitch.ordered_clips()][1] == new.pk
+
+
+def test_lipsync_rejects_times_past_the_track(alice_client, track):
+    clip = post(alice_client, "/api/mv/generate_video", {"prompt": "x", "duration": 4, "wait": 60}).json()
+    response = post(alice_client, "/api/mv/lipsync",
+                    {"video_id": clip["video_id"], "audio_id": str(track.pk), "start_time": 30, "end_time": 99})
+    assert response.status_code == 400
+    assert "40.0" in response.json()["message"]
+
+
+def test_lipsync_rejects_both_id_and_url(alice_client, track):
+    response = post(alice_client, "/api/mv/lipsync", {"video_id": str(uuid.uuid4()), "video_url": "https://x.test/a.mp4",
+                                                      "audio_id": str(track.pk)})
+    assert response.status_code == 400
+
+
+def test_stitch_videos_lays_the_song_under_the_clips(alice_client, track):
+    ids = [post(alice_client, "/api/mv/generate_video", {"prompt": f"p{i}", "duration": 4, "wait": 60}).json()["video_id"]
+           for i in range(2)]
+    response = post(alice_client, "/api/mv/stitch-videos",
+                    {"video_ids": ids, "audio_overlay_id": str(track.pk), "audio_start": 5, "wait": 60})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["metadata"]["num_videos_stitched"] == 2
+    assert abs(body["metadata"]["video_duration_seconds"] - 8) < 0.05
+    info = media.probe(Stitch.objects.get(pk=body["video_id"]).file.path)
+    assert info.audio is not None and info.audio.duration > 7.9
+
+
+def test_another_users_video_is_a_404(client, other_user, alice_client):
+    body = post(alice_client, "/api/mv/generate_video", {"prompt": "mine", "duration": 4, "wait": 60}).json()
+    client.force_login(other_user)
+    assert client.get(f"/api/mv/get_video/{body['video_id']}").status_code == 404
+    assert client.get(f"/api/mv/get_video/{body['video_id']}/info").status_code == 404
+
+
+def test_api_without_auth_is_401_json(client, transactional_db):
+    response = client.get("/api/mv/get_config_flavors")
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"
+
+
+def test_api_key_header_authenticates(client, transactional_db):
+    response = client.get("/api/mv/get_config_flavors", HTTP_X_API_KEY="test-api-key")
+    assert response.status_code == 200
+    assert response.json() == {"flavors": ["default", "mv1"], "default": "default"}
+
+
+def test_wrong_method_is_405(alice_client):
+    assert alice_client.get("/api/mv/create_scenes").status_code == 405
+
+
+def test_upload_rejects_text_renamed_mp3(alice_client, tmp_path):
+    fake = tmp_path / "song.mp3"
+    fake.write_text("not audio at all " * 100)
+    with open(fake, "rb") as fh:
+        response = alice_client.post("/api/audio/upload", {"file": fh})
+    assert response.status_code == 400
+    assert AudioTrack.objects.count() == 0
+
+
+def test_upload_over_the_limit_is_413(alice_client, settings, song_mp3):
+    settings.MV_MAX_UPLOAD_MB = 0
+    with open(song_mp3, "rb") as fh:
+        response = alice_client.post("/api/audio/upload", {"file": fh})
+    assert response.status_code == 413
+
+
+def test_trim_makes_a_new_track_and_keeps_the_original(alice_client, track):
+    response = post(alice_client, "/api/audio/trim", {"audio_id": str(track.pk), "start_at": 10, "end_at": 20})
+    assert response.status_code == 201
+    body = response.json()
+    assert abs(body["duration"] - 10) < 0.05
+    assert AudioTrack.objects.filter(pk=track.pk).exists()
+
+
+def test_character_reference_images_are_rendered(alice_client):
+    response = post(alice_client, "/api/mv/generate_character_reference",
+                    {"character_description": "a drummer", "num_images": 2, "wait": 60})
+    assert response.status_code == 200
+    images = response.json()["images"]
+    assert len(images) == 2
+    picture = alice_client.get(images[0]["image_url"])
+    assert picture["Content-Type"] == "image/png"
+
+
+def test_session_posts_need_csrf(user):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = post(client, "/api/mv/generate_video", {"prompt": "x"})
+    assert response.status_code == 403
+    assert response.json()["error"] == "csrf_failed"
+
+
+def test_make_clip_fixture_is_video(tmp_path):
+    assert media.probe(make_clip(tmp_path / "c.mp4", seconds=1)).video is not None
