@@ -6,4 +6,22 @@ from mv import views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
+    path("create/", views.create, name="create"),
+    path("create/submit/", views.create_submit, name="create_submit"),
+    path("create/audio/upload/", views.create_audio_upload, name="create_audio_upload"),
+    path("create/audio/url/", views.create_audio_url, name="create_audio_url"),
+    path("create/characters/", views.create_character_images, name="create_character_images"),
+    path("create/characters/status/", views.character_images, name="character_images"),
+    path("quick-gen/<uuid:pk>/", views.quick_gen, name="quick_gen"),
+    path("quick-gen/<uuid:pk>/scenes/", views.scenes_section, name="scenes_section"),
+    path("quick-gen/<uuid:pk>/flavor/", views.change_flavor, name="change_flavor"),
+    path("quick-gen/<uuid:pk>/full-video/", views.full_video, name="full_video"),
+    path("quick-gen/<uuid:pk>/restitch/", views.restitch, name="restitch"),
+    path("scenes/<uuid:pk>/prompt/", views.scene_prompt, name="scene_prompt"),
+    path("scenes/<uuid:pk>/prompt/status/", views.scene_prompt_status, name="scene_prompt_status"),
+    path("scenes/<uuid:pk>/rewrite/", views.scene_rewrite, name="scene_rewrite"),
+    path("scenes/<uuid:pk>/regenerate/", views.scene_regenerate, name="scene_regenerate"),
+    path("scenes/<uuid:pk>/clip/status/", views.clip_status, name="clip_status"),
+    path("clips/<uuid:pk>/retry/", views.clip_retry, name="clip_retry"),
+    path("clips/<uuid:pk>/make-current/", views.clip_make_current, name="clip_make_current"),
 ]

@@ -1,13 +1,60 @@
-"""Pages and their HTMX partials."""
+"""Pages and their HTMX partials.
+
+Each view parses input with a form, calls one function in mv/, and renders the page or,
+for HTMX requests, just the partial (`{% partialdef %}`) being swapped. Polls swap a
+small status fragment; a card's <video> is re-rendered only when its clip changes.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from typing import Any
 
-from mv.models import Project
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
+
+from mv import audio, flavors, pipeline, status
+from mv.forms import (
+    AudioUrlForm,
+    CharacterImagesForm,
+    FlavorSelectForm,
+    ProjectCreateForm,
+    RegenerateForm,
+    ScenePromptForm,
+)
+from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
+
+QUICK_GEN = "mv/quick_gen.html"
+CREATE = "mv/create.html"
+
+
+def _get_project_for_user(request: HttpRequest, pk: Any) -> Project:
+    project = Project.objects.visible_to(request.user).select_related("audio_track", "character_image").filter(pk=pk).first()
+    if project is None:
+        raise Http404("No such project")
+    return project
+
+
+def _get_scene_for_user(request: HttpRequest, pk: Any) -> Scene:
+    scene = (
+        Scene.objects.select_related("project__audio_track", "current_clip")
+        .filter(pk=pk, project__in=Project.objects.visible_to(request.user))
+        .first()
+    )
+    if scene is None:
+        raise Http404("No such scene")
+    return scene
+
+
+def _get_clip_for_user(request: HttpRequest, pk: Any) -> Clip:
+    clip = Clip.objects.visible_to(request.user).select_related("scene__project").filter(pk=pk).first()
+    if clip is None or clip.scene is None:
+        raise Http404("No such clip")
+    return clip
 
 
 @require_GET
@@ -15,3 +62,318 @@ from mv.models import Project
 def project_list(request: HttpRequest) -> HttpResponse:
     projects = Project.objects.visible_to(request.user).select_related("audio_track")
     return render(request, "mv/project_list.html", {"projects": projects})
+
+
+# --- create page -----------------------------------------------------------------------------
+
+
+def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, Any]:
+    track_id = form["audio_track_id"].value()
+    track = AudioTrack.objects.visible_to(request.user).filter(pk=track_id).first() if _is_uuid(track_id) else None
+    image_id = form["character_image_id"].value()
+    return {"form": form, "track": track, "url_form": AudioUrlForm(), "selected_image": image_id,
+            "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else [])}
+
+
+def _is_uuid(value: Any) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _images_from(request: HttpRequest, ids: list[str]) -> list[CharacterImage]:
+    ids = [i for i in ids if _is_uuid(i)][:4]
+    return list(CharacterImage.objects.visible_to(request.user).filter(pk__in=ids).order_by("created_at"))
+
+
+@require_GET
+@login_required
+def create(request: HttpRequest) -> HttpResponse:
+    return render(request, CREATE, _create_context(request, ProjectCreateForm(initial={"config_flavor": flavors.DEFAULT})))
+
+
+@require_POST
+@login_required
+def create_submit(request: HttpRequest) -> HttpResponse:
+    form = ProjectCreateForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        track = AudioTrack.objects.visible_to(request.user).filter(pk=data["audio_track_id"]).first() \
+            if data["audio_track_id"] else None
+        image = CharacterImage.objects.visible_to(request.user).filter(pk=data["character_image_id"]).first() \
+            if data["character_image_id"] else None
+        try:
+            project = pipeline.create_project(
+                owner=request.user, mode=data["mode"], video_description=data["video_description"],
+                character_description=data["character_description"], audio_track=track,
+                audio_start=data["audio_start"] or 0.0, flavor=flavors.resolve(data["config_flavor"]),
+                character_image=image, number_of_scenes=data["number_of_scenes"],
+            )
+        except ValueError as exc:
+            form.add_error("audio_start", str(exc))
+        else:
+            return redirect("quick_gen", pk=project.pk)
+    return render(request, CREATE, _create_context(request, form), status=200)
+
+
+@require_POST
+@login_required
+def create_audio_upload(request: HttpRequest) -> HttpResponse:
+    error = ""
+    track = None
+    upload = request.FILES.get("file")
+    if upload is None:
+        error = "Choose an audio file to upload."
+    else:
+        try:
+            track = audio.import_upload(request.user, upload)
+        except audio.AudioImportError as exc:
+            error = str(exc)
+    return _music_source(request, track, error)
+
+
+@require_POST
+@login_required
+def create_audio_url(request: HttpRequest) -> HttpResponse:
+    form = AudioUrlForm(request.POST)
+    track, error = None, ""
+    if not form.is_valid():
+        error = "Enter a valid http(s) URL."
+    else:
+        try:
+            track = audio.import_url(request.user, form.cleaned_data["url"])
+        except audio.AudioImportError as exc:
+            error = str(exc)
+    return _music_source(request, track, error)
+
+
+def _music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
+    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
+               "form": ProjectCreateForm()}
+    if request.htmx:
+        return render(request, f"{CREATE}#music-source", context)
+    if error:
+        messages.error(request, error)
+    return redirect("create")
+
+
+@require_POST
+@login_required
+def create_character_images(request: HttpRequest) -> HttpResponse:
+    form = CharacterImagesForm(request.POST)
+    images: list[CharacterImage] = []
+    error = ""
+    if form.is_valid():
+        flavor = flavors.resolve(form.cleaned_data.get("config_flavor") or flavors.DEFAULT)
+        images = pipeline.request_character_images(owner=request.user, flavor=flavor,
+                                                   description=form.cleaned_data["character_description"])
+    else:
+        error = "Describe the character first."
+    return _character_grid(request, images, error)
+
+
+@require_GET
+@login_required
+def character_images(request: HttpRequest) -> HttpResponse:
+    images = _images_from(request, request.GET.getlist("id"))
+    response = _character_grid(request, images, "")
+    if images and all(i.is_finished for i in images):
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+def _character_grid(request: HttpRequest, images: list[CharacterImage], error: str) -> HttpResponse:
+    context = {"images": images, "image_error": error, "images_pending": any(i.is_active for i in images),
+               "selected_image": request.POST.get("character_image_id") or request.GET.get("selected")}
+    if request.htmx:
+        return render(request, f"{CREATE}#character-images", context)
+    return redirect("create")
+
+
+# --- quick-gen page ----------------------------------------------------------------------------
+
+
+def _page_context(project: Project) -> dict[str, Any]:
+    states = status.project_states(project)
+    track = project.audio_track
+    return {
+        "project": project,
+        "states": states,
+        "counts": status.counts(states),
+        "stitch": status.latest_stitch(project),
+        "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
+        "boundaries": status.boundaries(states, track.duration) if track else [],
+    }
+
+
+@require_GET
+@login_required
+def quick_gen(request: HttpRequest, pk: Any) -> HttpResponse:
+    project = _get_project_for_user(request, pk)
+    if pipeline.start_project(project):
+        project.refresh_from_db()
+    return render(request, QUICK_GEN, _page_context(project))
+
+
+@require_GET
+@login_required
+def scenes_section(request: HttpRequest, pk: Any) -> HttpResponse:
+    project = _get_project_for_user(request, pk)
+    response = render(request, f"{QUICK_GEN}#scenes", _page_context(project))
+    if project.scenes_status != Project.ScenesStatus.WRITING:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@require_POST
+@login_required
+def change_flavor(request: HttpRequest, pk: Any) -> HttpResponse:
+    project = _get_project_for_user(request, pk)
+    form = FlavorSelectForm(request.POST)
+    if form.is_valid():
+        project.config_flavor = form.cleaned_data["config_flavor"]
+        project.save(update_fields=["config_flavor", "updated_at"])
+    if not request.htmx:
+        return redirect("quick_gen", pk=project.pk)
+    return render(request, f"{QUICK_GEN}#config-card", {"project": project, "flavor_form": form, "oob_flavor": True})
+
+
+@require_GET
+@login_required
+def full_video(request: HttpRequest, pk: Any) -> HttpResponse:
+    project = _get_project_for_user(request, pk)
+    stitch = status.latest_stitch(project)
+    response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
+    waiting_for_auto = project.autorun_started and not project.auto_stitch_done
+    if not (stitch and stitch.is_active) and not waiting_for_auto:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@require_POST
+@login_required
+def restitch(request: HttpRequest, pk: Any) -> HttpResponse:
+    project = _get_project_for_user(request, pk)
+    stitch = pipeline.restitch_project(project)
+    if stitch is None:
+        messages.error(request, "Every scene needs a finished clip before the video can be stitched.")
+    if not request.htmx:
+        return redirect("quick_gen", pk=project.pk)
+    context = {"project": project, "stitch": stitch or status.latest_stitch(project),
+               "stitch_error": "" if stitch else "Every scene needs a finished clip before the video can be stitched."}
+    return render(request, f"{QUICK_GEN}#full-video", context)
+
+
+def _scene_response(request: HttpRequest, scene: Scene, partial: str, **extra: Any) -> HttpResponse:
+    if not request.htmx:
+        return redirect("quick_gen", pk=scene.project_id)
+    context = {"project": scene.project, "s": status.single_state(scene), **extra}
+    return render(request, f"{QUICK_GEN}#{partial}", context)
+
+
+@require_POST
+@login_required
+def scene_prompt(request: HttpRequest, pk: Any) -> HttpResponse:
+    scene = _get_scene_for_user(request, pk)
+    form = ScenePromptForm(request.POST)
+    if form.is_valid():
+        pipeline.update_scene_prompt(scene, description=form.cleaned_data["description"],
+                                     negative_description=form.cleaned_data["negative_description"])
+        return _scene_response(request, scene, "scene-prompt", saved=True)
+    return _scene_response(request, scene, "scene-prompt", prompt_form=form)
+
+
+@require_POST
+@login_required
+def scene_rewrite(request: HttpRequest, pk: Any) -> HttpResponse:
+    scene = _get_scene_for_user(request, pk)
+    pipeline.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+    scene.refresh_from_db()
+    return _scene_response(request, scene, "scene-prompt")
+
+
+@require_GET
+@login_required
+def scene_prompt_status(request: HttpRequest, pk: Any) -> HttpResponse:
+    scene = _get_scene_for_user(request, pk)
+    response = _scene_response(request, scene, "scene-prompt")
+    if scene.prompt_status != Scene.PromptStatus.WRITING:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
+@require_POST
+@login_required
+def scene_regenerate(request: HttpRequest, pk: Any) -> HttpResponse:
+    scene = _get_scene_for_user(request, pk)
+    project = scene.project
+    form = RegenerateForm(request.POST)
+    flavor = flavors.resolve(project.config_flavor)
+    error = ""
+    if form.is_valid() and form.cleaned_data["lipsync"]:
+        if project.audio_track is None or scene.current_clip is None:
+            error = "Lipsync needs a song and a finished clip."
+        else:
+            start, end = pipeline.scene_slice(scene)
+            try:
+                pipeline.request_lipsync(owner=request.user, flavor=flavor, source=scene.current_clip,
+                                         audio_track=project.audio_track, start_time=start, end_time=end)
+            except ValueError as exc:
+                error = str(exc)
+    else:
+        pipeline.request_clip(owner=request.user, flavor=flavor, prompt=scene.description,
+                              negative_prompt=scene.negative_description, scene=scene)
+    scene.refresh_from_db()
+    return _scene_response(request, scene, "clip-section", clip_error=error)
+
+
+@require_GET
+@login_required
+def clip_status(request: HttpRequest, pk: Any) -> HttpResponse:
+    """The polled fragment. While a clip renders it returns only the small status; once
+    it is done (286 stops the poll) it swaps the card's clip section once, plus the counts
+    and the full video out of band."""
+    scene = _get_scene_for_user(request, pk)
+    state = status.single_state(scene)
+    if state.active is not None:
+        return render(request, f"{QUICK_GEN}#clip-status", {"s": state, "project": scene.project})
+    project = scene.project
+    states = status.project_states(project)
+    html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
+    html += render_to_string(f"{QUICK_GEN}#counts", {"counts": status.counts(states), "oob": True}, request=request)
+    html += render_to_string(f"{QUICK_GEN}#full-video", {"project": project, "stitch": status.latest_stitch(project),
+                                                         "oob": True}, request=request)
+    response = HttpResponse(html, status=HTMX_STOP_POLLING)
+    retarget(response, f"#clip-{scene.pk}")
+    reswap(response, "outerHTML")
+    return response
+
+
+@require_POST
+@login_required
+def clip_retry(request: HttpRequest, pk: Any) -> HttpResponse:
+    clip = _get_clip_for_user(request, pk)
+    error = ""
+    try:
+        pipeline.retry_clip(clip)
+    except ValueError as exc:
+        error = str(exc)
+    return _scene_response(request, clip.scene, "clip-section", clip_error=error)
+
+
+@require_POST
+@login_required
+def clip_make_current(request: HttpRequest, pk: Any) -> HttpResponse:
+    clip = _get_clip_for_user(request, pk)
+    error = ""
+    try:
+        pipeline.make_current(clip)
+    except ValueError as exc:
+        error = str(exc)
+    clip.scene.refresh_from_db()
+    return _scene_response(request, clip.scene, "clip-section", clip_error=error)
+
