@@ -15,3 +15,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MV_POLL_INTERVAL = 0.02
 MV_API_KEYS = ["test-api-key"]
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not shared-cache memory: the web thread and background task threads of the
+    # browser tests then share it the way the real server and worker do (WAL, busy timeout).
+    DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.mkdtemp(prefix="mv-test-db-")) / "test.sqlite3")}  # noqa: F405

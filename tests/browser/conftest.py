@@ -1,0 +1,83 @@
+"""Browser tests: Playwright drives Debian's headless Chromium against a live server.
+
+Tasks run on a background thread (one at a time, like `manage.py mv_worker`), so pages
+really show progress while clips render.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from django.db import connections
+from django.tasks.backends.immediate import ImmediateBackend
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+class WorkerThreadBackend(ImmediateBackend):
+    """Runs each task after the request, on one worker thread."""
+
+    _queue: queue.Queue = queue.Queue()
+    _thread: threading.Thread | None = None
+
+    def _execute_task(self, task_result) -> None:
+        cls = type(self)
+        if cls._thread is None or not cls._thread.is_alive():
+            cls._thread = threading.Thread(target=cls._run, args=(self,), daemon=True)
+            cls._thread.start()
+        cls._queue.put(task_result)
+
+    @classmethod
+    def _run(cls, backend) -> None:
+        while True:
+            task_result = cls._queue.get()
+            try:
+                ImmediateBackend._execute_task(backend, task_result)
+            finally:
+                connections.close_all()
+                cls._queue.task_done()
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Debian's chromium is not installed (make test installs it with apt-get as root)")
+    return path
+
+
+@pytest.fixture
+def browser_page(chromium_path, settings, live_server, transactional_db):
+    from playwright.sync_api import sync_playwright
+
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM is used beside Playwright's loop
+    settings.TASKS = {"default": {"BACKEND": "tests.browser.conftest.WorkerThreadBackend"}}
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.console_errors = []
+        page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+        yield page
+        WorkerThreadBackend._queue.join()
+        context.close()
+        browser.close()
+
+
+@pytest.fixture
+def logged_in(browser_page, live_server, user):
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pw-alice-123")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    return page

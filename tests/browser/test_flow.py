@@ -1,0 +1,82 @@
+"""The whole flow in a real browser, on the local provider."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from mv.models import Clip, Project
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+
+def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, song_mp3):
+    page = logged_in
+    page.goto(f"{live_server.url}/create/")
+    headings = page.locator("form h2").all_inner_texts()
+    assert headings == ["Generation Mode", "Configuration", "Music Source", "Video Description", "Character & Style"]
+    config = page.locator("#section-config")
+    expect(page.locator("#id_config_flavor")).to_be_hidden()
+    config.locator("summary").click()
+    expect(page.locator("#id_config_flavor")).to_be_visible()
+    assert page.locator("#id_config_flavor").input_value() == "default"
+    page.select_option("#id_config_flavor", "mv1")
+    page.fill("#id_number_of_scenes", "2")
+    page.set_input_files("#id_file", str(song_mp3))
+    expect(page.locator("#music-source .track-title")).to_be_visible(timeout=20000)
+    page.fill("#id_video_description", "A band plays on a rooftop at dusk")
+    page.screenshot(path=str(ARTIFACTS / "create-page.png"), full_page=True)
+    page.click("button:has-text('Create project')")
+
+    page.wait_for_url(re.compile(r"/quick-gen/"))
+    project = Project.objects.get()
+    assert project.config_flavor == "mv1"
+    expect(page.locator("#input-flavor")).to_have_text("mv1")
+    expect(page.locator(".scene-card")).to_have_count(2, timeout=20000)
+    expect(page.locator("#full-video video")).to_be_visible(timeout=40000)
+    expect(page.locator("#counts")).to_contain_text("2 ready")
+    page.screenshot(path=str(ARTIFACTS / "quick-gen-page.png"), full_page=True)
+
+    # Changing the flavor is saved and used by the next call.
+    page.select_option("#quick-config-flavor", "default")
+    expect(page.locator("#input-flavor")).to_have_text("default")
+    project.refresh_from_db()
+    assert project.config_flavor == "default"
+
+    # The lipsync checkbox changes the button and the request; the new clip is stitched.
+    scene = project.scenes.get(position=1)
+    old_clip = scene.current_clip_id
+    card = page.locator(f"#clip-{scene.pk}")
+    button = card.locator(".regen-button")
+    expect(button).to_have_text("Regenerate")
+    card.locator(".lipsync-toggle").check()
+    expect(button).to_have_text("Regenerate with lipsync")
+    button.click()
+    expect(card.locator(".clip-id")).not_to_have_text(str(old_clip), timeout=30000)
+    scene.refresh_from_db()
+    assert scene.current_clip.kind == "lipsync" and scene.current_clip.config_flavor == "default"
+    expect(card.locator(".clip-id")).to_have_text(str(scene.current_clip_id))
+    expect(page.locator("#stitch-id")).to_have_text(str(scene.current_clip.followup_stitch_id), timeout=30000)
+
+    # Re-stitch button, then reload: nothing is generated again.
+    stitches = project.stitches.count()
+    page.click("button:has-text('Re-stitch with current clips')")
+    expect(page.locator("#full-video video")).to_be_visible(timeout=30000)
+    assert project.stitches.count() == stitches + 1
+    clips = Clip.objects.count()
+    page.reload()
+    expect(page.locator(".scene-card")).to_have_count(2)
+    assert Clip.objects.count() == clips
+    page.screenshot(path=str(ARTIFACTS / "quick-gen-after-lipsync.png"), full_page=True)
+    assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_project_list_links_projects_and_create(logged_in, live_server):
+    page = logged_in
+    page.goto(f"{live_server.url}/")
+    expect(page.locator("a:has-text('New project')").first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "project-list.png"), full_page=True)
