@@ -9,6 +9,8 @@ from django.contrib.auth import get_user_model
 
 from mv import media
 
+from tests.fakes.fixtures import _fake_replicate_server, fake_replicate  # noqa: F401  (fixtures)
+
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path: Path) -> Path:

@@ -1,0 +1,278 @@
+"""The real provider: models on Replicate through the official client (replicate 1.0.7).
+
+Long jobs are created with ``predictions.create`` and polled by the pipeline, so the
+prediction id is on our row before anything waits and a restarted worker resumes it.
+Our files go up as open files (the client uploads them), so no public URL or bucket is
+needed. Outputs are copied into our storage as soon as a prediction succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import replicate
+from django.conf import settings
+from replicate.exceptions import ModelError, ReplicateError
+
+from mv.flavors import Flavor
+from mv.providers.base import (
+    ClipRequest,
+    JobUpdate,
+    LipsyncRequest,
+    Provider,
+    ProviderError,
+    SceneRequest,
+    SceneSpec,
+    WrittenScenes,
+)
+
+logger = logging.getLogger("mv.providers.replicate")
+
+PROGRESS = re.compile(r"(\d{1,3})%\|")
+FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def describe(exc: Exception) -> tuple[str, bool]:
+    """A clear message for the row, and whether trying again could help."""
+    if isinstance(exc, ReplicateError):
+        status = exc.status or 0
+        detail = (exc.detail or exc.title or "").strip()
+        if status == 401:
+            return "Replicate rejected the API token (check REPLICATE_API_TOKEN).", True
+        if status == 402:
+            return "Replicate says the account has no credit left.", True
+        if status == 404:
+            return f"Replicate does not know that model or prediction: {detail}", True
+        if status == 422:
+            return f"The model rejected the input: {detail}", True
+        if status == 429:
+            return "Replicate is rate-limiting requests; try again shortly.", False
+        if status >= 500:
+            return f"Replicate had a server error ({status}).", False
+        return f"Replicate error {status}: {detail}", True
+    if isinstance(exc, httpx.TimeoutException):
+        return "Replicate did not answer in time.", False
+    if isinstance(exc, httpx.TransportError):
+        return "Could not reach Replicate (connection failed).", False
+    return f"Unexpected error talking to Replicate: {exc.__class__.__name__}", True
+
+
+def _retry_after(exc: ReplicateError) -> float | None:
+    match = re.search(r"~?(\d+)s", exc.detail or "")
+    return float(match.group(1)) if match else None
+
+
+class ReplicateProvider(Provider):
+    name = "replicate"
+    label = "Replicate"
+
+    def __init__(self) -> None:
+        self.client = replicate.Client(api_token=settings.REPLICATE_API_TOKEN, base_url=settings.REPLICATE_BASE_URL or None)
+        self.client.poll_interval = settings.MV_POLL_INTERVAL
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _create(self, model: str, data: dict[str, Any]):
+        """Create a prediction, retrying only answers that prove nothing was created (429,
+        503) or connection failures before the request went out, so a retry never pays
+        twice. A 500/502 or a read timeout might have created one: not retried."""
+        attempts = max(1, settings.MV_CREATE_RETRIES)
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.client.predictions.create(model=model, input=data)
+            except ReplicateError as exc:
+                if exc.status in (429, 503) and attempt < attempts:
+                    time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
+                    continue
+                raise _error(exc) from None
+            except httpx.ConnectError as exc:
+                if attempt < attempts:
+                    time.sleep(0.2 * 2 ** (attempt - 1))
+                    continue
+                raise _error(exc) from None
+            except (httpx.TransportError, ModelError) as exc:
+                raise _error(exc) from None
+        raise ProviderError("could not create the prediction")
+
+    def _download(self, output: Any, dest: Path) -> Path:
+        """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
+        Replicate deletes outputs after an hour."""
+        if isinstance(output, list | tuple):
+            if not output:
+                raise ProviderError("the model returned no output")
+            output = output[0]
+        if output is None:
+            raise ProviderError("the model returned no output")
+        url = getattr(output, "url", None) or str(output)
+        tmp = dest.with_name(dest.name + ".part")
+        try:
+            http = self.client._client  # the client's own httpx client (auth header, timeouts)
+            with http.stream("GET", url, timeout=httpx.Timeout(60.0, connect=10.0)) as response:
+                if response.status_code >= 400:
+                    raise ProviderError(f"the model's output could not be downloaded (HTTP {response.status_code})")
+                with open(tmp, "wb") as fh:
+                    for chunk in response.iter_bytes():
+                        fh.write(chunk)
+        except httpx.HTTPError as exc:
+            raise ProviderError(f"the model's output could not be downloaded ({exc.__class__.__name__})", permanent=False) from None
+        tmp.replace(dest)
+        return dest
+
+    @staticmethod
+    def _sent(data: dict[str, Any]) -> dict[str, Any]:
+        return {k: (Path(v.name).name if hasattr(v, "read") else v) for k, v in data.items()}
+
+    # --- the interface -----------------------------------------------------------------------
+
+    def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes:
+        model = flavor.get("image_params", "scene_model", used_in="mv.providers.replicate.write_scenes: model")
+        template = flavor.get("scene_prompts", "scene_generation_prompt",
+                              used_in="mv.providers.replicate.write_scenes: prompt template")
+        prompt = template.format(**request.__dict__)
+        data = {"prompt": prompt,
+                "temperature": flavor.get("image_params", "scene_temperature", default=0.7,
+                                          used_in="mv.providers.replicate.write_scenes: temperature"),
+                "max_completion_tokens": flavor.get("image_params", "scene_max_tokens", default=4096,
+                                                    used_in="mv.providers.replicate.write_scenes: max_completion_tokens")}
+        try:
+            output = self.client.run(model, input=data, use_file_output=False)
+        except ModelError as exc:
+            raise ProviderError(f"The scene writer failed: {exc}") from None
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise _error(exc) from None
+        text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
+        return WrittenScenes(scenes=parse_scenes(text, request.number_of_scenes), model=model, prompt=prompt)
+
+    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
+        where = "mv.providers.replicate.render_image"
+        model = flavor.get("image_params", "model", used_in=f"{where}: model")
+        fmt = flavor.get("image_params", "output_format", used_in=f"{where}: output_format")
+        data: dict[str, Any] = {
+            "prompt": prompt,
+            "aspect_ratio": flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
+            "safety_filter_level": flavor.get("image_params", "safety_filter_level", used_in=f"{where}: safety_filter_level"),
+            "output_format": fmt,
+        }
+        if seed is not None:
+            data["seed"] = seed
+        prediction = self._create(model, data)
+        deadline = time.monotonic() + settings.MV_PREDICTION_TIMEOUT
+        while prediction.status not in ("succeeded", "failed", "canceled"):
+            if time.monotonic() > deadline:
+                self.cancel(prediction.id)
+                raise ProviderError("the image model timed out")
+            time.sleep(self.client.poll_interval)
+            try:
+                prediction.reload()
+            except (ReplicateError, httpx.HTTPError) as exc:
+                message, permanent = describe(exc)
+                if permanent:
+                    raise ProviderError(message) from None
+        if prediction.status != "succeeded":
+            raise ProviderError(prediction.error or f"the image model {prediction.status}")
+        path = self._download(prediction.output, workdir / f"image.{fmt}")
+        return path, data
+
+    def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_clip"
+        model = flavor.get("image_params", "video_model", used_in=f"{where}: model")
+        data: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
+                                "duration": request.duration, "generate_audio": request.generate_audio}
+        resolution = flavor.get("image_params", "video_resolution", default=None, used_in=f"{where}: resolution")
+        if resolution:
+            data["resolution"] = resolution
+        if request.negative_prompt:
+            data["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            data["seed"] = request.seed
+        handles = []
+        try:
+            if request.reference_image is not None and request.aspect_ratio == "16:9" and request.duration == 8:
+                handles.append(open(request.reference_image, "rb"))  # noqa: SIM115  (closed below)
+                data["reference_images"] = handles
+            prediction = self._create(model, data)
+        finally:
+            for handle in handles:
+                handle.close()
+        sent = self._sent({k: v for k, v in data.items() if k != "reference_images"})
+        if handles:
+            sent["reference_images"] = [Path(request.reference_image).name]
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def start_lipsync(self, flavor: Flavor, request: LipsyncRequest, *, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_lipsync"
+        model = flavor.get("image_params", "lipsync_model", used_in=f"{where}: model")
+        temperature = request.temperature if request.temperature is not None else flavor.get(
+            "image_params", "lipsync_temperature", default=None, used_in=f"{where}: temperature")
+        speaker = request.active_speaker_detection if request.active_speaker_detection is not None else flavor.get(
+            "image_params", "lipsync_active_speaker", default=None, used_in=f"{where}: active_speaker")
+        sync_mode = flavor.get("image_params", "lipsync_sync_mode", default=None, used_in=f"{where}: sync_mode")
+        with open(request.video, "rb") as video, open(request.audio, "rb") as audio:
+            data: dict[str, Any] = {"video": video, "audio": audio}
+            if temperature is not None:
+                data["temperature"] = temperature
+            if speaker is not None:
+                data["active_speaker"] = speaker
+            if sync_mode:
+                data["sync_mode"] = sync_mode
+            prediction = self._create(model, data)
+            sent = self._sent(data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        try:
+            prediction = self.client.predictions.get(prediction_id)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            message, permanent = describe(exc)
+            raise ProviderError(message, permanent=permanent) from None
+        if prediction.status in ("starting", "processing"):
+            found = PROGRESS.findall(prediction.logs or "")
+            return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
+        if prediction.status == "succeeded":
+            path = self._download(prediction.output, workdir / "output.mp4")
+            metrics = prediction.metrics or {}
+            return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
+                             predict_time=metrics.get("predict_time"), progress=100)
+        if prediction.status == "canceled":
+            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the prediction was cancelled")
+        return JobUpdate(state="failed", prediction_id=prediction_id,
+                         error=f"The model failed: {prediction.error or 'no reason given'}")
+
+    def cancel(self, prediction_id: str) -> None:
+        try:
+            self.client.predictions.cancel(prediction_id)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
+
+
+def _error(exc: Exception) -> ProviderError:
+    message, permanent = describe(exc)
+    return ProviderError(message, permanent=permanent)
+
+
+def parse_scenes(text: str, expected: int) -> list[SceneSpec]:
+    """Strict: the JSON object we asked for, with exactly the scenes we asked for."""
+    cleaned = FENCE.sub("", text.strip()).strip()
+    try:
+        data = json.loads(cleaned)
+    except ValueError:
+        raise ProviderError(f"The scene writer returned something that is not JSON: {cleaned[:120]!r}") from None
+    scenes = data.get("scenes") if isinstance(data, dict) else None
+    if not isinstance(scenes, list) or not all(isinstance(s, dict) for s in scenes):
+        raise ProviderError('The scene writer\'s JSON has no "scenes" list of objects.')
+    specs = []
+    for index, scene in enumerate(scenes, 1):
+        description = scene.get("description")
+        negative = scene.get("negative_description", "")
+        if not isinstance(description, str) or not description.strip() or not isinstance(negative, str):
+            raise ProviderError(f"Scene {index} from the scene writer has no usable description.")
+        specs.append(SceneSpec(description=description.strip(), negative_description=negative.strip()))
+    if len(specs) != expected:
+        raise ProviderError(f"The scene writer returned {len(specs)} scenes; {expected} were asked for.")
+    return specs

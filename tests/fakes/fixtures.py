@@ -1,0 +1,27 @@
+"""pytest fixtures for the fake Replicate server."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.replicate_server import FakeReplicate
+
+
+@pytest.fixture(scope="session")
+def _fake_replicate_server():
+    fake = FakeReplicate().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_replicate(_fake_replicate_server, settings):
+    """The fake, reset, with the app pointed at it (MV_PROVIDER=replicate)."""
+    fake = _fake_replicate_server
+    fake.reset()
+    settings.MV_PROVIDER = "replicate"
+    settings.REPLICATE_API_TOKEN = fake.token
+    settings.REPLICATE_BASE_URL = fake.url
+    settings.MV_POLL_INTERVAL = 0.02
+    yield fake
+    fake.reset()

@@ -1,0 +1,440 @@
+"""A fake Replicate HTTP API on 127.0.0.1 for tests and benchmarks.
+
+The real ``replicate==1.0.7`` client runs unchanged against it: predictions with a
+starting -> processing -> succeeded/failed lifecycle, file uploads, downloadable outputs
+(real mp4s made with ffmpeg), Prefer: wait, cancel, and fault injection (failures,
+429/5xx with Retry-After, dropped connections, predictions that never finish, outputs
+that 404 or are not video). Run in-process via ``FakeReplicate().start()`` or as a
+process: ``python -m tests.fakes.replicate_server --port 8123 --latency 3``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.parser
+import email.policy
+import hashlib
+import json
+import random
+import re
+import secrets
+import string
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+TOKEN = "r8_test_token"
+ALPHABET = string.ascii_lowercase + string.digits
+
+KINDS = {
+    "openai/gpt-4o-mini": "llm",
+    "openai/gpt-5": "llm",
+    "meta/meta-llama-3-70b-instruct": "llm",
+    "google/veo-3.1": "video",
+    "google/veo-3": "video",
+    "google/veo-3.1-fast": "video",
+    "google/imagen-4": "image",
+    "sync/lipsync-2-pro": "lipsync",
+    "sync/lipsync-2": "lipsync",
+}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Prediction:
+    id: str
+    model: str
+    input: dict[str, Any]
+    created: float
+    queue_s: float
+    run_s: float
+    fail_error: str | None = None
+    never_finish: bool = False
+    canceled_at: float | None = None
+    output: Any = None
+    output_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+
+    def status(self, now: float) -> str:
+        if self.canceled_at is not None:
+            return "canceled"
+        elapsed = now - self.created
+        if elapsed < self.queue_s:
+            return "starting"
+        if self.never_finish or elapsed < self.queue_s + self.run_s:
+            return "processing"
+        return "failed" if self.fail_error else "succeeded"
+
+
+class FakeReplicate:
+    """The fake's state and knobs; the HTTP handler below serves it."""
+
+    def __init__(self, *, token: str = TOKEN, latency: float = 0.05, seed: int = 1234) -> None:
+        self.token = token
+        self.latency = latency
+        self.rng = random.Random(seed)
+        self.lock = threading.RLock()
+        self.server: ThreadingHTTPServer | None = None
+        self.thread: threading.Thread | None = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="fake-replicate-"))
+        self.reset()
+
+    # --- knobs ---------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self.lock:
+            self.predictions: dict[str, Prediction] = {}
+            self.files: dict[str, tuple[bytes, str, str]] = {}  # id -> (bytes, name, content type)
+            self.requests: list[dict[str, Any]] = []
+            self.llm_responses: list[Any] = []  # str, or callable(input) -> str
+            self.model_latency: dict[str, tuple[float, float]] = {}
+            self.fail_queue: dict[str, list[str]] = {}
+            self.http_errors: list[dict[str, Any]] = []
+            self.drops: list[dict[str, Any]] = []
+            self.never_finish_models: set[str] = set()
+            self.output_404 = False
+            self.output_not_video = False
+            self.chaos: dict[str, float] = {}
+
+    def set_latency(self, model: str, *, queue_s: float = 0.0, run_s: float = 0.05) -> None:
+        self.model_latency[model] = (queue_s, run_s)
+
+    def fail_next(self, model: str, error: str = "E6716: the model failed", count: int = 1) -> None:
+        self.fail_queue.setdefault(model, []).extend([error] * count)
+
+    def http_error(self, method: str, path_regex: str, status: int, *, times: int = 1,
+                   headers: dict[str, str] | None = None, body: dict[str, Any] | None = None) -> None:
+        self.http_errors.append({"method": method, "path": re.compile(path_regex), "status": status, "times": times,
+                                 "headers": headers or {}, "body": body or {"detail": f"fake error {status}", "status": status}})
+
+    def drop_connection(self, method: str, path_regex: str, *, times: int = 1) -> None:
+        self.drops.append({"method": method, "path": re.compile(path_regex), "times": times})
+
+    def set_chaos(self, *, fail_fraction: float = 0.0, error_fraction: float = 0.0, drop_fraction: float = 0.0) -> None:
+        """Random faults: failed predictions, 429/500/502/503 answers, dropped connections."""
+        self.chaos = {"fail": fail_fraction, "error": error_fraction, "drop": drop_fraction}
+
+    def script_llm(self, *responses: Any) -> None:
+        self.llm_responses.extend(responses)
+
+    # --- queries -------------------------------------------------------------------------
+
+    def creates(self, model: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for p in self.predictions.values() if model is None or p.model == model)
+
+    def requests_to(self, method: str, path_regex: str) -> list[dict[str, Any]]:
+        pattern = re.compile(path_regex)
+        return [r for r in self.requests if r["method"] == method and pattern.search(r["path"])]
+
+    def llm_inputs(self) -> list[dict[str, Any]]:
+        return [p.input for p in self.predictions.values() if KINDS.get(p.model) == "llm"]
+
+    def uploaded(self, file_url: str) -> bytes:
+        file_id = file_url.rstrip("/").split("/")[-1]
+        return self.files[file_id][0]
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> FakeReplicate:
+        handler = type("Handler", (_Handler,), {"fake": self})
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+    # --- behaviour -------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return "".join(self.rng.choice(ALPHABET) for _ in range(26))
+
+    def create(self, model: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        kind = KINDS.get(model)
+        if kind is None:
+            return 404, {"detail": "The requested resource could not be found.", "status": 404}
+        data = payload.get("input")
+        if not isinstance(data, dict):
+            return 422, {"title": "Input validation failed", "detail": "- input: input is required", "status": 422}
+        problem = self._validate(kind, data)
+        if problem:
+            return 422, {"title": "Input validation failed", "detail": f"- {problem}\n", "status": 422,
+                         "invalid_fields": [{"type": "required", "field": "input", "description": problem}]}
+        queue_s, run_s = self.model_latency.get(model, (0.0, self.latency))
+        with self.lock:
+            fail = self.fail_queue.get(model, []).pop(0) if self.fail_queue.get(model) else None
+            if fail is None and self.chaos.get("fail") and self.rng.random() < self.chaos["fail"]:
+                fail = "E1001: the GPU ran out of memory (chaos)"
+            prediction = Prediction(id=self._new_id(), model=model, input=data, created=time.monotonic(),
+                                    queue_s=queue_s, run_s=run_s, fail_error=fail,
+                                    never_finish=model in self.never_finish_models)
+            self.predictions[prediction.id] = prediction
+        if not fail:
+            self._make_output(prediction, kind)
+        return 201, self.as_json(prediction)
+
+    def _validate(self, kind: str, data: dict[str, Any]) -> str:
+        if kind in {"llm", "video", "image"} and not data.get("prompt"):
+            return "input.prompt: prompt is required"
+        if kind == "video":
+            if data.get("duration", 8) not in (4, 6, 8):
+                return "input.duration: duration must be one of 4, 6, 8"
+            if data.get("aspect_ratio", "16:9") not in ("16:9", "9:16"):
+                return 'input.aspect_ratio: aspect_ratio must be one of "16:9", "9:16"'
+        if kind == "lipsync":
+            for key in ("video", "audio"):
+                value = str(data.get(key, ""))
+                if not value:
+                    return f"input.{key}: {key} is required"
+                if "/v1/files/" in value and value.rstrip("/").split("/")[-1] not in self.files:
+                    return f"input.{key}: file not found"
+        return ""
+
+    def _make_output(self, prediction: Prediction, kind: str) -> None:
+        from tests.fakes.media import fake_image, fake_video, mux
+
+        if kind == "llm":
+            text = self.llm_responses.pop(0) if self.llm_responses else _default_scenes(prediction.input)
+            if callable(text):
+                text = text(prediction.input)
+            prediction.output = [text[i:i + 7] for i in range(0, len(text), 7)]
+            return
+        if kind == "video":
+            body = b"this is not a video" if self.output_not_video else fake_video(
+                self.workdir, int(prediction.input.get("duration", 8)), str(prediction.input.get("aspect_ratio", "16:9")))
+            name = "output.mp4"
+            prediction.output_files[name] = (body, "video/mp4")
+        elif kind == "image":
+            name = f"output.{prediction.input.get('output_format', 'png')}"
+            prediction.output_files[name] = (fake_image(self.workdir), "image/png")
+        else:
+            video = self.uploaded(str(prediction.input["video"]))
+            audio = self.uploaded(str(prediction.input["audio"]))
+            name = "lipsync.mp4"
+            prediction.output_files[name] = (mux(self.workdir, video, audio), "video/mp4")
+        prediction.output = f"{self.url}/delivery/{prediction.id}/{name}"
+
+    def as_json(self, prediction: Prediction) -> dict[str, Any]:
+        now = time.monotonic()
+        status = prediction.status(now)
+        done = status in {"succeeded", "failed", "canceled"}
+        base = self.url
+        created = datetime.now(UTC) - timedelta(seconds=now - prediction.created)
+        logs = ""
+        if status == "processing" and prediction.run_s:
+            share = min(1.0, (now - prediction.created - prediction.queue_s) / prediction.run_s)
+            logs = f" {int(share * 100)}%|{'█' * int(share * 10):<10}| {int(share * 8)}/8 [00:01<00:01]"
+        return {
+            "id": prediction.id, "model": prediction.model, "version": "hidden", "input": prediction.input,
+            "logs": logs, "output": prediction.output if status == "succeeded" else None, "data_removed": False,
+            "error": prediction.fail_error if status == "failed" else None, "status": status,
+            "created_at": created.isoformat().replace("+00:00", "Z"), "source": "api",
+            "started_at": _now() if status != "starting" else None, "completed_at": _now() if done else None,
+            "metrics": {"predict_time": prediction.run_s, "total_time": prediction.queue_s + prediction.run_s} if done else {},
+            "urls": {"get": f"{base}/v1/predictions/{prediction.id}", "cancel": f"{base}/v1/predictions/{prediction.id}/cancel",
+                     "web": f"{base}/p/{prediction.id}"},
+        }
+
+
+def _default_scenes(data: dict[str, Any]) -> str:
+    match = re.search(r"exactly (\d+) ", str(data.get("prompt", "")))
+    count = int(match.group(1)) if match else 4
+    return json.dumps({"scenes": [{"description": f"Fake scene {i + 1}: a shot of the idea", "negative_description": "blur"}
+                                  for i in range(count)]})
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeReplicate
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _send(self, status: int, body: Any, *, content_type: str = "application/json", headers: dict | None = None) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        if status >= 400 and content_type == "application/json":
+            content_type = "application/problem+json"
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(raw)))
+        self.send_header("ratelimit-remaining", "599")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(raw)
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _injected(self) -> bool:
+        fake = self.fake
+        path = self.path
+        with fake.lock:
+            for drop in fake.drops:
+                if drop["times"] > 0 and drop["method"] == self.command and drop["path"].search(path):
+                    drop["times"] -= 1
+                    self.close_connection = True
+                    self.connection.close()
+                    return True
+            for error in fake.http_errors:
+                if error["times"] > 0 and error["method"] == self.command and error["path"].search(path):
+                    error["times"] -= 1
+                    self._send(error["status"], error["body"], headers=error["headers"])
+                    return True
+            chaos = fake.chaos
+            if chaos and path.startswith("/v1/"):
+                roll = fake.rng.random()
+                if roll < chaos.get("drop", 0):
+                    self.close_connection = True
+                    self.connection.close()
+                    return True
+                if roll < chaos.get("drop", 0) + chaos.get("error", 0):
+                    status = fake.rng.choice([429, 500, 502, 503])
+                    headers = {"Retry-After": "0"} if status == 429 else {}
+                    self._send(status, {"detail": "Request was throttled (chaos)." if status == 429 else "server error (chaos)",
+                                        "status": status}, headers=headers)
+                    return True
+        return False
+
+    def _authorized(self) -> bool:
+        auth = self.headers.get("Authorization", "")
+        if auth in (f"Bearer {self.fake.token}", f"Token {self.fake.token}"):
+            return True
+        self._send(401, {"title": "Unauthenticated", "detail": "You did not pass a valid authentication token", "status": 401})
+        return False
+
+    def _record(self, body: bytes) -> None:
+        entry: dict[str, Any] = {"method": self.command, "path": self.path, "headers": dict(self.headers)}
+        if body and "json" in (self.headers.get("Content-Type") or ""):
+            try:
+                entry["json"] = json.loads(body)
+            except ValueError:
+                entry["json"] = None
+        with self.fake.lock:
+            self.fake.requests.append(entry)
+
+    # --- routes -------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        self._route(b"")
+
+    def do_HEAD(self) -> None:
+        self._route(b"")
+
+    def do_POST(self) -> None:
+        self._route(self._read_body())
+
+    def do_DELETE(self) -> None:
+        self._route(b"")
+
+    def _route(self, body: bytes) -> None:
+        self._record(body)
+        if self._injected():
+            return
+        fake, path = self.fake, self.path.split("?")[0]
+        if path.startswith("/delivery/"):
+            return self._delivery(path)
+        if path.startswith("/v1/") and not self._authorized():
+            return None
+        if m := re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path):
+            payload = json.loads(body or b"{}")
+            status, data = fake.create(f"{m.group(1)}/{m.group(2)}", payload)
+            prefer = self.headers.get("Prefer", "")
+            if status == 201 and prefer.startswith("wait"):
+                wait = float(prefer.split("=")[1]) if "=" in prefer else 60.0
+                deadline = time.monotonic() + wait
+                prediction = fake.predictions[data["id"]]
+                while prediction.status(time.monotonic()) in {"starting", "processing"} and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                data = fake.as_json(prediction)
+                if data["status"] == "processing":
+                    data["status"] = "starting"
+                return self._send(status, data, headers={"Preference-Applied": prefer})
+            return self._send(status, data)
+        if m := re.fullmatch(r"/v1/predictions/([a-z0-9]+)(/cancel)?", path):
+            prediction = fake.predictions.get(m.group(1))
+            if prediction is None:
+                return self._send(404, {"detail": "The requested resource could not be found.", "status": 404})
+            if m.group(2) and self.command == "POST":
+                if prediction.status(time.monotonic()) in {"starting", "processing"}:
+                    prediction.canceled_at = time.monotonic()
+            return self._send(200, fake.as_json(prediction))
+        if path == "/v1/files" and self.command == "POST":
+            return self._upload(body)
+        if m := re.fullmatch(r"/v1/files/([A-Za-z0-9]+)(/download)?", path):
+            stored = fake.files.get(m.group(1))
+            if stored is None:
+                return self._send(404, {"detail": "File not found"})
+            if m.group(2) or self.command == "GET" and "download" in self.path:
+                return self._send(200, stored[0], content_type=stored[2])
+            return self._send(200, self._file_json(m.group(1)))
+        return self._send(404, {"detail": "The requested resource could not be found.", "status": 404})
+
+    def _delivery(self, path: str) -> None:
+        parts = path.split("/")
+        prediction = self.fake.predictions.get(parts[2]) if len(parts) > 3 else None
+        if prediction is None or self.fake.output_404 or parts[3] not in prediction.output_files:
+            return self._send(404, b"not found", content_type="text/plain")
+        data, content_type = prediction.output_files[parts[3]]
+        return self._send(200, data, content_type=content_type)
+
+    def _upload(self, body: bytes) -> None:
+        ctype = self.headers.get("Content-Type", "")
+        message = email.parser.BytesParser(policy=email.policy.default).parsebytes(
+            b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+        for part in message.iter_parts():
+            if part.get_param("name", header="content-disposition") == "content":
+                data = part.get_payload(decode=True) or b""
+                name = part.get_filename() or "file"
+                file_id = secrets.token_hex(12)
+                self.fake.files[file_id] = (data, name, part.get_content_type())
+                return self._send(201, self._file_json(file_id))
+        return self._send(400, {"detail": "missing content part", "status": 400})
+
+    def _file_json(self, file_id: str) -> dict[str, Any]:
+        data, name, content_type = self.fake.files[file_id]
+        return {"id": file_id, "name": name, "content_type": content_type, "size": len(data),
+                "etag": hashlib.md5(data).hexdigest(),
+                "checksums": {"sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()},
+                "metadata": {}, "created_at": _now(),
+                "expires_at": (datetime.now(UTC) + timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+                "urls": {"get": f"{self.fake.url}/v1/files/{file_id}"}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run the fake Replicate API on 127.0.0.1")
+    parser.add_argument("--port", type=int, default=8123)
+    parser.add_argument("--latency", type=float, default=0.05, help="seconds each prediction runs")
+    args = parser.parse_args()
+    fake = FakeReplicate(latency=args.latency).start(args.port)
+    print(f"fake Replicate on {fake.url} (token {fake.token})", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The Replicate provider through the real replicate client, against the fake server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mv import flavors, media, pipeline
+from mv.models import Clip, JobStatus, Project
+from mv.providers import ProviderError, get_provider
+from mv.providers.base import ClipRequest, SceneRequest
+
+
+def scene_request(n: int = 2) -> SceneRequest:
+    return SceneRequest(idea="a kite festival", character_description="a girl in yellow", character_characteristics="bold",
+                        number_of_scenes=n, video_type="music video", video_characteristics="sunny", camera_angle="low")
+
+
+def test_scene_writer_gets_the_flavors_prompt_and_parses_fenced_json(fake_replicate):
+    scenes = {"scenes": [{"description": "one", "negative_description": "n1"},
+                         {"description": "two", "negative_description": "n2"}]}
+    fake_replicate.script_llm("```json\n" + json.dumps(scenes) + "\n```")
+    written = get_provider().write_scenes(flavors.resolve("mv1"), scene_request())
+    assert [s.description for s in written.scenes] == ["one", "two"]
+    prompt = fake_replicate.llm_inputs()[0]["prompt"]
+    assert "live-performance music video" in prompt and "a kite festival" in prompt and "exactly 2 scenes" in prompt
+
+
+@pytest.mark.parametrize("junk, message", [("Sure! Here are scenes", "not JSON"),
+                                            ('{"scenes": "no"}', "no \"scenes\" list"),
+                                            ('{"scenes": [{"description": "only one"}]}', "1 scenes; 2 were asked")])
+def test_scene_writer_junk_is_a_clear_error(fake_replicate, junk, message):
+    fake_replicate.script_llm(junk)
+    with pytest.raises(ProviderError, match=message):
+        get_provider().write_scenes(flavors.resolve("default"), scene_request())
+
+
+def test_clip_is_created_polled_and_downloaded(fake_replicate, tmp_path):
+    provider = get_provider()
+    started = provider.start_clip(flavors.resolve("default"), ClipRequest(prompt="a kite", duration=4), workdir=tmp_path)
+    assert started.state == "running" and started.prediction_id
+    sent = fake_replicate.requests_to("POST", r"/v1/models/google/veo-3.1/predictions")[0]["json"]["input"]
+    assert sent["duration"] == 4 and sent["resolution"] == "720p"
+    update = started
+    for _ in range(200):
+        update = provider.poll(started.prediction_id, workdir=tmp_path)
+        if update.state != "running":
+            break
+    assert update.state == "succeeded"
+    assert abs(media.probe(update.output_path).video.duration - 4) < 0.1
+
+
+def test_create_retries_a_429_then_succeeds(fake_replicate, tmp_path):
+    fake_replicate.http_error("POST", r"/predictions$", 429, times=2, headers={"Retry-After": "0"},
+                              body={"detail": "Request was throttled. Your rate limit resets in ~0s.", "status": 429})
+    started = get_provider().start_clip(flavors.resolve("default"), ClipRequest(prompt="x"), workdir=tmp_path)
+    assert started.prediction_id and fake_replicate.creates() == 1
+
+
+def test_create_is_not_retried_after_a_500(fake_replicate, tmp_path):
+    fake_replicate.http_error("POST", r"/predictions$", 500, times=1)
+    with pytest.raises(ProviderError, match="server error"):
+        get_provider().start_clip(flavors.resolve("default"), ClipRequest(prompt="x"), workdir=tmp_path)
+    assert len(fake_replicate.requests_to("POST", r"/predictions$")) == 1
+
+
+def test_bad_token_is_a_clear_error(fake_replicate, settings, tmp_path):
+    settings.REPLICATE_API_TOKEN = "wrong"
+    with pytest.raises(ProviderError, match="rejected the API token"):
+        get_provider().start_clip(flavors.resolve("default"), ClipRequest(prompt="x"), workdir=tmp_path)
+
+
+def test_a_project_renders_through_replicate(fake_replicate, user):
+    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=3)
+    pipeline.start_project(project)
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.READY
+    clips = Clip.objects.filter(scene__project=project)
+    assert clips.count() == 3 and all(c.status == JobStatus.SUCCEEDED and c.prediction_id for c in clips)
+    assert fake_replicate.creates("google/veo-3.1") == 3
+    assert project.stitches.get().status == JobStatus.SUCCEEDED
+
+
+def test_failed_prediction_keeps_the_previous_clip(fake_replicate, user):
+    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=1)
+    pipeline.start_project(project)
+    scene = project.scenes.get()
+    previous = scene.current_clip_id
+    fake_replicate.fail_next("google/veo-3.1", "E6716: content policy")
+    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="again", scene=scene)
+    clip.refresh_from_db()
+    scene.refresh_from_db()
+    assert clip.status == JobStatus.FAILED and "content policy" in clip.error
+    assert scene.current_clip_id == previous and clip.parent_id == previous
+
+
+def test_lipsync_uploads_the_exact_slice(fake_replicate, user, song_mp3):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=1, audio_track=track)
+    pipeline.start_project(project)
+    scene = project.scenes.get()
+    clip = pipeline.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=scene.current_clip,
+                                    audio_track=track, start_time=8.0, end_time=12.5)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED, clip.error
+    sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
+    wav = fake_replicate.uploaded(sent["audio"])
+    out = clip.file.path
+    slice_path = clip.audio_slice.path
+    assert wav == open(slice_path, "rb").read()
+    assert abs(media.probe(slice_path).duration - 4.5) < 0.001
+    assert media.probe(out).audio is not None
+
+
+def test_never_finishing_prediction_is_cancelled_at_the_deadline(fake_replicate, user, settings):
+    settings.MV_PREDICTION_TIMEOUT = 0.3
+    fake_replicate.never_finish_models.add("google/veo-3.1")
+    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="forever")
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.FAILED and "timed out" in clip.error
+    assert fake_replicate.requests_to("POST", rf"/v1/predictions/{clip.prediction_id}/cancel")
+
+
+@pytest.mark.parametrize("knob, message", [("output_404", "could not be downloaded"), ("output_not_video", "not a playable video")])
+def test_bad_outputs_fail_the_clip_cleanly(fake_replicate, user, knob, message):
+    setattr(fake_replicate, knob, True)
+    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.FAILED and message in clip.error
+    assert not clip.file
