@@ -1,0 +1,205 @@
+"""Config flavors: discovery, inheritance, resolution, immutability, logging, checks, command, endpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from mv import checks, flavors
+
+
+@pytest.fixture
+def configs(tmp_path) -> Path:
+    root = tmp_path / "configs"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def registry_restored():
+    saved = flavors.registry()
+    yield
+    flavors.install(saved)
+
+
+def write_flavor(root: Path, name: str, **files: str) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for stem, text in files.items():
+        (folder / f"{stem}.yaml").write_text(text)
+    return folder
+
+
+def copy_default(root: Path) -> None:
+    real = Path(flavors.registry().path) / "default"
+    write_flavor(root, "default", **{p.stem: p.read_text() for p in real.glob("*.yaml")})
+
+
+def test_every_folder_is_a_flavor_and_hidden_ones_are_skipped(configs):
+    copy_default(configs)
+    write_flavor(configs, "extra", parameters="camera_angle: top\n")
+    write_flavor(configs, ".hidden", parameters="camera_angle: top\n")
+    assert flavors.load_registry(configs).names() == ["default", "extra"]
+    assert flavors.names() == ["default", "mv1"]
+
+
+def test_a_flavor_inherits_missing_keys_and_files_from_default(configs):
+    copy_default(configs)
+    write_flavor(configs, "extra", parameters="camera_angle: from above\n")
+    registry = flavors.load_registry(configs)
+    extra, default = registry.flavors["extra"], registry.flavors["default"]
+    assert extra.values["parameters"]["camera_angle"] == "from above"
+    assert extra.source_of("parameters", "camera_angle") == "extra"
+    assert extra.values["parameters"]["video_type"] == default.values["parameters"]["video_type"]
+    assert extra.source_of("parameters", "video_type") == "default"
+    assert extra.values["image_params"] == default.values["image_params"]
+    assert extra.files == ("parameters.yaml",)
+
+
+def test_unknown_flavor_falls_back_to_default_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="mv.flavors"):
+        flavor = flavors.resolve("nope")
+    assert flavor.name == "default"
+    assert any("'nope' not found, using 'default'" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("name", ["../x", "a b", "x" * 65, "ok/../../etc"])
+def test_malformed_flavor_names_are_rejected(name):
+    with pytest.raises(flavors.InvalidFlavorName):
+        flavors.resolve(name)
+
+
+def test_no_name_means_default():
+    assert flavors.resolve(None).name == "default" and flavors.resolve("").name == "default"
+
+
+def test_loaded_flavors_are_deeply_immutable():
+    flavor = flavors.resolve("mv1")
+    with pytest.raises(TypeError):
+        flavor.values["parameters"]["video_type"] = "x"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        flavor.values["new"] = {}  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        flavor.name = "other"  # type: ignore[misc]
+    assert isinstance(flavors.freeze({"a": [1, {"b": [2]}]})["a"], tuple)
+
+
+def test_concurrent_requests_with_different_flavors_never_mix():
+    expected = {name: flavors.resolve(name).values["parameters"]["video_characteristics"] for name in ("default", "mv1")}
+    expected["nope"] = expected["default"]
+    mixups: list[str] = []
+
+    def worker(index: int) -> None:
+        for i in range(200):
+            name = ("default", "mv1", "nope")[(index + i) % 3]
+            got = flavors.resolve(name).get("parameters", "video_characteristics", used_in="test")
+            if got != expected[name]:
+                mixups.append(name)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert mixups == []
+
+
+def test_debug_mode_logs_each_value_with_where_it_went(caplog):
+    caplog.set_level(logging.DEBUG, logger="mv")
+    flavor = flavors.resolve("mv1")
+    value = flavor.get("scene_prompts", "scene_generation_prompt", used_in="mv.pipeline.write_scenes: prompt template")
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "config flavor 'mv1' loaded" in text
+    assert "scene_prompts.yaml:scene_generation_prompt" in text
+    assert "mv.pipeline.write_scenes: prompt template" in text
+    assert value.splitlines()[-1].strip() in text
+
+
+def test_startup_log_names_flavors_and_files_but_not_prompts(caplog):
+    caplog.set_level(logging.DEBUG, logger="mv")
+    flavors.load_registry(Path(flavors.registry().path))
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "mv1 (parameters.yaml" in text
+    assert "live-performance" not in text
+
+
+def test_without_debug_mode_no_prompt_text_is_logged(caplog):
+    caplog.set_level(logging.INFO, logger="mv")
+    flavor = flavors.resolve("mv1")
+    flavor.get("scene_prompts", "scene_generation_prompt", used_in="x")
+    assert not any("live-performance" in r.getMessage() for r in caplog.records)
+
+
+def check_ids() -> set[str]:
+    return {m.id for m in checks.check_flavors()}
+
+
+def test_the_shipped_configs_pass_the_checks():
+    assert check_ids() == set()
+
+
+def test_check_reports_malformed_yaml_and_the_others_still_load(configs, registry_restored):
+    copy_default(configs)
+    write_flavor(configs, "broken", parameters="camera_angle: [unclosed\n")
+    write_flavor(configs, "fine", parameters="camera_angle: low\n")
+    flavors.install(flavors.load_registry(configs))
+    assert "mv.E001" in check_ids()
+    assert flavors.names() == ["default", "fine"]
+
+
+def test_check_reports_a_missing_default(configs, registry_restored):
+    write_flavor(configs, "only", parameters="camera_angle: low\n")
+    flavors.install(flavors.load_registry(configs))
+    assert "mv.E002" in check_ids()
+
+
+def test_check_reports_a_wrong_type(configs, registry_restored):
+    copy_default(configs)
+    write_flavor(configs, "typo", parameters="number_of_scenes: four\n")
+    flavors.install(flavors.load_registry(configs))
+    assert "mv.E003" in check_ids()
+
+
+def test_check_reports_a_placeholder_nothing_fills(configs, registry_restored):
+    copy_default(configs)
+    write_flavor(configs, "mood", scene_prompts="scene_generation_prompt: 'Write {number_of_scenes} scenes, {mood}'\n")
+    flavors.install(flavors.load_registry(configs))
+    messages = [m for m in checks.check_flavors() if m.id == "mv.E004"]
+    assert messages and "mood" in messages[0].msg
+
+
+def test_mv_flavors_lists_shows_and_diffs(capsys):
+    call_command("mv_flavors")
+    listing = capsys.readouterr().out
+    assert "default (default)" in listing and "mv1:" in listing
+    call_command("mv_flavors", "show", "mv1")
+    shown = capsys.readouterr().out
+    assert "video_type [own file]: music video" in shown
+    call_command("mv_flavors", "diff", "default", "mv1")
+    assert "camera_angle" in capsys.readouterr().out
+    with pytest.raises(CommandError):
+        call_command("mv_flavors", "show", "nope")
+
+
+def test_flavor_endpoint_with_session_key_and_without_auth(alice_client, client):
+    assert alice_client.get("/api/mv/get_config_flavors").json() == {"flavors": ["default", "mv1"], "default": "default"}
+    alice_client.logout()
+    assert client.get("/api/mv/get_config_flavors", HTTP_X_API_KEY="test-api-key").status_code == 200
+    assert client.get("/api/mv/get_config_flavors", HTTP_X_API_KEY="wrong").status_code == 401
+    assert client.post("/api/mv/get_config_flavors", HTTP_X_API_KEY="test-api-key").status_code == 405
+
+
+def test_mv1_is_a_live_band_performance_and_keeps_the_default_models():
+    default, mv1 = flavors.resolve("default"), flavors.resolve("mv1")
+    assert mv1.values["parameters"]["video_type"] == "music video"
+    prompt = mv1.values["scene_prompts"]["scene_generation_prompt"].lower()
+    for word in ("band", "lead singer", "audience", "close-up", "stage", "lighting", "drummer"):
+        assert word in prompt
+    assert mv1.values["scene_prompts"] != default.values["scene_prompts"]
+    assert mv1.values["parameters"] != default.values["parameters"]
+    assert mv1.values["image_params"] == default.values["image_params"]
