@@ -1,0 +1,123 @@
+"""The admin: inspect projects, scenes and clips (player, poster, lineage, errors)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene, Stitch, StitchItem
+
+
+def _video(obj) -> str:
+    if not obj.file:
+        return "—"
+    return format_html('<video controls preload="metadata" width="360" src="{}"></video>',
+                       reverse("api_get_video", args=[obj.pk]))
+
+
+def _link(obj) -> str:
+    if obj is None:
+        return "—"
+    url = reverse(f"admin:mv_{obj._meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, obj)
+
+
+class SceneInline(admin.TabularInline):
+    model = Scene
+    extra = 0
+    fields = ("position", "description", "prompt_status", "current_clip")
+    readonly_fields = ("current_clip",)
+    show_change_link = True
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("title", "owner", "config_flavor", "scenes_status", "created_at")
+    list_filter = ("config_flavor", "scenes_status", "mode")
+    search_fields = ("video_description", "character_description", "id")
+    readonly_fields = ("id", "created_at", "updated_at", "autorun_started", "auto_stitch_done")
+    inlines = [SceneInline]
+
+
+@admin.register(Scene)
+class SceneAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "project", "position", "prompt_status", "current_clip")
+    readonly_fields = ("id", "current_clip")
+
+
+@admin.register(Clip)
+class ClipAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "status", "provider", "config_flavor", "scene", "duration", "created_at")
+    list_filter = ("status", "kind", "provider", "config_flavor")
+    search_fields = ("id", "prediction_id", "prompt", "error")
+    readonly_fields = ("id", "player", "poster_image", "lineage", "input_pretty", "owner", "scene", "kind", "provider",
+                       "model", "prompt", "negative_prompt", "config_flavor", "parent", "audio_track", "audio_start",
+                       "audio_end", "status", "error", "prediction_id", "deadline_at", "progress", "file", "poster",
+                       "audio_slice", "duration", "predict_time", "created_at", "started_at", "finished_at",
+                       "followup_stitch", "promote_on_success")
+    exclude = ("input",)
+
+    @admin.display(description="Video")
+    def player(self, obj: Clip) -> str:
+        return _video(obj)
+
+    @admin.display(description="Poster")
+    def poster_image(self, obj: Clip) -> str:
+        return format_html('<img src="{}" width="240" alt="poster">', obj.poster.url) if obj.poster else "—"
+
+    @admin.display(description="Lineage")
+    def lineage(self, obj: Clip) -> str:
+        children = format_html_join(", ", "{}", ((_link(c),) for c in obj.children.all()))
+        return format_html("parent: {}<br>children: {}", _link(obj.parent), children or "—")
+
+    @admin.display(description="Input sent")
+    def input_pretty(self, obj: Clip) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(obj.input, indent=2, sort_keys=True))
+
+
+class StitchItemInline(admin.TabularInline):
+    model = StitchItem
+    extra = 0
+    readonly_fields = ("clip", "position")
+    can_delete = False
+
+
+@admin.register(Stitch)
+class StitchAdmin(admin.ModelAdmin):
+    list_display = ("id", "project", "status", "num_clips", "duration", "created_at")
+    list_filter = ("status",)
+    readonly_fields = ("id", "player", "owner", "project", "audio_track", "audio_start", "suppress_video_audio", "status",
+                       "error", "file", "duration", "num_clips", "reencoded_clips", "created_at", "started_at",
+                       "finished_at")
+    inlines = [StitchItemInline]
+
+    @admin.display(description="Video")
+    def player(self, obj: Stitch) -> str:
+        return _video(obj)
+
+
+@admin.register(AudioTrack)
+class AudioTrackAdmin(admin.ModelAdmin):
+    list_display = ("title", "owner", "source", "duration", "created_at")
+    list_filter = ("source",)
+    readonly_fields = ("id", "player", "original", "file", "waveform", "duration", "parent", "created_at")
+
+    @admin.display(description="Listen")
+    def player(self, obj: AudioTrack) -> str:
+        return format_html('<audio controls src="{}"></audio>', reverse("api_audio_get", args=[obj.pk]))
+
+
+@admin.register(CharacterImage)
+class CharacterImageAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "status", "config_flavor", "created_at")
+    list_filter = ("status", "provider", "config_flavor")
+    readonly_fields = ("id", "picture", "prompt", "input", "status", "error", "file", "prediction_id")
+
+    @admin.display(description="Image")
+    def picture(self, obj: CharacterImage) -> str:
+        if not obj.file:
+            return "—"
+        return format_html('<img src="{}" width="200" alt="">', reverse("api_get_character_reference", args=[obj.pk]))

@@ -1,0 +1,33 @@
+"""The admin shows projects, clips (player, lineage), stitches; staff only."""
+
+from __future__ import annotations
+
+from mv import flavors, pipeline
+from mv.models import Clip
+
+
+def test_admin_pages_render_with_real_rows(client, staff_user, user):
+    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=1)
+    pipeline.start_project(project)
+    scene = project.scenes.get()
+    old = scene.current_clip
+    pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="again", scene=scene)
+    scene.refresh_from_db()
+    client.force_login(staff_user)
+    staff_user.is_superuser = True
+    staff_user.save()
+    assert client.get("/admin/mv/project/").status_code == 200
+    assert client.get(f"/admin/mv/project/{project.pk}/change/").status_code == 200
+    page = client.get(f"/admin/mv/clip/{scene.current_clip_id}/change/").content.decode()
+    assert f"/api/mv/get_video/{scene.current_clip_id}" in page and str(old.pk) in page
+    listing = client.get("/admin/mv/clip/?status__exact=succeeded&kind__exact=generated").content.decode()
+    assert str(old.pk) in listing
+    stitch = project.stitches.get()
+    assert client.get(f"/admin/mv/stitch/{stitch.pk}/change/").status_code == 200
+    assert Clip.objects.count() == 2
+
+
+def test_admin_is_staff_only(alice_client):
+    response = alice_client.get("/admin/mv/clip/")
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
