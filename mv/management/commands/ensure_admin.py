@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, username: str, **options) -> None:
         User = get_user_model()
         if User.objects.filter(username=username).exists():
-            self.stdout.write(f"Log in at http://127.0.0.1:8000/ as '{username}' (password as set on first run).")
+            self.stdout.write(f"'{username}' already exists. Log in at http://127.0.0.1:8000/ (password as set on first run).")
             return
         password = settings.MV_ADMIN_PASSWORD or secrets.token_urlsafe(12)
         User.objects.create_superuser(username, "", password)

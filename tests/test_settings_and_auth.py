@@ -1,0 +1,65 @@
+"""Settings from the environment, SQLite WAL, login, the first-run admin."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
+    full.update({"DJANGO_SETTINGS_MODULE": "mvsite.settings", **env})
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60)
+
+
+def test_provider_is_local_without_a_token_and_replicate_with_one():
+    code = "import django; django.setup(); from django.conf import settings; print(settings.MV_PROVIDER)"
+    assert run_python(code).stdout.strip() == "local"
+    assert run_python(code, REPLICATE_API_TOKEN="r8_x").stdout.strip() == "replicate"
+
+
+def test_bad_boolean_setting_is_a_clear_configuration_error():
+    result = run_python("import django; django.setup()", MV_DEBUG_MODE="maybe")
+    assert result.returncode != 0 and "MV_DEBUG_MODE must be true or false" in result.stderr
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(transactional_db):
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA journal_mode")
+        assert cursor.fetchone()[0] == "wal"
+        cursor.execute("PRAGMA busy_timeout")
+        assert cursor.fetchone()[0] >= 20000
+
+
+def test_pages_need_login(client, transactional_db):
+    for url in ("/", "/create/"):
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def test_ensure_admin_creates_the_admin_once_and_prints_the_password(transactional_db, capsys, settings):
+    settings.MV_ADMIN_PASSWORD = ""
+    call_command("ensure_admin")
+    first = capsys.readouterr().out
+    assert "Created 'admin' with password: " in first
+    password = first.split("password: ")[1].split()[0]
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    call_command("ensure_admin")
+    assert "already exists" in capsys.readouterr().out
+    assert get_user_model().objects.filter(username="admin").count() == 1
+
+
+def test_ensure_admin_uses_the_configured_password(transactional_db, settings):
+    settings.MV_ADMIN_PASSWORD = "s3cret-pass"
+    call_command("ensure_admin")
+    assert get_user_model().objects.get(username="admin").check_password("s3cret-pass")
