@@ -17,6 +17,7 @@ install: $(STAMP)
 ## make run: install, migrate, ensure an admin user, then serve + run the worker.
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py ensure_admin
 	$(VENV)/bin/honcho start -f Procfile
 
