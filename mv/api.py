@@ -25,6 +25,7 @@ from mv.forms import (
     GenerateVideoForm,
     JsonForm,
     LipsyncForm,
+    RetryForm,
     StitchForm,
 )
 from mv.models import AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene, Stitch
@@ -277,6 +278,19 @@ def stitch_videos(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_stitch_json(stitch), status=200 if done else 202)
 
 
+@api_endpoint("POST")
+def retry_video(request: HttpRequest) -> JsonResponse:
+    """Run a failed clip again (a new clip with the same inputs); nothing else re-runs."""
+    data = _valid(RetryForm, request).cleaned_data
+    clip = _owned(Clip, request, data["video_id"], "video")
+    try:
+        again = pipeline.retry_clip(clip)
+    except ValueError as exc:
+        raise ApiError(400, "not_failed", str(exc)) from None
+    done = pipeline.wait_for([again], data.get("wait") or 0)
+    return JsonResponse(_clip_json(again), status=200 if done else 202)
+
+
 def _video(request: HttpRequest, video_id: str) -> Clip | Stitch:
     try:
         return _owned(Clip, request, video_id, "video")
@@ -384,6 +398,7 @@ urlpatterns = [
     path("mv/projects/<str:project_id>", project_detail, name="api_project"),
     path("mv/generate_video", generate_video, name="api_generate_video"),
     path("mv/lipsync", lipsync, name="api_lipsync"),
+    path("mv/retry_video", retry_video, name="api_retry_video"),
     path("mv/stitch-videos", stitch_videos, name="api_stitch_videos"),
     path("mv/get_video/<str:video_id>", get_video, name="api_get_video"),
     path("mv/get_video/<str:video_id>/info", get_video_info, name="api_get_video_info"),

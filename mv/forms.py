@@ -186,6 +186,11 @@ class LipsyncForm(JsonForm):
         return {k: self.cleaned_data.get(k) for k in keys if self.cleaned_data.get(k) is not None}
 
 
+class RetryForm(JsonForm):
+    video_id = StrictUUIDField()
+    wait = wait_field()
+
+
 class StitchForm(JsonForm):
     video_ids = UUIDListField()
     audio_overlay_id = StrictUUIDField(required=False)
