@@ -79,7 +79,7 @@ class FakeReplicate:
     def __init__(self, *, token: str = TOKEN, latency: float = 0.05, seed: int = 1234) -> None:
         self.token = token
         self.latency = latency
-        self.rng = random.Random(seed)
+        self.seed = seed
         self.lock = threading.RLock()
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
@@ -90,6 +90,8 @@ class FakeReplicate:
 
     def reset(self) -> None:
         with self.lock:
+            self.rng = random.Random(self.seed)  # request faults (timing-dependent)
+            self.fail_rng = random.Random(self.seed)  # prediction failures: deterministic per create
             self.predictions: dict[str, Prediction] = {}
             self.files: dict[str, tuple[bytes, str, str]] = {}  # id -> (bytes, name, content type)
             self.requests: list[dict[str, Any]] = []
@@ -181,7 +183,7 @@ class FakeReplicate:
         queue_s, run_s = self.model_latency.get(model, (0.0, self.latency))
         with self.lock:
             fail = self.fail_queue.get(model, []).pop(0) if self.fail_queue.get(model) else None
-            if fail is None and self.chaos.get("fail") and self.rng.random() < self.chaos["fail"]:
+            if fail is None and self.chaos.get("fail") and self.fail_rng.random() < self.chaos["fail"]:
                 fail = "E1001: the GPU ran out of memory (chaos)"
             prediction = Prediction(id=self._new_id(), model=model, input=data, created=time.monotonic(),
                                     queue_s=queue_s, run_s=run_s, fail_error=fail,
