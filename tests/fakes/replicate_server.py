@@ -153,7 +153,7 @@ class FakeReplicate:
 
     def start(self, port: int = 0) -> FakeReplicate:
         handler = type("Handler", (_Handler,), {"fake": self})
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.server = _Server(("127.0.0.1", port), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -261,6 +261,11 @@ def _default_scenes(data: dict[str, Any]) -> str:
     count = int(match.group(1)) if match else 4
     return json.dumps({"scenes": [{"description": f"Fake scene {i + 1}: a shot of the idea", "negative_description": "blur"}
                                   for i in range(count)]})
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # bursts of concurrent clients must queue, not be refused
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):
