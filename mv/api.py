@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import path, reverse
+from django.urls import path, re_path, reverse
 
 from mv import audio, files, flavors, media, pipeline
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
@@ -392,6 +392,11 @@ def get_character_reference(request: HttpRequest, image_id: str) -> HttpResponse
     return serve_file(request, image.file, content_type=kind, filename=image.file.name.rsplit("/", 1)[-1])
 
 
+@api_endpoint("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    raise ApiError(404, "not_found", "No such API endpoint or id.")
+
+
 urlpatterns = [
     path("mv/get_config_flavors", get_config_flavors, name="api_get_config_flavors"),
     path("mv/create_scenes", create_scenes, name="api_create_scenes"),
@@ -409,4 +414,5 @@ urlpatterns = [
     path("audio/get/<str:audio_id>", audio_get, name="api_audio_get"),
     path("audio/waveform/<str:audio_id>", audio_waveform, name="api_audio_waveform"),
     path("audio/trim", audio_trim, name="api_audio_trim"),
+    re_path(r"^(?P<rest>.*)$", not_found),
 ]

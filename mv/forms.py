@@ -50,6 +50,8 @@ class StrictIntegerField(forms.IntegerField):
 class StrictBooleanField(forms.NullBooleanField):
     """true/false (or absent: None, meaning "use the default")."""
 
+    widget = forms.TextInput  # hands over the raw JSON value (the select widget hashes it)
+
     def to_python(self, value: Any) -> bool | None:
         if value in (None, ""):
             return None
