@@ -6,7 +6,6 @@ really show progress while clips render.
 
 from __future__ import annotations
 
-import os
 import queue
 import shutil
 import threading
@@ -54,10 +53,10 @@ def chromium_path() -> str:
 
 
 @pytest.fixture
-def browser_page(chromium_path, settings, live_server, transactional_db):
+def browser_page(chromium_path, settings, live_server, transactional_db, monkeypatch):
     from playwright.sync_api import sync_playwright
 
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # the ORM is used beside Playwright's loop
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM is used beside Playwright's loop
     settings.TASKS = {"default": {"BACKEND": "tests.browser.conftest.WorkerThreadBackend"}}
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
