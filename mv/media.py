@@ -401,7 +401,10 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     whose format differs from the majority are re-encoded. The result is verified."""
     if not clips:
         raise MediaError("nothing to stitch")
-    infos = [require_video(c) for c in clips]
+    infos = [probe(c) for c in clips]  # clips were decoded and checked when they arrived
+    missing = [Path(c).name for c, i in zip(clips, infos, strict=True) if i.video is None]
+    if missing:
+        raise MediaError(f"not a video: {', '.join(missing)}")
     signatures = Counter(i.video.signature() for i in infos)  # type: ignore[union-attr]
     common = signatures.most_common(1)[0][0]
     like = next(i.video for i in infos if i.video.signature() == common)  # type: ignore[union-attr]
@@ -439,8 +442,8 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     args: list[str | Path] = ["-f", "concat", "-safe", "0", "-i", listing]
     maps: list[str] = ["-map", "0:v:0"]
     codecs: list[str] = ["-c:v", "copy"]
-    if use_song:
-        song = probe(audio)
+    song = probe(audio) if use_song else None
+    if song is not None:
         args += ["-ss", f"{audio_start:.6f}", "-i", audio]
         maps += ["-map", "1:a:0"]
         codecs += ["-c:a", "copy"] if song.audio and song.audio.codec == "aac" else ["-c:a", "aac", "-b:a", "192k"]
@@ -451,7 +454,7 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     try:
         run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
         result = _verify_stitch(tmp, expected_frames=frames, expected_duration=total, with_audio=use_song or keep_clip_audio,
-                                audio_available=(probe(audio).duration - audio_start) if use_song else total)
+                                audio_available=(song.duration - audio_start) if song else total)
         _finish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,79 @@
+"""Shared bits: Django set-up in a scratch folder, timing, the results table."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRATCH = Path(tempfile.mkdtemp(prefix="mv-bench-"))
+
+
+def setup_django(**env: str) -> None:
+    """Configure Django on a scratch SQLite file and media folder (never the dev data)."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mvsite.settings")
+    os.environ.setdefault("MV_SQLITE_PATH", str(SCRATCH / "bench.sqlite3"))
+    os.environ.setdefault("MEDIA_ROOT", str(SCRATCH / "media"))
+    os.environ.setdefault("MV_MANIFEST_STATIC", "false")
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+@dataclass
+class Row:
+    bench: str
+    what: str
+    value: str
+    baseline: str
+    ratio: str
+    bar: str
+    ok: bool | None
+
+
+def timed(fn: Callable[[], object], repeat: int = 3) -> float:
+    """Median wall time of `repeat` runs."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from mv import media
+
+    version = subprocess.run([media.ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {version}"
+
+
+def print_table(rows: list[Row]) -> None:
+    headers = ("bench", "measured", "value", "baseline", "ratio", "bar", "ok")
+    table = [headers] + [(r.bench, r.what, r.value, r.baseline, r.ratio, r.bar,
+                          "-" if r.ok is None else ("yes" if r.ok else "NO")) for r in rows]
+    widths = [max(len(str(line[i])) for line in table) for i in range(len(headers))]
+    for n, line in enumerate(table):
+        print("| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
+        if n == 0:
+            print("|" + "|".join("-" * (w + 2) for w in widths) + "|")

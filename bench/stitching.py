@@ -1,0 +1,101 @@
+"""Stitching 8 clips of 8 s (1280x720, 24 fps, H.264+AAC) under a 70 s song.
+
+Ours: the song was transcoded to AAC once on arrival, so the stitch is a stream copy.
+Baselines in the same run: MoviePy 2 as the original tool used it (defaults, and
+preset=ultrafast threads=2), and a plain copy of the clips' bytes (the floor). Also one
+odd clip (1080p30): re-encode only it (ours) against normalising every clip.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from bench.common import SCRATCH, Row, timed
+from mv import media
+
+
+def make_inputs(folder: Path) -> tuple[list[Path], Path, Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for i in range(8):
+        clip = folder / f"clip{i}.mp4"
+        if not clip.exists():
+            media.run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=24:duration=8", "-f", "lavfi",
+                              "-i", f"sine=frequency={300 + 40 * i}:duration=8", "-c:v", "libx264", "-preset", "veryfast",
+                              "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart", clip])
+        clips.append(clip)
+    song = folder / "song.mp3"
+    if not song.exists():
+        media.run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=440:duration=70", "-ac", "2", "-c:a", "libmp3lame", song])
+    aac = folder / "song.m4a"
+    media.transcode_song(song, aac)
+    return clips, song, aac
+
+
+def verify(path: Path, frames: int, duration: float) -> bool:
+    info = media.probe(path)
+    return (info.video is not None and abs(info.video.frames - frames) <= 1 and abs(info.video.duration - duration) <= 0.05
+            and info.audio is not None and info.audio.duration >= duration - 0.1)
+
+
+def moviepy_stitch(clips: list[Path], song: Path, out: Path, **kwargs) -> None:
+    from moviepy import AudioFileClip, VideoFileClip, concatenate_videoclips
+
+    videos = [VideoFileClip(str(c)).without_audio() for c in clips]
+    final = concatenate_videoclips(videos)
+    audio = AudioFileClip(str(song)).subclipped(0, final.duration)
+    final = final.with_audio(audio)
+    final.write_videofile(str(out), codec="libx264", audio_codec="aac", logger=None, **kwargs)
+    for v in videos:
+        v.close()
+    audio.close()
+
+
+def run(args) -> list[Row]:
+    folder = SCRATCH / "stitching"
+    clips, song, aac = make_inputs(folder)
+    work = folder / "work"
+    work.mkdir(exist_ok=True)
+    out = folder / "ours.mp4"
+    ours = timed(lambda: media.stitch(clips, out, audio=aac, workdir=work), repeat=3)
+    ok = verify(out, 8 * 192, 64.0)
+
+    def floor() -> None:
+        with open(folder / "floor.bin", "wb") as dst:
+            for c in clips:
+                with open(c, "rb") as src:
+                    shutil.copyfileobj(src, dst)
+
+    floor_s = timed(floor, repeat=3)
+    rows = [Row("stitching", "8x8 s 720p + song, stream copy", f"{ours:.3f} s", f"floor {floor_s:.3f} s",
+                f"{ours / floor_s:.1f}x floor", "-", ok)]
+    tuned = timed(lambda: moviepy_stitch(clips, song, folder / "mp-tuned.mp4", preset="ultrafast", threads=2), repeat=1)
+    rows.append(Row("stitching", "vs MoviePy ultrafast threads=2", f"{ours:.3f} s", f"{tuned:.1f} s",
+                    f"{tuned / ours:.0f}x faster", ">= 50x", tuned / ours >= 50 and ok))
+    if not args.quick:
+        default = timed(lambda: moviepy_stitch(clips, song, folder / "mp-default.mp4"), repeat=1)
+        rows.append(Row("stitching", "vs MoviePy defaults", f"{ours:.3f} s", f"{default:.1f} s",
+                        f"{default / ours:.0f}x faster", ">= 100x", default / ours >= 100 and ok))
+
+    odd = folder / "odd.mp4"
+    if not odd.exists():
+        media.run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30:duration=8", "-f", "lavfi",
+                          "-i", "sine=frequency=500:duration=8", "-c:v", "libx264", "-preset", "veryfast",
+                          "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", odd])
+    mixed = clips[:7] + [odd]
+    one = timed(lambda: media.stitch(mixed, folder / "mixed.mp4", audio=aac, workdir=work), repeat=1)
+    like = media.probe(clips[0]).video
+
+    def normalise_all() -> None:
+        parts = []
+        for i, clip in enumerate(mixed):
+            part = work / f"all-{i}.mp4"
+            media.normalise_clip(clip, part, like)
+            parts.append(part)
+        media.stitch(parts, folder / "all.mp4", audio=aac, workdir=work)
+
+    every = timed(normalise_all, repeat=1)
+    rows.append(Row("stitching", "one odd clip: re-encode only it", f"{one:.2f} s", f"normalise all {every:.2f} s",
+                    f"{every / one:.1f}x faster", "> 1x", every > one and verify(folder / "mixed.mp4", 8 * 192, 64.0)))
+    return rows
