@@ -375,6 +375,9 @@ class StitchResult:
     frames: int
 
 
+X264_PROFILES = {"constrained baseline": "baseline", "baseline": "baseline", "main": "main", "high": "high"}
+
+
 def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
     """Re-encode one misfit clip to the common format, so the rest can be stream-copied."""
     num, _, den = like.fps.partition("/")
@@ -383,8 +386,9 @@ def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
           f"pad={like.width}:{like.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={num}/{den or 1},format={like.pix_fmt}")
     args: list[str | Path] = ["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
                               "-preset", "veryfast", "-crf", "20"]
-    if like.profile:
-        args += ["-profile:v", like.profile.lower().split()[0]]
+    profile = X264_PROFILES.get(like.profile.lower())
+    if profile:
+        args += ["-profile:v", profile]
     args += ["-video_track_timescale", timescale, "-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2",
              "-movflags", "+faststart", "-f", "mp4", dst]
     run_ffmpeg(args)
