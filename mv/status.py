@@ -67,6 +67,11 @@ def project_states(project: Project) -> list[SceneState]:
     return states
 
 
+def active_clip(scene: Scene) -> Clip | None:
+    """The one query a status poll needs while a clip renders."""
+    return Clip.objects.filter(scene=scene, status__in=ACTIVE_STATUSES).order_by("-created_at").first()
+
+
 def single_state(scene: Scene) -> SceneState:
     clips = list(Clip.objects.filter(scene=scene).select_related("parent").order_by("-created_at"))
     start = pipeline.scene_slice(scene)[0] if scene.project.audio_track_id else None

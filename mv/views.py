@@ -338,9 +338,11 @@ def clip_status(request: HttpRequest, pk: Any) -> HttpResponse:
     it is done (286 stops the poll) it swaps the card's clip section once, plus the counts
     and the full video out of band."""
     scene = _get_scene_for_user(request, pk)
-    state = status.single_state(scene)
-    if state.active is not None:
+    active = status.active_clip(scene)
+    if active is not None:
+        state = status.SceneState(scene=scene, current=None, active=active, failed=None)
         return render(request, f"{QUICK_GEN}#clip-status", {"s": state, "project": scene.project})
+    state = status.single_state(scene)
     project = scene.project
     states = status.project_states(project)
     html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
