@@ -65,6 +65,7 @@ def advance_clip(clip_id: str) -> None:
         time.sleep(settings.MV_POLL_INTERVAL)  # backends that cannot defer (ImmediateBackend)
 
 
+
 @task
 def run_stitch(stitch_id: str) -> None:
     try:
