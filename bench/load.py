@@ -1,0 +1,107 @@
+"""Load: 50 concurrent clients polling clip status and loading the quick-gen page for
+30 s against the production server (gunicorn), beside one client alone. Loopback only."""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from bench.common import ROOT, Row
+
+CLIENTS = 50
+THINK = 0.5  # seconds between a client's requests: twice the rate of the page's 1 s polls
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _drive(base: str, cookie: str, urls: list[str], clients: int, seconds: float) -> tuple[list[float], int]:
+    import requests
+
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(n: int) -> None:
+        session = requests.Session()
+        session.cookies.set("sessionid", cookie)
+        i = n
+        while time.monotonic() < stop:
+            url = urls[i % len(urls)]
+            i += 1
+            start = time.perf_counter()
+            try:
+                ok = session.get(base + url, timeout=10).status_code in (200, 286)
+            except requests.RequestException:
+                ok = False
+            elapsed = time.perf_counter() - start
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += 0 if ok else 1
+            time.sleep(THINK)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return latencies, errors[0]
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[18]
+
+
+def run(args) -> list[Row]:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from bench.pages import build
+    from mv.models import Clip, JobStatus
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-load")
+    project = build(user, 8)
+    scenes = list(project.scenes.all())
+    for scene in scenes[:4]:
+        Clip.objects.create(owner=user, scene=scene, status=JobStatus.RUNNING, prompt="p", progress=50)
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    urls = [f"/quick-gen/{project.pk}/"] + [f"/scenes/{s.pk}/clip/status/" for s in scenes[:4]] * 4
+
+    port = _port()
+    env = {**os.environ, "MV_SQLITE_PATH": str(settings.DATABASES["default"]["NAME"]),
+           "MEDIA_ROOT": str(settings.MEDIA_ROOT), "MV_MANIFEST_STATIC": "false", "DEBUG": "false"}
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "mvsite.wsgi", "-b", f"127.0.0.1:{port}", "-w", "3",
+                               "--threads", "4", "--log-level", "warning"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        seconds = 10 if args.quick else 30
+        _drive(base, cookie, urls, 12, 3)  # warm every gunicorn worker (imports, templates, connections)
+        alone, alone_errors = _drive(base, cookie, urls, 1, seconds / 2)
+        loaded, errors = _drive(base, cookie, urls, CLIENTS, seconds)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return [Row("load", f"{CLIENTS} clients x {seconds} s, gunicorn 3x4", f"p95 {p95(loaded) * 1000:.0f} ms, "
+                f"{len(loaded)} requests, {errors} errors", f"1 client: p95 {p95(alone) * 1000:.0f} ms",
+                f"{p95(loaded) / p95(alone):.1f}x", "0 errors, p95 <= 150 ms",
+                errors == 0 and alone_errors == 0 and p95(loaded) <= 0.150)]
