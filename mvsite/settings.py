@@ -193,6 +193,7 @@ elif MV_TASKS_BACKEND == "immediate":
 elif MV_TASKS_BACKEND == "rq":
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     RQ_QUEUES = {"default": {"URL": REDIS_URL}}
+    INSTALLED_APPS.append("django_rq")
 else:
     raise ImproperlyConfigured(f"MV_TASKS_BACKEND must be db, immediate or rq, not {MV_TASKS_BACKEND!r}")
 
