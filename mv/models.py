@@ -253,12 +253,29 @@ class Scene(models.Model):
         return self.position + 1
 
 
+class VideoMixin:
+    """Clips and stitches are both "videos" to the API: one id space, one media URL."""
+
+    id: uuid.UUID
+
+    @property
+    def video_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def video_url(self) -> str:
+        return reverse("api_get_video", args=[self.id])
+
+    def get_absolute_url(self) -> str:
+        return self.video_url
+
+
 class ClipQuerySet(OwnedQuerySet):
     def stuck(self) -> ClipQuerySet:
         return self.filter(status__in=ACTIVE_STATUSES)
 
 
-class Clip(JobMixin):
+class Clip(VideoMixin, JobMixin):
     class Kind(models.TextChoices):
         GENERATED = "generated", "Generated"
         LIPSYNC = "lipsync", "Lipsync"
@@ -301,19 +318,9 @@ class Clip(JobMixin):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} clip {self.id}"
 
-    @property
-    def video_id(self) -> str:
-        return str(self.id)
-
-    @property
-    def video_url(self) -> str:
-        return reverse("api_get_video", args=[self.id])
-
-    def get_absolute_url(self) -> str:
-        return self.video_url
 
 
-class Stitch(JobMixin):
+class Stitch(VideoMixin, JobMixin):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the API's video_id
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stitches")
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="stitches")
@@ -335,13 +342,6 @@ class Stitch(JobMixin):
     def __str__(self) -> str:
         return f"Stitch {self.id}"
 
-    @property
-    def video_id(self) -> str:
-        return str(self.id)
-
-    @property
-    def video_url(self) -> str:
-        return reverse("api_get_video", args=[self.id])
 
     def ordered_clips(self) -> list[Clip]:
         return [item.clip for item in self.items.select_related("clip").order_by("position")]

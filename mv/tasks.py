@@ -16,7 +16,7 @@ from django.tasks import task
 from django.utils import timezone
 
 from mv import pipeline
-from mv.models import CharacterImage, Clip, JobStatus, Project, Scene, Stitch
+from mv.models import ACTIVE_STATUSES, CharacterImage, Clip, JobStatus, Project, Scene, Stitch
 
 logger = logging.getLogger("mv.tasks")
 
@@ -51,10 +51,7 @@ def advance_clip(clip_id: str) -> None:
         except Clip.DoesNotExist:
             return
         except Exception as exc:
-            logger.exception("clip %s failed unexpectedly", clip_id)
-            Clip.objects.filter(pk=clip_id, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
-                status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
-            )
+            _fail_active(Clip, clip_id, exc)
             return
         if done:
             return
@@ -66,15 +63,20 @@ def advance_clip(clip_id: str) -> None:
 
 
 
+def _fail_active(model, pk: str, exc: Exception) -> None:
+    """A bug must never leave a row running forever: fail it with a readable error."""
+    logger.exception("%s %s failed unexpectedly", model.__name__, pk)
+    model.objects.filter(pk=pk, status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
+    )
+
+
 @task
 def run_stitch(stitch_id: str) -> None:
     try:
         pipeline.run_stitch(stitch_id)
     except Exception as exc:
-        logger.exception("stitch %s failed unexpectedly", stitch_id)
-        Stitch.objects.filter(pk=stitch_id).update(
-            status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
-        )
+        _fail_active(Stitch, stitch_id, exc)
 
 
 @task
@@ -82,7 +84,4 @@ def render_character_image(image_id: str) -> None:
     try:
         pipeline.render_character_image(image_id)
     except Exception as exc:
-        logger.exception("character image %s failed unexpectedly", image_id)
-        CharacterImage.objects.filter(pk=image_id).update(
-            status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
-        )
+        _fail_active(CharacterImage, image_id, exc)

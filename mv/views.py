@@ -57,6 +57,13 @@ def _get_clip_for_user(request: HttpRequest, pk: Any) -> Clip:
     return clip
 
 
+def _stop_polling_if(response: HttpResponse, done: bool) -> HttpResponse:
+    """A polled fragment that has nothing left to wait for tells htmx to stop (286)."""
+    if done:
+        response.status_code = HTMX_STOP_POLLING
+    return response
+
+
 @require_GET
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
@@ -181,9 +188,7 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
 def character_images(request: HttpRequest) -> HttpResponse:
     images = _images_from(request, request.GET.getlist("id"))
     response = _character_grid(request, images, "")
-    if images and all(i.is_finished for i in images):
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return _stop_polling_if(response, bool(images) and all(i.is_finished for i in images))
 
 
 def _character_grid(request: HttpRequest, images: list[CharacterImage], error: str) -> HttpResponse:
@@ -224,9 +229,7 @@ def quick_gen(request: HttpRequest, pk: Any) -> HttpResponse:
 def scenes_section(request: HttpRequest, pk: Any) -> HttpResponse:
     project = _get_project_for_user(request, pk)
     response = render(request, f"{QUICK_GEN}#scenes", _page_context(project))
-    if project.scenes_status != Project.ScenesStatus.WRITING:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return _stop_polling_if(response, project.scenes_status != Project.ScenesStatus.WRITING)
 
 
 @require_POST
@@ -249,9 +252,7 @@ def full_video(request: HttpRequest, pk: Any) -> HttpResponse:
     stitch = status.latest_stitch(project)
     response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
     waiting_for_auto = project.autorun_started and not project.auto_stitch_done
-    if not (stitch and stitch.is_active) and not waiting_for_auto:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
 
 
 @require_POST
@@ -301,9 +302,7 @@ def scene_rewrite(request: HttpRequest, pk: Any) -> HttpResponse:
 def scene_prompt_status(request: HttpRequest, pk: Any) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     response = _scene_response(request, scene, "scene-prompt")
-    if scene.prompt_status != Scene.PromptStatus.WRITING:
-        response.status_code = HTMX_STOP_POLLING
-    return response
+    return _stop_polling_if(response, scene.prompt_status != Scene.PromptStatus.WRITING)
 
 
 @require_POST
