@@ -176,8 +176,9 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
     error = ""
     if form.is_valid():
         flavor = flavors.resolve(form.cleaned_data.get("config_flavor") or flavors.DEFAULT)
-        images = pipeline.request_character_images(owner=request.user, flavor=flavor,
-                                                   description=form.cleaned_data["character_description"])
+        requested = pipeline.request_character_images(owner=request.user, flavor=flavor,
+                                                      description=form.cleaned_data["character_description"])
+        images = _images_from(request, [str(i.pk) for i in requested])  # fresh: some may be done already
     else:
         error = "Describe the character first."
     return _character_grid(request, images, error)

@@ -137,3 +137,35 @@ def test_audio_upload_partial_shows_the_track(alice_client, song_mp3):
         html = alice_client.post("/create/audio/upload/", {"file": fh}, **HX).content.decode()
     track = AudioTrack.objects.get()
     assert f'value="{track.pk}"' in html and "<audio" in html
+
+
+def test_polled_partials_stop_when_nothing_is_left_to_wait_for(alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    scenes = alice_client.get(f"/quick-gen/{project.pk}/scenes/", **HX)
+    assert scenes.status_code == 286 and 'id="scenes"' in scenes.content.decode()
+    full = alice_client.get(f"/quick-gen/{project.pk}/full-video/", **HX)
+    assert full.status_code == 286 and "Download" in full.content.decode()
+    scene = project.scenes.first()
+    prompt = alice_client.get(f"/scenes/{scene.pk}/prompt/status/", **HX)
+    assert prompt.status_code == 286 and f'id="prompt-{scene.pk}"' in prompt.content.decode()
+
+
+def test_character_images_render_and_the_grid_stops_polling(alice_client):
+    response = alice_client.post("/create/characters/", {"character_description": "a drummer", "config_flavor": "mv1"},
+                                 **HX)
+    html = response.content.decode()
+    assert html.count('type="radio"') == 4 and "Option 4" in html
+    ids = [line.split('value="')[1].split('"')[0] for line in html.splitlines() if 'name="image_ids"' in line]
+    poll = alice_client.get("/create/characters/status/?" + "&".join(f"id={i}" for i in ids), **HX)
+    assert poll.status_code == 286
+
+
+def test_rewriting_one_scene_leaves_the_others(alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    first, second = project.scenes.order_by("position")
+    pipeline.update_scene_prompt(first, description="hand-written")
+    pipeline.update_scene_prompt(second, description="also hand-written")
+    alice_client.post(f"/scenes/{second.pk}/rewrite/", **HX)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.description == "hand-written" and second.description != "also hand-written"

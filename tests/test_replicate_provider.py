@@ -136,3 +136,19 @@ def test_bad_outputs_fail_the_clip_cleanly(fake_replicate, user, knob, message):
     clip.refresh_from_db()
     assert clip.status == JobStatus.FAILED and message in clip.error
     assert not clip.file
+
+
+@pytest.mark.parametrize("shape", ["list", "data"])
+def test_outputs_as_a_list_or_a_data_url_are_downloaded(fake_replicate, tmp_path, shape, clip_mp4):
+    import base64
+
+    from replicate.helpers import FileOutput
+
+    provider = get_provider()
+    started = provider.start_clip(flavors.resolve("default"), ClipRequest(prompt="x", duration=4), workdir=tmp_path)
+    url = fake_replicate.as_json(fake_replicate.predictions[started.prediction_id])["urls"]["get"]
+    delivered = f"{fake_replicate.url}/delivery/{started.prediction_id}/output.mp4"
+    data_url = "data:video/mp4;base64," + base64.b64encode(clip_mp4.read_bytes()).decode()
+    output = [delivered] if shape == "list" else FileOutput(data_url, provider.client)
+    path = provider._download(output, tmp_path / "out.mp4")
+    assert media.probe(path).video is not None and url

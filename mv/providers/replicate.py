@@ -8,6 +8,7 @@ needed. Outputs are copied into our storage as soon as a prediction succeeds.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -111,6 +112,13 @@ class ReplicateProvider(Provider):
             raise ProviderError("the model returned no output")
         url = getattr(output, "url", None) or str(output)
         tmp = dest.with_name(dest.name + ".part")
+        if url.startswith("data:"):
+            try:
+                tmp.write_bytes(base64.b64decode(url.split(",", 1)[1]))
+            except (IndexError, ValueError):
+                raise ProviderError("the model returned an unreadable data URL") from None
+            tmp.replace(dest)
+            return dest
         try:
             http = self.client._client  # the client's own httpx client (auth header, timeouts)
             with http.stream("GET", url, timeout=httpx.Timeout(60.0, connect=10.0)) as response:
