@@ -64,9 +64,12 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
 
     # Re-stitch button, then reload: nothing is generated again.
     stitches = project.stitches.count()
+    previous = page.locator("#stitch-id").inner_text()
     page.click("button:has-text('Re-stitch with current clips')")
+    expect(page.locator("#stitch-id")).not_to_have_text(previous, timeout=30000)
     expect(page.locator("#full-video video")).to_be_visible(timeout=30000)
     assert project.stitches.count() == stitches + 1
+    assert page.locator("#stitch-id").inner_text() == str(project.stitches.order_by("-created_at").first().pk)
     clips = Clip.objects.count()
     page.reload()
     expect(page.locator(".scene-card")).to_have_count(2)
