@@ -201,3 +201,40 @@ def test_session_posts_need_csrf(user):
 
 def test_make_clip_fixture_is_video(tmp_path):
     assert media.probe(make_clip(tmp_path / "c.mp4", seconds=1)).video is not None
+
+
+def test_audio_download_fetches_a_direct_link(alice_client, song_mp3, tmp_path, monkeypatch):
+    import functools
+    import http.server
+    import threading
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    (tmp_path / "song.mp3").write_bytes(song_mp3.read_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/song.mp3"
+        response = post(alice_client, "/api/audio/download", {"url": url})
+        missing = post(alice_client, "/api/audio/download", {"url": url.replace("song", "nope")})
+    finally:
+        server.shutdown()
+    assert response.status_code == 201, response.content
+    assert abs(response.json()["duration"] - 40) < 0.2
+    assert missing.status_code == 400 and "Could not download" in missing.json()["message"]
+
+
+def test_api_flow_through_the_real_replicate_client(alice_client, fake_replicate, track):
+    scenes = post(alice_client, "/api/mv/create_scenes", {"idea": "fake llm", "number_of_scenes": 2, "wait": 30}).json()
+    assert scenes["status"] == "ready" and len(scenes["scenes"]) == 2
+    assert "fake llm" in fake_replicate.llm_inputs()[0]["prompt"]
+    clips = [post(alice_client, "/api/mv/generate_video", {"prompt": "veo", "scene_id": s["id"], "wait": 30}).json()
+             for s in scenes["scenes"]]
+    clip = clips[0]
+    assert clip["status"] == "succeeded" and clip["metadata"]["model_used"] == "google/veo-3.1"
+    synced = post(alice_client, "/api/mv/lipsync", {"video_id": clip["video_id"], "audio_id": str(track.pk),
+                                                    "start_time": 1.5, "end_time": 9.5, "wait": 30}).json()
+    assert synced["status"] == "succeeded" and synced["stitch_id"]
+    sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
+    wav = fake_replicate.uploaded(sent["audio"])
+    assert wav[:4] == b"RIFF" and abs((len(wav) - 44) / (44100 * 2 * 2) - 8.0) < 0.001  # 16-bit stereo, 8 s
