@@ -9,7 +9,12 @@ from django.contrib.auth import get_user_model
 
 from mv import media
 
-from tests.fakes.fixtures import _fake_replicate_server, fake_replicate  # noqa: F401  (fixtures)
+from tests.fakes.fixtures import (  # noqa: F401  (fixtures)
+    _fake_replicate_server,
+    _fake_replicate_tls_server,
+    fake_replicate,
+    fake_replicate_tls,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -152,3 +152,12 @@ def test_outputs_as_a_list_or_a_data_url_are_downloaded(fake_replicate, tmp_path
     output = [delivered] if shape == "list" else FileOutput(data_url, provider.client)
     path = provider._download(output, tmp_path / "out.mp4")
     assert media.probe(path).video is not None and url
+
+
+def test_over_https_outputs_are_fetched_with_the_token(fake_replicate_tls, user):
+    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="tls", duration=4)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED, clip.error
+    delivery = fake_replicate_tls.requests_to("GET", r"^/delivery/")[0]
+    assert delivery["headers"]["Authorization"] == f"Bearer {fake_replicate_tls.token}"
+    assert fake_replicate_tls.url.startswith("https://")

@@ -25,3 +25,24 @@ def fake_replicate(_fake_replicate_server, settings):
     settings.MV_POLL_INTERVAL = 0.02
     yield fake
     fake.reset()
+
+
+@pytest.fixture(scope="session")
+def _fake_replicate_tls_server():
+    fake = FakeReplicate().start(tls=True)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_replicate_tls(_fake_replicate_tls_server, settings, monkeypatch):
+    """The fake over https; the client trusts its certificate through SSL_CERT_FILE."""
+    fake = _fake_replicate_tls_server
+    fake.reset()
+    monkeypatch.setenv("SSL_CERT_FILE", str(fake.cert_file))
+    settings.MV_PROVIDER = "replicate"
+    settings.REPLICATE_API_TOKEN = fake.token
+    settings.REPLICATE_BASE_URL = fake.url
+    settings.MV_POLL_INTERVAL = 0.02
+    yield fake
+    fake.reset()

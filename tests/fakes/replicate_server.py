@@ -18,7 +18,9 @@ import json
 import random
 import re
 import secrets
+import ssl
 import string
+import subprocess
 import tempfile
 import threading
 import time
@@ -147,13 +149,26 @@ class FakeReplicate:
     def url(self) -> str:
         assert self.server is not None
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def start(self, port: int = 0) -> FakeReplicate:
+    def start(self, port: int = 0, *, tls: bool = False) -> FakeReplicate:
+        """tls=True serves https with a throwaway self-signed certificate (``cert_file``),
+        the way the production client talks to Replicate and its file host."""
         handler = type("Handler", (_Handler,), {"fake": self})
         self.server = _Server(("127.0.0.1", port), handler)
+        self.scheme = "http"
+        if tls:
+            self.cert_file = self.workdir / "cert.pem"
+            key = self.workdir / "key.pem"
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(self.cert_file)],
+                           check=True, capture_output=True)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.cert_file, key)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
