@@ -66,7 +66,9 @@ class ClipAdmin(admin.ModelAdmin):
 
     @admin.display(description="Poster")
     def poster_image(self, obj: Clip) -> str:
-        return format_html('<img src="{}" width="240" alt="poster">', obj.poster.url) if obj.poster else "—"
+        if not obj.poster:
+            return "—"
+        return format_html('<img src="{}" width="240" alt="poster">', reverse("api_get_poster", args=[obj.pk]))
 
     @admin.display(description="Lineage")
     def lineage(self, obj: Clip) -> str:

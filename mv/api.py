@@ -307,6 +307,14 @@ def get_video(request: HttpRequest, video_id: str) -> HttpResponse:
 
 
 @api_endpoint("GET")
+def get_poster(request: HttpRequest, video_id: str) -> HttpResponse:
+    clip = _owned(Clip, request, video_id, "video")
+    if not clip.poster:
+        raise ApiError(404, "not_found", f"Video {clip.pk} has no poster.")
+    return serve_file(request, clip.poster, content_type="image/jpeg", filename=f"{clip.pk}.jpg")
+
+
+@api_endpoint("GET")
 def get_video_info(request: HttpRequest, video_id: str) -> JsonResponse:
     video = _video(request, video_id)
     if isinstance(video, Stitch):
@@ -407,6 +415,7 @@ urlpatterns = [
     path("mv/stitch-videos", stitch_videos, name="api_stitch_videos"),
     path("mv/get_video/<str:video_id>", get_video, name="api_get_video"),
     path("mv/get_video/<str:video_id>/info", get_video_info, name="api_get_video_info"),
+    path("mv/get_video/<str:video_id>/poster", get_poster, name="api_get_poster"),
     path("mv/generate_character_reference", generate_character_reference, name="api_generate_character_reference"),
     path("mv/get_character_reference/<str:image_id>", get_character_reference, name="api_get_character_reference"),
     path("audio/upload", audio_upload, name="api_audio_upload"),

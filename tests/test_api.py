@@ -69,6 +69,8 @@ def test_generate_video_waits_for_a_real_clip(alice_client):
     clip = Clip.objects.get(pk=body["video_id"])
     info = media.probe(clip.file.path)
     assert abs(info.video.duration - 4) < 0.05 and info.audio is not None
+    poster = alice_client.get(f"/api/mv/get_video/{clip.pk}/poster")
+    assert poster["Content-Type"] == "image/jpeg" and b"".join(poster.streaming_content)[:2] == b"\xff\xd8"
 
 
 def test_get_video_supports_range_requests(alice_client):
