@@ -6,6 +6,7 @@ so ``pip install`` alone suffices. Probing uses PyAV and mutagen, never ffprobe.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -13,7 +14,7 @@ import subprocess
 import textwrap
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,19 +189,23 @@ def _atomic(dst: Path) -> Path:
     return dst.with_name(f".{dst.stem}.{uuid.uuid4().hex[:8]}.part{dst.suffix}")
 
 
-def _finish(tmp: Path, dst: Path) -> None:
-    os.replace(tmp, dst)
+@contextlib.contextmanager
+def _writing(dst: Path) -> Iterator[Path]:
+    """Write to a temporary name beside dst; move it into place only once complete, so
+    no reader ever sees a half-written file."""
+    tmp = _atomic(dst)
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def transcode_song(src: Path | str, dst: Path) -> float:
     """AAC once, on arrival, so every later stitch can stream-copy the song."""
-    tmp = _atomic(dst)
-    try:
+    with _writing(dst) as tmp:
         run_ffmpeg(["-i", src, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
                     "-movflags", "+faststart", "-f", "mp4", tmp])
-        _finish(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return probe(dst).duration
 
 
@@ -209,28 +214,20 @@ def cut_audio(src: Path | str, start: float, end: float, dst: Path) -> float:
     mp3 frames (a stream copy is only accurate to ~26 ms)."""
     if not 0 <= start < end:
         raise MediaError(f"bad slice {start}-{end}")
-    tmp = _atomic(dst)
-    try:
+    with _writing(dst) as tmp:
         run_ffmpeg(["-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
                     "-c:a", "pcm_s16le", "-ar", "44100", "-f", "wav", tmp])
-        _finish(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return probe(dst).duration
 
 
 def trim_audio(src: Path | str, start: float, end: float | None, dst: Path) -> float:
     """A new, re-encoded (sample-accurate) AAC track from start to end (or the end)."""
-    tmp = _atomic(dst)
     args: list[str | Path] = ["-ss", f"{start:.6f}", "-i", src]
     if end is not None:
         args += ["-t", f"{end - start:.6f}"]
-    try:
+    with _writing(dst) as tmp:
         run_ffmpeg([*args, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
                     "-movflags", "+faststart", "-f", "mp4", tmp])
-        _finish(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
     return probe(dst).duration
 
 
@@ -243,24 +240,16 @@ def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), dur
         if 0 < mark < duration:
             x = int(round(mark / duration * (width - 2)))
             chain.append(f"drawbox=x={x}:y=0:w=2:h={height}:color=0xffb020@0.9:t=fill")
-    tmp = _atomic(dst)
-    try:
+    with _writing(dst) as tmp:
         run_ffmpeg(["-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2", tmp])
-        _finish(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 # --- pictures and local renders ------------------------------------------------------------
 
 
 def poster(src: Path | str, dst: Path, *, at: float = 0.5) -> None:
-    tmp = _atomic(dst)
-    try:
+    with _writing(dst) as tmp:
         run_ffmpeg(["-ss", f"{at:.3f}", "-i", src, "-frames:v", "1", "-q:v", "4", "-f", "image2", tmp])
-        _finish(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _font() -> str:
@@ -298,7 +287,6 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
         f"boxborderw=8:x=(w-tw)/2:y=h*0.62,"
         f"drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
     )
-    tmp = _atomic(dst)
     args: list[str | Path] = [
         "-f", "lavfi", "-i", f"gradients=s={size}:r=24:d={duration:.3f}:c0={c0}:c1={c1}:c2={c2}:speed=0.03:seed={seed % 100000}",
     ]
@@ -308,12 +296,11 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
     if with_audio:
         args += ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "2"]
     args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", "-r", "24",
-             "-t", f"{duration:.3f}", "-movflags", "+faststart", "-f", "mp4", tmp]
+             "-t", f"{duration:.3f}", "-movflags", "+faststart", "-f", "mp4"]
     try:
-        run_ffmpeg(args)
-        _finish(tmp, dst)
+        with _writing(dst) as tmp:
+            run_ffmpeg([*args, tmp])
     finally:
-        tmp.unlink(missing_ok=True)
         caption.unlink(missing_ok=True)
         title.unlink(missing_ok=True)
 
@@ -329,13 +316,11 @@ def render_preview_image(dst: Path, *, label: str, text: str, size: str = "512x5
         f"x=(w-tw)/2:y=h/12,drawtext={font}textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
         f"box=1:boxcolor=black@0.4:boxborderw=8:x=(w-tw)/2:y=h*0.6"
     )
-    tmp = _atomic(dst)
     try:
-        run_ffmpeg(["-f", "lavfi", "-i", f"gradients=s={size}:c0={c0}:c1={c1}:c2={c2}:seed={seed % 100000}",
-                    "-vf", chain, "-frames:v", "1", "-f", "image2", "-c:v", "png", tmp])
-        _finish(tmp, dst)
+        with _writing(dst) as tmp:
+            run_ffmpeg(["-f", "lavfi", "-i", f"gradients=s={size}:c0={c0}:c1={c1}:c2={c2}:seed={seed % 100000}",
+                        "-vf", chain, "-frames:v", "1", "-f", "image2", "-c:v", "png", tmp])
     finally:
-        tmp.unlink(missing_ok=True)
         caption.unlink(missing_ok=True)
         title.unlink(missing_ok=True)
 
@@ -353,15 +338,13 @@ def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None
         f"[0:v][wv]overlay=0:H-h:shortest=0,drawtext={_font()}textfile='{title}':fontsize=h/16:fontcolor=white:"
         f"box=1:boxcolor=0xd6336c@0.8:boxborderw=8:x=w-tw-16:y=16[v]"
     )
-    tmp = _atomic(dst)
     try:
-        run_ffmpeg(["-i", video, "-i", audio_wav, "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
-                    "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-pix_fmt", "yuv420p",
-                    "-c:a", "aac", "-b:a", "128k", "-t", f"{info.video.duration or info.duration:.3f}",
-                    "-movflags", "+faststart", "-f", "mp4", tmp])
-        _finish(tmp, dst)
+        with _writing(dst) as tmp:
+            run_ffmpeg(["-i", video, "-i", audio_wav, "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
+                        "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-pix_fmt", "yuv420p",
+                        "-c:a", "aac", "-b:a", "128k", "-t", f"{info.video.duration or info.duration:.3f}",
+                        "-movflags", "+faststart", "-f", "mp4", tmp])
     finally:
-        tmp.unlink(missing_ok=True)
         title.unlink(missing_ok=True)
 
 
@@ -454,14 +437,12 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     elif keep_clip_audio:
         maps += ["-map", "0:a:0"]
         codecs += ["-c:a", "copy"]
-    tmp = _atomic(dst)
     try:
-        run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
-        result = _verify_stitch(tmp, expected_frames=frames, expected_duration=total, with_audio=use_song or keep_clip_audio,
-                                audio_available=(song.duration - audio_start) if song else total)
-        _finish(tmp, dst)
+        with _writing(dst) as tmp:
+            run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
+            result = _verify_stitch(tmp, expected_frames=frames, expected_duration=total, with_audio=use_song or keep_clip_audio,
+                                    audio_available=(song.duration - audio_start) if song else total)
     finally:
-        tmp.unlink(missing_ok=True)
         listing.unlink(missing_ok=True)
     return StitchResult(duration=result.duration, reencoded=reencoded, frames=result.frames)
 
