@@ -98,12 +98,15 @@ def scene_request(project: Project, flavor: Flavor, *, used_in: str = "mv.pipeli
         return flavor.get("parameters", key, used_in=f"{used_in}: {key}")
 
     count = project.number_of_scenes or param("number_of_scenes")
+    video_type = param("video_type")
+    if project.mode == Project.Mode.AD_CREATIVE and not overrides.get("video_type"):
+        video_type = "product ad creative"  # the mode decides what kind of video is written
     return SceneRequest(
         idea=project.video_description,
         character_description=project.character_description,
         character_characteristics=param("character_characteristics"),
         number_of_scenes=int(count),
-        video_type=param("video_type"),
+        video_type=video_type,
         video_characteristics=param("video_characteristics"),
         camera_angle=param("camera_angle"),
         mode=project.mode,

@@ -81,6 +81,23 @@ def clip_mp4(media_dir: Path) -> Path:
     return make_clip(media_dir / "clip.mp4")
 
 
+@pytest.fixture
+def http_files(tmp_path, monkeypatch):
+    """A static file server on 127.0.0.1 for URL inputs; returns (folder, base URL)."""
+    import functools
+    import http.server
+    import threading
+
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     """Say how many bad-input cases the fuzz tests tried."""
     import sys

@@ -205,25 +205,27 @@ def test_make_clip_fixture_is_video(tmp_path):
     assert media.probe(make_clip(tmp_path / "c.mp4", seconds=1)).video is not None
 
 
-def test_audio_download_fetches_a_direct_link(alice_client, song_mp3, tmp_path, monkeypatch):
-    import functools
-    import http.server
-    import threading
-
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    (tmp_path / "song.mp3").write_bytes(song_mp3.read_bytes())
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/song.mp3"
-        response = post(alice_client, "/api/audio/download", {"url": url})
-        missing = post(alice_client, "/api/audio/download", {"url": url.replace("song", "nope")})
-    finally:
-        server.shutdown()
+def test_audio_download_fetches_a_direct_link(alice_client, song_mp3, http_files):
+    folder, base = http_files
+    (folder / "song.mp3").write_bytes(song_mp3.read_bytes())
+    response = post(alice_client, "/api/audio/download", {"url": f"{base}/song.mp3"})
+    missing = post(alice_client, "/api/audio/download", {"url": f"{base}/nope.mp3"})
     assert response.status_code == 201, response.content
     assert abs(response.json()["duration"] - 40) < 0.2
     assert missing.status_code == 400 and "Could not download" in missing.json()["message"]
+
+
+def test_lipsync_by_urls_keeps_the_fetched_video_as_the_parent(alice_client, song_mp3, clip_mp4, http_files):
+    folder, base = http_files
+    (folder / "clip.mp4").write_bytes(clip_mp4.read_bytes())
+    (folder / "song.mp3").write_bytes(song_mp3.read_bytes())
+    response = post(alice_client, "/api/mv/lipsync", {"video_url": f"{base}/clip.mp4", "audio_url": f"{base}/song.mp3",
+                                                      "start_time": 0, "end_time": 2, "wait": 60})
+    assert response.status_code == 200, response.content
+    clip = Clip.objects.get(pk=response.json()["video_id"])
+    assert clip.parent.kind == "uploaded" and clip.parent.input["source_url"].endswith("/clip.mp4")
+    bad = post(alice_client, "/api/mv/lipsync", {"video_url": f"{base}/song.mp3", "audio_id": str(clip.audio_track_id)})
+    assert bad.status_code == 400 and "not a usable video" in bad.json()["message"]
 
 
 def test_api_flow_through_the_real_replicate_client(alice_client, fake_replicate, track):

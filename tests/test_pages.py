@@ -169,3 +169,10 @@ def test_rewriting_one_scene_leaves_the_others(alice_client, project):
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.description == "hand-written" and second.description != "also hand-written"
+
+
+def test_ad_creative_mode_writes_ad_scenes(alice_client, user):
+    project = pipeline.create_project(owner=user, video_description="new running shoes", mode=Project.Mode.AD_CREATIVE,
+                                      flavor=flavors.resolve("default"), number_of_scenes=1)
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    assert "product ad creative" in project.scenes.get().description
