@@ -7,6 +7,7 @@ really show progress while clips render.
 from __future__ import annotations
 
 import queue
+import time
 import shutil
 import threading
 from pathlib import Path
@@ -37,6 +38,7 @@ class WorkerThreadBackend(ImmediateBackend):
     def _run(cls, backend) -> None:
         while True:
             task_result = cls._queue.get()
+            time.sleep(0.3)  # a slower renderer, so the pages' progress states are seen
             try:
                 ImmediateBackend._execute_task(backend, task_result)
             finally:

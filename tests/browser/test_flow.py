@@ -36,7 +36,11 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     project = Project.objects.get()
     assert project.config_flavor == "mv1"
     expect(page.locator("#input-flavor")).to_have_text("mv1")
+    expect(page.locator("#scenes .waiting")).to_contain_text("Writing scenes with the mv1 flavor")
     expect(page.locator(".scene-card")).to_have_count(2, timeout=20000)
+    expect(page.locator(".clip-status progress").first).to_be_visible()
+    expect(page.locator("#counts")).to_contain_text("generating")
+    page.screenshot(path=str(ARTIFACTS / "quick-gen-rendering.png"), full_page=True)
     expect(page.locator("#full-video video")).to_be_visible(timeout=40000)
     expect(page.locator("#counts")).to_contain_text("2 ready")
     page.screenshot(path=str(ARTIFACTS / "quick-gen-page.png"), full_page=True)
