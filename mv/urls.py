@@ -10,6 +10,7 @@ urlpatterns = [
     path("create/submit/", views.create_submit, name="create_submit"),
     path("create/audio/upload/", views.create_audio_upload, name="create_audio_upload"),
     path("create/audio/url/", views.create_audio_url, name="create_audio_url"),
+    path("create/audio/", views.create_music_source, name="create_music_source"),
     path("create/characters/", views.create_character_images, name="create_character_images"),
     path("create/characters/status/", views.character_images, name="character_images"),
     path("quick-gen/<uuid:pk>/", views.quick_gen, name="quick_gen"),

@@ -143,6 +143,13 @@ def create_audio_upload(request: HttpRequest) -> HttpResponse:
     return _music_source(request, track, error)
 
 
+@require_GET
+@login_required
+def create_music_source(request: HttpRequest) -> HttpResponse:
+    """The empty song picker again ("Use another song"); the chosen track stays stored."""
+    return _music_source(request, None, "")
+
+
 @require_POST
 @login_required
 def create_audio_url(request: HttpRequest) -> HttpResponse:

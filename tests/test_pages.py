@@ -136,7 +136,9 @@ def test_audio_upload_partial_shows_the_track(alice_client, song_mp3):
     with open(song_mp3, "rb") as fh:
         html = alice_client.post("/create/audio/upload/", {"file": fh}, **HX).content.decode()
     track = AudioTrack.objects.get()
-    assert f'value="{track.pk}"' in html and "<audio" in html
+    assert f'value="{track.pk}"' in html and "<audio" in html and "Use another song" in html
+    again = alice_client.get("/create/audio/", **HX).content.decode()
+    assert 'id="id_file"' in again and str(track.pk) not in again
 
 
 def test_polled_partials_stop_when_nothing_is_left_to_wait_for(alice_client, project):
