@@ -5,33 +5,14 @@ one-at-a-time baseline of the tool this replaces, measured in the same run."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from bench.common import ROOT, SCRATCH, Row
+from bench.common import ROOT, SCRATCH, Row, free_port, wait_port
 
 LATENCY = 3.0
 POLL = float(os.environ.get("BENCH_POLL", "1.0"))  # MV_POLL_INTERVAL for the run (production default: 2 s)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the fake Replicate server did not start")
 
 
 def _project(owner, scenes: int):
@@ -95,13 +76,13 @@ def run(args) -> list[Row]:
     from django.contrib.auth import get_user_model
     from django.test import override_settings
 
-    port = _port()
+    port = free_port()
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.replicate_server", "--port", str(port), "--latency",
                              str(LATENCY)], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     rows = []
     try:
-        _wait_port(port)
+        wait_port(port)
         url = f"http://127.0.0.1:{port}"
         provider = {"MV_PROVIDER": "replicate", "REPLICATE_API_TOKEN": "r8_test_token", "REPLICATE_BASE_URL": url}
         owner, _ = get_user_model().objects.get_or_create(username="bench-fanout")

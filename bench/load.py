@@ -4,23 +4,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
-from bench.common import ROOT, Row
+from bench.common import ROOT, Row, free_port, wait_port
 
 CLIENTS = 50
 THINK = 0.5  # seconds between a client's requests: twice the rate of the page's 1 s polls
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _drive(base: str, cookie: str, urls: list[str], clients: int, seconds: float) -> tuple[list[float], int]:
@@ -79,20 +72,14 @@ def run(args) -> list[Row]:
     cookie = client.cookies["sessionid"].value
     urls = [f"/quick-gen/{project.pk}/"] + [f"/scenes/{s.pk}/clip/status/" for s in scenes[:4]] * 4
 
-    port = _port()
+    port = free_port()
     env = {**os.environ, "MV_SQLITE_PATH": str(settings.DATABASES["default"]["NAME"]),
            "MEDIA_ROOT": str(settings.MEDIA_ROOT), "MV_MANIFEST_STATIC": "false", "DEBUG": "false"}
     server = subprocess.Popen([sys.executable, "-m", "gunicorn", "mvsite.wsgi", "-b", f"127.0.0.1:{port}", "-w", "3",
                                "--threads", "4", "--log-level", "warning"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(port)
         base = f"http://127.0.0.1:{port}"
         seconds = 10 if args.quick else 30
         _drive(base, cookie, urls, 12, 3)  # warm every gunicorn worker (imports, templates, connections)

@@ -21,7 +21,7 @@ def make_inputs(folder: Path) -> tuple[list[Path], Path, Path]:
     for i in range(8):
         clip = folder / f"clip{i}.mp4"
         if not clip.exists():
-            media.run_ffmpeg(["-f", "lavfi", "-i", f"testsrc2=size=1280x720:rate=24:duration=8", "-f", "lavfi",
+            media.run_ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=24:duration=8", "-f", "lavfi",
                               "-i", f"sine=frequency={300 + 40 * i}:duration=8", "-c:v", "libx264", "-preset", "veryfast",
                               "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart", clip])
         clips.append(clip)

@@ -362,27 +362,26 @@ def clip_status(request: HttpRequest, pk: Any) -> HttpResponse:
     return response
 
 
-@require_POST
-@login_required
-def clip_retry(request: HttpRequest, pk: Any) -> HttpResponse:
+def _clip_action(request: HttpRequest, pk: Any, action) -> HttpResponse:
+    """Run one pipeline action on a clip and re-render its scene's clip section."""
     clip = _get_clip_for_user(request, pk)
     error = ""
     try:
-        pipeline.retry_clip(clip)
+        action(clip)
     except ValueError as exc:
         error = str(exc)
+    clip.scene.refresh_from_db()
     return _scene_response(request, clip.scene, "clip-section", clip_error=error)
+
+
+@require_POST
+@login_required
+def clip_retry(request: HttpRequest, pk: Any) -> HttpResponse:
+    return _clip_action(request, pk, pipeline.retry_clip)
 
 
 @require_POST
 @login_required
 def clip_make_current(request: HttpRequest, pk: Any) -> HttpResponse:
-    clip = _get_clip_for_user(request, pk)
-    error = ""
-    try:
-        pipeline.make_current(clip)
-    except ValueError as exc:
-        error = str(exc)
-    clip.scene.refresh_from_db()
-    return _scene_response(request, clip.scene, "clip-section", clip_error=error)
+    return _clip_action(request, pk, pipeline.make_current)
 

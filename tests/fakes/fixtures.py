@@ -14,17 +14,20 @@ def _fake_replicate_server():
     fake.stop()
 
 
-@pytest.fixture
-def fake_replicate(_fake_replicate_server, settings):
-    """The fake, reset, with the app pointed at it (MV_PROVIDER=replicate)."""
-    fake = _fake_replicate_server
+def _use(fake: FakeReplicate, settings):
+    """Reset the fake and point the app at it (MV_PROVIDER=replicate)."""
     fake.reset()
     settings.MV_PROVIDER = "replicate"
     settings.REPLICATE_API_TOKEN = fake.token
     settings.REPLICATE_BASE_URL = fake.url
     settings.MV_POLL_INTERVAL = 0.02
-    yield fake
-    fake.reset()
+    return fake
+
+
+@pytest.fixture
+def fake_replicate(_fake_replicate_server, settings):
+    yield _use(_fake_replicate_server, settings)
+    _fake_replicate_server.reset()
 
 
 @pytest.fixture(scope="session")
@@ -37,12 +40,6 @@ def _fake_replicate_tls_server():
 @pytest.fixture
 def fake_replicate_tls(_fake_replicate_tls_server, settings, monkeypatch):
     """The fake over https; the client trusts its certificate through SSL_CERT_FILE."""
-    fake = _fake_replicate_tls_server
-    fake.reset()
-    monkeypatch.setenv("SSL_CERT_FILE", str(fake.cert_file))
-    settings.MV_PROVIDER = "replicate"
-    settings.REPLICATE_API_TOKEN = fake.token
-    settings.REPLICATE_BASE_URL = fake.url
-    settings.MV_POLL_INTERVAL = 0.02
-    yield fake
-    fake.reset()
+    monkeypatch.setenv("SSL_CERT_FILE", str(_fake_replicate_tls_server.cert_file))
+    yield _use(_fake_replicate_tls_server, settings)
+    _fake_replicate_tls_server.reset()
