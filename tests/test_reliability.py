@@ -39,7 +39,7 @@ def test_chaos_ends_every_clip_cleanly_and_never_creates_twice(fake_replicate, u
     assert not [c for c in clips if c.status in ACTIVE_STATUSES]
     failed = [c for c in clips if c.status == JobStatus.FAILED]
     assert all(c.error and "Traceback" not in c.error for c in failed)
-    assert failed, "the chaos settings should fail some clips"
+    assert fake_replicate.chaos_hits >= 5, "the chaos settings should have injected faults"
     for scene in scenes:
         scene.refresh_from_db()
         mine = next(c for c in clips if c.scene_id == scene.pk)
@@ -117,7 +117,7 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
         results[name] = pipeline.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=source,
                                                  audio_track=track, start_time=0, end_time=8)
 
-    slow = threading.Thread(target=lipsync, args=("slow", 1.0))
+    slow = threading.Thread(target=lipsync, args=("slow", 2.0))
     slow.start()
     while fake_replicate.creates("sync/lipsync-2-pro") < 1:
         time.sleep(0.01)

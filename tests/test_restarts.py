@@ -49,7 +49,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen:
 
 def test_killed_worker_resumes_all_clips_without_new_predictions(fake_replicate, user, settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    fake_replicate.set_latency("google/veo-3.1", run_s=2.5)
+    fake_replicate.set_latency("google/veo-3.1", run_s=4.0)
     clips = [pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=f"clip {i}") for i in range(8)]
     ids = [c.pk for c in clips]
     env = app_env(settings, MV_PROVIDER="replicate", REPLICATE_API_TOKEN=fake_replicate.token,

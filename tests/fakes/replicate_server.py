@@ -106,6 +106,7 @@ class FakeReplicate:
             self.output_404 = False
             self.output_not_video = False
             self.chaos: dict[str, float] = {}
+            self.chaos_hits = 0  # faults the chaos mode injected (failed predictions, errors, drops)
 
     def set_latency(self, model: str, *, queue_s: float = 0.0, run_s: float = 0.05) -> None:
         self.model_latency[model] = (queue_s, run_s)
@@ -200,6 +201,7 @@ class FakeReplicate:
             fail = self.fail_queue.get(model, []).pop(0) if self.fail_queue.get(model) else None
             if fail is None and self.chaos.get("fail") and self.fail_rng.random() < self.chaos["fail"]:
                 fail = "E1001: the GPU ran out of memory (chaos)"
+                self.chaos_hits += 1
             prediction = Prediction(id=self._new_id(), model=model, input=data, created=time.monotonic(),
                                     queue_s=queue_s, run_s=run_s, fail_error=fail,
                                     never_finish=model in self.never_finish_models)
@@ -328,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
             chaos = fake.chaos
             if chaos and path.startswith("/v1/"):
                 roll = fake.rng.random()
+                if roll < chaos.get("drop", 0) + chaos.get("error", 0):
+                    fake.chaos_hits += 1
                 if roll < chaos.get("drop", 0):
                     self.close_connection = True
                     self.connection.close()
