@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 
 from mv import audio, flavors, pipeline, status
@@ -29,6 +30,10 @@ from mv.forms import (
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
 
 QUICK_GEN = "mv/quick_gen.html"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
 CREATE = "mv/create.html"
 
 
@@ -225,19 +230,22 @@ def _page_context(project: Project) -> dict[str, Any]:
 
 @require_GET
 @login_required
-def quick_gen(request: HttpRequest, pk: Any) -> HttpResponse:
+def quick_gen(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
+    """The page; its polled sections (#scenes, #full-video) ask the same URL with htmx and
+    get just their partial, with 286 once there is nothing left to wait for."""
     project = _get_project_for_user(request, pk)
+    target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
+    if target == "scenes":
+        response = render(request, f"{QUICK_GEN}#scenes", _page_context(project))
+        return _stop_polling_if(response, project.scenes_status != Project.ScenesStatus.WRITING)
+    if target == "full-video":
+        stitch = status.latest_stitch(project)
+        response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
+        waiting_for_auto = project.autorun_started and not project.auto_stitch_done
+        return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
     if pipeline.start_project(project):
         project.refresh_from_db()
     return render(request, QUICK_GEN, _page_context(project))
-
-
-@require_GET
-@login_required
-def scenes_section(request: HttpRequest, pk: Any) -> HttpResponse:
-    project = _get_project_for_user(request, pk)
-    response = render(request, f"{QUICK_GEN}#scenes", _page_context(project))
-    return _stop_polling_if(response, project.scenes_status != Project.ScenesStatus.WRITING)
 
 
 @require_POST
@@ -251,16 +259,6 @@ def change_flavor(request: HttpRequest, pk: Any) -> HttpResponse:
     if not request.htmx:
         return redirect("quick_gen", pk=project.pk)
     return render(request, f"{QUICK_GEN}#config-card", {"project": project, "flavor_form": form, "oob_flavor": True})
-
-
-@require_GET
-@login_required
-def full_video(request: HttpRequest, pk: Any) -> HttpResponse:
-    project = _get_project_for_user(request, pk)
-    stitch = status.latest_stitch(project)
-    response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
-    waiting_for_auto = project.autorun_started and not project.auto_stitch_done
-    return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
 
 
 @require_POST

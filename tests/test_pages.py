@@ -143,9 +143,10 @@ def test_audio_upload_partial_shows_the_track(alice_client, song_mp3):
 
 def test_polled_partials_stop_when_nothing_is_left_to_wait_for(alice_client, project):
     alice_client.get(f"/quick-gen/{project.pk}/")
-    scenes = alice_client.get(f"/quick-gen/{project.pk}/scenes/", **HX)
+    scenes = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="scenes", **HX)
     assert scenes.status_code == 286 and 'id="scenes"' in scenes.content.decode()
-    full = alice_client.get(f"/quick-gen/{project.pk}/full-video/", **HX)
+    assert "<html" not in scenes.content.decode()
+    full = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX)
     assert full.status_code == 286 and "Download" in full.content.decode()
     scene = project.scenes.first()
     prompt = alice_client.get(f"/scenes/{scene.pk}/prompt/status/", **HX)
@@ -178,3 +179,10 @@ def test_ad_creative_mode_writes_ad_scenes(alice_client, user):
                                       flavor=flavors.resolve("default"), number_of_scenes=1)
     alice_client.get(f"/quick-gen/{project.pk}/")
     assert "product ad creative" in project.scenes.get().description
+
+
+def test_a_polled_section_never_starts_work(alice_client, project):
+    response = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="scenes", **HX)
+    project.refresh_from_db()
+    assert response.status_code == 286 and not project.autorun_started
+    assert Clip.objects.count() == 0
