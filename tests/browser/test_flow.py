@@ -87,3 +87,23 @@ def test_project_list_links_projects_and_create(logged_in, live_server):
     page.goto(f"{live_server.url}/")
     expect(page.locator("a:has-text('New project')").first).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "project-list.png"), full_page=True)
+
+
+def test_the_create_page_works_with_the_keyboard(logged_in, live_server):
+    page = logged_in
+    page.goto(f"{live_server.url}/create/")
+    summary = page.locator("#section-config summary")
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#id_config_flavor")).to_be_visible()
+    page.locator("#id_config_flavor").focus()
+    page.keyboard.press("ArrowDown")
+    assert page.locator("#id_config_flavor").input_value() == "mv1"
+    for label in page.locator("form label[for]").all():
+        target = label.get_attribute("for")
+        assert page.locator(f"[id='{target}']").count() == 1, target
+    page.locator("#id_video_description").focus()
+    page.keyboard.type("Typed with the keyboard")
+    assert page.locator("#id_video_description").input_value() == "Typed with the keyboard"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "id_character_description"
