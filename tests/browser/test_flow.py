@@ -52,6 +52,9 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     assert project.config_flavor == "default"
 
     # The lipsync checkbox changes the button and the request; the new clip is stitched.
+    # Meanwhile scene 1's player is never re-rendered (a playing video keeps playing).
+    first_scene = project.scenes.get(position=0)
+    first_player = page.locator(f"#clip-{first_scene.pk} video").element_handle()
     scene = project.scenes.get(position=1)
     old_clip = scene.current_clip_id
     card = page.locator(f"#clip-{scene.pk}")
@@ -65,6 +68,7 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     assert scene.current_clip.kind == "lipsync" and scene.current_clip.config_flavor == "default"
     expect(card.locator(".clip-id")).to_have_text(str(scene.current_clip_id))
     expect(page.locator("#stitch-id")).to_have_text(str(scene.current_clip.followup_stitch_id), timeout=30000)
+    assert first_player.evaluate("el => el.isConnected")
 
     # Re-stitch button, then reload: nothing is generated again.
     stitches = project.stitches.count()
