@@ -146,25 +146,11 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                 "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}},
         }
 
-    done = pipeline.wait_for([_ProjectScenes(project)], data.get("wait") or 0)
+    done = pipeline.wait_for([project], data.get("wait") or 0)
     body = payload()
     if done and project.scenes_status == Project.ScenesStatus.FAILED:
         return JsonResponse(body, status=200)
     return JsonResponse(body, status=200 if done else 202)
-
-
-class _ProjectScenes:
-    """Adapts a project's scene writing to pipeline.wait_for."""
-
-    def __init__(self, project: Project) -> None:
-        self.project = project
-
-    def refresh_from_db(self) -> None:
-        self.project.refresh_from_db(fields=["scenes_status", "scenes_error"])
-
-    @property
-    def is_finished(self) -> bool:
-        return self.project.scenes_status != Project.ScenesStatus.WRITING
 
 
 @api_endpoint("GET")

@@ -221,6 +221,11 @@ class Project(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("quick_gen", args=[self.id])
 
+    @property
+    def is_finished(self) -> bool:
+        """Scene writing is done (either way): what the API's `wait` waits for."""
+        return self.scenes_status != self.ScenesStatus.WRITING
+
 
 class Scene(models.Model):
     class PromptStatus(models.TextChoices):
