@@ -147,10 +147,7 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
         }
 
     done = pipeline.wait_for([project], data.get("wait") or 0)
-    body = payload()
-    if done and project.scenes_status == Project.ScenesStatus.FAILED:
-        return JsonResponse(body, status=200)
-    return JsonResponse(body, status=200 if done else 202)
+    return JsonResponse(payload(), status=200 if done else 202)
 
 
 @api_endpoint("GET")
