@@ -242,3 +242,12 @@ def test_api_flow_through_the_real_replicate_client(alice_client, fake_replicate
     sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
     wav = fake_replicate.uploaded(sent["audio"])
     assert wav[:4] == b"RIFF" and abs((len(wav) - 44) / (44100 * 2 * 2) - 8.0) < 0.001  # 16-bit stereo, 8 s
+
+
+def test_create_scenes_reports_a_scene_writer_failure_readably(alice_client, fake_replicate):
+    fake_replicate.script_llm("I cannot help with that.")
+    response = post(alice_client, "/api/mv/create_scenes", {"idea": "x", "number_of_scenes": 2, "wait": 30})
+    body = response.json()
+    assert response.status_code == 200 and body["status"] == "failed" and body["scenes"] == []
+    assert "not JSON" in body["error"]
+    assert Project.objects.get(pk=body["project_id"]).scenes_status == "failed"
