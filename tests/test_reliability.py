@@ -30,6 +30,7 @@ def test_chaos_ends_every_clip_cleanly_and_never_creates_twice(fake_replicate, u
     assert all(before.values())
     creates_before = fake_replicate.creates()
 
+    fake_replicate.set_latency("google/veo-3.1", run_s=0.2)  # ~10 polls per clip: many calls for the faults to hit
     fake_replicate.set_chaos(fail_fraction=0.3, error_fraction=0.2, drop_fraction=0.05)
     new = [pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=s.description, scene=s)
            for s in scenes]
@@ -39,7 +40,7 @@ def test_chaos_ends_every_clip_cleanly_and_never_creates_twice(fake_replicate, u
     assert not [c for c in clips if c.status in ACTIVE_STATUSES]
     failed = [c for c in clips if c.status == JobStatus.FAILED]
     assert all(c.error and "Traceback" not in c.error for c in failed)
-    assert fake_replicate.chaos_hits >= 5, "the chaos settings should have injected faults"
+    assert fake_replicate.chaos_hits >= 3, f"the chaos settings injected only {fake_replicate.chaos_hits} faults"
     for scene in scenes:
         scene.refresh_from_db()
         mine = next(c for c in clips if c.scene_id == scene.pk)
