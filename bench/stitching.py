@@ -34,9 +34,19 @@ def make_inputs(folder: Path) -> tuple[list[Path], Path, Path]:
 
 
 def verify(path: Path, frames: int, duration: float) -> bool:
+    """Frame count, duration, audio to the end, and a full decode (seams included) without errors."""
+    import av
+
     info = media.probe(path)
-    return (info.video is not None and abs(info.video.frames - frames) <= 1 and abs(info.video.duration - duration) <= 0.05
-            and info.audio is not None and info.audio.duration >= duration - 0.1)
+    ok = (info.video is not None and abs(info.video.frames - frames) <= 1 and abs(info.video.duration - duration) <= 0.05
+          and info.audio is not None and info.audio.duration >= duration - 0.1)
+    try:
+        with av.open(str(path)) as container:
+            container.streams.video[0].thread_type = "AUTO"
+            decoded = sum(1 for _ in container.decode(video=0))
+    except av.FFmpegError:
+        return False
+    return ok and abs(decoded - frames) <= 1
 
 
 def moviepy_stitch(clips: list[Path], song: Path, out: Path, **kwargs) -> None:
