@@ -9,18 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from django.core.files import File
+from django.core.files.storage import FileSystemStorage
 from django.db.models.fields.files import FieldFile
 
 
 @contextlib.contextmanager
 def local_path(field_file: FieldFile) -> Iterator[Path]:
     """The stored file as a local path: the file itself on local storage, else a temp copy."""
-    try:
-        path = Path(field_file.path)
-    except NotImplementedError:
-        path = None
-    if path is not None and path.exists():
-        yield path
+    if isinstance(field_file.storage, FileSystemStorage):
+        yield Path(field_file.path)
         return
     suffix = Path(field_file.name).suffix
     with tempfile.NamedTemporaryFile(suffix=suffix) as tmp:
