@@ -50,8 +50,12 @@ def _owned(model: type[models.Model], request: HttpRequest, pk: Any, what: str):
     return row
 
 
-def _flavor(name: str) -> flavors.Flavor:
-    return flavors.resolve(name)
+def _flavor(name: str, project: Project | None = None) -> flavors.Flavor:
+    """The flavor sent, else the project's own (work on an existing project never slips
+    to ``default`` because the field was left out), else ``default``."""
+    if not name and project is not None:
+        name = project.config_flavor
+    return flavors.resolve(name or flavors.DEFAULT)
 
 
 def _clip_json(clip: Clip) -> dict[str, Any]:
@@ -113,9 +117,9 @@ def get_config_flavors(request: HttpRequest) -> JsonResponse:
 def create_scenes(request: HttpRequest) -> JsonResponse:
     form = _valid(CreateScenesForm, request)
     data = form.cleaned_data
-    flavor = _flavor(data["config_flavor"])
     if data.get("project_id"):
         project = _owned(Project, request, data["project_id"], "project")
+        flavor = _flavor(data["config_flavor"], project)
         project.video_description = data["idea"]
         project.character_description = data["character_description"] or project.character_description
         project.number_of_scenes = data.get("number_of_scenes") or project.number_of_scenes
@@ -123,6 +127,7 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
         project.save(update_fields=["video_description", "character_description", "number_of_scenes",
                                     "scene_parameters", "updated_at"])
     else:
+        flavor = _flavor(data["config_flavor"])
         project = pipeline.create_project(owner=request.api_user, video_description=data["idea"],
                                           character_description=data["character_description"], flavor=flavor,
                                           number_of_scenes=data.get("number_of_scenes"),
@@ -171,10 +176,8 @@ def project_detail(request: HttpRequest, project_id: str) -> JsonResponse:
 @api_endpoint("POST")
 def generate_video(request: HttpRequest) -> JsonResponse:
     data = _valid(GenerateVideoForm, request).cleaned_data
-    flavor = _flavor(data["config_flavor"])
-    scene = None
-    if data.get("scene_id"):
-        scene = _owned_scene(request, data["scene_id"])
+    scene = _owned_scene(request, data["scene_id"]) if data.get("scene_id") else None
+    flavor = _flavor(data["config_flavor"], scene.project if scene else None)
     image = _owned(CharacterImage, request, data["character_reference_id"], "character image") \
         if data.get("character_reference_id") else None
     clip = pipeline.request_clip(owner=request.api_user, flavor=flavor, prompt=data["prompt"],

@@ -73,13 +73,16 @@ class StrictUUIDField(forms.UUIDField):
 
 
 class FlavorNameField(StrictCharField):
+    """A well-formed flavor name, or "" when none was sent: the view decides what that
+    means (an existing project keeps its own flavor; anything new gets ``default``)."""
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(required=False, max_length=200, **kwargs)
 
     def clean(self, value: Any) -> str:
         name = super().clean(value)
         if not name:
-            return flavors.DEFAULT
+            return ""
         try:
             return flavors.validate_name(name)
         except flavors.InvalidFlavorName as exc:

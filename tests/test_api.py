@@ -251,3 +251,41 @@ def test_create_scenes_reports_a_scene_writer_failure_readably(alice_client, fak
     assert response.status_code == 200 and body["status"] == "failed" and body["scenes"] == []
     assert "not JSON" in body["error"]
     assert Project.objects.get(pk=body["project_id"]).scenes_status == "failed"
+
+
+def test_create_scenes_for_an_existing_project_keeps_its_flavor_when_none_is_sent(alice_client):
+    first = post(alice_client, "/api/mv/create_scenes",
+                 {"idea": "a choir", "number_of_scenes": 2, "config_flavor": "mv1", "wait": 30}).json()
+    again = post(alice_client, "/api/mv/create_scenes",
+                 {"idea": "a choir, again", "project_id": first["project_id"], "wait": 30})
+    assert again.status_code == 200, again.content
+    assert again.json()["config_flavor"] == "mv1"
+    assert Project.objects.get(pk=first["project_id"]).config_flavor == "mv1"
+
+
+def test_generate_video_for_a_scene_uses_the_projects_flavor_when_none_is_sent(alice_client):
+    scenes = post(alice_client, "/api/mv/create_scenes",
+                  {"idea": "a choir", "number_of_scenes": 1, "config_flavor": "mv1", "wait": 30}).json()
+    response = post(alice_client, "/api/mv/generate_video",
+                    {"prompt": "x", "scene_id": scenes["scenes"][0]["id"], "duration": 4, "wait": 60})
+    assert response.status_code == 200, response.content
+    assert response.json()["config_flavor"] == "mv1"
+    assert Clip.objects.get(pk=response.json()["video_id"]).config_flavor == "mv1"
+
+
+def test_a_flavor_sent_for_an_existing_project_still_wins(alice_client):
+    first = post(alice_client, "/api/mv/create_scenes",
+                 {"idea": "a choir", "number_of_scenes": 1, "config_flavor": "mv1", "wait": 30}).json()
+    scene_id = first["scenes"][0]["id"]
+    clip = post(alice_client, "/api/mv/generate_video",
+                {"prompt": "x", "scene_id": scene_id, "duration": 4, "config_flavor": "default", "wait": 0}).json()
+    assert clip["config_flavor"] == "default"
+    again = post(alice_client, "/api/mv/create_scenes",
+                 {"idea": "y", "project_id": first["project_id"], "config_flavor": "default", "wait": 30}).json()
+    assert again["config_flavor"] == "default"
+
+
+def test_new_work_without_a_flavor_uses_default(alice_client):
+    assert post(alice_client, "/api/mv/create_scenes", {"idea": "x", "wait": 30}).json()["config_flavor"] == "default"
+    clip = post(alice_client, "/api/mv/generate_video", {"prompt": "x", "duration": 4, "wait": 0}).json()
+    assert clip["config_flavor"] == "default"
