@@ -7,6 +7,7 @@ answers JSON. Errors are {"error", "message", "details"} with a 4xx.
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -199,28 +200,27 @@ def _owned_scene(request: HttpRequest, scene_id: Any) -> Scene:
 
 @api_endpoint("POST")
 def lipsync(request: HttpRequest) -> JsonResponse:
+    """Everything is checked before anything is kept: a video or song fetched by URL is
+    registered only once the times have passed against the song's real length."""
     form = _valid(LipsyncForm, request)
     data = form.cleaned_data
-    if data.get("video_id"):
-        source = _owned(Clip, request, data["video_id"], "video")
-    else:
-        source = _fetch_clip(request, data["video_url"])
-    if data.get("audio_id"):
-        track = _owned(AudioTrack, request, data["audio_id"], "audio track")
-    else:
-        try:
-            track = audio.import_url(request.api_user, data["audio_url"])
-        except audio.AudioImportError as exc:
-            raise ApiError(400, "bad_audio_url", str(exc)) from None
-    if source.status != JobStatus.SUCCEEDED:
+    source = _owned(Clip, request, data["video_id"], "video") if data.get("video_id") else None
+    track = _owned(AudioTrack, request, data["audio_id"], "audio track") if data.get("audio_id") else None
+    if source is not None and source.status != JobStatus.SUCCEEDED:
         raise ApiError(400, "video_not_ready", f"Video {source.pk} is {source.status}; only a finished video can be lipsynced.")
-    start = data.get("start_time") if data.get("start_time") is not None else 0.0
-    end = data.get("end_time") if data.get("end_time") is not None else track.duration
-    if not (0 <= start < end <= track.duration + 1e-6):
-        raise ApiError(400, "invalid_times",
-                       f"start_time and end_time must satisfy 0 <= start_time < end_time <= {track.duration:.3f} "
-                       f"(the track is {track.duration:.3f} s long).",
-                       {"track_duration": track.duration, "start_time": start, "end_time": end})
+    asked = (data.get("start_time"), data.get("end_time"))
+    _lipsync_times(*asked, track.duration if track is not None else None)  # fails before any download
+    with files.workdir() as workdir:
+        video_path = _fetch_video(data["video_url"], workdir) if source is None else None
+        if track is None:
+            try:
+                track = audio.import_url(request.api_user, data["audio_url"],
+                                         check=lambda duration: _lipsync_times(*asked, duration))
+            except audio.AudioImportError as exc:
+                raise ApiError(400, "bad_audio_url", str(exc)) from None
+        start, end = _lipsync_times(*asked, track.duration)
+        if source is None:
+            source = pipeline.import_clip(request.api_user, video_path, source_url=data["video_url"])
     flavor = _flavor(source.config_flavor)
     clip = pipeline.request_lipsync(owner=request.api_user, flavor=flavor, source=source, audio_track=track,
                                     start_time=start, end_time=end, options=form.options())
@@ -231,15 +231,41 @@ def lipsync(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body, status=200 if done else 202)
 
 
-def _fetch_clip(request: HttpRequest, url: str) -> Clip:
-    with files.workdir() as workdir:
-        try:
-            path = files.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
-            return pipeline.import_clip(request.api_user, path, source_url=url)
-        except files.FetchError as exc:
-            raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
-        except media.MediaError as exc:
-            raise ApiError(400, "bad_video_url", f"video_url is not a usable video: {exc}.") from None
+def _lipsync_times(start: float | None, end: float | None, duration: float | None) -> tuple[float, float | None]:
+    """The slice [start, end) of a track of this length (None: not known yet, so only what
+    can be checked without it). Every error names the track length when it is known."""
+    start = 0.0 if start is None else start
+    problem = ""
+    if start < 0:
+        problem = "start_time must not be negative"
+    elif end is not None and end <= start:
+        problem = "end_time must be greater than start_time"
+    elif duration is not None and start >= duration:
+        problem = "start_time must be before the end of the track"
+    elif duration is not None and end is not None and end > duration + 1e-6:
+        problem = "end_time must not be past the end of the track"
+    if problem:
+        details: dict[str, Any] = {"start_time": start, "end_time": end}
+        if duration is None:
+            raise ApiError(400, "invalid_times", f"{problem}.", details)
+        raise ApiError(400, "invalid_times",
+                       f"{problem}: 0 <= start_time < end_time <= {duration:.3f} (the track is {duration:.3f} s long).",
+                       details | {"track_duration": duration})
+    if end is None:
+        end = duration  # the rest of the track
+    return start, end
+
+
+def _fetch_video(url: str, workdir: Path) -> Path:
+    """The video at url, downloaded and checked, but not registered yet."""
+    try:
+        path = files.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
+        media.require_video(path)
+    except files.FetchError as exc:
+        raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
+    except media.MediaError as exc:
+        raise ApiError(400, "bad_video_url", f"video_url is not a usable video: {exc}.") from None
+    return path
 
 
 @api_endpoint("POST")

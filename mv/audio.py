@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -35,7 +36,10 @@ def _limit_bytes() -> int:
 
 
 def _register(owner, source: Path, *, title: str, kind: str, url: str = "", parent: AudioTrack | None = None,
-              trim: tuple[float, float | None] = (0.0, None)) -> AudioTrack:
+              trim: tuple[float, float | None] = (0.0, None),
+              check: Callable[[float], None] | None = None) -> AudioTrack:
+    """Store the song and its row. ``check(duration)`` runs before anything is stored: if
+    it raises, the error propagates and no file or row is left behind."""
     try:
         info = media.require_audio(source)
     except media.MediaError as exc:
@@ -46,6 +50,8 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
             duration = media.transcode_song(source, aac)
         except media.MediaError as exc:
             raise AudioImportError(f"The audio could not be converted: {exc}.") from None
+        if check is not None:
+            check(duration or info.duration)
         picture = workdir / "waveform.png"
         media.waveform_png(aac, picture, duration=duration)
         track = AudioTrack(owner=owner, title=title[:300], source=kind, source_url=url[:2000], parent=parent,
@@ -85,8 +91,9 @@ def import_upload(owner, uploaded: UploadedFile) -> AudioTrack:
         return _register(owner, local, title=_title_from_tags(local, Path(name).stem), kind=AudioTrack.Source.UPLOAD)
 
 
-def import_url(owner, url: str) -> AudioTrack:
-    """Any URL yt-dlp supports, including a direct link to an audio file."""
+def import_url(owner, url: str, *, check: Callable[[float], None] | None = None) -> AudioTrack:
+    """Any URL yt-dlp supports, including a direct link to an audio file. ``check`` sees
+    the song's length before it is registered (see ``_register``)."""
     import yt_dlp
 
     with files.workdir() as workdir:
@@ -114,7 +121,7 @@ def import_url(owner, url: str) -> AudioTrack:
         if path.stat().st_size > _limit_bytes():
             raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.")
         title = (info or {}).get("title") or Path(url.split("?")[0]).stem or "Downloaded audio"
-        return _register(owner, path, title=str(title), kind=AudioTrack.Source.URL, url=url)
+        return _register(owner, path, title=str(title), kind=AudioTrack.Source.URL, url=url, check=check)
 
 
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:

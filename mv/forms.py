@@ -165,8 +165,10 @@ class LipsyncForm(JsonForm):
     video_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
     audio_id = StrictUUIDField(required=False)
     audio_url = forms.URLField(required=False, max_length=2000, assume_scheme="https")
-    start_time = StrictFloatField(required=False, min_value=0)
-    end_time = StrictFloatField(required=False, min_value=0)
+    # Ranges are checked by the view against the track, so every time error can say how
+    # long the track is (0 <= start_time < end_time <= length).
+    start_time = StrictFloatField(required=False)
+    end_time = StrictFloatField(required=False)
     temperature = StrictFloatField(required=False, min_value=0, max_value=1)
     occlusion_detection_enabled = StrictBooleanField(required=False)
     active_speaker_detection = StrictBooleanField(required=False)
@@ -181,9 +183,6 @@ class LipsyncForm(JsonForm):
                 raise ValidationError(f"send either {kind}_id or {kind}_url, not both", code="ambiguous")
             if not has_id and not has_url:
                 raise ValidationError(f"{kind}_id or {kind}_url is required", code="required")
-        start, end = data.get("start_time"), data.get("end_time")
-        if start is not None and end is not None and end <= start:
-            self.add_error("end_time", "end_time must be greater than start_time")
         return data
 
     def options(self) -> dict[str, Any]:
@@ -219,16 +218,11 @@ class AudioDownloadForm(JsonForm):
 
 
 class AudioTrimForm(JsonForm):
-    audio_id = StrictUUIDField()
-    start_at = StrictFloatField(min_value=0)
-    end_at = StrictFloatField(required=False, min_value=0)
+    """Ranges are checked against the track (mv.audio.trim), so the error says its length."""
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        start, end = data.get("start_at"), data.get("end_at")
-        if start is not None and end is not None and end <= start:
-            self.add_error("end_at", "end_at must be greater than start_at")
-        return data
+    audio_id = StrictUUIDField()
+    start_at = StrictFloatField()
+    end_at = StrictFloatField(required=False)
 
 
 class CharacterReferenceForm(JsonForm):

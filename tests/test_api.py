@@ -289,3 +289,43 @@ def test_new_work_without_a_flavor_uses_default(alice_client):
     assert post(alice_client, "/api/mv/create_scenes", {"idea": "x", "wait": 30}).json()["config_flavor"] == "default"
     clip = post(alice_client, "/api/mv/generate_video", {"prompt": "x", "duration": 4, "wait": 0}).json()
     assert clip["config_flavor"] == "default"
+
+
+def test_lipsync_rejects_both_audio_id_and_audio_url(alice_client, track):
+    clip = post(alice_client, "/api/mv/generate_video", {"prompt": "x", "duration": 4, "wait": 60}).json()
+    response = post(alice_client, "/api/mv/lipsync", {"video_id": clip["video_id"], "audio_id": str(track.pk),
+                                                      "audio_url": "https://x.test/song.mp3"})
+    assert response.status_code == 400
+    assert "audio_id or audio_url, not both" in str(response.json()["details"])
+
+
+@pytest.mark.parametrize("times, reason", [({"start_time": 12, "end_time": 8}, "end_time must be greater"),
+                                           ({"start_time": -1, "end_time": 8}, "must not be negative"),
+                                           ({"start_time": 41}, "before the end of the track")])
+def test_lipsync_time_errors_say_the_track_length(alice_client, track, times, reason):
+    clip = post(alice_client, "/api/mv/generate_video", {"prompt": "x", "duration": 4, "wait": 60}).json()
+    response = post(alice_client, "/api/mv/lipsync", {"video_id": clip["video_id"], "audio_id": str(track.pk)} | times)
+    assert response.status_code == 400
+    body = response.json()
+    assert reason in body["message"] and f"the track is {track.duration:.3f} s long" in body["message"]
+    assert body["details"]["track_duration"] == track.duration
+
+
+def test_trim_time_errors_say_the_track_length(alice_client, track):
+    for times in ({"start_at": -1, "end_at": 5}, {"start_at": 9, "end_at": 3}):
+        response = post(alice_client, "/api/audio/trim", {"audio_id": str(track.pk)} | times)
+        assert response.status_code == 400
+        assert f"{track.duration:.2f} s" in response.json()["message"]
+
+
+@pytest.mark.parametrize("times", [{"start_time": 30, "end_time": 99}, {"start_time": 50}, {"start_time": 5, "end_time": 2}])
+def test_a_rejected_lipsync_by_urls_keeps_no_video_song_or_file(alice_client, song_mp3, clip_mp4, http_files, settings,
+                                                               times):
+    folder, base = http_files
+    (folder / "clip.mp4").write_bytes(clip_mp4.read_bytes())
+    (folder / "song.mp3").write_bytes(song_mp3.read_bytes())
+    response = post(alice_client, "/api/mv/lipsync",
+                    {"video_url": f"{base}/clip.mp4", "audio_url": f"{base}/song.mp3", "wait": 0} | times)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_times"
+    assert Clip.objects.count() == 0 and AudioTrack.objects.count() == 0
+    assert [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()] == []
