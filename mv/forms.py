@@ -13,7 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from mv import flavors
-from mv.models import Project
+from mv.models import AudioTrack, CharacterImage, Project
 
 MAX_TEXT = 5000
 MAX_SHORT = 1000
@@ -252,6 +252,32 @@ class ProjectCreateForm(forms.Form):
                                             widget=forms.Textarea(attrs={"rows": 3}), label="Character description")
     character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
+
+    def __init__(self, *args: Any, owner=None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+
+    def clean_audio_track_id(self) -> AudioTrack | None:
+        """The owner's track itself (another user's id reads as gone)."""
+        pk = self.cleaned_data["audio_track_id"]
+        track = AudioTrack.objects.visible_to(self.owner).filter(pk=pk).first() if pk else None
+        if pk and track is None:
+            raise forms.ValidationError("That song is not available any more: upload it or paste its URL again.")
+        return track
+
+    def clean_character_image_id(self) -> CharacterImage | None:
+        pk = self.cleaned_data["character_image_id"]
+        image = CharacterImage.objects.visible_to(self.owner).filter(pk=pk).first() if pk else None
+        if pk and image is None:
+            raise forms.ValidationError("That reference image is not available any more: pick another.")
+        return image
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        track, start = data.get("audio_track_id"), data.get("audio_start") or 0.0
+        if track is not None and not 0 <= start < max(track.duration, 0.001):
+            self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
+        return data
 
 
 class FlavorSelectForm(forms.Form):

@@ -7,6 +7,7 @@ small status fragment; a card's <video> is re-rendered only when its clip change
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -30,11 +31,11 @@ from mv.forms import (
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
 
 QUICK_GEN = "mv/quick_gen.html"
+CREATE = "mv/create.html"
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-CREATE = "mv/create.html"
 
 
 def _get_project_for_user(request: HttpRequest, pk: Any) -> Project:
@@ -83,13 +84,12 @@ def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, 
     track_id = form["audio_track_id"].value()
     track = AudioTrack.objects.visible_to(request.user).filter(pk=track_id).first() if _is_uuid(track_id) else None
     image_id = form["character_image_id"].value()
-    return {"form": form, "track": track, "url_form": AudioUrlForm(), "selected_image": image_id,
+    url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
+    return {"form": form, "track": track, "url_form": url_form, "selected_image": image_id,
             "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else [])}
 
 
 def _is_uuid(value: Any) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:
@@ -111,25 +111,17 @@ def create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def create_submit(request: HttpRequest) -> HttpResponse:
-    form = ProjectCreateForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        track = AudioTrack.objects.visible_to(request.user).filter(pk=data["audio_track_id"]).first() \
-            if data["audio_track_id"] else None
-        image = CharacterImage.objects.visible_to(request.user).filter(pk=data["character_image_id"]).first() \
-            if data["character_image_id"] else None
-        try:
-            project = pipeline.create_project(
-                owner=request.user, mode=data["mode"], video_description=data["video_description"],
-                character_description=data["character_description"], audio_track=track,
-                audio_start=data["audio_start"] or 0.0, flavor=flavors.resolve(data["config_flavor"]),
-                character_image=image, number_of_scenes=data["number_of_scenes"],
-            )
-        except ValueError as exc:
-            form.add_error("audio_start", str(exc))
-        else:
-            return redirect("quick_gen", pk=project.pk)
-    return render(request, CREATE, _create_context(request, form), status=200)
+    form = ProjectCreateForm(request.POST, owner=request.user)
+    if not form.is_valid():
+        return render(request, CREATE, _create_context(request, form), status=200)
+    data = form.cleaned_data
+    project = pipeline.create_project(
+        owner=request.user, mode=data["mode"], video_description=data["video_description"],
+        character_description=data["character_description"], audio_track=data["audio_track_id"],
+        audio_start=data["audio_start"] or 0.0, flavor=flavors.resolve(data["config_flavor"]),
+        character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
+    )
+    return redirect("quick_gen", pk=project.pk)
 
 
 @require_POST
@@ -206,7 +198,7 @@ def character_images(request: HttpRequest) -> HttpResponse:
 
 def _character_grid(request: HttpRequest, images: list[CharacterImage], error: str) -> HttpResponse:
     context = {"images": images, "image_error": error, "images_pending": any(i.is_active for i in images),
-               "selected_image": request.POST.get("character_image_id") or request.GET.get("selected")}
+               "selected_image": request.POST.get("character_image_id") or request.GET.get("character_image_id")}
     if request.htmx:
         return render(request, f"{CREATE}#character-images", context)
     return redirect("create")
@@ -217,15 +209,19 @@ def _character_grid(request: HttpRequest, images: list[CharacterImage], error: s
 
 def _page_context(project: Project) -> dict[str, Any]:
     states = status.project_states(project)
-    track = project.audio_track
     return {
         "project": project,
         "states": states,
         "counts": status.counts(states),
         "stitch": status.latest_stitch(project),
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
-        "boundaries": status.boundaries(states, track.duration) if track else [],
+        "boundaries": _boundaries(project, states),
     }
+
+
+def _boundaries(project: Project, states: list[status.SceneState]) -> list[float]:
+    track = project.audio_track
+    return status.boundaries(states, track.duration) if track else []
 
 
 @require_GET
@@ -266,12 +262,12 @@ def change_flavor(request: HttpRequest, pk: Any) -> HttpResponse:
 def restitch(request: HttpRequest, pk: Any) -> HttpResponse:
     project = _get_project_for_user(request, pk)
     stitch = pipeline.restitch_project(project)
-    if stitch is None:
-        messages.error(request, "Every scene needs a finished clip before the video can be stitched.")
+    error = "" if stitch else "Every scene needs a finished clip before the video can be stitched."
     if not request.htmx:
+        if error:
+            messages.error(request, error)
         return redirect("quick_gen", pk=project.pk)
-    context = {"project": project, "stitch": stitch or status.latest_stitch(project),
-               "stitch_error": "" if stitch else "Every scene needs a finished clip before the video can be stitched."}
+    context = {"project": project, "stitch": stitch or status.latest_stitch(project), "stitch_error": error}
     return render(request, f"{QUICK_GEN}#full-video", context)
 
 
@@ -351,9 +347,15 @@ def clip_status(request: HttpRequest, pk: Any) -> HttpResponse:
     project = scene.project
     states = status.project_states(project)
     html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
-    html += render_to_string(f"{QUICK_GEN}#counts", {"counts": status.counts(states), "oob": True}, request=request)
-    html += render_to_string(f"{QUICK_GEN}#full-video", {"project": project, "stitch": status.latest_stitch(project),
-                                                         "oob": True}, request=request)
+    oob = {"project": project, "oob": True}
+    html += render_to_string(f"{QUICK_GEN}#counts", {**oob, "counts": status.counts(states)}, request=request)
+    if project.audio_track:
+        html += render_to_string(f"{QUICK_GEN}#waveform", {**oob, "boundaries": _boundaries(project, states)},
+                                 request=request)
+    stitch = status.latest_stitch(project)
+    if stitch is not None and str(stitch.pk) != request.GET.get("shown_stitch", ""):
+        # Only a new stitch replaces the Full Video section: a playing video keeps playing.
+        html += render_to_string(f"{QUICK_GEN}#full-video", {**oob, "stitch": stitch}, request=request)
     response = HttpResponse(html, status=HTMX_STOP_POLLING)
     retarget(response, f"#clip-{scene.pk}")
     reswap(response, "outerHTML")

@@ -186,3 +186,134 @@ def test_a_polled_section_never_starts_work(alice_client, project):
     project.refresh_from_db()
     assert response.status_code == 286 and not project.autorun_started
     assert Clip.objects.count() == 0
+
+
+@pytest.fixture
+def song_project(user, song_mp3) -> Project:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    return pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                   number_of_scenes=3, audio_track=track, audio_start=5.0)
+
+
+def test_clip_status_resends_the_full_video_only_when_a_new_stitch_exists(alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    scene = project.scenes.first()
+    shown = project.stitches.get()
+    same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX).content.decode()
+    assert 'id="full-video"' not in same and 'id="counts"' in same
+    pipeline.restitch_project(project)
+    newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX).content.decode()
+    assert 'id="full-video"' in newer and str(project.stitches.order_by("-created_at").first().pk) in newer
+
+
+def test_finished_clip_updates_the_waveform_marks(alice_client, song_project):
+    alice_client.get(f"/quick-gen/{song_project.pk}/")
+    scene = song_project.scenes.get(position=0)
+    html = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
+    waveform = html[html.index('id="waveform"'):]
+    # 40 s song, audio start 5 s, three 8 s clips: marks at 5, 13, 21 and 29 s.
+    assert waveform.count("<line") == 4 and 'x1="12.5"' in waveform and 'x1="72.5"' in waveform
+
+
+def test_lipsync_slice_follows_the_audio_start_and_the_real_clip_lengths(alice_client, song_project):
+    alice_client.get(f"/quick-gen/{song_project.pk}/")
+    first, second, third = song_project.scenes.order_by("position")
+    short = Clip.objects.create(owner=song_project.owner, scene=first, kind=Clip.Kind.UPLOADED, status="succeeded",
+                                duration=6.0)
+    first.current_clip = short
+    first.save(update_fields=["current_clip"])
+    alice_client.post(f"/scenes/{third.pk}/regenerate/", {"lipsync": "on"}, **HX)
+    third.refresh_from_db()
+    assert (third.current_clip.kind, third.current_clip.audio_start, third.current_clip.audio_end) == ("lipsync", 19.0, 27.0)
+
+
+def test_create_errors_open_the_configuration_and_keep_what_was_typed(alice_client):
+    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "number_of_scenes": "50",
+                                                 "video_description": "neon city", "url": "https://example.com/a.mp3",
+                                                 "character_description": "x" * 6000}).content.decode()
+    assert '<details class="card collapsible" id="section-config" open>' in html
+    assert "Ensure this value is less than or equal to 20" in html
+    assert "Ensure this value has at most" in html  # the character description's limit, next to it
+    assert 'value="https://example.com/a.mp3"' in html and "neon city" in html
+    assert Project.objects.count() == 0
+
+
+def test_create_refuses_another_users_song_with_a_message(alice_client, other_user, song_mp3):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+
+    track = audio.import_upload(other_user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "default",
+                                                 "video_description": "neon city", "audio_track_id": str(track.pk)})
+    assert "That song is not available any more" in html.content.decode()
+    assert Project.objects.count() == 0
+
+
+def test_create_refuses_an_audio_start_past_the_song(alice_client, user, song_mp3):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "default", "audio_start": "41",
+                                                 "video_description": "neon city", "audio_track_id": str(track.pk)})
+    assert "between 0 and the song&#x27;s length (40.0" in html.content.decode()
+    assert Project.objects.count() == 0
+
+
+def test_the_image_grid_poll_keeps_the_picked_image(alice_client):
+    html = alice_client.post("/create/characters/", {"character_description": "a drummer"}, **HX).content.decode()
+    ids = [line.split('value="')[1].split('"')[0] for line in html.splitlines() if 'name="image_ids"' in line]
+    poll = alice_client.get("/create/characters/status/", {"id": ids, "character_image_id": ids[2]}, **HX)
+    checked = poll.content.decode().split("checked")[0]
+    assert checked.rsplit('value="', 1)[1].startswith(ids[2])
+
+
+def test_a_failed_htmx_restitch_says_so_once(alice_client, project):
+    response = alice_client.post(f"/quick-gen/{project.pk}/restitch/", **HX)
+    assert "Every scene needs a finished clip" in response.content.decode()
+    page = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX)
+    assert "Every scene needs a finished clip" not in page.content.decode()
+    assert list(page.context["messages"]) == []
+
+
+def test_prompt_rewrite_and_regenerate_use_the_flavor_chosen_on_the_page(alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    alice_client.post(f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "default"}, **HX)
+    scene = project.scenes.get(position=0)
+    alice_client.post(f"/scenes/{scene.pk}/regenerate/", {}, **HX)
+    scene.refresh_from_db()
+    assert scene.current_clip.config_flavor == "default"
+    alice_client.post(f"/scenes/{scene.pk}/rewrite/", **HX)
+    scene.refresh_from_db()
+    default_words = flavors.resolve("default").values["parameters"]["video_characteristics"]
+    assert default_words.split(",")[0].strip() in scene.description
+
+
+def test_scene_and_clip_actions_of_another_user_are_404(client, other_user, alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    scene = project.scenes.first()
+    clip = scene.current_clip
+    client.force_login(other_user)
+    for url in (f"/quick-gen/{project.pk}/flavor/", f"/scenes/{scene.pk}/prompt/", f"/scenes/{scene.pk}/rewrite/",
+                f"/scenes/{scene.pk}/regenerate/", f"/clips/{clip.pk}/retry/", f"/clips/{clip.pk}/make-current/"):
+        assert client.post(url, {"description": "x", "config_flavor": "default"}, **HX).status_code == 404, url
+    for url in (f"/scenes/{scene.pk}/prompt/status/", f"/scenes/{scene.pk}/clip/status/"):
+        assert client.get(url, **HX).status_code == 404, url
+
+
+def test_scene_actions_without_htmx_redirect_to_the_page(alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    scene = project.scenes.first()
+    page = f"/quick-gen/{project.pk}/"
+    for url, data in ((f"/scenes/{scene.pk}/prompt/", {"description": "plain form"}),
+                      (f"/scenes/{scene.pk}/regenerate/", {}), (f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "mv1"})):
+        response = alice_client.post(url, data)
+        assert response.status_code == 302 and response["Location"] == page, url
+    scene.refresh_from_db()
+    assert scene.description == "plain form"

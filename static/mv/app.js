@@ -5,3 +5,11 @@ document.addEventListener("change", (event) => {
   const button = box.form && box.form.querySelector(".regen-button");
   if (button) button.textContent = box.checked ? button.dataset.lipsync : button.dataset.plain;
 });
+
+// Enter in the song URL field downloads the song instead of submitting the whole form.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" || !event.target || event.target.id !== "id_url") return;
+  event.preventDefault();
+  const button = document.getElementById("audio-url-download");
+  if (button) button.click();
+});

@@ -66,7 +66,7 @@ def browser_page(chromium_path, settings, live_server, transactional_db, monkeyp
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.console_errors = []
-        page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("console", lambda m: page.console_errors.append(m.text + " @ " + str(m.location)) if m.type == "error" else None)
         yield page
         WorkerThreadBackend._queue.join()
         context.close()

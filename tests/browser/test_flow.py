@@ -43,6 +43,7 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     page.screenshot(path=str(ARTIFACTS / "quick-gen-rendering.png"), full_page=True)
     expect(page.locator("#full-video video")).to_be_visible(timeout=40000)
     expect(page.locator("#counts")).to_contain_text("2 ready")
+    expect(page.locator("#waveform line")).to_have_count(2)  # boundaries at 8 s and 16 s, without a reload
     page.screenshot(path=str(ARTIFACTS / "quick-gen-page.png"), full_page=True)
 
     # Changing the flavor is saved and used by the next call.
@@ -60,9 +61,12 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     card = page.locator(f"#clip-{scene.pk}")
     button = card.locator(".regen-button")
     expect(button).to_have_text("Regenerate")
-    card.locator(".lipsync-toggle").check()
+    card.locator(".lipsync-toggle").focus()  # with the keyboard: Space ticks, Tab reaches the button
+    page.keyboard.press("Space")
     expect(button).to_have_text("Regenerate with lipsync")
-    button.click()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('regen-button')")
+    page.keyboard.press("Enter")
     expect(card.locator(".clip-id")).not_to_have_text(str(old_clip), timeout=30000)
     scene.refresh_from_db()
     assert scene.current_clip.kind == "lipsync" and scene.current_clip.config_flavor == "default"
@@ -78,6 +82,17 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     expect(page.locator("#full-video video")).to_be_visible(timeout=30000)
     assert project.stitches.count() == stitches + 1
     assert page.locator("#stitch-id").inner_text() == str(project.stitches.order_by("-created_at").first().pk)
+
+    # A plain regenerate re-stitches nothing, so the full video's player stays as it is.
+    full_player = page.locator("#full-video-player").element_handle()
+    shown_stitch = page.locator("#stitch-id").inner_text()
+    first_card = page.locator(f"#clip-{first_scene.pk}")
+    old_first = first_card.locator(".clip-id").inner_text()
+    first_card.locator(".regen-button").click()
+    expect(first_card.locator(".clip-id")).not_to_have_text(old_first, timeout=30000)
+    expect(page.locator("#counts")).to_contain_text("2 ready")
+    assert full_player.evaluate("el => el.isConnected")
+    assert page.locator("#stitch-id").inner_text() == shown_stitch
     clips = Clip.objects.count()
     page.reload()
     expect(page.locator(".scene-card")).to_have_count(2)
