@@ -237,9 +237,11 @@ def test_api_flow_through_the_real_replicate_client(alice_client, fake_replicate
     clip = clips[0]
     assert clip["status"] == "succeeded" and clip["metadata"]["model_used"] == "google/veo-3.1"
     synced = post(alice_client, "/api/mv/lipsync", {"video_id": clip["video_id"], "audio_id": str(track.pk),
-                                                    "start_time": 1.5, "end_time": 9.5, "wait": 30}).json()
+                                                    "start_time": 1.5, "end_time": 9.5, "temperature": 0.8,
+                                                    "occlusion_detection_enabled": True, "wait": 30}).json()
     assert synced["status"] == "succeeded" and synced["stitch_id"]
     sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
+    assert sent["occlusion_detection"] is True and sent["temperature"] == 0.8
     wav = fake_replicate.uploaded(sent["audio"])
     assert wav[:4] == b"RIFF" and abs((len(wav) - 44) / (44100 * 2 * 2) - 8.0) < 0.001  # 16-bit stereo, 8 s
 

@@ -112,6 +112,8 @@ def test_lipsync_uploads_the_exact_slice(fake_replicate, user, song_mp3):
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED, clip.error
     sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
+    assert "occlusion_detection" not in sent  # not asked for: not sent
+    assert sent["sync_mode"] == "cut_off" and sent["temperature"] == 0.5 and sent["active_speaker"] is False
     wav = fake_replicate.uploaded(sent["audio"])
     out = clip.file.path
     slice_path = clip.audio_slice.path

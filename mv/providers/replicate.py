@@ -220,6 +220,8 @@ class ReplicateProvider(Provider):
             "image_params", "lipsync_temperature", default=None, used_in=f"{where}: temperature")
         speaker = request.active_speaker_detection if request.active_speaker_detection is not None else flavor.get(
             "image_params", "lipsync_active_speaker", default=None, used_in=f"{where}: active_speaker")
+        occlusion = request.occlusion_detection_enabled if request.occlusion_detection_enabled is not None else flavor.get(
+            "image_params", "lipsync_occlusion_detection_enabled", default=None, used_in=f"{where}: occlusion_detection")
         sync_mode = flavor.get("image_params", "lipsync_sync_mode", default=None, used_in=f"{where}: sync_mode")
         with open(request.video, "rb") as video, open(request.audio, "rb") as audio:
             data: dict[str, Any] = {"video": video, "audio": audio}
@@ -227,6 +229,10 @@ class ReplicateProvider(Provider):
                 data["temperature"] = temperature
             if speaker is not None:
                 data["active_speaker"] = speaker
+            if occlusion is not None:
+                # Replicate's sync/lipsync-2 schema calls it `occlusion_detection`; sent
+                # only when asked for, so a model without the input never sees it.
+                data["occlusion_detection"] = occlusion
             if sync_mode:
                 data["sync_mode"] = sync_mode
             prediction = self._create(model, data)
