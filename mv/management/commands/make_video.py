@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 
-from mv import audio, files, flavors, pipeline
+from mv import audio, files, flavors, media, pipeline
 from mv.models import Clip, JobStatus, Project
 
 
@@ -55,6 +55,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if flavor.name != o["flavor"]:
             self.stderr.write(f"config flavor {o['flavor']!r} not found, using {flavor.name!r}")
+        count = o["scenes"] or int(flavor.get("parameters", "number_of_scenes", used_in="make_video: number of scenes"))
+        lipsync_numbers = self._lipsync_numbers(o["lipsync"], count)  # before any work starts
+        self._check_song_covers(song, o["audio_start"], lipsync_numbers, flavor)
         progress = Progress(self.stderr)
         owner, _ = get_user_model().objects.get_or_create(username=o["user"])
         try:
@@ -67,6 +70,14 @@ class Command(BaseCommand):
                                               number_of_scenes=o["scenes"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        try:
+            self._run(project, flavor, track, lipsync_numbers, progress, o)
+        except ValueError as exc:  # a pipeline precondition: a clear message, not a traceback
+            raise CommandError(str(exc)) from None
+
+    def _run(self, project: Project, flavor: flavors.Flavor, track, lipsync_numbers: set[int],
+             progress: Progress, o: dict) -> None:
+        owner = project.owner
         started = time.monotonic()
 
         progress.show("writing scenes", 0, 1)
@@ -79,14 +90,19 @@ class Command(BaseCommand):
 
         clips = pipeline.start_project_clips(project, flavor, enqueue=False)
         self._drive(clips, "rendering clips", progress)
-        chosen = self._lipsync_scenes(o["lipsync"], project)
+        chosen = [s for s in project.scenes.order_by("position") if s.number in lipsync_numbers]
         if chosen:
             syncs = []
             for scene in chosen:
-                scene.refresh_from_db()
                 start, end = pipeline.scene_slice(scene)
-                syncs.append(pipeline.request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip,
-                                                      audio_track=track, start_time=start, end_time=end, enqueue=False))
+                if start >= track.duration:
+                    raise CommandError(self._too_short(scene.number, start, track.duration))
+                try:
+                    syncs.append(pipeline.request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip,
+                                                          audio_track=track, start_time=start, end_time=end,
+                                                          enqueue=False))
+                except ValueError as exc:
+                    raise CommandError(f"lipsync of scene {scene.number} ({start:.2f}-{end:.2f} s): {exc}") from None
             self._drive(syncs, "lipsync", progress)
 
         progress.show("stitching", 0, 1)
@@ -122,20 +138,39 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failed)} of {total} {label} failed: " + "; ".join(c.error for c in failed))
 
     @staticmethod
-    def _lipsync_scenes(spec: str, project: Project) -> list:
-        scenes = list(project.scenes.order_by("position"))
+    def _lipsync_numbers(spec: str, count: int) -> set[int]:
+        """The scene numbers (1-based) to lipsync, checked against the scene count."""
         spec = spec.strip().lower()
         if spec in ("", "none"):
-            return []
+            return set()
         if spec == "all":
-            return scenes
+            return set(range(1, count + 1))
         try:
             numbers = {int(part) for part in spec.split(",") if part.strip()}
         except ValueError:
             raise CommandError("--lipsync takes all, none, or scene numbers like 1,3") from None
-        unknown = sorted(n for n in numbers if not 1 <= n <= len(scenes))
+        unknown = sorted(n for n in numbers if not 1 <= n <= count)
         if unknown:
-            raise CommandError(f"--lipsync: no scene {unknown[0]} (the video has {len(scenes)} scenes)")
-        return [s for s in scenes if s.number in numbers]
+            raise CommandError(f"--lipsync: no scene {unknown[0]} (the video has {count} scenes)")
+        return numbers
 
+    @classmethod
+    def _check_song_covers(cls, song: Path, audio_start: float, numbers: set[int], flavor: flavors.Flavor) -> None:
+        """Fail before paying for clips when a scene to lipsync would start after the song
+        ends (clips are assumed to be the flavor's length; checked again once rendered)."""
+        if not numbers:
+            return
+        try:
+            song_seconds = media.probe(song).duration
+        except media.MediaError:
+            return  # not audio: the import says so clearly
+        clip_seconds = float(flavor.get("image_params", "video_duration", used_in="make_video: expected clip length"))
+        last = max(numbers)
+        start = audio_start + (last - 1) * clip_seconds
+        if start >= song_seconds:
+            raise CommandError(cls._too_short(last, start, song_seconds))
 
+    @staticmethod
+    def _too_short(number: int, start: float, song_seconds: float) -> str:
+        return (f"--lipsync: scene {number} would start {start:.2f} s into the song, but the song is only "
+                f"{song_seconds:.2f} s long; use a longer song, fewer scenes or an earlier --audio-start")
