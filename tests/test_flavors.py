@@ -203,3 +203,31 @@ def test_mv1_is_a_live_band_performance_and_keeps_the_default_models():
     assert mv1.values["scene_prompts"] != default.values["scene_prompts"]
     assert mv1.values["parameters"] != default.values["parameters"]
     assert mv1.values["image_params"] == default.values["image_params"]
+
+
+def test_mv_flavors_diff_shows_long_values_in_full_and_show_says_where_values_come_from(configs, registry_restored,
+                                                                                       capsys):
+    copy_default(configs)
+    same_start = "a slow dolly along a rain-soaked neon street at night, reflections everywhere, " * 2
+    write_flavor(configs, "red", parameters=f"video_characteristics: '{same_start}lit in red'\n")
+    write_flavor(configs, "blue", parameters=f"video_characteristics: '{same_start}lit in blue'\ncamera_angle: high\n")
+    flavors.install(flavors.load_registry(configs))
+    call_command("mv_flavors", "diff", "red", "blue")
+    diff = capsys.readouterr().out
+    assert f"-{same_start}lit in red" in diff and f"+{same_start}lit in blue" in diff
+    assert "parameters.yaml camera_angle:" in diff and "+high" in diff
+    assert "video_type" not in diff  # both inherit it from default
+    call_command("mv_flavors", "show", "blue")
+    shown = capsys.readouterr().out
+    assert "camera_angle [own file]: high" in shown
+    assert "video_type [from default]: " in shown
+    assert "scene_generation_prompt [from default]: " in shown
+
+
+def test_mv_flavors_diff_says_when_two_flavors_resolve_the_same(configs, registry_restored, capsys):
+    copy_default(configs)
+    angle = flavors.registry().flavors["default"].values["parameters"]["camera_angle"]
+    write_flavor(configs, "twin", parameters=f"camera_angle: {angle}\n")
+    flavors.install(flavors.load_registry(configs))
+    call_command("mv_flavors", "diff", "default", "twin")
+    assert capsys.readouterr().out.strip() == "default and twin resolve to the same values"

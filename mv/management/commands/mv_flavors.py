@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
+
 from django.core.management.base import BaseCommand, CommandError
 
 from mv import flavors
+
+UNSET = object()
 
 
 def _short(value: object, limit: int = 70) -> str:
@@ -12,8 +16,25 @@ def _short(value: object, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _lines(value: object) -> list[str]:
+    if value is UNSET:
+        return []
+    return value.splitlines() if isinstance(value, str) else [repr(value)]
+
+
+def _value_diff(a_name: str, va: object, b_name: str, vb: object) -> list[str]:
+    """A unified diff of two values, line by line and never shortened, so two long
+    prompts that differ late still show where they differ."""
+    lines = list(difflib.unified_diff(_lines(va), _lines(vb), fromfile=a_name if va is not UNSET else f"{a_name} (unset)",
+                                      tofile=b_name if vb is not UNSET else f"{b_name} (unset)", lineterm=""))
+    if not lines:  # same text, different types (e.g. 8 and "8")
+        lines = [f"--- {a_name}", f"+++ {b_name}", f"-{va!r}", f"+{vb!r}"]
+    return lines
+
+
 class Command(BaseCommand):
-    help = "List config flavors; `show NAME` prints resolved values and their source; `diff A B` shows differences."
+    help = ("List config flavors; `show NAME` prints resolved values and their source; "
+            "`diff A B` prints a unified diff of every value that differs.")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("action", nargs="?", choices=["list", "show", "diff"], default="list")
@@ -53,9 +74,11 @@ class Command(BaseCommand):
         differences = 0
         for file in flavors.FILES:
             for key in sorted(set(a.values[file]) | set(b.values[file])):
-                va, vb = a.values[file].get(key, "<unset>"), b.values[file].get(key, "<unset>")
-                if va != vb:
+                va, vb = a.values[file].get(key, UNSET), b.values[file].get(key, UNSET)
+                if va != vb or type(va) is not type(vb):
                     differences += 1
-                    self.stdout.write(f"{file}.yaml {key}:\n  {a.name}: {_short(va)}\n  {b.name}: {_short(vb)}")
+                    self.stdout.write(f"{file}.yaml {key}:")
+                    for line in _value_diff(a.name, va, b.name, vb):
+                        self.stdout.write(f"  {line}")
         if not differences:
             self.stdout.write(f"{a.name} and {b.name} resolve to the same values")
