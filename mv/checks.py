@@ -42,11 +42,22 @@ def check_flavors(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                 continue
             try:
                 unknown = flavors.placeholders(template) - allowed
+                positional = flavors.positional_placeholders(template)
             except ValueError as exc:
                 messages.append(
                     checks.Error(f"config flavor {name}: {file}.yaml {key} is not a valid template: {exc}", id="mv.E004")
                 )
                 continue
+            if positional:
+                messages.append(
+                    checks.Error(
+                        f"config flavor {name}: {file}.yaml {key} has positional placeholders "
+                        f"({', '.join(positional)}); templates are filled by name only",
+                        hint=f"use one of {', '.join('{' + a + '}' for a in sorted(allowed))}; "
+                             "write literal braces as {{ }}",
+                        id="mv.E004",
+                    )
+                )
             if unknown:
                 messages.append(
                     checks.Error(

@@ -102,13 +102,21 @@ def freeze(value: Any) -> Any:
     return value
 
 
+def _fields(template: str) -> list[str]:
+    """Every replacement field's name in a str.format template ("" for ``{}``)."""
+    return [re.split(r"[.\[]", name, maxsplit=1)[0] for _, name, _, _ in string.Formatter().parse(template)
+            if name is not None]
+
+
 def placeholders(template: str) -> set[str]:
     """The ``{names}`` a str.format template asks for (``{{`` ``}}`` are literal braces)."""
-    names: set[str] = set()
-    for _, name, _, _ in string.Formatter().parse(template):
-        if name:
-            names.add(re.split(r"[.\[]", name, maxsplit=1)[0])
-    return names
+    return {name for name in _fields(template) if name and not name.isdigit()}
+
+
+def positional_placeholders(template: str) -> list[str]:
+    """``{}`` or ``{0}`` fields: templates are filled by name only, so ``.format()``
+    would fail on them (IndexError)."""
+    return sorted({"{" + name + "}" for name in _fields(template) if not name or name.isdigit()})
 
 
 @dataclass(frozen=True)

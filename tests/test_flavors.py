@@ -231,3 +231,21 @@ def test_mv_flavors_diff_says_when_two_flavors_resolve_the_same(configs, registr
     flavors.install(flavors.load_registry(configs))
     call_command("mv_flavors", "diff", "default", "twin")
     assert capsys.readouterr().out.strip() == "default and twin resolve to the same values"
+
+
+@pytest.mark.parametrize("template", ["Write {} scenes about {idea}", "Write {0} scenes", "Write {number_of_scenes} {0.x}"])
+def test_check_reports_positional_placeholders_that_would_fail_at_format(configs, registry_restored, template):
+    copy_default(configs)
+    write_flavor(configs, "pos", scene_prompts=f"scene_generation_prompt: '{template}'\n")
+    flavors.install(flavors.load_registry(configs))
+    messages = [m for m in checks.check_flavors() if m.id == "mv.E004"]
+    assert len(messages) == 1 and "positional placeholders" in messages[0].msg and "pos" in messages[0].msg
+    with pytest.raises(IndexError):  # what the check saves the scene writer from
+        template.format(idea="x", number_of_scenes=2)
+
+
+def test_literal_braces_are_not_placeholders(configs, registry_restored):
+    copy_default(configs)
+    write_flavor(configs, "json", scene_prompts="scene_generation_prompt: 'Answer {{\"scenes\": []}} for {idea}'\n")
+    flavors.install(flavors.load_registry(configs))
+    assert check_ids() == set()
