@@ -310,7 +310,7 @@ def _video(request: HttpRequest, video_id: str) -> Clip | Stitch:
         return _owned(Stitch, request, video_id, "video")
 
 
-@api_endpoint("GET")
+@api_endpoint("GET", "HEAD")
 def get_video(request: HttpRequest, video_id: str) -> HttpResponse:
     video = _video(request, video_id)
     if not video.file:

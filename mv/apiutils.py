@@ -138,9 +138,15 @@ def serve_file(request: HttpRequest, field_file, *, content_type: str, filename:
             response["Content-Range"] = f"bytes */{size}"
             return response
         status = 206
+    length = end - start + 1
+    if request.method == "HEAD":  # the same headers, no body, and the file is never opened
+        response = HttpResponse(status=status, content_type=content_type)
+        _file_headers(response, length=length, disposition=disposition, filename=filename)
+        if status == 206:
+            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        return response
     handle = field_file.open("rb")
     handle.seek(start)
-    length = end - start + 1
 
     def chunks(remaining: int = length, block: int = 64 * 1024):
         try:
@@ -154,10 +160,14 @@ def serve_file(request: HttpRequest, field_file, *, content_type: str, filename:
             handle.close()
 
     response = StreamingHttpResponse(chunks(), status=status, content_type=content_type)
+    _file_headers(response, length=length, disposition=disposition, filename=filename)
+    if status == 206:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return response
+
+
+def _file_headers(response: HttpResponse | StreamingHttpResponse, *, length: int, disposition: str, filename: str) -> None:
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     response["Cache-Control"] = "private, max-age=3600"
-    if status == 206:
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return response

@@ -331,3 +331,23 @@ def test_a_rejected_lipsync_by_urls_keeps_no_video_song_or_file(alice_client, so
     assert response.status_code == 400 and response.json()["error"] == "invalid_times"
     assert Clip.objects.count() == 0 and AudioTrack.objects.count() == 0
     assert [p for p in settings.MEDIA_ROOT.rglob("*") if p.is_file()] == []
+
+
+def test_head_on_a_video_answers_its_headers_without_a_body(alice_client, monkeypatch):
+    from django.db.models.fields.files import FieldFile
+
+    body = post(alice_client, "/api/mv/generate_video", {"prompt": "head", "duration": 4, "wait": 60}).json()
+    size = Clip.objects.get(pk=body["video_id"]).file.size
+
+    def no_open(self, mode="rb"):
+        raise AssertionError("HEAD must not read the file")
+
+    monkeypatch.setattr(FieldFile, "open", no_open)
+    response = alice_client.head(body["video_url"])
+    assert response.status_code == 200
+    assert response["Content-Type"] == "video/mp4" and response["Content-Length"] == str(size)
+    assert response["Accept-Ranges"] == "bytes" and response.content == b""
+    ranged = alice_client.head(body["video_url"], HTTP_RANGE="bytes=0-99")
+    assert ranged.status_code == 206 and ranged["Content-Length"] == "100"
+    assert ranged["Content-Range"] == f"bytes 0-99/{size}"
+    assert alice_client.head(f"/api/mv/get_video/{uuid.uuid4()}").status_code == 404
