@@ -76,6 +76,23 @@ def make_clip(path: Path, *, seconds: float = 2.0, size: str = "320x180", rate: 
     return path
 
 
+def dominant_hz(wav: bytes, start: float = 0.0, end: float | None = None) -> float:
+    """The pitch of a pure tone in [start, end) seconds of a 16-bit WAV, from its zero
+    crossings (two per period): tells the song_mp3 fixture's 8-second tones apart."""
+    import io
+    import wave
+
+    import numpy as np
+
+    with wave.open(io.BytesIO(wav)) as reader:
+        assert reader.getsampwidth() == 2, "16-bit PCM expected"
+        rate, channels = reader.getframerate(), reader.getnchannels()
+        samples = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2").reshape(-1, channels)[:, 0]
+    part = samples[int(start * rate): None if end is None else int(end * rate)].astype(np.int32)
+    crossings = np.count_nonzero(np.signbit(part[:-1]) != np.signbit(part[1:]))
+    return crossings / 2 / (len(part) / rate)
+
+
 @pytest.fixture(scope="session")
 def clip_mp4(media_dir: Path) -> Path:
     return make_clip(media_dir / "clip.mp4")

@@ -10,7 +10,7 @@ import pytest
 from mv import media
 from mv.models import AudioTrack, Clip, Project, Stitch
 
-from .conftest import make_clip
+from .conftest import dominant_hz, make_clip
 
 
 def post(client, url, data, **extra):
@@ -244,6 +244,9 @@ def test_api_flow_through_the_real_replicate_client(alice_client, fake_replicate
     assert sent["occlusion_detection"] is True and sent["temperature"] == 0.8
     wav = fake_replicate.uploaded(sent["audio"])
     assert wav[:4] == b"RIFF" and abs((len(wav) - 44) / (44100 * 2 * 2) - 8.0) < 0.001  # 16-bit stereo, 8 s
+    # 1.5-9.5 s of the song: its 220 Hz part until 8 s (6.5 s of the slice), then 440 Hz.
+    assert abs(dominant_hz(wav, 0.1, 6.4) - 220) < 3
+    assert abs(dominant_hz(wav, 6.6, 8.0) - 440) < 3
 
 
 def test_create_scenes_reports_a_scene_writer_failure_readably(alice_client, fake_replicate):

@@ -8,6 +8,8 @@ from django.core.management import CommandError, call_command
 from mv import media
 from mv.models import Clip
 
+from .conftest import dominant_hz
+
 
 def test_make_video_writes_a_stitched_video_with_lipsync(transactional_db, song_mp3, tmp_path, capsys):
     out = tmp_path / "final.mp4"
@@ -80,6 +82,7 @@ def test_make_video_through_the_replicate_client(fake_replicate, transactional_d
     sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
     wav = fake_replicate.uploaded(sent["audio"])
     assert abs((len(wav) - 44) / (44100 * 2 * 2) - 8.0) < 0.01  # scene 2's slice: 8 s of the song
+    assert abs(dominant_hz(wav) - 440) < 3  # 8-16 s of the song, not its start
     clips = Clip.objects.filter(provider="replicate")
     assert clips.count() == 3 and all(c.status == "succeeded" and c.prediction_id for c in clips)
     assert "wrote" in capsys.readouterr().out

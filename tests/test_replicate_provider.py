@@ -11,6 +11,8 @@ from mv.models import Clip, JobStatus, Project
 from mv.providers import ProviderError, get_provider
 from mv.providers.base import ClipRequest, SceneRequest
 
+from .conftest import dominant_hz
+
 
 def scene_request(n: int = 2) -> SceneRequest:
     return SceneRequest(idea="a kite festival", character_description="a girl in yellow", character_characteristics="bold",
@@ -119,6 +121,7 @@ def test_lipsync_uploads_the_exact_slice(fake_replicate, user, song_mp3):
     slice_path = clip.audio_slice.path
     assert wav == open(slice_path, "rb").read()
     assert abs(media.probe(slice_path).duration - 4.5) < 0.001
+    assert abs(dominant_hz(wav) - 440) < 3  # 8-12.5 s is the song's second tone
     assert media.probe(out).audio is not None
 
 
