@@ -309,6 +309,9 @@ class Clip(VideoMixin, JobMixin):
         "Stitch", null=True, blank=True, on_delete=models.SET_NULL, related_name="triggered_by"
     )  # the re-stitch a successful lipsync started
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # Which poll chain may advance this clip: recovery starts a new chain with a new token,
+    # and any older chain still queued ends at its next step, so a clip is polled by one.
+    poll_token = models.UUIDField(null=True, blank=True, editable=False)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, from the provider's logs
     file = models.FileField(upload_to=clip_name, max_length=300, blank=True)
     poster = models.FileField(upload_to=poster_name, max_length=300, blank=True)

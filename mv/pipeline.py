@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+import uuid
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -355,15 +356,18 @@ def advance_clip(clip_id: str) -> bool:
         try:
             if clip.status == JobStatus.QUEUED:
                 if clip.started_at is not None:
-                    # A start was under way when the worker died: the model may have
+                    if timezone.now() - clip.started_at < timedelta(seconds=settings.MV_START_GRACE):
+                        return False  # another worker may still be inside the create call
+                    # A start was under way when its worker died: the model may have
                     # accepted it, so starting again could pay twice.
                     clip.mark_failed("interrupted while starting (the worker restarted); retry to run it again")
                     _after_clip_finished(clip)
                     return True
                 if _at_capacity(clip):
                     return False
+                clip.started_at = timezone.now()
                 if not Clip.objects.filter(pk=clip.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
-                    started_at=timezone.now()
+                    started_at=clip.started_at
                 ):
                     return False  # another worker is starting it
                 if clip.kind == Clip.Kind.LIPSYNC:
@@ -374,9 +378,15 @@ def advance_clip(clip_id: str) -> bool:
                 clip.prediction_id = update.prediction_id
                 clip.model = update.model or clip.model
                 clip.input = clip.input | {"sent": update.input}
-                clip.started_at = clip.started_at or timezone.now()
                 clip.deadline_at = timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)
-                clip.save(update_fields=["status", "prediction_id", "model", "input", "started_at", "deadline_at"])
+                if not Clip.objects.filter(pk=clip.pk, status=JobStatus.QUEUED).update(
+                    status=clip.status, prediction_id=clip.prediction_id, model=clip.model, input=clip.input,
+                    deadline_at=clip.deadline_at,
+                ):
+                    # The clip was failed meanwhile (the start outlived MV_START_GRACE): nobody
+                    # will collect this prediction, so stop paying for it.
+                    provider.cancel(update.prediction_id)
+                    return True
             elif not clip.prediction_id:
                 clip.mark_failed("interrupted before the model accepted the job; retry to run it again")
                 _after_clip_finished(clip)
@@ -626,10 +636,16 @@ def render_character_image(image_id: str) -> None:
         return
     image.mark_running()
     flavor = flavors.resolve(image.config_flavor)
+
+    def started(prediction_id: str) -> None:  # stored before anything waits on it
+        image.prediction_id = prediction_id
+        image.save(update_fields=["prediction_id"])
+
     try:
         with files.workdir() as workdir:
-            path, sent = get_provider(image.provider).render_image(flavor, image.prompt, seed=image.input.get("seed"),
-                                                                   workdir=workdir)
+            path, sent = get_provider(image.provider).render_image(
+                flavor, image.prompt, seed=image.input.get("seed"), workdir=workdir,
+                prediction_id=image.prediction_id, on_started=started)
             files.store(image.file, path, f"{image.pk}{path.suffix or '.png'}")
     except (ProviderError, media.MediaError) as exc:
         image.mark_failed(str(exc))
@@ -656,14 +672,22 @@ def wait_for(rows: list, seconds: float) -> bool:
         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
+def is_current_poll_chain(clip_id: str, token: str | None) -> bool:
+    current = Clip.objects.filter(pk=clip_id).values_list("poll_token", flat=True).first()
+    return (str(current) if current else None) == token
+
+
 def recover_stuck() -> int:
     """On worker start: pick up what a crash left behind. Clips resume from their stored
-    prediction id; a start cut off mid-way is failed (never silently paid twice)."""
+    prediction id in a new poll chain (older chains end); a start cut off mid-way is failed
+    once MV_START_GRACE has passed (never silently paid twice)."""
     from mv import tasks
 
     touched = 0
     for clip_id in Clip.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
-        tasks.advance_clip.enqueue(clip_id=str(clip_id))
+        token = uuid.uuid4()
+        Clip.objects.filter(pk=clip_id).update(poll_token=token)
+        tasks.advance_clip.enqueue(clip_id=str(clip_id), token=str(token))
         touched += 1
     for stitch in Stitch.objects.filter(status__in=ACTIVE_STATUSES):
         Stitch.objects.filter(pk=stitch.pk).update(status=JobStatus.QUEUED)

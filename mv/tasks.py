@@ -44,8 +44,10 @@ def rewrite_scene(scene_id: str) -> None:
 
 
 @task
-def advance_clip(clip_id: str) -> None:
+def advance_clip(clip_id: str, token: str | None = None) -> None:
     while True:
+        if not pipeline.is_current_poll_chain(clip_id, token):
+            return
         try:
             done = pipeline.advance_clip(clip_id)
         except Clip.DoesNotExist:
@@ -57,11 +59,9 @@ def advance_clip(clip_id: str) -> None:
             return
         if advance_clip.get_backend().supports_defer:
             run_after = timezone.now() + timedelta(seconds=settings.MV_POLL_INTERVAL)
-            advance_clip.using(run_after=run_after).enqueue(clip_id=clip_id)
+            advance_clip.using(run_after=run_after).enqueue(clip_id=clip_id, token=token)
             return
         time.sleep(settings.MV_POLL_INTERVAL)  # backends that cannot defer (ImmediateBackend)
-
-
 
 def _fail_active(model, pk: str, exc: Exception) -> None:
     """A bug must never leave a row running forever: fail it with a readable error."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 import threading
 import time
 
@@ -93,7 +94,7 @@ def test_worker_restart_resumes_running_clips_from_their_prediction_ids(fake_rep
 def test_a_start_cut_off_by_a_crash_is_failed_not_paid_twice(user, settings):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
-    Clip.objects.filter(pk=clip.pk).update(started_at=clip.created_at)  # the worker died inside the create call
+    Clip.objects.filter(pk=clip.pk).update(started_at=clip.created_at - timedelta(seconds=settings.MV_START_GRACE + 1))  # died inside the create call
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
     pipeline.recover_stuck()
     clip.refresh_from_db()

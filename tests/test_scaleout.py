@@ -80,7 +80,8 @@ def redis_up() -> bool:
 @pytest.mark.redis
 @pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
 def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path):
-    """Settings only: MV_TASKS_BACKEND=rq, and `manage.py rqworker` runs the tasks."""
+    """Settings only: MV_TASKS_BACKEND=rq, and `manage.py mv_worker` runs the tasks on RQ
+    (after resuming what a killed worker left)."""
     import os
     import subprocess
     import sys
@@ -113,8 +114,15 @@ def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path):
         f"u = User.objects.create(username='{name}')\n"
         "p = pipeline.create_project(owner=u, video_description='rq', flavor=flavors.resolve('mv1'), number_of_scenes=2)\n"
         "pipeline.start_project(p)\nprint(p.pk)")
-    worker = manage("rqworker", "default", "--burst", "--with-scheduler", "--job-class", "django_tasks_rq.Job")
+    stuck = python(  # a clip a killed worker left running: the worker's start-up resumes it
+        "from django.contrib.auth.models import User\nfrom mv import flavors, pipeline\n"
+        f"u = User.objects.get(username='{name}')\n"
+        "c = pipeline.request_clip(owner=u, flavor=flavors.resolve('default'), prompt='left running', enqueue=False)\n"
+        "c.status = 'running'; c.prediction_id = 'local-gone'; c.save()\nprint(c.pk)")
+    worker = manage("mv_worker", "--batch")  # the documented worker command, here running RQ
     assert worker.returncode == 0, worker.stderr[-2000:]
+    assert "resumed" in worker.stdout
+    assert python(f"from mv.models import Clip\nprint(Clip.objects.get(pk='{stuck}').status)") == "failed"
     summary = python(
         "from mv.models import Project, Clip\n"
         f"p = Project.objects.get(pk='{project_id}')\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
@@ -9,14 +10,19 @@ from mv import pipeline
 
 
 class Command(BaseCommand):
-    help = "Run MV Studio's background worker (resumes interrupted jobs, then runs the database task queue)."
+    help = ("Run MV Studio's background worker: resume interrupted jobs, then run the task queue "
+            "(the database queue, or RQ with MV_TASKS_BACKEND=rq; start as many as you like).")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--interval", type=float, default=0.2, help="seconds between queue checks when idle")
+        parser.add_argument("--interval", type=float, default=0.2, help="seconds between queue checks when idle (db)")
         parser.add_argument("--batch", action="store_true", help="process what is queued, then exit")
 
     def handle(self, *args, interval: float, batch: bool, **options) -> None:
         resumed = pipeline.recover_stuck()
         if resumed:
             self.stdout.write(f"resumed {resumed} interrupted job(s)")
-        call_command("db_worker", interval=interval, reload=False, queue_name="*", batch=batch, startup_delay=False)
+        if settings.MV_TASKS_BACKEND == "rq":
+            call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch)
+        else:
+            call_command("db_worker", interval=interval, reload=False, queue_name="*", batch=batch,
+                         startup_delay=False)

@@ -1,0 +1,69 @@
+"""Worker start-up recovery with several workers: one poll chain per clip, and a start
+another worker is still making is left alone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from mv import flavors, pipeline, tasks
+from mv.models import Clip, JobStatus
+
+
+def _queued_clip(user, settings) -> Clip:
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    return pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
+
+
+def test_a_start_another_worker_is_making_is_not_failed(user, settings):
+    clip = _queued_clip(user, settings)
+    Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now())  # another worker is inside the create call
+    pipeline.recover_stuck()
+    assert pipeline.advance_clip(str(clip.pk)) is False
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.QUEUED and not clip.error
+
+
+def test_a_start_older_than_the_grace_is_failed_as_interrupted(user, settings):
+    clip = _queued_clip(user, settings)
+    Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1))
+    assert pipeline.advance_clip(str(clip.pk)) is True
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.FAILED and "interrupted" in clip.error
+
+
+def test_recovery_ends_the_older_poll_chain(fake_replicate, user, settings):
+    clip = _queued_clip(user, settings)
+    assert pipeline.advance_clip(str(clip.pk)) is False  # running on the fake model
+    pipeline.recover_stuck()  # a second worker starts: a new chain with a new token
+    clip.refresh_from_db()
+    assert clip.poll_token is not None
+    polls = len(fake_replicate.requests_to("GET", r"/v1/predictions/"))
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    tasks.advance_clip.call(clip_id=str(clip.pk))  # the chain enqueued before recovery
+    assert len(fake_replicate.requests_to("GET", r"/v1/predictions/")) == polls
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.RUNNING
+    tasks.advance_clip.call(clip_id=str(clip.pk), token=str(clip.poll_token))  # the current chain finishes it
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED and fake_replicate.creates() == 1
+
+
+def test_a_start_that_outlived_the_grace_cancels_its_prediction(fake_replicate, user, settings, monkeypatch):
+    clip = _queued_clip(user, settings)
+    from mv.providers.replicate import ReplicateProvider
+
+    real_start = ReplicateProvider.start_clip
+
+    def slow_start(self, *args, **kwargs):
+        update = real_start(self, *args, **kwargs)
+        # Meanwhile a restarted worker gave up on this start.
+        Clip.objects.filter(pk=clip.pk).update(status=JobStatus.FAILED, error="interrupted while starting")
+        return update
+
+    monkeypatch.setattr(ReplicateProvider, "start_clip", slow_start)
+    assert pipeline.advance_clip(str(clip.pk)) is True
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.FAILED and not clip.prediction_id
+    assert fake_replicate.requests_to("POST", r"/v1/predictions/[^/]+/cancel")
