@@ -1,6 +1,8 @@
-"""Top-level URLs: pages and partials (mv.views), the JSON API (mv.api), admin, auth."""
+"""Top-level URLs: pages and partials (mv.views), the JSON API (mv.api), admin, auth.
 
-from django.conf import settings
+Media files have no URL of their own, not even with DEBUG: they are served only through the
+API's ownership-checked endpoints."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -13,7 +15,3 @@ urlpatterns = [
     path("", include("mv.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -63,3 +63,18 @@ def test_ensure_admin_uses_the_configured_password(transactional_db, settings):
     settings.MV_ADMIN_PASSWORD = "s3cret-pass"
     call_command("ensure_admin")
     assert get_user_model().objects.get(username="admin").check_password("s3cret-pass")
+
+
+def test_media_files_have_no_public_url_even_with_debug(settings):
+    """Media are served only through the API's ownership checks, never as /media/ files."""
+    import importlib
+
+    import mvsite.urls
+
+    settings.DEBUG = True
+    try:
+        patterns = importlib.reload(mvsite.urls).urlpatterns
+        assert not [p for p in patterns if str(p.pattern).lstrip("^").startswith("media")]
+    finally:
+        settings.DEBUG = False
+        importlib.reload(mvsite.urls)
