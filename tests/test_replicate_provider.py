@@ -166,3 +166,67 @@ def test_over_https_outputs_are_fetched_with_the_token(fake_replicate_tls, user)
     delivery = fake_replicate_tls.requests_to("GET", r"^/delivery/")[0]
     assert delivery["headers"]["Authorization"] == f"Bearer {fake_replicate_tls.token}"
     assert fake_replicate_tls.url.startswith("https://")
+
+
+LLM = "openai/gpt-4o-mini"
+THROTTLED = {"detail": "Request was throttled. Your rate limit resets in ~0s.", "status": 429}
+
+
+def test_scene_writer_retries_a_429_on_create(fake_replicate):
+    fake_replicate.http_error("POST", rf"/v1/models/{LLM}/predictions$", 429, times=2, headers={"Retry-After": "0"},
+                              body=THROTTLED)
+    written = get_provider().write_scenes(flavors.resolve("default"), scene_request())
+    assert len(written.scenes) == 2
+    assert len(fake_replicate.requests_to("POST", rf"/v1/models/{LLM}/predictions$")) == 3
+    assert fake_replicate.creates(LLM) == 1
+
+
+def test_scene_writer_is_cancelled_at_the_deadline(fake_replicate, settings):
+    settings.MV_PREDICTION_TIMEOUT = 0.3
+    fake_replicate.never_finish_models.add(LLM)
+    with pytest.raises(ProviderError, match="scene writer timed out"):
+        get_provider().write_scenes(flavors.resolve("default"), scene_request())
+    (prediction,) = fake_replicate.predictions.values()
+    assert fake_replicate.requests_to("POST", rf"/v1/predictions/{prediction.id}/cancel")
+
+
+def test_a_failed_scene_writer_prediction_is_a_clear_error(fake_replicate):
+    fake_replicate.fail_next(LLM, "E9999: the LLM fell over")
+    with pytest.raises(ProviderError, match="The scene writer failed: E9999"):
+        get_provider().write_scenes(flavors.resolve("default"), scene_request())
+
+
+def test_character_image_stores_its_prediction_id_before_waiting(fake_replicate, user, settings):
+    settings.MV_PREDICTION_TIMEOUT = 0.3
+    fake_replicate.never_finish_models.add("google/imagen-4")
+    (image,) = pipeline.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a drummer",
+                                                 num_images=1)
+    image.refresh_from_db()
+    assert image.status == JobStatus.FAILED and "image model timed out" in image.error
+    (prediction,) = fake_replicate.predictions.values()
+    assert image.prediction_id == prediction.id  # kept although the image never finished
+    assert fake_replicate.requests_to("POST", rf"/v1/predictions/{prediction.id}/cancel")
+
+
+def test_character_image_retries_a_429_and_is_downloaded(fake_replicate, user):
+    fake_replicate.http_error("POST", r"/v1/models/google/imagen-4/predictions$", 429, times=1,
+                              headers={"Retry-After": "0"}, body=THROTTLED)
+    (image,) = pipeline.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a drummer",
+                                                 num_images=1)
+    image.refresh_from_db()
+    assert image.status == JobStatus.SUCCEEDED, image.error
+    assert fake_replicate.creates("google/imagen-4") == 1 and image.prediction_id in fake_replicate.predictions
+    assert image.file.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_restarted_worker_resumes_a_character_image_from_its_prediction_id(fake_replicate, user):
+    from mv.models import CharacterImage
+
+    provider = get_provider()
+    prediction = provider.client.predictions.create(model="google/imagen-4", input={"prompt": "a drummer"})
+    image = CharacterImage.objects.create(owner=user, description="a drummer", prompt="a drummer", provider="replicate",
+                                          model="google/imagen-4", status=JobStatus.RUNNING, prediction_id=prediction.id)
+    assert pipeline.recover_stuck() >= 1
+    image.refresh_from_db()
+    assert image.status == JobStatus.SUCCEEDED, image.error
+    assert fake_replicate.creates("google/imagen-4") == 1  # resumed, not paid twice

@@ -9,6 +9,7 @@ prediction id instead of paying for a new prediction.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -100,8 +101,11 @@ class Provider(ABC):
     def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes: ...
 
     @abstractmethod
-    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
-        """Render one character reference image; returns the file and the input sent."""
+    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path, prediction_id: str = "",
+                     on_started: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+        """Render one character reference image; returns the file and the input sent.
+        A provider with predictions calls ``on_started(id)`` as soon as one exists (before
+        waiting on it), and given ``prediction_id`` resumes that one instead of creating."""
 
     @abstractmethod
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate: ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +59,8 @@ class LocalProvider(Provider):
             )
         return WrittenScenes(scenes=scenes, model="local/scene-writer", prompt=prompt)
 
-    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
+    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path, prediction_id: str = "",
+                     on_started: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
         out = workdir / "image.png"
         value = seed if seed is not None else _seed(prompt)
         media.render_preview_image(out, label="character", text=prompt, seed=value)

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,25 @@ class ReplicateProvider(Provider):
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
 
+    def _wait(self, prediction, what: str):
+        """Poll a prediction until it finishes; past MV_PREDICTION_TIMEOUT it is cancelled
+        and the job fails. Only for short jobs (scene text, images): clips never wait here."""
+        deadline = time.monotonic() + settings.MV_PREDICTION_TIMEOUT
+        while prediction.status not in ("succeeded", "failed", "canceled"):
+            if time.monotonic() > deadline:
+                self.cancel(prediction.id)
+                raise ProviderError(f"The {what} timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; "
+                                    "the prediction was cancelled.")
+            time.sleep(self.client.poll_interval)
+            try:
+                prediction.reload()
+            except (ReplicateError, httpx.HTTPError) as exc:
+                message, permanent = describe(exc)
+                if permanent:
+                    raise ProviderError(message) from None
+                logger.warning("polling %s %s: %s; trying again", what, prediction.id, message)
+        return prediction
+
     def _download(self, output: Any, dest: Path) -> Path:
         """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
         Replicate deletes outputs after an hour."""
@@ -148,16 +168,15 @@ class ReplicateProvider(Provider):
                                           used_in="mv.providers.replicate.write_scenes: temperature"),
                 "max_completion_tokens": flavor.get("image_params", "scene_max_tokens", default=4096,
                                                     used_in="mv.providers.replicate.write_scenes: max_completion_tokens")}
-        try:
-            output = self.client.run(model, input=data, use_file_output=False)
-        except ModelError as exc:
-            raise ProviderError(f"The scene writer failed: {exc}") from None
-        except (ReplicateError, httpx.HTTPError) as exc:
-            raise _error(exc) from None
+        prediction = self._wait(self._create(model, data), "scene writer")
+        if prediction.status != "succeeded":
+            raise ProviderError(f"The scene writer failed: {prediction.error or prediction.status}")
+        output = prediction.output
         text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
         return WrittenScenes(scenes=parse_scenes(text, request.number_of_scenes), model=model, prompt=prompt)
 
-    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
+    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path, prediction_id: str = "",
+                     on_started: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
         where = "mv.providers.replicate.render_image"
         model = flavor.get("image_params", "model", used_in=f"{where}: model")
         fmt = flavor.get("image_params", "output_format", used_in=f"{where}: output_format")
@@ -169,19 +188,16 @@ class ReplicateProvider(Provider):
         }
         if seed is not None:
             data["seed"] = seed
-        prediction = self._create(model, data)
-        deadline = time.monotonic() + settings.MV_PREDICTION_TIMEOUT
-        while prediction.status not in ("succeeded", "failed", "canceled"):
-            if time.monotonic() > deadline:
-                self.cancel(prediction.id)
-                raise ProviderError("the image model timed out")
-            time.sleep(self.client.poll_interval)
+        if prediction_id:  # a worker died while waiting: resume, never pay twice
             try:
-                prediction.reload()
+                prediction = self.client.predictions.get(prediction_id)
             except (ReplicateError, httpx.HTTPError) as exc:
-                message, permanent = describe(exc)
-                if permanent:
-                    raise ProviderError(message) from None
+                raise _error(exc) from None
+        else:
+            prediction = self._create(model, data)
+            if on_started is not None:
+                on_started(prediction.id)
+        prediction = self._wait(prediction, "image model")
         if prediction.status != "succeeded":
             raise ProviderError(prediction.error or f"the image model {prediction.status}")
         path = self._download(prediction.output, workdir / f"image.{fmt}")
