@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -16,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = Path(tempfile.mkdtemp(prefix="mv-bench-"))
+if not os.environ.get("BENCH_KEEP"):  # BENCH_KEEP=1 keeps the outputs for a look
+    atexit.register(shutil.rmtree, SCRATCH, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -84,13 +88,22 @@ def machine() -> str:
     from mv import media
 
     version = subprocess.run([media.ffmpeg_exe(), "-version"], capture_output=True, text=True).stdout.split("\n")[0]
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {version}"
+    version = version.split(" Copyright")[0]
+    nproc = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    date = time.strftime("%Y-%m-%d %H:%M %Z")
+    return (f"nproc {nproc}, {cpu}, Python {platform.python_version()}, {version}, run ending {date}, "
+            f"load average (1/5/15 min) {load}")
+
+
+def verdict(row: Row) -> str:
+    """PASS / MISS against the row's bar; "-" for a row with no bar (context only)."""
+    return "-" if row.ok is None else ("PASS" if row.ok else "MISS")
 
 
 def print_table(rows: list[Row]) -> None:
-    headers = ("bench", "measured", "value", "baseline", "ratio", "bar", "ok")
-    table = [headers] + [(r.bench, r.what, r.value, r.baseline, r.ratio, r.bar,
-                          "-" if r.ok is None else ("yes" if r.ok else "NO")) for r in rows]
+    headers = ("bench", "measured", "value", "baseline", "ratio", "bar", "result")
+    table = [headers] + [(r.bench, r.what, r.value, r.baseline, r.ratio, r.bar, verdict(r)) for r in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(headers))]
     for n, line in enumerate(table):
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) + " |")
