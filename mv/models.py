@@ -59,6 +59,20 @@ class OwnedQuerySet(models.QuerySet):
         return self.filter(**{self.owner_path: user})
 
 
+class ProjectQuerySet(OwnedQuerySet):
+    def with_summary(self) -> ProjectQuerySet:
+        """What the project list shows, in one query: scene and ready-clip counts, the first
+        scene's clip as a cover, and the latest finished stitch's length."""
+        first_scene = Scene.objects.filter(project=models.OuterRef("pk"), position=0).exclude(current_clip__poster="")
+        stitched = Stitch.objects.filter(project=models.OuterRef("pk"), status=JobStatus.SUCCEEDED).order_by("-created_at")
+        return self.annotate(
+            scene_count=models.Count("scenes", distinct=True),
+            ready_count=models.Count("scenes", filter=models.Q(scenes__current_clip__isnull=False), distinct=True),
+            cover_clip_id=models.Subquery(first_scene.values("current_clip")[:1], output_field=models.UUIDField()),
+            stitch_duration=models.Subquery(stitched.values("duration")[:1]),
+        )
+
+
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
@@ -205,7 +219,7 @@ class Project(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = OwnedQuerySet.as_manager()
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -73,7 +73,7 @@ def _stop_polling_if(response: HttpResponse, done: bool) -> HttpResponse:
 @require_GET
 @login_required
 def project_list(request: HttpRequest) -> HttpResponse:
-    projects = Project.objects.visible_to(request.user).select_related("audio_track")
+    projects = Project.objects.visible_to(request.user).select_related("audio_track").with_summary()
     return render(request, "mv/project_list.html", {"projects": projects})
 
 

@@ -317,3 +317,16 @@ def test_scene_actions_without_htmx_redirect_to_the_page(alice_client, project):
         assert response.status_code == 302 and response["Location"] == page, url
     scene.refresh_from_db()
     assert scene.description == "plain form"
+
+
+def test_project_list_summarises_each_project_in_a_fixed_number_of_queries(alice_client, project, user,
+                                                                             django_assert_max_num_queries):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    for n in range(3):
+        pipeline.create_project(owner=user, video_description=f"other {n}", flavor=flavors.resolve("default"))
+    with django_assert_max_num_queries(4):
+        html = alice_client.get("/").content.decode()
+    cover = project.scenes.get(position=0).current_clip
+    assert f"/api/mv/get_video/{cover.pk}/poster" in html
+    assert "2/2 clips ready" in html and "full video 16.0 s" in html and "0/0 clips ready" in html
+    assert html.count('class="project-title"') == 4

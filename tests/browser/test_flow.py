@@ -101,11 +101,22 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
 
 
-def test_project_list_links_projects_and_create(logged_in, live_server):
+def test_project_list_links_projects_and_create(logged_in, live_server, user):
+    from mv import flavors, pipeline
+
+    project = pipeline.create_project(owner=user, video_description="Neon skyline, slow dolly", number_of_scenes=2,
+                                      flavor=flavors.resolve("mv1"))
     page = logged_in
     page.goto(f"{live_server.url}/")
     expect(page.locator("a:has-text('New project')").first).to_be_visible()
+    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")  # the run starts here; the list then shows its progress
+    expect(page.locator("#counts")).to_contain_text("2 ready", timeout=30000)
+    page.goto(f"{live_server.url}/")
+    expect(page.locator(".project-list li")).to_contain_text("2/2 clips ready")
+    expect(page.locator(".project-cover img")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "project-list.png"), full_page=True)
+    page.click("a.project-title")
+    page.wait_for_url(f"{live_server.url}/quick-gen/{project.pk}/")
 
 
 def test_the_create_page_works_with_the_keyboard(logged_in, live_server):
