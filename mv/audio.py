@@ -107,6 +107,7 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
             "socket_timeout": 30,
             "retries": 1,
             "logger": logging.getLogger("mv.audio.yt_dlp"),
+            "ffmpeg_location": media.ffmpeg_exe(),  # for its container fix-ups, where no ffmpeg is on PATH
         }
         try:
             with yt_dlp.YoutubeDL(options) as ydl:
