@@ -96,6 +96,10 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
     the song's length before it is registered (see ``_register``)."""
     import yt_dlp
 
+    try:
+        files.check_public_url(url)
+    except files.FetchError as exc:
+        raise AudioImportError(f"Could not download audio from that URL: {exc}.") from None
     with files.workdir() as workdir:
         options = {
             "format": "bestaudio/best",

@@ -215,6 +215,8 @@ MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 2.0)  # seconds between polls of
 # How long a start (the create call with its retries) may take before a worker that finds it
 # unfinished calls it interrupted; until then another worker may still be inside that call.
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
+# Song and video URLs given by users may point at private or local hosts only when this is on.
+MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
 MV_CREATE_RETRIES = envint("MV_CREATE_RETRIES", 4)
 MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")

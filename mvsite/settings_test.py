@@ -14,6 +14,7 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="mv-test-media-"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MV_POLL_INTERVAL = 0.02
 MV_API_KEYS = ["test-api-key"]
+MV_ALLOW_PRIVATE_URLS = True  # the tests serve song and video URLs from 127.0.0.1
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: the web thread and background task threads of the
