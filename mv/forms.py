@@ -291,7 +291,12 @@ class ScenePromptForm(forms.Form):
 
 
 class RegenerateForm(forms.Form):
+    """The card's Regenerate; the prompt as shown on the card comes along, so an edit that
+    was not saved yet is what the new clip is made from."""
+
     lipsync = forms.BooleanField(required=False, label="with lipsync")
+    description = forms.CharField(max_length=MAX_TEXT, required=False, strip=True)
+    negative_description = forms.CharField(max_length=MAX_TEXT, required=False)
 
 
 class AudioUrlForm(forms.Form):

@@ -474,6 +474,24 @@ def _all_scenes_ready(project: Project) -> bool:
     return not Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).exists()
 
 
+def regenerate_scene(scene: Scene, *, owner, lipsync: bool = False, description: str = "",
+                     negative_description: str = "") -> Clip:
+    """The card's Regenerate. Plain: a new clip from the prompt as shown (an unsaved edit is
+    saved first). With lipsync: the current clip lip-synced to the scene's slice of the song."""
+    project = scene.project
+    flavor = flavors.resolve(project.config_flavor)
+    if lipsync:
+        if project.audio_track is None or scene.current_clip is None:
+            raise ValueError("Lipsync needs a song and a finished clip.")
+        start, end = scene_slice(scene)
+        return request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip, audio_track=project.audio_track,
+                               start_time=start, end_time=end)
+    if description and (description, negative_description) != (scene.description, scene.negative_description):
+        update_scene_prompt(scene, description=description, negative_description=negative_description)
+    return request_clip(owner=owner, flavor=flavor, prompt=scene.description,
+                        negative_prompt=scene.negative_description, scene=scene)
+
+
 # --- lipsync ------------------------------------------------------------------------------
 
 

@@ -311,23 +311,15 @@ def scene_prompt_status(request: HttpRequest, pk: Any) -> HttpResponse:
 @login_required
 def scene_regenerate(request: HttpRequest, pk: Any) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
-    project = scene.project
     form = RegenerateForm(request.POST)
-    flavor = flavors.resolve(project.config_flavor)
     error = ""
-    if form.is_valid() and form.cleaned_data["lipsync"]:
-        if project.audio_track is None or scene.current_clip is None:
-            error = "Lipsync needs a song and a finished clip."
-        else:
-            start, end = pipeline.scene_slice(scene)
-            try:
-                pipeline.request_lipsync(owner=request.user, flavor=flavor, source=scene.current_clip,
-                                         audio_track=project.audio_track, start_time=start, end_time=end)
-            except ValueError as exc:
-                error = str(exc)
+    if not form.is_valid():
+        error = " ".join(m for errors in form.errors.values() for m in errors)
     else:
-        pipeline.request_clip(owner=request.user, flavor=flavor, prompt=scene.description,
-                              negative_prompt=scene.negative_description, scene=scene)
+        try:
+            pipeline.regenerate_scene(scene, owner=request.user, **form.cleaned_data)
+        except ValueError as exc:
+            error = str(exc)
     scene.refresh_from_db()
     return _scene_response(request, scene, "clip-section", clip_error=error)
 

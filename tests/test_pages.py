@@ -330,3 +330,14 @@ def test_project_list_summarises_each_project_in_a_fixed_number_of_queries(alice
     assert f"/api/mv/get_video/{cover.pk}/poster" in html
     assert "2/2 clips ready" in html and "full video 16.0 s" in html and "0/0 clips ready" in html
     assert html.count('class="project-title"') == 4
+
+
+def test_regenerate_uses_the_prompt_as_shown_even_when_not_saved(alice_client, project):
+    alice_client.get(f"/quick-gen/{project.pk}/")
+    scene = project.scenes.get(position=0)
+    alice_client.post(f"/scenes/{scene.pk}/regenerate/", {"description": "a close-up of the drummer",
+                                                          "negative_description": "no crowd"}, **HX)
+    scene.refresh_from_db()
+    assert (scene.description, scene.negative_description) == ("a close-up of the drummer", "no crowd")
+    assert scene.current_clip.prompt.startswith("a close-up of the drummer")
+    assert scene.current_clip.negative_prompt == "no crowd"

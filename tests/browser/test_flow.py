@@ -88,8 +88,11 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     shown_stitch = page.locator("#stitch-id").inner_text()
     first_card = page.locator(f"#clip-{first_scene.pk}")
     old_first = first_card.locator(".clip-id").inner_text()
+    page.fill(f"#desc-{first_scene.pk}", "An unsaved edit: the drummer in close-up")  # not saved: Regenerate takes it
     first_card.locator(".regen-button").click()
     expect(first_card.locator(".clip-id")).not_to_have_text(old_first, timeout=30000)
+    first_scene.refresh_from_db()
+    assert first_scene.current_clip.prompt.startswith("An unsaved edit: the drummer in close-up")
     expect(page.locator("#counts")).to_contain_text("2 ready")
     assert full_player.evaluate("el => el.isConnected")
     assert page.locator("#stitch-id").inner_text() == shown_stitch
