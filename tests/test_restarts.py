@@ -49,23 +49,37 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen:
 
 def test_killed_worker_resumes_all_clips_without_new_predictions(fake_replicate, user, settings):
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-    fake_replicate.set_latency("google/veo-3.1", run_s=4.0)
+    # Held predictions stay "processing" until released: the 8-running state is reached under
+    # any load (creates are sequential), and nothing can finish before the kill.
+    fake_replicate.hold("google/veo-3.1")
     clips = [pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=f"clip {i}") for i in range(8)]
     ids = [c.pk for c in clips]
     env = app_env(settings, MV_PROVIDER="replicate", REPLICATE_API_TOKEN=fake_replicate.token,
                   REPLICATE_BASE_URL=fake_replicate.url, MV_POLL_INTERVAL="0.2", MV_TASKS_BACKEND="db")
-    worker = start_worker(env)
+    # The first worker polls rarely: the database queue runs a ready deferred poll before a new
+    # start, so fast polls of the held predictions could keep the 8th start waiting on a loaded
+    # machine. The restarted worker polls at 0.2 s.
+    worker = start_worker(env | {"MV_POLL_INTERVAL": "60"})
     try:
-        assert wait_until(lambda: Clip.objects.filter(pk__in=ids, status=JobStatus.RUNNING).count() == 8, 30)
+        # 8 creates seen by the provider and all 8 ids stored on their rows (a kill between the
+        # two is the "interrupted" case, tested in test_reliability).
+        assert wait_until(lambda: fake_replicate.creates() == 8, 120), \
+            (fake_replicate.creates(), list(Clip.objects.filter(pk__in=ids).values_list("status", "prediction_id")))
+        assert wait_until(lambda: Clip.objects.filter(pk__in=ids, status=JobStatus.RUNNING)
+                          .exclude(prediction_id="").count() == 8, 60)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         assert fake_replicate.creates() == 8
+        assert Clip.objects.filter(pk__in=ids, status=JobStatus.RUNNING).count() == 8
+        fake_replicate.release("google/veo-3.1")
         worker = start_worker(env)
-        assert wait_until(lambda: Clip.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == 8, 60)
+        assert wait_until(lambda: Clip.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == 8, 120), \
+            list(Clip.objects.filter(pk__in=ids).values_list("status", "error"))
     finally:
         worker.kill()
         worker.wait(10)
     assert fake_replicate.creates() == 8
+    assert sorted(c.prediction_id for c in Clip.objects.filter(pk__in=ids)) == sorted(fake_replicate.predictions)
     media = Path(settings.MEDIA_ROOT)
     assert not list(media.rglob("*.part*"))
     for clip in Clip.objects.filter(pk__in=ids):
@@ -78,35 +92,103 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_killed_web_server_mid_upload_registers_no_track(user, settings, song_mp3):
+# The web server runs with one fault hook that pauses the upload at a chosen point and says so
+# in a marker file, so the kill always lands exactly there (no sleeps, no races):
+#   body       - the view is reading the multipart body (half of it sent, the rest never comes)
+#   converting - the whole upload arrived; ffmpeg is converting it (before anything is stored)
+#   storing    - the song is being written into MEDIA_ROOT (the second file, half written)
+SERVER_WITH_PAUSE = """
+import os, sys, time, pathlib
+import django
+django.setup()
+from django.conf import settings
+from django.core.files import File
+from django.core.files.uploadhandler import FileUploadHandler
+from django.core.management import execute_from_command_line
+from mv import files, media
+
+phase, marker = os.environ["MV_TEST_PAUSE"], pathlib.Path(os.environ["MV_TEST_MARKER"])
+
+def pause():
+    marker.write_text(phase)
+    time.sleep(3600)
+
+class MarkingHandler(FileUploadHandler):
+    def receive_data_chunk(self, raw_data, start):
+        if phase == "body" and start > 0:
+            marker.write_text(phase)  # bytes of the file reached the parser; the rest never comes
+        return raw_data
+    def file_complete(self, file_size):
+        return None
+
+settings.FILE_UPLOAD_HANDLERS = ["__main__.MarkingHandler", *settings.FILE_UPLOAD_HANDLERS]
+if phase == "converting":
+    real_transcode = media.transcode_song
+    def transcode_song(src, dst):
+        pause()
+    media.transcode_song = transcode_song
+
+class Stalling(File):
+    def chunks(self, chunk_size=None):
+        data = self.file.read()
+        yield data[: len(data) // 2]
+        pause()
+
+if phase == "storing":
+    real_store, stored = files.store, []
+    def store(field_file, path, name):
+        stored.append(name)
+        if len(stored) == 2:
+            with open(path, "rb") as fh:
+                field_file.save(name, Stalling(fh), save=False)
+        return real_store(field_file, path, name)
+    files.store = store
+execute_from_command_line(["manage.py", "runserver", sys.argv[1], "--noreload"])
+"""
+
+
+@pytest.mark.parametrize("phase", ["body", "converting", "storing"])
+def test_killed_web_server_mid_upload_registers_no_track(user, settings, song_mp3, tmp_path, phase):
     port = free_port()
-    env = app_env(settings, MV_API_KEYS="restart-key", DEBUG="true")
-    server = subprocess.Popen([sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = tmp_path / "paused"
+    env = app_env(settings, MV_API_KEYS="restart-key", DEBUG="true", MV_TEST_PAUSE=phase, MV_TEST_MARKER=str(marker))
+    server = subprocess.Popen([sys.executable, "-c", SERVER_WITH_PAUSE, f"127.0.0.1:{port}"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = None
     try:
         def up() -> bool:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 return True
             except OSError:
-                return False
+                return server.poll() is not None  # died: stop waiting, the assert below says why
 
-        assert wait_until(up, 30)
+        assert wait_until(up, 60) and server.poll() is None, server.stderr.read().decode()[-2000:]
         data = song_mp3.read_bytes()
         boundary = "XyZ"
         head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"song.mp3\"\r\n"
                 "Content-Type: audio/mpeg\r\n\r\n").encode()
-        body_len = len(head) + len(data) + len(f"\r\n--{boundary}--\r\n")
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        sent = data[: len(data) // 2] if phase == "body" else data + tail
         sock = socket.create_connection(("127.0.0.1", port))
         sock.sendall((f"POST /api/audio/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-Key: restart-key\r\n"
-                      f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {body_len}\r\n\r\n").encode()
-                     + head + data[: len(data) // 2])
-        time.sleep(0.5)
+                      f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+                      f"Content-Length: {len(head) + len(data) + len(tail)}\r\n\r\n").encode() + head + sent)
+        assert wait_until(marker.exists, 60), f"the server never reached the {phase} pause"
+        if phase == "storing":  # the kill really lands with song files half stored in MEDIA_ROOT
+            assert [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
         server.send_signal(signal.SIGKILL)
         server.wait(10)
-        sock.close()
     finally:
+        if sock is not None:
+            sock.close()
         server.kill()
         server.wait(10)
-    assert AudioTrack.objects.count() == 0
-    assert not list(Path(settings.MEDIA_ROOT).rglob("*.mp3")) and not list(Path(settings.MEDIA_ROOT).rglob("*.m4a"))
+    assert AudioTrack.objects.count() == 0  # the guarantee: no (half) file is registered as a track
+    media_root = Path(settings.MEDIA_ROOT)
+    stray = {str(p.relative_to(media_root)): p.stat().st_size for p in media_root.rglob("*") if p.is_file()}
+    if stray and phase == "storing":
+        # Known app gap (reported): mv.files.store writes straight to the final name, so a kill
+        # mid-store leaves unregistered, possibly half-written files. Passes once that is fixed.
+        pytest.xfail(f"killed mid-store: files left in MEDIA_ROOT, registered nowhere (name: bytes): {stray}")
+    assert not stray, f"files left in MEDIA_ROOT by the killed upload: {stray}"

@@ -63,14 +63,23 @@ class Prediction:
     canceled_at: float | None = None
     output: Any = None
     output_files: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    held: bool = False  # stays "processing" until FakeReplicate.release()
+    polls_to_finish: int | None = None  # finish after this many polls instead of after run_s
+    polls: int = 0
 
     def status(self, now: float) -> str:
         if self.canceled_at is not None:
             return "canceled"
+        if self.polls_to_finish is not None:  # counted in polls, not wall time: the same under any load
+            if self.polls == 0:
+                return "starting"
+            if self.never_finish or self.held or self.polls < self.polls_to_finish:
+                return "processing"
+            return "failed" if self.fail_error else "succeeded"
         elapsed = now - self.created
         if elapsed < self.queue_s:
             return "starting"
-        if self.never_finish or elapsed < self.queue_s + self.run_s:
+        if self.never_finish or self.held or elapsed < self.queue_s + self.run_s:
             return "processing"
         return "failed" if self.fail_error else "succeeded"
 
@@ -107,9 +116,39 @@ class FakeReplicate:
             self.output_not_video = False
             self.chaos: dict[str, float] = {}
             self.chaos_hits = 0  # faults the chaos mode injected (failed predictions, errors, drops)
+            self.held_models: set[str] = set()
+            self.model_polls: dict[str, int] = {}
+            self.dropped_responses: list[dict[str, Any]] = []  # requests handled, then the answer dropped
 
-    def set_latency(self, model: str, *, queue_s: float = 0.0, run_s: float = 0.05) -> None:
+    def set_latency(self, model: str, *, queue_s: float = 0.0, run_s: float = 0.05, polls: int | None = None) -> None:
+        """polls=N: predictions finish on their N-th poll, whatever the wall time (deterministic
+        under load); otherwise after queue_s + run_s seconds."""
         self.model_latency[model] = (queue_s, run_s)
+        if polls is None:
+            self.model_polls.pop(model, None)
+        else:
+            self.model_polls[model] = polls
+
+    def hold(self, model: str) -> None:
+        """New predictions of `model` stay processing until release(): no wall-clock race."""
+        with self.lock:
+            self.held_models.add(model)
+
+    def release(self, model: str | None = None, prediction_id: str | None = None) -> None:
+        """Let held predictions finish: one, all of one model, or all."""
+        with self.lock:
+            if prediction_id is None and model:
+                self.held_models.discard(model)
+            elif prediction_id is None:
+                self.held_models.clear()
+            for prediction in self.predictions.values():
+                if (prediction_id is None or prediction.id == prediction_id) and (model is None or prediction.model == model):
+                    prediction.held = False
+
+    def finished(self, prediction_id: str) -> bool:
+        """Whether the provider reports the prediction done (succeeded, failed or canceled)."""
+        with self.lock:
+            return self.predictions[prediction_id].status(time.monotonic()) in {"succeeded", "failed", "canceled"}
 
     def fail_next(self, model: str, error: str = "E6716: the model failed", count: int = 1) -> None:
         self.fail_queue.setdefault(model, []).extend([error] * count)
@@ -119,12 +158,17 @@ class FakeReplicate:
         self.http_errors.append({"method": method, "path": re.compile(path_regex), "status": status, "times": times,
                                  "headers": headers or {}, "body": body or {"detail": f"fake error {status}", "status": status}})
 
-    def drop_connection(self, method: str, path_regex: str, *, times: int = 1) -> None:
-        self.drops.append({"method": method, "path": re.compile(path_regex), "times": times})
+    def drop_connection(self, method: str, path_regex: str, *, times: int = 1, after: bool = False) -> None:
+        """Close the connection instead of answering; after=True handles the request first (a
+        create then creates the prediction) and drops only the answer."""
+        self.drops.append({"method": method, "path": re.compile(path_regex), "times": times, "after": after})
 
-    def set_chaos(self, *, fail_fraction: float = 0.0, error_fraction: float = 0.0, drop_fraction: float = 0.0) -> None:
-        """Random faults: failed predictions, 429/500/502/503 answers, dropped connections."""
-        self.chaos = {"fail": fail_fraction, "error": error_fraction, "drop": drop_fraction}
+    def set_chaos(self, *, fail_fraction: float = 0.0, error_fraction: float = 0.0, drop_fraction: float = 0.0,
+                  drop_after_fraction: float = 0.0) -> None:
+        """Random faults: failed predictions, 429/500/502/503 answers, dropped connections, and
+        answers dropped after the request was handled. Seeded: the same requests get the same faults."""
+        self.chaos = {"fail": fail_fraction, "error": error_fraction, "drop": drop_fraction,
+                      "drop_after": drop_after_fraction}
 
     def script_llm(self, *responses: Any) -> None:
         self.llm_responses.extend(responses)
@@ -204,7 +248,8 @@ class FakeReplicate:
                 self.chaos_hits += 1
             prediction = Prediction(id=self._new_id(), model=model, input=data, created=time.monotonic(),
                                     queue_s=queue_s, run_s=run_s, fail_error=fail,
-                                    never_finish=model in self.never_finish_models)
+                                    never_finish=model in self.never_finish_models,
+                                    held=model in self.held_models, polls_to_finish=self.model_polls.get(model))
             self.predictions[prediction.id] = prediction
         if not fail:
             self._make_output(prediction, kind)
@@ -295,6 +340,14 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing ----------------------------------------------------------------------
 
     def _send(self, status: int, body: Any, *, content_type: str = "application/json", headers: dict | None = None) -> None:
+        if getattr(self, "drop_answer", False):  # handled, but the client never hears back
+            self.drop_answer = False
+            with self.fake.lock:
+                self.fake.dropped_responses.append({"method": self.command, "path": self.path, "status": status,
+                                                    "id": body.get("id") if isinstance(body, dict) else None})
+            self.close_connection = True
+            self.connection.close()
+            return
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         if status >= 400 and content_type == "application/json":
             content_type = "application/problem+json"
@@ -319,6 +372,9 @@ class _Handler(BaseHTTPRequestHandler):
             for drop in fake.drops:
                 if drop["times"] > 0 and drop["method"] == self.command and drop["path"].search(path):
                     drop["times"] -= 1
+                    if drop.get("after"):
+                        self.drop_answer = True
+                        break
                     self.close_connection = True
                     self.connection.close()
                     return True
@@ -330,7 +386,7 @@ class _Handler(BaseHTTPRequestHandler):
             chaos = fake.chaos
             if chaos and path.startswith("/v1/"):
                 roll = fake.rng.random()
-                if roll < chaos.get("drop", 0) + chaos.get("error", 0):
+                if roll < chaos.get("drop", 0) + chaos.get("error", 0) + chaos.get("drop_after", 0):
                     fake.chaos_hits += 1
                 if roll < chaos.get("drop", 0):
                     self.close_connection = True
@@ -342,6 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(status, {"detail": "Request was throttled (chaos)." if status == 429 else "server error (chaos)",
                                         "status": status}, headers=headers)
                     return True
+                if roll < chaos.get("drop", 0) + chaos.get("error", 0) + chaos.get("drop_after", 0):
+                    self.drop_answer = True
         return False
 
     def _authorized(self) -> bool:
@@ -376,6 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._route(b"")
 
     def _route(self, body: bytes) -> None:
+        self.drop_answer = False
         self._record(body)
         if self._injected():
             return
@@ -392,7 +451,8 @@ class _Handler(BaseHTTPRequestHandler):
                 wait = float(prefer.split("=")[1]) if "=" in prefer else 60.0
                 deadline = time.monotonic() + wait
                 prediction = fake.predictions[data["id"]]
-                while prediction.status(time.monotonic()) in {"starting", "processing"} and time.monotonic() < deadline:
+                while (prediction.status(time.monotonic()) in {"starting", "processing"} and time.monotonic() < deadline
+                       and not prediction.held and prediction.polls_to_finish is None):
                     time.sleep(0.01)
                 data = fake.as_json(prediction)
                 if data["status"] == "processing":
@@ -403,6 +463,9 @@ class _Handler(BaseHTTPRequestHandler):
             prediction = fake.predictions.get(m.group(1))
             if prediction is None:
                 return self._send(404, {"detail": "The requested resource could not be found.", "status": 404})
+            if not m.group(2) and self.command == "GET":
+                with fake.lock:
+                    prediction.polls += 1
             if m.group(2) and self.command == "POST":
                 if prediction.status(time.monotonic()) in {"starting", "processing"}:
                     prediction.canceled_at = time.monotonic()
