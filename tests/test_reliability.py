@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import json
 from datetime import timedelta
 import threading
@@ -23,33 +24,62 @@ def run_project(user, scenes: int) -> Project:
     return project
 
 
+VEO = "google/veo-3.1"
+VEO_CREATE = r"^/v1/models/google/veo-3\.1/predictions$"
+
+
 def test_chaos_ends_every_clip_cleanly_and_never_creates_twice(fake_replicate, user, settings):
     settings.MV_CREATE_RETRIES = 3
     project = run_project(user, 8)
     scenes = list(project.scenes.select_related("current_clip"))
     before = {s.pk: s.current_clip_id for s in scenes}
     assert all(before.values())
-    creates_before = fake_replicate.creates()
+    known = set(fake_replicate.predictions)
 
-    fake_replicate.set_latency("google/veo-3.1", run_s=0.2)  # ~10 polls per clip: many calls for the faults to hit
-    fake_replicate.set_chaos(fail_fraction=0.3, error_fraction=0.2, drop_fraction=0.05)
+    # Counted in polls, not seconds, and the faults are seeded: the clips run one after another,
+    # so the same requests meet the same faults however loaded the machine is.
+    fake_replicate.set_latency(VEO, polls=6)
+    # The first create is made, but its answer is lost: the client sees a broken connection.
+    fake_replicate.drop_connection("POST", VEO_CREATE, after=True)
+    fake_replicate.set_chaos(fail_fraction=0.3, error_fraction=0.2, drop_fraction=0.05, drop_after_fraction=0.05)
     new = [pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=s.description, scene=s)
            for s in scenes]
     fake_replicate.set_chaos()
+    faults = [kind for kind, _, _ in fake_replicate.chaos_faults]
+    print(f"chaos faults: {len(faults)} {sorted(collections.Counter(faults).items())}")
+    for kind in ("failed prediction", "error", "drop"):
+        assert kind in faults, f"the seeded chaos injected no {kind!r}: {faults}"
+    assert fake_replicate.chaos_hits == len(faults) >= 5
 
     clips = list(Clip.objects.filter(pk__in=[c.pk for c in new]))
     assert not [c for c in clips if c.status in ACTIVE_STATUSES]
     failed = [c for c in clips if c.status == JobStatus.FAILED]
     assert all(c.error and "Traceback" not in c.error for c in failed)
-    assert fake_replicate.chaos_hits >= 3, f"the chaos settings injected only {fake_replicate.chaos_hits} faults"
     for scene in scenes:
         scene.refresh_from_db()
         mine = next(c for c in clips if c.scene_id == scene.pk)
         expected = mine.pk if mine.status == JobStatus.SUCCEEDED else before[scene.pk]
         assert scene.current_clip_id == expected  # a failure never loses the previous clip
-    with_prediction = [c for c in clips if c.prediction_id]
-    assert len({c.prediction_id for c in with_prediction}) == len(with_prediction)
-    assert fake_replicate.creates() - creates_before == len(with_prediction) <= len(new)
+
+    # Nothing created twice: every prediction is a clip's stored one, or one whose create answer
+    # was lost (paid, but the client cannot know its id); each clip led to at most one.
+    created = {pid: p for pid, p in fake_replicate.predictions.items() if pid not in known}
+    lost = {d["id"] for d in fake_replicate.dropped_responses if d["status"] == 201 and d["id"]}
+    stored = {c.prediction_id for c in clips if c.prediction_id}
+    assert lost and all(p.model == VEO for p in created.values())
+    assert len(stored) == len([c for c in clips if c.prediction_id]) and not stored & lost
+    assert set(created) == stored | lost
+    per_clip = collections.Counter(p.input["prompt"] for p in created.values())
+    assert set(per_clip) <= {c.prompt for c in clips} and max(per_clip.values()) == 1
+    for clip in clips:
+        if clip.prompt in {created[pid].input["prompt"] for pid in lost}:
+            assert clip.status == JobStatus.FAILED and not clip.prediction_id and clip.error
+
+    # Explicit retries of every failed clip: the provider sees exactly one create more for each.
+    retried = [pipeline.retry_clip(c) for c in failed]
+    after = {pid for pid in fake_replicate.predictions if pid not in known}
+    assert len(after) == len(created) + len(retried) <= len(new) + len(retried)
+    assert all(c.status == JobStatus.SUCCEEDED for c in Clip.objects.filter(pk__in=[r.pk for r in retried]))
 
 
 def test_retry_from_the_api_reruns_only_the_failed_clip(fake_replicate, alice_client, user):
@@ -113,25 +143,41 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
     scene = project.scenes.get(position=0)
     source = scene.current_clip
     results: dict[str, Clip] = {}
+    model = "sync/lipsync-2-pro"
 
-    def lipsync(name: str, run_s: float) -> None:
-        fake_replicate.set_latency("sync/lipsync-2-pro", run_s=run_s)
+    def lipsync(name: str) -> None:
         results[name] = pipeline.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=source,
                                                  audio_track=track, start_time=0, end_time=8)
 
-    slow = threading.Thread(target=lipsync, args=("slow", 2.0))
+    # The slow one is held at the provider until the fast one has finished and re-stitched:
+    # the order of finishing is fixed, not a race against a time window.
+    fake_replicate.hold(model)
+    slow = threading.Thread(target=lipsync, args=("slow",))
     slow.start()
-    while fake_replicate.creates("sync/lipsync-2-pro") < 1:
+    deadline = time.monotonic() + 60
+    while fake_replicate.creates(model) < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
-    fast = threading.Thread(target=lipsync, args=("fast", 0.05))
+    (slow_prediction,) = [p.id for p in fake_replicate.predictions.values() if p.model == model]
+    fake_replicate.stop_holding(model)
+    fast = threading.Thread(target=lipsync, args=("fast",))
     fast.start()
-    slow.join(30)
-    fast.join(30)
+    fast.join(120)
+    assert not fast.is_alive() and not fake_replicate.finished(slow_prediction)
+    results["fast"].refresh_from_db()
+    scene.refresh_from_db()
+    assert results["fast"].status == JobStatus.SUCCEEDED and scene.current_clip_id == results["fast"].pk
+    fake_replicate.release(prediction_id=slow_prediction)
+    slow.join(120)
+    assert not slow.is_alive()
     for clip in results.values():
         clip.refresh_from_db()
         assert clip.status == JobStatus.SUCCEEDED and clip.parent_id == source.pk
+    assert results["slow"].prediction_id == slow_prediction
+    assert results["slow"].finished_at > results["fast"].finished_at
     scene.refresh_from_db()
-    assert scene.current_clip_id == results["slow"].pk
-    latest = project.stitches.order_by("-created_at").first()
-    latest.refresh_from_db()
+    assert scene.current_clip_id == results["slow"].pk  # the last to finish
+    assert results["fast"].followup_stitch.ordered_clips()[0].pk == results["fast"].pk
+    latest = results["slow"].followup_stitch  # the automatic re-stitch after the last one
+    assert latest is not None and latest.status == JobStatus.SUCCEEDED
     assert latest.ordered_clips()[0].pk == results["slow"].pk
+    assert latest.created_at >= results["fast"].followup_stitch.created_at

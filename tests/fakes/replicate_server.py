@@ -116,6 +116,7 @@ class FakeReplicate:
             self.output_not_video = False
             self.chaos: dict[str, float] = {}
             self.chaos_hits = 0  # faults the chaos mode injected (failed predictions, errors, drops)
+            self.chaos_faults: list[tuple[str, str, str]] = []  # (kind, method, path) of each chaos fault
             self.held_models: set[str] = set()
             self.model_polls: dict[str, int] = {}
             self.dropped_responses: list[dict[str, Any]] = []  # requests handled, then the answer dropped
@@ -133,6 +134,11 @@ class FakeReplicate:
         """New predictions of `model` stay processing until release(): no wall-clock race."""
         with self.lock:
             self.held_models.add(model)
+
+    def stop_holding(self, model: str) -> None:
+        """New predictions of `model` run normally; those already held stay held until release()."""
+        with self.lock:
+            self.held_models.discard(model)
 
     def release(self, model: str | None = None, prediction_id: str | None = None) -> None:
         """Let held predictions finish: one, all of one model, or all."""
@@ -246,6 +252,7 @@ class FakeReplicate:
             if fail is None and self.chaos.get("fail") and self.fail_rng.random() < self.chaos["fail"]:
                 fail = "E1001: the GPU ran out of memory (chaos)"
                 self.chaos_hits += 1
+                self.chaos_faults.append(("failed prediction", "POST", model))
             prediction = Prediction(id=self._new_id(), model=model, input=data, created=time.monotonic(),
                                     queue_s=queue_s, run_s=run_s, fail_error=fail,
                                     never_finish=model in self.never_finish_models,
@@ -388,6 +395,9 @@ class _Handler(BaseHTTPRequestHandler):
                 roll = fake.rng.random()
                 if roll < chaos.get("drop", 0) + chaos.get("error", 0) + chaos.get("drop_after", 0):
                     fake.chaos_hits += 1
+                    kind = ("drop" if roll < chaos.get("drop", 0) else "error" if roll < chaos.get("drop", 0) + chaos.get("error", 0)
+                            else "drop after")
+                    fake.chaos_faults.append((kind, self.command, path))
                 if roll < chaos.get("drop", 0):
                     self.close_connection = True
                     self.connection.close()
