@@ -18,37 +18,108 @@ from mv.models import AudioTrack
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_page_forms_and_htmx_posts_need_csrf(user):
-    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"))
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    assert client.post("/create/submit/", {"video_description": "x"}).status_code == 403
-    assert client.post(f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "mv1"}, HTTP_HX_REQUEST="true").status_code == 403
-    page = client.get("/create/")
-    token = page.cookies["csrftoken"].value
-    response = client.post(f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "mv1"}, HTTP_HX_REQUEST="true",
-                           HTTP_X_CSRFTOKEN=token)
-    assert response.status_code == 200
-
-
-def test_users_see_only_their_own_things(client, user, other_user, song_mp3):
+def owned_things(user, song_mp3) -> dict:
+    """One of everything a user owns: project, scene, clips (ok and failed), stitch, track, image."""
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from mv import audio
+    from mv.models import Clip, JobStatus
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = pipeline.create_project(owner=user, video_description="mine", flavor=flavors.resolve("default"),
                                       number_of_scenes=1, audio_track=track)
     pipeline.start_project(project)
     scene = project.scenes.get()
-    clip, stitch = scene.current_clip, project.stitches.get()
+    failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene,
+                                   enqueue=False)
+    Clip.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED, error="the model failed")
+    (image,) = pipeline.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a fox",
+                                                num_images=1)
+    return {"project": project, "scene": scene, "clip": scene.current_clip, "failed": failed,
+            "stitch": project.stitches.get(), "track": track, "image": image}
+
+
+POST_ROUTES = ["create_submit", "create_audio_upload", "create_audio_url", "create_character_images", "change_flavor",
+               "restitch", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_make_current"]
+
+
+def page_post_routes(t: dict) -> dict[str, str]:
+    """Every POST page route of mv.urls, filled in with the owner's ids."""
+    from django.urls import URLPattern
+
+    from mv import urls
+
+    ids = {"quick-gen": t["project"].pk, "scenes": t["scene"].pk, "clips": t["failed"].pk}
+    routes = {}
+    for pattern in urls.urlpatterns:
+        assert isinstance(pattern, URLPattern)
+        route = str(pattern.pattern)
+        path = "/" + route.replace("<uuid:pk>", str(ids.get(route.split("/")[0], "")))
+        routes[pattern.name] = path
+    return routes
+
+
+def test_page_forms_and_htmx_posts_need_csrf(user, song_mp3):
+    """Every page route refuses a POST without the CSRF token (403), with or without HTMX; with
+    the token, the routes that take a POST get through (and the others answer 405)."""
+    from django.test import Client as C
+
+    things = owned_things(user, song_mp3)
+    client = C(enforce_csrf_checks=True)
+    client.force_login(user)
+    routes = page_post_routes(things)
+    for name, url in routes.items():
+        for headers in ({}, {"HTTP_HX_REQUEST": "true"}):
+            assert client.post(url, {"video_description": "x"}, **headers).status_code == 403, (name, url)
+    token = client.get("/create/").cookies["csrftoken"].value
+    accepted = []
+    for name, url in routes.items():
+        status = client.post(url, {"config_flavor": "mv1"}, HTTP_HX_REQUEST="true", HTTP_X_CSRFTOKEN=token).status_code
+        assert status != 403, (name, url)
+        if status != 405:
+            accepted.append(name)
+    assert sorted(accepted) == sorted(POST_ROUTES)
+    # the JSON API with a session cookie needs the token too (an X-API-Key call does not)
+    from mv import api
+
+    for pattern in api.urlpatterns:
+        if pattern.name in {None, "api_get_config_flavors"} or "<" in str(pattern.pattern):
+            continue
+        status = client.post(f"/api/{pattern.pattern}", "{}", content_type="application/json").status_code
+        assert status in (403, 405), (pattern.name, status)
+    assert client.post("/accounts/logout/").status_code == 403
+
+
+def test_users_see_only_their_own_things(client, user, other_user, song_mp3):
+    t = owned_things(user, song_mp3)
+    project, scene, clip, stitch, track, image = (t[k] for k in ("project", "scene", "clip", "stitch", "track", "image"))
     client.force_login(other_user)
-    for url in (f"/quick-gen/{project.pk}/", f"/api/mv/get_video/{clip.pk}", f"/api/mv/get_video/{stitch.pk}",
-                f"/api/audio/get/{track.pk}", f"/api/mv/projects/{project.pk}", f"/scenes/{scene.pk}/clip/status/"):
+    for url in (f"/quick-gen/{project.pk}/", f"/scenes/{scene.pk}/clip/status/", f"/scenes/{scene.pk}/prompt/status/",
+                f"/api/mv/get_video/{clip.pk}", f"/api/mv/get_video/{clip.pk}/info", f"/api/mv/get_video/{clip.pk}/poster",
+                f"/api/mv/get_video/{stitch.pk}", f"/api/mv/get_video/{stitch.pk}/info",
+                f"/api/mv/get_video/{t['failed'].pk}/info", f"/api/audio/get/{track.pk}",
+                f"/api/audio/get/{track.pk}?download=1", f"/api/audio/waveform/{track.pk}",
+                f"/api/mv/get_character_reference/{image.pk}", f"/api/mv/projects/{project.pk}"):
         assert client.get(url).status_code == 404, url
-    assert client.post(f"/scenes/{scene.pk}/regenerate/").status_code == 404
-    assert client.post("/api/mv/lipsync", json.dumps({"video_id": str(clip.pk), "audio_id": str(track.pk)}),
-                       content_type="application/json").status_code == 404
+    assert str(image.pk) not in client.get(f"/create/characters/status/?ids={image.pk}").content.decode()
+    for name, url in page_post_routes(t).items():
+        if name in POST_ROUTES and not url.startswith("/create/"):
+            assert client.post(url, {"config_flavor": "mv1", "description": "stolen"}).status_code == 404, (name, url)
+    for endpoint, body in (
+        ("lipsync", {"video_id": str(clip.pk), "audio_id": str(track.pk)}),
+        ("retry_video", {"video_id": str(t["failed"].pk)}),
+        ("stitch-videos", {"video_ids": [str(clip.pk)]}),
+        ("create_scenes", {"idea": "x", "project_id": str(project.pk)}),
+        ("generate_video", {"prompt": "x", "scene_id": str(scene.pk)}),
+        ("generate_video", {"prompt": "x", "character_reference_id": str(image.pk)}),
+    ):
+        response = client.post(f"/api/mv/{endpoint}", json.dumps(body), content_type="application/json")
+        assert response.status_code == 404, (endpoint, body, response.content[:200])
+    response = client.post("/api/audio/trim", json.dumps({"audio_id": str(track.pk), "start_at": 0, "end_at": 1}),
+                           content_type="application/json")
+    assert response.status_code == 404
+    scene.refresh_from_db()
+    assert scene.description != "stolen" and scene.current_clip_id == clip.pk
     assert "mine" not in client.get("/").content.decode()
     assert client.get("/admin/").status_code == 302
 
@@ -77,26 +148,77 @@ def test_pages_send_security_headers_and_a_csp(alice_client):
     assert "<script>" not in response.content.decode()  # no inline scripts: the CSP would block them
 
 
-def test_secrets_never_reach_logs_pages_errors_or_the_admin(fake_replicate, client, staff_user, user, settings, caplog):
+class Capture(logging.Handler):
+    """Every record, formatted the way the console handler would, with its traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+def test_secrets_never_reach_logs_pages_errors_or_the_admin(fake_replicate, client, staff_user, user, settings, capfd):
     settings.MV_API_KEYS = ["api-key-secret-123"]
-    caplog.set_level(logging.DEBUG)
-    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("mv1"),
-                                      number_of_scenes=1)
-    pipeline.start_project(project)
-    settings.REPLICATE_API_TOKEN = "wrong-token-also-secret"
-    failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="fails with a bad token")
-    failed.refresh_from_db()
-    assert "token" in failed.error.lower()
-    staff_user.is_superuser = True
-    staff_user.save()
-    client.force_login(staff_user)
-    pages = [client.get(u).content.decode() for u in (f"/admin/mv/clip/{failed.pk}/change/", "/admin/mv/clip/",
-                                                      f"/quick-gen/{project.pk}/")]
-    api = client.get(f"/api/mv/get_video/{failed.pk}/info").content.decode()
-    logs = "\n".join(r.getMessage() for r in caplog.records)
-    for secret in (fake_replicate.token, "wrong-token-also-secret", "api-key-secret-123"):
-        assert secret not in logs and secret not in api and secret not in failed.error
-        assert all(secret not in page for page in pages)
+    capture = Capture()
+    names = ["", "mv", "django", "django.request", "django.security.csrf", "django_tasks_db", "django.tasks",
+             "replicate", "httpx", "httpcore"]
+    loggers = [logging.getLogger(n) for n in names]
+    saved = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(capture)
+        lg.setLevel(logging.DEBUG)
+    try:
+        project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("mv1"),
+                                          number_of_scenes=1)
+        pipeline.start_project(project)  # the token goes to the fake provider on every call
+        fake_replicate.drop_connection("GET", r"^/v1/predictions/")  # a transient fault is logged
+        ok = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="with a dropped poll")
+        settings.REPLICATE_API_TOKEN = "wrong-token-also-secret"
+        failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="fails with a bad token")
+        failed.refresh_from_db()
+        ok.refresh_from_db()
+        assert "token" in failed.error.lower() and ok.status == "succeeded"
+        api = Client()
+        bodies = []
+        for key in ("api-key-secret-123", "wrong-key-also-secret-456"):  # good and bad keys, good and bad requests
+            for method, url, body in (("get", "/api/mv/get_config_flavors", None),
+                                      ("get", f"/api/mv/get_video/{failed.pk}/info", None),
+                                      ("get", "/api/mv/get_video/not-a-uuid", None),
+                                      ("post", "/api/mv/create_scenes", "{"),
+                                      ("post", "/api/mv/create_scenes", json.dumps({"idea": ""})),
+                                      ("post", "/api/mv/lipsync", json.dumps({"video_id": str(failed.pk)})),
+                                      ("delete", "/api/mv/create_scenes", None),
+                                      ("get", "/api/nowhere", None)):
+                kwargs = {"content_type": "application/json"} if body is not None else {}
+                response = getattr(api, method)(url, *([body] if body is not None else []), HTTP_X_API_KEY=key,
+                                                **kwargs)
+                assert response.status_code < 500, (key, url, response.status_code)
+                bodies.append(response.content.decode(errors="replace"))
+            assert api.get("/create/", HTTP_X_API_KEY=key).status_code == 302  # pages do not take keys
+        staff_user.is_superuser = True
+        staff_user.save()
+        client.force_login(staff_user)
+        pages = [client.get(u).content.decode() for u in (
+            f"/admin/mv/clip/{failed.pk}/change/", f"/admin/mv/clip/{ok.pk}/change/", "/admin/mv/clip/",
+            f"/admin/mv/project/{project.pk}/change/", "/admin/", f"/quick-gen/{project.pk}/")]
+        pages.append(client.get(f"/api/mv/get_video/{failed.pk}/info").content.decode())
+    finally:
+        for lg, level in saved:
+            lg.removeHandler(capture)
+            lg.setLevel(level)
+    out, err = capfd.readouterr()  # what the app's own console handler printed
+    logs = "\n".join(capture.lines) + out + err
+    # the capture saw the traffic: provider calls, the transient fault, failed requests, tracebacks
+    for seen in ("HTTP Request: POST", "transient provider error", "Unauthorized: /api/", "Traceback"):
+        assert seen in logs, seen
+    for secret in (fake_replicate.token, "wrong-token-also-secret", "api-key-secret-123", "wrong-key-also-secret-456"):
+        assert secret not in logs, secret
+        assert all(secret not in text for text in bodies + pages), secret
+        assert secret not in failed.error and secret not in json.dumps(failed.input)
+        assert secret not in json.dumps(ok.input)
 
 
 def test_check_deploy_passes_with_production_settings(tmp_path):
