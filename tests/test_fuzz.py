@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from django.conf import settings as django_settings
 
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Stitch
+
+from tests.conftest import make_clip
 
 pytestmark = pytest.mark.slow
 
@@ -108,3 +112,133 @@ def test_truncated_media_upload_is_rejected(api_client, song_mp3, tmp_path, clip
         response = api_client.post("/api/audio/upload", {"file": fh}, HTTP_X_API_KEY="test-api-key")
     TRIED["cases"] += 1
     assert response.status_code == 400 and AudioTrack.objects.count() == 0
+
+
+# --- valid ids, bad times; huge strings; the page forms ---------------------------------------
+
+bad_numbers = st.one_of(
+    st.sampled_from([float("nan"), float("inf"), float("-inf"), -1.0, -1e-9, 1e308, 2**70, 10**6]),
+    st.floats(max_value=-1e-6, allow_nan=False, allow_infinity=False),
+    st.floats(min_value=40.5, max_value=1e12),  # past the 40 s track
+    st.sampled_from(["nan", "inf", "-1", "1e999", "", "abc", None, [], {}]),
+)
+times = st.one_of(bad_numbers, st.floats(min_value=0, max_value=40))
+
+
+@pytest.fixture
+def owned(api_client, user, song_mp3):
+    """A 40 s track and a finished clip that belong to the API user."""
+    from django.contrib.auth import get_user_model
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio, flavors, pipeline
+
+    api_user, _ = get_user_model().objects.get_or_create(username=django_settings.MV_API_USER)
+    track = audio.import_upload(api_user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    clip = pipeline.import_clip(api_user, make_clip(song_mp3.parent / "fuzz-clip.mp4", seconds=1.0))
+    return {"track": track, "clip": clip}
+
+
+def valid_span(start, end, length: float = 40.0) -> bool:
+    ok = lambda v: isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)  # noqa: E731
+    s = 0.0 if start is None else start
+    return ok(s) and (end is None or ok(end)) and 0 <= s < (length if end is None else end) <= length + 1e-6
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(which=st.sampled_from(["lipsync", "trim", "stitch"]), start=times, end=times, data=st.data())
+def test_valid_ids_with_bad_times_are_a_4xx(api_client, owned, which, start, end, data):
+    track, clip = str(owned["track"].pk), str(owned["clip"].pk)
+    if which == "stitch":
+        if start is None or valid_span(start, None):
+            return
+        endpoint, body = "/api/mv/stitch-videos", {"video_ids": [clip], "audio_overlay_id": track, "audio_start": start}
+    else:
+        if valid_span(start, end) or (start is None and end is None):
+            return
+        endpoint, keys = {"lipsync": ("/api/mv/lipsync", ("video_id", "audio_id", "start_time", "end_time")),
+                          "trim": ("/api/audio/trim", (None, "audio_id", "start_at", "end_at"))}[which]
+        body = {k: v for k, v in zip(keys, (clip, track, start, end), strict=True) if k}
+        if data.draw(st.booleans()):
+            body = {k: v for k, v in body.items() if v is not None}
+    before = counts()
+    response = api_client.post(endpoint, json.dumps(body, allow_nan=True), content_type="application/json",
+                               HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert 400 <= response.status_code < 500, (endpoint, body, response.status_code, response.content[:300])
+    assert response.json()["message"]
+    assert counts() == before
+
+
+MEGA = "x" * 1_000_000  # a 1 MB string: under the 5 MB body limit, over every field's length limit
+
+
+@pytest.mark.parametrize("endpoint,field,extra", [
+    ("/api/mv/create_scenes", "idea", {}),
+    ("/api/mv/create_scenes", "character_description", {"idea": "x"}),
+    ("/api/mv/generate_video", "prompt", {}),
+    ("/api/mv/generate_video", "negative_prompt", {"prompt": "x"}),
+    ("/api/mv/generate_character_reference", "character_description", {}),
+    ("/api/mv/create_scenes", "config_flavor", {"idea": "x"}),
+    ("/api/audio/download", "url", {}),
+])
+def test_one_megabyte_strings_are_a_4xx(api_client, endpoint, field, extra):
+    before = counts()
+    response = api_client.post(endpoint, json.dumps(extra | {field: MEGA}), content_type="application/json",
+                               HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert 400 <= response.status_code < 500 and response.json()["message"], (endpoint, field, response.status_code)
+    assert counts() == before
+
+
+form_values = st.one_of(scalars.filter(lambda v: v is not None), st.sampled_from([MEGA[:20_000], "\x00", "1e999"]))
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(fields=st.dictionaries(st.sampled_from(["mode", "config_flavor", "audio_track_id", "audio_start",
+                                               "video_description", "character_description", "character_image_id",
+                                               "number_of_scenes"]), form_values, max_size=8),
+       start=bad_numbers)
+def test_fuzzed_create_form_is_an_error_on_the_page(alice_client, owned, fields, start):
+    """The create form with a real song and bad start times or junk fields: the page again
+    with an error, never a 5xx or a project."""
+    alice = Project.objects.model._meta.get_field("owner").related_model.objects.get(username="alice")
+    track = owned["track"]
+    AudioTrack.objects.filter(pk=track.pk).update(owner=alice)
+    post = {k: str(v) for k, v in fields.items()} | {"audio_track_id": str(track.pk),
+                                                      "audio_start": "" if start is None else str(start)}
+    post.setdefault("video_description", "an idea")
+    if post["audio_start"] in ("", "[]", "{}"):
+        post["audio_start"] = "-1"
+    before = counts()
+    response = alice_client.post("/create/submit/", post)
+    TRIED["cases"] += 1
+    assert response.status_code == 200, (post, response.status_code)
+    assert 'role="alert"' in response.content.decode()  # the form again, with its error shown
+    assert counts() == before
+
+
+@settings(max_examples=40, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(description=form_values, negative=form_values)
+def test_fuzzed_prompt_save_never_fails_or_stores_junk(alice_client, user, description, negative):
+    from mv import flavors, pipeline
+    from mv.models import Scene
+
+    scene = Scene.objects.filter(project__owner=user).first()
+    if scene is None:
+        project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                          number_of_scenes=1)
+        pipeline.request_scenes(project, flavors.resolve("default"))
+        scene = project.scenes.get()
+    saved = (scene.description, scene.negative_description)
+    response = alice_client.post(f"/scenes/{scene.pk}/prompt/", {"description": str(description),
+                                                                 "negative_description": str(negative)},
+                                 HTTP_HX_REQUEST="true")
+    TRIED["cases"] += 1
+    assert response.status_code in (200, 400), response.status_code
+    scene.refresh_from_db()
+    now = (scene.description, scene.negative_description)
+    assert now == saved or (now[0] == str(description).strip() and len(now[0]) <= 5000 and "\x00" not in now[0])
