@@ -167,7 +167,7 @@ if MV_STORAGE == "s3":
         },
     }
 elif MV_STORAGE == "local":
-    _default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    _default_storage = {"BACKEND": "mv.storage.AtomicFileSystemStorage"}
 else:
     raise ImproperlyConfigured(f"MV_STORAGE must be 'local' or 's3', not {MV_STORAGE!r}")
 STORAGES = {
@@ -217,6 +217,8 @@ MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 2.0)  # seconds between polls of
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
 # Song and video URLs given by users may point at private or local hosts only when this is on.
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
+# A worker start deletes local media files no row points at once they are this old (seconds).
+MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
 MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
 MV_CREATE_RETRIES = envint("MV_CREATE_RETRIES", 4)
 MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
@@ -100,3 +101,42 @@ def test_waveform_and_poster_are_pictures(tmp_path, song_mp3, clip_mp4):
     media.poster(clip_mp4, tmp_path / "p.jpg")
     assert (tmp_path / "w.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "p.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+def test_prune_media_removes_only_old_unreferenced_files(user, song_mp3, settings):
+    import os
+    import time
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.core.management import call_command
+
+    from mv import audio
+
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    root = Path(settings.MEDIA_ROOT)
+    left = root / "songs" / ".incoming-abc-half.m4a"
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"half")
+    orphan = root / "clips" / "orphan.mp4"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"no row")
+    young = root / "clips" / "young.mp4"
+    young.write_bytes(b"work in progress")
+    old = time.time() - 7200
+    for path in [left, orphan, *[root / f.name for f in (track.file, track.original, track.waveform)]]:
+        os.utime(path, (old, old))
+    call_command("prune_media", stdout=io.StringIO())
+    assert not left.exists() and not orphan.exists() and young.exists()
+    for field in (track.file, track.original, track.waveform):
+        assert (root / field.name).exists()
+
+
+def test_stored_files_are_complete_under_their_names(user, song_mp3, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    names = [p.name for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+    assert not [n for n in names if n.startswith(".incoming-")]
+    assert (Path(settings.MEDIA_ROOT) / track.original.name).read_bytes() == song_mp3.read_bytes()

@@ -119,9 +119,13 @@ def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path):
         f"u = User.objects.get(username='{name}')\n"
         "c = pipeline.request_clip(owner=u, flavor=flavors.resolve('default'), prompt='left running', enqueue=False)\n"
         "c.status = 'running'; c.prediction_id = 'local-gone'; c.save()\nprint(c.pk)")
+    orphan = tmp_path / "media" / "clips" / "left-by-a-killed-process.mp4"
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"no row points here")
+    os.utime(orphan, (0, 0))
     worker = manage("mv_worker", "--batch")  # the documented worker command, here running RQ
     assert worker.returncode == 0, worker.stderr[-2000:]
-    assert "resumed" in worker.stdout
+    assert "resumed" in worker.stdout and "removed 1 media file" in worker.stdout and not orphan.exists()
     assert python(f"from mv.models import Clip\nprint(Clip.objects.get(pk='{stuck}').status)") == "failed"
     summary = python(
         "from mv.models import Project, Clip\n"

@@ -6,11 +6,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from mv import pipeline
+from mv import pipeline, storage
 
 
 class Command(BaseCommand):
-    help = ("Run MV Studio's background worker: resume interrupted jobs, then run the task queue "
+    help = ("Run MV Studio's background worker: resume interrupted jobs, prune media files no row points at, "
+            "then run the task queue "
             "(the database queue, or RQ with MV_TASKS_BACKEND=rq; start as many as you like).")
 
     def add_arguments(self, parser) -> None:
@@ -21,6 +22,9 @@ class Command(BaseCommand):
         resumed = pipeline.recover_stuck()
         if resumed:
             self.stdout.write(f"resumed {resumed} interrupted job(s)")
+        pruned = storage.prune_unreferenced(settings.MV_PRUNE_MEDIA_AFTER)
+        if pruned:
+            self.stdout.write(f"removed {len(pruned)} media file(s) a killed process left behind")
         if settings.MV_TASKS_BACKEND == "rq":
             call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch)
         else:
