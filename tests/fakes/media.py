@@ -39,8 +39,8 @@ def fake_video(workdir: Path, seconds: int, aspect: str) -> bytes:
 
 
 @functools.cache
-def fake_image(workdir: Path) -> bytes:
-    out = workdir / "image.png"
+def fake_image(workdir: Path, fmt: str = "png") -> bytes:
+    out = workdir / f"image.{fmt}"
     _run(["-f", "lavfi", "-i", "testsrc2=size=64x64", "-frames:v", "1", str(out)])
     return out.read_bytes()
 

@@ -294,8 +294,11 @@ class FakeReplicate:
             name = "output.mp4"
             prediction.output_files[name] = (body, "video/mp4")
         elif kind == "image":
-            name = f"output.{prediction.input.get('output_format', 'png')}"
-            prediction.output_files[name] = (fake_image(self.workdir), "image/png")
+            fmt = str(prediction.input.get("output_format", "png"))
+            name = f"output.{fmt}"
+            jpeg = fmt in ("jpg", "jpeg")  # a real JPEG when asked for one, else a PNG
+            prediction.output_files[name] = (fake_image(self.workdir, "jpg" if jpeg else "png"),
+                                             "image/jpeg" if jpeg else "image/png")
         else:
             video = self.uploaded(str(prediction.input["video"]))
             audio = self.uploaded(str(prediction.input["audio"]))
