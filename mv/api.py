@@ -31,6 +31,8 @@ from mv.forms import (
 )
 from mv.models import AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene, Stitch
 
+IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
+
 
 def _valid(form_class: type[JsonForm], request: HttpRequest) -> JsonForm:
     form = form_class(parse_json(request))
@@ -408,7 +410,7 @@ def get_character_reference(request: HttpRequest, image_id: str) -> HttpResponse
     image = _owned(CharacterImage, request, image_id, "character image")
     if not image.file:
         raise ApiError(404, "not_ready", f"Image {image.pk} has no file yet (status: {image.status}).")
-    kind = "image/jpeg" if image.file.name.lower().endswith((".jpg", ".jpeg")) else "image/png"
+    kind = IMAGE_TYPES.get(image.file.name.rsplit(".", 1)[-1].lower(), "image/png")
     return serve_file(request, image.file, content_type=kind, filename=image.file.name.rsplit("/", 1)[-1])
 
 

@@ -180,6 +180,19 @@ def require_video(path: Path | str) -> MediaInfo:
     return info
 
 
+def require_image(path: Path | str) -> str:
+    """The image's format ("png", "jpg" or "webp") from its first bytes, never its name."""
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpg"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    raise MediaError("not a PNG, JPEG or WebP image")
+
+
 # --- audio ------------------------------------------------------------------------------
 
 

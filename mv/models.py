@@ -171,6 +171,8 @@ class CharacterImage(JobMixin):
     model = models.CharField(max_length=200, blank=True)
     config_flavor = models.CharField(max_length=64, default="default")
     prediction_id = models.CharField(max_length=100, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    poll_token = models.UUIDField(null=True, blank=True, editable=False)  # which poll chain advances it (as clips)
     file = models.FileField(upload_to=image_name, max_length=300, blank=True)
 
     objects = OwnedQuerySet.as_manager()

@@ -12,8 +12,10 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -33,7 +35,7 @@ from mv.models import (
     Stitch,
     StitchItem,
 )
-from mv.providers import ProviderError, get_provider
+from mv.providers import Provider, ProviderError, get_provider
 from mv.providers.base import ClipRequest, JobUpdate, LipsyncRequest, SceneRequest
 
 logger = logging.getLogger("mv.pipeline")
@@ -343,6 +345,55 @@ def _lipsync_request(clip: Clip, stack: contextlib.ExitStack) -> LipsyncRequest:
     )
 
 
+def _prediction_step(row: Clip | CharacterImage, provider: Provider, workdir: Path, start: Callable[[], JobUpdate],
+                     *, may_start: Callable[[], bool] = lambda: True) -> JobUpdate | bool:
+    """The part of a job's life that clips and character images share. A queued row is
+    claimed and started, and its prediction id stored before anything waits on it; a
+    running one is polled, or cancelled and failed past its deadline. Returns the update
+    to apply, False when there is nothing to do this step (another worker is starting it,
+    or `may_start` says wait), or True when the row finished here. Never starts twice: a
+    start cut off by a crash is failed once MV_START_GRACE has passed."""
+    model = type(row)
+    if row.status == JobStatus.QUEUED:
+        if row.started_at is not None:
+            if timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
+                return False  # another worker may still be inside the create call
+            # The model may have accepted that start, so starting again could pay twice.
+            row.mark_failed("interrupted while starting (the worker restarted); retry to run it again")
+            return True
+        if not may_start():
+            return False
+        row.started_at = timezone.now()
+        if not model.objects.filter(pk=row.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
+            started_at=row.started_at
+        ):
+            return False  # another worker is starting it
+        update = start()
+        row.status = JobStatus.RUNNING
+        row.prediction_id = update.prediction_id
+        row.model = update.model or row.model
+        row.input = row.input | {"sent": update.input}
+        row.deadline_at = timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)
+        if not model.objects.filter(pk=row.pk, status=JobStatus.QUEUED).update(
+            status=row.status, prediction_id=row.prediction_id, model=row.model, input=row.input,
+            deadline_at=row.deadline_at,
+        ):
+            # Failed meanwhile (the start outlived MV_START_GRACE): nobody will collect
+            # this prediction, so stop paying for it.
+            provider.cancel(update.prediction_id)
+            row.refresh_from_db(fields=["status", "error", "finished_at"])
+            return True
+        return update
+    if not row.prediction_id:
+        row.mark_failed("interrupted before the model accepted the job; retry to run it again")
+        return True
+    if row.deadline_at and timezone.now() > row.deadline_at:
+        provider.cancel(row.prediction_id)
+        row.mark_failed(f"timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled")
+        return True
+    return provider.poll(row.prediction_id, workdir=workdir)
+
+
 def advance_clip(clip_id: str) -> bool:
     """One step of a clip's life: start it when queued, poll it when running, store the
     output when done. Returns True once the clip is finished. Safe to call again after a
@@ -353,52 +404,19 @@ def advance_clip(clip_id: str) -> bool:
     provider = get_provider(clip.provider)
     flavor = flavors.resolve(clip.config_flavor)
     with files.workdir() as workdir, contextlib.ExitStack() as stack:
+
+        def start() -> JobUpdate:
+            if clip.kind == Clip.Kind.LIPSYNC:
+                return provider.start_lipsync(flavor, _lipsync_request(clip, stack), workdir=workdir)
+            return provider.start_clip(flavor, _clip_request(clip, workdir, stack), workdir=workdir)
+
         try:
-            if clip.status == JobStatus.QUEUED:
-                if clip.started_at is not None:
-                    if timezone.now() - clip.started_at < timedelta(seconds=settings.MV_START_GRACE):
-                        return False  # another worker may still be inside the create call
-                    # A start was under way when its worker died: the model may have
-                    # accepted it, so starting again could pay twice.
-                    clip.mark_failed("interrupted while starting (the worker restarted); retry to run it again")
+            step = _prediction_step(clip, provider, workdir, start, may_start=lambda: not _at_capacity(clip))
+            if isinstance(step, bool):
+                if step:
                     _after_clip_finished(clip)
-                    return True
-                if _at_capacity(clip):
-                    return False
-                clip.started_at = timezone.now()
-                if not Clip.objects.filter(pk=clip.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
-                    started_at=clip.started_at
-                ):
-                    return False  # another worker is starting it
-                if clip.kind == Clip.Kind.LIPSYNC:
-                    update = provider.start_lipsync(flavor, _lipsync_request(clip, stack), workdir=workdir)
-                else:
-                    update = provider.start_clip(flavor, _clip_request(clip, workdir, stack), workdir=workdir)
-                clip.status = JobStatus.RUNNING
-                clip.prediction_id = update.prediction_id
-                clip.model = update.model or clip.model
-                clip.input = clip.input | {"sent": update.input}
-                clip.deadline_at = timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)
-                if not Clip.objects.filter(pk=clip.pk, status=JobStatus.QUEUED).update(
-                    status=clip.status, prediction_id=clip.prediction_id, model=clip.model, input=clip.input,
-                    deadline_at=clip.deadline_at,
-                ):
-                    # The clip was failed meanwhile (the start outlived MV_START_GRACE): nobody
-                    # will collect this prediction, so stop paying for it.
-                    provider.cancel(update.prediction_id)
-                    return True
-            elif not clip.prediction_id:
-                clip.mark_failed("interrupted before the model accepted the job; retry to run it again")
-                _after_clip_finished(clip)
-                return True
-            elif clip.deadline_at and timezone.now() > clip.deadline_at:
-                provider.cancel(clip.prediction_id)
-                clip.mark_failed(f"timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled")
-                _after_clip_finished(clip)
-                return True
-            else:
-                update = provider.poll(clip.prediction_id, workdir=workdir)
-            return _apply(clip, update)
+                return step
+            return _apply(clip, step)
         except ProviderError as exc:
             if not exc.permanent and clip.status == JobStatus.RUNNING:
                 logger.warning("clip %s: transient provider error, will poll again: %s", clip.pk, exc.message)
@@ -648,30 +666,50 @@ def request_character_images(
     return images
 
 
-def render_character_image(image_id: str) -> None:
+def advance_character_image(image_id: str) -> bool:
+    """One step of a character image, like a clip's: start, poll, store. True once finished."""
     image = CharacterImage.objects.get(pk=image_id)
     if image.is_finished:
-        return
-    image.mark_running()
-    flavor = flavors.resolve(image.config_flavor)
+        return True
+    provider = get_provider(image.provider)
+    with files.workdir() as workdir:
 
-    def started(prediction_id: str) -> None:  # stored before anything waits on it
-        image.prediction_id = prediction_id
-        image.save(update_fields=["prediction_id"])
+        def start() -> JobUpdate:
+            return provider.start_image(flavors.resolve(image.config_flavor), image.prompt,
+                                        seed=image.input.get("seed"), workdir=workdir)
 
-    try:
-        with files.workdir() as workdir:
-            path, sent = get_provider(image.provider).render_image(
-                flavor, image.prompt, seed=image.input.get("seed"), workdir=workdir,
-                prediction_id=image.prediction_id, on_started=started)
-            files.store(image.file, path, f"{image.pk}{path.suffix or '.png'}")
-    except (ProviderError, media.MediaError) as exc:
-        image.mark_failed(str(exc))
-        return
-    image.input = image.input | {"sent": sent}
-    image.status = JobStatus.SUCCEEDED
-    image.finished_at = timezone.now()
-    image.save(update_fields=["file", "input", "status", "finished_at"])
+        try:
+            step = _prediction_step(image, provider, workdir, start)
+            if isinstance(step, bool):
+                return step
+            return _apply_image(image, step)
+        except ProviderError as exc:
+            if not exc.permanent and image.status == JobStatus.RUNNING:
+                logger.warning("image %s: transient provider error, will poll again: %s", image.pk, exc.message)
+                return False
+            image.mark_failed(exc.message)
+        except media.MediaError as exc:
+            image.mark_failed(f"the model's output is not a usable image ({exc})")
+    return True
+
+
+def _apply_image(image: CharacterImage, update: JobUpdate) -> bool:
+    if update.state == "running":
+        return False
+    if update.state == "succeeded":
+        if update.output_path is None:
+            raise ProviderError("the model finished but returned no image")
+        kind = media.require_image(update.output_path)  # stored under the extension its bytes say
+        files.store(image.file, update.output_path, f"{image.pk}.{kind}")
+        image.status = JobStatus.SUCCEEDED
+        image.error = ""
+        image.finished_at = timezone.now()
+        image.save(update_fields=["file", "status", "error", "finished_at"])
+    elif update.state == "canceled":
+        image.mark_canceled(update.error or "the prediction was cancelled")
+    else:
+        image.mark_failed(update.error or "the model failed without saying why")
+    return True
 
 
 # --- waiting and recovery -----------------------------------------------------------------
@@ -690,30 +728,28 @@ def wait_for(rows: list, seconds: float) -> bool:
         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
-def is_current_poll_chain(clip_id: str, token: str | None) -> bool:
-    current = Clip.objects.filter(pk=clip_id).values_list("poll_token", flat=True).first()
+def is_current_poll_chain(pk: str, token: str | None, model: type[Clip | CharacterImage] = Clip) -> bool:
+    current = model.objects.filter(pk=pk).values_list("poll_token", flat=True).first()
     return (str(current) if current else None) == token
 
 
 def recover_stuck() -> int:
-    """On worker start: pick up what a crash left behind. Clips resume from their stored
-    prediction id in a new poll chain (older chains end); a start cut off mid-way is failed
-    once MV_START_GRACE has passed (never silently paid twice)."""
+    """On worker start: pick up what a crash left behind. Clips and character images resume
+    from their stored prediction id in a new poll chain (older chains end); a start cut off
+    mid-way is failed once MV_START_GRACE has passed (never silently paid twice)."""
     from mv import tasks
 
     touched = 0
-    for clip_id in Clip.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
-        token = uuid.uuid4()
-        Clip.objects.filter(pk=clip_id).update(poll_token=token)
-        tasks.advance_clip.enqueue(clip_id=str(clip_id), token=str(token))
-        touched += 1
+    for model, task, key in ((Clip, tasks.advance_clip, "clip_id"),
+                             (CharacterImage, tasks.render_character_image, "image_id")):
+        for pk in model.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+            token = uuid.uuid4()
+            model.objects.filter(pk=pk).update(poll_token=token)
+            task.enqueue(**{key: str(pk)}, token=str(token))
+            touched += 1
     for stitch in Stitch.objects.filter(status__in=ACTIVE_STATUSES):
         Stitch.objects.filter(pk=stitch.pk).update(status=JobStatus.QUEUED)
         tasks.run_stitch.enqueue(stitch_id=str(stitch.pk))
-        touched += 1
-    for image in CharacterImage.objects.filter(status__in=ACTIVE_STATUSES):
-        CharacterImage.objects.filter(pk=image.pk).update(status=JobStatus.QUEUED)
-        tasks.render_character_image.enqueue(image_id=str(image.pk))
         touched += 1
     for project_id in Project.objects.filter(scenes_status=Project.ScenesStatus.WRITING).values_list("pk", flat=True):
         tasks.write_scenes.enqueue(project_id=str(project_id))

@@ -1,18 +1,19 @@
 """Background tasks: thin wrappers that take ids and call mv.pipeline.
 
-Progress lives on our rows, not in the queue. No task sits waiting on a model: a clip
-task submits or polls once, then re-enqueues itself deferred, so one worker keeps
-dozens of predictions in flight and a restarted worker simply picks them up again.
+Progress lives on our rows, not in the queue. No task sits waiting on a model: a clip or
+character image task submits or polls once, then re-enqueues itself deferred, so one
+worker keeps dozens of predictions in flight and a restarted worker simply picks them up.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.tasks import task
+from django.tasks import Task, task
 from django.utils import timezone
 
 from mv import pipeline
@@ -45,23 +46,38 @@ def rewrite_scene(scene_id: str) -> None:
 
 @task
 def advance_clip(clip_id: str, token: str | None = None) -> None:
+    _poll_chain(advance_clip, pipeline.advance_clip, Clip, clip_id, token, clip_id=clip_id)
+
+
+@task
+def render_character_image(image_id: str, token: str | None = None) -> None:
+    _poll_chain(render_character_image, pipeline.advance_character_image, CharacterImage, image_id, token,
+                image_id=image_id)
+
+
+def _poll_chain(this: Task, step: Callable[[str], bool], model: type[Clip | CharacterImage], pk: str,
+                token: str | None, **ids: str) -> None:
+    """Advance a row one step; while its prediction runs, re-enqueue `this` task deferred
+    instead of waiting. A chain whose token is no longer the row's (recovery started a
+    newer one) ends here, so one chain polls a row."""
     while True:
-        if not pipeline.is_current_poll_chain(clip_id, token):
+        if not pipeline.is_current_poll_chain(pk, token, model):
             return
         try:
-            done = pipeline.advance_clip(clip_id)
-        except Clip.DoesNotExist:
+            done = step(pk)
+        except model.DoesNotExist:
             return
         except Exception as exc:
-            _fail_active(Clip, clip_id, exc)
+            _fail_active(model, pk, exc)
             return
         if done:
             return
-        if advance_clip.get_backend().supports_defer:
+        if this.get_backend().supports_defer:
             run_after = timezone.now() + timedelta(seconds=settings.MV_POLL_INTERVAL)
-            advance_clip.using(run_after=run_after).enqueue(clip_id=clip_id, token=token)
+            this.using(run_after=run_after).enqueue(**ids, token=token)
             return
         time.sleep(settings.MV_POLL_INTERVAL)  # backends that cannot defer (ImmediateBackend)
+
 
 def _fail_active(model, pk: str, exc: Exception) -> None:
     """A bug must never leave a row running forever: fail it with a readable error."""
@@ -77,11 +93,3 @@ def run_stitch(stitch_id: str) -> None:
         pipeline.run_stitch(stitch_id)
     except Exception as exc:
         _fail_active(Stitch, stitch_id, exc)
-
-
-@task
-def render_character_image(image_id: str) -> None:
-    try:
-        pipeline.render_character_image(image_id)
-    except Exception as exc:
-        _fail_active(CharacterImage, image_id, exc)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 
 import pytest
+from django.utils import timezone
 
-from mv import flavors, media, pipeline
-from mv.models import Clip, JobStatus, Project
+from mv import flavors, media, pipeline, tasks
+from mv.models import CharacterImage, Clip, JobStatus, Project
 from mv.providers import ProviderError, get_provider
 from mv.providers.base import ClipRequest, SceneRequest
 
@@ -196,13 +199,88 @@ def test_a_failed_scene_writer_prediction_is_a_clear_error(fake_replicate):
         get_provider().write_scenes(flavors.resolve("default"), scene_request())
 
 
-def test_character_image_stores_its_prediction_id_before_waiting(fake_replicate, user, settings):
-    settings.MV_PREDICTION_TIMEOUT = 0.3
-    fake_replicate.never_finish_models.add("google/imagen-4")
-    (image,) = pipeline.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a drummer",
+IMAGE = "google/imagen-4"
+DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+
+
+def one_image(user, flavor: str = "default") -> CharacterImage:
+    (image,) = pipeline.request_character_images(owner=user, flavor=flavors.resolve(flavor), description="a drummer",
                                                  num_images=1)
     image.refresh_from_db()
-    assert image.status == JobStatus.FAILED and "image model timed out" in image.error
+    return image
+
+
+def advance_until_done(image: CharacterImage) -> None:
+    for _ in range(200):
+        if pipeline.advance_character_image(str(image.pk)):
+            break
+        time.sleep(0.01)
+    image.refresh_from_db()
+
+
+def test_an_image_is_started_then_polled_and_its_prediction_id_is_stored_first(fake_replicate, alice_client, user,
+                                                                                 settings):
+    settings.TASKS = DUMMY_TASKS  # nothing runs by itself: each step is taken here
+    fake_replicate.hold(IMAGE)
+    image = one_image(user)
+    assert pipeline.advance_character_image(str(image.pk)) is False  # started: the worker is free again
+    image.refresh_from_db()
+    (prediction,) = fake_replicate.predictions.values()
+    assert image.status == JobStatus.RUNNING and image.prediction_id == prediction.id and image.deadline_at
+    assert not fake_replicate.finished(prediction.id)
+    assert image.input["sent"]["prompt"] == image.prompt and image.input["sent"]["output_format"] == "png"
+    assert pipeline.advance_character_image(str(image.pk)) is False  # one poll: still running
+    fake_replicate.release(IMAGE)
+    advance_until_done(image)
+    assert image.status == JobStatus.SUCCEEDED, image.error
+    assert image.file.name.endswith(".png") and image.file.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert fake_replicate.creates(IMAGE) == 1
+    assert alice_client.get(f"/api/mv/get_character_reference/{image.pk}")["Content-Type"] == "image/png"
+
+
+def test_the_image_task_reenqueues_itself_deferred_instead_of_waiting(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.hold(IMAGE)  # if the task waited on the model, it would never return
+    image = one_image(user)
+    backend = tasks.render_character_image.get_backend()
+    backend.clear()
+    before = timezone.now()
+    tasks.render_character_image.call(image_id=str(image.pk))
+    (again,) = backend.results
+    assert again.kwargs == {"image_id": str(image.pk), "token": None} and again.task.run_after > before
+    image.refresh_from_db()
+    assert image.status == JobStatus.RUNNING and image.prediction_id
+
+
+def test_a_jpeg_image_is_stored_and_served_as_a_jpeg(fake_replicate, alice_client, user, monkeypatch):
+    default = flavors.resolve("default")
+    jpeg = dataclasses.replace(default, name="jpeg", values={
+        **default.values, "image_params": {**default.values["image_params"], "output_format": "jpg"}})
+    monkeypatch.setattr(flavors, "_registry", flavors.Registry(flavors={"default": default, "jpeg": jpeg}))
+    image = one_image(user, "jpeg")
+    assert image.status == JobStatus.SUCCEEDED, image.error
+    assert image.file.name.endswith(".jpg") and image.file.read(3) == b"\xff\xd8\xff"
+    assert alice_client.get(f"/api/mv/get_character_reference/{image.pk}")["Content-Type"] == "image/jpeg"
+
+
+def test_a_download_without_a_suffix_takes_the_outputs_own(fake_replicate, tmp_path):
+    import base64
+
+    from tests.fakes.media import fake_image
+
+    provider = get_provider()
+    data_url = "data:image/jpeg;base64," + base64.b64encode(fake_image(tmp_path, "jpg")).decode()
+    assert provider._download(data_url, tmp_path / "data").name == "data.jpg"
+    prediction = provider.client.predictions.create(model=IMAGE, input={"prompt": "x", "output_format": "jpg"})
+    url = f"{fake_replicate.url}/delivery/{prediction.id}/output.jpg"
+    assert provider._download([url], tmp_path / "output").name == "output.jpg"
+
+
+def test_an_image_past_its_deadline_is_cancelled_and_failed(fake_replicate, user, settings):
+    settings.MV_PREDICTION_TIMEOUT = 0.3
+    fake_replicate.never_finish_models.add(IMAGE)
+    image = one_image(user)  # ImmediateBackend: the chain runs here, polling until the deadline
+    assert image.status == JobStatus.FAILED and "timed out" in image.error
     (prediction,) = fake_replicate.predictions.values()
     assert image.prediction_id == prediction.id  # kept although the image never finished
     assert fake_replicate.requests_to("POST", rf"/v1/predictions/{prediction.id}/cancel")
@@ -219,14 +297,17 @@ def test_character_image_retries_a_429_and_is_downloaded(fake_replicate, user):
     assert image.file.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
-def test_a_restarted_worker_resumes_a_character_image_from_its_prediction_id(fake_replicate, user):
-    from mv.models import CharacterImage
-
-    provider = get_provider()
-    prediction = provider.client.predictions.create(model="google/imagen-4", input={"prompt": "a drummer"})
-    image = CharacterImage.objects.create(owner=user, description="a drummer", prompt="a drummer", provider="replicate",
-                                          model="google/imagen-4", status=JobStatus.RUNNING, prediction_id=prediction.id)
-    assert pipeline.recover_stuck() >= 1
+def test_a_restarted_worker_resumes_a_character_image_from_its_prediction_id(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.hold(IMAGE)
+    image = one_image(user)
+    assert pipeline.advance_character_image(str(image.pk)) is False  # started; then the worker died
+    fake_replicate.release(IMAGE)
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    assert pipeline.recover_stuck() == 1  # the new worker resumes it in a new poll chain
     image.refresh_from_db()
     assert image.status == JobStatus.SUCCEEDED, image.error
-    assert fake_replicate.creates("google/imagen-4") == 1  # resumed, not paid twice
+    assert fake_replicate.creates(IMAGE) == 1  # resumed, not paid twice
+    polls = len(fake_replicate.requests_to("GET", r"/v1/predictions/"))
+    tasks.render_character_image.call(image_id=str(image.pk))  # the chain from before the restart ends
+    assert len(fake_replicate.requests_to("GET", r"/v1/predictions/")) == polls

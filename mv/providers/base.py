@@ -1,15 +1,14 @@
 """The provider interface: what MV Studio needs from a model host.
 
 Two implementations: ``replicate`` (the real models) and ``local`` (an offline ffmpeg
-renderer, honest about what it is). Long jobs (clips, lipsync) are started and then
-polled, so a worker never sits waiting and a restarted worker resumes from the stored
-prediction id instead of paying for a new prediction.
+renderer, honest about what it is). Jobs on a model (character images, clips, lipsync)
+are started and then polled, so a worker never sits waiting and a restarted worker
+resumes from the stored prediction id instead of paying for a new prediction.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -101,11 +100,8 @@ class Provider(ABC):
     def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes: ...
 
     @abstractmethod
-    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path, prediction_id: str = "",
-                     on_started: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
-        """Render one character reference image; returns the file and the input sent.
-        A provider with predictions calls ``on_started(id)`` as soon as one exists (before
-        waiting on it), and given ``prediction_id`` resumes that one instead of creating."""
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
+        """Start one character reference image (a finished one when rendered at once)."""
 
     @abstractmethod
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate: ...

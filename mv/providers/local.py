@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import uuid
 import zlib
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 
@@ -59,12 +57,12 @@ class LocalProvider(Provider):
             )
         return WrittenScenes(scenes=scenes, model="local/scene-writer", prompt=prompt)
 
-    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path, prediction_id: str = "",
-                     on_started: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
         out = workdir / "image.png"
         value = seed if seed is not None else _seed(prompt)
         media.render_preview_image(out, label="character", text=prompt, seed=value)
-        return out, {"prompt": prompt, "seed": value, "renderer": "local"}
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/preview",
+                         input={"prompt": prompt, "seed": value, "renderer": "local"}, output_path=out, progress=100)
 
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate:
         out = workdir / "clip.mp4"

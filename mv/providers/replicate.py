@@ -11,11 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import mimetypes
 import re
 import time
-from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import replicate
@@ -104,7 +105,8 @@ class ReplicateProvider(Provider):
 
     def _wait(self, prediction, what: str):
         """Poll a prediction until it finishes; past MV_PREDICTION_TIMEOUT it is cancelled
-        and the job fails. Only for short jobs (scene text, images): clips never wait here."""
+        and the job fails. Only for the scene writer's short text jobs: images, clips and
+        lipsyncs are started and polled by the pipeline, never waited on here."""
         deadline = time.monotonic() + settings.MV_PREDICTION_TIMEOUT
         while prediction.status not in ("succeeded", "failed", "canceled"):
             if time.monotonic() > deadline:
@@ -123,7 +125,8 @@ class ReplicateProvider(Provider):
 
     def _download(self, output: Any, dest: Path) -> Path:
         """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
-        Replicate deletes outputs after an hour."""
+        Replicate deletes outputs after an hour. A dest without a suffix gets the output's
+        own (from its URL, or a data URL's media type), so an image stays a .png or .jpg."""
         if isinstance(output, list | tuple):
             if not output:
                 raise ProviderError("the model returned no output")
@@ -131,6 +134,8 @@ class ReplicateProvider(Provider):
         if output is None:
             raise ProviderError("the model returned no output")
         url = getattr(output, "url", None) or str(output)
+        if not dest.suffix:
+            dest = dest.with_name(dest.name + _suffix(url))
         tmp = dest.with_name(dest.name + ".part")
         if url.startswith("data:"):
             try:
@@ -175,33 +180,19 @@ class ReplicateProvider(Provider):
         text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
         return WrittenScenes(scenes=parse_scenes(text, request.number_of_scenes), model=model, prompt=prompt)
 
-    def render_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path, prediction_id: str = "",
-                     on_started: Callable[[str], None] | None = None) -> tuple[Path, dict[str, Any]]:
-        where = "mv.providers.replicate.render_image"
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_image"
         model = flavor.get("image_params", "model", used_in=f"{where}: model")
-        fmt = flavor.get("image_params", "output_format", used_in=f"{where}: output_format")
         data: dict[str, Any] = {
             "prompt": prompt,
             "aspect_ratio": flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
             "safety_filter_level": flavor.get("image_params", "safety_filter_level", used_in=f"{where}: safety_filter_level"),
-            "output_format": fmt,
+            "output_format": flavor.get("image_params", "output_format", used_in=f"{where}: output_format"),
         }
         if seed is not None:
             data["seed"] = seed
-        if prediction_id:  # a worker died while waiting: resume, never pay twice
-            try:
-                prediction = self.client.predictions.get(prediction_id)
-            except (ReplicateError, httpx.HTTPError) as exc:
-                raise _error(exc) from None
-        else:
-            prediction = self._create(model, data)
-            if on_started is not None:
-                on_started(prediction.id)
-        prediction = self._wait(prediction, "image model")
-        if prediction.status != "succeeded":
-            raise ProviderError(prediction.error or f"the image model {prediction.status}")
-        path = self._download(prediction.output, workdir / f"image.{fmt}")
-        return path, data
+        prediction = self._create(model, data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate:
         where = "mv.providers.replicate.start_clip"
@@ -265,7 +256,7 @@ class ReplicateProvider(Provider):
             found = PROGRESS.findall(prediction.logs or "")
             return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
         if prediction.status == "succeeded":
-            path = self._download(prediction.output, workdir / "output.mp4")
+            path = self._download(prediction.output, workdir / "output")
             metrics = prediction.metrics or {}
             return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
                              predict_time=metrics.get("predict_time"), progress=100)
@@ -279,6 +270,14 @@ class ReplicateProvider(Provider):
             self.client.predictions.cancel(prediction_id)
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
+
+
+def _suffix(url: str) -> str:
+    """An output's file extension, from its URL's path (a data URL: from its media type)."""
+    if url.startswith("data:"):
+        return mimetypes.guess_extension(url[5:].split(",", 1)[0].split(";", 1)[0].strip().lower()) or ""
+    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
 
 
 def _error(exc: Exception) -> ProviderError:
