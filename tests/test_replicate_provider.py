@@ -70,6 +70,13 @@ def test_create_is_not_retried_after_a_500(fake_replicate, tmp_path):
     assert len(fake_replicate.requests_to("POST", r"/predictions$")) == 1
 
 
+def test_a_create_whose_answer_is_lost_says_the_prediction_may_exist(fake_replicate, tmp_path):
+    fake_replicate.drop_connection("POST", r"/predictions$", after=True)
+    with pytest.raises(ProviderError, match="may have been created and be running at Replicate"):
+        get_provider().start_clip(flavors.resolve("default"), ClipRequest(prompt="x"), workdir=tmp_path)
+    assert fake_replicate.creates() == 1  # created once, never again by a retry
+
+
 def test_bad_token_is_a_clear_error(fake_replicate, settings, tmp_path):
     settings.REPLICATE_API_TOKEN = "wrong"
     with pytest.raises(ProviderError, match="rejected the API token"):

@@ -66,6 +66,12 @@ def describe(exc: Exception) -> tuple[str, bool]:
     return f"Unexpected error talking to Replicate: {exc.__class__.__name__}", True
 
 
+# After these the request had reached Replicate, which may have created (and be billing) a
+# prediction whose id we never got: not retried, and the message says so.
+_MAYBE_CREATED = ("Replicate {what} after the job was sent, so it may have been created and be running at "
+                  "Replicate without us knowing its id (check the Replicate dashboard); retry to run it again.")
+
+
 def _retry_after(exc: ReplicateError) -> float | None:
     match = re.search(r"~?(\d+)s", exc.detail or "")
     return float(match.group(1)) if match else None
@@ -93,13 +99,17 @@ class ReplicateProvider(Provider):
                 if exc.status in (429, 503) and attempt < attempts:
                     time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
                     continue
+                if (exc.status or 0) >= 500 and exc.status != 503:
+                    raise ProviderError(_MAYBE_CREATED.format(what=f"answered with a server error ({exc.status})")) from None
                 raise _error(exc) from None
-            except httpx.ConnectError as exc:
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
                 if attempt < attempts:
                     time.sleep(0.2 * 2 ** (attempt - 1))
                     continue
                 raise _error(exc) from None
-            except (httpx.TransportError, ModelError) as exc:
+            except httpx.TransportError:
+                raise ProviderError(_MAYBE_CREATED.format(what="did not answer (the connection dropped)")) from None
+            except ModelError as exc:
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
 
