@@ -43,8 +43,21 @@ logger = logging.getLogger("mv.pipeline")
 DEFAULT_CLIP_SECONDS = 8.0
 
 
+NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new start never waits behind them
+
+
 def _enqueue(task, **kwargs: Any) -> None:
+    if task.get_backend().supports_priority:
+        task = task.using(priority=NEW_WORK_PRIORITY)
     transaction.on_commit(partial(task.enqueue, **kwargs))
+
+
+def _new_poll_chain(model: type[Clip | CharacterImage], task, pk: Any, **ids: str) -> None:
+    """Give the row a new poll token and start a chain with it; any older chain of the row
+    ends at its next step (see tasks._poll_chain)."""
+    token = uuid.uuid4()
+    model.objects.filter(pk=pk).update(poll_token=token)
+    _enqueue(task, **ids, token=str(token))
 
 
 # --- projects and scenes ------------------------------------------------------------------
@@ -468,9 +481,23 @@ def _promote(clip: Clip) -> None:
         Scene.objects.filter(pk=clip.scene_id).update(current_clip=clip, updated_at=timezone.now())
 
 
+def _hand_over_slot(clip: Clip) -> None:
+    """A finished prediction frees a slot under MV_MAX_CONCURRENT_PREDICTIONS: the oldest
+    clip waiting for one starts now instead of at its next check."""
+    from mv import tasks
+
+    if clip.provider != "replicate" or not tasks.advance_clip.get_backend().supports_defer:
+        return  # backends that run tasks inline have nobody waiting
+    waiting = (Clip.objects.filter(provider="replicate", status=JobStatus.QUEUED, started_at__isnull=True)
+               .order_by("created_at").values_list("pk", flat=True).first())
+    if waiting is not None:
+        _new_poll_chain(Clip, tasks.advance_clip, waiting, clip_id=str(waiting))
+
+
 def _after_clip_finished(clip: Clip) -> None:
-    """Follow-ups: a successful lipsync of a current clip re-stitches its project; the
-    automatic run stitches once every scene has a clip."""
+    """Follow-ups: the freed slot goes to a waiting clip; a successful lipsync of a current
+    clip re-stitches its project; the automatic run stitches once every scene has a clip."""
+    _hand_over_slot(clip)
     if not clip.scene_id:
         return
     project = Project.objects.get(scenes__pk=clip.scene_id)
@@ -743,9 +770,7 @@ def recover_stuck() -> int:
     for model, task, key in ((Clip, tasks.advance_clip, "clip_id"),
                              (CharacterImage, tasks.render_character_image, "image_id")):
         for pk in model.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
-            token = uuid.uuid4()
-            model.objects.filter(pk=pk).update(poll_token=token)
-            task.enqueue(**{key: str(pk)}, token=str(token))
+            _new_poll_chain(model, task, pk, **{key: str(pk)})
             touched += 1
     for stitch in Stitch.objects.filter(status__in=ACTIVE_STATUSES):
         Stitch.objects.filter(pk=stitch.pk).update(status=JobStatus.QUEUED)

@@ -211,7 +211,7 @@ MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; genera
 MV_FFMPEG = env("MV_FFMPEG")  # explicit ffmpeg binary; else PATH, else imageio-ffmpeg's
 MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
 MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds before a prediction is cancelled
-MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 2.0)  # seconds between polls of one prediction
+MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 1.0)  # seconds between polls of one prediction
 # How long a start (the create call with its retries) may take before a worker that finds it
 # unfinished calls it interrupted; until then another worker may still be inside that call.
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)

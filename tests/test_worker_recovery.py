@@ -67,3 +67,30 @@ def test_a_start_that_outlived_the_grace_cancels_its_prediction(fake_replicate, 
     clip.refresh_from_db()
     assert clip.status == JobStatus.FAILED and not clip.prediction_id
     assert fake_replicate.requests_to("POST", r"/v1/predictions/[^/]+/cancel")
+
+
+def test_a_finished_prediction_hands_its_slot_to_the_oldest_waiting_clip(fake_replicate, user, settings):
+    from django.tasks import default_task_backend
+
+    settings.MV_MAX_CONCURRENT_PREDICTIONS = 1
+    fake_replicate.set_latency("google/veo-3.1", polls=1)
+    first, second = _queued_clip(user, settings), pipeline.request_clip(owner=user, flavor=flavors.resolve("default"),
+                                                                         prompt="waits for a slot")
+    assert pipeline.advance_clip(str(first.pk)) is False  # running: the only slot
+    assert pipeline.advance_clip(str(second.pk)) is False  # waiting for it
+    second.refresh_from_db()
+    assert second.status == JobStatus.QUEUED and second.started_at is None and second.poll_token is None
+    assert pipeline.advance_clip(str(first.pk)) is True  # done: the slot is free
+    second.refresh_from_db()
+    handed = [r for r in default_task_backend.results
+              if r.task.name == "advance_clip" and r.kwargs.get("token") == str(second.poll_token)]
+    assert second.poll_token is not None and len(handed) == 1
+    assert handed[0].kwargs["clip_id"] == str(second.pk) and handed[0].task.priority == pipeline.NEW_WORK_PRIORITY
+
+
+def test_new_work_is_enqueued_ahead_of_polls(user, settings):
+    from django.tasks import default_task_backend
+
+    clip = _queued_clip(user, settings)
+    started = [r for r in default_task_backend.results if r.kwargs.get("clip_id") == str(clip.pk)]
+    assert [r.task.priority for r in started] == [pipeline.NEW_WORK_PRIORITY]
