@@ -314,6 +314,21 @@ def retry_clip(clip: Clip, *, enqueue: bool = True) -> Clip:
     return again
 
 
+def cancel_clip(clip: Clip) -> Clip:
+    """Stop a queued or rendering clip and the prediction it pays for; the scene keeps its
+    current clip. A start under way when this lands cancels its own prediction (see
+    _prediction_step), and the poll chain ends at its next step."""
+    if not Clip.objects.filter(pk=clip.pk, status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.CANCELED, error="cancelled by you", finished_at=timezone.now()
+    ):
+        raise ValueError("only a queued or rendering clip can be cancelled")
+    clip.refresh_from_db()
+    if clip.prediction_id:
+        get_provider(clip.provider).cancel(clip.prediction_id)
+    _after_clip_finished(clip)
+    return clip
+
+
 def make_current(clip: Clip) -> Scene:
     if clip.scene is None or clip.status != JobStatus.SUCCEEDED:
         raise ValueError("only a finished clip of a scene can be made current")

@@ -22,5 +22,6 @@ urlpatterns = [
     path("scenes/<uuid:pk>/regenerate/", views.scene_regenerate, name="scene_regenerate"),
     path("scenes/<uuid:pk>/clip/status/", views.clip_status, name="clip_status"),
     path("clips/<uuid:pk>/retry/", views.clip_retry, name="clip_retry"),
+    path("clips/<uuid:pk>/cancel/", views.clip_cancel, name="clip_cancel"),
     path("clips/<uuid:pk>/make-current/", views.clip_make_current, name="clip_make_current"),
 ]

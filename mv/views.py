@@ -374,6 +374,12 @@ def clip_retry(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @require_POST
 @login_required
+def clip_cancel(request: HttpRequest, pk: Any) -> HttpResponse:
+    return _clip_action(request, pk, pipeline.cancel_clip)
+
+
+@require_POST
+@login_required
 def clip_make_current(request: HttpRequest, pk: Any) -> HttpResponse:
     return _clip_action(request, pk, pipeline.make_current)
 

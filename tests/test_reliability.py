@@ -181,3 +181,31 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
     assert latest is not None and latest.status == JobStatus.SUCCEEDED
     assert latest.ordered_clips()[0].pk == results["slow"].pk
     assert latest.created_at >= results["fast"].followup_stitch.created_at
+
+
+def test_cancelling_a_rendering_clip_stops_its_prediction_and_keeps_the_scenes_clip(fake_replicate, alice_client, user,
+                                                                                    other_user, settings):
+    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=1)
+    pipeline.start_project(project)
+    scene = project.scenes.get()
+    kept = scene.current_clip
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    fake_replicate.hold("google/veo-3.1")
+    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="too slow", scene=scene)
+    assert pipeline.advance_clip(str(clip.pk)) is False  # rendering at the provider
+    from django.test import Client
+
+    intruder = Client()
+    intruder.force_login(other_user)
+    assert intruder.post(f"/clips/{clip.pk}/cancel/", HTTP_HX_REQUEST="true").status_code == 404
+    html = alice_client.post(f"/clips/{clip.pk}/cancel/", HTTP_HX_REQUEST="true").content.decode()
+    clip.refresh_from_db()
+    scene.refresh_from_db()
+    assert clip.status == JobStatus.CANCELED and scene.current_clip_id == kept.pk
+    assert fake_replicate.requests_to("POST", rf"/v1/predictions/{clip.prediction_id}/cancel")
+    assert "The last attempt was cancelled; the clip above is kept." in html and "Retry" in html
+    assert pipeline.advance_clip(str(clip.pk)) is True  # its poll chain ends
+    again = alice_client.post(f"/clips/{clip.pk}/cancel/", HTTP_HX_REQUEST="true").content.decode()
+    assert "only a queued or rendering clip can be cancelled" in again
+    fake_replicate.release()
