@@ -305,6 +305,18 @@ def retry_video(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_clip_json(again), status=200 if done else 202)
 
 
+@api_endpoint("POST")
+def cancel_video(request: HttpRequest) -> JsonResponse:
+    """Stop a queued or rendering clip and its prediction; the scene keeps its clip."""
+    data = _valid(RetryForm, request).cleaned_data
+    clip = _owned(Clip, request, data["video_id"], "video")
+    try:
+        pipeline.cancel_clip(clip)
+    except ValueError as exc:
+        raise ApiError(400, "not_active", str(exc)) from None
+    return JsonResponse(_clip_json(clip))
+
+
 def _video(request: HttpRequest, video_id: str) -> Clip | Stitch:
     try:
         return _owned(Clip, request, video_id, "video")
@@ -426,6 +438,7 @@ urlpatterns = [
     path("mv/generate_video", generate_video, name="api_generate_video"),
     path("mv/lipsync", lipsync, name="api_lipsync"),
     path("mv/retry_video", retry_video, name="api_retry_video"),
+    path("mv/cancel_video", cancel_video, name="api_cancel_video"),
     path("mv/stitch-videos", stitch_videos, name="api_stitch_videos"),
     path("mv/get_video/<str:video_id>", get_video, name="api_get_video"),
     path("mv/get_video/<str:video_id>/info", get_video_info, name="api_get_video_info"),

@@ -38,6 +38,7 @@ ENDPOINTS = {
     "/api/audio/trim": ["audio_id", "start_at", "end_at"],
     "/api/mv/generate_character_reference": ["character_description", "num_images", "config_flavor", "seed", "wait"],
     "/api/mv/retry_video": ["video_id", "wait"],
+    "/api/mv/cancel_video": ["video_id", "wait"],
 }
 
 

@@ -206,6 +206,27 @@ def test_cancelling_a_rendering_clip_stops_its_prediction_and_keeps_the_scenes_c
     assert fake_replicate.requests_to("POST", rf"/v1/predictions/{clip.prediction_id}/cancel")
     assert "The last attempt was cancelled; the clip above is kept." in html and "Retry" in html
     assert pipeline.advance_clip(str(clip.pk)) is True  # its poll chain ends
+    api = alice_client.post("/api/mv/cancel_video", json.dumps({"video_id": str(clip.pk)}),
+                            content_type="application/json")
+    assert api.status_code == 400 and api.json()["error"] == "not_active"
     again = alice_client.post(f"/clips/{clip.pk}/cancel/", HTTP_HX_REQUEST="true").content.decode()
     assert "only a queued or rendering clip can be cancelled" in again
+    fake_replicate.release()
+
+
+def test_the_api_cancels_a_rendering_clip(fake_replicate, alice_client, user, other_user, settings):
+    from django.test import Client
+
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    fake_replicate.hold("google/veo-3.1")
+    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="stop me")
+    assert pipeline.advance_clip(str(clip.pk)) is False
+    intruder = Client()
+    intruder.force_login(other_user)
+    assert intruder.post("/api/mv/cancel_video", json.dumps({"video_id": str(clip.pk)}),
+                         content_type="application/json").status_code == 404
+    response = alice_client.post("/api/mv/cancel_video", json.dumps({"video_id": str(clip.pk)}),
+                                 content_type="application/json")
+    assert response.status_code == 200 and response.json()["status"] == "canceled"
+    assert fake_replicate.requests_to("POST", r"/cancel$")
     fake_replicate.release()
