@@ -214,6 +214,12 @@ class Project(models.Model):
     scene_parameters = models.JSONField(default=dict, blank=True)
     scenes_status = models.CharField(max_length=16, choices=ScenesStatus.choices, default=ScenesStatus.NEW)
     scenes_error = models.TextField(blank=True)
+    # The scene writer's prediction while the scenes are written (started, then polled like
+    # a clip's; see pipeline.PREDICTION_FIELDS), and which poll chain may advance it.
+    scenes_started_at = models.DateTimeField(null=True, blank=True)
+    scenes_prediction_id = models.CharField(max_length=100, blank=True)
+    scenes_deadline_at = models.DateTimeField(null=True, blank=True)
+    scenes_poll_token = models.UUIDField(null=True, blank=True, editable=False)
     # True once the automatic "all clips, then stitch" run has been started, so a
     # reload never starts paid work again.
     autorun_started = models.BooleanField(default=False)
@@ -256,6 +262,11 @@ class Scene(models.Model):
     negative_description = models.TextField(blank=True)
     prompt_status = models.CharField(max_length=16, choices=PromptStatus.choices, default=PromptStatus.READY)
     prompt_error = models.TextField(blank=True)
+    # The scene writer's prediction while this one prompt is rewritten (as the project's).
+    prompt_started_at = models.DateTimeField(null=True, blank=True)
+    prompt_prediction_id = models.CharField(max_length=100, blank=True)
+    prompt_deadline_at = models.DateTimeField(null=True, blank=True)
+    prompt_poll_token = models.UUIDField(null=True, blank=True, editable=False)
     current_clip = models.ForeignKey(
         "Clip", null=True, blank=True, on_delete=models.SET_NULL, related_name="current_for"
     )

@@ -13,9 +13,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +36,7 @@ from mv.models import (
     StitchItem,
 )
 from mv.providers import Provider, ProviderError, get_provider
-from mv.providers.base import ClipRequest, JobUpdate, LipsyncRequest, SceneRequest
+from mv.providers.base import ClipRequest, JobUpdate, LipsyncRequest, SceneRequest, SceneSpec, parse_scenes
 
 logger = logging.getLogger("mv.pipeline")
 
@@ -52,11 +52,85 @@ def _enqueue(task, **kwargs: Any) -> None:
     transaction.on_commit(partial(task.enqueue, **kwargs))
 
 
-def _new_poll_chain(model: type[Clip | CharacterImage], task, pk: Any, **ids: str) -> None:
+@dataclass(frozen=True)
+class PredictionFields:
+    """Where one kind of row keeps the prediction it waits on, so one step
+    (`_prediction_step`), one poll chain (tasks._poll_chain) and one recovery serve clips
+    and character images (their own status) and scene writing (a project's scenes, or one
+    scene's prompt)."""
+
+    waiting: dict[str, Any]  # lookups: the row waits for a start (the model has not accepted it yet)
+    active: dict[str, Any]  # lookups: the row is not finished (what recovery resumes)
+    failed: Callable[[str], dict[str, Any]]  # the field values that fail it with this message
+    running: Callable[[Any, JobUpdate], dict[str, Any]] = lambda row, update: {}  # set once accepted
+    started_at: str = "started_at"
+    prediction_id: str = "prediction_id"
+    deadline_at: str = "deadline_at"
+    poll_token: str = "poll_token"
+
+    def is_waiting(self, row: Any) -> bool:
+        return _matches(row, self.waiting)
+
+    def is_active(self, row: Any) -> bool:
+        return _matches(row, self.active)
+
+    @property
+    def finished_fields(self) -> list[str]:
+        return list(self.failed(""))
+
+    def fail(self, row: Any, message: str) -> None:
+        values = self.failed(message)
+        for name, value in values.items():
+            setattr(row, name, value)
+        row.save(update_fields=list(values))
+
+
+def _matches(row: Any, lookups: dict[str, Any]) -> bool:
+    """The row, as read, satisfies these lookups (exact values, or `__in` a collection)."""
+    for lookup, value in lookups.items():
+        name, _, op = lookup.partition("__")
+        if not (getattr(row, name) in value if op == "in" else getattr(row, name) == value):
+            return False
+    return True
+
+
+def _job_failed(message: str) -> dict[str, Any]:
+    return {"status": JobStatus.FAILED, "error": message[:2000], "finished_at": timezone.now()}
+
+
+def _job_running(row: Clip | CharacterImage, update: JobUpdate) -> dict[str, Any]:
+    return {"status": JobStatus.RUNNING, "model": update.model or row.model, "input": row.input | {"sent": update.input}}
+
+
+_JOB = PredictionFields(waiting={"status": JobStatus.QUEUED}, active={"status__in": ACTIVE_STATUSES},
+                        failed=_job_failed, running=_job_running)
+PREDICTION_FIELDS: dict[type, PredictionFields] = {
+    Clip: _JOB,
+    CharacterImage: _JOB,
+    Project: PredictionFields(
+        waiting={"scenes_status": Project.ScenesStatus.WRITING, "scenes_prediction_id": ""},
+        active={"scenes_status": Project.ScenesStatus.WRITING},
+        failed=lambda message: {"scenes_status": Project.ScenesStatus.FAILED, "scenes_error": message[:2000],
+                                "updated_at": timezone.now()},
+        started_at="scenes_started_at", prediction_id="scenes_prediction_id", deadline_at="scenes_deadline_at",
+        poll_token="scenes_poll_token",
+    ),
+    Scene: PredictionFields(
+        waiting={"prompt_status": Scene.PromptStatus.WRITING, "prompt_prediction_id": ""},
+        active={"prompt_status": Scene.PromptStatus.WRITING},
+        failed=lambda message: {"prompt_status": Scene.PromptStatus.FAILED, "prompt_error": message[:2000],
+                                "updated_at": timezone.now()},
+        started_at="prompt_started_at", prediction_id="prompt_prediction_id", deadline_at="prompt_deadline_at",
+        poll_token="prompt_poll_token",
+    ),
+}
+
+
+def _new_poll_chain(model: type[Clip | CharacterImage | Project | Scene], task, pk: Any, **ids: str) -> None:
     """Give the row a new poll token and start a chain with it; any older chain of the row
     ends at its next step (see tasks._poll_chain)."""
     token = uuid.uuid4()
-    model.objects.filter(pk=pk).update(poll_token=token)
+    model.objects.filter(pk=pk).update(**{PREDICTION_FIELDS[model].poll_token: token})
     _enqueue(task, **ids, token=str(token))
 
 
@@ -130,33 +204,37 @@ def scene_request(project: Project, flavor: Flavor, *, used_in: str = "mv.pipeli
 
 
 def request_scenes(project: Project, flavor: Flavor, *, enqueue: bool = True) -> None:
-    """Mark scenes as being written and enqueue the writer; old scenes stay until then."""
+    """Mark scenes as being written and start the writer's poll chain; old scenes stay until
+    then. A write still under way for an earlier request is dropped (its chain ends)."""
     from mv import tasks
 
     project.config_flavor = flavor.name
     project.scenes_status = Project.ScenesStatus.WRITING
     project.scenes_error = ""
-    project.save(update_fields=["config_flavor", "scenes_status", "scenes_error", "updated_at"])
+    project.scenes_started_at = project.scenes_deadline_at = None
+    project.scenes_prediction_id = ""
+    project.save(update_fields=["config_flavor", "scenes_status", "scenes_error", "scenes_started_at",
+                                "scenes_prediction_id", "scenes_deadline_at", "updated_at"])
     if enqueue:
-        _enqueue(tasks.write_scenes, project_id=str(project.pk))
+        _new_poll_chain(Project, tasks.write_scenes, project.pk, project_id=str(project.pk))
 
 
-def write_scenes(project_id: str) -> None:
-    """Task body: write the project's scenes with its flavor; on success replace the scene
-    texts (clips stay attached), then start the clips when in the automatic run."""
+def advance_scenes(project_id: str) -> bool:
+    """One step of writing a project's scenes with its flavor: start the writer, poll it, or
+    apply its scenes (texts replaced, clips stay attached; the clips start when in the
+    automatic run). Returns True once the writing is over, either way."""
     project = Project.objects.get(pk=project_id)
     flavor = flavors.resolve(project.config_flavor)
-    try:
-        written = get_provider().write_scenes(flavor, scene_request(project, flavor))
-    except ProviderError as exc:
-        project.scenes_status = Project.ScenesStatus.FAILED
-        project.scenes_error = exc.message
-        project.save(update_fields=["scenes_status", "scenes_error", "updated_at"])
-        return
-    logger.info("scenes written for project %s with %s (flavor %s)", project.pk, written.model, flavor.name)
+    written = _scene_writer_step(project, project, flavor, "mv.pipeline.write_scenes")
+    if isinstance(written, bool):
+        return written
     with transaction.atomic():
+        if not Project.objects.select_for_update().filter(
+            pk=project.pk, scenes_status=Project.ScenesStatus.WRITING, scenes_prediction_id=project.scenes_prediction_id
+        ).exists():
+            return True  # asked again meanwhile: the newer request's chain writes them
         existing = {s.position: s for s in project.scenes.select_for_update()}
-        for position, spec in enumerate(written.scenes):
+        for position, spec in enumerate(written):
             scene = existing.pop(position, None)
             if scene is None:
                 Scene.objects.create(project=project, position=position, description=spec.description,
@@ -172,41 +250,71 @@ def write_scenes(project_id: str) -> None:
         project.save(update_fields=["scenes_status", "updated_at"])
     if project.autorun_started:
         start_project_clips(project, flavor)
+    return True
 
 
 def rewrite_scene(scene: Scene, flavor: Flavor) -> None:
-    """Enqueue a rewrite of one scene's prompt; its siblings are untouched."""
+    """Start a rewrite of one scene's prompt; its siblings are untouched."""
     from mv import tasks
 
     scene.prompt_status = Scene.PromptStatus.WRITING
     scene.prompt_error = ""
-    scene.save(update_fields=["prompt_status", "prompt_error", "updated_at"])
+    scene.prompt_started_at = scene.prompt_deadline_at = None
+    scene.prompt_prediction_id = ""
+    scene.save(update_fields=["prompt_status", "prompt_error", "prompt_started_at", "prompt_prediction_id",
+                              "prompt_deadline_at", "updated_at"])
     project = scene.project
     if project.config_flavor != flavor.name:
         project.config_flavor = flavor.name
         project.save(update_fields=["config_flavor", "updated_at"])
-    _enqueue(tasks.rewrite_scene, scene_id=str(scene.pk))
+    _new_poll_chain(Scene, tasks.rewrite_scene, scene.pk, scene_id=str(scene.pk))
 
 
-def run_rewrite_scene(scene_id: str) -> None:
-    """Task body: ask for the whole set again (so the new prompt fits the story) and keep
-    only the scene at this position."""
+def advance_scene_rewrite(scene_id: str) -> bool:
+    """One step of rewriting one scene: ask for the whole set again (so the new prompt fits
+    the story) and keep only the scene at this position. True once the rewrite is over."""
     scene = Scene.objects.select_related("project").get(pk=scene_id)
-    project = scene.project
-    flavor = flavors.resolve(project.config_flavor)
-    request = scene_request(project, flavor, used_in="mv.pipeline.run_rewrite_scene")
+    flavor = flavors.resolve(scene.project.config_flavor)
+    written = _scene_writer_step(scene, scene.project, flavor, "mv.pipeline.run_rewrite_scene")
+    if isinstance(written, bool):
+        return written
+    spec = written[scene.position % len(written)]
+    Scene.objects.filter(pk=scene.pk, prompt_status=Scene.PromptStatus.WRITING,
+                         prompt_prediction_id=scene.prompt_prediction_id).update(
+        description=spec.description, negative_description=spec.negative_description,
+        prompt_status=Scene.PromptStatus.READY, updated_at=timezone.now())
+    return True
+
+
+def _scene_writer_step(row: Project | Scene, project: Project, flavor: Flavor, used_in: str) -> list[SceneSpec] | bool:
+    """One step of the scene writer for the row waiting on it (a project, or a scene being
+    rewritten), like a clip's: start it, poll it, fail it past its deadline. Returns the
+    scenes once written, False while it runs, True when the row is finished here (failed,
+    or no longer waiting)."""
+    fields = PREDICTION_FIELDS[type(row)]
+    if not fields.is_active(row):
+        return True
+    provider = get_provider()
     try:
-        written = get_provider().write_scenes(flavor, request)
+        step = _prediction_step(row, provider, lambda: provider.start_scenes(
+            flavor, scene_request(project, flavor, used_in=used_in)), provider.poll_text)
+        if isinstance(step, bool):
+            return step
+        if step.state == "running":
+            return False
+        if step.state == "succeeded":
+            count = scene_request(project, flavor, used_in=f"{used_in} (checking the answer)").number_of_scenes
+            written = parse_scenes(step.text or "", count)
+            logger.info("scenes written for %s %s with %s (flavor %s)", type(row).__name__.lower(), row.pk,
+                        step.model or "the scene writer", flavor.name)
+            return written
+        fields.fail(row, step.error or "the scene writer failed without saying why")
     except ProviderError as exc:
-        scene.prompt_status = Scene.PromptStatus.FAILED
-        scene.prompt_error = exc.message
-        scene.save(update_fields=["prompt_status", "prompt_error", "updated_at"])
-        return
-    spec = written.scenes[scene.position % len(written.scenes)]
-    scene.description = spec.description
-    scene.negative_description = spec.negative_description
-    scene.prompt_status = Scene.PromptStatus.READY
-    scene.save(update_fields=["description", "negative_description", "prompt_status", "updated_at"])
+        if not exc.permanent and getattr(row, fields.prediction_id):
+            logger.warning("scene writer for %s: transient provider error, will poll again: %s", row.pk, exc.message)
+            return False
+        fields.fail(row, exc.message)
+    return True
 
 
 def update_scene_prompt(scene: Scene, *, description: str, negative_description: str | None = None) -> Scene:
@@ -373,53 +481,57 @@ def _lipsync_request(clip: Clip, stack: contextlib.ExitStack) -> LipsyncRequest:
     )
 
 
-def _prediction_step(row: Clip | CharacterImage, provider: Provider, workdir: Path, start: Callable[[], JobUpdate],
-                     *, may_start: Callable[[], bool] = lambda: True) -> JobUpdate | bool:
-    """The part of a job's life that clips and character images share. A queued row is
-    claimed and started, and its prediction id stored before anything waits on it; a
-    running one is polled, or cancelled and failed past its deadline. Returns the update
-    to apply, False when there is nothing to do this step (another worker is starting it,
-    or `may_start` says wait), or True when the row finished here. Never starts twice: a
-    start cut off by a crash is failed once MV_START_GRACE has passed."""
+def _prediction_step(row: Clip | CharacterImage | Project | Scene, provider: Provider, start: Callable[[], JobUpdate],
+                     poll: Callable[[str], JobUpdate], *, may_start: Callable[[], bool] = lambda: True
+                     ) -> JobUpdate | bool:
+    """The part of a job's life that clips, character images and scene writing share
+    (each row's fields are in PREDICTION_FIELDS). A waiting row is claimed and started, and
+    its prediction id stored before anything waits on it; a running one is polled, or
+    cancelled and failed past its deadline. Returns the update to apply, False when there
+    is nothing to do this step (another worker is starting it, or `may_start` says wait),
+    or True when the row finished here. Never starts twice: a start cut off by a crash is
+    failed once MV_START_GRACE has passed."""
     model = type(row)
-    if row.status == JobStatus.QUEUED:
-        if row.started_at is not None:
-            if timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
+    fields = PREDICTION_FIELDS[model]
+    started_at = getattr(row, fields.started_at)
+    if fields.is_waiting(row):
+        if started_at is not None:
+            if timezone.now() - started_at < timedelta(seconds=settings.MV_START_GRACE):
                 return False  # another worker may still be inside the create call
             # The model may have accepted that start, so starting again could pay twice.
-            row.mark_failed("interrupted while starting (the worker restarted); retry to run it again")
+            fields.fail(row, "interrupted while starting (the worker restarted); retry to run it again")
             return True
         if not may_start():
             return False
-        row.started_at = timezone.now()
-        if not model.objects.filter(pk=row.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
-            started_at=row.started_at
+        started_at = timezone.now()
+        if not model.objects.filter(pk=row.pk, **fields.waiting, **{f"{fields.started_at}__isnull": True}).update(
+            **{fields.started_at: started_at}
         ):
             return False  # another worker is starting it
+        setattr(row, fields.started_at, started_at)
         update = start()
-        row.status = JobStatus.RUNNING
-        row.prediction_id = update.prediction_id
-        row.model = update.model or row.model
-        row.input = row.input | {"sent": update.input}
-        row.deadline_at = timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)
-        if not model.objects.filter(pk=row.pk, status=JobStatus.QUEUED).update(
-            status=row.status, prediction_id=row.prediction_id, model=row.model, input=row.input,
-            deadline_at=row.deadline_at,
-        ):
-            # Failed meanwhile (the start outlived MV_START_GRACE): nobody will collect
-            # this prediction, so stop paying for it.
+        accepted = {fields.prediction_id: update.prediction_id,
+                    fields.deadline_at: timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT),
+                    **fields.running(row, update)}
+        if not model.objects.filter(pk=row.pk, **fields.waiting, **{fields.started_at: started_at}).update(**accepted):
+            # Failed, cancelled or asked again meanwhile (the start outlived MV_START_GRACE, a
+            # Cancel, a new scene request): nobody will collect this prediction, so stop paying.
             provider.cancel(update.prediction_id)
-            row.refresh_from_db(fields=["status", "error", "finished_at"])
+            row.refresh_from_db(fields=fields.finished_fields)
             return True
+        for name, value in accepted.items():
+            setattr(row, name, value)
         return update
-    if not row.prediction_id:
-        row.mark_failed("interrupted before the model accepted the job; retry to run it again")
+    prediction_id = getattr(row, fields.prediction_id)
+    if not prediction_id:
+        fields.fail(row, "interrupted before the model accepted the job; retry to run it again")
         return True
-    if row.deadline_at and timezone.now() > row.deadline_at:
-        provider.cancel(row.prediction_id)
-        row.mark_failed(f"timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled")
+    deadline_at = getattr(row, fields.deadline_at)
+    if deadline_at and timezone.now() > deadline_at:
+        provider.cancel(prediction_id)
+        fields.fail(row, f"timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled")
         return True
-    return provider.poll(row.prediction_id, workdir=workdir)
+    return poll(prediction_id)
 
 
 def advance_clip(clip_id: str) -> bool:
@@ -439,7 +551,8 @@ def advance_clip(clip_id: str) -> bool:
             return provider.start_clip(flavor, _clip_request(clip, workdir, stack), workdir=workdir)
 
         try:
-            step = _prediction_step(clip, provider, workdir, start, may_start=lambda: not _at_capacity(clip))
+            step = _prediction_step(clip, provider, start, partial(provider.poll, workdir=workdir),
+                                    may_start=lambda: not _at_capacity(clip))
             if isinstance(step, bool):
                 if step:
                     _after_clip_finished(clip)
@@ -721,7 +834,7 @@ def advance_character_image(image_id: str) -> bool:
                                         seed=image.input.get("seed"), workdir=workdir)
 
         try:
-            step = _prediction_step(image, provider, workdir, start)
+            step = _prediction_step(image, provider, start, partial(provider.poll, workdir=workdir))
             if isinstance(step, bool):
                 return step
             return _apply_image(image, step)
@@ -770,35 +883,31 @@ def wait_for(rows: list, seconds: float) -> bool:
         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
 
 
-def is_current_poll_chain(pk: str, token: str | None, model: type[Clip | CharacterImage] = Clip) -> bool:
-    current = model.objects.filter(pk=pk).values_list("poll_token", flat=True).first()
+def is_current_poll_chain(pk: str, token: str | None, model: type[Clip | CharacterImage | Project | Scene] = Clip) -> bool:
+    current = model.objects.filter(pk=pk).values_list(PREDICTION_FIELDS[model].poll_token, flat=True).first()
     return (str(current) if current else None) == token
 
 
 def recover_stuck() -> int:
-    """On worker start: pick up what a crash left behind. Clips and character images resume
-    from their stored prediction id in a new poll chain (older chains end); a start cut off
-    mid-way is failed once MV_START_GRACE has passed (never silently paid twice)."""
+    """On worker start: pick up what a crash left behind. Clips, character images and scene
+    writing resume from their stored prediction id in a new poll chain (older chains end);
+    a start cut off mid-way is failed once MV_START_GRACE has passed (never silently paid
+    twice)."""
     from mv import tasks
 
     touched = 0
     for model, task, key in ((Clip, tasks.advance_clip, "clip_id"),
-                             (CharacterImage, tasks.render_character_image, "image_id")):
-        for pk in model.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True):
+                             (CharacterImage, tasks.render_character_image, "image_id"),
+                             (Project, tasks.write_scenes, "project_id"),
+                             (Scene, tasks.rewrite_scene, "scene_id")):
+        for pk in model.objects.filter(**PREDICTION_FIELDS[model].active).values_list("pk", flat=True):
             _new_poll_chain(model, task, pk, **{key: str(pk)})
             touched += 1
     for stitch in Stitch.objects.filter(status__in=ACTIVE_STATUSES):
         Stitch.objects.filter(pk=stitch.pk).update(status=JobStatus.QUEUED)
         tasks.run_stitch.enqueue(stitch_id=str(stitch.pk))
         touched += 1
-    for project_id in Project.objects.filter(scenes_status=Project.ScenesStatus.WRITING).values_list("pk", flat=True):
-        tasks.write_scenes.enqueue(project_id=str(project_id))
-        touched += 1
-    for scene_id in Scene.objects.filter(prompt_status=Scene.PromptStatus.WRITING).values_list("pk", flat=True):
-        tasks.rewrite_scene.enqueue(scene_id=str(scene_id))
-        touched += 1
     return touched
-
 
 
 def import_clip(owner, path, *, source_url: str = "") -> Clip:

@@ -1,8 +1,9 @@
 """Background tasks: thin wrappers that take ids and call mv.pipeline.
 
-Progress lives on our rows, not in the queue. No task sits waiting on a model: a clip or
-character image task submits or polls once, then re-enqueues itself deferred, so one
-worker keeps dozens of predictions in flight and a restarted worker simply picks them up.
+Progress lives on our rows, not in the queue. No task sits waiting on a model: a clip,
+character image or scene-writing task submits or polls once, then re-enqueues itself
+deferred, so one worker keeps dozens of predictions in flight and a restarted worker
+simply picks them up.
 """
 
 from __future__ import annotations
@@ -23,25 +24,13 @@ logger = logging.getLogger("mv.tasks")
 
 
 @task
-def write_scenes(project_id: str) -> None:
-    try:
-        pipeline.write_scenes(project_id)
-    except Exception as exc:  # a row must never stay "writing" because of a bug
-        logger.exception("writing scenes for project %s failed", project_id)
-        Project.objects.filter(pk=project_id).update(
-            scenes_status=Project.ScenesStatus.FAILED, scenes_error=f"internal error: {exc.__class__.__name__}"
-        )
+def write_scenes(project_id: str, token: str | None = None) -> None:
+    _poll_chain(write_scenes, pipeline.advance_scenes, Project, project_id, token, project_id=project_id)
 
 
 @task
-def rewrite_scene(scene_id: str) -> None:
-    try:
-        pipeline.run_rewrite_scene(scene_id)
-    except Exception as exc:
-        logger.exception("rewriting scene %s failed", scene_id)
-        Scene.objects.filter(pk=scene_id).update(
-            prompt_status=Scene.PromptStatus.FAILED, prompt_error=f"internal error: {exc.__class__.__name__}"
-        )
+def rewrite_scene(scene_id: str, token: str | None = None) -> None:
+    _poll_chain(rewrite_scene, pipeline.advance_scene_rewrite, Scene, scene_id, token, scene_id=scene_id)
 
 
 @task
@@ -55,8 +44,8 @@ def render_character_image(image_id: str, token: str | None = None) -> None:
                 image_id=image_id)
 
 
-def _poll_chain(this: Task, step: Callable[[str], bool], model: type[Clip | CharacterImage], pk: str,
-                token: str | None, **ids: str) -> None:
+def _poll_chain(this: Task, step: Callable[[str], bool], model: type[Clip | CharacterImage | Project | Scene],
+                pk: str, token: str | None, **ids: str) -> None:
     """Advance a row one step; while its prediction runs, re-enqueue `this` task deferred
     instead of waiting. A chain whose token is no longer the row's (recovery started a
     newer one) ends here, so one chain polls a row."""
@@ -80,11 +69,15 @@ def _poll_chain(this: Task, step: Callable[[str], bool], model: type[Clip | Char
 
 
 def _fail_active(model, pk: str, exc: Exception) -> None:
-    """A bug must never leave a row running forever: fail it with a readable error."""
+    """A bug must never leave a row running (or writing) forever: fail it with a readable error."""
     logger.exception("%s %s failed unexpectedly", model.__name__, pk)
-    model.objects.filter(pk=pk, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.FAILED, error=f"internal error: {exc.__class__.__name__}", finished_at=timezone.now()
-    )
+    fields = pipeline.PREDICTION_FIELDS.get(model)
+    message = f"internal error: {exc.__class__.__name__}"
+    if fields is None:
+        model.objects.filter(pk=pk, status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.FAILED, error=message, finished_at=timezone.now())
+    else:
+        model.objects.filter(pk=pk, **fields.active).update(**fields.failed(message))
 
 
 @task

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mv import flavors, media
-from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest
+from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest, parse_scenes
 from mv.providers.local import LocalProvider
 
 
@@ -16,12 +16,13 @@ def request(n: int = 3) -> SceneRequest:
 
 
 def test_scene_writing_is_deterministic_distinct_and_uses_the_flavor():
-    first = LocalProvider().write_scenes(flavors.resolve("mv1"), request())
-    again = LocalProvider().write_scenes(flavors.resolve("mv1"), request())
-    assert first == again and len(first.scenes) == 3
-    assert len({s.description for s in first.scenes}) == 3
-    assert all("a storm over the pier" in s.description and "music video" in s.description for s in first.scenes)
-    assert "live-performance music video" in first.prompt
+    first = LocalProvider().start_scenes(flavors.resolve("mv1"), request())
+    again = LocalProvider().start_scenes(flavors.resolve("mv1"), request())
+    assert first.state == "succeeded" and first.text == again.text and first.input == again.input
+    scenes = parse_scenes(first.text, 3)  # written at once, in the shape asked of the LLM
+    assert len({s.description for s in scenes}) == 3
+    assert all("a storm over the pier" in s.description and "music video" in s.description for s in scenes)
+    assert "live-performance music video" in first.input["prompt"]
 
 
 def test_clip_and_lipsync_are_real_media(tmp_path, song_mp3):

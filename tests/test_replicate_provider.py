@@ -5,14 +5,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
 from mv import flavors, media, pipeline, tasks
-from mv.models import CharacterImage, Clip, JobStatus, Project
+from mv.models import CharacterImage, Clip, JobStatus, Project, Scene
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import ClipRequest, SceneRequest
+from mv.providers.base import ClipRequest, SceneRequest, parse_scenes
 
 from .conftest import dominant_hz
 
@@ -22,12 +23,25 @@ def scene_request(n: int = 2) -> SceneRequest:
                         number_of_scenes=n, video_type="music video", video_characteristics="sunny", camera_angle="low")
 
 
+def write(provider, flavor: str, request: SceneRequest) -> list:
+    """Start the scene writer and poll it to the end, as the pipeline's steps do."""
+    update = provider.start_scenes(flavors.resolve(flavor), request)
+    for _ in range(200):
+        if update.state != "running":
+            break
+        time.sleep(0.01)
+        update = provider.poll_text(update.prediction_id)
+    if update.state != "succeeded":
+        raise ProviderError(update.error)
+    return parse_scenes(update.text, request.number_of_scenes)
+
+
 def test_scene_writer_gets_the_flavors_prompt_and_parses_fenced_json(fake_replicate):
     scenes = {"scenes": [{"description": "one", "negative_description": "n1"},
                          {"description": "two", "negative_description": "n2"}]}
-    fake_replicate.script_llm("```json\n" + json.dumps(scenes) + "\n```")
-    written = get_provider().write_scenes(flavors.resolve("mv1"), scene_request())
-    assert [s.description for s in written.scenes] == ["one", "two"]
+    fake_replicate.script_llm("```json\n" + json.dumps(scenes) + "\n```")  # the fake answers in 7-character chunks
+    written = write(get_provider(), "mv1", scene_request())
+    assert [s.description for s in written] == ["one", "two"]
     prompt = fake_replicate.llm_inputs()[0]["prompt"]
     assert "live-performance music video" in prompt and "a kite festival" in prompt and "exactly 2 scenes" in prompt
 
@@ -38,7 +52,7 @@ def test_scene_writer_gets_the_flavors_prompt_and_parses_fenced_json(fake_replic
 def test_scene_writer_junk_is_a_clear_error(fake_replicate, junk, message):
     fake_replicate.script_llm(junk)
     with pytest.raises(ProviderError, match=message):
-        get_provider().write_scenes(flavors.resolve("default"), scene_request())
+        write(get_provider(), "default", scene_request())
 
 
 def test_clip_is_created_polled_and_downloaded(fake_replicate, tmp_path):
@@ -185,29 +199,186 @@ THROTTLED = {"detail": "Request was throttled. Your rate limit resets in ~0s.", 
 def test_scene_writer_retries_a_429_on_create(fake_replicate):
     fake_replicate.http_error("POST", rf"/v1/models/{LLM}/predictions$", 429, times=2, headers={"Retry-After": "0"},
                               body=THROTTLED)
-    written = get_provider().write_scenes(flavors.resolve("default"), scene_request())
-    assert len(written.scenes) == 2
+    assert len(write(get_provider(), "default", scene_request())) == 2
     assert len(fake_replicate.requests_to("POST", rf"/v1/models/{LLM}/predictions$")) == 3
     assert fake_replicate.creates(LLM) == 1
 
 
-def test_scene_writer_is_cancelled_at_the_deadline(fake_replicate, settings):
+DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+IMMEDIATE_TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+
+
+def writing_project(user, scenes: int = 2) -> Project:
+    project = pipeline.create_project(owner=user, video_description="a kite festival",
+                                      flavor=flavors.resolve("default"), number_of_scenes=scenes)
+    pipeline.request_scenes(project, flavors.resolve("default"))
+    project.refresh_from_db()
+    return project
+
+
+def until_done(step, pk) -> None:
+    for _ in range(200):
+        if step(str(pk)):
+            return
+        time.sleep(0.01)
+    raise AssertionError("still running")
+
+
+def test_scene_writing_is_started_then_polled_and_its_prediction_id_is_stored_first(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS  # nothing runs by itself: each step is taken here
+    fake_replicate.hold(LLM)
+    project = writing_project(user)
+    assert pipeline.advance_scenes(str(project.pk)) is False  # started: the worker is free again
+    project.refresh_from_db()
+    (prediction,) = fake_replicate.predictions.values()
+    assert project.scenes_prediction_id == prediction.id and project.scenes_deadline_at
+    assert project.scenes_status == Project.ScenesStatus.WRITING and not fake_replicate.finished(prediction.id)
+    assert pipeline.advance_scenes(str(project.pk)) is False  # one poll: still running, nothing waited
+    fake_replicate.release(LLM)
+    until_done(pipeline.advance_scenes, project.pk)
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.READY, project.scenes_error
+    assert [s.description for s in project.scenes.all()] == ["Fake scene 1: a shot of the idea",
+                                                             "Fake scene 2: a shot of the idea"]
+    assert fake_replicate.creates(LLM) == 1
+
+
+def test_the_scene_task_reenqueues_itself_deferred_instead_of_waiting(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.hold(LLM)  # if the task waited on the model, it would never return
+    project = writing_project(user)
+    backend = tasks.write_scenes.get_backend()
+    backend.clear()
+    before = timezone.now()
+    token = str(project.scenes_poll_token)
+    tasks.write_scenes.call(project_id=str(project.pk), token=token)
+    (again,) = backend.results
+    assert again.kwargs == {"project_id": str(project.pk), "token": token} and again.task.run_after > before
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.WRITING and project.scenes_prediction_id
+
+
+def test_a_restarted_worker_resumes_scene_writing_from_its_prediction_id(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.hold(LLM)
+    project = writing_project(user)
+    old_token = str(project.scenes_poll_token)
+    assert pipeline.advance_scenes(str(project.pk)) is False  # started; then the worker died
+    fake_replicate.release(LLM)
+    settings.TASKS = IMMEDIATE_TASKS
+    assert pipeline.recover_stuck() == 1  # the new worker resumes it in a new poll chain
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.READY, project.scenes_error
+    assert project.scenes.count() == 2 and fake_replicate.creates(LLM) == 1  # resumed, not paid twice
+    polls = len(fake_replicate.requests_to("GET", r"/v1/predictions/"))
+    tasks.write_scenes.call(project_id=str(project.pk), token=old_token)  # the chain from before the restart ends
+    assert len(fake_replicate.requests_to("GET", r"/v1/predictions/")) == polls
+
+
+def test_a_scene_writer_start_cut_off_by_a_crash_is_failed_not_paid_twice(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS
+    project = writing_project(user)
+    Project.objects.filter(pk=project.pk).update(  # died inside the create call, long ago
+        scenes_started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1))
+    settings.TASKS = IMMEDIATE_TASKS
+    pipeline.recover_stuck()
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.FAILED and "interrupted" in project.scenes_error
+    assert fake_replicate.creates() == 0
+
+
+def test_scene_writing_past_its_deadline_is_cancelled_and_failed(fake_replicate, user, settings):
     settings.MV_PREDICTION_TIMEOUT = 0.3
     fake_replicate.never_finish_models.add(LLM)
-    with pytest.raises(ProviderError, match="scene writer timed out"):
-        get_provider().write_scenes(flavors.resolve("default"), scene_request())
+    project = writing_project(user)  # ImmediateBackend: the chain runs here, polling until the deadline
+    assert project.scenes_status == Project.ScenesStatus.FAILED and "timed out" in project.scenes_error
     (prediction,) = fake_replicate.predictions.values()
+    assert project.scenes_prediction_id == prediction.id  # kept although it never finished
     assert fake_replicate.requests_to("POST", rf"/v1/predictions/{prediction.id}/cancel")
 
 
-def test_a_failed_scene_writer_prediction_is_a_clear_error(fake_replicate):
+@pytest.mark.parametrize("junk, message", [("Sure! Here are scenes", "not JSON"),
+                                            ('{"scenes": [{"description": "only one"}]}', "1 scenes; 2 were asked")])
+def test_junk_from_the_scene_writer_fails_the_project_clearly(fake_replicate, user, junk, message):
+    fake_replicate.script_llm(junk)
+    project = writing_project(user)
+    assert project.scenes_status == Project.ScenesStatus.FAILED and message in project.scenes_error
+    assert not project.scenes.exists()
+
+
+def test_a_failed_scene_writer_prediction_is_a_clear_error(fake_replicate, user):
     fake_replicate.fail_next(LLM, "E9999: the LLM fell over")
-    with pytest.raises(ProviderError, match="The scene writer failed: E9999"):
-        get_provider().write_scenes(flavors.resolve("default"), scene_request())
+    project = writing_project(user)
+    assert project.scenes_status == Project.ScenesStatus.FAILED
+    assert "The scene writer failed: E9999" in project.scenes_error
+
+
+def ready_project(user) -> Project:
+    project = writing_project(user)
+    assert project.scenes_status == Project.ScenesStatus.READY, project.scenes_error
+    return project
+
+
+def test_a_scene_rewrite_is_started_then_polled_and_changes_only_that_scene(fake_replicate, user, settings):
+    project = ready_project(user)
+    settings.TASKS = DUMMY_TASKS
+    first, second = project.scenes.order_by("position")
+    fake_replicate.hold(LLM)
+    fake_replicate.script_llm(json.dumps({"scenes": [{"description": "new one"}, {"description": "new two"}]}))
+    pipeline.rewrite_scene(second, flavors.resolve("default"))
+    assert pipeline.advance_scene_rewrite(str(second.pk)) is False  # started, not waited on
+    second.refresh_from_db()
+    prediction = fake_replicate.predictions[second.prompt_prediction_id]
+    assert second.prompt_status == Scene.PromptStatus.WRITING and second.prompt_deadline_at
+    assert not fake_replicate.finished(prediction.id)
+    assert pipeline.advance_scene_rewrite(str(second.pk)) is False
+    fake_replicate.release(LLM)
+    until_done(pipeline.advance_scene_rewrite, second.pk)
+    second.refresh_from_db()
+    first.refresh_from_db()
+    assert second.prompt_status == Scene.PromptStatus.READY and second.description == "new two"
+    assert first.description == "Fake scene 1: a shot of the idea"
+    assert fake_replicate.creates(LLM) == 2  # the project's write, then this rewrite
+
+
+def test_a_restarted_worker_resumes_a_scene_rewrite_from_its_prediction_id(fake_replicate, user, settings):
+    project = ready_project(user)
+    settings.TASKS = DUMMY_TASKS
+    scene = project.scenes.get(position=0)
+    fake_replicate.hold(LLM)
+    pipeline.rewrite_scene(scene, flavors.resolve("default"))
+    assert pipeline.advance_scene_rewrite(str(scene.pk)) is False
+    fake_replicate.release(LLM)
+    settings.TASKS = IMMEDIATE_TASKS
+    assert pipeline.recover_stuck() == 1
+    scene.refresh_from_db()
+    assert scene.prompt_status == Scene.PromptStatus.READY, scene.prompt_error
+    assert fake_replicate.creates(LLM) == 2
+
+
+def test_a_scene_rewrite_past_its_deadline_is_cancelled_and_failed(fake_replicate, user, settings):
+    project = ready_project(user)
+    scene = project.scenes.get(position=1)
+    settings.MV_PREDICTION_TIMEOUT = 0.3
+    fake_replicate.never_finish_models.add(LLM)
+    pipeline.rewrite_scene(scene, flavors.resolve("default"))
+    scene.refresh_from_db()
+    assert scene.prompt_status == Scene.PromptStatus.FAILED and "timed out" in scene.prompt_error
+    assert scene.description == "Fake scene 2: a shot of the idea"  # the old prompt stays
+    assert fake_replicate.requests_to("POST", rf"/v1/predictions/{scene.prompt_prediction_id}/cancel")
+
+
+def test_junk_from_a_scene_rewrite_fails_that_scene_clearly(fake_replicate, user):
+    project = ready_project(user)
+    scene = project.scenes.get(position=0)
+    fake_replicate.script_llm("I cannot help with that.")
+    pipeline.rewrite_scene(scene, flavors.resolve("default"))
+    scene.refresh_from_db()
+    assert scene.prompt_status == Scene.PromptStatus.FAILED and "not JSON" in scene.prompt_error
+    assert scene.description == "Fake scene 1: a shot of the idea"
 
 
 IMAGE = "google/imagen-4"
-DUMMY_TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
 
 
 def one_image(user, flavor: str = "default") -> CharacterImage:
@@ -310,7 +481,7 @@ def test_a_restarted_worker_resumes_a_character_image_from_its_prediction_id(fak
     image = one_image(user)
     assert pipeline.advance_character_image(str(image.pk)) is False  # started; then the worker died
     fake_replicate.release(IMAGE)
-    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    settings.TASKS = IMMEDIATE_TASKS
     assert pipeline.recover_stuck() == 1  # the new worker resumes it in a new poll chain
     image.refresh_from_db()
     assert image.status == JobStatus.SUCCEEDED, image.error

@@ -1,13 +1,16 @@
 """The provider interface: what MV Studio needs from a model host.
 
 Two implementations: ``replicate`` (the real models) and ``local`` (an offline ffmpeg
-renderer, honest about what it is). Jobs on a model (character images, clips, lipsync)
-are started and then polled, so a worker never sits waiting and a restarted worker
-resumes from the stored prediction id instead of paying for a new prediction.
+renderer, honest about what it is). Jobs on a model (scene writing, character images,
+clips, lipsync) are started and then polled, so a worker never sits waiting and a
+restarted worker resumes from the stored prediction id instead of paying for a new
+prediction.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,13 +51,6 @@ class SceneSpec:
 
 
 @dataclass(frozen=True)
-class WrittenScenes:
-    scenes: list[SceneSpec]
-    model: str
-    prompt: str  # the full prompt sent, for the record
-
-
-@dataclass(frozen=True)
 class ClipRequest:
     prompt: str  # the full prompt (rules template appended by the pipeline)
     negative_prompt: str = ""
@@ -87,6 +83,7 @@ class JobUpdate:
     model: str = ""
     input: dict[str, Any] = field(default_factory=dict)  # exactly what was sent
     output_path: Path | None = None  # a local file holding the result, once succeeded
+    text: str | None = None  # a text job's whole output (the scene writer's), once succeeded
     error: str = ""
     progress: int = 0
     predict_time: float | None = None
@@ -97,7 +94,12 @@ class Provider(ABC):
     label: str = ""  # shown in the UI, e.g. "Local preview renderer (offline)"
 
     @abstractmethod
-    def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes: ...
+    def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
+        """Start the scene writer (a finished one, with its ``text``, when written at once)."""
+
+    @abstractmethod
+    def poll_text(self, prediction_id: str) -> JobUpdate:
+        """Check a started text job; on success ``text`` holds its whole output."""
 
     @abstractmethod
     def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
@@ -115,3 +117,28 @@ class Provider(ABC):
 
     @abstractmethod
     def cancel(self, prediction_id: str) -> None: ...
+
+
+FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def parse_scenes(text: str, expected: int) -> list[SceneSpec]:
+    """Strict: the JSON object we asked for, with exactly the scenes we asked for."""
+    cleaned = FENCE.sub("", text.strip()).strip()
+    try:
+        data = json.loads(cleaned)
+    except ValueError:
+        raise ProviderError(f"The scene writer returned something that is not JSON: {cleaned[:120]!r}") from None
+    scenes = data.get("scenes") if isinstance(data, dict) else None
+    if not isinstance(scenes, list) or not all(isinstance(s, dict) for s in scenes):
+        raise ProviderError('The scene writer\'s JSON has no "scenes" list of objects.')
+    specs = []
+    for index, scene in enumerate(scenes, 1):
+        description = scene.get("description")
+        negative = scene.get("negative_description", "")
+        if not isinstance(description, str) or not description.strip() or not isinstance(negative, str):
+            raise ProviderError(f"Scene {index} from the scene writer has no usable description.")
+        specs.append(SceneSpec(description=description.strip(), negative_description=negative.strip()))
+    if len(specs) != expected:
+        raise ProviderError(f"The scene writer returned {len(specs)} scenes; {expected} were asked for.")
+    return specs

@@ -7,6 +7,7 @@ visible waveform. It never pretends to be a video model.
 
 from __future__ import annotations
 
+import json
 import uuid
 import zlib
 from pathlib import Path
@@ -21,8 +22,6 @@ from mv.providers.base import (
     LipsyncRequest,
     Provider,
     SceneRequest,
-    SceneSpec,
-    WrittenScenes,
 )
 
 SHOTS = ("Wide establishing shot", "Medium shot", "Close-up", "Tracking shot", "Low-angle shot", "Over-the-shoulder shot")
@@ -38,24 +37,25 @@ class LocalProvider(Provider):
     name = "local"
     label = "Local preview renderer (offline)"
 
-    def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes:
-        template = flavor.get("scene_prompts", "scene_generation_prompt", used_in="mv.providers.local.write_scenes: prompt template")
+    def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
+        """Written at once: the finished JSON answer, in the shape asked of the LLM."""
+        template = flavor.get("scene_prompts", "scene_generation_prompt",
+                              used_in="mv.providers.local.start_scenes: prompt template")
         prompt = template.format(**request.__dict__ | {"number_of_scenes": request.number_of_scenes})
         who = request.character_description or "the main character"
         scenes = []
         for i in range(request.number_of_scenes):
             shot = SHOTS[i % len(SHOTS)]
-            scenes.append(
-                SceneSpec(
-                    description=(
-                        f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
-                        f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
-                        f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}."
-                    ),
-                    negative_description="blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
-                )
-            )
-        return WrittenScenes(scenes=scenes, model="local/scene-writer", prompt=prompt)
+            scenes.append({
+                "description": (
+                    f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
+                    f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
+                    f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}."
+                ),
+                "negative_description": "blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
+            })
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/scene-writer",
+                         input={"prompt": prompt}, text=json.dumps({"scenes": scenes}), progress=100)
 
     def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
         out = workdir / "image.png"
@@ -91,6 +91,10 @@ class LocalProvider(Provider):
     def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
         # Local jobs finish inside start_*; a poll means the worker died before storing it.
         return JobUpdate(state="failed", prediction_id=prediction_id, error="the local render was interrupted; retry it")
+
+    def poll_text(self, prediction_id: str) -> JobUpdate:
+        return JobUpdate(state="failed", prediction_id=prediction_id,
+                         error="the local scene writer was interrupted; retry it")
 
     def cancel(self, prediction_id: str) -> None:
         return None

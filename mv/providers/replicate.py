@@ -1,7 +1,8 @@
 """The real provider: models on Replicate through the official client (replicate 1.0.7).
 
-Long jobs are created with ``predictions.create`` and polled by the pipeline, so the
-prediction id is on our row before anything waits and a restarted worker resumes it.
+Every job, the scene writer's included, is created with ``predictions.create`` and polled
+by the pipeline, so the prediction id is on our row before anything waits and a restarted
+worker resumes it.
 Our files go up as open files (the client uploads them), so no public URL or bucket is
 needed. Outputs are copied into our storage as soon as a prediction succeeds.
 """
@@ -9,7 +10,6 @@ needed. Outputs are copied into our storage as soon as a prediction succeeds.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import mimetypes
 import re
@@ -31,14 +31,11 @@ from mv.providers.base import (
     Provider,
     ProviderError,
     SceneRequest,
-    SceneSpec,
-    WrittenScenes,
 )
 
 logger = logging.getLogger("mv.providers.replicate")
 
 PROGRESS = re.compile(r"(\d{1,3})%\|")
-FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
 def describe(exc: Exception) -> tuple[str, bool]:
@@ -113,26 +110,6 @@ class ReplicateProvider(Provider):
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
 
-    def _wait(self, prediction, what: str):
-        """Poll a prediction until it finishes; past MV_PREDICTION_TIMEOUT it is cancelled
-        and the job fails. Only for the scene writer's short text jobs: images, clips and
-        lipsyncs are started and polled by the pipeline, never waited on here."""
-        deadline = time.monotonic() + settings.MV_PREDICTION_TIMEOUT
-        while prediction.status not in ("succeeded", "failed", "canceled"):
-            if time.monotonic() > deadline:
-                self.cancel(prediction.id)
-                raise ProviderError(f"The {what} timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; "
-                                    "the prediction was cancelled.")
-            time.sleep(self.client.poll_interval)
-            try:
-                prediction.reload()
-            except (ReplicateError, httpx.HTTPError) as exc:
-                message, permanent = describe(exc)
-                if permanent:
-                    raise ProviderError(message) from None
-                logger.warning("polling %s %s: %s; trying again", what, prediction.id, message)
-        return prediction
-
     def _download(self, output: Any, dest: Path) -> Path:
         """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
         Replicate deletes outputs after an hour. A dest without a suffix gets the output's
@@ -173,22 +150,17 @@ class ReplicateProvider(Provider):
 
     # --- the interface -----------------------------------------------------------------------
 
-    def write_scenes(self, flavor: Flavor, request: SceneRequest) -> WrittenScenes:
-        model = flavor.get("image_params", "scene_model", used_in="mv.providers.replicate.write_scenes: model")
-        template = flavor.get("scene_prompts", "scene_generation_prompt",
-                              used_in="mv.providers.replicate.write_scenes: prompt template")
-        prompt = template.format(**request.__dict__)
-        data = {"prompt": prompt,
+    def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
+        where = "mv.providers.replicate.start_scenes"
+        model = flavor.get("image_params", "scene_model", used_in=f"{where}: model")
+        template = flavor.get("scene_prompts", "scene_generation_prompt", used_in=f"{where}: prompt template")
+        data = {"prompt": template.format(**request.__dict__),
                 "temperature": flavor.get("image_params", "scene_temperature", default=0.7,
-                                          used_in="mv.providers.replicate.write_scenes: temperature"),
+                                          used_in=f"{where}: temperature"),
                 "max_completion_tokens": flavor.get("image_params", "scene_max_tokens", default=4096,
-                                                    used_in="mv.providers.replicate.write_scenes: max_completion_tokens")}
-        prediction = self._wait(self._create(model, data), "scene writer")
-        if prediction.status != "succeeded":
-            raise ProviderError(f"The scene writer failed: {prediction.error or prediction.status}")
-        output = prediction.output
-        text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
-        return WrittenScenes(scenes=parse_scenes(text, request.number_of_scenes), model=model, prompt=prompt)
+                                                    used_in=f"{where}: max_completion_tokens")}
+        prediction = self._create(model, data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
     def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
         where = "mv.providers.replicate.start_image"
@@ -256,12 +228,15 @@ class ReplicateProvider(Provider):
             sent = self._sent(data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
 
-    def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+    def _get(self, prediction_id: str):
         try:
-            prediction = self.client.predictions.get(prediction_id)
+            return self.client.predictions.get(prediction_id)
         except (ReplicateError, httpx.HTTPError) as exc:
             message, permanent = describe(exc)
             raise ProviderError(message, permanent=permanent) from None
+
+    def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        prediction = self._get(prediction_id)
         if prediction.status in ("starting", "processing"):
             found = PROGRESS.findall(prediction.logs or "")
             return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
@@ -274,6 +249,20 @@ class ReplicateProvider(Provider):
             return JobUpdate(state="canceled", prediction_id=prediction_id, error="the prediction was cancelled")
         return JobUpdate(state="failed", prediction_id=prediction_id,
                          error=f"The model failed: {prediction.error or 'no reason given'}")
+
+    def poll_text(self, prediction_id: str) -> JobUpdate:
+        prediction = self._get(prediction_id)
+        if prediction.status in ("starting", "processing"):
+            return JobUpdate(state="running", prediction_id=prediction_id)
+        if prediction.status == "succeeded":
+            output = prediction.output  # a language model streams its answer as a list of chunks
+            text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
+            return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
+                             progress=100)
+        if prediction.status == "canceled":
+            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the scene writer was cancelled")
+        return JobUpdate(state="failed", prediction_id=prediction_id,
+                         error=f"The scene writer failed: {prediction.error or 'no reason given'}")
 
     def cancel(self, prediction_id: str) -> None:
         try:
@@ -293,25 +282,3 @@ def _suffix(url: str) -> str:
 def _error(exc: Exception) -> ProviderError:
     message, permanent = describe(exc)
     return ProviderError(message, permanent=permanent)
-
-
-def parse_scenes(text: str, expected: int) -> list[SceneSpec]:
-    """Strict: the JSON object we asked for, with exactly the scenes we asked for."""
-    cleaned = FENCE.sub("", text.strip()).strip()
-    try:
-        data = json.loads(cleaned)
-    except ValueError:
-        raise ProviderError(f"The scene writer returned something that is not JSON: {cleaned[:120]!r}") from None
-    scenes = data.get("scenes") if isinstance(data, dict) else None
-    if not isinstance(scenes, list) or not all(isinstance(s, dict) for s in scenes):
-        raise ProviderError('The scene writer\'s JSON has no "scenes" list of objects.')
-    specs = []
-    for index, scene in enumerate(scenes, 1):
-        description = scene.get("description")
-        negative = scene.get("negative_description", "")
-        if not isinstance(description, str) or not description.strip() or not isinstance(negative, str):
-            raise ProviderError(f"Scene {index} from the scene writer has no usable description.")
-        specs.append(SceneSpec(description=description.strip(), negative_description=negative.strip()))
-    if len(specs) != expected:
-        raise ProviderError(f"The scene writer returned {len(specs)} scenes; {expected} were asked for.")
-    return specs

@@ -82,7 +82,8 @@ class Command(BaseCommand):
 
         progress.show("writing scenes", 0, 1)
         pipeline.request_scenes(project, flavor, enqueue=False)
-        pipeline.write_scenes(str(project.pk))
+        while not pipeline.advance_scenes(str(project.pk)):  # the scene writer runs; poll it
+            time.sleep(0.2)
         project.refresh_from_db()
         if project.scenes_status != Project.ScenesStatus.READY:
             raise CommandError(f"scene writing failed: {project.scenes_error}")
