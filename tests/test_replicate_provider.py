@@ -243,6 +243,22 @@ def test_scene_writing_is_started_then_polled_and_its_prediction_id_is_stored_fi
     assert fake_replicate.creates(LLM) == 1
 
 
+def test_a_transient_error_while_polling_the_scene_writer_polls_again(fake_replicate, user, settings):
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.hold(LLM)
+    project = writing_project(user)
+    assert pipeline.advance_scenes(str(project.pk)) is False  # started
+    fake_replicate.http_error("GET", r"/v1/predictions/", 503, times=1)
+    assert pipeline.advance_scenes(str(project.pk)) is False  # the 503 poll: still writing, not failed
+    assert fake_replicate.http_errors[-1]["times"] == 0  # the 503 was really answered
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.WRITING and not project.scenes_error
+    fake_replicate.release(LLM)
+    until_done(pipeline.advance_scenes, project.pk)
+    project.refresh_from_db()
+    assert project.scenes_status == Project.ScenesStatus.READY and fake_replicate.creates(LLM) == 1
+
+
 def test_the_scene_task_reenqueues_itself_deferred_instead_of_waiting(fake_replicate, user, settings):
     settings.TASKS = DUMMY_TASKS
     fake_replicate.hold(LLM)  # if the task waited on the model, it would never return
