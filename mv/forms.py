@@ -257,25 +257,26 @@ class ProjectCreateForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.owner = owner
 
+    def _owned(self, model: type[AudioTrack | CharacterImage], field: str, gone: str) -> Any:
+        """The owner's row itself for an id field (another user's id reads as gone)."""
+        pk = self.cleaned_data[field]
+        row = model.objects.visible_to(self.owner).filter(pk=pk).first() if pk else None
+        if pk and row is None:
+            raise forms.ValidationError(gone)
+        return row
+
     def clean_audio_track_id(self) -> AudioTrack | None:
-        """The owner's track itself (another user's id reads as gone)."""
-        pk = self.cleaned_data["audio_track_id"]
-        track = AudioTrack.objects.visible_to(self.owner).filter(pk=pk).first() if pk else None
-        if pk and track is None:
-            raise forms.ValidationError("That song is not available any more: upload it or paste its URL again.")
-        return track
+        return self._owned(AudioTrack, "audio_track_id",
+                           "That song is not available any more: upload it or paste its URL again.")
 
     def clean_character_image_id(self) -> CharacterImage | None:
-        pk = self.cleaned_data["character_image_id"]
-        image = CharacterImage.objects.visible_to(self.owner).filter(pk=pk).first() if pk else None
-        if pk and image is None:
-            raise forms.ValidationError("That reference image is not available any more: pick another.")
-        return image
+        return self._owned(CharacterImage, "character_image_id",
+                           "That reference image is not available any more: pick another.")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         track, start = data.get("audio_track_id"), data.get("audio_start") or 0.0
-        if track is not None and not 0 <= start < max(track.duration, 0.001):
+        if track is not None and not track.accepts_start(start):
             self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
         return data
 

@@ -157,6 +157,10 @@ class AudioTrack(models.Model):
     def audio_id(self) -> str:
         return str(self.id)
 
+    def accepts_start(self, seconds: float) -> bool:
+        """Whether a video can start this far into the song (some of it must be left)."""
+        return 0 <= seconds < max(self.duration, 0.001)
+
     def get_absolute_url(self) -> str:
         return reverse("api_audio_get", args=[self.id])
 

@@ -151,7 +151,7 @@ def create_project(
     scene_parameters: dict[str, Any] | None = None,
 ) -> Project:
     """Create a project (no paid work starts here)."""
-    if audio_track is not None and not 0 <= audio_start < max(audio_track.duration, 0.001):
+    if audio_track is not None and not audio_track.accepts_start(audio_start):
         raise ValueError(f"audio start must be between 0 and the track length ({audio_track.duration:.2f} s)")
     return Project.objects.create(
         owner=owner,
@@ -550,22 +550,30 @@ def advance_clip(clip_id: str) -> bool:
                 return provider.start_lipsync(flavor, _lipsync_request(clip, stack), workdir=workdir)
             return provider.start_clip(flavor, _clip_request(clip, workdir, stack), workdir=workdir)
 
-        try:
-            step = _prediction_step(clip, provider, start, partial(provider.poll, workdir=workdir),
-                                    may_start=lambda: not _at_capacity(clip))
-            if isinstance(step, bool):
-                if step:
-                    _after_clip_finished(clip)
-                return step
-            return _apply(clip, step)
-        except ProviderError as exc:
-            if not exc.permanent and clip.status == JobStatus.RUNNING:
-                logger.warning("clip %s: transient provider error, will poll again: %s", clip.pk, exc.message)
-                return False
-            clip.mark_failed(exc.message)
-        except media.MediaError as exc:
-            clip.mark_failed(f"could not process the video: {exc}")
-    _after_clip_finished(clip)
+        def step() -> bool:
+            update = _prediction_step(clip, provider, start, partial(provider.poll, workdir=workdir),
+                                      may_start=lambda: not _at_capacity(clip))
+            return update if isinstance(update, bool) else _apply(clip, update)
+
+        done = _guarded_step(clip, step, media_failure="could not process the video: {}")
+    if done:
+        _after_clip_finished(clip)
+    return done
+
+
+def _guarded_step(row: Clip | CharacterImage, step: Callable[[], bool], *, media_failure: str) -> bool:
+    """Run one step of a clip or image. A transient provider error on a running row means
+    poll again; any other provider or media error fails the row. True once it finished."""
+    try:
+        return step()
+    except ProviderError as exc:
+        if not exc.permanent and row.status == JobStatus.RUNNING:
+            logger.warning("%s %s: transient provider error, will poll again: %s", type(row).__name__, row.pk,
+                           exc.message)
+            return False
+        row.mark_failed(exc.message)
+    except media.MediaError as exc:
+        row.mark_failed(media_failure.format(exc))
     return True
 
 
@@ -598,7 +606,6 @@ def _apply(clip: Clip, update: JobUpdate) -> bool:
         clip.mark_canceled(update.error or "the prediction was cancelled")
     else:
         clip.mark_failed(update.error or "the model failed without saying why")
-    _after_clip_finished(clip)
     return True
 
 
@@ -833,19 +840,11 @@ def advance_character_image(image_id: str) -> bool:
             return provider.start_image(flavors.resolve(image.config_flavor), image.prompt,
                                         seed=image.input.get("seed"), workdir=workdir)
 
-        try:
-            step = _prediction_step(image, provider, start, partial(provider.poll, workdir=workdir))
-            if isinstance(step, bool):
-                return step
-            return _apply_image(image, step)
-        except ProviderError as exc:
-            if not exc.permanent and image.status == JobStatus.RUNNING:
-                logger.warning("image %s: transient provider error, will poll again: %s", image.pk, exc.message)
-                return False
-            image.mark_failed(exc.message)
-        except media.MediaError as exc:
-            image.mark_failed(f"the model's output is not a usable image ({exc})")
-    return True
+        def step() -> bool:
+            update = _prediction_step(image, provider, start, partial(provider.poll, workdir=workdir))
+            return update if isinstance(update, bool) else _apply_image(image, update)
+
+        return _guarded_step(image, step, media_failure="the model's output is not a usable image ({})")
 
 
 def _apply_image(image: CharacterImage, update: JobUpdate) -> bool:
