@@ -139,11 +139,10 @@ def serve_file(request: HttpRequest, field_file, *, content_type: str, filename:
             return response
         status = 206
     length = end - start + 1
+    content_range = f"bytes {start}-{end}/{size}" if status == 206 else ""
     if request.method == "HEAD":  # the same headers, no body, and the file is never opened
         response = HttpResponse(status=status, content_type=content_type)
-        _file_headers(response, length=length, disposition=disposition, filename=filename)
-        if status == 206:
-            response["Content-Range"] = f"bytes {start}-{end}/{size}"
+        _file_headers(response, length=length, disposition=disposition, filename=filename, content_range=content_range)
         return response
     handle = field_file.open("rb")
     handle.seek(start)
@@ -160,14 +159,15 @@ def serve_file(request: HttpRequest, field_file, *, content_type: str, filename:
             handle.close()
 
     response = StreamingHttpResponse(chunks(), status=status, content_type=content_type)
-    _file_headers(response, length=length, disposition=disposition, filename=filename)
-    if status == 206:
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    _file_headers(response, length=length, disposition=disposition, filename=filename, content_range=content_range)
     return response
 
 
-def _file_headers(response: HttpResponse | StreamingHttpResponse, *, length: int, disposition: str, filename: str) -> None:
+def _file_headers(response: HttpResponse | StreamingHttpResponse, *, length: int, disposition: str, filename: str,
+                  content_range: str) -> None:
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"
     response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
     response["Cache-Control"] = "private, max-age=3600"
+    if content_range:
+        response["Content-Range"] = content_range
