@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 from django.core.files.storage import FileSystemStorage
@@ -26,8 +27,6 @@ def prune_unreferenced(older_than_seconds: float) -> list[str]:
     """Delete local media files that no row points at (left by a process killed between
     writing a file and saving its row), once older than ``older_than_seconds`` so files of
     work in progress are never touched. Returns the names removed."""
-    import time
-
     from django.apps import apps
     from django.core.files.storage import default_storage
     from django.db import models
