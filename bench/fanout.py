@@ -23,21 +23,17 @@ TUNED_INTERVAL = 0.05  # mv_worker --interval of the TUNED rows (default 0.2 s)
 
 
 def _project(owner, scenes: int):
-    from mv import flavors, pipeline
-    from mv.models import Project, Scene
+    from tests.factories import written_project
 
-    project = pipeline.create_project(owner=owner, video_description=f"fanout {scenes}", flavor=flavors.resolve("default"))
-    Project.objects.filter(pk=project.pk).update(scenes_status=Project.ScenesStatus.READY)
-    for position in range(scenes):
-        Scene.objects.create(project=project, position=position, description=f"scene {position}")
-    return project
+    return written_project(owner, scenes=scenes, video_description=f"fanout {scenes}")
 
 
 def _fan_out(owner, scenes: int, env: dict[str, str], workers: int = 1, worker_args: tuple[str, ...] = ()) -> float:
     from django.conf import settings
 
-    from mv import flavors, pipeline
+    from mv import flavors
     from mv.models import ACTIVE_STATUSES, Clip, JobStatus
+    from mv.pipeline import rendering
 
     ids: list = []
     processes = [subprocess.Popen([sys.executable, "manage.py", "mv_worker", *worker_args], cwd=ROOT, env=env,
@@ -46,7 +42,7 @@ def _fan_out(owner, scenes: int, env: dict[str, str], workers: int = 1, worker_a
         time.sleep(3)  # the worker is up and idle before the clock starts
         project = _project(owner, scenes)
         start = time.perf_counter()
-        clips = pipeline.start_project_clips(project, flavors.resolve("default"))
+        clips = rendering.start_project_clips(project, flavors.resolve("default"))
         ids = [c.pk for c in clips]
         while Clip.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() < len(ids):
             if Clip.objects.filter(pk__in=ids, status=JobStatus.FAILED).exists():

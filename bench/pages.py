@@ -9,14 +9,14 @@ from bench.common import Row
 
 
 def build(owner, scenes: int):
-    from mv import flavors, pipeline
-    from mv.models import Clip, JobStatus, Project, Scene
+    from mv.models import Clip, JobStatus, Scene
+    from tests.factories import written_project
 
-    project = pipeline.create_project(owner=owner, video_description=f"bench {scenes}", flavor=flavors.resolve("default"))
-    Project.objects.filter(pk=project.pk).update(autorun_started=True, auto_stitch_done=True,
-                                                 scenes_status=Project.ScenesStatus.READY)
-    for position in range(scenes):
-        scene = Scene.objects.create(project=project, position=position, description=f"scene {position} " * 20)
+    project = written_project(owner, scenes=scenes, video_description=f"bench {scenes}", autorun_started=True,
+                              auto_stitch_done=True)
+    for scene in project.scenes.all():
+        position = scene.position
+        Scene.objects.filter(pk=scene.pk).update(description=f"scene {position} " * 20)
         parent = None
         for n in range(3):
             parent = Clip.objects.create(owner=owner, scene=scene, status=JobStatus.SUCCEEDED, parent=parent,

@@ -8,7 +8,16 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene, Stitch, StitchItem
+from mv.models import (
+    AudioTrack,
+    CharacterImage,
+    Clip,
+    Project,
+    Scene,
+    SceneWriting,
+    Stitch,
+    StitchItem,
+)
 
 
 def _video(obj) -> str:
@@ -28,7 +37,7 @@ def _link(obj) -> str:
 class SceneInline(admin.TabularInline):
     model = Scene
     extra = 0
-    fields = ("position", "description", "prompt_status", "current_clip")
+    fields = ("position", "description", "start", "end", "current_clip")
     readonly_fields = ("current_clip",)
     show_change_link = True
 
@@ -36,7 +45,7 @@ class SceneInline(admin.TabularInline):
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ("title", "owner", "config_flavor", "scenes_status", "created_at")
-    list_filter = ("config_flavor", "scenes_status", "mode")
+    list_filter = ("config_flavor", "mode")
     search_fields = ("video_description", "character_description", "id")
     readonly_fields = ("id", "created_at", "updated_at", "autorun_started", "auto_stitch_done")
     inlines = [SceneInline]
@@ -44,7 +53,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Scene)
 class SceneAdmin(admin.ModelAdmin):
-    list_display = ("__str__", "project", "position", "prompt_status", "current_clip")
+    list_display = ("__str__", "project", "position", "start", "end", "current_clip")
     readonly_fields = ("id", "current_clip")
 
 
@@ -123,3 +132,11 @@ class CharacterImageAdmin(admin.ModelAdmin):
         if not obj.file:
             return "—"
         return format_html('<img src="{}" width="200" alt="">', reverse("api_get_character_reference", args=[obj.pk]))
+
+
+@admin.register(SceneWriting)
+class SceneWritingAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "provider", "config_flavor", "created_at")
+    list_filter = ("status", "provider", "config_flavor")
+    readonly_fields = ("id", "project", "scene", "provider", "model", "input", "prediction_id", "status", "error",
+                       "text", "number_of_scenes", "created_at", "started_at", "finished_at", "deadline_at")

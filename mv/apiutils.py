@@ -17,7 +17,15 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+
+from mv.errors import Refused
 
 logger = logging.getLogger("mv.api")
 
@@ -86,8 +94,10 @@ def api_endpoint(*methods: str) -> Callable:
             request.api_user = user
             try:
                 return view(request, *args, **kwargs)
-            except ApiError as exc:
+            except (ApiError, Refused) as exc:
                 return error_response(exc.status, exc.code, exc.message, exc.details)
+            except Http404:
+                return error_response(404, "not_found", "No such item (or it is not yours).")
 
         wrapper.csrf_exempt = True  # CSRF is enforced below for session-authenticated calls
         return _csrf_for_sessions(wrapper)

@@ -131,11 +131,7 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
 
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:
     """A new track cut from this one (the original is kept)."""
-    end = track.duration if end_at is None else end_at
-    if not (0 <= start_at < end <= track.duration + 1e-6):
-        raise AudioImportError(
-            f"start_at and end_at must satisfy 0 <= start < end <= {track.duration:.2f} s (the track length)."
-        )
+    start_at, end_at = track.check_range(start_at, end_at, names=("start_at", "end_at"))
     with files.workdir() as workdir, files.local_path(track.original or track.file) as source:
         out = workdir / "trim.m4a"
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import shutil
 import socket
 import tempfile
@@ -37,10 +38,20 @@ def store(field_file: FieldFile, path: Path, name: str) -> None:
         field_file.save(name, File(fh), save=False)
 
 
+WORKDIR_PREFIX = "mv-"
+
+
 @contextlib.contextmanager
 def workdir() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="mv-") as tmp:
+    """A temp folder named after this process, so a worker starting after a crash can
+    tell a dead process's leftovers (mv.jobs.remove_dead_workdirs)."""
+    with tempfile.TemporaryDirectory(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-") as tmp:
         yield Path(tmp)
+
+
+def workdir_pid(name: str) -> int | None:
+    pid = name[len(WORKDIR_PREFIX):].split("-", 1)[0]
+    return int(pid) if pid.isdigit() else None
 
 
 class FetchError(Exception):

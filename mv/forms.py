@@ -13,6 +13,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from mv import flavors
+from mv.errors import Refused
 from mv.models import AudioTrack, CharacterImage, Project
 
 MAX_TEXT = 5000
@@ -276,8 +277,11 @@ class ProjectCreateForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         track, start = data.get("audio_track_id"), data.get("audio_start") or 0.0
-        if track is not None and not track.accepts_start(start):
-            self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
+        if track is not None:
+            try:
+                track.check_range(start, None, names=("The start", "the end"))
+            except Refused:
+                self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
         return data
 
 

@@ -1,7 +1,7 @@
 """What the pages show about a project: per-scene clip state and counts.
 
 Built from a fixed number of queries whatever the number of scenes, so the quick-gen
-page and its polls stay fast.
+page and its polls stay fast. A scene's slot of the song is its own (Scene.slot).
 """
 
 from __future__ import annotations
@@ -9,8 +9,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from mv import pipeline
-from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, Stitch
+from django.db.models import Prefetch
+
+from mv.models import (
+    ACTIVE_STATUSES,
+    Clip,
+    JobStatus,
+    Project,
+    Scene,
+    SceneWriting,
+    Stitch,
+)
 
 
 @dataclass
@@ -20,7 +29,6 @@ class SceneState:
     active: Clip | None  # the newest clip still queued or running
     failed: Clip | None  # the newest attempt, when it failed
     history: list[Clip] = field(default_factory=list)  # every other clip of the scene, newest first
-    slice: tuple[float, float] | None = None
 
     @property
     def state(self) -> str:
@@ -30,41 +38,32 @@ class SceneState:
             return "failed"
         return "ready" if self.current is not None else "waiting"
 
-
-def _group(clips: list[Clip]) -> dict:
-    by_scene: dict = defaultdict(list)
-    for clip in clips:
-        by_scene[clip.scene_id].append(clip)
-    return by_scene
+    @property
+    def slice(self) -> tuple[float, float] | None:
+        return self.scene.slot
 
 
-def scene_state(scene: Scene, clips: list[Clip], *, start: float | None = None) -> SceneState:
+def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:
     """clips: this scene's clips, newest first."""
     active = next((c for c in clips if c.status in ACTIVE_STATUSES), None)
     newest = clips[0] if clips else None
     failed = newest if newest is not None and newest.status in (JobStatus.FAILED, JobStatus.CANCELED) else None
     current = next((c for c in clips if c.pk == scene.current_clip_id), None)
     history = [c for c in clips if c.pk != scene.current_clip_id and c.status == JobStatus.SUCCEEDED]
-    own = current.duration if current and current.duration else pipeline.DEFAULT_CLIP_SECONDS
-    return SceneState(scene=scene, current=current, active=active, failed=failed, history=history,
-                      slice=(round(start, 3), round(start + own, 3)) if start is not None else None)
+    return SceneState(scene=scene, current=current, active=active, failed=failed, history=history)
 
 
-def _clips_for(scenes: list[Scene]) -> dict:
-    clips = Clip.objects.filter(scene__in=scenes).select_related("parent").order_by("-created_at")
-    return _group(list(clips))
+def _with_rewrites(scenes):
+    return scenes.prefetch_related(
+        Prefetch("rewrites", queryset=SceneWriting.objects.order_by("-created_at"), to_attr="newest_rewrites"))
 
 
 def project_states(project: Project) -> list[SceneState]:
-    scenes = list(project.scenes.order_by("position"))
-    grouped = _clips_for(scenes)
-    states = []
-    start = project.audio_start
-    for scene in scenes:
-        state = scene_state(scene, grouped.get(scene.pk, []), start=start if project.audio_track_id else None)
-        states.append(state)
-        start += state.current.duration if state.current and state.current.duration else pipeline.DEFAULT_CLIP_SECONDS
-    return states
+    scenes = list(_with_rewrites(project.scenes.order_by("position")))
+    by_scene: dict = defaultdict(list)
+    for clip in Clip.objects.filter(scene__in=scenes).select_related("parent").order_by("-created_at"):
+        by_scene[clip.scene_id].append(clip)
+    return [scene_state(scene, by_scene.get(scene.pk, [])) for scene in scenes]
 
 
 def active_clip(scene: Scene) -> Clip | None:
@@ -73,9 +72,7 @@ def active_clip(scene: Scene) -> Clip | None:
 
 
 def single_state(scene: Scene) -> SceneState:
-    clips = list(Clip.objects.filter(scene=scene).select_related("parent").order_by("-created_at"))
-    start = pipeline.scene_slice(scene)[0] if scene.project.audio_track_id else None
-    return scene_state(scene, clips, start=start)
+    return scene_state(scene, list(Clip.objects.filter(scene=scene).select_related("parent").order_by("-created_at")))
 
 
 def counts(states: list[SceneState]) -> dict[str, int]:
@@ -91,7 +88,7 @@ def latest_stitch(project: Project) -> Stitch | None:
 
 
 def boundaries(states: list[SceneState], duration: float) -> list[float]:
-    """Clip boundaries as percentages of the song, for the waveform picture."""
+    """Scene boundaries as percentages of the song, for the waveform picture."""
     if not duration:
         return []
     marks = [s.slice[0] for s in states if s.slice] + ([states[-1].slice[1]] if states and states[-1].slice else [])

@@ -1,88 +1,116 @@
-"""Background tasks: thin wrappers that take ids and call mv.pipeline.
+"""Background tasks: thin wrappers that take ids and run mv.jobs steps or a stitch.
 
-Progress lives on our rows, not in the queue. No task sits waiting on a model: a clip,
-character image or scene-writing task submits or polls once, then re-enqueues itself
-deferred, so one worker keeps dozens of predictions in flight and a restarted worker
-simply picks them up.
+Progress lives on our rows, not in the queue. No task sits waiting on a model: a
+prediction's task advances it one step, then re-enqueues itself deferred, so one worker
+keeps dozens of predictions in flight and a restarted worker simply picks them up.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
+from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.tasks import Task, task
 from django.utils import timezone
 
-from mv import pipeline
-from mv.models import ACTIVE_STATUSES, CharacterImage, Clip, JobStatus, Project, Scene, Stitch
+from mv import jobs
+from mv.models import Prediction, Stitch
 
 logger = logging.getLogger("mv.tasks")
 
-
-@task
-def write_scenes(project_id: str, token: str | None = None) -> None:
-    _poll_chain(write_scenes, pipeline.advance_scenes, Project, project_id, token, project_id=project_id)
+NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new start never waits behind them
 
 
 @task
-def rewrite_scene(scene_id: str, token: str | None = None) -> None:
-    _poll_chain(rewrite_scene, pipeline.advance_scene_rewrite, Scene, scene_id, token, scene_id=scene_id)
-
-
-@task
-def advance_clip(clip_id: str, token: str | None = None) -> None:
-    _poll_chain(advance_clip, pipeline.advance_clip, Clip, clip_id, token, clip_id=clip_id)
-
-
-@task
-def render_character_image(image_id: str, token: str | None = None) -> None:
-    _poll_chain(render_character_image, pipeline.advance_character_image, CharacterImage, image_id, token,
-                image_id=image_id)
-
-
-def _poll_chain(this: Task, step: Callable[[str], bool], model: type[Clip | CharacterImage | Project | Scene],
-                pk: str, token: str | None, **ids: str) -> None:
-    """Advance a row one step; while its prediction runs, re-enqueue `this` task deferred
-    instead of waiting. A chain whose token is no longer the row's (recovery started a
-    newer one) ends here, so one chain polls a row."""
-    while True:
-        if not pipeline.is_current_poll_chain(pk, token, model):
-            return
-        try:
-            done = step(pk)
-        except model.DoesNotExist:
-            return
-        except Exception as exc:
-            _fail_active(model, pk, exc)
-            return
-        if done:
-            return
-        if this.get_backend().supports_defer:
+def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
+    """Advance one prediction row; while it runs, come back deferred instead of waiting."""
+    while not jobs.advance(kind, pk, token):
+        if advance_prediction.get_backend().supports_defer:
             run_after = timezone.now() + timedelta(seconds=settings.MV_POLL_INTERVAL)
-            this.using(run_after=run_after).enqueue(**ids, token=token)
+            advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
             return
         time.sleep(settings.MV_POLL_INTERVAL)  # backends that cannot defer (ImmediateBackend)
 
 
-def _fail_active(model, pk: str, exc: Exception) -> None:
-    """A bug must never leave a row running (or writing) forever: fail it with a readable error."""
-    logger.exception("%s %s failed unexpectedly", model.__name__, pk)
-    fields = pipeline.PREDICTION_FIELDS.get(model)
-    message = f"internal error: {exc.__class__.__name__}"
-    if fields is None:
-        model.objects.filter(pk=pk, status__in=ACTIVE_STATUSES).update(
-            status=JobStatus.FAILED, error=message, finished_at=timezone.now())
-    else:
-        model.objects.filter(pk=pk, **fields.active).update(**fields.failed(message))
-
-
 @task
 def run_stitch(stitch_id: str) -> None:
+    stitch = Stitch.objects.filter(pk=stitch_id).first()
+    if stitch is None:
+        return
     try:
-        pipeline.run_stitch(stitch_id)
+        stitch.render()
     except Exception as exc:
-        _fail_active(Stitch, stitch_id, exc)
+        logger.exception("stitch %s failed unexpectedly", stitch_id)
+        stitch.mark_failed(f"Something went wrong on our side ({exc.__class__.__name__}); re-stitch to try again.")
+
+
+@dataclass
+class Held:
+    """Work started inside ``held()``: not enqueued, the caller runs it itself."""
+
+    predictions: list[Prediction] = field(default_factory=list)
+    stitches: list[Stitch] = field(default_factory=list)
+
+
+_held: ContextVar[Held | None] = ContextVar("mv_tasks_held", default=None)
+
+
+@contextlib.contextmanager
+def held() -> Iterator[Held]:
+    """Keep the work started inside out of the queue: ``make_video`` runs a whole video
+    in its own process and needs no worker."""
+    holder = Held()
+    reset = _held.set(holder)
+    try:
+        yield holder
+    finally:
+        _held.reset(reset)
+
+
+def _enqueue(this: Task, **kwargs: Any) -> None:
+    """Enqueue once the current transaction commits, ahead of polls where the queue can."""
+    if this.get_backend().supports_priority:
+        this = this.using(priority=NEW_WORK_PRIORITY)
+    transaction.on_commit(partial(this.enqueue, **kwargs))
+
+
+def follow(row: Prediction) -> None:
+    """Start a poll chain for the row (a new chain: any older one ends at its next step)."""
+    token = row.new_chain()
+    holder = _held.get()
+    if holder is not None:
+        holder.predictions.append(row)
+        return
+    _enqueue(advance_prediction, kind=row.kind_name(), pk=str(row.pk), token=str(token))
+
+
+def stitch_later(stitch: Stitch) -> None:
+    holder = _held.get()
+    if holder is not None:
+        holder.stitches.append(stitch)
+        return
+    _enqueue(run_stitch, stitch_id=str(stitch.pk))
+
+
+def can_hand_over() -> bool:
+    """Backends that run tasks inline have nobody waiting for a freed slot."""
+    return advance_prediction.get_backend().supports_defer
+
+
+def resume_interrupted() -> int:
+    """On worker start: follow every unfinished prediction again, re-run stitches."""
+    predictions, stitches = jobs.recover()
+    for row in predictions:
+        follow(row)
+    for stitch in stitches:
+        stitch_later(stitch)
+    return len(predictions) + len(stitches)

@@ -8,18 +8,21 @@ small status fragment; a card's <video> is re-rendered only when its clip change
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
+from django_htmx.middleware import HtmxDetails
 
-from mv import audio, flavors, pipeline, status
+from mv import audio, flavors, status
+from mv.errors import Refused
 from mv.forms import (
     AudioUrlForm,
     CharacterImagesForm,
@@ -29,6 +32,7 @@ from mv.forms import (
     ScenePromptForm,
 )
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
+from mv.pipeline import characters, projects, rendering, stitching
 
 QUICK_GEN = "mv/quick_gen.html"
 CREATE = "mv/create.html"
@@ -38,29 +42,22 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _get_project_for_user(request: HttpRequest, pk: Any) -> Project:
-    project = Project.objects.visible_to(request.user).select_related("audio_track", "character_image").filter(pk=pk).first()
-    if project is None:
-        raise Http404("No such project")
-    return project
+def _get_project_for_user(request: HttpRequest, pk: uuid.UUID) -> Project:
+    return get_object_or_404(Project.objects.visible_to(request.user).select_related("audio_track", "character_image"),
+                             pk=pk)
 
 
-def _get_scene_for_user(request: HttpRequest, pk: Any) -> Scene:
-    scene = (
-        Scene.objects.select_related("project__audio_track", "current_clip")
-        .filter(pk=pk, project__in=Project.objects.visible_to(request.user))
-        .first()
-    )
-    if scene is None:
-        raise Http404("No such scene")
-    return scene
+def _get_scene_for_user(request: HttpRequest, pk: uuid.UUID) -> Scene:
+    return get_object_or_404(_scenes_of(Project.objects.visible_to(request.user)), pk=pk)
 
 
-def _get_clip_for_user(request: HttpRequest, pk: Any) -> Clip:
-    clip = Clip.objects.visible_to(request.user).select_related("scene__project").filter(pk=pk).first()
-    if clip is None or clip.scene is None:
-        raise Http404("No such clip")
-    return clip
+def _get_clip_for_user(request: HttpRequest, pk: uuid.UUID) -> Clip:
+    return get_object_or_404(Clip.objects.visible_to(request.user).select_related("scene__project")
+                             .filter(scene__isnull=False), pk=pk)
+
+
+def _scenes_of(projects: QuerySet[Project]) -> QuerySet[Scene]:
+    return Scene.objects.select_related("project__audio_track", "current_clip").filter(project__in=projects)
 
 
 def _stop_polling_if(response: HttpResponse, done: bool) -> HttpResponse:
@@ -115,12 +112,13 @@ def create_submit(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, CREATE, _create_context(request, form), status=200)
     data = form.cleaned_data
-    project = pipeline.create_project(
+    project = projects.create_project(
         owner=request.user, mode=data["mode"], video_description=data["video_description"],
         character_description=data["character_description"], audio_track=data["audio_track_id"],
         audio_start=data["audio_start"] or 0.0, flavor=flavors.resolve(data["config_flavor"]),
         character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
     )
+    projects.start_project(project)
     return redirect("quick_gen", pk=project.pk)
 
 
@@ -180,7 +178,7 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
     error = ""
     if form.is_valid():
         flavor = flavors.resolve(form.cleaned_data.get("config_flavor") or flavors.DEFAULT)
-        requested = pipeline.request_character_images(owner=request.user, flavor=flavor,
+        requested = characters.request_character_images(owner=request.user, flavor=flavor,
                                                       description=form.cleaned_data["character_description"])
         images = _images_from(request, [str(i.pk) for i in requested])  # fresh: some may be done already
     else:
@@ -226,9 +224,10 @@ def _boundaries(project: Project, states: list[status.SceneState]) -> list[float
 
 @require_GET
 @login_required
-def quick_gen(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
-    """The page; its polled sections (#scenes, #full-video) ask the same URL with htmx and
-    get just their partial, with 286 once there is nothing left to wait for."""
+def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The page (opening it never starts paid work: the create form's POST does); its
+    polled sections (#scenes, #full-video) ask the same URL with htmx and get just their
+    partial, with 286 once there is nothing left to wait for."""
     project = _get_project_for_user(request, pk)
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "scenes":
@@ -239,14 +238,12 @@ def quick_gen(request: HtmxHttpRequest, pk: Any) -> HttpResponse:
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
         waiting_for_auto = project.autorun_started and not project.auto_stitch_done
         return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
-    if pipeline.start_project(project):
-        project.refresh_from_db()
     return render(request, QUICK_GEN, _page_context(project))
 
 
 @require_POST
 @login_required
-def change_flavor(request: HttpRequest, pk: Any) -> HttpResponse:
+def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
     form = FlavorSelectForm(request.POST)
     if form.is_valid():
@@ -259,10 +256,13 @@ def change_flavor(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @require_POST
 @login_required
-def restitch(request: HttpRequest, pk: Any) -> HttpResponse:
+def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    stitch = pipeline.restitch_project(project)
-    error = "" if stitch else "Every scene needs a finished clip before the video can be stitched."
+    stitch, error = None, ""
+    try:
+        stitch = stitching.restitch_project(project)
+    except Refused as exc:
+        error = exc.message
     if not request.htmx:
         if error:
             messages.error(request, error)
@@ -280,11 +280,11 @@ def _scene_response(request: HttpRequest, scene: Scene, partial: str, **extra: A
 
 @require_POST
 @login_required
-def scene_prompt(request: HttpRequest, pk: Any) -> HttpResponse:
+def scene_prompt(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     form = ScenePromptForm(request.POST)
     if form.is_valid():
-        pipeline.update_scene_prompt(scene, description=form.cleaned_data["description"],
+        projects.update_scene_prompt(scene, description=form.cleaned_data["description"],
                                      negative_description=form.cleaned_data["negative_description"])
         return _scene_response(request, scene, "scene-prompt", saved=True)
     return _scene_response(request, scene, "scene-prompt", prompt_form=form)
@@ -292,16 +292,16 @@ def scene_prompt(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @require_POST
 @login_required
-def scene_rewrite(request: HttpRequest, pk: Any) -> HttpResponse:
+def scene_rewrite(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
-    pipeline.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+    projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
     scene.refresh_from_db()
     return _scene_response(request, scene, "scene-prompt")
 
 
 @require_GET
 @login_required
-def scene_prompt_status(request: HttpRequest, pk: Any) -> HttpResponse:
+def scene_prompt_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     response = _scene_response(request, scene, "scene-prompt")
     return _stop_polling_if(response, scene.prompt_status != Scene.PromptStatus.WRITING)
@@ -309,7 +309,7 @@ def scene_prompt_status(request: HttpRequest, pk: Any) -> HttpResponse:
 
 @require_POST
 @login_required
-def scene_regenerate(request: HttpRequest, pk: Any) -> HttpResponse:
+def scene_regenerate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     form = RegenerateForm(request.POST)
     error = ""
@@ -317,16 +317,16 @@ def scene_regenerate(request: HttpRequest, pk: Any) -> HttpResponse:
         error = " ".join(m for errors in form.errors.values() for m in errors)
     else:
         try:
-            pipeline.regenerate_scene(scene, owner=request.user, **form.cleaned_data)
-        except ValueError as exc:
-            error = str(exc)
+            rendering.regenerate_scene(scene, owner=request.user, **form.cleaned_data)
+        except Refused as exc:
+            error = exc.message
     scene.refresh_from_db()
     return _scene_response(request, scene, "clip-section", clip_error=error)
 
 
 @require_GET
 @login_required
-def clip_status(request: HttpRequest, pk: Any) -> HttpResponse:
+def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The polled fragment. While a clip renders it returns only the small status; once
     it is done (286 stops the poll) it swaps the card's clip section once, plus the counts
     and the full video out of band."""
@@ -354,32 +354,32 @@ def clip_status(request: HttpRequest, pk: Any) -> HttpResponse:
     return response
 
 
-def _clip_action(request: HttpRequest, pk: Any, action) -> HttpResponse:
-    """Run one pipeline action on a clip and re-render its scene's clip section."""
+def _clip_action(request: HttpRequest, pk: uuid.UUID, action: Callable[[Clip], Any]) -> HttpResponse:
+    """Run one use case on a clip and re-render its scene's clip section."""
     clip = _get_clip_for_user(request, pk)
     error = ""
     try:
         action(clip)
-    except ValueError as exc:
-        error = str(exc)
+    except Refused as exc:
+        error = exc.message
     clip.scene.refresh_from_db()
     return _scene_response(request, clip.scene, "clip-section", clip_error=error)
 
 
 @require_POST
 @login_required
-def clip_retry(request: HttpRequest, pk: Any) -> HttpResponse:
-    return _clip_action(request, pk, pipeline.retry_clip)
+def clip_retry(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    return _clip_action(request, pk, rendering.retry_clip)
 
 
 @require_POST
 @login_required
-def clip_cancel(request: HttpRequest, pk: Any) -> HttpResponse:
-    return _clip_action(request, pk, pipeline.cancel_clip)
+def clip_cancel(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    return _clip_action(request, pk, rendering.cancel_clip)
 
 
 @require_POST
 @login_required
-def clip_make_current(request: HttpRequest, pk: Any) -> HttpResponse:
-    return _clip_action(request, pk, pipeline.make_current)
+def clip_make_current(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    return _clip_action(request, pk, rendering.make_current)
 

@@ -203,8 +203,13 @@ MV_DEBUG_MODE = envbool("MV_DEBUG_MODE", False)
 REPLICATE_API_TOKEN = env("REPLICATE_API_TOKEN")
 REPLICATE_BASE_URL = env("REPLICATE_BASE_URL")
 MV_PROVIDER = env("MV_PROVIDER", "replicate" if REPLICATE_API_TOKEN else "local")
-if MV_PROVIDER not in {"replicate", "local"}:
-    raise ImproperlyConfigured(f"MV_PROVIDER must be 'replicate' or 'local', not {MV_PROVIDER!r}")
+# Providers by name, loaded by dotted path (like TASKS or STORAGES); rows store the name.
+MV_PROVIDERS = {
+    "replicate": "mv.providers.replicate.ReplicateProvider",
+    "local": "mv.providers.local.LocalProvider",
+}
+if MV_PROVIDER not in MV_PROVIDERS:
+    raise ImproperlyConfigured(f"MV_PROVIDER must be one of {', '.join(MV_PROVIDERS)}, not {MV_PROVIDER!r}")
 MV_API_KEYS = envlist("MV_API_KEYS")
 MV_API_USER = env("MV_API_USER", "api")  # the user that X-API-Key requests act as
 MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; generated when unset

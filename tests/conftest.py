@@ -8,7 +8,6 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from mv import media
-
 from tests.fakes.fixtures import (  # noqa: F401  (fixtures)
     _fake_replicate_server,
     _fake_replicate_tls_server,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from mv import flavors, pipeline
+from mv import flavors
 from mv.models import Clip
+from mv.pipeline import projects, rendering
 
 
 def test_admin_pages_render_with_real_rows(client, staff_user, user):
-    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
                                       number_of_scenes=1)
-    pipeline.start_project(project)
+    projects.start_project(project)
     scene = project.scenes.get()
     old = scene.current_clip
-    pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="again", scene=scene)
+    rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="again", scene=scene)
     scene.refresh_from_db()
     client.force_login(staff_user)
     staff_user.is_superuser = True

@@ -7,12 +7,12 @@ import math
 import uuid
 
 import pytest
+from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from django.conf import settings as django_settings
 
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Stitch
-
+from mv.pipeline import projects, rendering
 from tests.conftest import make_clip
 
 pytestmark = pytest.mark.slow
@@ -132,11 +132,11 @@ def owned(api_client, user, song_mp3):
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    from mv import audio, flavors, pipeline
+    from mv import audio
 
     api_user, _ = get_user_model().objects.get_or_create(username=django_settings.MV_API_USER)
     track = audio.import_upload(api_user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    clip = pipeline.import_clip(api_user, make_clip(song_mp3.parent / "fuzz-clip.mp4", seconds=1.0))
+    clip = rendering.import_clip(api_user, make_clip(song_mp3.parent / "fuzz-clip.mp4", seconds=1.0))
     return {"track": track, "clip": clip}
 
 
@@ -225,14 +225,14 @@ def test_fuzzed_create_form_is_an_error_on_the_page(alice_client, owned, fields,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(description=form_values, negative=form_values)
 def test_fuzzed_prompt_save_never_fails_or_stores_junk(alice_client, user, description, negative):
-    from mv import flavors, pipeline
+    from mv import flavors
     from mv.models import Scene
 
     scene = Scene.objects.filter(project__owner=user).first()
     if scene is None:
-        project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+        project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
                                           number_of_scenes=1)
-        pipeline.request_scenes(project, flavors.resolve("default"))
+        projects.request_scenes(project, flavors.resolve("default"))
         scene = project.scenes.get()
     saved = (scene.description, scene.negative_description)
     response = alice_client.post(f"/scenes/{scene.pk}/prompt/", {"description": str(description),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mv import flavors, media
+from mv.pipeline import characters
 from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest, parse_scenes
 from mv.providers.local import LocalProvider
 
@@ -41,11 +42,10 @@ def test_clip_and_lipsync_are_real_media(tmp_path, song_mp3):
 def test_four_character_images_render_at_once_and_quickly(user):
     import time
 
-    from mv import pipeline
     from mv.models import JobStatus
 
     began = time.monotonic()
-    images = pipeline.request_character_images(owner=user, flavor=flavors.resolve("mv1"), description="a drummer")
+    images = characters.request_character_images(owner=user, flavor=flavors.resolve("mv1"), description="a drummer")
     elapsed = time.monotonic() - began
     for image in images:
         image.refresh_from_db()

@@ -54,20 +54,21 @@ def test_a_song_too_short_for_a_lipsync_scene_is_refused_before_any_work_starts(
 
 
 def test_a_pipeline_refusal_is_a_clear_command_error(transactional_db, song_mp3, tmp_path, monkeypatch):
-    from mv import pipeline
+    from mv.errors import Refused
+    from mv.pipeline import rendering, stitching
 
     def refuse(**kwargs):
-        raise ValueError("start_time and end_time must satisfy 0 <= start < end <= 40.000 (the track length)")
+        raise Refused("invalid_times", "end_time must not be past the end of the track")
 
-    monkeypatch.setattr(pipeline, "request_lipsync", refuse)
-    with pytest.raises(CommandError, match=r"lipsync of scene 2 \(8.00-16.00 s\): start_time and end_time must"):
+    monkeypatch.setattr(rendering, "request_lipsync", refuse)
+    with pytest.raises(CommandError, match=r"lipsync of scene 2: end_time must not be past the end of the track"):
         call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, lipsync="2", out=str(tmp_path / "o.mp4"))
 
     def no_stitch(*args, **kwargs):
-        raise ValueError("no clips")
+        raise Refused("scenes_not_ready", "Every scene needs a finished clip before the video can be stitched.")
 
-    monkeypatch.setattr(pipeline, "restitch_project", no_stitch)
-    with pytest.raises(CommandError, match="^no clips$"):
+    monkeypatch.setattr(stitching, "restitch_project", no_stitch)
+    with pytest.raises(CommandError, match="^Every scene needs a finished clip"):
         call_command("make_video", audio=str(song_mp3), idea="x", scenes=1, out=str(tmp_path / "o.mp4"))
 
 

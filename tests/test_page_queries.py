@@ -5,20 +5,17 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from mv import flavors, pipeline
 from mv.models import Clip, JobStatus, Project, Scene
+from tests.factories import written_project
 
 
 def build(owner, scenes: int) -> Project:
-    project = pipeline.create_project(owner=owner, video_description="q", flavor=flavors.resolve("default"))
-    Project.objects.filter(pk=project.pk).update(autorun_started=True, auto_stitch_done=True,
-                                                 scenes_status=Project.ScenesStatus.READY)
-    for position in range(scenes):
-        scene = Scene.objects.create(project=project, position=position, description="s")
+    project = written_project(owner, scenes=scenes, autorun_started=True, auto_stitch_done=True)
+    for scene in project.scenes.all():
         parent = None
         for n in range(3):
             parent = Clip.objects.create(owner=owner, scene=scene, status=JobStatus.SUCCEEDED, parent=parent, prompt="p",
-                                         duration=8.0, file=f"clips/{position}-{n}.mp4")
+                                         duration=8.0, file=f"clips/{scene.position}-{n}.mp4")
         Scene.objects.filter(pk=scene.pk).update(current_clip=parent)
     return project
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from mv import flavors, pipeline
+from mv import flavors
 from mv.models import AudioTrack, Clip, Project
+from mv.pipeline import projects, stitching
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
 def project(user) -> Project:
-    return pipeline.create_project(owner=user, video_description="A band on a rooftop", flavor=flavors.resolve("mv1"),
-                                   number_of_scenes=2)
+    """A project started as the create form's submit starts it (scenes, clips, stitch)."""
+    project = projects.create_project(owner=user, video_description="A band on a rooftop",
+                                      flavor=flavors.resolve("mv1"), number_of_scenes=2)
+    projects.start_project(project)
+    return project
 
 
 def test_create_page_lists_sections_in_order_with_configuration_collapsed(alice_client):
@@ -43,14 +47,22 @@ def test_create_submit_creates_a_project_and_goes_to_quick_gen(alice_client):
     assert project.config_flavor == "mv1"
 
 
-def test_quick_gen_starts_the_run_once_and_reload_does_not_regenerate(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
-    clips = Clip.objects.filter(scene__project=project).count()
-    assert clips == 2
-    page = alice_client.get(f"/quick-gen/{project.pk}/")
-    assert page.status_code == 200
-    assert Clip.objects.filter(scene__project=project).count() == clips
-    project.refresh_from_db()
+def test_opening_a_project_page_never_starts_paid_work(alice_client, user):
+    unstarted = projects.create_project(owner=user, video_description="a link someone sent",
+                                        flavor=flavors.resolve("mv1"), number_of_scenes=2)
+    for _ in range(2):
+        assert alice_client.get(f"/quick-gen/{unstarted.pk}/").status_code == 200
+    assert not unstarted.writings.exists() and not Clip.objects.filter(scene__project=unstarted).exists()
+
+
+def test_the_create_submit_starts_the_run_once_and_reload_does_not_regenerate(alice_client):
+    alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "video_description": "neon",
+                                          "audio_start": "0", "number_of_scenes": "2"})
+    project = Project.objects.get()
+    assert Clip.objects.filter(scene__project=project).count() == 2
+    assert alice_client.get(f"/quick-gen/{project.pk}/").status_code == 200
+    assert not projects.start_project(project)  # a second submit of the same project starts nothing
+    assert Clip.objects.filter(scene__project=project).count() == 2 and project.writings.count() == 1
     assert project.stitches.count() == 1
 
 
@@ -75,9 +87,9 @@ def test_regenerate_with_lipsync_makes_a_lipsync_clip_and_restitches(alice_clien
     from mv import audio
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
                                       number_of_scenes=2, audio_track=track)
-    alice_client.get(f"/quick-gen/{project.pk}/")
+    projects.start_project(project)
     scene = project.scenes.get(position=1)
     old = scene.current_clip
     response = alice_client.post(f"/scenes/{scene.pk}/regenerate/", {"lipsync": "on"}, **HX)
@@ -91,7 +103,6 @@ def test_regenerate_with_lipsync_makes_a_lipsync_clip_and_restitches(alice_clien
 
 
 def test_plain_regenerate_keeps_history_and_offers_the_old_clip(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.get(position=0)
     old = scene.current_clip
     html = alice_client.post(f"/scenes/{scene.pk}/regenerate/", {}, **HX).content.decode()
@@ -104,7 +115,6 @@ def test_plain_regenerate_keeps_history_and_offers_the_old_clip(alice_client, pr
 
 
 def test_clip_status_stops_polling_and_swaps_the_section_when_done(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.first()
     response = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX)
     assert response.status_code == 286
@@ -113,7 +123,6 @@ def test_clip_status_stops_polling_and_swaps_the_section_when_done(alice_client,
 
 
 def test_scene_prompt_edit_is_saved(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.first()
     html = alice_client.post(f"/scenes/{scene.pk}/prompt/", {"description": "new words", "negative_description": ""},
                              **HX).content.decode()
@@ -142,7 +151,6 @@ def test_audio_upload_partial_shows_the_track(alice_client, song_mp3):
 
 
 def test_polled_partials_stop_when_nothing_is_left_to_wait_for(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scenes = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="scenes", **HX)
     assert scenes.status_code == 286 and 'id="scenes"' in scenes.content.decode()
     assert "<html" not in scenes.content.decode()
@@ -166,8 +174,8 @@ def test_character_images_render_and_the_grid_stops_polling(alice_client):
 def test_rewriting_one_scene_leaves_the_others(alice_client, project):
     alice_client.get(f"/quick-gen/{project.pk}/")
     first, second = project.scenes.order_by("position")
-    pipeline.update_scene_prompt(first, description="hand-written")
-    pipeline.update_scene_prompt(second, description="also hand-written")
+    projects.update_scene_prompt(first, description="hand-written")
+    projects.update_scene_prompt(second, description="also hand-written")
     alice_client.post(f"/scenes/{second.pk}/rewrite/", **HX)
     first.refresh_from_db()
     second.refresh_from_db()
@@ -175,16 +183,22 @@ def test_rewriting_one_scene_leaves_the_others(alice_client, project):
 
 
 def test_ad_creative_mode_writes_ad_scenes(alice_client, user):
-    project = pipeline.create_project(owner=user, video_description="new running shoes", mode=Project.Mode.AD_CREATIVE,
+    project = projects.create_project(owner=user, video_description="new running shoes", mode=Project.Mode.AD_CREATIVE,
                                       flavor=flavors.resolve("default"), number_of_scenes=1)
-    alice_client.get(f"/quick-gen/{project.pk}/")
+    projects.start_project(project)
     assert "product ad creative" in project.scenes.get().description
 
 
-def test_a_polled_section_never_starts_work(alice_client, project):
-    response = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="scenes", **HX)
-    project.refresh_from_db()
-    assert response.status_code == 286 and not project.autorun_started
+@pytest.fixture
+def unstarted(user) -> Project:
+    return projects.create_project(owner=user, video_description="not started", flavor=flavors.resolve("mv1"),
+                                   number_of_scenes=2)
+
+
+def test_a_polled_section_never_starts_work(alice_client, unstarted):
+    response = alice_client.get(f"/quick-gen/{unstarted.pk}/", HTTP_HX_TARGET="scenes", **HX)
+    unstarted.refresh_from_db()
+    assert response.status_code == 286 and not unstarted.autorun_started
     assert Clip.objects.count() == 0
 
 
@@ -195,23 +209,23 @@ def song_project(user, song_mp3) -> Project:
     from mv import audio
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    return pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
-                                   number_of_scenes=3, audio_track=track, audio_start=5.0)
+    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=3, audio_track=track, audio_start=5.0)
+    projects.start_project(project)
+    return project
 
 
 def test_clip_status_resends_the_full_video_only_when_a_new_stitch_exists(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.first()
     shown = project.stitches.get()
     same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX).content.decode()
     assert 'id="full-video"' not in same and 'id="counts"' in same
-    pipeline.restitch_project(project)
+    stitching.restitch_project(project)
     newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX).content.decode()
     assert 'id="full-video"' in newer and str(project.stitches.order_by("-created_at").first().pk) in newer
 
 
 def test_finished_clip_updates_the_waveform_marks(alice_client, song_project):
-    alice_client.get(f"/quick-gen/{song_project.pk}/")
     scene = song_project.scenes.get(position=0)
     html = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
     waveform = html[html.index('id="waveform"'):]
@@ -219,8 +233,7 @@ def test_finished_clip_updates_the_waveform_marks(alice_client, song_project):
     assert waveform.count("<line") == 4 and 'x1="12.5"' in waveform and 'x1="72.5"' in waveform
 
 
-def test_lipsync_slice_follows_the_audio_start_and_the_real_clip_lengths(alice_client, song_project):
-    alice_client.get(f"/quick-gen/{song_project.pk}/")
+def test_lipsync_slice_is_the_scenes_slot_whatever_the_clip_lengths(alice_client, song_project):
     first, second, third = song_project.scenes.order_by("position")
     short = Clip.objects.create(owner=song_project.owner, scene=first, kind=Clip.Kind.UPLOADED, status="succeeded",
                                 duration=6.0)
@@ -228,7 +241,7 @@ def test_lipsync_slice_follows_the_audio_start_and_the_real_clip_lengths(alice_c
     first.save(update_fields=["current_clip"])
     alice_client.post(f"/scenes/{third.pk}/regenerate/", {"lipsync": "on"}, **HX)
     third.refresh_from_db()
-    assert (third.current_clip.kind, third.current_clip.audio_start, third.current_clip.audio_end) == ("lipsync", 19.0, 27.0)
+    assert (third.current_clip.kind, third.current_clip.audio_start, third.current_clip.audio_end) == ("lipsync", 21.0, 29.0)
 
 
 def test_create_errors_open_the_configuration_and_keep_what_was_typed(alice_client):
@@ -274,10 +287,10 @@ def test_the_image_grid_poll_keeps_the_picked_image(alice_client):
     assert checked.rsplit('value="', 1)[1].startswith(ids[2])
 
 
-def test_a_failed_htmx_restitch_says_so_once(alice_client, project):
-    response = alice_client.post(f"/quick-gen/{project.pk}/restitch/", **HX)
+def test_a_failed_htmx_restitch_says_so_once(alice_client, unstarted):
+    response = alice_client.post(f"/quick-gen/{unstarted.pk}/restitch/", **HX)
     assert "Every scene needs a finished clip" in response.content.decode()
-    page = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX)
+    page = alice_client.get(f"/quick-gen/{unstarted.pk}/", HTTP_HX_TARGET="full-video", **HX)
     assert "Every scene needs a finished clip" not in page.content.decode()
     assert list(page.context["messages"]) == []
 
@@ -296,7 +309,6 @@ def test_prompt_rewrite_and_regenerate_use_the_flavor_chosen_on_the_page(alice_c
 
 
 def test_scene_and_clip_actions_of_another_user_are_404(client, other_user, alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.first()
     clip = scene.current_clip
     client.force_login(other_user)
@@ -308,7 +320,6 @@ def test_scene_and_clip_actions_of_another_user_are_404(client, other_user, alic
 
 
 def test_scene_actions_without_htmx_redirect_to_the_page(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.first()
     page = f"/quick-gen/{project.pk}/"
     for url, data in ((f"/scenes/{scene.pk}/prompt/", {"description": "plain form"}),
@@ -323,7 +334,7 @@ def test_project_list_summarises_each_project_in_a_fixed_number_of_queries(alice
                                                                              django_assert_max_num_queries):
     alice_client.get(f"/quick-gen/{project.pk}/")
     for n in range(3):
-        pipeline.create_project(owner=user, video_description=f"other {n}", flavor=flavors.resolve("default"))
+        projects.create_project(owner=user, video_description=f"other {n}", flavor=flavors.resolve("default"))
     with django_assert_max_num_queries(4):
         html = alice_client.get("/").content.decode()
     cover = project.scenes.get(position=0).current_clip
@@ -333,7 +344,6 @@ def test_project_list_summarises_each_project_in_a_fixed_number_of_queries(alice
 
 
 def test_regenerate_uses_the_prompt_as_shown_even_when_not_saved(alice_client, project):
-    alice_client.get(f"/quick-gen/{project.pk}/")
     scene = project.scenes.get(position=0)
     alice_client.post(f"/scenes/{scene.pk}/regenerate/", {"description": "a close-up of the drummer",
                                                           "negative_description": "no crowd"}, **HX)

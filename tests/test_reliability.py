@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import collections
 import json
-from datetime import timedelta
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 
-from mv import flavors, pipeline
+from mv import flavors, tasks
 from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project
+from mv.pipeline import projects, rendering
+from tests.factories import advance
 
 pytestmark = pytest.mark.slow
 
 
 def run_project(user, scenes: int) -> Project:
-    project = pipeline.create_project(owner=user, video_description="chaos", flavor=flavors.resolve("default"),
+    project = projects.create_project(owner=user, video_description="chaos", flavor=flavors.resolve("default"),
                                       number_of_scenes=scenes)
-    pipeline.start_project(project)
+    projects.start_project(project)
     project.refresh_from_db()
     return project
 
@@ -42,7 +44,7 @@ def test_chaos_ends_every_clip_cleanly_and_never_creates_twice(fake_replicate, u
     # The first create is made, but its answer is lost: the client sees a broken connection.
     fake_replicate.drop_connection("POST", VEO_CREATE, after=True)
     fake_replicate.set_chaos(fail_fraction=0.3, error_fraction=0.2, drop_fraction=0.05, drop_after_fraction=0.05)
-    new = [pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=s.description, scene=s)
+    new = [rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=s.description, scene=s)
            for s in scenes]
     fake_replicate.set_chaos()
     faults = [kind for kind, _, _ in fake_replicate.chaos_faults]
@@ -76,7 +78,7 @@ def test_chaos_ends_every_clip_cleanly_and_never_creates_twice(fake_replicate, u
             assert clip.status == JobStatus.FAILED and not clip.prediction_id and clip.error
 
     # Explicit retries of every failed clip: the provider sees exactly one create more for each.
-    retried = [pipeline.retry_clip(c) for c in failed]
+    retried = [rendering.retry_clip(c) for c in failed]
     after = {pid for pid in fake_replicate.predictions if pid not in known}
     assert len(after) == len(created) + len(retried) <= len(new) + len(retried)
     assert all(c.status == JobStatus.SUCCEEDED for c in Clip.objects.filter(pk__in=[r.pk for r in retried]))
@@ -86,7 +88,7 @@ def test_retry_from_the_api_reruns_only_the_failed_clip(fake_replicate, alice_cl
     project = run_project(user, 3)
     scene = project.scenes.get(position=1)
     fake_replicate.fail_next("google/veo-3.1", "E6716: content flagged")
-    failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene)
+    failed = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene)
     creates = fake_replicate.creates()
     response = alice_client.post("/api/mv/retry_video", json.dumps({"video_id": str(failed.pk), "wait": 30}),
                                  content_type="application/json")
@@ -100,7 +102,7 @@ def test_retry_from_the_page_reruns_only_the_failed_clip(fake_replicate, alice_c
     project = run_project(user, 2)
     scene = project.scenes.get(position=0)
     fake_replicate.fail_next("google/veo-3.1")
-    failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene)
+    failed = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene)
     page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert f"/clips/{failed.pk}/retry/" in page and "Retry" in page
     creates = fake_replicate.creates()
@@ -111,24 +113,35 @@ def test_retry_from_the_page_reruns_only_the_failed_clip(fake_replicate, alice_c
 
 def test_worker_restart_resumes_running_clips_from_their_prediction_ids(fake_replicate, user, settings):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="resume me")
-    assert pipeline.advance_clip(str(clip.pk)) is False  # started: prediction id stored, now running
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="resume me")
+    assert advance(clip) is False  # started: prediction id stored, now running
     clip.refresh_from_db()
     assert clip.status == JobStatus.RUNNING and clip.prediction_id
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-    assert pipeline.recover_stuck() == 1
+    assert tasks.resume_interrupted() == 1
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED and fake_replicate.creates() == 1
 
 
-def test_a_start_cut_off_by_a_crash_is_failed_not_paid_twice(user, settings):
+def test_a_local_render_cut_off_by_a_dead_worker_is_rendered_again(user, settings):
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
+    Clip.objects.filter(pk=clip.pk).update(started_at=clip.created_at - timedelta(seconds=settings.MV_START_GRACE + 1))
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    tasks.resume_interrupted()  # free work: started again from scratch, not failed
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED and clip.file
+
+
+def test_a_start_cut_off_by_a_crash_is_failed_not_paid_twice(fake_replicate, user, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
     Clip.objects.filter(pk=clip.pk).update(started_at=clip.created_at - timedelta(seconds=settings.MV_START_GRACE + 1))  # died inside the create call
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-    pipeline.recover_stuck()
+    tasks.resume_interrupted()
     clip.refresh_from_db()
-    assert clip.status == JobStatus.FAILED and "interrupted" in clip.error
+    assert clip.status == JobStatus.FAILED and "interrupted" in clip.error.lower()
+    assert fake_replicate.creates() == 0
 
 
 def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_replicate, user, song_mp3):
@@ -137,16 +150,16 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
     from mv import audio
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
                                       number_of_scenes=2, audio_track=track)
-    pipeline.start_project(project)
+    projects.start_project(project)
     scene = project.scenes.get(position=0)
     source = scene.current_clip
     results: dict[str, Clip] = {}
     model = "sync/lipsync-2-pro"
 
     def lipsync(name: str) -> None:
-        results[name] = pipeline.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=source,
+        results[name] = rendering.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=source,
                                                  audio_track=track, start_time=0, end_time=8)
 
     # The slow one is held at the provider until the fast one has finished and re-stitched:
@@ -185,15 +198,15 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
 
 def test_cancelling_a_rendering_clip_stops_its_prediction_and_keeps_the_scenes_clip(fake_replicate, alice_client, user,
                                                                                     other_user, settings):
-    project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
                                       number_of_scenes=1)
-    pipeline.start_project(project)
+    projects.start_project(project)
     scene = project.scenes.get()
     kept = scene.current_clip
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     fake_replicate.hold("google/veo-3.1")
-    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="too slow", scene=scene)
-    assert pipeline.advance_clip(str(clip.pk)) is False  # rendering at the provider
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="too slow", scene=scene)
+    assert advance(clip) is False  # rendering at the provider
     from django.test import Client
 
     intruder = Client()
@@ -205,12 +218,12 @@ def test_cancelling_a_rendering_clip_stops_its_prediction_and_keeps_the_scenes_c
     assert clip.status == JobStatus.CANCELED and scene.current_clip_id == kept.pk
     assert fake_replicate.requests_to("POST", rf"/v1/predictions/{clip.prediction_id}/cancel")
     assert "The last attempt was cancelled; the clip above is kept." in html and "Retry" in html
-    assert pipeline.advance_clip(str(clip.pk)) is True  # its poll chain ends
+    assert advance(clip) is True  # its poll chain ends
     api = alice_client.post("/api/mv/cancel_video", json.dumps({"video_id": str(clip.pk)}),
                             content_type="application/json")
     assert api.status_code == 400 and api.json()["error"] == "not_active"
     again = alice_client.post(f"/clips/{clip.pk}/cancel/", HTTP_HX_REQUEST="true").content.decode()
-    assert "only a queued or rendering clip can be cancelled" in again
+    assert "Only a queued or rendering clip can be cancelled." in again
     fake_replicate.release()
 
 
@@ -219,8 +232,8 @@ def test_the_api_cancels_a_rendering_clip(fake_replicate, alice_client, user, ot
 
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
     fake_replicate.hold("google/veo-3.1")
-    clip = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="stop me")
-    assert pipeline.advance_clip(str(clip.pk)) is False
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="stop me")
+    assert advance(clip) is False
     intruder = Client()
     intruder.force_login(other_user)
     assert intruder.post("/api/mv/cancel_video", json.dumps({"video_id": str(clip.pk)}),

@@ -15,8 +15,9 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from mv import flavors, pipeline
+from mv import flavors
 from mv.models import AudioTrack, Clip, JobStatus
+from mv.pipeline import rendering
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +55,7 @@ def test_killed_worker_resumes_all_clips_without_new_predictions(fake_replicate,
     # Held predictions stay "processing" until released: the 8-running state is reached under
     # any load (creates are sequential), and nothing can finish before the kill.
     fake_replicate.hold("google/veo-3.1")
-    clips = [pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=f"clip {i}") for i in range(8)]
+    clips = [rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=f"clip {i}") for i in range(8)]
     ids = [c.pk for c in clips]
     env = app_env(settings, MV_PROVIDER="replicate", REPLICATE_API_TOKEN=fake_replicate.token,
                   REPLICATE_BASE_URL=fake_replicate.url, MV_POLL_INTERVAL="0.2", MV_TASKS_BACKEND="db")
@@ -108,6 +109,7 @@ from django.core.files import File
 from django.core.files.uploadhandler import FileUploadHandler
 from django.core.management import execute_from_command_line
 from mv import files, media
+from mv.pipeline import rendering
 
 phase, marker = os.environ["MV_TEST_PAUSE"], pathlib.Path(os.environ["MV_TEST_MARKER"])
 

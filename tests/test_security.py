@@ -12,8 +12,9 @@ from pathlib import Path
 
 from django.test import Client
 
-from mv import flavors, pipeline
+from mv import flavors, tasks
 from mv.models import AudioTrack
+from mv.pipeline import characters, projects, rendering
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,14 +27,14 @@ def owned_things(user, song_mp3) -> dict:
     from mv.models import Clip, JobStatus
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    project = pipeline.create_project(owner=user, video_description="mine", flavor=flavors.resolve("default"),
+    project = projects.create_project(owner=user, video_description="mine", flavor=flavors.resolve("default"),
                                       number_of_scenes=1, audio_track=track)
-    pipeline.start_project(project)
+    projects.start_project(project)
     scene = project.scenes.get()
-    failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene,
-                                   enqueue=False)
+    with tasks.held():
+        failed = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x", scene=scene)
     Clip.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED, error="the model failed")
-    (image,) = pipeline.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a fox",
+    (image,) = characters.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a fox",
                                                 num_images=1)
     return {"project": project, "scene": scene, "clip": scene.current_clip, "failed": failed,
             "stitch": project.stitches.get(), "track": track, "image": image}
@@ -171,13 +172,13 @@ def test_secrets_never_reach_logs_pages_errors_or_the_admin(fake_replicate, clie
         lg.addHandler(capture)
         lg.setLevel(logging.DEBUG)
     try:
-        project = pipeline.create_project(owner=user, video_description="x", flavor=flavors.resolve("mv1"),
+        project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("mv1"),
                                           number_of_scenes=1)
-        pipeline.start_project(project)  # the token goes to the fake provider on every call
+        projects.start_project(project)  # the token goes to the fake provider on every call
         fake_replicate.drop_connection("GET", r"^/v1/predictions/")  # a transient fault is logged
-        ok = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="with a dropped poll")
+        ok = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="with a dropped poll")
         settings.REPLICATE_API_TOKEN = "wrong-token-also-secret"
-        failed = pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="fails with a bad token")
+        failed = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="fails with a bad token")
         failed.refresh_from_db()
         ok.refresh_from_db()
         assert "token" in failed.error.lower() and ok.status == "succeeded"

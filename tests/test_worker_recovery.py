@@ -7,20 +7,22 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from mv import flavors, pipeline, tasks
+from mv import flavors, tasks
 from mv.models import Clip, JobStatus
+from mv.pipeline import rendering
+from tests.factories import advance
 
 
 def _queued_clip(user, settings) -> Clip:
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    return pipeline.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
+    return rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
 
 
 def test_a_start_another_worker_is_making_is_not_failed(user, settings):
     clip = _queued_clip(user, settings)
     Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now())  # another worker is inside the create call
-    pipeline.recover_stuck()
-    assert pipeline.advance_clip(str(clip.pk)) is False
+    tasks.resume_interrupted()
+    assert advance(clip) is False
     clip.refresh_from_db()
     assert clip.status == JobStatus.QUEUED and not clip.error
 
@@ -28,24 +30,26 @@ def test_a_start_another_worker_is_making_is_not_failed(user, settings):
 def test_a_start_older_than_the_grace_is_failed_as_interrupted(user, settings):
     clip = _queued_clip(user, settings)
     Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1))
-    assert pipeline.advance_clip(str(clip.pk)) is True
+    assert advance(clip) is True
     clip.refresh_from_db()
-    assert clip.status == JobStatus.FAILED and "interrupted" in clip.error
+    assert clip.status == JobStatus.FAILED and "interrupted" in clip.error.lower()
 
 
 def test_recovery_ends_the_older_poll_chain(fake_replicate, user, settings):
     clip = _queued_clip(user, settings)
-    assert pipeline.advance_clip(str(clip.pk)) is False  # running on the fake model
-    pipeline.recover_stuck()  # a second worker starts: a new chain with a new token
+    assert advance(clip) is False  # running on the fake model
     clip.refresh_from_db()
-    assert clip.poll_token is not None
+    old_token = str(clip.poll_token)
+    tasks.resume_interrupted()  # a second worker starts: a new chain with a new token
+    clip.refresh_from_db()
+    assert clip.poll_token is not None and str(clip.poll_token) != old_token
     polls = len(fake_replicate.requests_to("GET", r"/v1/predictions/"))
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
-    tasks.advance_clip.call(clip_id=str(clip.pk))  # the chain enqueued before recovery
+    tasks.advance_prediction.call(kind="clip", pk=str(clip.pk), token=old_token)  # the chain from before recovery
     assert len(fake_replicate.requests_to("GET", r"/v1/predictions/")) == polls
     clip.refresh_from_db()
     assert clip.status == JobStatus.RUNNING
-    tasks.advance_clip.call(clip_id=str(clip.pk), token=str(clip.poll_token))  # the current chain finishes it
+    tasks.advance_prediction.call(kind="clip", pk=str(clip.pk), token=str(clip.poll_token))  # the current chain
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED and fake_replicate.creates() == 1
 
@@ -63,7 +67,7 @@ def test_a_start_that_outlived_the_grace_cancels_its_prediction(fake_replicate, 
         return update
 
     monkeypatch.setattr(ReplicateProvider, "start_clip", slow_start)
-    assert pipeline.advance_clip(str(clip.pk)) is True
+    assert advance(clip) is True
     clip.refresh_from_db()
     assert clip.status == JobStatus.FAILED and not clip.prediction_id
     assert fake_replicate.requests_to("POST", r"/v1/predictions/[^/]+/cancel")
@@ -74,23 +78,24 @@ def test_a_finished_prediction_hands_its_slot_to_the_oldest_waiting_clip(fake_re
 
     settings.MV_MAX_CONCURRENT_PREDICTIONS = 1
     fake_replicate.set_latency("google/veo-3.1", polls=1)
-    first, second = _queued_clip(user, settings), pipeline.request_clip(owner=user, flavor=flavors.resolve("default"),
+    first, second = _queued_clip(user, settings), rendering.request_clip(owner=user, flavor=flavors.resolve("default"),
                                                                          prompt="waits for a slot")
-    assert pipeline.advance_clip(str(first.pk)) is False  # running: the only slot
-    assert pipeline.advance_clip(str(second.pk)) is False  # waiting for it
+    assert advance(first) is False  # running: the only slot
+    assert advance(second) is False  # waiting for it
     second.refresh_from_db()
-    assert second.status == JobStatus.QUEUED and second.started_at is None and second.poll_token is None
-    assert pipeline.advance_clip(str(first.pk)) is True  # done: the slot is free
+    waiting_token = second.poll_token
+    assert second.status == JobStatus.QUEUED and second.started_at is None
+    assert advance(first) is True  # done: the slot is free
     second.refresh_from_db()
     handed = [r for r in default_task_backend.results
-              if r.task.name == "advance_clip" and r.kwargs.get("token") == str(second.poll_token)]
-    assert second.poll_token is not None and len(handed) == 1
-    assert handed[0].kwargs["clip_id"] == str(second.pk) and handed[0].task.priority == pipeline.NEW_WORK_PRIORITY
+              if r.task.name == "advance_prediction" and r.kwargs.get("token") == str(second.poll_token)]
+    assert second.poll_token != waiting_token and len(handed) == 1  # a new chain starts it now
+    assert handed[0].kwargs["pk"] == str(second.pk) and handed[0].task.priority == tasks.NEW_WORK_PRIORITY
 
 
 def test_new_work_is_enqueued_ahead_of_polls(user, settings):
     from django.tasks import default_task_backend
 
     clip = _queued_clip(user, settings)
-    started = [r for r in default_task_backend.results if r.kwargs.get("clip_id") == str(clip.pk)]
-    assert [r.task.priority for r in started] == [pipeline.NEW_WORK_PRIORITY]
+    started = [r for r in default_task_backend.results if r.kwargs.get("pk") == str(clip.pk)]
+    assert [r.task.priority for r in started] == [tasks.NEW_WORK_PRIORITY]

@@ -1,8 +1,15 @@
-"""Provider selection by setting (``MV_PROVIDER``), like Django's TASKS or STORAGES."""
+"""Provider selection by setting (``MV_PROVIDER`` names one of ``MV_PROVIDERS``, each a
+dotted path), like Django's TASKS or STORAGES. Instances are cached until a setting
+changes (the tests point the Replicate client at a fake server)."""
 
 from __future__ import annotations
 
+import functools
+
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from mv.providers.base import Provider, ProviderError
 
@@ -10,13 +17,18 @@ __all__ = ["Provider", "ProviderError", "get_provider"]
 
 
 def get_provider(name: str | None = None) -> Provider:
-    name = name or settings.MV_PROVIDER
-    if name == "replicate":
-        from mv.providers.replicate import ReplicateProvider
+    """The provider a row names (its ``provider`` field), or the configured one."""
+    return _load(name or settings.MV_PROVIDER)
 
-        return ReplicateProvider()
-    if name == "local":
-        from mv.providers.local import LocalProvider
 
-        return LocalProvider()
-    raise ProviderError(f"unknown provider {name!r}")
+@functools.cache
+def _load(name: str) -> Provider:
+    path = settings.MV_PROVIDERS.get(name)
+    if path is None:
+        raise ProviderError(f"No provider named {name!r} is configured.")
+    return import_string(path)()
+
+
+@receiver(setting_changed)
+def _forget_providers(**kwargs) -> None:
+    _load.cache_clear()

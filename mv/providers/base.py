@@ -20,9 +20,9 @@ from mv.flavors import Flavor
 
 
 class ProviderError(Exception):
-    """One error type for every provider failure. ``permanent`` says whether retrying
-    the same request could help (a 429 or a dropped connection: no; a content-policy
-    refusal or junk JSON from the LLM: yes)."""
+    """One error type for every provider failure. ``permanent`` is True when asking again
+    cannot help (a content-policy refusal, junk JSON from the LLM, a bad token) and False
+    for passing trouble (a 429, a dropped connection), where a running job is polled again."""
 
     def __init__(self, message: str, *, permanent: bool = True) -> None:
         super().__init__(message)
@@ -71,6 +71,8 @@ class LipsyncRequest:
     active_speaker_detection: bool | None = None
 
 
+_MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model"}
+
 JobState = Literal["running", "succeeded", "failed", "canceled"]
 
 
@@ -90,8 +92,18 @@ class JobUpdate:
 
 
 class Provider(ABC):
+    """What the pipeline may ask of a provider is said by these attributes, never by
+    checking its name."""
+
     name: str = ""
     label: str = ""  # shown in the UI, e.g. "Local preview renderer (offline)"
+    renders_locally: bool = False  # free work on this machine: labelled as a preview, restarted after a crash
+    limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
+    transcribes_lyrics: bool = False
+
+    def model_for(self, flavor: Flavor, job: str) -> str:
+        """The model name recorded on a row before it starts (``job``: image, video, lipsync)."""
+        return flavor.get("image_params", _MODEL_KEYS[job], used_in=f"mv.providers: {job} model")
 
     @abstractmethod
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:

@@ -36,6 +36,10 @@ def _seed(text: str) -> int:
 class LocalProvider(Provider):
     name = "local"
     label = "Local preview renderer (offline)"
+    renders_locally = True
+
+    def model_for(self, flavor: Flavor, job: str) -> str:
+        return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer"}.get(job, "local/preview")
 
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
         """Written at once: the finished JSON answer, in the shape asked of the LLM."""

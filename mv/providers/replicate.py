@@ -39,7 +39,8 @@ PROGRESS = re.compile(r"(\d{1,3})%\|")
 
 
 def describe(exc: Exception) -> tuple[str, bool]:
-    """A clear message for the row, and whether trying again could help."""
+    """A clear message for the row, and whether it is permanent (True: asking again
+    cannot help; False: passing trouble, poll again)."""
     if isinstance(exc, ReplicateError):
         status = exc.status or 0
         detail = (exc.detail or exc.title or "").strip()
@@ -77,6 +78,7 @@ def _retry_after(exc: ReplicateError) -> float | None:
 class ReplicateProvider(Provider):
     name = "replicate"
     label = "Replicate"
+    limits_concurrency = True
 
     def __init__(self) -> None:
         self.client = replicate.Client(api_token=settings.REPLICATE_API_TOKEN, base_url=settings.REPLICATE_BASE_URL or None)

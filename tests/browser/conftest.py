@@ -7,9 +7,9 @@ really show progress while clips render.
 from __future__ import annotations
 
 import queue
-import time
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from mv.models import Clip, Project
+from mv.pipeline import projects
 
 from .conftest import ARTIFACTS
 
@@ -105,14 +106,15 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
 
 
 def test_project_list_links_projects_and_create(logged_in, live_server, user):
-    from mv import flavors, pipeline
+    from mv import flavors
 
-    project = pipeline.create_project(owner=user, video_description="Neon skyline, slow dolly", number_of_scenes=2,
+    project = projects.create_project(owner=user, video_description="Neon skyline, slow dolly", number_of_scenes=2,
                                       flavor=flavors.resolve("mv1"))
     page = logged_in
     page.goto(f"{live_server.url}/")
     expect(page.locator("a:has-text('New project')").first).to_be_visible()
-    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")  # the run starts here; the list then shows its progress
+    projects.start_project(project)  # as the create form's submit does
+    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")
     expect(page.locator("#counts")).to_contain_text("2 ready", timeout=30000)
     page.goto(f"{live_server.url}/")
     expect(page.locator(".project-list li")).to_contain_text("2/2 clips ready")

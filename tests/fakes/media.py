@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 
-
 @functools.cache
 def ffmpeg() -> str:
     found = shutil.which("ffmpeg")

@@ -10,8 +10,10 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 
-from mv import audio, files, flavors, media, pipeline
-from mv.models import Clip, JobStatus, Project
+from mv import audio, files, flavors, jobs, media, tasks
+from mv.errors import Refused
+from mv.models import JobStatus, Prediction, Project, Stitch
+from mv.pipeline import projects, rendering, stitching
 
 
 class Progress:
@@ -65,52 +67,39 @@ class Command(BaseCommand):
         except audio.AudioImportError as exc:
             raise CommandError(str(exc)) from None
         try:
-            project = pipeline.create_project(owner=owner, video_description=o["idea"], character_description=o["character"],
-                                              audio_track=track, audio_start=o["audio_start"], flavor=flavor,
-                                              number_of_scenes=o["scenes"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        try:
-            self._run(project, flavor, track, lipsync_numbers, progress, o)
-        except ValueError as exc:  # a pipeline precondition: a clear message, not a traceback
-            raise CommandError(str(exc)) from None
+            project = projects.create_project(owner=owner, video_description=o["idea"], character_description=o["character"],
+                                            audio_track=track, audio_start=o["audio_start"], flavor=flavor,
+                                            number_of_scenes=o["scenes"])
+        except Refused as exc:
+            raise CommandError(exc.message) from None
+        self._run(project, flavor, track, lipsync_numbers, progress, o)
 
     def _run(self, project: Project, flavor: flavors.Flavor, track, lipsync_numbers: set[int],
              progress: Progress, o: dict) -> None:
         owner = project.owner
         started = time.monotonic()
-
-        progress.show("writing scenes", 0, 1)
-        pipeline.request_scenes(project, flavor, enqueue=False)
-        while not pipeline.advance_scenes(str(project.pk)):  # the scene writer runs; poll it
-            time.sleep(0.2)
-        project.refresh_from_db()
-        if project.scenes_status != Project.ScenesStatus.READY:
-            raise CommandError(f"scene writing failed: {project.scenes_error}")
-        progress.show("writing scenes", 1, 1)
-
-        clips = pipeline.start_project_clips(project, flavor, enqueue=False)
-        self._drive(clips, "rendering clips", progress)
-        chosen = [s for s in project.scenes.order_by("position") if s.number in lipsync_numbers]
-        if chosen:
+        with tasks.held() as work:
+            self._drive([projects.request_scenes(project, flavor)], "writing scenes", progress)
+            project.refresh_from_db()
+            if project.scenes_status != Project.ScenesStatus.READY:
+                raise CommandError(f"scene writing failed: {project.scenes_error}")
+            self._drive(rendering.start_project_clips(project, flavor), "rendering clips", progress)
+            chosen = [s for s in project.scenes.select_related("current_clip").order_by("position")
+                      if s.number in lipsync_numbers]
             syncs = []
             for scene in chosen:
-                start, end = pipeline.scene_slice(scene)
-                if start >= track.duration:
-                    raise CommandError(self._too_short(scene.number, start, track.duration))
+                if scene.slot is None or scene.slot[0] >= track.duration:
+                    raise CommandError(self._too_short(scene.number, scene.start or 0.0, track.duration))
                 try:
-                    syncs.append(pipeline.request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip,
-                                                          audio_track=track, start_time=start, end_time=end,
-                                                          enqueue=False))
-                except ValueError as exc:
-                    raise CommandError(f"lipsync of scene {scene.number} ({start:.2f}-{end:.2f} s): {exc}") from None
-            self._drive(syncs, "lipsync", progress)
-
-        progress.show("stitching", 0, 1)
-        stitch = pipeline.restitch_project(project, enqueue=False)
-        if stitch is None:
-            raise CommandError("some scenes have no clip; nothing to stitch")
-        pipeline.run_stitch(str(stitch.pk))
+                    syncs.append(rendering.request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip,
+                                                       audio_track=track, start_time=scene.start, end_time=scene.end))
+                except Refused as exc:
+                    raise CommandError(f"lipsync of scene {scene.number}: {exc.message}") from None
+            if syncs:
+                self._drive(syncs, "lipsync", progress)
+            progress.show("stitching", 0, 1)
+            stitch = self._final_stitch(project, work.stitches)
+        stitch.render()
         stitch.refresh_from_db()
         if stitch.status != JobStatus.SUCCEEDED:
             raise CommandError(stitch.error)
@@ -119,24 +108,39 @@ class Command(BaseCommand):
         out.parent.mkdir(parents=True, exist_ok=True)
         with files.local_path(stitch.file) as path:
             shutil.copyfile(path, out)
-        self.stdout.write(f"wrote {out} ({stitch.duration:.2f} s, {stitch.num_clips} clips, flavor {flavor.name}, "
-                          f"project {project.pk}) in {time.monotonic() - started:.1f} s")
+        self.stdout.write(f"wrote {out} ({stitch.duration:.2f} s, {stitch.num_clips} clips, flavor {flavor.name}) "
+                          f"in {time.monotonic() - started:.1f} s")
 
-    def _drive(self, clips: list[Clip], label: str, progress: Progress) -> None:
-        """Start every clip, then poll them all: they run at the same time on the model."""
-        pending = {str(c.pk) for c in clips}
+    @staticmethod
+    def _final_stitch(project: Project, started: list[Stitch]) -> Stitch:
+        """The stitch the last lipsync started has every scene's final clip; any earlier
+        one is superseded. Without lipsync, stitch the current clips now."""
+        for older in started[:-1]:
+            older.mark_canceled("Superseded by a later stitch.")
+        if started:
+            return started[-1]
+        try:
+            return stitching.restitch_project(project)
+        except Refused as exc:
+            raise CommandError(exc.message) from None
+
+    def _drive(self, rows: list[Prediction], label: str, progress: Progress) -> None:
+        """Step every row in turn until all are finished: they run at the same time on the
+        model."""
+        pending = {str(row.pk): row for row in rows}
         total = len(pending)
         progress.show(label, 0, total)
         while pending:
-            for clip_id in sorted(pending):
-                if pipeline.advance_clip(clip_id):
-                    pending.discard(clip_id)
+            for pk, row in sorted(pending.items()):
+                row.refresh_from_db()
+                if jobs.advance_row(row):
+                    del pending[pk]
             progress.show(label, total - len(pending), total)
             if pending:
                 time.sleep(0.2)
-        failed = [c for c in Clip.objects.filter(pk__in=[c.pk for c in clips]) if c.status != JobStatus.SUCCEEDED]
+        failed = [row for row in rows if row.status != JobStatus.SUCCEEDED]
         if failed:
-            raise CommandError(f"{len(failed)} of {total} {label} failed: " + "; ".join(c.error for c in failed))
+            raise CommandError(f"{len(failed)} of {total} {label} failed: " + "; ".join(r.error for r in failed))
 
     @staticmethod
     def _lipsync_numbers(spec: str, count: int) -> set[int]:

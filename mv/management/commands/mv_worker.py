@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from mv import pipeline, storage
+from mv import storage, tasks
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch", action="store_true", help="process what is queued, then exit")
 
     def handle(self, *args, interval: float, batch: bool, **options) -> None:
-        resumed = pipeline.recover_stuck()
+        resumed = tasks.resume_interrupted()
         if resumed:
             self.stdout.write(f"resumed {resumed} interrupted job(s)")
         pruned = storage.prune_unreferenced(settings.MV_PRUNE_MEDIA_AFTER)

@@ -1,0 +1,209 @@
+"""The life of a paid prediction, for every kind of ``Prediction`` row alike.
+
+A queued row is claimed and started, and the provider's prediction id is stored before
+anything waits on it; a running row is polled (one poll chain per row, named by its
+``poll_token``), cancelled and failed past its deadline, and kept when it succeeds. A
+worker that starts after a crash resumes every unfinished row from its stored id (never
+paying twice: a start cut off mid-way is failed once ``MV_START_GRACE`` has passed; free
+local renders simply start again). The background tasks (mv.tasks) only run these steps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+
+from django.apps import apps
+from django.conf import settings
+from django.dispatch import Signal
+from django.utils import timezone
+
+from mv import files, media
+from mv.models import ACTIVE_STATUSES, JobStatus, Prediction, Stitch
+from mv.providers import ProviderError, get_provider
+from mv.providers.base import JobUpdate
+
+logger = logging.getLogger("mv.jobs")
+
+# Sent once when a prediction row finishes, whichever way (sender: its model class,
+# row: the row). The use cases hang their follow-ups on it (mv.pipeline.followups).
+finished = Signal()
+
+
+def kinds() -> list[type[Prediction]]:
+    """Every concrete kind of prediction (a new kind joins by subclassing Prediction)."""
+    return [m for m in apps.get_app_config("mv").get_models() if issubclass(m, Prediction)]
+
+
+def kind_model(kind: str) -> type[Prediction]:
+    model = apps.get_model("mv", kind)
+    if not issubclass(model, Prediction):
+        raise LookupError(f"{kind} is not a kind of prediction")
+    return model
+
+
+def advance(kind: str, pk: str, token: str | None) -> bool:
+    """One step of a poll chain. True when the chain ends (the row finished, is gone, or
+    a newer chain took over); False while its prediction runs."""
+    row = kind_model(kind).objects.filter(pk=pk).first()
+    if row is None or not row.is_current_chain(token):
+        return True
+    return advance_row(row)
+
+
+def advance_row(row: Prediction) -> bool:
+    """One step of the row's life; when it finishes here, its follow-ups run (once: a row
+    already finished is left alone). True once it is finished."""
+    if row.is_finished:
+        return True
+    try:
+        done = step(row)
+    except Exception as exc:
+        # A bug must never leave a row running forever: fail it with a plain message.
+        logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
+        row.mark_failed(f"Something went wrong on our side ({exc.__class__.__name__}); retry it.")
+        done = True
+    if done:
+        finished.send(sender=type(row), row=row)
+    return done
+
+
+def step(row: Prediction) -> bool:
+    """Start, poll or finish an unfinished row once. True once it is finished."""
+    provider = get_provider(row.provider)
+    with files.workdir() as workdir, contextlib.ExitStack() as stack:
+        try:
+            update = _start_or_poll(row, provider, workdir, stack)
+            if update is None:
+                return row.is_finished
+            return _apply(row, update)
+        except ProviderError as exc:
+            if not exc.permanent and row.status == JobStatus.RUNNING:
+                logger.warning("%s %s: transient provider error, will poll again: %s", row.kind_name(), row.pk, exc.message)
+                return False
+            row.mark_failed(exc.message)
+        except media.MediaError as exc:
+            logger.warning("%s %s: unusable output: %s", row.kind_name(), row.pk, exc)
+            row.mark_failed(row.media_failure(str(exc)))
+    return True
+
+
+def _start_or_poll(row: Prediction, provider, workdir, stack) -> JobUpdate | None:
+    """The update to apply, or None when there is nothing to do this step (another worker
+    is starting it, it waits for a slot, or it finished here)."""
+    if row.status == JobStatus.QUEUED:
+        if row.started_at is not None:
+            if timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
+                return None  # another worker may still be inside the create call
+            # The model may have accepted that start, so starting again could pay twice.
+            row.mark_failed("Interrupted while starting (the worker restarted); retry to run it again.")
+            return None
+        if not row.may_start() or not row.claim_start():
+            return None
+        update = row.start_job(provider, workdir, stack)
+        if not row.accept(update):
+            # Finished meanwhile (a Cancel, the start outlived MV_START_GRACE, a newer
+            # request): nobody will collect this prediction, so stop paying for it.
+            provider.cancel(update.prediction_id)
+            return None
+        return update
+    if not row.prediction_id:
+        row.mark_failed("Interrupted before the model accepted the job; retry to run it again.")
+        return None
+    if row.deadline_at and timezone.now() > row.deadline_at:
+        provider.cancel(row.prediction_id)
+        row.mark_failed(f"Timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled.")
+        return None
+    return row.poll_job(provider, row.prediction_id, workdir)
+
+
+def _apply(row: Prediction, update: JobUpdate) -> bool:
+    if update.state == "running":
+        row.note_progress(update.progress)
+        return False
+    if update.state == "succeeded":
+        row.keep_output(update)
+    elif update.state == "canceled":
+        row.mark_canceled(update.error or "The prediction was cancelled.")
+    else:
+        row.mark_failed(update.error or "The model failed without saying why.")
+    return True
+
+
+def cancel(row: Prediction, message: str = "Cancelled by you.") -> bool:
+    """Stop an active row and the prediction it pays for. A start under way when this
+    lands cancels its own prediction (see accept), and the poll chain ends at its next
+    step. False when it was not active."""
+    if not type(row).objects.filter(pk=row.pk, status__in=ACTIVE_STATUSES).update(
+        status=JobStatus.CANCELED, error=message, finished_at=timezone.now()
+    ):
+        return False
+    row.refresh_from_db()
+    if row.prediction_id:
+        get_provider(row.provider).cancel(row.prediction_id)
+    finished.send(sender=type(row), row=row)
+    return True
+
+
+def next_waiting(kind: type[Prediction], provider: str) -> Prediction | None:
+    """The oldest row of this kind waiting for a slot on this provider."""
+    return (kind.objects.filter(provider=provider, status=JobStatus.QUEUED, started_at__isnull=True)
+            .order_by("created_at").first())
+
+
+def recover() -> tuple[list[Prediction], list[Stitch]]:
+    """On worker start: the unfinished predictions to resume in new poll chains and the
+    stitches to run again (the caller enqueues them). Local renders cut off mid-way (a
+    local job is running only while a worker renders it, so a running one at start-up was
+    cut off; a start is presumed dead after MV_START_GRACE) are queued again from scratch:
+    they cost nothing. Temp folders of dead workers go."""
+    resume: list[Prediction] = []
+    grace = timezone.now() - timedelta(seconds=settings.MV_START_GRACE)
+    for model in kinds():
+        for row in model.objects.filter(status__in=ACTIVE_STATUSES):
+            cut_off = row.status == JobStatus.RUNNING or (row.started_at is not None and row.started_at < grace)
+            if cut_off and get_provider(row.provider).renders_locally:
+                row.restart()
+            resume.append(row)
+    Stitch.objects.filter(status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)
+    remove_dead_workdirs()
+    return resume, list(Stitch.objects.filter(status=JobStatus.QUEUED))
+
+
+def remove_dead_workdirs() -> list[str]:
+    """Temp folders (mv.files.workdir) whose process is gone: a killed worker's leftovers."""
+    removed = []
+    for path in (p for p in os.scandir(tempfile.gettempdir()) if p.name.startswith(files.WORKDIR_PREFIX)):
+        pid = files.workdir_pid(path.name)
+        if pid is not None and not _alive(pid):
+            shutil.rmtree(path.path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_for(rows: list, seconds: float) -> bool:
+    """Re-read rows until all are finished or the time is up (the API's `wait`)."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while True:
+        for row in rows:
+            row.refresh_from_db()
+        if all(r.is_finished for r in rows):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

@@ -1,0 +1,236 @@
+"""What every row kind shares: generated file names, ownership, job status, and the one
+abstract model for a paid prediction (`Prediction`) with the verbs of its life."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.deconstruct import deconstructible
+
+if TYPE_CHECKING:
+    import contextlib
+
+    from mv.providers.base import JobUpdate, Provider
+
+
+@deconstructible(path="mv.models.GeneratedName")
+class GeneratedName:
+    """Stored names are generated (uuid + a short extension), never the client's name."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def __call__(self, instance: models.Model, filename: str) -> str:
+        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+        if not ext.isalnum() or len(ext) > 5:
+            ext = "bin"
+        return f"{self.prefix}/{uuid.uuid4().hex}.{ext}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GeneratedName) and other.prefix == self.prefix
+
+    def __hash__(self) -> int:
+        return hash(self.prefix)
+
+
+class OwnedQuerySet(models.QuerySet):
+    """Users see only their own rows; superusers see all (staff only see all in the admin,
+    whose own permissions apply there)."""
+
+    owner_path = "owner"
+
+    def visible_to(self, user) -> OwnedQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_superuser:
+            return self
+        return self.filter(**{self.owner_path: user})
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELED = "canceled", "Canceled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+class Job(models.Model):
+    """Status bookkeeping shared by predictions and stitches."""
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    def mark_running(self) -> None:
+        self.status = JobStatus.RUNNING
+        self.started_at = self.started_at or timezone.now()
+        self.save(update_fields=["status", "started_at"])
+
+    def mark_failed(self, error: str) -> None:
+        self._finish(JobStatus.FAILED, error)
+
+    def mark_canceled(self, error: str = "cancelled") -> None:
+        self._finish(JobStatus.CANCELED, error)
+
+    def _finish(self, status: str, error: str) -> None:
+        """Only an active row finishes: a row already finished (by a Cancel, a deadline, a
+        newer request) keeps its outcome."""
+        now = timezone.now()
+        if type(self).objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
+            status=status, error=error[:2000], finished_at=now
+        ):
+            self.status, self.error, self.finished_at = status, error[:2000], now
+        else:
+            self.refresh_from_db(fields=["status", "error", "finished_at"])
+
+
+class Prediction(Job):
+    """A paid job we wait on: sent to a provider, its id stored before anything waits on
+    it, polled by one chain (``poll_token``) under a deadline, finished once.
+
+    Each kind (a clip, a character image, a scene writing, ...) subclasses this and says
+    how it starts (``start_job``), how it is polled (``poll_job``) and what it keeps when it
+    succeeds (``keep_output``); mv.jobs runs the life of every kind the same way.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(max_length=32, blank=True, db_index=True)
+    model = models.CharField(max_length=200, blank=True)
+    input = models.JSONField(default=dict, blank=True)  # what we asked for, then exactly what was sent
+    config_flavor = models.CharField(max_length=64, default="default", db_index=True)
+    prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    # Which poll chain may advance this row: recovery starts a new chain with a new token,
+    # and any older chain still queued ends at its next step, so one chain polls a row.
+    poll_token = models.UUIDField(null=True, blank=True, editable=False)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent, from the provider's logs
+
+    # Does this kind count toward MV_MAX_CONCURRENT_PREDICTIONS on providers that limit it?
+    takes_a_slot = False
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def kind_name(cls) -> str:
+        """The name a task carries to find this kind again (its model name)."""
+        return cls._meta.model_name
+
+    # --- the verbs of its life ------------------------------------------------------------
+
+    def claim_start(self) -> bool:
+        """Claim the right to start it (one worker wins); the time is the claim's proof."""
+        now = timezone.now()
+        if not type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
+            started_at=now
+        ):
+            return False
+        self.started_at = now
+        return True
+
+    def accept(self, update: JobUpdate) -> bool:
+        """The provider took the job: store its id and deadline before anything waits on
+        it. False when the row was finished (or restarted) meanwhile: nobody will collect
+        that prediction then, and the caller cancels it."""
+        values = {
+            "status": JobStatus.RUNNING,
+            "prediction_id": update.prediction_id,
+            "deadline_at": timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT),
+            "model": update.model or self.model,
+            "input": self.input | {"sent": update.input},
+        }
+        if not type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at=self.started_at).update(
+            **values
+        ):
+            self.refresh_from_db(fields=["status", "error", "finished_at"])
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        return True
+
+    def note_progress(self, percent: int) -> None:
+        if percent != self.progress:
+            self.progress = percent
+            self.save(update_fields=["progress"])
+
+    def succeed(self, **fields: Any) -> None:
+        """Finish it with its output fields (saved with the status in one write)."""
+        values = {"status": JobStatus.SUCCEEDED, "error": "", "progress": 100, "finished_at": timezone.now(), **fields}
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.save(update_fields=list(values))
+
+    def is_current_chain(self, token: str | None) -> bool:
+        current = type(self).objects.filter(pk=self.pk).values_list("poll_token", flat=True).first()
+        return (str(current) if current else None) == token
+
+    def new_chain(self) -> uuid.UUID:
+        """A new poll chain takes over (older chains of this row end at their next step)."""
+        self.poll_token = uuid.uuid4()
+        type(self).objects.filter(pk=self.pk).update(poll_token=self.poll_token)
+        return self.poll_token
+
+    def restart(self) -> None:
+        """Queue it again from scratch (only for work that costs nothing to redo: a local
+        render cut off by a dead worker)."""
+        values = {"status": JobStatus.QUEUED, "started_at": None, "prediction_id": "", "deadline_at": None,
+                  "progress": 0, "error": ""}
+        for name, value in values.items():
+            setattr(self, name, value)
+        self.save(update_fields=list(values))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": str(self.pk),
+            "status": self.status,
+            "error": self.error or None,
+            "provider": self.provider,
+            "model": self.model,
+            "progress": self.progress,
+            "created_at": self.created_at.isoformat() if self.created_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+    # --- what each kind says --------------------------------------------------------------
+
+    def may_start(self) -> bool:
+        """Whether it may start now (a kind bounded by a slot limit waits its turn)."""
+        return True
+
+    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
+        raise NotImplementedError
+
+    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
+        return provider.poll(prediction_id, workdir=workdir)
+
+    def keep_output(self, update: JobUpdate) -> None:
+        """Store what a succeeded prediction made and mark it succeeded."""
+        raise NotImplementedError
+
+    def media_failure(self, detail: str) -> str:
+        """The row's message when its output cannot be used."""
+        return "The model's output could not be used."

@@ -1,0 +1,294 @@
+"""Clips (generated, lipsync, uploaded), character images and stitches.
+
+Nothing generated is ever overwritten: a regeneration or a lipsync makes a new Clip whose
+``parent`` is the old one, and a scene's ``current_clip`` moves only once it succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+
+from mv import files, flavors, media
+from mv.models.audio import AudioTrack
+from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
+from mv.models.projects import Project, Scene
+from mv.providers import get_provider
+from mv.providers.base import (
+    ClipRequest,
+    JobUpdate,
+    LipsyncRequest,
+    Provider,
+    ProviderError,
+)
+
+logger = logging.getLogger("mv.models")
+
+
+class VideoMixin:
+    """Clips and stitches are both "videos" to the API: one id space, one media URL."""
+
+    id: uuid.UUID
+
+    @property
+    def video_url(self) -> str:
+        return reverse("api_get_video", args=[self.id])
+
+    def get_absolute_url(self) -> str:
+        return self.video_url
+
+    def download_name(self) -> str:
+        """A file name people recognise: the project's title (e.g. rooftop-concert.mp4)."""
+        project = self.project if isinstance(self, Stitch) else (self.scene.project if self.scene else None)
+        stem = slugify(project.title)[:60].strip("-") if project else ""
+        if isinstance(self, Clip) and self.scene:
+            stem = f"{stem}-scene-{self.scene.number}"
+        return f"{stem or 'video'}.mp4"
+
+
+class CharacterImage(Prediction):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="character_images")
+    description = models.TextField()
+    prompt = models.TextField(blank=True)
+    file = models.FileField(upload_to=GeneratedName("images"), max_length=300, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return "Character image"
+
+    def get_absolute_url(self) -> str:
+        return reverse("api_get_character_reference", args=[self.id])
+
+    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
+        return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
+                                    workdir=workdir)
+
+    def keep_output(self, update: JobUpdate) -> None:
+        if update.output_path is None:
+            raise ProviderError("the model finished but returned no image")
+        kind = media.require_image(update.output_path)  # stored under the extension its bytes say
+        files.store(self.file, update.output_path, f"{self.pk}.{kind}")
+        self.succeed(file=self.file)
+
+    def media_failure(self, detail: str) -> str:
+        return "The model's output is not a usable image."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": str(self.pk), "status": self.status, "error": self.error or None,
+                "image_url": reverse("api_get_character_reference", args=[self.pk])}
+
+
+class Clip(VideoMixin, Prediction):
+    class Kind(models.TextChoices):
+        GENERATED = "generated", "Generated"
+        LIPSYNC = "lipsync", "Lipsync"
+        UPLOADED = "uploaded", "Uploaded"
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clips")
+    scene = models.ForeignKey(Scene, null=True, blank=True, on_delete=models.SET_NULL, related_name="clips")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GENERATED, db_index=True)
+    prompt = models.TextField(blank=True)
+    negative_prompt = models.TextField(blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    audio_track = models.ForeignKey(AudioTrack, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    audio_start = models.FloatField(null=True, blank=True)
+    audio_end = models.FloatField(null=True, blank=True)
+    # Whether this clip becomes its scene's current clip when it succeeds (a lipsync of
+    # an old clip from the history does not replace the current one).
+    promote_on_success = models.BooleanField(default=True)
+    audio_slice = models.FileField(upload_to=GeneratedName("slices"), max_length=300, blank=True)  # what lipsync was sent
+    followup_stitch = models.ForeignKey(
+        "Stitch", null=True, blank=True, on_delete=models.SET_NULL, related_name="triggered_by"
+    )  # the re-stitch a successful lipsync started
+    file = models.FileField(upload_to=GeneratedName("clips"), max_length=300, blank=True)
+    poster = models.FileField(upload_to=GeneratedName("posters"), max_length=300, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    predict_time = models.FloatField(null=True, blank=True)
+
+    objects = OwnedQuerySet.as_manager()
+
+    takes_a_slot = True
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} clip {str(self.id)[:8]}"
+
+    def may_start(self) -> bool:
+        """Bound in-flight predictions on providers that limit them (their rate limits);
+        local renders are bounded by the worker count instead."""
+        if not get_provider(self.provider).limits_concurrency:
+            return True
+        running = Clip.objects.filter(provider=self.provider, status=JobStatus.RUNNING).exclude(pk=self.pk).count()
+        return running < settings.MV_MAX_CONCURRENT_PREDICTIONS
+
+    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
+        flavor = flavors.resolve(self.config_flavor)
+        if self.kind == self.Kind.LIPSYNC:
+            return provider.start_lipsync(flavor, self._lipsync_request(stack), workdir=workdir)
+        return provider.start_clip(flavor, self._clip_request(stack), workdir=workdir)
+
+    def _clip_request(self, stack: contextlib.ExitStack) -> ClipRequest:
+        data = self.input
+        reference = None
+        if data.get("character_image"):
+            image = CharacterImage.objects.filter(pk=data["character_image"]).first()
+            if image and image.file:
+                reference = stack.enter_context(files.local_path(image.file))
+        return ClipRequest(
+            prompt=self.prompt, negative_prompt=self.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
+            duration=int(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
+            seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
+        )
+
+    def _lipsync_request(self, stack: contextlib.ExitStack) -> LipsyncRequest:
+        if self.parent is None or not self.parent.file or not self.audio_slice:
+            raise ProviderError("the source clip or its audio slice is missing")
+        options = self.input.get("options", {})
+        return LipsyncRequest(
+            video=stack.enter_context(files.local_path(self.parent.file)),
+            audio=stack.enter_context(files.local_path(self.audio_slice)),
+            temperature=options.get("temperature"),
+            occlusion_detection_enabled=options.get("occlusion_detection_enabled"),
+            active_speaker_detection=options.get("active_speaker_detection"),
+        )
+
+    def keep_output(self, update: JobUpdate) -> None:
+        if update.output_path is None:
+            raise ProviderError("the model finished but returned no video")
+        try:
+            info = media.require_video(update.output_path)
+        except media.MediaError:
+            raise ProviderError("The model's output is not a playable video.") from None
+        poster_path = update.output_path.with_name("poster.jpg")
+        media.poster(update.output_path, poster_path, at=min(0.5, info.duration / 2))
+        files.store(self.file, update.output_path, f"{self.pk}.mp4")
+        files.store(self.poster, poster_path, f"{self.pk}.jpg")
+        self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
+                     duration=info.video.duration if info.video else info.duration)
+        if self.scene_id and self.promote_on_success:
+            # Concurrent finishes each set the pointer as they finish: the last one wins.
+            Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
+
+    def media_failure(self, detail: str) -> str:
+        return "The video could not be processed."
+
+    def make_current(self) -> None:
+        Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video_id": str(self.pk),
+            "status": self.status,
+            "error": self.error or None,
+            "video_url": self.video_url if self.status == JobStatus.SUCCEEDED else None,
+            "status_url": reverse("api_get_video_info", args=[self.pk]),
+            "config_flavor": self.config_flavor,
+            "stitch_id": str(self.followup_stitch_id) if self.followup_stitch_id else None,
+            "metadata": {
+                "kind": self.kind,
+                "provider": self.provider,
+                "model_used": self.model,
+                "prompt": self.prompt,
+                "parent_video_id": str(self.parent_id) if self.parent_id else None,
+                "scene_id": str(self.scene_id) if self.scene_id else None,
+                "duration_seconds": self.duration,
+                "progress": self.progress,
+                "predict_time": self.predict_time,
+                "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
+                "start_time": self.audio_start,
+                "end_time": self.audio_end,
+            },
+        }
+
+
+class Stitch(VideoMixin, Job):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)  # the API's video_id
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stitches")
+    project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="stitches")
+    clips = models.ManyToManyField(Clip, through="StitchItem", related_name="stitches")
+    audio_track = models.ForeignKey(AudioTrack, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    audio_start = models.FloatField(default=0.0)
+    suppress_video_audio = models.BooleanField(default=True)
+    file = models.FileField(upload_to=GeneratedName("stitches"), max_length=300, blank=True)
+    duration = models.FloatField(null=True, blank=True)
+    num_clips = models.PositiveIntegerField(default=0)
+    reencoded_clips = models.PositiveIntegerField(default=0)  # clips normalised before the copy concat
+
+    objects = OwnedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "stitches"
+
+    def __str__(self) -> str:
+        return f"Stitch {str(self.id)[:8]}"
+
+    def ordered_clips(self) -> list[Clip]:
+        return [item.clip for item in self.items.select_related("clip").order_by("position")]
+
+    def render(self) -> None:
+        """Stitch the clips under the song (the slow part, run by a task)."""
+        if self.is_finished:
+            return
+        self.mark_running()
+        try:
+            with files.workdir() as workdir, contextlib.ExitStack() as stack:
+                paths = [stack.enter_context(files.local_path(c.file)) for c in self.ordered_clips()]
+                audio = None
+                if self.audio_track is not None:
+                    audio = stack.enter_context(files.local_path(self.audio_track.file or self.audio_track.original))
+                out = workdir / "stitch.mp4"
+                result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
+                                      suppress_video_audio=self.suppress_video_audio, workdir=workdir)
+                files.store(self.file, out, f"{self.pk}.mp4")
+        except (media.MediaError, OSError, ValueError) as exc:
+            logger.warning("stitch %s failed: %s", self.pk, exc)
+            self.mark_failed("The clips could not be stitched; re-stitch to try again.")
+            return
+        self.duration, self.reencoded_clips = result.duration, result.reencoded
+        self.status, self.finished_at = JobStatus.SUCCEEDED, timezone.now()
+        self.save(update_fields=["file", "duration", "reencoded_clips", "status", "finished_at"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "video_id": str(self.pk),
+            "status": self.status,
+            "error": self.error or None,
+            "video_url": self.video_url if self.status == JobStatus.SUCCEEDED else None,
+            "status_url": reverse("api_get_video_info", args=[self.pk]),
+            "kind": "stitch",
+            "metadata": {
+                "num_videos_stitched": self.num_clips,
+                "video_duration_seconds": self.duration,
+                "audio_overlay_applied": self.audio_track_id is not None,
+                "audio_overlay_id": str(self.audio_track_id) if self.audio_track_id else None,
+                "audio_start": self.audio_start,
+                "input_video_ids": [str(c.pk) for c in self.ordered_clips()],
+                "reencoded_clips": self.reencoded_clips,
+            },
+        }
+
+
+class StitchItem(models.Model):
+    stitch = models.ForeignKey(Stitch, on_delete=models.CASCADE, related_name="items")
+    clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="stitch_items")
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["stitch", "position"]
+        constraints = [models.UniqueConstraint(fields=["stitch", "position"], name="stitch_item_unique_position")]

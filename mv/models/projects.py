@@ -1,0 +1,307 @@
+"""A project, its scenes (each a slot of the song) and the scene writer's predictions."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from mv import flavors
+from mv.models.audio import AudioTrack
+from mv.models.base import ACTIVE_STATUSES, JobStatus, OwnedQuerySet, Prediction
+from mv.providers.base import JobUpdate, SceneRequest, parse_scenes
+
+if TYPE_CHECKING:
+    from mv.providers.base import Provider
+
+logger = logging.getLogger("mv.models")
+
+
+class ProjectQuerySet(OwnedQuerySet):
+    def with_summary(self) -> ProjectQuerySet:
+        """What the project list shows, in one query: scene and ready-clip counts, the first
+        scene's clip as a cover, and the latest finished stitch's length."""
+        from mv.models.clips import Stitch
+
+        first_scene = Scene.objects.filter(project=models.OuterRef("pk"), position=0).exclude(current_clip__poster="")
+        stitched = Stitch.objects.filter(project=models.OuterRef("pk"), status=JobStatus.SUCCEEDED).order_by("-created_at")
+        return self.annotate(
+            scene_count=models.Count("scenes", distinct=True),
+            ready_count=models.Count("scenes", filter=models.Q(scenes__current_clip__isnull=False), distinct=True),
+            cover_clip_id=models.Subquery(first_scene.values("current_clip")[:1], output_field=models.UUIDField()),
+            stitch_duration=models.Subquery(stitched.values("duration")[:1]),
+        )
+
+
+class Project(models.Model):
+    class Mode(models.TextChoices):
+        MUSIC_VIDEO = "music_video", "Music Video"
+        AD_CREATIVE = "ad_creative", "Ad Creative"
+
+    class ScenesStatus(models.TextChoices):
+        """Where the project's scene plan stands (read from its latest SceneWriting)."""
+
+        NEW = "new", "Not started"
+        WRITING = "writing", "Writing scenes"
+        READY = "ready", "Scenes ready"
+        FAILED = "failed", "Scene writing failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MUSIC_VIDEO)
+    video_description = models.TextField()
+    character_description = models.TextField(blank=True)
+    character_image = models.ForeignKey(
+        "CharacterImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="projects"
+    )
+    audio_track = models.ForeignKey(AudioTrack, null=True, blank=True, on_delete=models.PROTECT, related_name="projects")
+    audio_start = models.FloatField(default=0.0)
+    config_flavor = models.CharField(max_length=64, default="default")
+    # Scene-writing overrides (blank = the flavor's value).
+    number_of_scenes = models.PositiveSmallIntegerField(null=True, blank=True)
+    scene_parameters = models.JSONField(default=dict, blank=True)
+    # True once the automatic "all clips, then stitch" run has been started, so paid work
+    # is never started twice for it.
+    autorun_started = models.BooleanField(default=False)
+    auto_stitch_done = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProjectQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def title(self) -> str:
+        text = " ".join(self.video_description.split())
+        return text[:60] + ("…" if len(text) > 60 else "")
+
+    def get_absolute_url(self) -> str:
+        return reverse("quick_gen", args=[self.id])
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        self.__dict__.pop("plan_writing", None)
+
+    @property
+    def plan_writing(self) -> SceneWriting | None:
+        """The latest request to write this project's scenes (None: never asked)."""
+        if "plan_writing" not in self.__dict__:
+            self.__dict__["plan_writing"] = self.writings.filter(scene__isnull=True).order_by("-created_at").first()
+        return self.__dict__["plan_writing"]
+
+    @property
+    def scenes_status(self) -> str:
+        writing = self.plan_writing
+        if writing is None:
+            return self.ScenesStatus.NEW
+        if writing.is_active:
+            return self.ScenesStatus.WRITING
+        return self.ScenesStatus.READY if writing.status == JobStatus.SUCCEEDED else self.ScenesStatus.FAILED
+
+    @property
+    def scenes_error(self) -> str:
+        writing = self.plan_writing
+        return writing.error if writing is not None and self.scenes_status == self.ScenesStatus.FAILED else ""
+
+    def scene_request(self, flavor: flavors.Flavor, *, used_in: str = "mv.models.Project.scene_request") -> SceneRequest:
+        """What the scene writer is asked: the flavor's parameters, overridden per project."""
+        overrides = self.scene_parameters or {}
+
+        def param(key: str) -> Any:
+            if overrides.get(key) not in (None, ""):
+                return overrides[key]
+            return flavor.get("parameters", key, used_in=f"{used_in}: {key}")
+
+        count = self.number_of_scenes or param("number_of_scenes")
+        video_type = param("video_type")
+        if self.mode == self.Mode.AD_CREATIVE and not overrides.get("video_type"):
+            video_type = "product ad creative"  # the mode decides what kind of video is written
+        return SceneRequest(
+            idea=self.video_description,
+            character_description=self.character_description,
+            character_characteristics=param("character_characteristics"),
+            number_of_scenes=int(count),
+            video_type=video_type,
+            video_characteristics=param("video_characteristics"),
+            camera_angle=param("camera_angle"),
+            mode=self.mode,
+        )
+
+    def plan_slots(self, count: int, seconds: float) -> list[tuple[float, float] | None]:
+        """Each scene's slot of the song, one after another from the audio start (None for
+        every scene when the project has no song)."""
+        if self.audio_track is None:
+            return [None] * count
+        end_of_song = self.audio_track.duration
+        slots = []
+        for index in range(count):
+            start = min(self.audio_start + index * seconds, end_of_song)
+            slots.append((round(start, 6), round(min(start + seconds, end_of_song), 6)))
+        return slots
+
+    def to_dict(self) -> dict[str, Any]:
+        scenes = list(self.scenes.select_related("current_clip"))
+        latest = self.stitches.order_by("-created_at").first()
+        return {
+            "project_id": str(self.pk),
+            "status": self.scenes_status,
+            "error": self.scenes_error or None,
+            "status_url": reverse("api_project", args=[self.pk]),
+            "config_flavor": self.config_flavor,
+            "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
+            "audio_start": self.audio_start,
+            "scenes": [] if self.scenes_status == self.ScenesStatus.WRITING else [s.to_dict() for s in scenes],
+            "latest_stitch": latest.to_dict() if latest else None,
+        }
+
+
+class Scene(models.Model):
+    class PromptStatus(models.TextChoices):
+        READY = "ready", "Ready"
+        WRITING = "writing", "Rewriting"
+        FAILED = "failed", "Rewrite failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="scenes")
+    position = models.PositiveSmallIntegerField()
+    description = models.TextField()
+    negative_description = models.TextField(blank=True)
+    # The scene's slot of the song, in seconds (null when the project has no song): the one
+    # rule for its lipsync slice, its place in the stitch and what the pages show.
+    start = models.FloatField(null=True, blank=True)
+    end = models.FloatField(null=True, blank=True)
+    current_clip = models.ForeignKey(
+        "Clip", null=True, blank=True, on_delete=models.SET_NULL, related_name="current_for"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "position"]
+        constraints = [models.UniqueConstraint(fields=["project", "position"], name="scene_unique_position")]
+
+    def __str__(self) -> str:
+        return f"Scene {self.position + 1}"
+
+    @property
+    def number(self) -> int:
+        return self.position + 1
+
+    @property
+    def slot(self) -> tuple[float, float] | None:
+        """(start, end) of the scene in the song, or None without a song."""
+        if self.start is None or self.end is None:
+            return None
+        return self.start, self.end
+
+    @property
+    def rewrite(self) -> SceneWriting | None:
+        """The latest rewrite of this scene's prompt (prefetched by the pages as
+        ``newest_rewrites``)."""
+        if hasattr(self, "newest_rewrites"):
+            return self.newest_rewrites[0] if self.newest_rewrites else None
+        return self.rewrites.order_by("-created_at").first()
+
+    @property
+    def prompt_status(self) -> str:
+        rewrite = self.rewrite
+        if rewrite is None or rewrite.status == JobStatus.SUCCEEDED:
+            return self.PromptStatus.READY
+        return self.PromptStatus.WRITING if rewrite.is_active else self.PromptStatus.FAILED
+
+    def update_prompt(self, description: str, negative_description: str | None = None) -> None:
+        self.description = description
+        fields = ["description", "updated_at"]
+        if negative_description is not None:
+            self.negative_description = negative_description
+            fields.append("negative_description")
+        self.save(update_fields=fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": str(self.pk), "position": self.position, "description": self.description,
+                "negative_description": self.negative_description,
+                "start": self.start, "end": self.end,
+                "current_video_id": str(self.current_clip_id) if self.current_clip_id else None}
+
+
+class SceneWriting(Prediction):
+    """The scene writer (an LLM) at work: a project's whole scene plan, or, with ``scene``
+    set, a rewrite of that one scene's prompt (the whole set is asked again so the new
+    prompt fits the story, and only that scene's is kept)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="writings")
+    scene = models.ForeignKey(Scene, null=True, blank=True, on_delete=models.CASCADE, related_name="rewrites")
+    number_of_scenes = models.PositiveSmallIntegerField(default=1)
+    text = models.TextField(blank=True)  # the writer's whole answer
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Scene rewrite for {self.scene}" if self.scene_id else f"Scene plan for {self.project}"
+
+    @property
+    def owner(self):
+        return self.project.owner
+
+    def _flavor(self) -> flavors.Flavor:
+        return flavors.resolve(self.config_flavor)
+
+    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
+        flavor = self._flavor()
+        return provider.start_scenes(flavor, self.project.scene_request(flavor, used_in="mv.jobs: the scene writer"))
+
+    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
+        return provider.poll_text(prediction_id)
+
+    def keep_output(self, update: JobUpdate) -> None:
+        written = parse_scenes(update.text or "", self.number_of_scenes)
+        logger.info("scenes written for project %s with %s (flavor %s)", self.project_id,
+                    update.model or "the scene writer", self.config_flavor)
+        with transaction.atomic():
+            if not SceneWriting.objects.select_for_update().filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
+                return  # cancelled meanwhile (a newer request took over)
+            if self.scene_id is None:
+                self._write_plan(written)
+            else:
+                spec = written[self.scene.position % len(written)]
+                self.scene.update_prompt(spec.description, spec.negative_description)
+            self.succeed(text=update.text or "", model=update.model or self.model)
+
+    def _write_plan(self, written: list) -> None:
+        """Texts replaced in place (clips stay attached); scenes past the new count go (their
+        clips stay, without a scene)."""
+        project = self.project
+        seconds = float(self._flavor().get("image_params", "video_duration", used_in="mv.models.SceneWriting: slot length"))
+        slots = project.plan_slots(len(written), seconds)
+        existing = {s.position: s for s in project.scenes.select_for_update()}
+        for position, (spec, slot) in enumerate(zip(written, slots, strict=True)):
+            start, end = slot if slot else (None, None)
+            scene = existing.pop(position, None) or Scene(project=project, position=position)
+            scene.description, scene.negative_description = spec.description, spec.negative_description
+            scene.start, scene.end = start, end
+            scene.save()
+        for extra in existing.values():
+            extra.delete()
+
+    def media_failure(self, detail: str) -> str:
+        return "The scene writer's answer could not be used."
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"project_id": str(self.project_id),
+                                    "scene_id": str(self.scene_id) if self.scene_id else None}
+
+
+__all__ = ["Project", "ProjectQuerySet", "Scene", "SceneWriting"]

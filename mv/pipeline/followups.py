@@ -1,0 +1,51 @@
+"""What happens when a prediction finishes (mv.jobs sends ``finished`` once per row).
+
+- A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS: the oldest clip waiting for
+  one starts now instead of at its next check.
+- A successful lipsync of a scene's current clip re-stitches its project.
+- The automatic run stitches once every scene has a clip.
+- A project's scenes, once written in the automatic run, start every clip at once.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import receiver
+
+from mv import flavors, jobs, tasks
+from mv.errors import Refused
+from mv.models import Clip, JobStatus, Project, SceneWriting
+from mv.pipeline import rendering, stitching
+from mv.providers import get_provider
+
+
+@receiver(jobs.finished, sender=Clip)
+def clip_finished(sender, row: Clip, **kwargs) -> None:
+    _hand_over_slot(row)
+    if not row.scene_id:
+        return
+    project = Project.objects.get(scenes__pk=row.scene_id)
+    if row.kind == Clip.Kind.LIPSYNC and row.status == JobStatus.SUCCEEDED and row.promote_on_success:
+        try:
+            row.followup_stitch = stitching.restitch_project(project)
+        except Refused:
+            return
+        row.save(update_fields=["followup_stitch"])
+        return
+    if project.autorun_started and not project.auto_stitch_done and stitching.all_scenes_ready(project):
+        if Project.objects.filter(pk=project.pk, auto_stitch_done=False).update(auto_stitch_done=True):
+            stitching.restitch_project(project)
+
+
+def _hand_over_slot(clip: Clip) -> None:
+    if not get_provider(clip.provider).limits_concurrency or not tasks.can_hand_over():
+        return
+    waiting = jobs.next_waiting(Clip, clip.provider)
+    if waiting is not None:
+        tasks.follow(waiting)
+
+
+@receiver(jobs.finished, sender=SceneWriting)
+def scenes_written(sender, row: SceneWriting, **kwargs) -> None:
+    project = row.project
+    if row.scene_id is None and row.status == JobStatus.SUCCEEDED and project.autorun_started:
+        rendering.start_project_clips(project, flavors.resolve(row.config_flavor))

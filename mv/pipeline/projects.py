@@ -1,0 +1,101 @@
+"""Projects and their scenes: create, start the automatic run, write and rewrite scenes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from mv import flavors, jobs, tasks
+from mv.flavors import Flavor
+from mv.models import (
+    ACTIVE_STATUSES,
+    AudioTrack,
+    CharacterImage,
+    Project,
+    Scene,
+    SceneWriting,
+)
+from mv.providers import get_provider
+
+
+def create_project(
+    *,
+    owner,
+    video_description: str,
+    character_description: str = "",
+    mode: str = Project.Mode.MUSIC_VIDEO,
+    audio_track: AudioTrack | None = None,
+    audio_start: float = 0.0,
+    flavor: Flavor,
+    character_image: CharacterImage | None = None,
+    number_of_scenes: int | None = None,
+    scene_parameters: dict[str, Any] | None = None,
+) -> Project:
+    """Create a project (no paid work starts here)."""
+    if audio_track is not None:
+        audio_track.check_range(audio_start, None, names=("audio_start", "end"))
+    return Project.objects.create(
+        owner=owner,
+        video_description=video_description,
+        character_description=character_description,
+        mode=mode,
+        audio_track=audio_track,
+        audio_start=audio_start,
+        config_flavor=flavor.name,
+        character_image=character_image,
+        number_of_scenes=number_of_scenes,
+        scene_parameters=scene_parameters or {},
+    )
+
+
+def start_project(project: Project) -> bool:
+    """Start the automatic run once: scenes, then every clip at once, then the stitch.
+    The flag is claimed atomically, so a second submit (or two tabs) never pays twice."""
+    if not Project.objects.filter(pk=project.pk, autorun_started=False).update(autorun_started=True):
+        return False
+    project.autorun_started = True
+    request_scenes(project, flavors.resolve(project.config_flavor))
+    return True
+
+
+def request_scenes(project: Project, flavor: Flavor) -> SceneWriting:
+    """Ask the scene writer for the project's scenes; old scenes stay until the answer is
+    in. A writing still under way for an earlier request is cancelled."""
+    with transaction.atomic():
+        for older in project.writings.filter(scene__isnull=True, status__in=ACTIVE_STATUSES):
+            jobs.cancel(older, "Replaced by a newer request.")
+        if project.config_flavor != flavor.name:
+            project.config_flavor = flavor.name
+            project.save(update_fields=["config_flavor", "updated_at"])
+        writing = _new_writing(project, flavor, scene=None)
+    project.refresh_from_db()
+    return writing
+
+
+def rewrite_scene(scene: Scene, flavor: Flavor) -> SceneWriting:
+    """Start a rewrite of one scene's prompt; its siblings are untouched."""
+    project = scene.project
+    with transaction.atomic():
+        for older in scene.rewrites.filter(status__in=ACTIVE_STATUSES):
+            jobs.cancel(older, "Replaced by a newer request.")
+        if project.config_flavor != flavor.name:
+            project.config_flavor = flavor.name
+            project.save(update_fields=["config_flavor", "updated_at"])
+        return _new_writing(project, flavor, scene=scene)
+
+
+def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> SceneWriting:
+    provider = get_provider()
+    count = project.scene_request(flavor, used_in="mv.pipeline.scenes: number of scenes").number_of_scenes
+    writing = SceneWriting.objects.create(
+        project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
+        model=provider.model_for(flavor, "scenes"), number_of_scenes=count,
+    )
+    tasks.follow(writing)
+    return writing
+
+
+def update_scene_prompt(scene: Scene, *, description: str, negative_description: str | None = None) -> Scene:
+    scene.update_prompt(description, negative_description)
+    return scene

@@ -1,0 +1,188 @@
+"""Clips: render one, render a project's, retry, cancel, make current, regenerate a
+scene's, lipsync one against a slice of the song, import one from outside.
+
+Nothing is overwritten: each is a new Clip whose parent is the previous one, and a
+scene's current clip moves only once the new one succeeded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from mv import files, flavors, jobs, media, tasks
+from mv.errors import Refused
+from mv.flavors import Flavor
+from mv.models import (
+    ACTIVE_STATUSES,
+    AudioTrack,
+    CharacterImage,
+    Clip,
+    JobStatus,
+    Project,
+    Scene,
+)
+from mv.providers import get_provider
+
+
+def request_clip(
+    *,
+    owner,
+    flavor: Flavor,
+    prompt: str,
+    negative_prompt: str = "",
+    scene: Scene | None = None,
+    aspect_ratio: str | None = None,
+    duration: int | None = None,
+    generate_audio: bool | None = None,
+    seed: int | None = None,
+    character_image: CharacterImage | None = None,
+) -> Clip:
+    """A queued generated clip, rendered in the background; with a scene it becomes the
+    scene's current clip only once it succeeded (its parent is the previous one)."""
+    where = "mv.pipeline.clips.request_clip"
+    provider = get_provider()
+    aspect = aspect_ratio or flavor.get("image_params", "video_aspect_ratio", used_in=f"{where}: aspect_ratio")
+    rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
+    rules = rules.format(aspect_ratio=aspect).strip()
+    if character_image is None and scene is not None:
+        character_image = scene.project.character_image
+    if generate_audio is None:
+        generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
+    clip = Clip.objects.create(
+        owner=owner,
+        scene=scene,
+        kind=Clip.Kind.GENERATED,
+        provider=provider.name,
+        model=provider.model_for(flavor, "video"),
+        prompt=f"{prompt.strip()}\n\n{rules}" if rules else prompt.strip(),
+        negative_prompt=negative_prompt,
+        config_flavor=flavor.name,
+        parent=scene.current_clip if scene else None,
+        input={
+            "aspect_ratio": aspect,
+            "duration": int(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration")),
+            "generate_audio": bool(generate_audio),
+            "seed": seed,
+            "character_image": str(character_image.pk) if character_image and character_image.file else None,
+            "label": f"Scene {scene.number}" if scene else "Clip",
+        },
+    )
+    tasks.follow(clip)
+    return clip
+
+
+def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
+    """A clip for every scene that has neither a current clip nor one in progress."""
+    busy = set(Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).values_list("scene_id", flat=True))
+    return [
+        request_clip(owner=project.owner, flavor=flavor, prompt=scene.description,
+                     negative_prompt=scene.negative_description, scene=scene)
+        for scene in project.scenes.select_related("project__character_image").filter(current_clip__isnull=True)
+        if scene.pk not in busy
+    ]
+
+
+RETRIED_INPUTS = {"aspect_ratio", "duration", "generate_audio", "seed", "character_image", "label", "options",
+                  "start_time", "end_time"}
+
+
+def retry_clip(clip: Clip) -> Clip:
+    """Run a failed clip again as a new clip with the same inputs (the failed one stays)."""
+    if clip.status not in (JobStatus.FAILED, JobStatus.CANCELED):
+        raise Refused("not_failed", "Only a failed or cancelled clip can be retried.")
+    again = Clip.objects.create(
+        owner=clip.owner, scene=clip.scene, kind=clip.kind, provider=get_provider().name, model=clip.model,
+        prompt=clip.prompt, negative_prompt=clip.negative_prompt, config_flavor=clip.config_flavor,
+        parent=clip.parent, audio_track=clip.audio_track, audio_start=clip.audio_start, audio_end=clip.audio_end,
+        audio_slice=clip.audio_slice.name, promote_on_success=clip.promote_on_success,
+        input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS},
+    )
+    tasks.follow(again)
+    return again
+
+
+def cancel_clip(clip: Clip) -> Clip:
+    """Stop a queued or rendering clip and the prediction it pays for; the scene keeps
+    its current clip."""
+    if not jobs.cancel(clip):
+        raise Refused("not_active", "Only a queued or rendering clip can be cancelled.")
+    clip.refresh_from_db()
+    return clip
+
+
+def make_current(clip: Clip) -> Scene:
+    if clip.scene is None or clip.status != JobStatus.SUCCEEDED:
+        raise Refused("not_ready", "Only a finished clip of a scene can be made current.")
+    clip.make_current()
+    clip.scene.refresh_from_db()
+    return clip.scene
+
+
+def regenerate_scene(scene: Scene, *, owner, lipsync: bool = False, description: str = "",
+                     negative_description: str = "") -> Clip:
+    """The card's Regenerate. Plain: a new clip from the prompt as shown (an unsaved edit is
+    saved first). With lipsync: the current clip lip-synced to the scene's slot of the song."""
+    project = scene.project
+    flavor = flavors.resolve(project.config_flavor)
+    if lipsync:
+        if project.audio_track is None or scene.current_clip is None or scene.slot is None:
+            raise Refused("lipsync_unavailable", "Lipsync needs a song and a finished clip.")
+        start, end = scene.slot
+        return request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip, audio_track=project.audio_track,
+                               start_time=start, end_time=end)
+    if description and (description, negative_description) != (scene.description, scene.negative_description):
+        scene.update_prompt(description, negative_description)
+    return request_clip(owner=owner, flavor=flavor, prompt=scene.description,
+                        negative_prompt=scene.negative_description, scene=scene)
+
+
+def request_lipsync(
+    *,
+    owner,
+    flavor: Flavor,
+    source: Clip,
+    audio_track: AudioTrack,
+    start_time: float | None = None,
+    end_time: float | None = None,
+    options: dict[str, Any] | None = None,
+) -> Clip:
+    """A queued lipsync of `source` against exactly [start, end) of the track. If the
+    source is its scene's current clip, the result replaces it on success and the
+    project is re-stitched."""
+    if source.status != JobStatus.SUCCEEDED or not source.file:
+        raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
+    start, end = audio_track.check_range(start_time, end_time)
+    provider = get_provider()
+    with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
+        slice_path = workdir / "slice.wav"
+        media.cut_audio(song, start, end, slice_path)
+        clip = Clip(
+            owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
+            model=provider.model_for(flavor, "lipsync"), prompt=source.prompt, negative_prompt=source.negative_prompt,
+            config_flavor=flavor.name, parent=source, audio_track=audio_track, audio_start=start, audio_end=end,
+            promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
+            input={"options": {k: v for k, v in (options or {}).items() if v is not None},
+                   "start_time": start, "end_time": end},
+        )
+        files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
+        clip.save()
+    tasks.follow(clip)
+    return clip
+
+
+def import_clip(owner, path, *, source_url: str = "") -> Clip:
+    """A video from outside (e.g. the lipsync API's video_url) kept as an uploaded clip,
+    so the lipsync result has a parent like any other."""
+    info = media.require_video(path)
+    clip = Clip(owner=owner, kind=Clip.Kind.UPLOADED, provider="upload", status=JobStatus.SUCCEEDED,
+                input={"source_url": source_url}, duration=info.video.duration if info.video else info.duration,
+                finished_at=timezone.now(), progress=100)
+    with files.workdir() as workdir:
+        poster_path = workdir / "poster.jpg"
+        media.poster(path, poster_path, at=min(0.5, clip.duration / 2))
+        files.store(clip.file, path, f"{clip.pk}.mp4")
+        files.store(clip.poster, poster_path, f"{clip.pk}.jpg")
+    clip.save()
+    return clip

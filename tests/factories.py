@@ -1,0 +1,44 @@
+"""Rows built directly for tests that are not about rendering, and one step of a
+prediction's life as a worker's poll chain would take it."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+from mv import jobs
+from mv.models import Clip, JobStatus, Prediction, Project, Scene, SceneWriting
+
+
+def advance(row: Prediction) -> bool:
+    """One step of the row's life (re-read first, as a worker would). True once finished."""
+    row.refresh_from_db()
+    return jobs.advance_row(row)
+
+
+def written_project(owner, *, scenes: int = 3, flavor: str = "default", audio_track=None, seconds: float = 8.0,
+                    **fields) -> Project:
+    """A project whose scene plan is written (no provider involved)."""
+    project = Project.objects.create(owner=owner, video_description=fields.pop("video_description", "a test video"),
+                                     config_flavor=flavor, audio_track=audio_track, **fields)
+    SceneWriting.objects.create(project=project, status=JobStatus.SUCCEEDED, provider="local",
+                                number_of_scenes=scenes, finished_at=timezone.now())
+    for position, slot in enumerate(project.plan_slots(scenes, seconds)):
+        start, end = slot if slot else (None, None)
+        Scene.objects.create(project=project, position=position, description=f"scene {position + 1}",
+                             start=start, end=end)
+    return project
+
+
+def finished_clip(scene: Scene, source_file=None, *, duration: float = 8.0, current: bool = True) -> Clip:
+    """A succeeded clip of the scene (files optional: most page tests only read rows)."""
+    clip = Clip.objects.create(owner=scene.project.owner, scene=scene, provider="local", status=JobStatus.SUCCEEDED,
+                               prompt=scene.description, duration=duration, progress=100,
+                               finished_at=timezone.now())
+    if source_file is not None:
+        from mv import files
+
+        files.store(clip.file, source_file, f"{clip.pk}.mp4")
+        clip.save(update_fields=["file"])
+    if current:
+        Scene.objects.filter(pk=scene.pk).update(current_clip=clip)
+    return clip
