@@ -26,9 +26,11 @@ SILENCE_RMS = 10 ** (-60 / 20)  # loudest 0.1 s below -60 dBFS: nothing to analy
 MIN_PERIODICITY = 0.2  # onset autocorrelation at the beat: drum loops ~0.8, white noise ~0.07
 FALLBACK_BEAT = 0.5  # the even grid's step (120 BPM)
 MIN_SECTION_BARS = 4
-# The beat graph's second Laplacian eigenvalue: near 0 when parts of the song stand apart
-# (0.001-0.003 on the synthetic songs), ~0.08 for one groove looped; above this, one section.
-MAX_LAMBDA2 = 0.04
+# A graph has as many zero Laplacian eigenvalues as it has disconnected parts; the beat graph's
+# near-zero ones count the kinds of section (k for k-means). On the synthetic songs they are
+# below 0.01 and the next is above 0.05; one groove looped gives ~0.08 (one section).
+NEAR_ZERO = 0.04
+MAX_SECTION_KINDS = 6
 ENVELOPE_FLOOR_DB = -60.0
 
 
@@ -256,7 +258,7 @@ def _segments(y: np.ndarray, sr: int, frames: np.ndarray, mfcc: np.ndarray, time
     """Section start times and a repetition group per section (Laplacian segmentation, McFee & Ellis 2014).
 
     Beat-synchronous CQT recurrence plus an MFCC path graph, the normalised Laplacian's
-    eigenvectors and k-means with k from the eigengap; boundaries are the padded beat times
+    eigenvectors and k-means with k the number of near-zero eigenvalues; boundaries are the padded beat times
     (the gallery recipe maps them one beat late), then snapped to bar starts.
     """
     import librosa
@@ -287,10 +289,10 @@ def _segments(y: np.ndarray, sr: int, frames: np.ndarray, mfcc: np.ndarray, time
     graph = mu * rec + (1 - mu) * path
     lap = scipy.sparse.csgraph.laplacian(graph, normed=True)
     evals, evecs = scipy.linalg.eigh(lap, subset_by_index=[0, min(8, n - 1)])
-    if evals[1] > MAX_LAMBDA2:
+    k = min(MAX_SECTION_KINDS, int(np.sum(evals < NEAR_ZERO)))
+    if k < 2:
         return [0.0], [0]  # no part of the song stands apart: one section
     evecs = scipy.ndimage.median_filter(evecs, size=(9, 1))
-    k = int(np.argmax(np.diff(evals[:8])[1:7])) + 2  # eigengap over k = 2..7
     norm = np.cumsum(evecs ** 2, axis=1) ** 0.5
     x = evecs[:, :k] / (norm[:, k - 1:k] + 1e-9)
     _, ids = kmeans2(x, k, minit="++", seed=0)

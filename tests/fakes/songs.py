@@ -143,3 +143,9 @@ def white_noise(seconds: float = 20.0, sr: int = SR) -> np.ndarray:
 
 def write_samples(samples: np.ndarray, path: Path, sr: int = SR) -> Path:
     return Song(samples, sr, 0.0, [], [], []).write(path)
+
+
+def verse_chorus(sr: int = SR) -> Song:
+    """About a minute at 128 BPM: quiet intro, verse, chorus, verse, chorus."""
+    parts = [Part(4, "A", 0.2, drums=False), Part(8, "A", 0.45), Part(8, "B", 1.0), Part(8, "A", 0.45), Part(8, "B", 1.0)]
+    return song(parts, bpm=128, sr=sr, lead_in=0.4)
