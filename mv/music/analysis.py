@@ -217,7 +217,7 @@ def _fit_tempo(times: np.ndarray) -> float:
     good = np.abs(times - (slope * index + icept)) < 0.05
     if good.sum() >= 8:
         slope = np.polyfit(index[good], times[good], 1)[0]
-    return 60.0 / slope if slope > 0 else 60.0 / period
+    return float(60.0 / slope) if slope > 0 else 60.0 / period
 
 
 def _fill_gaps(frames: np.ndarray, times: np.ndarray, period: float, sr: int) -> tuple[np.ndarray, np.ndarray]:
