@@ -253,11 +253,23 @@ def test_without_an_analysis_scenes_are_an_even_grid_of_allowed_lengths():
        pick=st.floats(0, 1), set_count=st.booleans())
 def test_any_plan_that_is_made_covers_the_range_within_the_limits(start, length, durations, pick, set_count):
     fewest, most = count_range(length, durations)
+    if fewest > most:  # e.g. 8.5 s with 8 s clips only: 8 + 0.5 leaves a last scene under 1 s
+        with pytest.raises(PlanError):
+            plan_scenes(None, start=start, end=start + length, durations=durations)
+        return
     count = fewest + round(pick * (most - fewest)) if set_count else None
     slots = plan_scenes(None, start=start, end=start + length, durations=durations, count=count)
     _check_plan(slots, start, start + length, durations)
     if count is not None:
         assert len(slots) == count
+
+
+def test_a_part_that_one_clip_length_cannot_cut_is_refused():
+    with pytest.raises(PlanError) as info:
+        plan_scenes(None, start=0, end=8.5, durations=[8])
+    assert str(info.value) == ("The chosen part of the song (8.5 s) cannot be cut into scenes of 8 s with a last "
+                               "scene of at least 1 s; make it a little shorter or longer.")
+    assert [s.length for s in plan_scenes(None, start=0, end=9, durations=[8])] == [8, 1]
 
 
 def test_clip_duration_is_the_shortest_allowed_that_covers_the_slot():

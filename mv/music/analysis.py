@@ -140,6 +140,7 @@ def analyze_samples(y: np.ndarray, sr: int = SR) -> Analysis:
 
     power = np.abs(librosa.stft(y, n_fft=2048, hop_length=HOP)) ** 2
     logmel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=sr, n_mels=128))
+    del power  # the largest array; everything below works from the mel bands or the CQT
     onset = librosa.onset.onset_strength(S=logmel, sr=sr, hop_length=HOP)
     if _periodicity(onset, sr) < MIN_PERIODICITY:
         return _fallback(duration, envelope, "No steady beat was found")
@@ -155,13 +156,17 @@ def analyze_samples(y: np.ndarray, sr: int = SR) -> Analysis:
 
     mel_freqs = librosa.mel_frequencies(n_mels=128, fmax=sr / 2)
     low_power = librosa.db_to_power(logmel[mel_freqs < 150]).sum(axis=0)
-    chroma = librosa.feature.chroma_stft(S=power, sr=sr)
-    downbeat_idx = _downbeat_indices(frames, low_power, chroma)
-    downbeats = times[downbeat_idx]
+    # 7 octaves from C1 at 36 bins an octave; tuning=0 skips a pitch-tracking pass (~1 s) that
+    # only shifts the bins by a fraction of a semitone
+    cqt = np.abs(librosa.cqt(y=y, sr=sr, hop_length=HOP, bins_per_octave=36, n_bins=7 * 36, tuning=0.0))
+    chroma = librosa.feature.chroma_cqt(C=cqt, sr=sr, hop_length=HOP, bins_per_octave=36)
+    downbeats = times[_downbeat_indices(frames, low_power, chroma)]
 
     mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=13)
-    del power, logmel
-    bounds, groups = _segments(y, sr, frames, mfcc, times, downbeats, duration)
+    del logmel
+    cqt_db = librosa.amplitude_to_db(cqt, ref=np.max)
+    del cqt
+    bounds, groups = _segments(cqt_db, frames, mfcc, times, downbeats, duration)
     sections = _label(bounds, groups, envelope, duration)
     return Analysis(duration=duration, tempo=tempo, beats=tuple(float(t) for t in times),
                     downbeats=tuple(float(t) for t in downbeats), sections=tuple(sections),
@@ -253,8 +258,8 @@ def _downbeat_indices(frames: np.ndarray, low_power: np.ndarray, chroma: np.ndar
     return np.arange(phase, n, 4)
 
 
-def _segments(y: np.ndarray, sr: int, frames: np.ndarray, mfcc: np.ndarray, times: np.ndarray,
-              downbeats: np.ndarray, duration: float) -> tuple[list[float], list[int]]:
+def _segments(cqt: np.ndarray, frames: np.ndarray, mfcc: np.ndarray, times: np.ndarray,
+              downbeats: np.ndarray, duration: float, sr: int = SR) -> tuple[list[float], list[int]]:
     """Section start times and a repetition group per section (Laplacian segmentation, McFee & Ellis 2014).
 
     Beat-synchronous CQT recurrence plus an MFCC path graph, the normalised Laplacian's
@@ -267,8 +272,6 @@ def _segments(y: np.ndarray, sr: int, frames: np.ndarray, mfcc: np.ndarray, time
     import scipy.sparse.csgraph
     from scipy.cluster.vq import kmeans2
 
-    cqt = librosa.amplitude_to_db(np.abs(librosa.cqt(y=y, sr=sr, hop_length=HOP, bins_per_octave=36, n_bins=7 * 36,
-                                                     tuning=0.0)), ref=np.max)
     n_frames = cqt.shape[1]
     inner = np.unique(np.clip(frames, 1, n_frames - 1))
     edges = librosa.util.fix_frames(inner, x_min=0, x_max=n_frames)

@@ -26,7 +26,7 @@ PENALTY = {"section": 0.0, "downbeat": 0.3, "beat": 0.6, "grid": 2.0}
 WASTE_COST = 0.25  # per second of generated clip trimmed away
 CROSS_COST = 1.0  # per section start inside a scene
 SCENE_COST = 1.0  # per scene, when the count is free: fewer, longer scenes cost less
-SNAP = 0.03  # candidates closer than this are one
+SAME = 0.001  # cut times are kept to the ms
 
 
 class PlanError(Exception):
@@ -71,9 +71,9 @@ def clip_duration_for(slot_length: float, durations: Sequence[int]) -> int:
 
 
 def count_range(length: float, durations: Sequence[int]) -> tuple[int, int]:
-    """The fewest and the most scenes that can cover `length` seconds."""
+    """The fewest and the most scenes that can cover `length` seconds (fewest > most: none can)."""
     allowed = _allowed(durations)
-    return math.ceil(length / allowed[-1] - 1e-9), int((length - MIN_LAST) // allowed[0]) + 1
+    return math.ceil(length / allowed[-1] - 1e-9), int((length - MIN_LAST + 1e-9) // allowed[0]) + 1
 
 
 def check_count(count: int, length: float, durations: Sequence[int]) -> None:
@@ -94,17 +94,21 @@ def plan_scenes(analysis: Analysis | None, *, start: float, end: float, duration
                 count: int | None = None, lyrics: Sequence[LyricLine] = ()) -> list[Slot]:
     """Cut [start, end] of the song into scenes; see the module docstring. Raises PlanError."""
     allowed = _allowed(durations)
-    start = max(0.0, float(start))
-    end = float(end)
+    start = round(max(0.0, float(start)), 3)  # every cut time is a whole ms, so lengths add up exactly
+    end = round(float(end), 3)
     if analysis is not None:
         if start >= analysis.duration:
             raise PlanError(f"The chosen part starts at {_s(start)} s, after the end of the song ({_s(analysis.duration)} s).")
-        end = min(end, analysis.duration)
+        end = min(end, math.floor(analysis.duration * 1000) / 1000)
     length = end - start
-    if length < MIN_LAST:
+    if length < MIN_LAST - 1e-6:
         raise PlanError(f"The chosen part of the song is {_s(max(length, 0))} s; a scene needs at least {_s(MIN_LAST)} s.")
     if count is not None:
         check_count(count, length, allowed)
+    elif count_range(length, allowed)[0] > count_range(length, allowed)[1]:
+        raise PlanError(f"The chosen part of the song ({_s(length)} s) cannot be cut into scenes of "
+                        f"{' or '.join(map(str, allowed))} s with a last scene of at least {_s(MIN_LAST)} s; "
+                        f"make it a little shorter or longer.")
     times, penalty = _candidates(analysis, start, end)
     sections = [s.start for s in analysis.sections[1:]] if analysis else []
     cost = _scene_costs(times, penalty, allowed, sections, free_count=count is None)
@@ -115,28 +119,23 @@ def plan_scenes(analysis: Analysis | None, *, start: float, end: float, duration
 
 
 def _candidates(analysis: Analysis | None, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
-    """Cut times in [start, end] (both ends included, first and last) with their penalties."""
-    points: list[tuple[float, float]] = [(t, PENALTY["grid"]) for t in np.arange(start + GRID, end - 1e-6, GRID)]
+    """Cut times in [start, end] (both ends included, first and last) with their penalties.
+
+    A beat and a grid point a few ms apart stay two candidates: the grid point keeps lengths
+    that must be exact (one allowed duration) reachable, the beat is cheaper when it fits.
+    """
+    grid_penalty = PENALTY["grid"] if analysis is not None else 0.0  # without an analysis the grid is the plan
+    points = {round(float(t), 3): grid_penalty for t in start + GRID * np.arange(1, math.ceil((end - start) / GRID))
+              if t < end - SAME}
     if analysis is not None:
         for kind, ts in (("beat", analysis.beats), ("downbeat", analysis.downbeats),
                          ("section", [s.start for s in analysis.sections])):
-            points.extend((t, PENALTY[kind]) for t in ts if start + SNAP < t < end - SNAP)
-    else:
-        points = [(t, 0.0) for t, _ in points]  # an even grid: every grid point is as good
-    points.sort()
-    times, penalty = [start], [0.0]
-    for t, p in points:
-        if t - times[-1] < SNAP:
-            if p < penalty[-1] and len(times) > 1:
-                times[-1], penalty[-1] = t, p
-            continue
-        times.append(t)
-        penalty.append(p)
-    if end - times[-1] < SNAP and len(times) > 1:
-        times.pop()
-        penalty.pop()
-    times.append(end)
-    penalty.append(0.0)
+            for t in ts:
+                if start + SAME < t < end - SAME:
+                    key = round(float(t), 3)
+                    points[key] = min(points.get(key, np.inf), PENALTY[kind])
+    times = [start, *sorted(points), end]
+    penalty = [0.0, *(points[t] for t in sorted(points)), 0.0]
     return np.asarray(times), np.asarray(penalty)
 
 
