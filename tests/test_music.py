@@ -28,6 +28,7 @@ from mv.music import (
     parse_lyrics,
     plan_scenes,
     scene_plan_text,
+    warm_up,
 )
 from tests.fakes import songs
 
@@ -140,6 +141,11 @@ def test_silence_noise_and_a_jingle_fall_back_to_an_even_grid(folder, kind, note
     assert [(s.start, s.end) for s in analysis.sections] == [(0.0, analysis.duration)]
     slots = plan_scenes(analysis, start=0, end=analysis.duration, durations=VEO)
     assert slots[-1].end == analysis.duration
+
+
+def test_warm_up_runs_a_real_analysis_of_a_120_bpm_click():
+    analysis = warm_up()
+    assert analysis.note == "" and analysis.tempo == pytest.approx(120, rel=0.02)
 
 
 def test_an_unreadable_file_raises_a_plain_analysis_error(folder):

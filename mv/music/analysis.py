@@ -9,11 +9,16 @@ Facts and pitfalls behind the choices: shared/reference/music-analysis.md.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+
+from mv.media import ffmpeg_exe
+
+log = logging.getLogger(__name__)
 
 # Bump when a change would give a stored analysis different beats, sections or fields.
 ANALYSIS_VERSION = 1
@@ -109,8 +114,6 @@ def _ms(t: float) -> float:
 
 def decode(path: Path, sr: int = SR) -> np.ndarray:
     """The file's audio as mono float32 at `sr`, decoded by ffmpeg (any format it reads)."""
-    from mv.media import ffmpeg_exe
-
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1",
            "-ar", str(sr), "-f", "f32le", "pipe:1"]
     try:
@@ -118,6 +121,7 @@ def decode(path: Path, sr: int = SR) -> np.ndarray:
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise AnalysisError("The song could not be decoded.") from exc
     if proc.returncode != 0:
+        log.warning("analysis: ffmpeg could not decode %s: %s", path, proc.stderr.decode("utf-8", "replace")[-500:])
         raise AnalysisError("The song could not be read as audio.")
     return np.frombuffer(proc.stdout, dtype="<f4").copy()
 
@@ -171,6 +175,18 @@ def analyze_samples(y: np.ndarray, sr: int = SR) -> Analysis:
     return Analysis(duration=duration, tempo=tempo, beats=tuple(float(t) for t in times),
                     downbeats=tuple(float(t) for t in downbeats), sections=tuple(sections),
                     envelope=tuple(envelope))
+
+
+def warm_up() -> Analysis:
+    """Analyse 12 s of generated clicks so numba compiles the beat tracker now (~1-7 s, once
+    per process), not on a user's first song. Call it when a worker starts."""
+    sr, beat = SR, 0.5
+    y = np.zeros(12 * sr, dtype=np.float32)
+    click = (np.sin(2 * np.pi * 80 * np.arange(2000) / sr) * np.exp(-np.arange(2000) / 400)).astype(np.float32)
+    for k in range(int(12 / beat)):
+        at = int(k * beat * sr)
+        y[at:at + len(click)] += click[: len(y) - at]
+    return analyze_samples(y, sr)
 
 
 def _envelope(y: np.ndarray, sr: int) -> tuple[list[float], float]:
