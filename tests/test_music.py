@@ -148,6 +148,17 @@ def test_warm_up_runs_a_real_analysis_of_a_120_bpm_click():
     assert analysis.note == "" and analysis.tempo == pytest.approx(120, rel=0.02)
 
 
+def test_a_song_over_the_length_limit_gets_the_grid_and_its_whole_envelope(folder, monkeypatch):
+    from mv.music import analysis as module
+
+    monkeypatch.setattr(module, "MAX_SECONDS", 12.0)
+    song = songs.drum_pattern(100, seconds=20)
+    analysis = analyze(song.write(folder / "long.wav"))
+    assert analysis.note.startswith("The song is too long to analyse") and analysis.tempo is None
+    assert analysis.duration == pytest.approx(song.duration, abs=0.01)
+    assert len(analysis.envelope) == math.ceil(song.duration * 10) and max(analysis.envelope) == 1.0
+
+
 def test_an_unreadable_file_raises_a_plain_analysis_error(folder):
     bogus = folder / "not-a-song.mp3"
     bogus.write_text("hello, I am text")

@@ -27,6 +27,7 @@ SR = 22050  # librosa's default; enough for beats and harmony, a quarter of CD r
 HOP = 512  # ~23 ms frames
 ENVELOPE_RATE = 10  # envelope points per second
 MIN_SECONDS = 8.0  # shorter than this there are too few beats to trust a tempo
+MAX_SECONDS = 15 * 60.0  # longer is not a song (a 50 MB upload can be an hour): memory grows ~2 MB/s
 SILENCE_RMS = 10 ** (-60 / 20)  # loudest 0.1 s below -60 dBFS: nothing to analyse
 MIN_PERIODICITY = 0.2  # onset autocorrelation at the beat: drum loops ~0.8, white noise ~0.07
 FALLBACK_BEAT = 0.5  # the even grid's step (120 BPM)
@@ -112,10 +113,10 @@ def _ms(t: float) -> float:
     return round(float(t), 3)
 
 
-def decode(path: Path, sr: int = SR) -> np.ndarray:
-    """The file's audio as mono float32 at `sr`, decoded by ffmpeg (any format it reads)."""
+def decode(path: Path, sr: int = SR, limit: float | None = None) -> np.ndarray:
+    """The file's audio (its first `limit` seconds) as mono float32 at `sr`, decoded by ffmpeg."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1",
-           "-ar", str(sr), "-f", "f32le", "pipe:1"]
+           "-ar", str(sr), *(["-t", f"{limit:.3f}"] if limit else []), "-f", "f32le", "pipe:1"]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=300)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -128,7 +129,15 @@ def decode(path: Path, sr: int = SR) -> np.ndarray:
 
 def analyze(path: Path) -> Analysis:
     """Analyse the song at `path` (any format ffmpeg decodes)."""
-    return analyze_samples(decode(Path(path)), SR)
+    y = decode(Path(path), SR, limit=MAX_SECONDS + 1)
+    if len(y) > MAX_SECONDS * SR:
+        del y
+        rate = 1000  # enough for a 0.1 s loudness envelope of the whole file, 4 kB a second
+        whole = decode(Path(path), rate)
+        duration = len(whole) / rate
+        return _fallback(duration, _envelope(whole, rate)[0],
+                         f"The song is too long to analyse ({duration / 60:.0f} min; the limit is {MAX_SECONDS / 60:.0f} min)")
+    return analyze_samples(y, SR)
 
 
 def analyze_samples(y: np.ndarray, sr: int = SR) -> Analysis:
