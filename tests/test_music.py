@@ -286,6 +286,8 @@ def test_a_part_that_one_clip_length_cannot_cut_is_refused():
         plan_scenes(None, start=0, end=8.5, durations=[8])
     assert str(info.value) == ("The chosen part of the song (8.5 s) cannot be cut into scenes of 8 s with a last "
                                "scene of at least 1 s; make it a little shorter or longer.")
+    with pytest.raises(PlanError, match="cannot be cut into scenes of 8 s"):
+        plan_scenes(None, start=0, end=8.5, durations=[8], count=1)
     assert [s.length for s in plan_scenes(None, start=0, end=9, durations=[8])] == [8, 1]
 
 

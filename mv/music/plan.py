@@ -80,14 +80,25 @@ def check_count(count: int, length: float, durations: Sequence[int]) -> None:
     """Raise PlanError, naming the numbers, when `count` scenes cannot cover `length` seconds."""
     allowed = _allowed(durations)
     fewest, most = count_range(length, durations)
+    scenes = f"{count} scene{'s' if count != 1 else ''}"
     if count < 1:
         raise PlanError("The number of scenes must be at least 1.")
+    check_cuttable(length, allowed)
     if count < fewest:
-        raise PlanError(f"{count} scenes of at most {allowed[-1]} s cover {_s(count * allowed[-1])} s; the chosen part "
+        raise PlanError(f"{scenes} of at most {allowed[-1]} s cover {_s(count * allowed[-1])} s; the chosen part "
                         f"of the song is {_s(length)} s. Choose at least {fewest} scenes or a shorter part.")
     if count > most:
-        raise PlanError(f"{count} scenes of at least {allowed[0]} s need {_s(count * allowed[0])} s; the chosen part "
+        raise PlanError(f"{scenes} of at least {allowed[0]} s need {_s(count * allowed[0])} s; the chosen part "
                         f"of the song is {_s(length)} s. Choose at most {most} scenes or a longer part.")
+
+
+def check_cuttable(length: float, durations: Sequence[int]) -> None:
+    """Raise PlanError when no number of scenes fits (8.5 s with 8 s clips only: 8 + 0.5)."""
+    fewest, most = count_range(length, durations)
+    if fewest > most:
+        raise PlanError(f"The chosen part of the song ({_s(length)} s) cannot be cut into scenes of "
+                        f"{' or '.join(map(str, _allowed(durations)))} s with a last scene of at least "
+                        f"{_s(MIN_LAST)} s; make it a little shorter or longer.")
 
 
 def plan_scenes(analysis: Analysis | None, *, start: float, end: float, durations: Sequence[int],
@@ -105,16 +116,14 @@ def plan_scenes(analysis: Analysis | None, *, start: float, end: float, duration
         raise PlanError(f"The chosen part of the song is {_s(max(length, 0))} s; a scene needs at least {_s(MIN_LAST)} s.")
     if count is not None:
         check_count(count, length, allowed)
-    elif count_range(length, allowed)[0] > count_range(length, allowed)[1]:
-        raise PlanError(f"The chosen part of the song ({_s(length)} s) cannot be cut into scenes of "
-                        f"{' or '.join(map(str, allowed))} s with a last scene of at least {_s(MIN_LAST)} s; "
-                        f"make it a little shorter or longer.")
+    else:
+        check_cuttable(length, allowed)
     times, penalty = _candidates(analysis, start, end)
     sections = [s.start for s in analysis.sections[1:]] if analysis else []
     cost = _scene_costs(times, penalty, allowed, sections, free_count=count is None)
     cuts = _best_path(cost, count)
     if cuts is None:
-        raise PlanError(f"No plan of {count} scenes fits the chosen part of the song ({_s(length)} s).")
+        raise PlanError(f"No plan fits the chosen part of the song ({_s(length)} s).")  # the checks above make this unreachable
     return [_slot(analysis, float(times[i]), float(times[j]), lyrics) for i, j in zip(cuts, cuts[1:], strict=False)]
 
 
