@@ -1,0 +1,22 @@
+"""Music-aware scenes: song analysis (analysis.py), lyrics (lyrics.py) and the scene plan (plan.py)."""
+
+from __future__ import annotations
+
+from mv.music.analysis import ANALYSIS_VERSION, Analysis, AnalysisError, Section, analyze, analyze_samples, warm_up
+from mv.music.lyrics import LyricLine, from_transcription, is_lrc, lyrics_in, parse_lyrics
+from mv.music.plan import (
+    PlanError,
+    Slot,
+    check_count,
+    check_cuttable,
+    clip_duration_for,
+    count_range,
+    plan_scenes,
+    scene_plan_text,
+)
+
+__all__ = [
+    "ANALYSIS_VERSION", "Analysis", "AnalysisError", "LyricLine", "PlanError", "Section", "Slot", "analyze",
+    "analyze_samples", "check_count", "check_cuttable", "clip_duration_for", "count_range", "from_transcription",
+    "is_lrc", "lyrics_in", "parse_lyrics", "plan_scenes", "scene_plan_text", "warm_up",
+]

@@ -1,0 +1,376 @@
+"""Song analysis and the scene plan, against songs we make ourselves with known beats and sections."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mv import media
+from mv.music import (
+    ANALYSIS_VERSION,
+    Analysis,
+    AnalysisError,
+    LyricLine,
+    PlanError,
+    Section,
+    analyze,
+    clip_duration_for,
+    count_range,
+    from_transcription,
+    is_lrc,
+    lyrics_in,
+    parse_lyrics,
+    plan_scenes,
+    scene_plan_text,
+    warm_up,
+)
+from tests.fakes import songs
+
+VEO = [4, 6, 8]
+
+
+def _hits(found, truth, tolerance: float = 0.07) -> float:
+    """Share of `truth` times with a `found` time within `tolerance` (one-to-one is not needed here)."""
+    found = np.asarray(found)
+    return float(np.mean([np.min(np.abs(found - t)) <= tolerance for t in truth])) if len(found) else 0.0
+
+
+def _grid(song: songs.Song, times: list[float], step: float) -> list[float]:
+    """The ground-truth grid carried on to the end of the file (the tail after the last bar)."""
+    extra = np.arange(times[-1] + step, song.duration, step)
+    return list(times) + list(extra)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("music")
+
+
+@pytest.fixture(scope="module")
+def drums(folder):
+    """bpm -> (song, analysis) for the plain groove, analysed once per module."""
+    out = {}
+    for bpm in (100, 128):
+        song = songs.drum_pattern(bpm, seconds=20)
+        out[bpm] = (song, analyze(song.write(folder / f"drums{bpm}.wav")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def structured(folder):
+    song = songs.verse_chorus()
+    wav = song.write(folder / "verse_chorus.wav")
+    mp3 = folder / "verse_chorus.mp3"
+    media.run_ffmpeg(["-i", wav, "-c:a", "libmp3lame", "-b:a", "128k", mp3])
+    return song, analyze(mp3)
+
+
+# --- analysis -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bpm", [100, 128])
+def test_it_finds_the_beats_and_tempo_of_a_drum_pattern(drums, bpm):
+    song, analysis = drums[bpm]
+    assert _hits(analysis.beats, song.beats) >= 0.9
+    assert _hits(_grid(song, song.beats, 60 / bpm), analysis.beats) >= 0.9, "most beats found are real beats"
+    assert analysis.tempo == pytest.approx(bpm, rel=0.02)
+    assert analysis.note == ""
+
+
+def test_downbeats_fall_on_bar_starts(drums):
+    song, analysis = drums[100]
+    assert _hits(analysis.downbeats, song.downbeats) >= 0.9
+    assert _hits(_grid(song, song.downbeats, 4 * 60 / 100), analysis.downbeats) >= 0.9
+
+
+def test_one_looped_groove_is_one_section(drums):
+    _, analysis = drums[128]
+    assert [(s.start, s.label) for s in analysis.sections] == [(0.0, "A")]
+    assert analysis.sections[0].end == analysis.duration
+
+
+def test_a_quiet_part_then_a_loud_part_are_two_sections(folder):
+    song = songs.quiet_then_loud()
+    analysis = analyze(song.write(folder / "quiet_loud.wav"))
+    starts = [s.start for s in analysis.sections]
+    assert len(starts) == 2 and abs(starts[1] - song.boundaries[0]) <= 2.0
+    quiet, loud = analysis.sections
+    assert loud.energy == 1.0 and quiet.energy < 0.8
+    assert analysis.loudness(0, starts[1]) < analysis.loudness(starts[1], analysis.duration)
+
+
+def test_verse_and_chorus_are_told_apart_in_an_mp3(structured):
+    song, analysis = structured
+    assert analysis.tempo == pytest.approx(128, rel=0.02)
+    assert len(analysis.sections) == len(song.boundaries) + 1
+    for found, truth in zip([s.start for s in analysis.sections[1:]], song.boundaries, strict=True):
+        assert abs(found - truth) <= 2.0
+    assert [s.label for s in analysis.sections] == ["intro", "verse", "chorus", "verse", "chorus"]
+    assert all(a.end == b.start for a, b in zip(analysis.sections, analysis.sections[1:], strict=False))
+
+
+def test_the_envelope_has_ten_points_a_second_between_0_and_1(structured):
+    _, analysis = structured
+    assert len(analysis.envelope) == math.ceil(analysis.duration * 10)
+    assert min(analysis.envelope) >= 0 and max(analysis.envelope) == 1.0
+
+
+@pytest.mark.parametrize("kind, note", [
+    ("silence", "silent"),
+    ("noise", "No steady beat"),
+    ("jingle", "too short (3.0 s)"),
+])
+def test_silence_noise_and_a_jingle_fall_back_to_an_even_grid(folder, kind, note):
+    samples = {
+        "silence": np.zeros(songs.SR * 15, dtype=np.float32),
+        "noise": songs.white_noise(15),
+        "jingle": songs.drum_pattern(120, seconds=3).samples[: songs.SR * 3],
+    }[kind]
+    analysis = analyze(songs.write_samples(samples, folder / f"{kind}.wav"))
+    assert note in analysis.note and analysis.fell_back
+    assert analysis.tempo is None
+    assert analysis.duration == pytest.approx(len(samples) / songs.SR, abs=0.01)
+    assert np.allclose(np.diff(analysis.beats), 0.5) and analysis.beats[0] == 0.0
+    assert analysis.beats[-1] < analysis.duration
+    assert [(s.start, s.end) for s in analysis.sections] == [(0.0, analysis.duration)]
+    slots = plan_scenes(analysis, start=0, end=analysis.duration, durations=VEO)
+    assert slots[-1].end == analysis.duration
+
+
+def test_warm_up_runs_a_real_analysis_of_a_120_bpm_click():
+    analysis = warm_up()
+    assert analysis.note == "" and analysis.tempo == pytest.approx(120, rel=0.02)
+
+
+def test_a_song_over_the_length_limit_gets_the_grid_and_its_whole_envelope(folder, monkeypatch):
+    from mv.music import analysis as module
+
+    monkeypatch.setattr(module, "MAX_SECONDS", 12.0)
+    song = songs.drum_pattern(100, seconds=20)
+    analysis = analyze(song.write(folder / "long.wav"))
+    assert analysis.note.startswith("The song is too long to analyse") and analysis.tempo is None
+    assert analysis.duration == pytest.approx(song.duration, abs=0.01)
+    assert len(analysis.envelope) == math.ceil(song.duration * 10) and max(analysis.envelope) == 1.0
+
+
+def test_an_unreadable_file_raises_a_plain_analysis_error(folder):
+    bogus = folder / "not-a-song.mp3"
+    bogus.write_text("hello, I am text")
+    with pytest.raises(AnalysisError) as info:
+        analyze(bogus)
+    assert str(info.value) == "The song could not be read as audio."
+
+
+def test_an_analysis_round_trips_through_json_with_times_in_ms(drums):
+    _, analysis = drums[100]
+    data = json.loads(json.dumps(analysis.to_dict()))
+    assert data["version"] == ANALYSIS_VERSION
+    assert all(round(t, 3) == t for t in data["beats"] + data["downbeats"] + [data["duration"]])
+    again = Analysis.from_dict(data)
+    assert again.to_dict() == data
+    assert again.beats == pytest.approx(analysis.beats, abs=0.0006)
+    assert again.tempo == pytest.approx(analysis.tempo, abs=0.001)
+
+
+def test_a_fallback_round_trips_with_its_note():
+    analysis = Analysis(duration=3.0, tempo=None, beats=(0.0, 0.5), downbeats=(0.0,),
+                        sections=(Section(0.0, 3.0, "A", 1.0),), envelope=(0.5,), note="The song is silent; ...")
+    assert Analysis.from_dict(json.loads(json.dumps(analysis.to_dict()))) == analysis
+
+
+# --- the scene plan -----------------------------------------------------------------------------
+
+
+def _check_plan(slots, start: float, end: float, durations=VEO) -> None:
+    assert slots[0].start == pytest.approx(start, abs=0.001)
+    assert slots[-1].end == pytest.approx(end, abs=0.001)
+    assert all(a.end == b.start for a, b in zip(slots, slots[1:], strict=False)), "no gaps, no overlaps"
+    assert all(s.length <= max(durations) + 0.001 for s in slots)
+    assert all(s.length >= min(durations) - 0.001 for s in slots[:-1])
+    assert slots[-1].length >= 1.0 - 0.001
+
+
+def test_plan_cuts_on_beats_and_never_passes_the_end_of_the_song(structured):
+    _, analysis = structured
+    slots = plan_scenes(analysis, start=3.0, end=analysis.duration + 30, durations=VEO)
+    _check_plan(slots, 3.0, analysis.duration)
+    beats = np.asarray(analysis.beats)
+    for slot in slots[1:]:
+        assert np.min(np.abs(beats - slot.start)) <= 0.001, f"cut at {slot.start} is not on a beat"
+
+
+def test_plan_cuts_at_every_section_start(structured):
+    _, analysis = structured
+    cuts = {s.start for s in plan_scenes(analysis, start=0, end=analysis.duration, durations=VEO)}
+    assert all(round(s.start, 3) in cuts for s in analysis.sections)
+
+
+def test_slots_carry_their_section_energy_and_lyrics(structured):
+    _, analysis = structured
+    chorus = next(s for s in analysis.sections if s.label == "chorus")
+    verse = next(s for s in analysis.sections if s.label == "verse")
+    lines = [LyricLine(verse.start + 0.5, verse.start + 3.0, "first line"),
+             LyricLine(verse.start + 3.0, verse.start + 5.0, "second line")]
+    slots = plan_scenes(analysis, start=verse.start, end=chorus.end, durations=VEO, lyrics=lines)
+    assert slots[0].section == "verse" and slots[0].lyrics == "first line / second line"
+    assert slots[-1].section == "chorus" and slots[-1].lyrics == ""
+    assert slots[-1].energy > slots[0].energy
+
+
+def test_36_s_and_20_scenes_is_refused_with_the_numbers():
+    with pytest.raises(PlanError) as info:
+        plan_scenes(None, start=0, end=36, durations=VEO, count=20)
+    assert str(info.value) == ("20 scenes of at least 4 s need 80 s; the chosen part of the song is 36 s. "
+                               "Choose at most 9 scenes or a longer part.")
+
+
+def test_too_few_scenes_to_cover_the_part_is_refused_with_the_numbers():
+    with pytest.raises(PlanError) as info:
+        plan_scenes(None, start=0, end=36, durations=VEO, count=3)
+    assert str(info.value) == ("3 scenes of at most 8 s cover 24 s; the chosen part of the song is 36 s. "
+                               "Choose at least 5 scenes or a shorter part.")
+
+
+def test_every_count_that_fits_gives_exactly_that_many_scenes(structured):
+    _, analysis = structured
+    fewest, most = count_range(36.0, VEO)
+    assert (fewest, most) == (5, 9)
+    for count in range(fewest, most + 1):
+        slots = plan_scenes(analysis, start=10, end=46, durations=VEO, count=count)
+        assert len(slots) == count
+        _check_plan(slots, 10, 46)
+
+
+def test_the_end_is_clamped_to_the_song_and_a_start_past_it_is_refused(drums):
+    _, analysis = drums[100]
+    slots = plan_scenes(analysis, start=0, end=1000, durations=VEO)
+    assert slots[-1].end == pytest.approx(analysis.duration, abs=0.001)
+    with pytest.raises(PlanError, match="after the end of the song"):
+        plan_scenes(analysis, start=analysis.duration + 1, end=1000, durations=VEO)
+    with pytest.raises(PlanError, match="a scene needs at least 1 s"):
+        plan_scenes(analysis, start=5, end=5.5, durations=VEO)
+
+
+def test_without_an_analysis_scenes_are_an_even_grid_of_allowed_lengths():
+    slots = plan_scenes(None, start=0, end=36, durations=VEO)
+    assert [s.length for s in slots] == [8, 8, 8, 8, 4]
+    assert all(s.section == "" and s.energy is None for s in slots)
+    slots = plan_scenes(None, start=2, end=33, durations=VEO)
+    assert all(s.length in VEO for s in slots[:-1]) and sum(s.length for s in slots) == pytest.approx(31)
+
+
+@settings(max_examples=60, deadline=None)
+@given(start=st.floats(0, 50), length=st.floats(1, 120), durations=st.sampled_from([[4, 6, 8], [5, 10], [8], [2, 3, 4, 5]]),
+       pick=st.floats(0, 1), set_count=st.booleans())
+def test_any_plan_that_is_made_covers_the_range_within_the_limits(start, length, durations, pick, set_count):
+    fewest, most = count_range(length, durations)
+    if fewest > most:  # e.g. 8.5 s with 8 s clips only: 8 + 0.5 leaves a last scene under 1 s
+        with pytest.raises(PlanError):
+            plan_scenes(None, start=start, end=start + length, durations=durations)
+        return
+    count = fewest + round(pick * (most - fewest)) if set_count else None
+    slots = plan_scenes(None, start=start, end=start + length, durations=durations, count=count)
+    _check_plan(slots, start, start + length, durations)
+    if count is not None:
+        assert len(slots) == count
+
+
+def test_a_part_that_one_clip_length_cannot_cut_is_refused():
+    with pytest.raises(PlanError) as info:
+        plan_scenes(None, start=0, end=8.5, durations=[8])
+    assert str(info.value) == ("The chosen part of the song (8.5 s) cannot be cut into scenes of 8 s with a last "
+                               "scene of at least 1 s; make it a little shorter or longer.")
+    with pytest.raises(PlanError, match="cannot be cut into scenes of 8 s"):
+        plan_scenes(None, start=0, end=8.5, durations=[8], count=1)
+    assert [s.length for s in plan_scenes(None, start=0, end=9, durations=[8])] == [8, 1]
+
+
+def test_clip_duration_is_the_shortest_allowed_that_covers_the_slot():
+    assert clip_duration_for(3.2, VEO) == 4
+    assert clip_duration_for(4.0, VEO) == 4
+    assert clip_duration_for(4.0004, VEO) == 4  # times are kept to the ms
+    assert clip_duration_for(6.5, [8, 4, 6]) == 8
+    with pytest.raises(PlanError):
+        clip_duration_for(8.5, VEO)
+
+
+def test_scene_plan_text_has_one_line_per_scene_with_time_section_energy_and_lyrics(structured):
+    _, analysis = structured
+    verse = next(s for s in analysis.sections if s.label == "verse")
+    slots = plan_scenes(analysis, start=verse.start, end=verse.start + 12, durations=VEO,
+                        lyrics=[LyricLine(verse.start, verse.start + 2, "hold on")])
+    lines = scene_plan_text(slots).splitlines()
+    assert len(lines) == len(slots)
+    assert lines[0].startswith(f"Scene 1: {verse.start:.1f}-{slots[0].end:.1f} s") and "verse" in lines[0]
+    assert 'lyrics: "hold on"' in lines[0] and "energy 0." in lines[0]
+    assert lines[-1].endswith("no lyrics")
+
+
+# --- lyrics -------------------------------------------------------------------------------------
+
+
+def test_lrc_lyrics_are_timed_by_their_stamps():
+    text = """[ar:Someone]
+[offset:+500]
+[00:12.00]First line
+[00:15.50][01:02.25]Chorus <00:15.80>line
+[00:20.00]
+[1:05]Last line
+"""
+    assert is_lrc(text)
+    lines = parse_lyrics(text, duration=68.0)
+    assert lines == [
+        LyricLine(11.5, 15.0, "First line"),
+        LyricLine(15.0, 19.5, "Chorus line"),  # ends at the empty stamp: a break
+        LyricLine(61.75, 64.5, "Chorus line"),
+        LyricLine(64.5, 68.0, "Last line"),  # held until the song ends
+    ]
+
+
+def test_plain_lyrics_are_spread_over_the_song():
+    lines = parse_lyrics("la la\n\nla la la la\n", duration=30)
+    assert not is_lrc("la la\n") and [line.text for line in lines] == ["la la", "la la la la"]
+    assert lines[0].start == 0 and lines[0].end == pytest.approx(30 * 5 / 16)  # by length in characters
+    assert lines[1].start == lines[0].end and lines[1].end == pytest.approx(30)
+
+
+def test_transcription_segments_and_chunks_become_lines():
+    segments = {"segments": [{"start": 1.0, "end": 3.5, "text": " Hello there "}, {"start": 4, "end": 6, "text": "again now"}]}
+    assert from_transcription(segments) == [LyricLine(1.0, 3.5, "Hello there"), LyricLine(4.0, 6.0, "again now")]
+    chunks = {"text": "...", "chunks": [{"timestamp": [0.5, 2.0], "text": "we go"}, {"timestamp": [2.0, None], "text": "on and on"}]}
+    assert from_transcription(chunks) == [LyricLine(0.5, 2.0, "we go"), LyricLine(2.0, 2.5, "on and on")]
+    with pytest.raises(ValueError):
+        from_transcription({"text": "no timestamps"})
+
+
+def test_transcribed_words_are_grouped_into_lines_at_pauses_and_sentence_ends():
+    words = [{"start": 0.0, "end": 0.3, "word": "I"}, {"start": 0.3, "end": 0.6, "word": "see"},
+             {"start": 0.6, "end": 1.0, "word": "you."}, {"start": 1.1, "end": 1.4, "word": "Come"},
+             {"start": 1.4, "end": 1.8, "word": "home"}, {"start": 3.0, "end": 3.5, "word": "soon"}]
+    assert from_transcription({"words": words}) == [
+        LyricLine(0.0, 1.0, "I see you."), LyricLine(1.1, 1.8, "Come home"), LyricLine(3.0, 3.5, "soon")]
+
+
+def test_a_line_belongs_to_the_slots_it_is_mostly_sung_in():
+    line = LyricLine(7.0, 9.0, "across the cut")
+    first, second = plan_scenes(None, start=0, end=16, durations=[8])
+    assert lyrics_in(first, [line]) == [line] and lyrics_in(second, [line]) == [line]  # 1 s in each
+    short = LyricLine(7.8, 8.3, "mostly after")
+    assert lyrics_in(first, [short]) == [] and lyrics_in(second, [short]) == [short]
+
+
+def test_media_helper_is_what_decodes_so_any_ffmpeg_format_works(folder):
+    """The analysis reads through ffmpeg (librosa 1.0 reads only what libsndfile reads)."""
+    song = songs.drum_pattern(100, seconds=10)
+    m4a = folder / "drums.m4a"
+    proc = subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(song.write(folder / "d10.wav")),
+                           "-c:a", "aac", str(m4a)], capture_output=True)
+    assert proc.returncode == 0
+    analysis = analyze(m4a)
+    assert analysis.tempo == pytest.approx(100, rel=0.02) and analysis.duration == pytest.approx(song.duration, abs=0.1)
