@@ -67,15 +67,16 @@ def test_an_unknown_input_is_refused_even_one_the_model_would_ignore(fake_replic
 
 def test_lipsync_models_have_no_occlusion_detection(fake_replicate):
     for model in ("sync/lipsync-2", "sync/lipsync-2-pro"):
-        problems = refused(fake_replicate, model, {"video": "https://example.com/v.mp4", "audio": "https://example.com/a.wav",
-                                                   "occlusion_detection": True})
+        problems = refused(fake_replicate, model, {"video": "https://example.com/v.mp4",
+                                                   "audio": "https://example.com/a.wav", "occlusion_detection": True})
         assert [p["description"] for p in problems] == ["Additional property occlusion_detection is not allowed"]
 
 
 def test_a_value_outside_an_enum_is_refused(fake_replicate):
     problems = refused(fake_replicate, "google/veo-3.1", {"prompt": "x", "duration": 5, "aspect_ratio": "1:1"})
     assert problems == [
-        {"type": "enum", "field": "input.aspect_ratio", "description": 'aspect_ratio must be one of the following: "16:9", "9:16"'},
+        {"type": "enum", "field": "input.aspect_ratio",
+         "description": 'aspect_ratio must be one of the following: "16:9", "9:16"'},
         {"type": "enum", "field": "input.duration", "description": "duration must be one of the following: 4, 6, 8"},
     ]
 
@@ -107,7 +108,8 @@ def test_a_wrong_type_is_refused_and_a_file_must_be_a_url(fake_replicate):
 def test_reference_images_only_go_with_16_9_and_8_seconds(fake_replicate):
     images = ["https://example.com/a.png"]
     problems = refused(fake_replicate, "google/veo-3.1", {"prompt": "x", "reference_images": images, "duration": 4})
-    assert problems == [{"type": "const", "field": "input.duration", "description": "duration must be 8 when reference_images is given"}]
+    assert problems == [{"type": "const", "field": "input.duration",
+                         "description": "duration must be 8 when reference_images is given"}]
     fake_replicate.invalid_creates_expected = False
     assert create(fake_replicate, "google/veo-3.1", {"prompt": "x", "reference_images": images}).status_code == 201
 
