@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import wave
 
 import httpx
 import pytest
@@ -12,7 +13,8 @@ from replicate.exceptions import ReplicateError
 
 from mv import flavors
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import ClipRequest
+from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest
+from tests.fakes.media import fake_image, fake_video
 from tests.fakes.model_schemas import SCHEMA_DIR, load, schemas
 from tests.fakes.replicate_server import KINDS
 
@@ -143,3 +145,37 @@ def test_the_422_lists_every_problem_at_once(fake_replicate):
     problems = refused(fake_replicate, "google/imagen-4", {"prompt": "x", "output_format": "webp", "seed": 1})
     assert [(p["type"], p["field"]) for p in problems] == [("additional_property_not_allowed", "input"),
                                                            ("enum", "input.output_format")]
+
+
+@pytest.mark.parametrize("name", flavors.names())
+def test_every_input_the_app_builds_from_a_flavor_passes_the_models_schemas(fake_replicate, tmp_path, name):
+    """Every kind of create, with every optional input the app can send, from each flavor's config."""
+    flavor = flavors.resolve(name)
+    params = flavor.values["image_params"]
+    provider = get_provider()
+    provider.start_scenes(flavor, SceneRequest(idea="a kite", character_description="a girl", character_characteristics="bold",
+                                               number_of_scenes=2, video_type="music video", video_characteristics="sunny",
+                                               camera_angle="low"))
+    provider.start_image(flavor, "a drummer", seed=3, workdir=tmp_path)
+    reference = tmp_path / "reference.png"
+    reference.write_bytes(fake_image(tmp_path))
+    provider.start_clip(flavor, ClipRequest(prompt="a kite", negative_prompt="blur", aspect_ratio=params["video_aspect_ratio"],
+                                            duration=params["video_duration"], seed=5, reference_image=reference),
+                        workdir=tmp_path)
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(fake_video(tmp_path, 1, "16:9"))
+    audio = tmp_path / "slice.wav"
+    with wave.open(str(audio), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(b"\0\0" * 8000)
+    provider.start_lipsync(flavor, LipsyncRequest(video=video, audio=audio, temperature=0.3, active_speaker_detection=True,
+                                                  occlusion_detection_enabled=False), workdir=tmp_path)
+    models = {p.model for p in fake_replicate.predictions.values()}
+    assert models == {params[key] for key in ("scene_model", "model", "video_model", "lipsync_model")}
+    assert not fake_replicate.invalid_creates
+    clip = fake_replicate.requests_to("POST", rf"/v1/models/{params['video_model']}/predictions$")[0]["json"]["input"]
+    assert clip["seed"] == 5 and clip["negative_prompt"] == "blur"  # the optional inputs were sent, and passed
+    with_references = params["video_aspect_ratio"] == "16:9" and params["video_duration"] == 8
+    assert len(clip.get("reference_images", [])) == (1 if with_references else 0)
