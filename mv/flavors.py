@@ -56,7 +56,6 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_sync_mode": (str,),
                 "lipsync_temperature": (int, float),
                 "lipsync_active_speaker": (bool,),
-                "lipsync_occlusion_detection_enabled": (bool,),
             }
         ),
     }

@@ -186,8 +186,18 @@ class LipsyncForm(JsonForm):
                 raise ValidationError(f"{kind}_id or {kind}_url is required", code="required")
         return data
 
+    def clean_occlusion_detection_enabled(self) -> bool | None:
+        """Refused rather than silently not done: no lipsync model MV Studio runs has occlusion
+        detection (Replicate's sync/lipsync-2 and -2-pro have no such input). False is what
+        happens anyway, so it is accepted and not sent."""
+        value = self.cleaned_data.get("occlusion_detection_enabled")
+        if value:
+            raise ValidationError("The lipsync model has no occlusion detection; leave this out or send false.",
+                                  code="unsupported")
+        return value
+
     def options(self) -> dict[str, Any]:
-        keys = ("temperature", "occlusion_detection_enabled", "active_speaker_detection")
+        keys = ("temperature", "active_speaker_detection")
         return {k: self.cleaned_data.get(k) for k in keys if self.cleaned_data.get(k) is not None}
 
 

@@ -115,6 +115,15 @@ def test_lipsync_rejects_times_past_the_track(alice_client, track):
     assert "40.0" in response.json()["message"]
 
 
+def test_lipsync_refuses_occlusion_detection_the_models_do_not_have(alice_client):
+    response = post(alice_client, "/api/mv/lipsync", {"video_id": str(uuid.uuid4()), "audio_id": str(uuid.uuid4()),
+                                                      "occlusion_detection_enabled": True})
+    body = response.json()
+    assert response.status_code == 400 and body["error"] == "validation_error"
+    assert body["details"]["occlusion_detection_enabled"] == [
+        "The lipsync model has no occlusion detection; leave this out or send false."]
+
+
 def test_lipsync_rejects_both_id_and_url(alice_client, track):
     response = post(alice_client, "/api/mv/lipsync", {"video_id": str(uuid.uuid4()), "video_url": "https://x.test/a.mp4",
                                                       "audio_id": str(track.pk)})
@@ -238,10 +247,10 @@ def test_api_flow_through_the_real_replicate_client(alice_client, fake_replicate
     assert clip["status"] == "succeeded" and clip["metadata"]["model_used"] == "google/veo-3.1"
     synced = post(alice_client, "/api/mv/lipsync", {"video_id": clip["video_id"], "audio_id": str(track.pk),
                                                     "start_time": 1.5, "end_time": 9.5, "temperature": 0.8,
-                                                    "occlusion_detection_enabled": True, "wait": 30}).json()
+                                                    "occlusion_detection_enabled": False, "wait": 30}).json()
     assert synced["status"] == "succeeded" and synced["stitch_id"]
     sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
-    assert sent["occlusion_detection"] is True and sent["temperature"] == 0.8
+    assert "occlusion_detection" not in sent and sent["temperature"] == 0.8  # false: what the model does anyway
     wav = fake_replicate.uploaded(sent["audio"])
     assert wav[:4] == b"RIFF" and abs((len(wav) - 44) / (44100 * 2 * 2) - 8.0) < 0.001  # 16-bit stereo, 8 s
     # 1.5-9.5 s of the song: its 220 Hz part until 8 s (6.5 s of the slice), then 440 Hz.

@@ -14,7 +14,7 @@ from mv import flavors, media, tasks
 from mv.models import CharacterImage, Clip, JobStatus, Project, Scene, SceneWriting
 from mv.pipeline import characters, projects, rendering
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import ClipRequest, SceneRequest, parse_scenes
+from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest, parse_scenes
 from tests.factories import advance
 
 from .conftest import dominant_hz
@@ -140,7 +140,7 @@ def test_lipsync_uploads_the_exact_slice(fake_replicate, user, song_mp3):
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED, clip.error
     sent = fake_replicate.requests_to("POST", r"/v1/models/sync/lipsync-2-pro/predictions")[0]["json"]["input"]
-    assert "occlusion_detection" not in sent  # not asked for: not sent
+    assert set(sent) == {"video", "audio", "sync_mode", "temperature", "active_speaker"}
     assert sent["sync_mode"] == "cut_off" and sent["temperature"] == 0.5 and sent["active_speaker"] is False
     wav = fake_replicate.uploaded(sent["audio"])
     out = clip.file.path
@@ -149,6 +149,13 @@ def test_lipsync_uploads_the_exact_slice(fake_replicate, user, song_mp3):
     assert abs(media.probe(slice_path).duration - 4.5) < 0.001
     assert abs(dominant_hz(wav) - 440) < 3  # 8-12.5 s is the song's second tone
     assert media.probe(out).audio is not None
+
+
+def test_a_stored_lipsync_asking_for_occlusion_detection_fails_without_a_create(fake_replicate, tmp_path):
+    request = LipsyncRequest(video=tmp_path / "clip.mp4", audio=tmp_path / "slice.wav", occlusion_detection_enabled=True)
+    with pytest.raises(ProviderError, match="sync/lipsync-2-pro has no occlusion detection"):
+        get_provider().start_lipsync(flavors.resolve("default"), request, workdir=tmp_path)
+    assert fake_replicate.creates() == 0
 
 
 def test_never_finishing_prediction_is_cancelled_at_the_deadline(fake_replicate, user, settings):
@@ -456,6 +463,17 @@ def test_the_image_task_reenqueues_itself_deferred_instead_of_waiting(fake_repli
     assert again.task.run_after > before
     image.refresh_from_db()
     assert image.status == JobStatus.RUNNING and image.prediction_id
+
+
+def test_a_seed_is_not_sent_to_imagen_which_has_no_seed_input(fake_replicate, user):
+    images = characters.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a drummer",
+                                                 num_images=2, seed=41)
+    for image in images:
+        image.refresh_from_db()
+        assert image.status == JobStatus.SUCCEEDED, image.error
+        assert "seed" not in image.input["sent"]
+    sent = [r["json"]["input"] for r in fake_replicate.requests_to("POST", r"/v1/models/google/imagen-4/predictions$")]
+    assert len(sent) == 2 and not any("seed" in data for data in sent)
 
 
 def test_a_jpeg_image_is_stored_and_served_as_a_jpeg(fake_replicate, alice_client, user, monkeypatch):

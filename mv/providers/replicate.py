@@ -172,9 +172,7 @@ class ReplicateProvider(Provider):
             "aspect_ratio": flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
             "safety_filter_level": flavor.get("image_params", "safety_filter_level", used_in=f"{where}: safety_filter_level"),
             "output_format": flavor.get("image_params", "output_format", used_in=f"{where}: output_format"),
-        }
-        if seed is not None:
-            data["seed"] = seed
+        }  # imagen-4 has no seed input (a seed steers only the local renderer), so none is sent
         prediction = self._create(model, data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
@@ -211,8 +209,10 @@ class ReplicateProvider(Provider):
             "image_params", "lipsync_temperature", default=None, used_in=f"{where}: temperature")
         speaker = request.active_speaker_detection if request.active_speaker_detection is not None else flavor.get(
             "image_params", "lipsync_active_speaker", default=None, used_in=f"{where}: active_speaker")
-        occlusion = request.occlusion_detection_enabled if request.occlusion_detection_enabled is not None else flavor.get(
-            "image_params", "lipsync_occlusion_detection_enabled", default=None, used_in=f"{where}: occlusion_detection")
+        if request.occlusion_detection_enabled:
+            # sync/lipsync-2 and -2-pro on Replicate have no occlusion detection input (the API
+            # refuses the option); a request stored before that is failed, not run without it.
+            raise ProviderError(f"{model} has no occlusion detection; lipsync again without it.")
         sync_mode = flavor.get("image_params", "lipsync_sync_mode", default=None, used_in=f"{where}: sync_mode")
         with open(request.video, "rb") as video, open(request.audio, "rb") as audio:
             data: dict[str, Any] = {"video": video, "audio": audio}
@@ -220,10 +220,6 @@ class ReplicateProvider(Provider):
                 data["temperature"] = temperature
             if speaker is not None:
                 data["active_speaker"] = speaker
-            if occlusion is not None:
-                # Replicate's sync/lipsync-2 schema calls it `occlusion_detection`; sent
-                # only when asked for, so a model without the input never sees it.
-                data["occlusion_detection"] = occlusion
             if sync_mode:
                 data["sync_mode"] = sync_mode
             prediction = self._create(model, data)

@@ -24,10 +24,19 @@ def _use(fake: FakeReplicate, settings):
     return fake
 
 
+def _check_inputs(fake: FakeReplicate) -> None:
+    """A create the real model would refuse (or silently ignore part of) fails the test that
+    made it, even when the app handled the 422 gracefully; tests of the 422 itself set
+    ``fake.invalid_creates_expected``."""
+    invalid, expected = list(fake.invalid_creates), fake.invalid_creates_expected
+    fake.reset()
+    assert expected or not invalid, f"the app sent inputs the real models would refuse: {invalid}"
+
+
 @pytest.fixture
 def fake_replicate(_fake_replicate_server, settings):
     yield _use(_fake_replicate_server, settings)
-    _fake_replicate_server.reset()
+    _check_inputs(_fake_replicate_server)
 
 
 @pytest.fixture(scope="session")
@@ -42,4 +51,4 @@ def fake_replicate_tls(_fake_replicate_tls_server, settings, monkeypatch):
     """The fake over https; the client trusts its certificate through SSL_CERT_FILE."""
     monkeypatch.setenv("SSL_CERT_FILE", str(_fake_replicate_tls_server.cert_file))
     yield _use(_fake_replicate_tls_server, settings)
-    _fake_replicate_tls_server.reset()
+    _check_inputs(_fake_replicate_tls_server)

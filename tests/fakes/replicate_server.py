@@ -1,7 +1,8 @@
 """A fake Replicate HTTP API on 127.0.0.1 for tests and benchmarks.
 
 The real ``replicate==1.0.7`` client runs unchanged against it: predictions with a
-starting -> processing -> succeeded/failed lifecycle, file uploads, downloadable outputs
+starting -> processing -> succeeded/failed lifecycle, every create checked against the model's
+published input schema (tests/fakes/schemas/, a 422 like Replicate's), file uploads, downloadable outputs
 (real mp4s made with ffmpeg), Prefer: wait, cancel, and fault injection (failures,
 429/5xx with Retry-After, dropped connections, predictions that never finish, outputs
 that 404 or are not video). Run in-process via ``FakeReplicate().start()`` or as a
@@ -30,20 +31,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.model_schemas import problem_detail, schemas
+
 TOKEN = "r8_test_token"
 ALPHABET = string.ascii_lowercase + string.digits
 
+# What the fake makes for each model it serves; each has its published input schema in
+# tests/fakes/schemas/, which every create is checked against (model_schemas.py).
 KINDS = {
     "openai/gpt-4o-mini": "llm",
-    "openai/gpt-5": "llm",
-    "meta/meta-llama-3-70b-instruct": "llm",
     "google/veo-3.1": "video",
-    "google/veo-3": "video",
     "google/veo-3.1-fast": "video",
     "google/imagen-4": "image",
     "sync/lipsync-2-pro": "lipsync",
     "sync/lipsync-2": "lipsync",
+    "openai/whisper": "transcription",
 }
+assert set(KINDS) == set(schemas()), "every model the fake serves needs a schema file, and only those"
 
 
 def _now() -> str:
@@ -66,6 +70,7 @@ class Prediction:
     held: bool = False  # stays "processing" until FakeReplicate.release()
     polls_to_finish: int | None = None  # finish after this many polls instead of after run_s
     polls: int = 0
+    version: str = "hidden"  # official models; a community model's is its version id
 
     def status(self, now: float) -> str:
         if self.canceled_at is not None:
@@ -107,6 +112,9 @@ class FakeReplicate:
             self.files: dict[str, tuple[bytes, str, str]] = {}  # id -> (bytes, name, content type)
             self.requests: list[dict[str, Any]] = []
             self.llm_responses: list[Any] = []  # str, or callable(input) -> str
+            self.transcriptions: list[dict[str, Any]] = []  # outputs of the next transcriptions
+            self.invalid_creates: list[dict[str, Any]] = []  # creates refused by a model's schema (422)
+            self.invalid_creates_expected = False  # the fixtures fail a test whose app sent an invalid input
             self.model_latency: dict[str, tuple[float, float]] = {}
             self.fail_queue: dict[str, list[str]] = {}
             self.http_errors: list[dict[str, Any]] = []
@@ -236,16 +244,33 @@ class FakeReplicate:
         return "".join(self.rng.choice(ALPHABET) for _ in range(26))
 
     def create(self, model: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        kind = KINDS.get(model)
-        if kind is None:
+        """POST /v1/models/{owner}/{name}/predictions: official models only, as on Replicate."""
+        schema = schemas().get(model)
+        if schema is None or not schema.official:
             return 404, {"detail": "The requested resource could not be found.", "status": 404}
+        return self._create(model, "hidden", payload)
+
+    def create_version(self, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """POST /v1/predictions: ``version`` is a version id, ``owner/name:id``, or an official
+        model's ``owner/name``."""
+        ref = str(payload.get("version", ""))
+        name, _, version = ref.rpartition(":") if ":" in ref else ("", "", ref)
+        for schema in schemas().values():
+            if (version == schema.version and name in ("", schema.model)) or (ref == schema.model and schema.official):
+                return self._create(schema.model, schema.version if not schema.official else "hidden", payload)
+        return 422, {"title": "Invalid version or not permitted", "status": 422,
+                     "detail": "The specified version does not exist (or perhaps you don't have permission to use it?)"}
+
+    def _create(self, model: str, version: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        kind = KINDS[model]
         data = payload.get("input")
         if not isinstance(data, dict):
-            return 422, {"title": "Input validation failed", "detail": "- input: input is required", "status": 422}
-        problem = self._validate(kind, data)
-        if problem:
-            return 422, {"title": "Input validation failed", "detail": f"- {problem}\n", "status": 422,
-                         "invalid_fields": [{"type": "required", "field": "input", "description": problem}]}
+            return 422, problem_detail([{"type": "required", "field": "input", "description": "input is required"}])
+        problems = schemas()[model].invalid_fields(data) or self._missing_uploads(data)
+        if problems:
+            with self.lock:
+                self.invalid_creates.append({"model": model, "invalid_fields": problems})
+            return 422, problem_detail(problems)
         queue_s, run_s = self.model_latency.get(model, (0.0, self.latency))
         with self.lock:
             fail = self.fail_queue.get(model, []).pop(0) if self.fail_queue.get(model) else None
@@ -256,28 +281,26 @@ class FakeReplicate:
             prediction = Prediction(id=self._new_id(), model=model, input=data, created=time.monotonic(),
                                     queue_s=queue_s, run_s=run_s, fail_error=fail,
                                     never_finish=model in self.never_finish_models,
-                                    held=model in self.held_models, polls_to_finish=self.model_polls.get(model))
+                                    held=model in self.held_models, polls_to_finish=self.model_polls.get(model),
+                                    version=version)
             self.predictions[prediction.id] = prediction
         if not fail:
             self._make_output(prediction, kind)
         return 201, self.as_json(prediction)
 
-    def _validate(self, kind: str, data: dict[str, Any]) -> str:
-        if kind in {"llm", "video", "image"} and not data.get("prompt"):
-            return "input.prompt: prompt is required"
-        if kind == "video":
-            if data.get("duration", 8) not in (4, 6, 8):
-                return "input.duration: duration must be one of 4, 6, 8"
-            if data.get("aspect_ratio", "16:9") not in ("16:9", "9:16"):
-                return 'input.aspect_ratio: aspect_ratio must be one of "16:9", "9:16"'
-        if kind == "lipsync":
-            for key in ("video", "audio"):
-                value = str(data.get(key, ""))
-                if not value:
-                    return f"input.{key}: {key} is required"
-                if "/v1/files/" in value and value.rstrip("/").split("/")[-1] not in self.files:
-                    return f"input.{key}: file not found"
-        return ""
+    def _missing_uploads(self, data: dict[str, Any]) -> list[dict[str, str]]:
+        """Inputs pointing at a file this fake never received (a real model fails to fetch them)."""
+        return [{"type": "format", "field": f"input.{key}", "description": "file not found"}
+                for key, value in data.items() for url in (value if isinstance(value, list) else [value])
+                if isinstance(url, str) and "/v1/files/" in url and url.rstrip("/").split("/")[-1] not in self.files]
+
+    def version_json(self, model: str, version: str) -> dict[str, Any] | None:
+        """GET /v1/models/{owner}/{name}/versions/{id}: what ``run("owner/name:id")`` reads."""
+        schema = schemas().get(model)
+        if schema is None or schema.version != version:
+            return None
+        return {"id": version, "created_at": _now(), "cog_version": "0.16.9",
+                "openapi_schema": {"components": {"schemas": {"Input": schema.input, "Output": schema.output}}}}
 
     def _make_output(self, prediction: Prediction, kind: str) -> None:
         from tests.fakes.media import fake_image, fake_video, mux
@@ -299,6 +322,11 @@ class FakeReplicate:
             jpeg = fmt in ("jpg", "jpeg")  # a real JPEG when asked for one, else a PNG
             prediction.output_files[name] = (fake_image(self.workdir, "jpg" if jpeg else "png"),
                                              "image/jpeg" if jpeg else "image/png")
+        elif kind == "transcription":
+            prediction.output = self.transcriptions.pop(0) if self.transcriptions else {
+                "detected_language": "english", "transcription": "", "segments": [], "translation": None,
+                "txt_file": None, "srt_file": None}
+            return
         else:
             video = self.uploaded(str(prediction.input["video"]))
             audio = self.uploaded(str(prediction.input["audio"]))
@@ -317,7 +345,7 @@ class FakeReplicate:
             share = min(1.0, (now - prediction.created - prediction.queue_s) / prediction.run_s)
             logs = f" {int(share * 100)}%|{'█' * int(share * 10):<10}| {int(share * 8)}/8 [00:01<00:01]"
         return {
-            "id": prediction.id, "model": prediction.model, "version": "hidden", "input": prediction.input,
+            "id": prediction.id, "model": prediction.model, "version": prediction.version, "input": prediction.input,
             "logs": logs, "output": prediction.output if status == "succeeded" else None, "data_removed": False,
             "error": prediction.fail_error if status == "failed" else None, "status": status,
             "created_at": created.isoformat().replace("+00:00", "Z"), "source": "api",
@@ -456,9 +484,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._delivery(path)
         if path.startswith("/v1/") and not self._authorized():
             return None
-        if m := re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path):
+        by_name = re.fullmatch(r"/v1/models/([^/]+/[^/]+)/predictions", path)
+        if by_name or (path == "/v1/predictions" and self.command == "POST"):
             payload = json.loads(body or b"{}")
-            status, data = fake.create(f"{m.group(1)}/{m.group(2)}", payload)
+            status, data = fake.create(by_name.group(1), payload) if by_name else fake.create_version(payload)
             prefer = self.headers.get("Prefer", "")
             if status == 201 and prefer.startswith("wait"):
                 wait = float(prefer.split("=")[1]) if "=" in prefer else 60.0
@@ -472,6 +501,11 @@ class _Handler(BaseHTTPRequestHandler):
                     data["status"] = "starting"
                 return self._send(status, data, headers={"Preference-Applied": prefer})
             return self._send(status, data)
+        if m := re.fullmatch(r"/v1/models/([^/]+/[^/]+)/versions/([0-9a-f]{64})", path):
+            version = fake.version_json(m.group(1), m.group(2))
+            if version is None:
+                return self._send(404, {"detail": "The requested resource could not be found.", "status": 404})
+            return self._send(200, version)
         if m := re.fullmatch(r"/v1/predictions/([a-z0-9]+)(/cancel)?", path):
             prediction = fake.predictions.get(m.group(1))
             if prediction is None:
