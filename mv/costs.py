@@ -13,8 +13,9 @@ Money rules, written once here:
 - It is rounded to cents (``cents``: half up) once, when a total is shown or sent by the
   API. An estimate and the sum of its ledger entries therefore round the same way, and a
   price is never rounded twice.
-- A budget is compared with exact amounts; a refusal shows the cost rounded up and what is
-  left rounded down, so its two numbers always show why.
+- A budget or a cost limit is compared with exact amounts; a refusal rounds what is left
+  or allowed down, and the cost up only where half-up would make it look allowed, so its
+  two numbers always show why.
 """
 
 from __future__ import annotations
@@ -48,8 +49,19 @@ class BudgetExceeded(Exception):
 
     def __init__(self, *, estimate: Decimal, left: Decimal, budget: Decimal) -> None:
         self.estimate, self.left, self.budget = estimate, left, budget
-        super().__init__(f"This would cost about {format_usd(cents(estimate, ROUND_CEILING))}; you have "
-                         f"{format_usd(cents(left, ROUND_FLOOR))} left of today's {format_usd(budget)} budget.")
+        cost, shown_left = _refusal(estimate, left)
+        super().__init__(f"This would cost about {cost}; you have {shown_left} left of today's {format_usd(budget)} budget.")
+
+
+class CostLimitExceeded(Exception):
+    """A plan whose estimate is above the most its caller allowed (``make_video --max-cost``)."""
+
+    code = "cost_limit_exceeded"
+
+    def __init__(self, *, estimate: Decimal, limit: Decimal) -> None:
+        self.estimate, self.limit = estimate, limit
+        cost, allowed = _refusal(estimate, limit)
+        super().__init__(f"This would cost about {cost}, more than the {allowed} allowed.")
 
 
 def to_decimal(value: Number) -> Decimal:
@@ -86,6 +98,17 @@ def format_unit_price(price: Number) -> str:
     price = exact(price).normalize()
     places = max(2, -price.as_tuple().exponent)
     return f"${price:,.{places}f}"
+
+
+def _refusal(cost: Decimal, allowed: Decimal) -> tuple[str, str]:
+    """A refused cost and what was allowed (or is left), as shown: the cost to the cent as
+    everywhere, but rounded up when that would make it look allowed; the allowance rounded
+    down. So the two numbers in a refusal always show why."""
+    shown_allowed = cents(allowed, ROUND_FLOOR)
+    shown_cost = cents(cost)
+    if shown_cost <= shown_allowed:
+        shown_cost = cents(cost, ROUND_CEILING)
+    return format_usd(shown_cost), format_usd(shown_allowed)
 
 
 def _format_seconds(seconds: Decimal) -> str:
@@ -303,6 +326,17 @@ def check_budget(spent_today_usd: Number, estimate_usd: Number, budget_usd: Numb
         raise ValueError("amounts of money here cannot be negative")
     if spent + estimate > budget:
         raise BudgetExceeded(estimate=estimate, left=max(budget - spent, Decimal(0)), budget=budget)
+
+
+def check_max_cost(estimate_usd: Number, max_usd: Number | None) -> None:
+    """Refuse (``CostLimitExceeded``) an estimate above ``max_usd``; ``None`` means no limit."""
+    if max_usd is None:
+        return
+    estimate, limit = exact(estimate_usd), exact(max_usd)
+    if min(estimate, limit) < 0:
+        raise ValueError("amounts of money here cannot be negative")
+    if estimate > limit:
+        raise CostLimitExceeded(estimate=estimate, limit=limit)
 
 
 @dataclass(frozen=True)

@@ -201,9 +201,12 @@ def test_a_spent_budget_refuses_even_a_sub_cent_call_and_its_numbers_still_show_
     with pytest.raises(costs.BudgetExceeded) as refused:
         costs.check_budget(5, Decimal("0.003"), 5)
     assert str(refused.value) == "This would cost about $0.01; you have $0.00 left of today's $5.00 budget."
-    with pytest.raises(costs.BudgetExceeded) as refused:  # cost rounded up, what is left rounded down
+    with pytest.raises(costs.BudgetExceeded) as refused:  # what is left rounded down, the cost up as it must
         costs.check_budget(Decimal("3.8999"), Decimal("1.1004"), 5)
     assert str(refused.value) == "This would cost about $1.11; you have $1.10 left of today's $5.00 budget."
+    with pytest.raises(costs.BudgetExceeded) as refused:  # otherwise the cost is shown as everywhere else
+        costs.check_budget(Decimal("3.90"), Decimal("3.201"), 5)
+    assert str(refused.value) == "This would cost about $3.20; you have $1.10 left of today's $5.00 budget."
 
 
 def test_a_zero_budget_allows_only_free_work():
@@ -215,6 +218,16 @@ def test_a_zero_budget_allows_only_free_work():
 def test_negative_amounts_are_a_programming_error_not_a_refusal():
     with pytest.raises(ValueError):
         costs.check_budget(-1, 1, 5)
+
+
+def test_a_plan_above_its_cost_limit_is_refused_with_both_numbers():
+    assert costs.check_max_cost(Decimal("9.99"), 10) is None
+    assert costs.check_max_cost(Decimal("10.00"), 10) is None
+    assert costs.check_max_cost(Decimal("1e6"), None) is None
+    with pytest.raises(costs.CostLimitExceeded) as refused:
+        costs.check_max_cost(Decimal("10.001"), 10)
+    assert str(refused.value) == "This would cost about $10.01, more than the $10.00 allowed."
+    assert refused.value.code == "cost_limit_exceeded"
 
 
 def test_per_user_limits_are_unset_by_default_and_validated():
