@@ -92,6 +92,7 @@ class JobUpdate:
 class Provider(ABC):
     name: str = ""
     label: str = ""  # shown in the UI, e.g. "Local preview renderer (offline)"
+    paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
 
     @abstractmethod
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:

@@ -36,6 +36,7 @@ def _seed(text: str) -> int:
 class LocalProvider(Provider):
     name = "local"
     label = "Local preview renderer (offline)"
+    paid = False
 
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
         """Written at once: the finished JSON answer, in the shape asked of the LLM."""
