@@ -26,6 +26,7 @@ from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from types import MappingProxyType
 from typing import Any
 
 from mv import flavors
@@ -122,7 +123,7 @@ def _short_model(model: str) -> str:
 
 # kind -> (unit name in billed_units, price key, units per priced amount). A kind billed on
 # two counts (the scene writer: tokens in and out) lists both.
-BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = {
+BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = MappingProxyType({
     "video": (("seconds", "video_usd_per_second", Decimal(1)),),
     "video_with_audio": (("seconds", "video_with_audio_usd_per_second", Decimal(1)),),
     "lipsync": (("seconds", "lipsync_usd_per_second", Decimal(1)),),
@@ -130,7 +131,7 @@ BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = {
     "scene_writing": (("input_tokens", "scene_writer_usd_per_million_input_tokens", MILLION),
                       ("output_tokens", "scene_writer_usd_per_million_output_tokens", MILLION)),
     "lyrics": (("gpu_seconds", "lyrics_usd_per_gpu_second", Decimal(1)),),
-}
+})
 KINDS: tuple[str, ...] = tuple(BILLING)
 
 
@@ -169,7 +170,7 @@ class LineItem:
     count: Decimal
     unit: str  # "s", "image", "call", "min"
     unit_price: Decimal
-    subtotal: Decimal  # exact (micro-dollars), from cost_of
+    subtotal: Decimal  # exact (micro-dollars)
     model: str = ""
 
     def summary(self) -> str:
