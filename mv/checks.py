@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 from django.core import checks
 
 from mv import flavors
@@ -36,6 +39,7 @@ def check_flavors(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                             id="mv.E003",
                         )
                     )
+        messages.extend(_check_pricing(flavor))
         for (file, key), allowed in flavors.TEMPLATE_PLACEHOLDERS.items():
             template = flavor.values[file].get(key)
             if not isinstance(template, str):
@@ -67,4 +71,36 @@ def check_flavors(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                         id="mv.E004",
                     )
                 )
+    return messages
+
+
+def _check_pricing(flavor: flavors.Flavor) -> list[checks.CheckMessage]:
+    """Every price known, present after inheritance, a finite number >= 0: a typo'd or
+    missing price would make an estimate, a budget check or the ledger silently wrong."""
+    pricing = flavor.values["image_params"].get("pricing")
+    if pricing is None:
+        return [checks.Error(f"config flavor {flavor.name}: image_params.yaml has no pricing",
+                             hint=f"add pricing with {', '.join(flavors.PRICING_KEYS)} to default/image_params.yaml",
+                             id="mv.E005")]
+    if not isinstance(pricing, Mapping):
+        return []  # mv.E003 says it should be a mapping
+    messages = []
+    for key in sorted(set(pricing) - set(flavors.PRICING_KEYS)):
+        messages.append(checks.Error(
+            f"config flavor {flavor.name}: image_params.yaml pricing has an unknown key {key!r}",
+            hint=f"set in {flavor.source_of('image_params', 'pricing.' + key)}/image_params.yaml; "
+                 f"known: {', '.join(flavors.PRICING_KEYS)}",
+            id="mv.E005"))
+    for key in flavors.PRICING_KEYS:
+        if key not in pricing:
+            messages.append(checks.Error(f"config flavor {flavor.name}: image_params.yaml pricing has no {key}",
+                                         hint="set it in default/image_params.yaml", id="mv.E005"))
+            continue
+        value = pricing[key]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            messages.append(checks.Error(
+                f"config flavor {flavor.name}: image_params.yaml pricing.{key} should be a number of US dollars "
+                f">= 0, not {value!r}",
+                hint=f"set in {flavor.source_of('image_params', 'pricing.' + key)}/image_params.yaml",
+                id="mv.E005"))
     return messages

@@ -24,6 +24,7 @@ DEFAULT = "default"
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # file stem -> key -> expected type(s). Keys outside this schema are allowed and kept.
+# A mapping's own keys are checked where it is used (e.g. ``pricing`` in mv.checks).
 SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
     {
         "parameters": MappingProxyType(
@@ -56,11 +57,24 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_sync_mode": (str,),
                 "lipsync_temperature": (int, float),
                 "lipsync_active_speaker": (bool,),
+                "pricing": (Mapping,),
             }
         ),
     }
 )
 FILES: tuple[str, ...] = tuple(SCHEMA)
+
+# image_params.yaml ``pricing``: US dollars per unit, every key required (after inheritance).
+PRICING_KEYS: tuple[str, ...] = (
+    "video_usd_per_second",
+    "video_with_audio_usd_per_second",
+    "lipsync_usd_per_second",
+    "image_usd_each",
+    "scene_writer_usd_per_million_input_tokens",
+    "scene_writer_usd_per_million_output_tokens",
+    "lyrics_usd_per_gpu_second",
+    "lyrics_usd_per_minute",
+)
 
 # Placeholders each template may use, and who fills them.
 SCENE_PLACEHOLDERS = frozenset(
@@ -124,7 +138,9 @@ class Flavor:
 
     name: str
     values: Mapping[str, Mapping[str, Any]]
-    sources: Mapping[str, Mapping[str, str]]  # file -> key -> "<flavor>" it was read from
+    # file -> key -> "<flavor>" it was read from; a nested key is dotted ("pricing.image_usd_each"),
+    # and a mapping the flavor sets only partly counts as the flavor's own.
+    sources: Mapping[str, Mapping[str, str]]
     files: tuple[str, ...] = ()  # the YAML files this flavor's own folder holds
 
     def get(self, file: str, key: str, *, used_in: str, default: Any = ...) -> Any:
@@ -150,6 +166,47 @@ class Flavor:
 
     def source_of(self, file: str, key: str) -> str:
         return self.sources[file][key]
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` for every leaf, sorted, so a nested mapping is shown and
+    compared key by key like the top level."""
+    items: list[tuple[str, Any]] = []
+    for key, value in sorted(values.items()):
+        if isinstance(value, Mapping) and value:
+            items.extend(flatten(value, f"{prefix}{key}."))
+        else:
+            items.append((f"{prefix}{key}", value))
+    return items
+
+
+def _sources(values: Mapping[str, Any], origin: str, prefix: str = "") -> dict[str, str]:
+    found: dict[str, str] = {}
+    for key, value in values.items():
+        found[prefix + key] = origin
+        if isinstance(value, Mapping):
+            found.update(_sources(value, origin, f"{prefix}{key}."))
+    return found
+
+
+def _merge(base: Mapping[str, Any], own: Mapping[str, Any], name: str,
+           prefix: str = "") -> tuple[dict[str, Any], dict[str, str]]:
+    """``own`` over ``base`` key by key, recursing where both hold a mapping; returns the
+    values and the dotted source of every key."""
+    merged = dict(base)
+    sources = _sources(base, DEFAULT, prefix)
+    for key, value in own.items():
+        path = prefix + key
+        if isinstance(merged.get(key), Mapping) and isinstance(value, Mapping):
+            merged[key], nested = _merge(merged[key], value, name, path + ".")
+        else:
+            merged[key] = value
+            nested = _sources(value, name, path + ".") if isinstance(value, Mapping) else {}
+            for stale in [p for p in sources if p.startswith(path + ".")]:
+                del sources[stale]
+        sources.update(nested)
+        sources[path] = name
+    return merged, sources
 
 
 def _indent(value: Any) -> str:
@@ -223,13 +280,7 @@ def load_registry(configs_dir: Path) -> Registry:
         values: dict[str, dict[str, Any]] = {}
         sources: dict[str, dict[str, str]] = {}
         for stem in FILES:
-            merged = dict(base.get(stem, {}))
-            src = {key: DEFAULT for key in merged}
-            for key, value in data.get(stem, {}).items():
-                merged[key] = value
-                src[key] = name
-            values[stem] = merged
-            sources[stem] = src
+            values[stem], sources[stem] = _merge(base.get(stem, {}), data.get(stem, {}), name)
         flavors[name] = Flavor(name=name, values=freeze(values), sources=freeze(sources), files=own_files[name])
     registry = Registry(flavors=MappingProxyType(flavors), errors=tuple(errors), path=configs_dir)
     logger.debug(

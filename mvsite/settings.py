@@ -5,6 +5,7 @@ This is the only module that reads ``os.environ``; the app reads ``django.conf.s
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -49,6 +50,21 @@ def envfloat(name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a number, not {raw!r}") from None
+
+
+def envlimit(name: str, kind: type[int] | type[float], minimum: int | float) -> int | float | None:
+    """An optional limit: unset or empty is ``None`` (no limit), else a number >= ``minimum``."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    what = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value) or value < minimum:
+        raise ImproperlyConfigured(f"{name} must be {what} of at least {minimum} (or unset for no limit), not {raw!r}")
+    return value
 
 
 def envlist(name: str, default: str = "") -> list[str]:
@@ -226,6 +242,10 @@ MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
 MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
 MV_CREATE_RETRIES = envint("MV_CREATE_RETRIES", 4)
+# Per user: US dollars of estimated paid work per UTC day, and predictions running at once
+# (more wait in that user's own queue). Unset: no limit.
+MV_USER_DAILY_BUDGET_USD = envlimit("MV_USER_DAILY_BUDGET_USD", float, 0)
+MV_USER_MAX_ACTIVE_PREDICTIONS = envlimit("MV_USER_MAX_ACTIVE_PREDICTIONS", int, 1)
 MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024

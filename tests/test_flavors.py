@@ -249,3 +249,76 @@ def test_literal_braces_are_not_placeholders(configs, registry_restored):
     write_flavor(configs, "json", scene_prompts="scene_generation_prompt: 'Answer {{\"scenes\": []}} for {idea}'\n")
     flavors.install(flavors.load_registry(configs))
     assert check_ids() == set()
+
+
+def test_a_flavor_that_sets_one_price_keeps_the_other_default_prices(configs):
+    copy_default(configs)
+    write_flavor(configs, "fast", image_params="pricing:\n  video_usd_per_second: 0.10\n")
+    registry = flavors.load_registry(configs)
+    fast, default = registry.flavors["fast"], registry.flavors["default"]
+    pricing = fast.values["image_params"]["pricing"]
+    assert pricing["video_usd_per_second"] == 0.10
+    assert set(pricing) == set(flavors.PRICING_KEYS)
+    assert {k: v for k, v in pricing.items() if k != "video_usd_per_second"} == {
+        k: v for k, v in default.values["image_params"]["pricing"].items() if k != "video_usd_per_second"}
+    assert fast.source_of("image_params", "pricing.video_usd_per_second") == "fast"
+    assert fast.source_of("image_params", "pricing.image_usd_each") == "default"
+    assert fast.values["image_params"]["video_model"] == default.values["image_params"]["video_model"]
+
+
+def test_a_flavor_that_replaces_a_mapping_with_a_scalar_is_reported_not_merged(configs, registry_restored):
+    copy_default(configs)
+    write_flavor(configs, "flat", image_params="pricing: 3\n")
+    flavors.install(flavors.load_registry(configs))
+    assert flavors.resolve("flat").values["image_params"]["pricing"] == 3
+    assert "mv.E003" in check_ids()
+
+
+def test_the_shipped_flavors_have_every_price(configs):
+    for name in flavors.names():
+        pricing = flavors.resolve(name).values["image_params"]["pricing"]
+        assert set(pricing) == set(flavors.PRICING_KEYS)
+        assert all(value >= 0 for value in pricing.values())
+
+
+@pytest.mark.parametrize(("yaml_text", "words"), [
+    ("pricing:\n  video_usd_per_second: -0.2\n", "pricing.video_usd_per_second should be a number"),
+    ("pricing:\n  image_usd_each: cheap\n", "pricing.image_usd_each should be a number"),
+    ("pricing:\n  image_usd_each: true\n", "pricing.image_usd_each should be a number"),
+    ("pricing:\n  image_usd_each: .nan\n", "pricing.image_usd_each should be a number"),
+    ("pricing:\n  video_usd_per_secnd: 0.2\n", "unknown key 'video_usd_per_secnd'"),
+])
+def test_check_reports_a_bad_price(configs, registry_restored, yaml_text, words):
+    copy_default(configs)
+    write_flavor(configs, "pricey", image_params=yaml_text)
+    flavors.install(flavors.load_registry(configs))
+    messages = [m for m in checks.check_flavors() if m.id == "mv.E005"]
+    assert len(messages) == 1 and words in messages[0].msg and "pricey" in messages[0].msg
+    assert "pricey/image_params.yaml" in messages[0].hint
+
+
+def test_check_reports_a_price_missing_after_inheritance(configs, registry_restored):
+    copy_default(configs)
+    default_params = configs / "default" / "image_params.yaml"
+    default_params.write_text(default_params.read_text().replace("  image_usd_each: 0.04\n", ""))
+    write_flavor(configs, "other", parameters="camera_angle: low\n")
+    flavors.install(flavors.load_registry(configs))
+    messages = [m.msg for m in checks.check_flavors() if m.id == "mv.E005"]
+    assert sorted(messages) == ["config flavor default: image_params.yaml pricing has no image_usd_each",
+                                "config flavor other: image_params.yaml pricing has no image_usd_each"]
+
+
+def test_mv_flavors_show_lists_each_price_with_its_source_and_diff_names_the_one_that_differs(
+        configs, registry_restored, capsys):
+    copy_default(configs)
+    write_flavor(configs, "fast", image_params="pricing:\n  video_usd_per_second: 0.1\n")
+    flavors.install(flavors.load_registry(configs))
+    call_command("mv_flavors", "show", "fast")
+    shown = capsys.readouterr().out
+    assert "pricing.video_usd_per_second [own file]: 0.1" in shown
+    assert "pricing.video_with_audio_usd_per_second [from default]: 0.4" in shown
+    assert "pricing.lipsync_usd_per_second [from default]: 0.083" in shown
+    call_command("mv_flavors", "diff", "default", "fast")
+    diff = capsys.readouterr().out
+    assert "image_params.yaml pricing.video_usd_per_second:" in diff and "+0.1" in diff
+    assert "image_usd_each" not in diff

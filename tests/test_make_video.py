@@ -87,3 +87,49 @@ def test_make_video_through_the_replicate_client(fake_replicate, transactional_d
     clips = Clip.objects.filter(provider="replicate")
     assert clips.count() == 3 and all(c.status == "succeeded" and c.prediction_id for c in clips)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_dry_run_prints_the_plan_and_the_estimate_and_creates_nothing(transactional_db, song_mp3, settings, capsys):
+    from mv import costs, flavors
+
+    settings.MV_PROVIDER = "replicate"
+    call_command("make_video", audio=str(song_mp3), idea="a street parade", flavor="mv1", scenes=3, lipsync="2",
+                 dry_run=True)
+    out = capsys.readouterr().out
+    expected = costs.estimate_project(flavors.resolve("mv1"), clip_seconds=[8, 8, 8], generate_audio=True,
+                                      lipsync_seconds=[8], scene_writing=True, images=0)
+    assert "plan: flavor mv1, 3 scenes of 8 s from 0.00 s into the song, lipsync: 2" in out
+    assert f"estimate: {expected.summary}" in out
+    assert "estimate: ≈ $10.27 — 3 clips × 8 s with audio at veo-3.1 ($0.40/s); 1 lipsync × 8 s at lipsync-2-pro" in out
+    assert "dry run: nothing was created or paid for" in out
+    assert _nothing_started()
+
+
+def test_dry_run_on_the_local_renderer_says_it_is_free(transactional_db, song_mp3, capsys):
+    call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, dry_run=True)
+    assert "estimate: $0.00 — local preview: free" in capsys.readouterr().out
+    assert _nothing_started()
+
+
+def test_max_cost_refuses_a_dearer_plan_before_any_work_starts(transactional_db, song_mp3, settings, tmp_path):
+    settings.MV_PROVIDER = "replicate"
+    with pytest.raises(CommandError, match=r"^--max-cost: This would cost about \$10\.27, more than the \$5\.00 allowed\. "
+                                           r"Plan: ≈ \$10\.27 — 3 clips"):
+        call_command("make_video", audio=str(song_mp3), idea="x", scenes=3, lipsync="2", max_cost=5,
+                     out=str(tmp_path / "o.mp4"))
+    assert _nothing_started()
+
+
+def test_max_cost_lets_the_free_local_renderer_run(transactional_db, song_mp3, tmp_path, capsys):
+    out = tmp_path / "final.mp4"
+    call_command("make_video", audio=str(song_mp3), idea="x", scenes=1, max_cost=0, out=str(out))
+    assert out.is_file()
+    assert "estimate: $0.00 — local preview: free" in capsys.readouterr().err
+
+
+def test_out_is_required_without_dry_run_and_max_cost_must_be_a_sum_of_money(transactional_db, song_mp3, tmp_path):
+    with pytest.raises(CommandError, match="--out is required"):
+        call_command("make_video", audio=str(song_mp3), idea="x")
+    with pytest.raises(CommandError, match="--max-cost must be a number of US dollars"):
+        call_command("make_video", audio=str(song_mp3), idea="x", max_cost=-1, out=str(tmp_path / "o.mp4"))
+    assert _nothing_started()

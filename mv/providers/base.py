@@ -100,6 +100,7 @@ class Provider(ABC):
     renders_locally: bool = False  # free work on this machine: labelled as a preview, restarted after a crash
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False
+    paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
 
     def model_for(self, flavor: Flavor, job: str) -> str:
         """The model name recorded on a row before it starts (``job``: image, video, lipsync)."""

@@ -37,6 +37,7 @@ class LocalProvider(Provider):
     name = "local"
     label = "Local preview renderer (offline)"
     renders_locally = True
+    paid = False
 
     def model_for(self, flavor: Flavor, job: str) -> str:
         return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer"}.get(job, "local/preview")

@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 
-from mv import audio, files, flavors, jobs, media, tasks
+from mv import audio, costs, files, flavors, jobs, media, tasks
 from mv.errors import Refused
 from mv.models import JobStatus, Prediction, Project, Stitch
 from mv.pipeline import projects, rendering, stitching
+from mv.providers import get_provider
 
 
 class Progress:
@@ -42,13 +43,20 @@ class Command(BaseCommand):
         parser.add_argument("--scenes", type=int, default=None, help="number of scenes (default: the flavor's)")
         parser.add_argument("--lipsync", default="none", help="all, none, or scene numbers like 1,3")
         parser.add_argument("--audio-start", type=float, default=0.0, help="seconds into the song where the video starts")
-        parser.add_argument("--out", required=True, help="where to write the final mp4")
+        parser.add_argument("--out", help="where to write the final mp4 (required unless --dry-run)")
+        parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; pay nothing")
+        parser.add_argument("--max-cost", type=float, default=None, metavar="USD",
+                            help="refuse a plan whose estimated cost is above this many US dollars")
         parser.add_argument("--user", default="admin", help="owner of the project (created if missing)")
 
     def handle(self, *args, **o) -> None:
         song = Path(o["audio"])
         if not song.is_file():
             raise CommandError(f"no such file: {song}")
+        if not o["out"] and not o["dry_run"]:
+            raise CommandError("--out is required (where to write the final mp4), unless --dry-run")
+        if o["max_cost"] is not None and not 0 <= o["max_cost"] < float("inf"):
+            raise CommandError("--max-cost must be a number of US dollars, 0 or more")
         if o["scenes"] is not None and not 1 <= o["scenes"] <= 20:
             raise CommandError("--scenes must be between 1 and 20")
         try:
@@ -59,7 +67,9 @@ class Command(BaseCommand):
             self.stderr.write(f"config flavor {o['flavor']!r} not found, using {flavor.name!r}")
         count = o["scenes"] or int(flavor.get("parameters", "number_of_scenes", used_in="make_video: number of scenes"))
         lipsync_numbers = self._lipsync_numbers(o["lipsync"], count)  # before any work starts
-        self._check_song_covers(song, o["audio_start"], lipsync_numbers, flavor)
+        song_seconds = self._check_song_covers(song, o["audio_start"], lipsync_numbers, flavor)
+        if self._plan(flavor, count, lipsync_numbers, song_seconds, o):
+            return
         progress = Progress(self.stderr)
         owner, _ = get_user_model().objects.get_or_create(username=o["user"])
         try:
@@ -142,6 +152,37 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{len(failed)} of {total} {label} failed: " + "; ".join(r.error for r in failed))
 
+    def _plan(self, flavor: flavors.Flavor, count: int, lipsync_numbers: set[int], song_seconds: float | None,
+              o: dict) -> bool:
+        """Estimate the plan before anything is created or paid for; refuse it above
+        --max-cost; print it for --dry-run. True when the command should stop here."""
+        clip_seconds = int(flavor.get("image_params", "video_duration", used_in="make_video: clip length in the estimate"))
+        with_audio = bool(flavor.get("image_params", "video_generate_audio", used_in="make_video: clip price in the estimate"))
+        lipsync_seconds = []
+        for number in sorted(lipsync_numbers):
+            start = o["audio_start"] + (number - 1) * clip_seconds
+            end = start + clip_seconds if song_seconds is None else min(start + clip_seconds, song_seconds)
+            lipsync_seconds.append(round(end - start, 2))
+        if get_provider().paid:
+            estimate = costs.estimate_project(flavor, clip_seconds=[clip_seconds] * count, generate_audio=with_audio,
+                                              lipsync_seconds=lipsync_seconds, scene_writing=True, images=0)
+        else:
+            estimate = costs.free_estimate("local preview: free")
+        if o["dry_run"]:
+            synced = ", ".join(map(str, sorted(lipsync_numbers))) or "none"
+            self.stdout.write(f"plan: flavor {flavor.name}, {count} scenes of {clip_seconds} s from "
+                              f"{o['audio_start']:.2f} s into the song, lipsync: {synced}")
+            self.stdout.write(f"estimate: {estimate.summary}")
+        try:
+            costs.check_max_cost(estimate.exact_usd, o["max_cost"])
+        except costs.CostLimitExceeded as exc:
+            raise CommandError(f"--max-cost: {exc} Plan: {estimate.summary}") from None
+        if o["dry_run"]:
+            self.stdout.write("dry run: nothing was created or paid for")
+            return True
+        self.stderr.write(f"estimate: {estimate.summary}")
+        return False
+
     @staticmethod
     def _lipsync_numbers(spec: str, count: int) -> set[int]:
         """The scene numbers (1-based) to lipsync, checked against the scene count."""
@@ -160,20 +201,23 @@ class Command(BaseCommand):
         return numbers
 
     @classmethod
-    def _check_song_covers(cls, song: Path, audio_start: float, numbers: set[int], flavor: flavors.Flavor) -> None:
+    def _check_song_covers(cls, song: Path, audio_start: float, numbers: set[int],
+                           flavor: flavors.Flavor) -> float | None:
         """Fail before paying for clips when a scene to lipsync would start after the song
-        ends (clips are assumed to be the flavor's length; checked again once rendered)."""
+        ends (clips are assumed to be the flavor's length; checked again once rendered).
+        Returns the song's length when it was measured (only when lipsync is asked for)."""
         if not numbers:
-            return
+            return None
         try:
             song_seconds = media.probe(song).duration
         except media.MediaError:
-            return  # not audio: the import says so clearly
+            return None  # not audio: the import says so clearly
         clip_seconds = float(flavor.get("image_params", "video_duration", used_in="make_video: expected clip length"))
         last = max(numbers)
         start = audio_start + (last - 1) * clip_seconds
         if start >= song_seconds:
             raise CommandError(cls._too_short(last, start, song_seconds))
+        return song_seconds
 
     @staticmethod
     def _too_short(number: int, start: float, song_seconds: float) -> str:

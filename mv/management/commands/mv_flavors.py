@@ -62,7 +62,7 @@ class Command(BaseCommand):
             flavor = self._get(names[0])
             for file in flavors.FILES:
                 self.stdout.write(f"{file}.yaml")
-                for key, value in sorted(flavor.values[file].items()):
+                for key, value in flavors.flatten(flavor.values[file]):
                     source = flavor.source_of(file, key)
                     origin = "own file" if source == flavor.name else f"from {source}"
                     shown = str(value) if full else _short(value)
@@ -73,8 +73,9 @@ class Command(BaseCommand):
         a, b = self._get(names[0]), self._get(names[1])
         differences = 0
         for file in flavors.FILES:
-            for key in sorted(set(a.values[file]) | set(b.values[file])):
-                va, vb = a.values[file].get(key, UNSET), b.values[file].get(key, UNSET)
+            flat_a, flat_b = dict(flavors.flatten(a.values[file])), dict(flavors.flatten(b.values[file]))
+            for key in sorted(set(flat_a) | set(flat_b)):
+                va, vb = flat_a.get(key, UNSET), flat_b.get(key, UNSET)
                 if va != vb or type(va) is not type(vb):
                     differences += 1
                     self.stdout.write(f"{file}.yaml {key}:")
