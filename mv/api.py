@@ -6,6 +6,7 @@ answers JSON. Errors are {"error", "message", "details"} with a 4xx.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from mv.forms import (
 )
 from mv.models import AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene, Stitch
 
+logger = logging.getLogger("mv.api")
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -266,7 +268,8 @@ def _fetch_video(url: str, workdir: Path) -> Path:
     except files.FetchError as exc:
         raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
     except media.MediaError as exc:
-        raise ApiError(400, "bad_video_url", f"video_url is not a usable video: {exc}.") from None
+        logger.info("video_url refused: %s", exc.detail)
+        raise ApiError(400, "bad_video_url", "video_url is not a usable video — MP4, MOV or WebM work.") from None
     return path
 
 
