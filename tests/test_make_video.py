@@ -86,3 +86,29 @@ def test_make_video_through_the_replicate_client(fake_replicate, transactional_d
     clips = Clip.objects.filter(provider="replicate")
     assert clips.count() == 3 and all(c.status == "succeeded" and c.prediction_id for c in clips)
     assert "wrote" in capsys.readouterr().out
+
+
+def test_an_unknown_flavor_exits_non_zero_and_lists_the_flavors(transactional_db, song_mp3, tmp_path):
+    from mv import flavors
+
+    with pytest.raises(CommandError) as caught:
+        call_command("make_video", audio=str(song_mp3), idea="x", flavor="nosuch", out=str(tmp_path / "o.mp4"))
+    assert "'nosuch'" in str(caught.value)
+    assert all(name in str(caught.value) for name in flavors.names())
+    assert _nothing_started()
+
+
+def test_an_unknown_flavor_from_the_command_line_exits_with_status_1(tmp_path, song_mp3):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "manage.py", "make_video", "--audio", str(song_mp3), "--idea", "x",
+                             "--flavor", "nosuch", "--out", str(tmp_path / "o.mp4")],
+                            cwd=root, capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mvsite.settings",
+                                 "MV_SQLITE_PATH": str(tmp_path / "db.sqlite3")})
+    assert result.returncode == 1
+    assert "there is no config flavor 'nosuch'; choose one of: default" in result.stderr
+    assert "Traceback" not in result.stderr
