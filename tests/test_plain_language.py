@@ -115,3 +115,11 @@ def test_make_video_with_a_file_that_is_not_audio_fails_with_the_plain_message(t
     with pytest.raises(CommandError) as caught:
         call_command("make_video", audio=str(junk), idea="x", out=str(tmp_path / "o.mp4"))
     assert str(caught.value) == NOT_AUDIO
+
+
+def test_an_unexpected_replicate_failure_is_told_without_its_exception_class(caplog):
+    from mv.providers.replicate import describe
+
+    message, permanent = describe(KeyError("output"))
+    assert_plain(message)
+    assert "KeyError" in caplog.text  # the class and text go to the log
