@@ -10,6 +10,8 @@ from django.utils.html import format_html, format_html_join
 
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene, Stitch, StitchItem
 
+admin.site.site_header = admin.site.site_title = "MV Studio admin"
+
 
 def _video(obj) -> str:
     if not obj.file:

@@ -49,4 +49,5 @@ def test_admin_clip_list_shows_thumbnail_project_title_and_short_id_and_no_add(c
     assert "Neon rooftop concert" in listing
     assert str(project.pk) not in listing  # the project by its title, not its id
     assert "/admin/mv/clip/add/" not in listing
+    assert "MV Studio admin" in listing and "mv/favicon.svg" in listing
     assert client.get("/admin/mv/clip/add/").status_code == 403
