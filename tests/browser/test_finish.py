@@ -57,10 +57,15 @@ def _header_fits(page) -> None:
 
 
 @pytest.fixture
-def finished_project(user) -> Project:
+def finished_project(user, song_mp3) -> Project:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     return pipeline.create_project(owner=user, video_description="A band plays on a rooftop at dusk, city lights behind",
                                    character_description="a singer in a red jacket", flavor=flavors.resolve("mv1"),
-                                   number_of_scenes=2)
+                                   number_of_scenes=2, audio_track=track)
 
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["390", "1366"])
