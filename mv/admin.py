@@ -19,6 +19,8 @@ from mv.models import (
     StitchItem,
 )
 
+admin.site.site_header = admin.site.site_title = "MV Studio admin"
+
 
 def _video(obj) -> str:
     if not obj.file:
@@ -59,7 +61,10 @@ class SceneAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "status", "provider", "config_flavor", "scene", "duration", "created_at")
+    list_display = ("thumbnail", "short_id", "project_title", "scene_number", "kind", "status", "provider",
+                    "config_flavor", "duration", "created_at")
+    list_display_links = ("thumbnail", "short_id")
+    list_select_related = ("scene__project",)
     list_filter = ("status", "kind", "provider", "config_flavor")
     search_fields = ("id", "prediction_id", "prompt", "error")
     readonly_fields = ("id", "player", "poster_image", "lineage", "input_pretty", "owner", "scene", "kind", "provider",
@@ -68,6 +73,29 @@ class ClipAdmin(admin.ModelAdmin):
                        "audio_slice", "duration", "predict_time", "created_at", "started_at", "finished_at",
                        "followup_stitch", "promote_on_success")
     exclude = ("input",)
+
+    def has_add_permission(self, request) -> bool:
+        """Clips come from the models (or an import through the API), never from a blank form."""
+        return False
+
+    @admin.display(description="")
+    def thumbnail(self, obj: Clip) -> str:
+        if not obj.poster:
+            return format_html('<span class="mv-thumb-empty">{}</span>', obj.get_status_display())
+        return format_html('<img src="{}" width="96" height="54" loading="lazy" alt="" style="object-fit: cover">',
+                           reverse("api_get_poster", args=[obj.pk]))
+
+    @admin.display(description="Id", ordering="id")
+    def short_id(self, obj: Clip) -> str:
+        return format_html('<code title="{}">{}</code>', obj.pk, str(obj.pk)[:8])
+
+    @admin.display(description="Project", ordering="scene__project__video_description")
+    def project_title(self, obj: Clip) -> str:
+        return obj.scene.project.title if obj.scene else "—"
+
+    @admin.display(description="Scene", ordering="scene__position")
+    def scene_number(self, obj: Clip) -> str:
+        return str(obj.scene.number) if obj.scene else "—"
 
     @admin.display(description="Video")
     def player(self, obj: Clip) -> str:

@@ -8,6 +8,7 @@ user's id 404 (see mv.apiutils.api_endpoint).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +46,7 @@ from mv.models import (
 )
 from mv.pipeline import characters, projects, rendering, stitching
 
+logger = logging.getLogger("mv.api")
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
@@ -168,9 +170,9 @@ def _fetch_video(url: str, workdir: Path) -> Path:
         media.require_video(path)
     except files.FetchError as exc:
         raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
-    except media.MediaError:
-        raise ApiError(400, "bad_video_url", "video_url is not a video we can use (MP4 or MOV with H.264 work).") \
-            from None
+    except media.MediaError as exc:
+        logger.info("video_url refused: %s", exc.detail)
+        raise ApiError(400, "bad_video_url", "video_url is not a video we can use — MP4, MOV or WebM work.") from None
     return path
 
 

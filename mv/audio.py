@@ -24,11 +24,16 @@ logger = logging.getLogger("mv.audio")
 
 
 class AudioImportError(Exception):
-    """A clear message for the user about why a song was not accepted."""
+    """A clear message for the user about why a song was not accepted (what went wrong
+    technically is logged, never put in the message)."""
 
 
 class AudioTooLarge(AudioImportError):
     pass
+
+
+CONVERT_FAILED = "This song could not be prepared for the video; save it as MP3 or WAV and try again."
+DOWNLOAD_FAILED = "Could not download audio from that URL"
 
 
 def _limit_bytes() -> int:
@@ -43,17 +48,23 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
     try:
         info = media.require_audio(source)
     except media.MediaError as exc:
-        raise AudioImportError(f"This file is not usable audio: {exc}.") from None
+        logger.info("song refused: %s", exc.detail)
+        raise AudioImportError(exc.message) from None
     with files.workdir() as workdir:
         aac = workdir / "song.m4a"
         try:
             duration = media.transcode_song(source, aac)
         except media.MediaError as exc:
-            raise AudioImportError(f"The audio could not be converted: {exc}.") from None
+            logger.warning("song could not be converted: %s", exc.detail)
+            raise AudioImportError(CONVERT_FAILED) from None
         if check is not None:
             check(duration or info.duration)
         picture = workdir / "waveform.png"
-        media.waveform_png(aac, picture, duration=duration)
+        try:
+            media.waveform_png(aac, picture, duration=duration)
+        except media.MediaError as exc:
+            logger.warning("song waveform failed: %s", exc.detail)
+            raise AudioImportError(CONVERT_FAILED) from None
         track = AudioTrack(owner=owner, title=title[:300], source=kind, source_url=url[:2000], parent=parent,
                            trim_start=trim[0], trim_end=trim[1], duration=duration or info.duration)
         with transaction.atomic():
@@ -99,7 +110,7 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
     try:
         files.check_public_url(url)
     except files.FetchError as exc:
-        raise AudioImportError(f"Could not download audio from that URL: {exc}.") from None
+        raise AudioImportError(f"{DOWNLOAD_FAILED}: {exc}.") from None
     with files.workdir() as workdir:
         options = {
             "format": "bestaudio/best",
@@ -117,16 +128,37 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
             with yt_dlp.YoutubeDL(options) as ydl:
                 info = ydl.extract_info(url, download=True)
         except yt_dlp.utils.DownloadError as exc:
-            message = str(exc).replace("ERROR: ", "")
-            raise AudioImportError(f"Could not download audio from that URL: {message}") from None
+            logger.info("download of %s failed: %s", url, exc)
+            raise AudioImportError(f"{DOWNLOAD_FAILED}: {_download_problem(str(exc))}.") from None
         downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.")]
         if not downloaded:
-            raise AudioImportError("Could not download audio from that URL (nothing was saved; is it over the size limit?).")
+            raise AudioImportError(f"{DOWNLOAD_FAILED} (nothing was saved; is it over the "
+                                   f"{settings.MV_MAX_UPLOAD_MB} MB limit?).")
         path = downloaded[0]
         if path.stat().st_size > _limit_bytes():
             raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.")
         title = (info or {}).get("title") or Path(url.split("?")[0]).stem or "Downloaded audio"
         return _register(owner, path, title=str(title), kind=AudioTrack.Source.URL, url=url, check=check)
+
+
+def _download_problem(text: str) -> str:
+    """What yt-dlp's error (URLs, Python reprs, HTTP lines) means, in a few plain words."""
+    lowered = text.lower()
+    for code in ("401", "403", "404", "410", "429"):
+        if f"http error {code}" in lowered:
+            return {"401": "the site asks for a login", "403": "the site refused access",
+                    "404": "nothing was found at that address (HTTP 404)", "410": "the page is gone (HTTP 410)",
+                    "429": "the site is limiting requests; try again later"}[code]
+    if "unsupported url" in lowered:
+        return "that site isn't supported; paste a link to a video or song page, or straight to an audio file"
+    if "larger than max-filesize" in lowered or "file is larger" in lowered:
+        return f"the file is over the {settings.MV_MAX_UPLOAD_MB} MB limit"
+    if any(word in lowered for word in ("timed out", "name or service not known", "connection refused",
+                                        "failed to resolve", "unable to download webpage", "unreachable")):
+        return "the site could not be reached; check the address and try again"
+    if "private video" in lowered or "sign in" in lowered or "age" in lowered and "confirm" in lowered:
+        return "the video is private or needs a login"
+    return "check that the link opens in a browser and leads to a song or a video"
 
 
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:
@@ -137,7 +169,8 @@ def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> Aud
         try:
             media.trim_audio(source, start_at, end_at, out)
         except media.MediaError as exc:
-            raise AudioImportError(f"Trimming failed: {exc}") from None
+            logger.warning("trim of track %s failed: %s", track.pk, exc.detail)
+            raise AudioImportError("The song could not be cut at those times; please try again.") from None
         copy = workdir / "trimmed.m4a"
         shutil.copyfile(out, copy)
         title = f"{track.title} (from {start_at:g} s)" if track.title else f"Trim from {start_at:g} s"

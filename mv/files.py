@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import os
 import shutil
 import socket
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
 from django.db.models.fields.files import FieldFile
+
+logger = logging.getLogger("mv.files")
 
 
 @contextlib.contextmanager
@@ -96,5 +99,6 @@ def fetch_url(url: str, dest: Path, *, limit_bytes: int, timeout: float = 60) ->
                         raise FetchError(f"the file is larger than {limit_bytes // (1024 * 1024)} MB")
                     fh.write(chunk)
     except requests.RequestException as exc:
-        raise FetchError(f"could not fetch the URL ({exc.__class__.__name__})") from None
+        logger.info("fetching %s failed: %r", url, exc)
+        raise FetchError("the address could not be reached") from None
     return dest

@@ -22,9 +22,26 @@ import av
 import mutagen
 from django.conf import settings
 
+NOT_AUDIO = "This file isn't audio we can read — MP3, WAV, M4A, OGG or FLAC work."
+NOT_VIDEO = "This file isn't a video we can read — MP4, MOV or WebM work."
+NOT_IMAGE = "This file isn't an image we can read — PNG, JPEG or WebP work."
+UNREADABLE = "This file can't be read: it may be damaged, or in a format we don't support."
+EMPTY_AUDIO = "This song is empty (no sound to use); pick another file."
+PROCESSING_FAILED = "Processing the media failed on our side; please try again."
+PROCESSING_TIMEOUT = "Processing the media took too long and was stopped; please try again."
+STITCH_FAILED = "The clips could not be joined into one video; stitching again usually fixes it."
+
 
 class MediaError(Exception):
-    """ffmpeg failed, or a file is not the media it claims to be."""
+    """ffmpeg failed, or a file is not the media it claims to be.
+
+    ``str(error)`` / ``message`` is a plain sentence for people (pages, the API, commands);
+    ``detail`` holds what ffmpeg or PyAV said, with file names, for the log only."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail or message
 
 
 @functools.cache
@@ -44,15 +61,15 @@ def ffmpeg_exe() -> str:
 
 
 def run_ffmpeg(args: Sequence[str | Path], *, timeout: float = 600) -> None:
-    """Run ffmpeg quietly; raise MediaError with the tail of its log on failure."""
+    """Run ffmpeg quietly; on failure raise MediaError with the tail of its log as the detail."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *map(str, args)]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        raise MediaError(f"ffmpeg timed out after {timeout:.0f} s") from exc
+        raise MediaError(PROCESSING_TIMEOUT, f"ffmpeg timed out after {timeout:.0f} s: {cmd}") from exc
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
-        raise MediaError("ffmpeg failed: " + (" | ".join(tail) or f"exit code {proc.returncode}"))
+        raise MediaError(PROCESSING_FAILED, "ffmpeg failed: " + (" | ".join(tail) or f"exit code {proc.returncode}"))
 
 
 # --- probing (PyAV and mutagen; never ffprobe) -------------------------------------------
@@ -97,11 +114,12 @@ def _seconds(stream) -> float:
     return 0.0
 
 
-def probe(path: Path | str) -> MediaInfo:
+def probe(path: Path | str, *, unreadable: str = UNREADABLE) -> MediaInfo:
+    """Streams and lengths; ``unreadable`` is the message when the file cannot be opened."""
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"cannot read {Path(path).name}: {exc}") from None
+        raise MediaError(unreadable, f"cannot read {path}: {exc}") from None
     with container:
         video = audio = None
         if container.streams.video:
@@ -144,39 +162,39 @@ def audio_duration(path: Path | str) -> float:
     return probe(path).duration
 
 
-def _decodes(path: Path | str, kind: str, frames: int = 8) -> None:
+def _decodes(path: Path | str, kind: str, message: str, frames: int = 8) -> None:
     try:
         with av.open(str(path)) as container:
             streams = getattr(container.streams, kind)
             if not streams:
-                raise MediaError(f"{Path(path).name} has no {kind} stream")
+                raise MediaError(message, f"{path} has no {kind} stream")
             decoded = 0
             for _ in container.decode(streams[0]):
                 decoded += 1
                 if decoded >= frames:
                     break
             if not decoded:
-                raise MediaError(f"{Path(path).name}: no {kind} could be decoded")
-    except av.FFmpegError as exc:
-        raise MediaError(f"{Path(path).name} is damaged or not {kind}: {exc}") from None
+                raise MediaError(message, f"{path}: no {kind} could be decoded")
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise MediaError(message, f"{path} is damaged or not {kind}: {exc}") from None
 
 
 def require_audio(path: Path | str) -> MediaInfo:
     """The file really is audio (decoded, not judged by its name)."""
-    info = probe(path)
+    info = probe(path, unreadable=NOT_AUDIO)
     if info.audio is None:
-        raise MediaError("not an audio file: no audio stream found")
-    _decodes(path, "audio")
+        raise MediaError(NOT_AUDIO, f"{path}: no audio stream found")
+    _decodes(path, "audio", NOT_AUDIO)
     if info.duration <= 0.05:
-        raise MediaError("the audio is empty")
+        raise MediaError(EMPTY_AUDIO, f"{path}: the audio lasts {info.duration:.3f} s")
     return info
 
 
 def require_video(path: Path | str) -> MediaInfo:
-    info = probe(path)
+    info = probe(path, unreadable=NOT_VIDEO)
     if info.video is None:
-        raise MediaError("not a video: no video stream found")
-    _decodes(path, "video", frames=2)
+        raise MediaError(NOT_VIDEO, f"{path}: no video stream found")
+    _decodes(path, "video", NOT_VIDEO, frames=2)
     return info
 
 
@@ -190,7 +208,7 @@ def require_image(path: Path | str) -> str:
         return "jpg"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
-    raise MediaError("not a PNG, JPEG or WebP image")
+    raise MediaError(NOT_IMAGE, f"{path}: first bytes {head!r} are not PNG, JPEG or WebP")
 
 
 # --- audio ------------------------------------------------------------------------------
@@ -226,7 +244,7 @@ def cut_audio(src: Path | str, start: float, end: float, dst: Path) -> float:
     """Exactly [start, end) of the song as 16-bit WAV: decoded and cut on samples, not on
     mp3 frames (a stream copy is only accurate to ~26 ms)."""
     if not 0 <= start < end:
-        raise MediaError(f"bad slice {start}-{end}")
+        raise MediaError("That part of the song is empty; pick a start before the end.", f"bad slice {start}-{end}")
     with _writing(dst) as tmp:
         run_ffmpeg(["-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
                     "-c:a", "pcm_s16le", "-ar", "44100", "-f", "wav", tmp])
@@ -400,11 +418,12 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     seams never drift) and lay the song under them, cut to the video's length. Only clips
     whose format differs from the majority are re-encoded. The result is verified."""
     if not clips:
-        raise MediaError("nothing to stitch")
+        raise MediaError("There are no clips to stitch.", "stitch called with no clips")
     infos = [probe(c) for c in clips]  # clips were decoded and checked when they arrived
     missing = [Path(c).name for c, i in zip(clips, infos, strict=True) if i.video is None]
     if missing:
-        raise MediaError(f"not a video: {', '.join(missing)}")
+        raise MediaError("A clip isn't a playable video; regenerate it, then stitch again.",
+                         f"not a video: {', '.join(missing)}")
     signatures = Counter(i.video.signature() for i in infos)  # type: ignore[union-attr]
     common = signatures.most_common(1)[0][0]
     like = next(i.video for i in infos if i.video.signature() == common)  # type: ignore[union-attr]
@@ -465,15 +484,17 @@ def _verify_stitch(path: Path, *, expected_frames: int, expected_duration: float
     """Never hand out a silently corrupt stitch (a copy over mismatched clips drops data)."""
     info = probe(path)
     if info.video is None:
-        raise MediaError("stitch check failed: the output has no video")
+        raise MediaError(STITCH_FAILED, "stitch check failed: the output has no video")
     if expected_frames and info.video.frames and abs(info.video.frames - expected_frames) > 1:
-        raise MediaError(f"stitch check failed: {info.video.frames} frames, expected {expected_frames}")
+        raise MediaError(STITCH_FAILED, f"stitch check failed: {info.video.frames} frames, expected {expected_frames}")
     if abs(info.video.duration - expected_duration) > 0.05:
-        raise MediaError(f"stitch check failed: video lasts {info.video.duration:.3f} s, expected {expected_duration:.3f} s")
+        raise MediaError(STITCH_FAILED, f"stitch check failed: video lasts {info.video.duration:.3f} s, "
+                                        f"expected {expected_duration:.3f} s")
     if with_audio:
         if info.audio is None:
-            raise MediaError("stitch check failed: the output has no audio")
+            raise MediaError(STITCH_FAILED, "stitch check failed: the output has no audio")
         wanted = min(expected_duration, audio_available)
         if info.audio.duration < wanted - 0.1:
-            raise MediaError(f"stitch check failed: audio stops at {info.audio.duration:.2f} s of {wanted:.2f} s")
+            raise MediaError(STITCH_FAILED,
+                             f"stitch check failed: audio stops at {info.audio.duration:.2f} s of {wanted:.2f} s")
     return StitchResult(duration=info.video.duration, reencoded=0, frames=info.video.frames)

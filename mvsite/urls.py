@@ -3,11 +3,25 @@
 Media files have no URL of their own, not even with DEBUG: they are served only through the
 API's ownership-checked endpoints."""
 
+from __future__ import annotations
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.decorators.http import require_GET
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers that ask for /favicon.ico get the site's SVG icon."""
+    return redirect(static("mv/favicon.svg"))
+
 
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -15,3 +29,7 @@ urlpatterns = [
     path("", include("mv.urls")),
 ]
 
+
+handler403 = "mv.error_pages.permission_denied"
+handler404 = "mv.error_pages.page_not_found"
+handler500 = "mv.error_pages.server_error"

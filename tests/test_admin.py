@@ -32,3 +32,23 @@ def test_admin_pages_render_with_real_rows(client, staff_user, user):
 def test_admin_is_staff_only(alice_client):
     response = alice_client.get("/admin/mv/clip/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_admin_clip_list_shows_thumbnail_project_title_and_short_id_and_no_add(client, staff_user, user,
+                                                                               django_assert_max_num_queries):
+    project = projects.create_project(owner=user, video_description="Neon rooftop concert", flavor=flavors.resolve("default"),
+                                      number_of_scenes=2)
+    projects.start_project(project)
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    clip = Clip.objects.filter(scene__project=project).first()
+    with django_assert_max_num_queries(12):  # scenes and projects come with the clips, not one query per row
+        listing = client.get("/admin/mv/clip/").content.decode()
+    assert f'src="/api/mv/get_video/{clip.pk}/poster"' in listing
+    assert f'title="{clip.pk}">{str(clip.pk)[:8]}</code>' in listing
+    assert "Neon rooftop concert" in listing
+    assert str(project.pk) not in listing  # the project by its title, not its id
+    assert "/admin/mv/clip/add/" not in listing
+    assert "MV Studio admin" in listing and "mv/favicon.svg" in listing
+    assert client.get("/admin/mv/clip/add/").status_code == 403

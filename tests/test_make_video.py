@@ -133,3 +133,27 @@ def test_out_is_required_without_dry_run_and_max_cost_must_be_a_sum_of_money(tra
     with pytest.raises(CommandError, match="--max-cost must be a number of US dollars"):
         call_command("make_video", audio=str(song_mp3), idea="x", max_cost=-1, out=str(tmp_path / "o.mp4"))
     assert _nothing_started()
+def test_an_unknown_flavor_exits_non_zero_and_lists_the_flavors(transactional_db, song_mp3, tmp_path):
+    from mv import flavors
+
+    with pytest.raises(CommandError) as caught:
+        call_command("make_video", audio=str(song_mp3), idea="x", flavor="nosuch", out=str(tmp_path / "o.mp4"))
+    assert "'nosuch'" in str(caught.value)
+    assert all(name in str(caught.value) for name in flavors.names())
+    assert _nothing_started()
+
+
+def test_an_unknown_flavor_from_the_command_line_exits_with_status_1(tmp_path, song_mp3):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "manage.py", "make_video", "--audio", str(song_mp3), "--idea", "x",
+                             "--flavor", "nosuch", "--out", str(tmp_path / "o.mp4")],
+                            cwd=root, capture_output=True, text=True, timeout=120,
+                            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mvsite.settings",
+                                 "MV_SQLITE_PATH": str(tmp_path / "db.sqlite3")})
+    assert result.returncode == 1
+    assert "there is no config flavor 'nosuch'; choose one of: default" in result.stderr
+    assert "Traceback" not in result.stderr

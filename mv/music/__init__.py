@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from mv.music.analysis import ANALYSIS_VERSION, Analysis, AnalysisError, Section, analyze, analyze_samples, warm_up
-from mv.music.lyrics import LyricLine, from_transcription, is_lrc, lyrics_in, parse_lyrics
+from mv.music.analysis import (
+    ANALYSIS_VERSION,
+    Analysis,
+    AnalysisError,
+    Section,
+    analyze,
+    analyze_samples,
+    warm_up,
+)
+from mv.music.lyrics import (
+    LyricLine,
+    from_transcription,
+    is_lrc,
+    lyrics_in,
+    parse_lyrics,
+)
 from mv.music.plan import (
     PlanError,
     Slot,

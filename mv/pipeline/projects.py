@@ -87,7 +87,7 @@ def rewrite_scene(scene: Scene, flavor: Flavor) -> SceneWriting:
 
 def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> SceneWriting:
     provider = get_provider()
-    count = project.scene_request(flavor, used_in="mv.pipeline.scenes: number of scenes").number_of_scenes
+    count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes").number_of_scenes
     writing = SceneWriting.objects.create(
         project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
         model=provider.model_for(flavor, "scenes"), number_of_scenes=count,

@@ -41,7 +41,7 @@ def request_clip(
 ) -> Clip:
     """A queued generated clip, rendered in the background; with a scene it becomes the
     scene's current clip only once it succeeded (its parent is the previous one)."""
-    where = "mv.pipeline.clips.request_clip"
+    where = "mv.pipeline.rendering.request_clip"
     provider = get_provider()
     aspect = aspect_ratio or flavor.get("image_params", "video_aspect_ratio", used_in=f"{where}: aspect_ratio")
     rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")

@@ -61,7 +61,8 @@ def describe(exc: Exception) -> tuple[str, bool]:
         return "Replicate did not answer in time.", False
     if isinstance(exc, httpx.TransportError):
         return "Could not reach Replicate (connection failed).", False
-    return f"Unexpected error talking to Replicate: {exc.__class__.__name__}", True
+    logger.warning("unexpected error talking to Replicate: %r", exc)
+    return "Something unexpected went wrong talking to Replicate; try again.", True
 
 
 # After these the request had reached Replicate, which may have created (and be billing) a
@@ -142,7 +143,8 @@ class ReplicateProvider(Provider):
                     for chunk in response.iter_bytes():
                         fh.write(chunk)
         except httpx.HTTPError as exc:
-            raise ProviderError(f"the model's output could not be downloaded ({exc.__class__.__name__})", permanent=False) from None
+            logger.warning("downloading the model's output failed: %r", exc)
+            raise ProviderError("the model's output could not be downloaded (the connection failed)", permanent=False) from None
         tmp.replace(dest)
         return dest
 

@@ -63,8 +63,8 @@ class Command(BaseCommand):
             flavor = flavors.resolve(o["flavor"])
         except flavors.InvalidFlavorName as exc:
             raise CommandError(str(exc)) from None
-        if flavor.name != o["flavor"]:
-            self.stderr.write(f"config flavor {o['flavor']!r} not found, using {flavor.name!r}")
+        if flavor.name != o["flavor"]:  # a typo must not quietly make a whole video with other prompts
+            raise CommandError(f"there is no config flavor {o['flavor']!r}; choose one of: {', '.join(flavors.names())}")
         count = o["scenes"] or int(flavor.get("parameters", "number_of_scenes", used_in="make_video: number of scenes"))
         lipsync_numbers = self._lipsync_numbers(o["lipsync"], count)  # before any work starts
         song_seconds = self._check_song_covers(song, o["audio_start"], lipsync_numbers, flavor)

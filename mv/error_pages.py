@@ -1,0 +1,66 @@
+"""The site's error pages: styled 404, 403 and 500 with the header and a way back.
+
+Paths under /api/ keep answering the API's JSON error shape. The 500 page is rendered
+without the request (no context processors, no database), and falls back to plain HTML
+if even that fails, so a broken database or template never hides the error page itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, HttpResponseServerError
+from django.template import loader
+from django.views import defaults
+
+from mv.apiutils import error_response
+
+logger = logging.getLogger("mv.error_pages")
+
+FALLBACK_500 = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Something went wrong · MV Studio</title>'
+    '</head><body><h1>Something went wrong</h1><p>The error has been logged. '
+    '<a href="/">Back to your projects</a></p></body></html>'
+)
+
+# What a 404 from a view was looking for, by URL name: the page can then say so.
+_MISSING = {"quick_gen": "project", "change_flavor": "project", "restitch": "project"}
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return error_response(404, "not_found", "No such API endpoint or id.")
+    match = getattr(request, "resolver_match", None)
+    what = _MISSING.get(match.url_name, "") if match else ""
+    body = loader.render_to_string("404.html", {"missing": what}, request=request)
+    return HttpResponse(body, status=404)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return error_response(403, "forbidden", "You are not allowed to do that.")
+    return defaults.permission_denied(request, exception, template_name="403.html")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A form posted without a valid CSRF token (often: a page left open past its session)."""
+    if _is_api(request):
+        return error_response(403, "csrf_failed", "CSRF token missing or incorrect.")
+    logger.info("CSRF failure on %s: %s", request.path, reason)
+    body = loader.render_to_string("403.html", {"expired_form": True}, request=request)
+    return HttpResponse(body, status=403)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return error_response(500, "server_error", "Something went wrong on our side; the error has been logged.")
+    try:
+        body = loader.get_template("500.html").render()
+    except Exception:  # the error page must never fail: plain HTML instead
+        logger.exception("the 500 page could not be rendered")
+        body = FALLBACK_500
+    return HttpResponseServerError(body)
