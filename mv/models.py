@@ -47,14 +47,14 @@ image_name = GeneratedName("images")
 
 
 class OwnedQuerySet(models.QuerySet):
-    """Users see only their own rows; staff see all."""
+    """Users see only their own rows; superusers see all."""
 
     owner_path = "owner"
 
     def visible_to(self, user) -> OwnedQuerySet:
         if not user.is_authenticated:
             return self.none()
-        if user.is_staff:
+        if user.is_superuser:  # staff see only their own rows outside the admin
             return self
         return self.filter(**{self.owner_path: user})
 

@@ -230,3 +230,19 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_staff_without_superuser_rights_see_only_their_own_rows(client, user, staff_user, song_mp3):
+    """The admin refuses staff another user's rows, and so do the pages and the API; only a
+    superuser sees everyone's."""
+    t = owned_things(user, song_mp3)
+    project = t["project"]
+    client.force_login(staff_user)
+    assert client.get(f"/quick-gen/{project.pk}/").status_code == 404
+    assert client.get(f"/api/mv/projects/{project.pk}").status_code == 404
+    assert client.post(f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "mv1"}).status_code == 404
+    project.refresh_from_db()
+    assert project.config_flavor != "mv1"
+    staff_user.is_superuser = True
+    staff_user.save()
+    assert client.get(f"/api/mv/projects/{project.pk}").status_code == 200
