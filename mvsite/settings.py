@@ -58,9 +58,9 @@ def envlist(name: str, default: str = "") -> list[str]:
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and envbool("MV_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # Development fallback: stable per checkout, never used when SECRET_KEY is set.
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set (a long random value) unless DEBUG is on")
+    # Development fallback, only with DEBUG on: stable per checkout, never used when SECRET_KEY is set.
     SECRET_KEY = "dev-insecure-" + str(BASE_DIR)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")

@@ -225,7 +225,7 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
     env.update(DJANGO_SETTINGS_MODULE="mvsite.settings", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(64),
                ALLOWED_HOSTS="mv.example.com", SECURE_SSL_REDIRECT="true", SESSION_COOKIE_SECURE="true",
-               CSRF_COOKIE_SECURE="true", SECURE_HSTS_SECONDS="31536000", MV_REQUIRE_SECRET_KEY="true",
+               CSRF_COOKIE_SECURE="true", SECURE_HSTS_SECONDS="31536000",
                MV_SQLITE_PATH=str(tmp_path / "db.sqlite3"))
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=120)
