@@ -273,7 +273,8 @@ def _font() -> str:
 
 
 def _text_file(workdir: Path, text: str, width: int) -> Path:
-    """drawtext reads its text from a file, so no user text is ever parsed as filter syntax."""
+    """drawtext reads its text from a file (with expansion=none), so no user text is ever parsed as
+    filter syntax or expanded as %{...}."""
     path = workdir / f"text-{uuid.uuid4().hex[:8]}.txt"
     path.write_text("\n".join(textwrap.wrap(" ".join(text.split()), width=width)[:4]), encoding="utf-8")
     return path
@@ -294,9 +295,9 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
     font = _font()
     video = (
-        f"[0:v]drawtext={font}textfile='{title}':fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.55:"
+        f"[0:v]drawtext={font}expansion=none:textfile='{title}':fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.55:"
         f"boxborderw=10:x=(w-tw)/2:y=h/10,"
-        f"drawtext={font}textfile='{caption}':fontsize=h/22:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
+        f"drawtext={font}expansion=none:textfile='{caption}':fontsize=h/22:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
         f"boxborderw=8:x=(w-tw)/2:y=h*0.62,"
         f"drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
     )
@@ -325,8 +326,8 @@ def render_preview_image(dst: Path, *, label: str, text: str, size: str = "512x5
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
     font = _font()
     chain = (
-        f"drawtext={font}textfile='{title}':fontsize=h/16:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:"
-        f"x=(w-tw)/2:y=h/12,drawtext={font}textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
+        f"drawtext={font}expansion=none:textfile='{title}':fontsize=h/16:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:"
+        f"x=(w-tw)/2:y=h/12,drawtext={font}expansion=none:textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
         f"box=1:boxcolor=black@0.4:boxborderw=8:x=(w-tw)/2:y=h*0.6"
     )
     try:
@@ -348,7 +349,7 @@ def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None
     title = _text_file(dst.parent, "LOCAL LIPSYNC PREVIEW", width=200)
     graph = (
         f"[1:a]apad,asplit[a1][a2];[a2]showwaves=s={w}x{max(16, h // 4)}:mode=cline:rate=24:colors=0xffffff[wv];"
-        f"[0:v][wv]overlay=0:H-h:shortest=0,drawtext={_font()}textfile='{title}':fontsize=h/16:fontcolor=white:"
+        f"[0:v][wv]overlay=0:H-h:shortest=0,drawtext={_font()}expansion=none:textfile='{title}':fontsize=h/16:fontcolor=white:"
         f"box=1:boxcolor=0xd6336c@0.8:boxborderw=8:x=w-tw-16:y=16[v]"
     )
     try:
