@@ -15,7 +15,7 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path, reverse
 
-from mv import audio, files, flavors, media, pipeline
+from mv import audio, files, flavors, media, netguard, pipeline
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.forms import (
     AudioDownloadForm,
@@ -261,12 +261,12 @@ def _lipsync_times(start: float | None, end: float | None, duration: float | Non
 def _fetch_video(url: str, workdir: Path) -> Path:
     """The video at url, downloaded and checked, but not registered yet."""
     try:
-        path = files.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
+        path = netguard.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
         media.require_video(path)
-    except files.FetchError as exc:
+    except netguard.FetchError as exc:
         raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
-    except media.MediaError as exc:
-        raise ApiError(400, "bad_video_url", f"video_url is not a usable video: {exc}.") from None
+    except media.MediaError:
+        raise ApiError(400, "bad_video_url", "video_url is not a usable video.") from None
     return path
 
 

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from mv import files, media
+from mv import files, media, netguard
 from mv.models import AudioTrack
 
 logger = logging.getLogger("mv.audio")
@@ -92,13 +92,14 @@ def import_upload(owner, uploaded: UploadedFile) -> AudioTrack:
 
 
 def import_url(owner, url: str, *, check: Callable[[float], None] | None = None) -> AudioTrack:
-    """Any URL yt-dlp supports, including a direct link to an audio file. ``check`` sees
-    the song's length before it is registered (see ``_register``)."""
+    """Any URL yt-dlp supports, including a direct link to an audio file. Every request yt-dlp
+    makes passes the network guard and counts against the size limit (see mv.netguard).
+    ``check`` sees the song's length before it is registered (see ``_register``)."""
     import yt_dlp
 
     try:
-        files.check_public_url(url)
-    except files.FetchError as exc:
+        netguard.check_url(url)
+    except netguard.FetchError as exc:
         raise AudioImportError(f"Could not download audio from that URL: {exc}.") from None
     with files.workdir() as workdir:
         options = {
@@ -107,19 +108,22 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
             "quiet": True,
             "no_warnings": True,
             "noplaylist": True,
-            "max_filesize": _limit_bytes(),
             "socket_timeout": 30,
             "retries": 1,
+            "fragment_retries": 1,
             "logger": logging.getLogger("mv.audio.yt_dlp"),
             "ffmpeg_location": media.ffmpeg_exe(),  # for its container fix-ups, where no ffmpeg is on PATH
         }
+        ydl = netguard.youtube_dl(options, limit_bytes=_limit_bytes())
         try:
-            with yt_dlp.YoutubeDL(options) as ydl:
+            with ydl:
                 info = ydl.extract_info(url, download=True)
-        except yt_dlp.utils.DownloadError as exc:
-            message = str(exc).replace("ERROR: ", "")
-            raise AudioImportError(f"Could not download audio from that URL: {message}") from None
-        downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.")]
+        except (yt_dlp.utils.YoutubeDLError, netguard.FetchError):  # yt-dlp's message may tell open ports from closed
+            if isinstance(ydl.guard.failure, netguard.TooLarge):
+                raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.") from None
+            reason = ydl.guard.failure or netguard.COULD_NOT_DOWNLOAD
+            raise AudioImportError(f"Could not download audio from that URL: {reason}.") from None
+        downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.") and not p.name.endswith(".part")]
         if not downloaded:
             raise AudioImportError("Could not download audio from that URL (nothing was saved; is it over the size limit?).")
         path = downloaded[0]
