@@ -31,8 +31,15 @@ class AudioTooLarge(AudioImportError):
     pass
 
 
+NOT_AUDIO = "This file isn't audio we can read — MP3, WAV, M4A, OGG or FLAC work."
+
+
 def _limit_bytes() -> int:
     return settings.MV_MAX_UPLOAD_MB * 1024 * 1024
+
+
+def _too_long() -> str:
+    return f"The song is longer than {settings.MV_MAX_SONG_SECONDS / 60:g} minutes, the longest accepted."
 
 
 def _register(owner, source: Path, *, title: str, kind: str, url: str = "", parent: AudioTrack | None = None,
@@ -42,14 +49,22 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
     it raises, the error propagates and no file or row is left behind."""
     try:
         info = media.require_audio(source)
-    except media.MediaError as exc:
-        raise AudioImportError(f"This file is not usable audio: {exc}.") from None
+    except media.MediaError:
+        raise AudioImportError(NOT_AUDIO) from None
+    longest = settings.MV_MAX_SONG_SECONDS
+    if info.duration > longest:
+        raise AudioTooLarge(_too_long())
     with files.workdir() as workdir:
         aac = workdir / "song.m4a"
         try:
-            duration = media.transcode_song(source, aac)
+            duration = media.transcode_song(source, aac, max_seconds=longest)
         except media.MediaError as exc:
-            raise AudioImportError(f"The audio could not be converted: {exc}.") from None
+            logger.warning("song conversion failed: %s", exc)
+            raise AudioImportError("The audio could not be converted.") from None
+        if duration > longest:  # the header understated it: the decoded length is what counts
+            raise AudioTooLarge(_too_long())
+        if aac.stat().st_size > _limit_bytes():
+            raise AudioTooLarge(f"The song is larger than {settings.MV_MAX_UPLOAD_MB} MB once decoded.")
         if check is not None:
             check(duration or info.duration)
         picture = workdir / "waveform.png"
@@ -145,7 +160,8 @@ def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> Aud
         try:
             media.trim_audio(source, start_at, end_at, out)
         except media.MediaError as exc:
-            raise AudioImportError(f"Trimming failed: {exc}") from None
+            logger.warning("trim failed: %s", exc)
+            raise AudioImportError("Trimming failed.") from None
         copy = workdir / "trimmed.m4a"
         shutil.copyfile(out, copy)
         title = f"{track.title} (from {start_at:g} s)" if track.title else f"Trim from {start_at:g} s"

@@ -97,11 +97,57 @@ def _seconds(stream) -> float:
     return 0.0
 
 
+def container_format(path: Path | str) -> str:
+    """The ffmpeg demuxer for a file, chosen from an allow-list by the file's first bytes.
+
+    Media is never opened with format auto-detection: a playlist (HLS, concat, ...) uploaded
+    as a "song" would make ffmpeg read other files or URLs. Only single-file audio and video
+    containers are accepted, and each is opened with its own demuxer and the file protocol."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        raise MediaError("the file cannot be read") from None
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"  # also WebM
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mov"  # also MP4 and M4A
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "aac"  # ADTS
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "mp3"
+    raise MediaError("not a supported audio or video file")
+
+
+# Options for every demuxer we open: only the file itself, through the file protocol.
+_DEMUXER_OPTIONS = {"protocol_whitelist": "file"}
+
+
+def _open(path: Path | str):
+    return av.open(str(path), format=container_format(path), options=_DEMUXER_OPTIONS)
+
+
+def input_args(path: Path | str) -> list[str]:
+    """ffmpeg's input options for a stored or uploaded file (before its ``-i``): the demuxer
+    its first bytes name and the file protocol only, never auto-detection."""
+    return ["-protocol_whitelist", "file", "-f", container_format(path)]
+
+
 def probe(path: Path | str) -> MediaInfo:
     try:
-        container = av.open(str(path))
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        raise MediaError(f"cannot read {Path(path).name}: {exc}") from None
+        container = _open(path)
+    except (av.FFmpegError, OSError, ValueError):
+        raise MediaError("the file cannot be read as media") from None
     with container:
         video = audio = None
         if container.streams.video:
@@ -146,19 +192,19 @@ def audio_duration(path: Path | str) -> float:
 
 def _decodes(path: Path | str, kind: str, frames: int = 8) -> None:
     try:
-        with av.open(str(path)) as container:
+        with _open(path) as container:
             streams = getattr(container.streams, kind)
             if not streams:
-                raise MediaError(f"{Path(path).name} has no {kind} stream")
+                raise MediaError(f"the file has no {kind} stream")
             decoded = 0
             for _ in container.decode(streams[0]):
                 decoded += 1
                 if decoded >= frames:
                     break
             if not decoded:
-                raise MediaError(f"{Path(path).name}: no {kind} could be decoded")
-    except av.FFmpegError as exc:
-        raise MediaError(f"{Path(path).name} is damaged or not {kind}: {exc}") from None
+                raise MediaError(f"no {kind} could be decoded")
+    except (av.FFmpegError, OSError, ValueError):
+        raise MediaError(f"the file is damaged or not {kind}") from None
 
 
 def require_audio(path: Path | str) -> MediaInfo:
@@ -214,11 +260,13 @@ def _writing(dst: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def transcode_song(src: Path | str, dst: Path) -> float:
-    """AAC once, on arrival, so every later stitch can stream-copy the song."""
+def transcode_song(src: Path | str, dst: Path, *, max_seconds: float | None = None) -> float:
+    """AAC once, on arrival, so every later stitch can stream-copy the song. With max_seconds,
+    decoding stops just past it (the caller refuses a longer song without decoding all of it)."""
+    limit = ["-t", f"{max_seconds + 1:.3f}"] if max_seconds else []
     with _writing(dst) as tmp:
-        run_ffmpeg(["-i", src, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
-                    "-movflags", "+faststart", "-f", "mp4", tmp])
+        run_ffmpeg([*input_args(src), "-i", src, *limit, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k",
+                    "-ar", "44100", "-ac", "2", "-movflags", "+faststart", "-f", "mp4", tmp])
     return probe(dst).duration
 
 
@@ -228,14 +276,14 @@ def cut_audio(src: Path | str, start: float, end: float, dst: Path) -> float:
     if not 0 <= start < end:
         raise MediaError(f"bad slice {start}-{end}")
     with _writing(dst) as tmp:
-        run_ffmpeg(["-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
+        run_ffmpeg([*input_args(src), "-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
                     "-c:a", "pcm_s16le", "-ar", "44100", "-f", "wav", tmp])
     return probe(dst).duration
 
 
 def trim_audio(src: Path | str, start: float, end: float | None, dst: Path) -> float:
     """A new, re-encoded (sample-accurate) AAC track from start to end (or the end)."""
-    args: list[str | Path] = ["-ss", f"{start:.6f}", "-i", src]
+    args: list[str | Path] = [*input_args(src), "-ss", f"{start:.6f}", "-i", src]
     if end is not None:
         args += ["-t", f"{end - start:.6f}"]
     with _writing(dst) as tmp:
@@ -254,7 +302,8 @@ def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), dur
             x = int(round(mark / duration * (width - 2)))
             chain.append(f"drawbox=x={x}:y=0:w=2:h={height}:color=0xffb020@0.9:t=fill")
     with _writing(dst) as tmp:
-        run_ffmpeg(["-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2", tmp])
+        run_ffmpeg([*input_args(src), "-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2",
+                    tmp])
 
 
 # --- pictures and local renders ------------------------------------------------------------
@@ -262,7 +311,7 @@ def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), dur
 
 def poster(src: Path | str, dst: Path, *, at: float = 0.5) -> None:
     with _writing(dst) as tmp:
-        run_ffmpeg(["-ss", f"{at:.3f}", "-i", src, "-frames:v", "1", "-q:v", "4", "-f", "image2", tmp])
+        run_ffmpeg([*input_args(src), "-ss", f"{at:.3f}", "-i", src, "-frames:v", "1", "-q:v", "4", "-f", "image2", tmp])
 
 
 def _font() -> str:
@@ -354,7 +403,8 @@ def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None
     )
     try:
         with _writing(dst) as tmp:
-            run_ffmpeg(["-i", video, "-i", audio_wav, "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
+            run_ffmpeg([*input_args(video), "-i", video, *input_args(audio_wav), "-i", audio_wav,
+                        "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-pix_fmt", "yuv420p",
                         "-c:a", "aac", "-b:a", "128k", "-t", f"{info.video.duration or info.duration:.3f}",
                         "-movflags", "+faststart", "-f", "mp4", tmp])
@@ -381,7 +431,7 @@ def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
     timescale = like.time_base.partition("/")[2] or "12288"
     vf = (f"scale={like.width}:{like.height}:force_original_aspect_ratio=decrease,"
           f"pad={like.width}:{like.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={num}/{den or 1},format={like.pix_fmt}")
-    args: list[str | Path] = ["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
+    args: list[str | Path] = [*input_args(src), "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
                               "-preset", "veryfast", "-crf", "20"]
     profile = X264_PROFILES.get(like.profile.lower())
     if profile:
@@ -392,7 +442,7 @@ def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
 
 
 def _remux_video_first(src: Path, dst: Path) -> None:
-    run_ffmpeg(["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dst])
+    run_ffmpeg([*input_args(src), "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dst])
 
 
 def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
@@ -445,7 +495,7 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     codecs: list[str] = ["-c:v", "copy"]
     song = probe(audio) if use_song else None
     if song is not None:
-        args += ["-ss", f"{audio_start:.6f}", "-i", audio]
+        args += [*input_args(audio), "-ss", f"{audio_start:.6f}", "-i", audio]
         maps += ["-map", "1:a:0"]
         codecs += ["-c:a", "copy"] if song.audio and song.audio.codec == "aac" else ["-c:a", "aac", "-b:a", "192k"]
     elif keep_clip_audio:

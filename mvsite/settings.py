@@ -210,6 +210,7 @@ MV_API_USER = env("MV_API_USER", "api")  # the user that X-API-Key requests act 
 MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; generated when unset
 MV_FFMPEG = env("MV_FFMPEG")  # explicit ffmpeg binary; else PATH, else imageio-ffmpeg's
 MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
+MV_MAX_SONG_SECONDS = envfloat("MV_MAX_SONG_SECONDS", 1800.0)  # longest song accepted, measured by decoding it
 MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds before a prediction is cancelled
 MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 1.0)  # seconds between polls of one prediction
 # How long a start (the create call with its retries) may take before a worker that finds it
