@@ -15,7 +15,7 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path, reverse
 
-from mv import audio, files, flavors, media, netguard, pipeline
+from mv import audio, files, flavors, media, netguard, pipeline, uploads
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.forms import (
     AudioDownloadForm,
@@ -353,6 +353,8 @@ def get_video_info(request: HttpRequest, video_id: str) -> JsonResponse:
 @api_endpoint("POST")
 def audio_upload(request: HttpRequest) -> JsonResponse:
     form = AudioUploadForm(request.POST, request.FILES)
+    if uploads.too_large(request):
+        raise ApiError(413, "too_large", uploads.too_large(request))
     if not form.is_valid():
         raise ApiError(400, "validation_error", "Send the song as a multipart field named 'file'.",
                        {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})

@@ -226,6 +226,13 @@ MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads stop as soon as they pass MV_MAX_UPLOAD_MB (signed in) or the small body limit above
+# (anyone else), before Django spools them to memory or disk.
+FILE_UPLOAD_HANDLERS = [
+    "mv.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security headers and a Content Security Policy the pages work under (no inline script).
 SECURE_CONTENT_TYPE_NOSNIFF = True
