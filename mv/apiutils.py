@@ -57,8 +57,10 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+        # a lone surrogate ("\ud800") is valid JSON but not text: refuse it here, for every field
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):  # RecursionError: nested thousands of levels deep
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON text.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return data
