@@ -35,6 +35,24 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     return JsonResponse({"error": code, "message": message, "details": details or {}}, status=status)
 
 
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: the API answers JSON even for a bug or a failing disk; pages get Django's page."""
+    if request.path.startswith("/api/"):
+        return error_response(500, "internal_error", "Something went wrong on our side; please try again later.")
+    from django.views.defaults import server_error as page
+
+    return page(request)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """handler400 (e.g. a request body Django refuses before any view runs), JSON on the API."""
+    if request.path.startswith("/api/"):
+        return error_response(400, "bad_request", "The request could not be read.")
+    from django.views.defaults import bad_request as page
+
+    return page(request, exception)
+
+
 def api_user(request: HttpRequest):
     """The user behind a request: the session's, or the API-key user for X-API-Key."""
     if request.user.is_authenticated:

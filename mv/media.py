@@ -22,6 +22,8 @@ import av
 import mutagen
 from django.conf import settings
 
+from mv import errors
+
 
 class MediaError(Exception):
     """ffmpeg failed, or a file is not the media it claims to be."""
@@ -52,7 +54,7 @@ def run_ffmpeg(args: Sequence[str | Path], *, timeout: float = 600) -> None:
         raise MediaError(f"ffmpeg timed out after {timeout:.0f} s") from exc
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-5:]
-        raise MediaError("ffmpeg failed: " + (" | ".join(tail) or f"exit code {proc.returncode}"))
+        raise MediaError("ffmpeg failed: " + (errors.without_paths(" | ".join(tail)) or f"exit code {proc.returncode}"))
 
 
 # --- probing (PyAV and mutagen; never ffprobe) -------------------------------------------

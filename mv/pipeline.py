@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from mv import files, flavors, media
+from mv import errors, files, flavors, media
 from mv.flavors import Flavor
 from mv.models import (
     ACTIVE_STATUSES,
@@ -793,7 +793,7 @@ def run_stitch(stitch_id: str) -> None:
                                   suppress_video_audio=stitch.suppress_video_audio, workdir=workdir)
             files.store(stitch.file, out, f"{stitch.pk}.mp4")
     except (media.MediaError, OSError, ValueError) as exc:
-        stitch.mark_failed(f"stitching failed: {exc}")
+        stitch.mark_failed(f"stitching failed: {errors.public_message(exc)}")
         return
     stitch.duration = result.duration
     stitch.reencoded_clips = result.reencoded

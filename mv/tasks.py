@@ -17,7 +17,7 @@ from django.conf import settings
 from django.tasks import Task, task
 from django.utils import timezone
 
-from mv import pipeline
+from mv import errors, pipeline
 from mv.models import ACTIVE_STATUSES, CharacterImage, Clip, JobStatus, Project, Scene, Stitch
 
 logger = logging.getLogger("mv.tasks")
@@ -72,7 +72,7 @@ def _fail_active(model, pk: str, exc: Exception) -> None:
     """A bug must never leave a row running (or writing) forever: fail it with a readable error."""
     logger.exception("%s %s failed unexpectedly", model.__name__, pk)
     fields = pipeline.PREDICTION_FIELDS.get(model)
-    message = f"internal error: {exc.__class__.__name__}"
+    message = f"internal error: {errors.public_message(exc)}"
     if fields is None:
         model.objects.filter(pk=pk, status__in=ACTIVE_STATUSES).update(
             status=JobStatus.FAILED, error=message, finished_at=timezone.now())

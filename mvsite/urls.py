@@ -15,3 +15,6 @@ urlpatterns = [
     path("", include("mv.urls")),
 ]
 
+handler400 = "mv.apiutils.bad_request"
+handler500 = "mv.apiutils.server_error"
+

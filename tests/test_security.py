@@ -246,3 +246,34 @@ def test_staff_without_superuser_rights_see_only_their_own_rows(client, user, st
     staff_user.is_superuser = True
     staff_user.save()
     assert client.get(f"/api/mv/projects/{project.pk}").status_code == 200
+
+
+def test_the_api_answers_json_without_paths_when_the_media_folder_fails(user, song_mp3, settings, tmp_path):
+    """A media folder that cannot be written: the upload is a JSON 500 with a plain message (not
+    Django's HTML page, not the folder's path), and a stitch fails with a message without paths."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import make_clip
+
+    clip = pipeline.import_clip(user, make_clip(tmp_path / "c.mp4", seconds=1.0))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the media folder should be")
+    settings.MEDIA_ROOT = blocker / "media"
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.post("/api/audio/upload", {"file": SimpleUploadedFile("song.mp3", song_mp3.read_bytes())})
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "internal_error" and str(tmp_path) not in response.content.decode()
+    stitch = pipeline.request_stitch(owner=user, clips=[clip])
+    stitch.refresh_from_db()
+    assert stitch.status == "failed" and stitch.error.startswith("stitching failed")
+    assert "/" not in stitch.error and "Errno" not in stitch.error
+
+
+def test_tool_messages_keep_file_names_but_not_paths():
+    from mv import errors
+    from mv.media import MediaError
+
+    message = errors.public_message(MediaError("ffmpeg failed: /tmp/mv-1a2b/upload.mp3: Invalid data found"))
+    assert message == "ffmpeg failed: upload.mp3: Invalid data found"
+    assert "/srv" not in errors.public_message(PermissionError(13, "Permission denied", "/srv/media/clips/a.mp4"))
