@@ -15,7 +15,7 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path, re_path, reverse
 
-from mv import audio, files, flavors, media, netguard, pipeline, uploads
+from mv import audio, files, flavors, media, netguard, pipeline, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.forms import (
     AudioDownloadForm,
@@ -154,7 +154,7 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                 "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}},
         }
 
-    done = pipeline.wait_for([project], data.get("wait") or 0)
+    done = waiting.wait_for([project], data.get("wait") or 0)
     return JsonResponse(payload(), status=200 if done else 202)
 
 
@@ -188,7 +188,7 @@ def generate_video(request: HttpRequest) -> JsonResponse:
                                  aspect_ratio=data.get("aspect_ratio") or None, duration=data.get("duration"),
                                  generate_audio=data.get("generate_audio"), seed=data.get("seed"),
                                  character_image=image)
-    done = pipeline.wait_for([clip], data.get("wait") or 0)
+    done = waiting.wait_for([clip], data.get("wait") or 0)
     return JsonResponse(_clip_json(clip), status=200 if done else 202)
 
 
@@ -226,7 +226,7 @@ def lipsync(request: HttpRequest) -> JsonResponse:
     flavor = _flavor(source.config_flavor)
     clip = pipeline.request_lipsync(owner=request.api_user, flavor=flavor, source=source, audio_track=track,
                                     start_time=start, end_time=end, options=form.options())
-    done = pipeline.wait_for([clip], data.get("wait") or 0)
+    done = waiting.wait_for([clip], data.get("wait") or 0)
     body = _clip_json(clip)
     body["stitch_id"] = str(clip.followup_stitch_id) if clip.followup_stitch_id else None
     body["replaces_current_clip"] = clip.promote_on_success
@@ -288,7 +288,7 @@ def stitch_videos(request: HttpRequest) -> JsonResponse:
     suppress = data.get("suppress_video_audio")
     stitch = pipeline.request_stitch(owner=request.api_user, clips=clips, audio_track=track, audio_start=audio_start,
                                      suppress_video_audio=(track is not None) if suppress is None else suppress)
-    done = pipeline.wait_for([stitch], data.get("wait") or 0)
+    done = waiting.wait_for([stitch], data.get("wait") or 0)
     return JsonResponse(_stitch_json(stitch), status=200 if done else 202)
 
 
@@ -301,7 +301,7 @@ def retry_video(request: HttpRequest) -> JsonResponse:
         again = pipeline.retry_clip(clip)
     except ValueError as exc:
         raise ApiError(400, "not_failed", str(exc)) from None
-    done = pipeline.wait_for([again], data.get("wait") or 0)
+    done = waiting.wait_for([again], data.get("wait") or 0)
     return JsonResponse(_clip_json(again), status=200 if done else 202)
 
 
@@ -411,7 +411,7 @@ def generate_character_reference(request: HttpRequest) -> JsonResponse:
     images = pipeline.request_character_images(owner=request.api_user, flavor=flavor,
                                                description=data["character_description"],
                                                num_images=data.get("num_images") or 4, seed=data.get("seed"))
-    done = pipeline.wait_for(images, data.get("wait") or 0)
+    done = waiting.wait_for(images, data.get("wait") or 0)
     return JsonResponse({
         "config_flavor": flavor.name,
         "images": [{"id": str(i.pk), "status": i.status, "error": i.error or None,

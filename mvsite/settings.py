@@ -221,6 +221,10 @@ MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).
 MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
 MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
+# The API's `wait`: at most this many seconds, in at most this many threads per web process
+# (keep it below the threads per process); when all are busy a request answers 202 at once.
+MV_MAX_WAIT_SECONDS = envfloat("MV_MAX_WAIT_SECONDS", 30.0)
+MV_WAIT_SLOTS = envint("MV_WAIT_SLOTS", 2)
 MV_CREATE_RETRIES = envint("MV_CREATE_RETRIES", 4)
 MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")
 
