@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene, Stitch, StitchItem
+from mv.models import ApiKey, AudioTrack, CharacterImage, Clip, Project, Scene, Stitch, StitchItem
 
 
 def _video(obj) -> str:
@@ -123,3 +123,25 @@ class CharacterImageAdmin(admin.ModelAdmin):
         if not obj.file:
             return "—"
         return format_html('<img src="{}" width="200" alt="">', reverse("api_get_character_reference", args=[obj.pk]))
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made with `manage.py mv_api_key create` (the only time a key is shown); here
+    they are seen and revoked."""
+
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("prefix", "name", "user__username")
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset) -> None:
+        for key in queryset:
+            key.revoke()
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

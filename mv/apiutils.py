@@ -7,7 +7,6 @@ with a 4xx status; bad input never becomes a 500.
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
 import re
@@ -15,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
@@ -54,16 +53,14 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def api_user(request: HttpRequest):
-    """The user behind a request: the session's, or the API-key user for X-API-Key."""
+    """The user behind a request: the session's, or the owner of the X-API-Key (checked once
+    per request, through authenticate() so that django-axes throttles bad keys)."""
     if request.user.is_authenticated:
         return request.user
-    key = request.headers.get("X-API-Key", "")
-    if key and any(hmac.compare_digest(key, k) for k in settings.MV_API_KEYS):
-        user, _ = get_user_model().objects.get_or_create(
-            username=settings.MV_API_USER, defaults={"is_active": True}
-        )
-        return user
-    return None
+    if not hasattr(request, "_mv_api_user"):
+        key = request.headers.get("X-API-Key", "")
+        request._mv_api_user = authenticate(request, api_key=key) if key else None
+    return request._mv_api_user
 
 
 def parse_json(request: HttpRequest) -> dict[str, Any]:

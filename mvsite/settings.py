@@ -6,6 +6,7 @@ This is the only module that reads ``os.environ``; the app reads ``django.conf.s
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -75,6 +76,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "mv",
 ]
 
@@ -89,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "mvsite.urls"
@@ -131,6 +134,21 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Logins and API keys: django-axes refuses an address or a user name after repeated failures.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "mv.auth.ApiKeyBackend",
+]
+AXES_FAILURE_LIMIT = envint("MV_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MV_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "mv.auth.lockout_parameters"
+AXES_LOCKOUT_CALLABLE = "mv.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "mv.auth.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -205,8 +223,8 @@ REPLICATE_BASE_URL = env("REPLICATE_BASE_URL")
 MV_PROVIDER = env("MV_PROVIDER", "replicate" if REPLICATE_API_TOKEN else "local")
 if MV_PROVIDER not in {"replicate", "local"}:
     raise ImproperlyConfigured(f"MV_PROVIDER must be 'replicate' or 'local', not {MV_PROVIDER!r}")
-MV_API_KEYS = envlist("MV_API_KEYS")
-MV_API_USER = env("MV_API_USER", "api")  # the user that X-API-Key requests act as
+MV_API_KEYS = envlist("MV_API_KEYS")  # "username:key" entries; a bare key acts as MV_API_USER
+MV_API_USER = env("MV_API_USER", "api")  # the user bare MV_API_KEYS entries act as
 MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; generated when unset
 MV_FFMPEG = env("MV_FFMPEG")  # explicit ffmpeg binary; else PATH, else imageio-ffmpeg's
 MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
@@ -263,7 +281,8 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if envbool("MV_BEHIND_TLS_PROXY", False):
+MV_BEHIND_TLS_PROXY = envbool("MV_BEHIND_TLS_PROXY", False)  # also: the client address is the proxy's last hop
+if MV_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
