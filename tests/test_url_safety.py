@@ -197,6 +197,22 @@ def test_yt_dlp_does_not_fetch_hls_segments_from_a_private_host(public_loopback,
     assert start.seen and private.seen == [] and AudioTrack.objects.count() == 0
 
 
+def test_yt_dlp_never_lets_ffmpeg_fetch_what_it_cannot(public_loopback, serve, song_mp3, user, tmp_path):
+    """A playlist yt-dlp's own HLS downloader hands to ffmpeg (an encryption it does not do):
+    ffmpeg may read local files only, so it fetches neither the playlist nor the segments."""
+    from mv import media
+
+    segment = tmp_path / "seg.ts"
+    media.run_ffmpeg(["-i", song_mp3, "-t", "2", "-c:a", "aac", "-f", "mpegts", segment])
+    private = serve({"/seg0.ts": (200, {}, segment.read_bytes()), "/key": (200, {}, b"0" * 16)}, host="127.0.0.2")
+    playlist = (f'#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-KEY:METHOD=SAMPLE-AES,URI="{private.url}/key"\n'
+                f"#EXTINF:2.0,\n{private.url}/seg0.ts\n#EXT-X-ENDLIST\n").encode()
+    start = serve({"/song.m3u8": (200, {"Content-Type": "application/vnd.apple.mpegurl"}, playlist)})
+    with pytest.raises(audio.AudioImportError):
+        audio.import_url(user, f"{start.url}/song.m3u8")
+    assert private.seen == [] and start.seen.count("/song.m3u8") >= 1 and AudioTrack.objects.count() == 0
+
+
 def test_yt_dlp_does_not_fetch_an_audio_tag_source_on_a_private_host(public_loopback, serve, song_mp3, user):
     private = serve({"/song.mp3": (200, {"Content-Type": "audio/mpeg"}, song_mp3.read_bytes())}, host="127.0.0.2")
     page = f'<html><head><title>A song</title></head><body><audio src="{private.url}/song.mp3"></audio></body></html>'
