@@ -115,7 +115,7 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
     try:
         netguard.check_url(url)
     except netguard.FetchError as exc:
-        raise AudioImportError(f"Could not download audio from that URL: {exc}.") from None
+        raise _download_failed(exc) from None
     with files.workdir() as workdir:
         options = {
             "format": "bestaudio/best",
@@ -136,8 +136,7 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
         except (yt_dlp.utils.YoutubeDLError, netguard.FetchError):  # yt-dlp's message may tell open ports from closed
             if isinstance(ydl.guard.failure, netguard.TooLarge):
                 raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.") from None
-            reason = ydl.guard.failure or netguard.COULD_NOT_DOWNLOAD
-            raise AudioImportError(f"Could not download audio from that URL: {reason}.") from None
+            raise _download_failed(ydl.guard.failure) from None
         downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.") and not p.name.endswith(".part")]
         if not downloaded:
             raise AudioImportError("Could not download audio from that URL (nothing was saved; is it over the size limit?).")
@@ -146,6 +145,13 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
             raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.")
         title = (info or {}).get("title") or Path(url.split("?")[0]).stem or "Downloaded audio"
         return _register(owner, path, title=str(title), kind=AudioTrack.Source.URL, url=url, check=check)
+
+
+def _download_failed(failure: netguard.FetchError | None) -> AudioImportError:
+    """One plain message, with the guard's reason when it is more than "it failed"."""
+    if failure is None or str(failure) == netguard.COULD_NOT_DOWNLOAD:
+        return AudioImportError("Could not download audio from that URL.")
+    return AudioImportError(f"Could not download audio from that URL: {failure}.")
 
 
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:

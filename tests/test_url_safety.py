@@ -160,19 +160,23 @@ def test_the_address_checked_is_the_address_connected_to(public_loopback, serve,
     assert private.seen == []
 
 
-def test_refused_and_unreachable_urls_get_one_plain_message(public_loopback, serve, tmp_path):
+def test_refused_and_unreachable_urls_get_one_plain_message(public_loopback, serve, tmp_path, user):
     """An open port answering 404 and a closed port look the same to the user."""
     open_port = serve({})
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     closed_port = closed.getsockname()[1]
     closed.close()
-    messages = set()
+    messages, song_messages = set(), set()
     for url in (f"{open_port.url}/missing.mp4", f"http://127.0.0.1:{closed_port}/x.mp4"):
         with pytest.raises(netguard.FetchError) as caught:
             netguard.fetch_url(url, tmp_path / "out.mp4", limit_bytes=1024)
         messages.add(str(caught.value))
+        with pytest.raises(audio.AudioImportError) as caught_song:
+            audio.import_url(user, url)
+        song_messages.add(str(caught_song.value))
     assert messages == {netguard.COULD_NOT_DOWNLOAD}
+    assert song_messages == {"Could not download audio from that URL."}
 
 
 def test_yt_dlp_does_not_follow_a_redirect_to_a_private_host(public_loopback, serve, song_mp3, user):
