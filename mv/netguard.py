@@ -212,9 +212,9 @@ class _Run:
 
 
 @functools.cache
-def _ytdlp_classes() -> tuple[type, type]:
-    """yt-dlp's requests handler with guarded connections and a byte budget, and a YoutubeDL
-    that uses only that handler (no urllib, curl_cffi or websocket handler, and so no
+def _guarded_youtube_dl_class() -> type:
+    """A YoutubeDL whose only request handler is yt-dlp's requests handler with guarded
+    connections and a byte budget (no urllib, curl_cffi or websocket handler, and so no
     unguarded connection)."""
     import yt_dlp
     from yt_dlp.networking._requests import RequestsHTTPAdapter, RequestsRH, RequestsSession
@@ -264,7 +264,7 @@ def _ytdlp_classes() -> tuple[type, type]:
         def _request_director(self):
             return self.build_request_director([functools.partial(GuardedRequestsRH, run=self.guard)])
 
-    return GuardedYoutubeDL, GuardedRequestsRH
+    return GuardedYoutubeDL
 
 
 def youtube_dl(options: dict[str, Any], *, limit_bytes: int):
@@ -272,8 +272,7 @@ def youtube_dl(options: dict[str, Any], *, limit_bytes: int):
     a failure, ``ydl.guard.failure`` is the guard's refusal, if that is what stopped it. Only
     its native downloaders run (they fetch through the guarded handler); ffmpeg, which would
     open its own connections, may read local files only."""
-    cls, _ = _ytdlp_classes()
-    return cls(options | {
+    return _guarded_youtube_dl_class()(options | {
         "proxy": "",  # no proxy from the environment
         "external_downloader": {"default": "native"},
         "external_downloader_args": {"ffmpeg_i": ["-protocol_whitelist", "file"]},
