@@ -100,7 +100,7 @@ def test_the_lock_lifts_after_the_cool_off(user, settings):
     from django.utils import timezone
 
     settings.AXES_FAILURE_LIMIT = 3
-    for attempt in range(3):
+    for _ in range(3):
         login(Client(), "alice", "wrong", address="10.0.0.5")
     assert login(Client(), "alice", "pw-alice-123", address="10.0.0.5").status_code == 429
     AccessAttempt.objects.update(attempt_time=timezone.now() - settings.AXES_COOLOFF_TIME - timedelta(seconds=1))
