@@ -15,6 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 ## make run: install, migrate, ensure an admin user, then serve + run the worker.
+## Without a SECRET_KEY it runs with DEBUG on (the development key is only accepted then).
+run bench: export DEBUG ?= $(if $(SECRET_KEY),false,true)
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from mv.models import (
+    ApiKey,
     AudioTrack,
     CharacterImage,
     Clip,
@@ -168,3 +169,25 @@ class SceneWritingAdmin(admin.ModelAdmin):
     list_filter = ("status", "provider", "config_flavor")
     readonly_fields = ("id", "project", "scene", "provider", "model", "input", "prediction_id", "status", "error",
                        "text", "number_of_scenes", "created_at", "started_at", "finished_at", "deadline_at")
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Keys are made with `manage.py mv_api_key create` (the only time a key is shown); here
+    they are seen and revoked."""
+
+    list_display = ("prefix", "user", "name", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("prefix", "name", "user__username")
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at")
+    fields = ("user", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys")
+    def revoke(self, request, queryset) -> None:
+        for key in queryset:
+            key.revoke()
+        self.message_user(request, f"Revoked {queryset.count()} key(s).")

@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, re_path
 
-from mv import audio, files, flavors, jobs, media
+from mv import audio, files, flavors, media, netguard, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.errors import Refused
 from mv.forms import (
@@ -75,7 +75,7 @@ def _flavor(name: str, project: Project | None = None) -> flavors.Flavor:
 def _answer(rows: list, body: Callable[[], dict[str, Any]], wait: float | None) -> JsonResponse:
     """200 once every row is finished (waiting up to ``wait`` seconds), else 202; the body
     is read after the wait."""
-    done = jobs.wait_for(rows, wait or 0)
+    done = waiting.wait_for(rows, wait or 0)
     return JsonResponse(body(), status=200 if done else 202)
 
 
@@ -166,9 +166,9 @@ def lipsync(request: HttpRequest) -> JsonResponse:
 def _fetch_video(url: str, workdir: Path) -> Path:
     """The video at url, downloaded and checked, but not registered yet."""
     try:
-        path = files.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
+        path = netguard.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
         media.require_video(path)
-    except files.FetchError as exc:
+    except netguard.FetchError as exc:
         raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
     except media.MediaError as exc:
         logger.info("video_url refused: %s", exc.detail)
@@ -244,6 +244,8 @@ def _import(action: Callable[[], AudioTrack], failure_code: str) -> AudioTrack:
 @api_endpoint("POST")
 def audio_upload(request: HttpRequest) -> JsonResponse:
     form = AudioUploadForm(request.POST, request.FILES)
+    if uploads.too_large(request):
+        raise ApiError(413, "too_large", uploads.too_large(request))
     if not form.is_valid():
         raise ApiError(400, "validation_error", "Send the song as a multipart field named 'file'.",
                        {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})

@@ -7,15 +7,13 @@ with a 4xx status; bad input never becomes a 500.
 from __future__ import annotations
 
 import functools
-import hmac
 import json
 import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
 from django.http import (
     Http404,
@@ -44,16 +42,14 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 
 
 def api_user(request: HttpRequest):
-    """The user behind a request: the session's, or the API-key user for X-API-Key."""
+    """The user behind a request: the session's, or the owner of the X-API-Key (checked once
+    per request, through authenticate() so that django-axes throttles bad keys)."""
     if request.user.is_authenticated:
         return request.user
-    key = request.headers.get("X-API-Key", "")
-    if key and any(hmac.compare_digest(key, k) for k in settings.MV_API_KEYS):
-        user, _ = get_user_model().objects.get_or_create(
-            username=settings.MV_API_USER, defaults={"is_active": True}
-        )
-        return user
-    return None
+    if not hasattr(request, "_mv_api_user"):
+        key = request.headers.get("X-API-Key", "")
+        request._mv_api_user = authenticate(request, api_key=key) if key else None
+    return request._mv_api_user
 
 
 def parse_json(request: HttpRequest) -> dict[str, Any]:
@@ -65,8 +61,10 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+        # a lone surrogate ("\ud800") is valid JSON but not text: refuse it here, for every field
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):  # RecursionError: nested thousands of levels deep
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON text.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
     return data

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from mv import files, media
+from mv import files, media, netguard
 from mv.models import AudioTrack
 
 logger = logging.getLogger("mv.audio")
@@ -40,6 +40,10 @@ def _limit_bytes() -> int:
     return settings.MV_MAX_UPLOAD_MB * 1024 * 1024
 
 
+def _too_long() -> str:
+    return f"The song is longer than {settings.MV_MAX_SONG_SECONDS / 60:g} minutes, the longest accepted."
+
+
 def _register(owner, source: Path, *, title: str, kind: str, url: str = "", parent: AudioTrack | None = None,
               trim: tuple[float, float | None] = (0.0, None),
               check: Callable[[float], None] | None = None) -> AudioTrack:
@@ -50,13 +54,20 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
     except media.MediaError as exc:
         logger.info("song refused: %s", exc.detail)
         raise AudioImportError(exc.message) from None
+    longest = settings.MV_MAX_SONG_SECONDS
+    if info.duration > longest:
+        raise AudioTooLarge(_too_long())
     with files.workdir() as workdir:
         aac = workdir / "song.m4a"
         try:
-            duration = media.transcode_song(source, aac)
+            duration = media.transcode_song(source, aac, max_seconds=longest)
         except media.MediaError as exc:
             logger.warning("song could not be converted: %s", exc.detail)
             raise AudioImportError(CONVERT_FAILED) from None
+        if duration > longest:  # the header understated it: the decoded length is what counts
+            raise AudioTooLarge(_too_long())
+        if aac.stat().st_size > _limit_bytes():
+            raise AudioTooLarge(f"The song is larger than {settings.MV_MAX_UPLOAD_MB} MB once decoded.")
         if check is not None:
             check(duration or info.duration)
         picture = workdir / "waveform.png"
@@ -103,14 +114,15 @@ def import_upload(owner, uploaded: UploadedFile) -> AudioTrack:
 
 
 def import_url(owner, url: str, *, check: Callable[[float], None] | None = None) -> AudioTrack:
-    """Any URL yt-dlp supports, including a direct link to an audio file. ``check`` sees
-    the song's length before it is registered (see ``_register``)."""
+    """Any URL yt-dlp supports, including a direct link to an audio file. Every request yt-dlp
+    makes passes the network guard and counts against the size limit (see mv.netguard).
+    ``check`` sees the song's length before it is registered (see ``_register``)."""
     import yt_dlp
 
     try:
-        files.check_public_url(url)
-    except files.FetchError as exc:
-        raise AudioImportError(f"{DOWNLOAD_FAILED}: {exc}.") from None
+        netguard.check_url(url)
+    except netguard.FetchError as exc:
+        raise _download_failed(exc) from None
     with files.workdir() as workdir:
         options = {
             "format": "bestaudio/best",
@@ -118,19 +130,21 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
             "quiet": True,
             "no_warnings": True,
             "noplaylist": True,
-            "max_filesize": _limit_bytes(),
             "socket_timeout": 30,
             "retries": 1,
+            "fragment_retries": 1,
             "logger": logging.getLogger("mv.audio.yt_dlp"),
             "ffmpeg_location": media.ffmpeg_exe(),  # for its container fix-ups, where no ffmpeg is on PATH
         }
+        ydl = netguard.youtube_dl(options, limit_bytes=_limit_bytes())
         try:
-            with yt_dlp.YoutubeDL(options) as ydl:
+            with ydl:
                 info = ydl.extract_info(url, download=True)
-        except yt_dlp.utils.DownloadError as exc:
-            logger.info("download of %s failed: %s", url, exc)
-            raise AudioImportError(f"{DOWNLOAD_FAILED}: {_download_problem(str(exc))}.") from None
-        downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.")]
+        except (yt_dlp.utils.YoutubeDLError, netguard.FetchError):  # yt-dlp's message may tell open ports from closed
+            if isinstance(ydl.guard.failure, netguard.TooLarge):
+                raise AudioTooLarge(f"The download is larger than {settings.MV_MAX_UPLOAD_MB} MB.") from None
+            raise _download_failed(ydl.guard.failure) from None
+        downloaded = [p for p in workdir.iterdir() if p.name.startswith("download.") and not p.name.endswith(".part")]
         if not downloaded:
             raise AudioImportError(f"{DOWNLOAD_FAILED} (nothing was saved; is it over the "
                                    f"{settings.MV_MAX_UPLOAD_MB} MB limit?).")
@@ -141,24 +155,11 @@ def import_url(owner, url: str, *, check: Callable[[float], None] | None = None)
         return _register(owner, path, title=str(title), kind=AudioTrack.Source.URL, url=url, check=check)
 
 
-def _download_problem(text: str) -> str:
-    """What yt-dlp's error (URLs, Python reprs, HTTP lines) means, in a few plain words."""
-    lowered = text.lower()
-    for code in ("401", "403", "404", "410", "429"):
-        if f"http error {code}" in lowered:
-            return {"401": "the site asks for a login", "403": "the site refused access",
-                    "404": "nothing was found at that address (HTTP 404)", "410": "the page is gone (HTTP 410)",
-                    "429": "the site is limiting requests; try again later"}[code]
-    if "unsupported url" in lowered:
-        return "that site isn't supported; paste a link to a video or song page, or straight to an audio file"
-    if "larger than max-filesize" in lowered or "file is larger" in lowered:
-        return f"the file is over the {settings.MV_MAX_UPLOAD_MB} MB limit"
-    if any(word in lowered for word in ("timed out", "name or service not known", "connection refused",
-                                        "failed to resolve", "unable to download webpage", "unreachable")):
-        return "the site could not be reached; check the address and try again"
-    if "private video" in lowered or "sign in" in lowered or "age" in lowered and "confirm" in lowered:
-        return "the video is private or needs a login"
-    return "check that the link opens in a browser and leads to a song or a video"
+def _download_failed(failure: netguard.FetchError | None) -> AudioImportError:
+    """One plain message, with the guard's reason when it is more than "it failed"."""
+    if failure is None or str(failure) == netguard.COULD_NOT_DOWNLOAD:
+        return AudioImportError("Could not download audio from that URL.")
+    return AudioImportError(f"Could not download audio from that URL: {failure}.")
 
 
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:

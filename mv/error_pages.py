@@ -40,6 +40,13 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return HttpResponse(body, status=404)
 
 
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refuses before any view runs (e.g. a body it cannot read)."""
+    if _is_api(request):
+        return error_response(400, "bad_request", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         return error_response(403, "forbidden", "You are not allowed to do that.")

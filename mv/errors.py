@@ -1,11 +1,15 @@
-"""The one error the use cases raise: a code for programs, a plain message for people.
+"""Errors for people: the one error the use cases raise (a code for programs, a plain
+message for people), and the plain sentence for an unexpected failure.
 
-The JSON API answers it as ``{"error": code, "message": message, "details": ...}`` with
-its status; the pages show the message next to what was asked.
+The JSON API answers ``Refused`` as ``{"error": code, "message": message, "details": ...}``
+with its status; the pages show the message next to what was asked. Full details of any
+other failure go to the server log; rows, pages and the API never show a path, errno or
+exception text.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -16,3 +20,23 @@ class Refused(Exception):
         self.message = message
         self.details = details or {}
         self.status = status
+
+
+# An absolute path inside a tool's message: "/tmp/mv-x1/clip.mp4" -> "clip.mp4".
+_PATH = re.compile(r"(?<![\w.])(?:/[\w.+%@-]+)+/?")
+
+
+def without_paths(text: str) -> str:
+    """Each absolute path in text replaced by its last part."""
+    return _PATH.sub(lambda m: m.group().rstrip("/").rsplit("/", 1)[-1] or "/", text)
+
+
+def public_message(exc: BaseException) -> str:
+    """A short, path-free description of an unexpected failure."""
+    from mv.media import MediaError
+
+    if isinstance(exc, MediaError):
+        return without_paths(str(exc))
+    if isinstance(exc, OSError):
+        return "a file could not be read or written on the server"
+    return "an unexpected error on the server"

@@ -33,7 +33,10 @@ class StrictFloatField(forms.FloatField):
     def to_python(self, value: Any) -> float | None:
         if isinstance(value, bool) or isinstance(value, list | dict):
             raise ValidationError("must be a number", code="invalid_type")
-        result = super().to_python(value)
+        try:
+            result = super().to_python(value)
+        except OverflowError:  # a JSON integer with hundreds of digits
+            raise ValidationError("must be a finite number", code="invalid") from None
         if result is not None and (math.isnan(result) or math.isinf(result)):
             raise ValidationError("must be a finite number", code="invalid")
         return result

@@ -114,10 +114,58 @@ def _seconds(stream) -> float:
     return 0.0
 
 
+def container_format(path: Path | str) -> str:
+    """The ffmpeg demuxer for a file, chosen from an allow-list by the file's first bytes.
+
+    Media is never opened with format auto-detection: a playlist (HLS, concat, ...) uploaded
+    as a "song" would make ffmpeg read other files or URLs. Only single-file audio and video
+    containers are accepted, and each is opened with its own demuxer and the file protocol."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise MediaError(UNREADABLE, f"cannot read {path}: {exc}") from None
+    if head[:3] == b"ID3":
+        return "mp3"
+    if head[:4] == b"fLaC":
+        return "flac"
+    if head[:4] == b"OggS":
+        return "ogg"
+    if head[:4] in (b"RIFF", b"RIFX") and head[8:12] == b"WAVE":
+        return "wav"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if head[:4] == b"\x1a\x45\xdf\xa3":
+        return "matroska"  # also WebM
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip"):
+        return "mov"  # also MP4 and M4A
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "aac"  # ADTS
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "mp3"
+    raise MediaError(UNREADABLE, f"{path}: not a supported audio or video container (first bytes {head[:8]!r})")
+
+
+# Options for every demuxer we open: only the file itself, through the file protocol.
+_DEMUXER_OPTIONS = {"protocol_whitelist": "file"}
+
+
+def _open(path: Path | str):
+    return av.open(str(path), format=container_format(path), options=_DEMUXER_OPTIONS)
+
+
+def input_args(path: Path | str) -> list[str]:
+    """ffmpeg's input options for a stored or uploaded file (before its ``-i``): the demuxer
+    its first bytes name and the file protocol only, never auto-detection."""
+    return ["-protocol_whitelist", "file", "-f", container_format(path)]
+
+
 def probe(path: Path | str, *, unreadable: str = UNREADABLE) -> MediaInfo:
     """Streams and lengths; ``unreadable`` is the message when the file cannot be opened."""
     try:
-        container = av.open(str(path))
+        container = _open(path)
+    except MediaError as exc:
+        raise MediaError(unreadable, exc.detail) from None
     except (av.FFmpegError, OSError, ValueError) as exc:
         raise MediaError(unreadable, f"cannot read {path}: {exc}") from None
     with container:
@@ -164,7 +212,7 @@ def audio_duration(path: Path | str) -> float:
 
 def _decodes(path: Path | str, kind: str, message: str, frames: int = 8) -> None:
     try:
-        with av.open(str(path)) as container:
+        with _open(path) as container:
             streams = getattr(container.streams, kind)
             if not streams:
                 raise MediaError(message, f"{path} has no {kind} stream")
@@ -232,11 +280,13 @@ def _writing(dst: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def transcode_song(src: Path | str, dst: Path) -> float:
-    """AAC once, on arrival, so every later stitch can stream-copy the song."""
+def transcode_song(src: Path | str, dst: Path, *, max_seconds: float | None = None) -> float:
+    """AAC once, on arrival, so every later stitch can stream-copy the song. With max_seconds,
+    decoding stops just past it (the caller refuses a longer song without decoding all of it)."""
+    limit = ["-t", f"{max_seconds + 1:.3f}"] if max_seconds else []
     with _writing(dst) as tmp:
-        run_ffmpeg(["-i", src, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
-                    "-movflags", "+faststart", "-f", "mp4", tmp])
+        run_ffmpeg([*input_args(src), "-i", src, *limit, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k",
+                    "-ar", "44100", "-ac", "2", "-movflags", "+faststart", "-f", "mp4", tmp])
     return probe(dst).duration
 
 
@@ -246,14 +296,14 @@ def cut_audio(src: Path | str, start: float, end: float, dst: Path) -> float:
     if not 0 <= start < end:
         raise MediaError("That part of the song is empty; pick a start before the end.", f"bad slice {start}-{end}")
     with _writing(dst) as tmp:
-        run_ffmpeg(["-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
+        run_ffmpeg([*input_args(src), "-ss", f"{start:.6f}", "-i", src, "-t", f"{end - start:.6f}", "-vn", "-map", "0:a:0",
                     "-c:a", "pcm_s16le", "-ar", "44100", "-f", "wav", tmp])
     return probe(dst).duration
 
 
 def trim_audio(src: Path | str, start: float, end: float | None, dst: Path) -> float:
     """A new, re-encoded (sample-accurate) AAC track from start to end (or the end)."""
-    args: list[str | Path] = ["-ss", f"{start:.6f}", "-i", src]
+    args: list[str | Path] = [*input_args(src), "-ss", f"{start:.6f}", "-i", src]
     if end is not None:
         args += ["-t", f"{end - start:.6f}"]
     with _writing(dst) as tmp:
@@ -272,7 +322,8 @@ def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), dur
             x = int(round(mark / duration * (width - 2)))
             chain.append(f"drawbox=x={x}:y=0:w=2:h={height}:color=0xffb020@0.9:t=fill")
     with _writing(dst) as tmp:
-        run_ffmpeg(["-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2", tmp])
+        run_ffmpeg([*input_args(src), "-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2",
+                    tmp])
 
 
 # --- pictures and local renders ------------------------------------------------------------
@@ -280,7 +331,7 @@ def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), dur
 
 def poster(src: Path | str, dst: Path, *, at: float = 0.5) -> None:
     with _writing(dst) as tmp:
-        run_ffmpeg(["-ss", f"{at:.3f}", "-i", src, "-frames:v", "1", "-q:v", "4", "-f", "image2", tmp])
+        run_ffmpeg([*input_args(src), "-ss", f"{at:.3f}", "-i", src, "-frames:v", "1", "-q:v", "4", "-f", "image2", tmp])
 
 
 def _font() -> str:
@@ -291,7 +342,8 @@ def _font() -> str:
 
 
 def _text_file(workdir: Path, text: str, width: int) -> Path:
-    """drawtext reads its text from a file, so no user text is ever parsed as filter syntax."""
+    """drawtext reads its text from a file (with expansion=none), so no user text is ever parsed as
+    filter syntax or expanded as %{...}."""
     path = workdir / f"text-{uuid.uuid4().hex[:8]}.txt"
     path.write_text("\n".join(textwrap.wrap(" ".join(text.split()), width=width)[:4]), encoding="utf-8")
     return path
@@ -312,9 +364,9 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
     font = _font()
     video = (
-        f"[0:v]drawtext={font}textfile='{title}':fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.55:"
+        f"[0:v]drawtext={font}expansion=none:textfile='{title}':fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.55:"
         f"boxborderw=10:x=(w-tw)/2:y=h/10,"
-        f"drawtext={font}textfile='{caption}':fontsize=h/22:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
+        f"drawtext={font}expansion=none:textfile='{caption}':fontsize=h/22:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
         f"boxborderw=8:x=(w-tw)/2:y=h*0.62,"
         f"drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
     )
@@ -343,8 +395,8 @@ def render_preview_image(dst: Path, *, label: str, text: str, size: str = "512x5
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
     font = _font()
     chain = (
-        f"drawtext={font}textfile='{title}':fontsize=h/16:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:"
-        f"x=(w-tw)/2:y=h/12,drawtext={font}textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
+        f"drawtext={font}expansion=none:textfile='{title}':fontsize=h/16:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:"
+        f"x=(w-tw)/2:y=h/12,drawtext={font}expansion=none:textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
         f"box=1:boxcolor=black@0.4:boxborderw=8:x=(w-tw)/2:y=h*0.6"
     )
     try:
@@ -366,12 +418,13 @@ def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None
     title = _text_file(dst.parent, "LOCAL LIPSYNC PREVIEW", width=200)
     graph = (
         f"[1:a]apad,asplit[a1][a2];[a2]showwaves=s={w}x{max(16, h // 4)}:mode=cline:rate=24:colors=0xffffff[wv];"
-        f"[0:v][wv]overlay=0:H-h:shortest=0,drawtext={_font()}textfile='{title}':fontsize=h/16:fontcolor=white:"
+        f"[0:v][wv]overlay=0:H-h:shortest=0,drawtext={_font()}expansion=none:textfile='{title}':fontsize=h/16:fontcolor=white:"
         f"box=1:boxcolor=0xd6336c@0.8:boxborderw=8:x=w-tw-16:y=16[v]"
     )
     try:
         with _writing(dst) as tmp:
-            run_ffmpeg(["-i", video, "-i", audio_wav, "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
+            run_ffmpeg([*input_args(video), "-i", video, *input_args(audio_wav), "-i", audio_wav,
+                        "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
                         "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-pix_fmt", "yuv420p",
                         "-c:a", "aac", "-b:a", "128k", "-t", f"{info.video.duration or info.duration:.3f}",
                         "-movflags", "+faststart", "-f", "mp4", tmp])
@@ -398,7 +451,7 @@ def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
     timescale = like.time_base.partition("/")[2] or "12288"
     vf = (f"scale={like.width}:{like.height}:force_original_aspect_ratio=decrease,"
           f"pad={like.width}:{like.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={num}/{den or 1},format={like.pix_fmt}")
-    args: list[str | Path] = ["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
+    args: list[str | Path] = [*input_args(src), "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
                               "-preset", "veryfast", "-crf", "20"]
     profile = X264_PROFILES.get(like.profile.lower())
     if profile:
@@ -409,7 +462,7 @@ def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
 
 
 def _remux_video_first(src: Path, dst: Path) -> None:
-    run_ffmpeg(["-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dst])
+    run_ffmpeg([*input_args(src), "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dst])
 
 
 def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
@@ -463,7 +516,7 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     codecs: list[str] = ["-c:v", "copy"]
     song = probe(audio) if use_song else None
     if song is not None:
-        args += ["-ss", f"{audio_start:.6f}", "-i", audio]
+        args += [*input_args(audio), "-ss", f"{audio_start:.6f}", "-i", audio]
         maps += ["-map", "1:a:0"]
         codecs += ["-c:a", "copy"] if song.audio and song.audio.codec == "aac" else ["-c:a", "aac", "-b:a", "192k"]
     elif keep_clip_audio:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from mv import audio, flavors, status
+from mv import audio, flavors, status, uploads
 from mv.errors import Refused
 from mv.forms import (
     AudioUrlForm,
@@ -128,7 +128,9 @@ def create_audio_upload(request: HttpRequest) -> HttpResponse:
     error = ""
     track = None
     upload = request.FILES.get("file")
-    if upload is None:
+    if uploads.too_large(request):
+        error = uploads.too_large(request)
+    elif upload is None:
         error = "Choose an audio file to upload."
     else:
         try:

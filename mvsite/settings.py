@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -74,9 +75,9 @@ def envlist(name: str, default: str = "") -> list[str]:
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and envbool("MV_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
-    # Development fallback: stable per checkout, never used when SECRET_KEY is set.
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set (a long random value) unless DEBUG is on")
+    # Development fallback, only with DEBUG on: stable per checkout, never used when SECRET_KEY is set.
     SECRET_KEY = "dev-insecure-" + str(BASE_DIR)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -91,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "axes",
     "mv",
 ]
 
@@ -105,6 +107,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "mvsite.urls"
@@ -147,6 +150,21 @@ else:
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Logins and API keys: django-axes refuses an address or a user name after repeated failures.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "mv.auth.ApiKeyBackend",
+]
+AXES_FAILURE_LIMIT = envint("MV_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MV_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = "mv.auth.lockout_parameters"
+AXES_LOCKOUT_CALLABLE = "mv.auth.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "mv.auth.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -226,11 +244,12 @@ MV_PROVIDERS = {
 }
 if MV_PROVIDER not in MV_PROVIDERS:
     raise ImproperlyConfigured(f"MV_PROVIDER must be one of {', '.join(MV_PROVIDERS)}, not {MV_PROVIDER!r}")
-MV_API_KEYS = envlist("MV_API_KEYS")
-MV_API_USER = env("MV_API_USER", "api")  # the user that X-API-Key requests act as
+MV_API_KEYS = envlist("MV_API_KEYS")  # "username:key" entries; a bare key acts as MV_API_USER
+MV_API_USER = env("MV_API_USER", "api")  # the user bare MV_API_KEYS entries act as
 MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; generated when unset
 MV_FFMPEG = env("MV_FFMPEG")  # explicit ffmpeg binary; else PATH, else imageio-ffmpeg's
 MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
+MV_MAX_SONG_SECONDS = envfloat("MV_MAX_SONG_SECONDS", 1800.0)  # longest song accepted, measured by decoding it
 MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds before a prediction is cancelled
 MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 1.0)  # seconds between polls of one prediction
 # How long a start (the create call with its retries) may take before a worker that finds it
@@ -241,6 +260,10 @@ MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).
 MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
 MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
+# The API's `wait`: at most this many seconds, in at most this many threads per web process
+# (keep it below the threads per process); when all are busy a request answers 202 at once.
+MV_MAX_WAIT_SECONDS = envfloat("MV_MAX_WAIT_SECONDS", 30.0)
+MV_WAIT_SLOTS = envint("MV_WAIT_SLOTS", 2)
 MV_CREATE_RETRIES = envint("MV_CREATE_RETRIES", 4)
 # Per user: US dollars of estimated paid work per UTC day, and predictions running at once
 # (more wait in that user's own queue). Unset: no limit.
@@ -250,6 +273,13 @@ MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Uploads stop as soon as they pass MV_MAX_UPLOAD_MB (signed in) or the small body limit above
+# (anyone else), before Django spools them to memory or disk.
+FILE_UPLOAD_HANDLERS = [
+    "mv.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Security headers and a Content Security Policy the pages work under (no inline script).
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -277,7 +307,8 @@ CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", False)
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-if envbool("MV_BEHIND_TLS_PROXY", False):
+MV_BEHIND_TLS_PROXY = envbool("MV_BEHIND_TLS_PROXY", False)  # also: the client address is the proxy's last hop
+if MV_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {

@@ -1,10 +1,15 @@
 """Test settings: the real settings with the offline provider, immediate tasks and a
 throwaway media folder. DATABASE_URL still applies, so the suite runs on PostgreSQL too."""
 
+import os
 import tempfile
 from pathlib import Path
 
-from mvsite.settings import *  # noqa: F403
+# The real settings refuse to start without a SECRET_KEY when DEBUG is off; the tests (and
+# the servers and workers they start as subprocesses) run with DEBUG off and a throwaway key.
+os.environ.setdefault("SECRET_KEY", "test-only-" + os.urandom(16).hex())
+
+from mvsite.settings import *  # noqa: E402, F403
 
 MV_PROVIDER = "local"
 REPLICATE_API_TOKEN = ""

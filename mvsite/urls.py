@@ -30,6 +30,7 @@ urlpatterns = [
 ]
 
 
+handler400 = "mv.error_pages.bad_request"
 handler403 = "mv.error_pages.permission_denied"
 handler404 = "mv.error_pages.page_not_found"
 handler500 = "mv.error_pages.server_error"

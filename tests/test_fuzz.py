@@ -23,7 +23,7 @@ scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
     st.sampled_from(["", " ", "../../etc/passwd", "nan", "1e999", "-1", str(uuid.uuid4()), "x" * 300,
-                     "default", "mv1", "../mv1", "a b"]),
+                     "default", "mv1", "../mv1", "a b", 10**400, -(10**400), "\ud800", "x\udfff"]),
 )
 values = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=5), scalars, max_size=2))
 
@@ -193,7 +193,8 @@ def test_one_megabyte_strings_are_a_4xx(api_client, endpoint, field, extra):
     assert counts() == before
 
 
-form_values = st.one_of(scalars.filter(lambda v: v is not None), st.sampled_from([MEGA[:20_000], "\x00", "1e999"]))
+# A form post is bytes: lone surrogates cannot be sent in one (they are a JSON-escape case).
+form_values = st.one_of(scalars.filter(lambda v: v is not None and v not in ("\ud800", "x\udfff")), st.sampled_from([MEGA[:20_000], "\x00", "1e999"]))
 
 
 @settings(max_examples=40, deadline=None, derandomize=True,
@@ -243,3 +244,46 @@ def test_fuzzed_prompt_save_never_fails_or_stores_junk(alice_client, user, descr
     scene.refresh_from_db()
     now = (scene.description, scene.negative_description)
     assert now == saved or (now[0] == str(description).strip() and len(now[0]) <= 5000 and "\x00" not in now[0])
+
+
+# --- the outside review's cases: huge integers, lone surrogates, deep nesting, on every endpoint ---
+
+FLOAT_FIELDS = [("/api/mv/create_scenes", "wait", {"idea": "x"}), ("/api/mv/generate_video", "wait", {"prompt": "x"}),
+                ("/api/mv/lipsync", "start_time", {}), ("/api/mv/lipsync", "end_time", {}),
+                ("/api/mv/lipsync", "temperature", {}), ("/api/mv/stitch-videos", "audio_start", {}),
+                ("/api/audio/trim", "start_at", {}), ("/api/audio/trim", "end_at", {"start_at": 0}),
+                ("/api/mv/retry_video", "wait", {}), ("/api/mv/cancel_video", "wait", {}),
+                ("/api/mv/generate_character_reference", "wait", {"character_description": "x"})]
+TEXT_FIELDS = [("/api/mv/create_scenes", "idea", {}), ("/api/mv/create_scenes", "character_description", {"idea": "x"}),
+               ("/api/mv/generate_video", "prompt", {}), ("/api/mv/generate_video", "negative_prompt", {"prompt": "x"}),
+               ("/api/mv/generate_character_reference", "character_description", {}),
+               ("/api/audio/download", "url", {}), ("/api/mv/create_scenes", "config_flavor", {"idea": "x"})]
+POST_ENDPOINTS = sorted(ENDPOINTS) + ["/api/audio/download"]
+
+
+@pytest.mark.parametrize("endpoint,field,extra", FLOAT_FIELDS)
+def test_a_401_digit_integer_in_a_number_field_is_a_400(api_client, endpoint, field, extra):
+    raw = json.dumps(extra)[:-1] + (", " if extra else "") + f'"{field}": {"9" * 401}}}'
+    before = counts()
+    response = api_client.post(endpoint, raw, content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert response.status_code == 400 and response.json()["message"], (endpoint, field, response.status_code)
+    assert counts() == before
+
+
+@pytest.mark.parametrize("endpoint,field,extra", TEXT_FIELDS)
+def test_a_lone_surrogate_in_a_text_field_is_a_400(api_client, endpoint, field, extra):
+    raw = json.dumps(extra | {field: "a \ud800 b"})  # json.dumps writes it as the escape \ud800
+    before = counts()
+    response = api_client.post(endpoint, raw, content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json", (endpoint, field)
+    assert counts() == before
+
+
+@pytest.mark.parametrize("endpoint", POST_ENDPOINTS)
+def test_a_body_nested_100000_levels_deep_is_a_400(api_client, endpoint):
+    raw = '{"x": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    response = api_client.post(endpoint, raw, content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json", endpoint

@@ -152,7 +152,7 @@ def test_an_unknown_flavor_from_the_command_line_exits_with_status_1(tmp_path, s
     result = subprocess.run([sys.executable, "manage.py", "make_video", "--audio", str(song_mp3), "--idea", "x",
                              "--flavor", "nosuch", "--out", str(tmp_path / "o.mp4")],
                             cwd=root, capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mvsite.settings",
+                            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mvsite.settings", "DEBUG": "true",
                                  "MV_SQLITE_PATH": str(tmp_path / "db.sqlite3")})
     assert result.returncode == 1
     assert "there is no config flavor 'nosuch'; choose one of: default" in result.stderr

@@ -140,3 +140,15 @@ def test_stored_files_are_complete_under_their_names(user, song_mp3, settings):
     names = [p.name for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
     assert not [n for n in names if n.startswith(".incoming-")]
     assert (Path(settings.MEDIA_ROOT) / track.original.name).read_bytes() == song_mp3.read_bytes()
+
+
+def test_user_text_is_drawn_literally_never_expanded(tmp_path):
+    """drawtext's %{...} expansion is off: "100%{ now" renders, and %{e:1+1} is not evaluated
+    (its picture differs from one showing the expression's value)."""
+    media.render_preview_clip(tmp_path / "c.mp4", label="1", text="save 100%{ now", duration=1, size="160x90")
+    assert media.require_video(tmp_path / "c.mp4").video is not None
+    pictures = {}
+    for name, text in (("expr", "%{e:1+1}"), ("value", "2.000000"), ("again", "%{e:1+1}")):
+        media.render_preview_image(tmp_path / f"{name}.png", label="x", text=text, size="256x256", seed=1)
+        pictures[name] = (tmp_path / f"{name}.png").read_bytes()
+    assert pictures["expr"] == pictures["again"] and pictures["expr"] != pictures["value"]

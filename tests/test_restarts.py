@@ -128,7 +128,7 @@ class MarkingHandler(FileUploadHandler):
 settings.FILE_UPLOAD_HANDLERS = ["__main__.MarkingHandler", *settings.FILE_UPLOAD_HANDLERS]
 if phase == "converting":
     real_transcode = media.transcode_song
-    def transcode_song(src, dst):
+    def transcode_song(src, dst, **options):
         pause()
     media.transcode_song = transcode_song
 

@@ -14,7 +14,7 @@ from django.test import Client
 
 from mv import flavors, tasks
 from mv.models import AudioTrack
-from mv.pipeline import characters, projects, rendering
+from mv.pipeline import characters, projects, rendering, stitching
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -226,8 +226,55 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
     env.update(DJANGO_SETTINGS_MODULE="mvsite.settings", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(64),
                ALLOWED_HOSTS="mv.example.com", SECURE_SSL_REDIRECT="true", SESSION_COOKIE_SECURE="true",
-               CSRF_COOKIE_SECURE="true", SECURE_HSTS_SECONDS="31536000", MV_REQUIRE_SECRET_KEY="true",
+               CSRF_COOKIE_SECURE="true", SECURE_HSTS_SECONDS="31536000",
                MV_SQLITE_PATH=str(tmp_path / "db.sqlite3"))
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_staff_without_superuser_rights_see_only_their_own_rows(client, user, staff_user, song_mp3):
+    """The admin refuses staff another user's rows, and so do the pages and the API; only a
+    superuser sees everyone's."""
+    t = owned_things(user, song_mp3)
+    project = t["project"]
+    client.force_login(staff_user)
+    assert client.get(f"/quick-gen/{project.pk}/").status_code == 404
+    assert client.get(f"/api/mv/projects/{project.pk}").status_code == 404
+    assert client.post(f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "mv1"}).status_code == 404
+    project.refresh_from_db()
+    assert project.config_flavor != "mv1"
+    staff_user.is_superuser = True
+    staff_user.save()
+    assert client.get(f"/api/mv/projects/{project.pk}").status_code == 200
+
+
+def test_the_api_answers_json_without_paths_when_the_media_folder_fails(user, song_mp3, settings, tmp_path):
+    """A media folder that cannot be written: the upload is a JSON 500 with a plain message (not
+    Django's HTML page, not the folder's path), and a stitch fails with a message without paths."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.conftest import make_clip
+
+    clip = rendering.import_clip(user, make_clip(tmp_path / "c.mp4", seconds=1.0))
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the media folder should be")
+    settings.MEDIA_ROOT = blocker / "media"
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    response = client.post("/api/audio/upload", {"file": SimpleUploadedFile("song.mp3", song_mp3.read_bytes())})
+    assert response.status_code == 500 and response["Content-Type"] == "application/json"
+    assert response.json()["error"] == "server_error" and str(tmp_path) not in response.content.decode()
+    stitch = stitching.request_stitch(owner=user, clips=[clip])
+    stitch.refresh_from_db()
+    assert stitch.status == "failed" and stitch.error.startswith("The clips could not be stitched")
+    assert "/" not in stitch.error and "Errno" not in stitch.error
+
+
+def test_tool_messages_keep_file_names_but_not_paths():
+    from mv import errors
+    from mv.media import MediaError
+
+    message = errors.public_message(MediaError("ffmpeg failed: /tmp/mv-1a2b/upload.mp3: Invalid data found"))
+    assert message == "ffmpeg failed: upload.mp3: Invalid data found"
+    assert "/srv" not in errors.public_message(PermissionError(13, "Permission denied", "/srv/media/clips/a.mp4"))

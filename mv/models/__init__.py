@@ -5,6 +5,7 @@ abstract model, ``Prediction``. Progress lives here, never in the task queue, so
 and the API read rows.
 """
 
+from mv.models.apikeys import ApiKey
 from mv.models.audio import AudioTrack, check_range
 from mv.models.base import (
     ACTIVE_STATUSES,
@@ -20,6 +21,7 @@ from mv.models.projects import Project, ProjectQuerySet, Scene, SceneWriting
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ApiKey",
     "FINISHED_STATUSES",
     "AudioTrack",
     "CharacterImage",
