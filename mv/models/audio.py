@@ -17,6 +17,11 @@ TIME_SLACK = 1e-6  # a range may end exactly at the track's end, rounding includ
 
 
 class AudioTrack(models.Model):
+    class AnalysisStatus(models.TextChoices):
+        ANALYZING = "analyzing", "Analyzing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
     class Source(models.TextChoices):
         UPLOAD = "upload", "Uploaded file"
         URL = "url", "Downloaded from a URL"
@@ -36,6 +41,14 @@ class AudioTrack(models.Model):
     file = models.FileField(upload_to=GeneratedName("audio"), max_length=300, blank=True)
     waveform = models.FileField(upload_to=GeneratedName("audio/waveforms"), max_length=300, blank=True)
     duration = models.FloatField(default=0.0)
+    # The song's analysis (mv.music: tempo, beats, bars, sections, loudness), made once in the
+    # background and stored as mv.music.Analysis.to_dict() (it carries its version).
+    analysis = models.JSONField(default=dict, blank=True)
+    analysis_status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.ANALYZING)
+    analysis_error = models.TextField(blank=True)
+    # Timed lyric lines [{"start": s, "end": s, "text": "..."}], pasted or transcribed.
+    lyrics = models.JSONField(default=list, blank=True)
+    lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = OwnedQuerySet.as_manager()

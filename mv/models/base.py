@@ -128,6 +128,12 @@ class Prediction(Job):
     # and any older chain still queued ends at its next step, so one chain polls a row.
     poll_token = models.UUIDField(null=True, blank=True, editable=False)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, from the provider's logs
+    # The ledger: what it was estimated to cost before it started, what it is billed for
+    # (e.g. {"seconds": 8.0} measured from the output, {"images": 1}) and its cost at the
+    # prices in force.
+    estimated_cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    billed_units = models.JSONField(default=dict, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
 
     # Does this kind count toward MV_MAX_CONCURRENT_PREDICTIONS on providers that limit it?
     takes_a_slot = False

@@ -62,7 +62,9 @@ class Project(models.Model):
         "CharacterImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="projects"
     )
     audio_track = models.ForeignKey(AudioTrack, null=True, blank=True, on_delete=models.PROTECT, related_name="projects")
-    audio_start = models.FloatField(default=0.0)
+    audio_start = models.FloatField(default=0.0)  # where the chosen part of the song starts (the API's song_start)
+    song_end = models.FloatField(null=True, blank=True)  # where it ends (null: the end of the song)
+    aspect_ratio = models.CharField(max_length=8, default="16:9")
     config_flavor = models.CharField(max_length=64, default="default")
     # Scene-writing overrides (blank = the flavor's value).
     number_of_scenes = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -182,6 +184,9 @@ class Scene(models.Model):
     # rule for its lipsync slice, its place in the stitch and what the pages show.
     start = models.FloatField(null=True, blank=True)
     end = models.FloatField(null=True, blank=True)
+    section = models.CharField(max_length=32, blank=True)  # e.g. "chorus" (from the song's analysis)
+    energy = models.FloatField(null=True, blank=True)  # 0..1, the section's loudness
+    lyrics = models.TextField(blank=True)  # the lines sung inside the slot
     current_clip = models.ForeignKey(
         "Clip", null=True, blank=True, on_delete=models.SET_NULL, related_name="current_for"
     )
