@@ -63,10 +63,10 @@ def advance_row(row: Prediction) -> bool:
         return True
     try:
         done = step(row)
-    except Exception as exc:
+    except Exception:
         # A bug must never leave a row running forever: fail it with a plain message.
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
-        row.mark_failed(f"Something went wrong on our side ({exc.__class__.__name__}); retry it.")
+        row.mark_failed("Something went wrong on our side; retry it.")
         done = True
     if done:
         finished.send(sender=type(row), row=row)
