@@ -34,6 +34,7 @@ from mv.forms import (
 )
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
 from mv.pipeline import characters, projects, rendering, spending, stitching
+from mv.templatetags.mv_costs import project_costs
 
 QUICK_GEN = "mv/quick_gen.html"
 CREATE = "mv/create.html"
@@ -355,6 +356,7 @@ def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
     oob = {"project": project, "oob": True}
     html += render_to_string(f"{QUICK_GEN}#counts", {**oob, "counts": status.counts(states)}, request=request)
+    html += render_to_string("mv/_costs.html#project-costs", {**oob, **project_costs(project, states)}, request=request)
     if project.audio_track:
         html += render_to_string(f"{QUICK_GEN}#waveform", {**oob, "boundaries": _boundaries(project, states)},
                                  request=request)

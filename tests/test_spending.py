@@ -269,3 +269,13 @@ def test_spent_today_counts_running_work_at_its_estimate(fake_replicate, user, s
     rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="p")
     CharacterImage.objects.create(owner=user, description="d", cost_usd=Decimal("0.04"), status=JobStatus.SUCCEEDED)
     assert spending.spent_today(user) == Decimal("3.24")
+
+
+def test_a_finished_clips_poll_updates_spent_so_far_and_hides_stop_all(alice_client, user):
+    project = written_project(user, scenes=1)
+    clip = finished_clip(project.scenes.get())
+    Clip.objects.filter(pk=clip.pk).update(cost_usd=Decimal("3.2"))
+    response = alice_client.get(f"/scenes/{clip.scene_id}/clip/status/", HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert 'id="project-costs" hx-swap-oob="true"' in html and "Spent so far: <strong" in html and "$3.20" in html
+    assert 'id="stop-all"' not in html
