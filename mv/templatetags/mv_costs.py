@@ -30,7 +30,8 @@ def regenerate_price(scene: Scene, lipsync: bool = False) -> str:
 @register.simple_tag
 def images_price(flavor_name: str | None = None, count: int = 4) -> str:
     """The price on the create page's Generate reference images button."""
-    return spending.price_label(spending.images_estimate(flavors.resolve(flavor_name or flavors.DEFAULT), count))
+    name = flavor_name if flavor_name in flavors.names() else flavors.DEFAULT  # the form's value may be junk
+    return spending.price_label(spending.images_estimate(flavors.resolve(name), count))
 
 
 @register.inclusion_tag("mv/_costs.html#project-costs")
