@@ -309,7 +309,10 @@ def scene_prompt(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def scene_rewrite(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
-    projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+    try:
+        projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+    except Refused as exc:  # e.g. today's budget is spent
+        return _scene_response(request, scene, "scene-prompt", prompt_error=exc.message)
     scene.refresh_from_db()
     return _scene_response(request, scene, "scene-prompt")
 

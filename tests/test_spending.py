@@ -279,3 +279,12 @@ def test_a_finished_clips_poll_updates_spent_so_far_and_hides_stop_all(alice_cli
     html = response.content.decode()
     assert 'id="project-costs" hx-swap-oob="true"' in html and "Spent so far: <strong" in html and "$3.20" in html
     assert 'id="stop-all"' not in html
+
+
+def test_rewriting_a_prompt_over_budget_says_so_under_the_prompt(fake_replicate, alice_client, user, settings):
+    project = written_project(user, scenes=1)
+    scene = project.scenes.get()
+    settings.MV_USER_DAILY_BUDGET_USD = 0.0
+    response = alice_client.post(f"/scenes/{scene.pk}/rewrite/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "you have $0.00 left of today" in response.content.decode()
+    assert not SceneWriting.objects.filter(scene=scene).exists() and fake_replicate.creates() == 0
