@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin
-from django.urls import reverse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from mv import costs
 from mv.models import (
     ApiKey,
     AudioTrack,
@@ -19,6 +23,7 @@ from mv.models import (
     Stitch,
     StitchItem,
 )
+from mv.pipeline import spending
 
 admin.site.site_header = admin.site.site_title = "MV Studio admin"
 
@@ -47,11 +52,31 @@ class SceneInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "config_flavor", "scenes_status", "created_at")
+    list_display = ("title", "owner", "config_flavor", "scenes_status", "spent", "created_at")
     list_filter = ("config_flavor", "mode")
     search_fields = ("video_description", "character_description", "id")
     readonly_fields = ("id", "created_at", "updated_at", "autorun_started", "auto_stitch_done")
     inlines = [SceneInline]
+    change_list_template = "admin/mv/project/change_list.html"  # links to the spend per user per day
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).with_spend()
+
+    @admin.display(description="Spent", ordering="spend")
+    def spent(self, obj: Project) -> str:
+        return costs.format_usd(obj.spend_usd)
+
+    def get_urls(self):
+        spend = path("spend/", self.admin_site.admin_view(self.spend_view), name="mv_spend_by_user_and_day")
+        return [spend, *super().get_urls()]
+
+    def spend_view(self, request: HttpRequest) -> HttpResponse:
+        """Spend per user per UTC day (every kind of prediction), for the operators."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "title": "Spend per user per day (UTC)",
+                   "rows": spending.spend_by_user_and_day(), "opts": self.model._meta}
+        return TemplateResponse(request, "admin/mv/spend.html", context)
 
 
 @admin.register(Scene)

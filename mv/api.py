@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, re_path
 
-from mv import audio, files, flavors, media, netguard, uploads, waiting
+from mv import audio, costs, files, flavors, media, netguard, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.errors import Refused
 from mv.forms import (
@@ -44,7 +45,7 @@ from mv.models import (
     Stitch,
     check_range,
 )
-from mv.pipeline import characters, projects, rendering, stitching
+from mv.pipeline import characters, projects, rendering, spending, stitching
 
 logger = logging.getLogger("mv.api")
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -112,10 +113,11 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                                         scene_parameters=form.scene_parameters())
     params = project.scene_request(flavor, used_in="mv.api.create_scenes")
     writing = projects.request_scenes(project, flavor)
+    plan = spending.project_estimate(project, flavor)
 
     def body() -> dict[str, Any]:
         project.refresh_from_db()
-        return project.to_dict() | {"config_flavor": flavor.name, "metadata": {
+        return project.to_dict() | plan.to_dict() | {"config_flavor": flavor.name, "metadata": {
             "number_of_scenes": params.number_of_scenes, "parameters_used": {
                 "character_characteristics": params.character_characteristics, "video_type": params.video_type,
                 "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}}}
@@ -126,6 +128,15 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
 @api_endpoint("GET")
 def project_detail(request: HttpRequest, project_id: uuid.UUID) -> JsonResponse:
     return JsonResponse(_owned(Project, request, project_id).to_dict())
+
+
+@api_endpoint("POST")
+def project_stop(request: HttpRequest, project_id: uuid.UUID) -> JsonResponse:
+    """Stop all: the project's queued and running predictions are cancelled (at the provider
+    too); finished clips stay."""
+    project = _owned(Project, request, project_id)
+    stopped = projects.stop_project(project)
+    return JsonResponse(project.to_dict() | {"stopped": stopped})
 
 
 @api_endpoint("POST")
@@ -290,8 +301,9 @@ def generate_character_reference(request: HttpRequest) -> JsonResponse:
     images = characters.request_character_images(owner=request.api_user, flavor=flavor,
                                                   description=data["character_description"],
                                                   num_images=data.get("num_images") or 4, seed=data.get("seed"))
-    return _answer(images, lambda: {"config_flavor": flavor.name, "images": [i.to_dict() for i in images]},
-                   data.get("wait"))
+    estimate = sum((i.estimated_cost_usd or 0 for i in images), Decimal(0))
+    return _answer(images, lambda: {"config_flavor": flavor.name, "images": [i.to_dict() for i in images],
+                                    "estimated_cost_usd": float(costs.cents(estimate))}, data.get("wait"))
 
 
 @api_endpoint("GET")
@@ -311,6 +323,7 @@ urlpatterns = [
     path("mv/get_config_flavors", get_config_flavors, name="api_get_config_flavors"),
     path("mv/create_scenes", create_scenes, name="api_create_scenes"),
     path("mv/projects/<uuid:project_id>", project_detail, name="api_project"),
+    path("mv/projects/<uuid:project_id>/stop", project_stop, name="api_project_stop"),
     path("mv/generate_video", generate_video, name="api_generate_video"),
     path("mv/lipsync", lipsync, name="api_lipsync"),
     path("mv/retry_video", retry_video, name="api_retry_video"),

@@ -298,6 +298,13 @@ class ProjectCreateForm(forms.Form):
         return data
 
 
+class PlanEstimateForm(forms.Form):
+    """The create page's choices that change its price (read from the whole form)."""
+
+    config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
+    number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False)
+
+
 class FlavorSelectForm(forms.Form):
     config_flavor = forms.ChoiceField(choices=flavor_choices, label="Config flavor")
 

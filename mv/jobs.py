@@ -58,30 +58,44 @@ def advance(kind: str, pk: str, token: str | None) -> bool:
 
 
 def advance_row(row: Prediction) -> bool:
-    """One step of the row's life; when it finishes here, its follow-ups run (once: a row
-    already finished is left alone). True once it is finished."""
+    """One step of the row's life; when it finishes here, its ledger is written and its
+    follow-ups run (once: a row already finished is left alone). True once it is finished."""
     if row.is_finished:
         return True
+    reported: dict = {}
     try:
-        done = step(row)
+        done = step(row, reported)
     except Exception:
         # A bug must never leave a row running forever: fail it with a plain message.
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
         row.mark_failed("Something went wrong on our side; retry it.")
         done = True
     if done:
-        finished.send(sender=type(row), row=row)
+        _finished(row, reported)
     return done
 
 
-def step(row: Prediction) -> bool:
-    """Start, poll or finish an unfinished row once. True once it is finished."""
+def _finished(row: Prediction, reported: dict) -> None:
+    """The one place a finished row's cost is recorded, then its follow-ups run."""
+    try:
+        row.record_cost(reported)
+    except Exception:
+        logger.exception("%s %s: its cost could not be recorded", row.kind_name(), row.pk)
+    finished.send(sender=type(row), row=row)
+
+
+def step(row: Prediction, reported: dict | None = None) -> bool:
+    """Start, poll or finish an unfinished row once. True once it is finished; ``reported``
+    receives what the provider says the job used."""
+    reported = {} if reported is None else reported
     provider = get_provider(row.provider)
     with files.workdir() as workdir, contextlib.ExitStack() as stack:
         try:
-            update = _start_or_poll(row, provider, workdir, stack)
+            update = _start_or_poll(row, provider, workdir, stack, reported)
             if update is None:
                 return row.is_finished
+            if update.state != "running":
+                reported.update(update.metrics)
             return _apply(row, update)
         except ProviderError as exc:
             if not exc.permanent and row.status == JobStatus.RUNNING:
@@ -94,7 +108,7 @@ def step(row: Prediction) -> bool:
     return True
 
 
-def _start_or_poll(row: Prediction, provider, workdir, stack) -> JobUpdate | None:
+def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) -> JobUpdate | None:
     """The update to apply, or None when there is nothing to do this step (another worker
     is starting it, it waits for a slot, or it finished here)."""
     if row.status == JobStatus.QUEUED:
@@ -104,7 +118,7 @@ def _start_or_poll(row: Prediction, provider, workdir, stack) -> JobUpdate | Non
             # The model may have accepted that start, so starting again could pay twice.
             row.mark_failed("Interrupted while starting (the worker restarted); retry to run it again.")
             return None
-        if not row.may_start() or not row.claim_start():
+        if not row.claim_turn():
             return None
         update = row.start_job(provider, workdir, stack)
         if not row.accept(update):
@@ -117,7 +131,7 @@ def _start_or_poll(row: Prediction, provider, workdir, stack) -> JobUpdate | Non
         row.mark_failed("Interrupted before the model accepted the job; retry to run it again.")
         return None
     if row.deadline_at and timezone.now() > row.deadline_at:
-        provider.cancel(row.prediction_id)
+        reported.update(provider.cancel(row.prediction_id))
         row.mark_failed(f"Timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled.")
         return None
     return row.poll_job(provider, row.prediction_id, workdir)
@@ -145,16 +159,16 @@ def cancel(row: Prediction, message: str = "Cancelled by you.") -> bool:
     ):
         return False
     row.refresh_from_db()
-    if row.prediction_id:
-        get_provider(row.provider).cancel(row.prediction_id)
-    finished.send(sender=type(row), row=row)
+    reported = get_provider(row.provider).cancel(row.prediction_id) if row.prediction_id else {}
+    _finished(row, reported)
     return True
 
 
 def next_waiting(kind: type[Prediction], provider: str) -> Prediction | None:
-    """The oldest row of this kind waiting for a slot on this provider."""
-    return (kind.objects.filter(provider=provider, status=JobStatus.QUEUED, started_at__isnull=True)
-            .order_by("created_at").first())
+    """The row of this kind whose turn it is on this provider (fair shares between users:
+    ``Prediction.chosen_to_start``), or None."""
+    chosen = kind.chosen_to_start(get_provider(provider))
+    return kind.objects.filter(pk=chosen[0].item_id).first() if chosen else None
 
 
 def recover() -> tuple[list[Prediction], list[Stitch]]:

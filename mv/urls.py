@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from mv import views
+from mv import cost_views, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
@@ -13,9 +13,11 @@ urlpatterns = [
     path("create/audio/", views.create_music_source, name="create_music_source"),
     path("create/characters/", views.create_character_images, name="create_character_images"),
     path("create/characters/status/", views.character_images, name="character_images"),
+    path("create/estimate/", cost_views.create_estimate, name="create_estimate"),
     path("quick-gen/<uuid:pk>/", views.quick_gen, name="quick_gen"),
     path("quick-gen/<uuid:pk>/flavor/", views.change_flavor, name="change_flavor"),
     path("quick-gen/<uuid:pk>/restitch/", views.restitch, name="restitch"),
+    path("quick-gen/<uuid:pk>/stop/", cost_views.project_stop, name="project_stop"),
     path("scenes/<uuid:pk>/prompt/", views.scene_prompt, name="scene_prompt"),
     path("scenes/<uuid:pk>/prompt/status/", views.scene_prompt_status, name="scene_prompt_status"),
     path("scenes/<uuid:pk>/rewrite/", views.scene_rewrite, name="scene_rewrite"),

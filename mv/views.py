@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from mv import audio, flavors, status, uploads
+from mv import audio, cost_views, flavors, status, uploads
 from mv.errors import Refused
 from mv.forms import (
     AudioUrlForm,
@@ -32,7 +33,8 @@ from mv.forms import (
     ScenePromptForm,
 )
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
-from mv.pipeline import characters, projects, rendering, stitching
+from mv.pipeline import characters, projects, rendering, spending, stitching
+from mv.templatetags.mv_costs import project_costs
 
 QUICK_GEN = "mv/quick_gen.html"
 CREATE = "mv/create.html"
@@ -43,8 +45,8 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def _get_project_for_user(request: HttpRequest, pk: uuid.UUID) -> Project:
-    return get_object_or_404(Project.objects.visible_to(request.user).select_related("audio_track", "character_image"),
-                             pk=pk)
+    projects = Project.objects.visible_to(request.user).select_related("audio_track", "character_image").with_spend()
+    return get_object_or_404(projects, pk=pk)
 
 
 def _get_scene_for_user(request: HttpRequest, pk: uuid.UUID) -> Scene:
@@ -83,7 +85,9 @@ def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, 
     image_id = form["character_image_id"].value()
     url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
     return {"form": form, "track": track, "url_form": url_form, "selected_image": image_id,
-            "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else [])}
+            "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else []),
+            **cost_views.plan_estimate(form.data if form.is_bound else form.initial)}
+
 
 
 def _is_uuid(value: Any) -> bool:
@@ -112,13 +116,19 @@ def create_submit(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, CREATE, _create_context(request, form), status=200)
     data = form.cleaned_data
-    project = projects.create_project(
-        owner=request.user, mode=data["mode"], video_description=data["video_description"],
-        character_description=data["character_description"], audio_track=data["audio_track_id"],
-        audio_start=data["audio_start"] or 0.0, flavor=flavors.resolve(data["config_flavor"]),
-        character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
-    )
-    projects.start_project(project)
+    flavor = flavors.resolve(data["config_flavor"])
+    try:
+        with transaction.atomic():  # refused over budget: not even the project is kept
+            project = projects.create_project(
+                owner=request.user, mode=data["mode"], video_description=data["video_description"],
+                character_description=data["character_description"], audio_track=data["audio_track_id"],
+                audio_start=data["audio_start"] or 0.0, flavor=flavor,
+                character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
+            )
+            spending.check_budget(request.user, spending.project_estimate(project, flavor))
+            projects.start_project(project)
+    except Refused as exc:
+        return render(request, CREATE, _create_context(request, form) | {"create_error": exc.message}, status=200)
     return redirect("quick_gen", pk=project.pk)
 
 
@@ -180,8 +190,11 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
     error = ""
     if form.is_valid():
         flavor = flavors.resolve(form.cleaned_data.get("config_flavor") or flavors.DEFAULT)
-        requested = characters.request_character_images(owner=request.user, flavor=flavor,
-                                                      description=form.cleaned_data["character_description"])
+        try:
+            requested = characters.request_character_images(owner=request.user, flavor=flavor,
+                                                          description=form.cleaned_data["character_description"])
+        except Refused as exc:
+            return _character_grid(request, [], exc.message)
         images = _images_from(request, [str(i.pk) for i in requested])  # fresh: some may be done already
     else:
         error = "Describe the character first."
@@ -296,7 +309,10 @@ def scene_prompt(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def scene_rewrite(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
-    projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+    try:
+        projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+    except Refused as exc:  # e.g. today's budget is spent
+        return _scene_response(request, scene, "scene-prompt", prompt_error=exc.message)
     scene.refresh_from_db()
     return _scene_response(request, scene, "scene-prompt")
 
@@ -343,6 +359,7 @@ def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
     oob = {"project": project, "oob": True}
     html += render_to_string(f"{QUICK_GEN}#counts", {**oob, "counts": status.counts(states)}, request=request)
+    html += render_to_string("mv/_costs.html#project-costs", {**oob, **project_costs(project, states)}, request=request)
     if project.audio_track:
         html += render_to_string(f"{QUICK_GEN}#waveform", {**oob, "boundaries": _boundaries(project, states)},
                                  request=request)

@@ -41,7 +41,8 @@ def owned_things(user, song_mp3) -> dict:
 
 
 POST_ROUTES = ["create_submit", "create_audio_upload", "create_audio_url", "create_character_images", "change_flavor",
-               "restitch", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_cancel", "clip_make_current"]
+               "restitch", "project_stop", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_cancel",
+               "clip_make_current"]
 
 
 def page_post_routes(t: dict) -> dict[str, str]:

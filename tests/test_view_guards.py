@@ -17,13 +17,14 @@ UNUSED_METHODS = ("PUT", "DELETE", "PATCH")
 
 
 def routes() -> list[tuple[str, str]]:
-    """(name, route) of every named route of our own views (pages and API), converters left in."""
+    """(name, route) of every named route of our own views (pages and API; the admin has its own
+    guards), converters left in."""
     found = []
 
     def walk(patterns, prefix: str) -> None:
         for pattern in patterns:
             if isinstance(pattern, URLPattern):
-                if pattern.name and pattern.callback.__module__.startswith("mv."):
+                if pattern.name and pattern.callback.__module__.startswith("mv.") and not prefix.startswith("/admin"):
                     found.append((pattern.name, prefix + str(pattern.pattern)))
             else:
                 walk(pattern.url_patterns, prefix + str(pattern.pattern))

@@ -4,12 +4,14 @@ abstract model for a paid prediction (`Prediction`) with the verbs of its life."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
@@ -135,8 +137,11 @@ class Prediction(Job):
     billed_units = models.JSONField(default=dict, blank=True)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
 
-    # Does this kind count toward MV_MAX_CONCURRENT_PREDICTIONS on providers that limit it?
+    # Does this kind count toward MV_MAX_CONCURRENT_PREDICTIONS on providers that limit it
+    # (and toward MV_USER_MAX_ACTIVE_PREDICTIONS, in fair shares between users)?
     takes_a_slot = False
+    # The lookup from a row of this kind to the user who pays for it.
+    owner_path = "owner"
 
     class Meta:
         abstract = True
@@ -157,6 +162,39 @@ class Prediction(Job):
             return False
         self.started_at = now
         return True
+
+    def claim_turn(self) -> bool:
+        """``may_start`` and ``claim_start`` as one step. For a kind that takes a slot the two
+        run under a lock on the provider's active rows of that kind (PostgreSQL; SQLite's
+        IMMEDIATE transactions are serial anyway), so concurrent workers never hand out
+        one slot twice nor let a user past MV_USER_MAX_ACTIVE_PREDICTIONS."""
+        if not self.takes_a_slot:
+            return self.may_start() and self.claim_start()
+        with transaction.atomic():
+            active = type(self).objects.filter(provider=self.provider, status__in=ACTIVE_STATUSES)
+            list(active.select_for_update().order_by("pk").values_list("pk", flat=True))
+            return self.may_start() and self.claim_start()
+
+    @classmethod
+    def chosen_to_start(cls, provider: Provider) -> list[Any]:
+        """The waiting rows of this kind on ``provider`` that start now, in order (ids in
+        ``mv.costs.WaitingItem``s): each free slot (MV_MAX_CONCURRENT_PREDICTIONS, on providers
+        that limit concurrency) goes to the user with the fewest started predictions, round
+        robin, first in first out within a user; on paid providers a user with
+        MV_USER_MAX_ACTIVE_PREDICTIONS started waits in their own queue."""
+        from collections import Counter
+
+        from mv import costs
+
+        rows = cls.objects.filter(provider=provider.name, status__in=ACTIVE_STATUSES)
+        started = Counter(rows.filter(started_at__isnull=False).values_list(cls.owner_path, flat=True))
+        waiting = [costs.WaitingItem(user_id=user, created_at=created, item_id=pk) for pk, user, created in
+                   rows.filter(status=JobStatus.QUEUED, started_at__isnull=True)
+                   .values_list("pk", cls.owner_path, "created_at")]
+        free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
+            else len(waiting)
+        cap = settings.MV_USER_MAX_ACTIVE_PREDICTIONS if provider.paid else None
+        return costs.choose_to_start(waiting, started, per_user_cap=cap, free_slots=max(0, free))
 
     def accept(self, update: JobUpdate) -> bool:
         """The provider took the job: store its id and deadline before anything waits on
@@ -209,6 +247,29 @@ class Prediction(Job):
             setattr(self, name, value)
         self.save(update_fields=list(values))
 
+    def record_cost(self, reported: Mapping[str, Any] | None = None) -> None:
+        """Write the ledger once the row finished: what it is billed for (``billing``) and its
+        cost at the prices in force now (its flavor's ``pricing``); free providers cost $0.
+        ``reported``: what the provider says the job used (Replicate's metrics), kept with
+        the units, and what a failed or cancelled job is billed on where the kind says so."""
+        from mv import costs, flavors
+        from mv.providers import ProviderError, get_provider
+
+        reported = dict(reported or {})
+        billed = self.billing(reported)
+        if billed is None:
+            return
+        kind, units = billed
+        try:
+            paid = get_provider(self.provider).paid
+        except ProviderError:  # a provider no longer configured: its work is not priced
+            paid = False
+        price_list = costs.pricing(flavors.resolve(self.config_flavor))
+        self.cost_usd = costs.cost_of(kind, price_list, units) if paid else Decimal(0)
+        self.billed_units = {**{k: float(v) for k, v in units.items()}, "kind": kind,
+                             **({"reported": reported} if reported else {})}
+        self.save(update_fields=["cost_usd", "billed_units"])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": str(self.pk),
@@ -217,15 +278,29 @@ class Prediction(Job):
             "provider": self.provider,
             "model": self.model,
             "progress": self.progress,
+            **self.cost_fields(),
             "created_at": self.created_at.isoformat() if self.created_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
         }
+
+    def cost_fields(self) -> dict[str, float | None]:
+        """The ledger in the API: the estimate before it started, the cost once finished."""
+        def usd(value: Decimal | None) -> float | None:
+            return None if value is None else float(value)
+
+        return {"estimated_cost_usd": usd(self.estimated_cost_usd), "cost_usd": usd(self.cost_usd)}
 
     # --- what each kind says --------------------------------------------------------------
 
     def may_start(self) -> bool:
         """Whether it may start now (a kind bounded by a slot limit waits its turn)."""
         return True
+
+    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """What a finished row is billed for: (a kind of ``mv.costs.BILLING``, its units),
+        e.g. ("image", {"images": 1}); None when nothing is billed. ``reported`` holds what
+        the provider says it used (e.g. ``predict_time`` for a kind billed on GPU time)."""
+        return None
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         raise NotImplementedError

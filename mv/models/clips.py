@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,12 @@ class CharacterImage(Prediction):
     def media_failure(self, detail: str) -> str:
         return "The model's output is not a usable image."
 
+    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        return "image", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "status": self.status, "error": self.error or None,
-                "image_url": reverse("api_get_character_reference", args=[self.pk])}
+                "image_url": reverse("api_get_character_reference", args=[self.pk]), **self.cost_fields()}
 
 
 class Clip(VideoMixin, Prediction):
@@ -141,12 +145,22 @@ class Clip(VideoMixin, Prediction):
         return f"{self.get_kind_display()} clip {str(self.id)[:8]}"
 
     def may_start(self) -> bool:
-        """Bound in-flight predictions on providers that limit them (their rate limits);
-        local renders are bounded by the worker count instead."""
-        if not get_provider(self.provider).limits_concurrency:
+        """Its turn has come (``Prediction.chosen_to_start``: slots bound in-flight predictions
+        on providers that limit them, shared fairly between users; local renders are
+        bounded by the worker count instead)."""
+        provider = get_provider(self.provider)
+        if not provider.limits_concurrency and not (provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS):
             return True
-        running = Clip.objects.filter(provider=self.provider, status=JobStatus.RUNNING).exclude(pk=self.pk).count()
-        return running < settings.MV_MAX_CONCURRENT_PREDICTIONS
+        return any(item.item_id == self.pk for item in Clip.chosen_to_start(provider))
+
+    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Seconds of output, measured from the file (a failed or cancelled clip made none)."""
+        if self.kind == self.Kind.UPLOADED:
+            return None
+        seconds = (self.duration or 0.0) if self.status == JobStatus.SUCCEEDED else 0.0
+        if self.kind == self.Kind.LIPSYNC:
+            return "lipsync", {"seconds": seconds}
+        return ("video_with_audio" if self.input.get("generate_audio", True) else "video"), {"seconds": seconds}
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = flavors.resolve(self.config_flavor)
@@ -206,6 +220,7 @@ class Clip(VideoMixin, Prediction):
         return self.video_dict() | {
             "config_flavor": self.config_flavor,
             "stitch_id": str(self.followup_stitch_id) if self.followup_stitch_id else None,
+            **self.cost_fields(),
             "metadata": {
                 "kind": self.kind,
                 "provider": self.provider,

@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import flavors
+from mv import costs, flavors
 from mv.models.audio import AudioTrack
 from mv.models.base import ACTIVE_STATUSES, JobStatus, OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, SceneRequest, parse_scenes
@@ -24,7 +27,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mv.models")
 
 
+MONEY = models.DecimalField(max_digits=12, decimal_places=6)
+
+
+def _spend() -> models.Expression:
+    """A project's ledger so far, as an annotation: the cost of its scenes' clips and of its
+    scene writings (exact; rows not finished yet cost nothing so far)."""
+    from mv.models.clips import Clip
+
+    def total(queryset: models.QuerySet, key: str) -> models.Expression:
+        summed = queryset.order_by().values(key).annotate(total=models.Sum("cost_usd")).values("total")
+        return Coalesce(models.Subquery(summed[:1], output_field=MONEY), models.Value(Decimal(0)), output_field=MONEY)
+
+    return (total(Clip.objects.filter(scene__project=models.OuterRef("pk")), "scene__project")
+            + total(SceneWriting.objects.filter(project=models.OuterRef("pk")), "project"))
+
+
 class ProjectQuerySet(OwnedQuerySet):
+    def with_spend(self) -> ProjectQuerySet:
+        return self.annotate(spend=_spend())
+
     def with_summary(self) -> ProjectQuerySet:
         """What the project list shows, in one query: scene and ready-clip counts, the first
         scene's clip as a cover, and the latest finished stitch's length."""
@@ -37,6 +59,7 @@ class ProjectQuerySet(OwnedQuerySet):
             ready_count=models.Count("scenes", filter=models.Q(scenes__current_clip__isnull=False), distinct=True),
             cover_clip_id=models.Subquery(first_scene.values("current_clip")[:1], output_field=models.UUIDField()),
             stitch_duration=models.Subquery(stitched.values("duration")[:1]),
+            spend=_spend(),
         )
 
 
@@ -95,6 +118,14 @@ class Project(models.Model):
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("plan_writing", None)
+        self.__dict__.pop("spend", None)
+
+    @property
+    def spend_usd(self) -> Decimal:
+        """What its predictions have cost so far (the ``spend`` annotation when loaded with it)."""
+        if "spend" not in self.__dict__:
+            self.__dict__["spend"] = Project.objects.filter(pk=self.pk).with_spend().values_list("spend", flat=True).first()
+        return costs.exact(self.__dict__["spend"] or 0)
 
     @property
     def plan_writing(self) -> SceneWriting | None:
@@ -166,6 +197,7 @@ class Project(models.Model):
             "audio_start": self.audio_start,
             "scenes": [] if self.scenes_status == self.ScenesStatus.WRITING else [s.to_dict() for s in scenes],
             "latest_stitch": latest.to_dict() if latest else None,
+            "spend_usd": float(costs.cents(self.spend_usd)),
         }
 
 
@@ -251,6 +283,8 @@ class SceneWriting(Prediction):
     number_of_scenes = models.PositiveSmallIntegerField(default=1)
     text = models.TextField(blank=True)  # the writer's whole answer
 
+    owner_path = "project__owner"
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -303,6 +337,17 @@ class SceneWriting(Prediction):
 
     def media_failure(self, detail: str) -> str:
         return "The scene writer's answer could not be used."
+
+    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Tokens in and out, as the provider counts them; else counted from the prompt sent
+        and the answer (a failed or cancelled call that reports nothing wrote nothing)."""
+        from mv import costs
+
+        done = self.status == JobStatus.SUCCEEDED
+        sent = str((self.input.get("sent") or {}).get("prompt", ""))
+        return "scene_writing", {
+            "input_tokens": reported.get("input_token_count", costs.approx_tokens(sent) if done else 0),
+            "output_tokens": reported.get("output_token_count", costs.approx_tokens(self.text) if done else 0)}
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict() | {"project_id": str(self.project_id),

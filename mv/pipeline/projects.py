@@ -12,10 +12,12 @@ from mv.models import (
     ACTIVE_STATUSES,
     AudioTrack,
     CharacterImage,
+    Clip,
     Project,
     Scene,
     SceneWriting,
 )
+from mv.pipeline import spending
 from mv.providers import get_provider
 
 
@@ -88,12 +90,22 @@ def rewrite_scene(scene: Scene, flavor: Flavor) -> SceneWriting:
 def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> SceneWriting:
     provider = get_provider()
     count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes").number_of_scenes
-    writing = SceneWriting.objects.create(
-        project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
-        model=provider.model_for(flavor, "scenes"), number_of_scenes=count,
-    )
-    tasks.follow(writing)
+    estimate = spending.writing_estimate(flavor, provider)
+    with spending.budgeted(project.owner, estimate):
+        writing = SceneWriting.objects.create(
+            project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
+            model=provider.model_for(flavor, "scenes"), number_of_scenes=count, estimated_cost_usd=estimate.exact_usd,
+        )
+        tasks.follow(writing)
     return writing
+
+
+def stop_project(project: Project) -> int:
+    """Stop all: cancel the project's queued and running predictions (its scenes' clips and
+    its scene writing, at the provider too); every finished clip stays. How many stopped."""
+    active = [*Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES),
+              *project.writings.filter(status__in=ACTIVE_STATUSES)]
+    return sum(jobs.cancel(row, "Stopped with Stop all.") for row in active)
 
 
 def update_scene_prompt(scene: Scene, *, description: str, negative_description: str | None = None) -> Scene:

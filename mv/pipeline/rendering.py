@@ -23,6 +23,7 @@ from mv.models import (
     Project,
     Scene,
 )
+from mv.pipeline import spending
 from mv.providers import get_provider
 
 
@@ -50,38 +51,47 @@ def request_clip(
         character_image = scene.project.character_image
     if generate_audio is None:
         generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
-    clip = Clip.objects.create(
-        owner=owner,
-        scene=scene,
-        kind=Clip.Kind.GENERATED,
-        provider=provider.name,
-        model=provider.model_for(flavor, "video"),
-        prompt=f"{prompt.strip()}\n\n{rules}" if rules else prompt.strip(),
-        negative_prompt=negative_prompt,
-        config_flavor=flavor.name,
-        parent=scene.current_clip if scene else None,
-        input={
-            "aspect_ratio": aspect,
-            "duration": int(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration")),
-            "generate_audio": bool(generate_audio),
-            "seed": seed,
-            "character_image": str(character_image.pk) if character_image and character_image.file else None,
-            "label": f"Scene {scene.number}" if scene else "Clip",
-        },
-    )
-    tasks.follow(clip)
+    generate_audio = bool(generate_audio)
+    seconds = int(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
+    with spending.budgeted(owner, estimate):
+        clip = Clip.objects.create(
+            owner=owner,
+            scene=scene,
+            kind=Clip.Kind.GENERATED,
+            provider=provider.name,
+            model=provider.model_for(flavor, "video"),
+            prompt=f"{prompt.strip()}\n\n{rules}" if rules else prompt.strip(),
+            negative_prompt=negative_prompt,
+            config_flavor=flavor.name,
+            parent=scene.current_clip if scene else None,
+            estimated_cost_usd=estimate.exact_usd,
+            input={
+                "aspect_ratio": aspect,
+                "duration": seconds,
+                "generate_audio": generate_audio,
+                "seed": seed,
+                "character_image": str(character_image.pk) if character_image and character_image.file else None,
+                "label": f"Scene {scene.number}" if scene else "Clip",
+            },
+        )
+        tasks.follow(clip)
     return clip
 
 
 def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
     """A clip for every scene that has neither a current clip nor one in progress."""
     busy = set(Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).values_list("scene_id", flat=True))
-    return [
-        request_clip(owner=project.owner, flavor=flavor, prompt=scene.description,
-                     negative_prompt=scene.negative_description, scene=scene)
-        for scene in project.scenes.select_related("project__character_image").filter(current_clip__isnull=True)
-        if scene.pk not in busy
-    ]
+    clips = []
+    for scene in project.scenes.select_related("project__character_image").filter(current_clip__isnull=True):
+        if scene.pk in busy:
+            continue
+        try:
+            clips.append(request_clip(owner=project.owner, flavor=flavor, prompt=scene.description,
+                                      negative_prompt=scene.negative_description, scene=scene))
+        except Refused:  # today's budget is spent: the other scenes wait for their Generate button
+            break
+    return clips
 
 
 RETRIED_INPUTS = {"aspect_ratio", "duration", "generate_audio", "seed", "character_image", "label", "options",
@@ -92,14 +102,16 @@ def retry_clip(clip: Clip) -> Clip:
     """Run a failed clip again as a new clip with the same inputs (the failed one stays)."""
     if clip.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise Refused("not_failed", "Only a failed or cancelled clip can be retried.")
-    again = Clip.objects.create(
-        owner=clip.owner, scene=clip.scene, kind=clip.kind, provider=get_provider().name, model=clip.model,
-        prompt=clip.prompt, negative_prompt=clip.negative_prompt, config_flavor=clip.config_flavor,
-        parent=clip.parent, audio_track=clip.audio_track, audio_start=clip.audio_start, audio_end=clip.audio_end,
-        audio_slice=clip.audio_slice.name, promote_on_success=clip.promote_on_success,
-        input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS},
-    )
-    tasks.follow(again)
+    estimate = spending.retry_estimate(clip)
+    with spending.budgeted(clip.owner, estimate):
+        again = Clip.objects.create(
+            owner=clip.owner, scene=clip.scene, kind=clip.kind, provider=get_provider().name, model=clip.model,
+            prompt=clip.prompt, negative_prompt=clip.negative_prompt, config_flavor=clip.config_flavor,
+            parent=clip.parent, audio_track=clip.audio_track, audio_start=clip.audio_start, audio_end=clip.audio_end,
+            audio_slice=clip.audio_slice.name, promote_on_success=clip.promote_on_success,
+            input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS}, estimated_cost_usd=estimate.exact_usd,
+        )
+        tasks.follow(again)
     return again
 
 
@@ -155,20 +167,24 @@ def request_lipsync(
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
     start, end = audio_track.check_range(start_time, end_time)
     provider = get_provider()
+    estimate = spending.lipsync_estimate(flavor, end - start, provider)
     with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
         slice_path = workdir / "slice.wav"
         media.cut_audio(song, start, end, slice_path)
-        clip = Clip(
-            owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
-            model=provider.model_for(flavor, "lipsync"), prompt=source.prompt, negative_prompt=source.negative_prompt,
-            config_flavor=flavor.name, parent=source, audio_track=audio_track, audio_start=start, audio_end=end,
-            promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
-            input={"options": {k: v for k, v in (options or {}).items() if v is not None},
-                   "start_time": start, "end_time": end},
-        )
-        files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
-        clip.save()
-    tasks.follow(clip)
+        with spending.budgeted(owner, estimate):
+            clip = Clip(
+                owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
+                model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
+                negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
+                audio_track=audio_track, audio_start=start, audio_end=end,
+                promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
+                input={"options": {k: v for k, v in (options or {}).items() if v is not None},
+                       "start_time": start, "end_time": end},
+                estimated_cost_usd=estimate.exact_usd,
+            )
+            files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
+            clip.save()
+            tasks.follow(clip)
     return clip
 
 

@@ -89,6 +89,9 @@ class JobUpdate:
     error: str = ""
     progress: int = 0
     predict_time: float | None = None
+    # What the provider reports the job used, once finished (Replicate's ``metrics``:
+    # predict_time, and token counts for language models): the ledger's evidence.
+    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 class Provider(ABC):
@@ -129,7 +132,8 @@ class Provider(ABC):
         """Check a started job; on success the output is already copied to ``workdir``."""
 
     @abstractmethod
-    def cancel(self, prediction_id: str) -> None: ...
+    def cancel(self, prediction_id: str) -> dict[str, Any]:
+        """Stop a started job; returns what the provider reports it used ({} when it says nothing)."""
 
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)

@@ -11,6 +11,7 @@ import json
 import uuid
 import zlib
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -101,5 +102,5 @@ class LocalProvider(Provider):
         return JobUpdate(state="failed", prediction_id=prediction_id,
                          error="the local scene writer was interrupted; retry it")
 
-    def cancel(self, prediction_id: str) -> None:
-        return None
+    def cancel(self, prediction_id: str) -> dict[str, Any]:
+        return {}

@@ -240,35 +240,39 @@ class ReplicateProvider(Provider):
         if prediction.status in ("starting", "processing"):
             found = PROGRESS.findall(prediction.logs or "")
             return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
+        metrics = prediction.metrics or {}
         if prediction.status == "succeeded":
             path = self._download(prediction.output, workdir / "output")
-            metrics = prediction.metrics or {}
             return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
-                             predict_time=metrics.get("predict_time"), progress=100)
+                             predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
         if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the prediction was cancelled")
+            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the prediction was cancelled",
+                             metrics=metrics)
         return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The model failed: {prediction.error or 'no reason given'}")
+                         error=f"The model failed: {prediction.error or 'no reason given'}", metrics=metrics)
 
     def poll_text(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
         if prediction.status in ("starting", "processing"):
             return JobUpdate(state="running", prediction_id=prediction_id)
+        metrics = prediction.metrics or {}
         if prediction.status == "succeeded":
             output = prediction.output  # a language model streams its answer as a list of chunks
             text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
             return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
-                             progress=100)
+                             progress=100, metrics=metrics)
         if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the scene writer was cancelled")
+            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the scene writer was cancelled",
+                             metrics=metrics)
         return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The scene writer failed: {prediction.error or 'no reason given'}")
+                         error=f"The scene writer failed: {prediction.error or 'no reason given'}", metrics=metrics)
 
-    def cancel(self, prediction_id: str) -> None:
+    def cancel(self, prediction_id: str) -> dict[str, Any]:
         try:
-            self.client.predictions.cancel(prediction_id)
+            return self.client.predictions.cancel(prediction_id).metrics or {}
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
+            return {}
 
 
 def _suffix(url: str) -> str:

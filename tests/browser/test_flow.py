@@ -61,10 +61,10 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     old_clip = scene.current_clip_id
     card = page.locator(f"#clip-{scene.pk}")
     button = card.locator(".regen-button")
-    expect(button).to_have_text("Regenerate")
+    expect(button).to_have_text("Regenerate · free")  # the local renderer: each button says its price
     card.locator(".lipsync-toggle").focus()  # with the keyboard: Space ticks, Tab reaches the button
     page.keyboard.press("Space")
-    expect(button).to_have_text("Regenerate with lipsync")
+    expect(button).to_have_text("Regenerate with lipsync · free")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.classList.contains('regen-button')")
     page.keyboard.press("Enter")

@@ -350,10 +350,24 @@ class FakeReplicate:
             "error": prediction.fail_error if status == "failed" else None, "status": status,
             "created_at": created.isoformat().replace("+00:00", "Z"), "source": "api",
             "started_at": _now() if status != "starting" else None, "completed_at": _now() if done else None,
-            "metrics": {"predict_time": prediction.run_s, "total_time": prediction.queue_s + prediction.run_s} if done else {},
+            "metrics": self._metrics(prediction) if done else {},
             "urls": {"get": f"{base}/v1/predictions/{prediction.id}", "cancel": f"{base}/v1/predictions/{prediction.id}/cancel",
                      "web": f"{base}/p/{prediction.id}"},
         }
+
+
+    def _metrics(self, prediction: Prediction) -> dict[str, Any]:
+        """What Replicate reports a finished prediction used: its run time (a cancelled one: the
+        time it ran before the cancel) and, for a language model, its token counts."""
+        ran = prediction.run_s
+        if prediction.canceled_at is not None:
+            ran = min(prediction.run_s, max(0.0, prediction.canceled_at - prediction.created - prediction.queue_s))
+        metrics: dict[str, Any] = {"predict_time": round(ran, 6), "total_time": round(prediction.queue_s + ran, 6)}
+        if KINDS[prediction.model] == "llm":
+            written = "".join(prediction.output or []) if prediction.canceled_at is None else ""
+            metrics |= {"input_token_count": -(-len(str(prediction.input.get("prompt", ""))) // 4),
+                        "output_token_count": -(-len(written) // 4)}
+        return metrics
 
 
 def _default_scenes(data: dict[str, Any]) -> str:

@@ -13,8 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from mv import audio, costs, files, flavors, jobs, media, tasks
 from mv.errors import Refused
 from mv.models import JobStatus, Prediction, Project, Stitch
-from mv.pipeline import projects, rendering, stitching
-from mv.providers import get_provider
+from mv.pipeline import projects, rendering, spending, stitching
 
 
 class Progress:
@@ -82,7 +81,10 @@ class Command(BaseCommand):
                                             number_of_scenes=o["scenes"])
         except Refused as exc:
             raise CommandError(exc.message) from None
-        self._run(project, flavor, track, lipsync_numbers, progress, o)
+        try:
+            self._run(project, flavor, track, lipsync_numbers, progress, o)
+        except Refused as exc:  # e.g. today's budget (MV_USER_DAILY_BUDGET_USD) is spent
+            raise CommandError(exc.message) from None
 
     def _run(self, project: Project, flavor: flavors.Flavor, track, lipsync_numbers: set[int],
              progress: Progress, o: dict) -> None:
@@ -157,17 +159,12 @@ class Command(BaseCommand):
         """Estimate the plan before anything is created or paid for; refuse it above
         --max-cost; print it for --dry-run. True when the command should stop here."""
         clip_seconds = int(flavor.get("image_params", "video_duration", used_in="make_video: clip length in the estimate"))
-        with_audio = bool(flavor.get("image_params", "video_generate_audio", used_in="make_video: clip price in the estimate"))
         lipsync_seconds = []
         for number in sorted(lipsync_numbers):
             start = o["audio_start"] + (number - 1) * clip_seconds
             end = start + clip_seconds if song_seconds is None else min(start + clip_seconds, song_seconds)
             lipsync_seconds.append(round(end - start, 2))
-        if get_provider().paid:
-            estimate = costs.estimate_project(flavor, clip_seconds=[clip_seconds] * count, generate_audio=with_audio,
-                                              lipsync_seconds=lipsync_seconds, scene_writing=True, images=0)
-        else:
-            estimate = costs.free_estimate("local preview: free")
+        estimate = spending.plan_estimate(flavor, scenes=count, lipsync_seconds=lipsync_seconds)
         if o["dry_run"]:
             synced = ", ".join(map(str, sorted(lipsync_numbers))) or "none"
             self.stdout.write(f"plan: flavor {flavor.name}, {count} scenes of {clip_seconds} s from "

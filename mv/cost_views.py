@@ -1,0 +1,52 @@
+"""The pages' money views: the create page's live estimate and a project's Stop all
+(the numbers come from mv.pipeline.spending, the markup is templates/mv/_costs.html)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from mv import flavors
+from mv.forms import PlanEstimateForm
+from mv.models import Project
+from mv.pipeline import projects, spending
+
+COSTS = "mv/_costs.html"
+
+
+def plan_estimate(data: Any) -> dict[str, Any]:
+    """The estimate for the create page's choices in ``data`` (flavor, scene count)."""
+    form = PlanEstimateForm(data)
+    if not form.is_valid():
+        return {"estimate": None, "estimate_error": "choose between 1 and 20 scenes to see the price"}
+    flavor = flavors.resolve(form.cleaned_data["config_flavor"] or flavors.DEFAULT)
+    count = form.cleaned_data["number_of_scenes"] or int(
+        flavor.get("parameters", "number_of_scenes", used_in="mv.cost_views: scene count in the estimate"))
+    return {"estimate": spending.plan_estimate(flavor, scenes=count), "flavor_name": flavor.name}
+
+
+@require_GET
+@login_required
+def create_estimate(request: HttpRequest) -> HttpResponse:
+    """The create page's estimate again as its choices change, and the reference images' price."""
+    context = plan_estimate(request.GET)
+    flavor = flavors.resolve(context.get("flavor_name") or flavors.DEFAULT)
+    context.update(oob=True, images_price=spending.price_label(spending.images_estimate(flavor, 4)))
+    return render(request, f"{COSTS}#create-estimate", context)
+
+
+@require_POST
+@login_required
+def project_stop(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Stop all: cancel the project's queued and running predictions; finished clips stay."""
+    project = get_object_or_404(Project.objects.visible_to(request.user), pk=pk)
+    projects.stop_project(project)
+    if getattr(request, "htmx", False):
+        return HttpResponseClientRedirect(project.get_absolute_url())
+    return redirect("quick_gen", pk=project.pk)

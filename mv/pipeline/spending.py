@@ -1,0 +1,171 @@
+"""Money around the rows: what a request would cost (priced by mv.costs with the flavor's
+prices and the provider that would run it), the daily budget each request is checked
+against before anything is created, and what a project or a user has spent.
+
+Spending counts every prediction row a user started today (UTC): a finished row at its
+ledger cost, an unfinished one at its estimate, so work already under way is counted
+before it is billed and concurrent requests cannot slip past the budget together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from django.db.models.functions import Coalesce, TruncDate
+
+from mv import costs, flavors, jobs
+from mv.errors import Refused
+from mv.flavors import Flavor
+from mv.models import Clip, Project, Scene
+from mv.models.projects import MONEY
+from mv.providers import Provider, get_provider
+
+
+def _free_or(provider: Provider, estimate: costs.Estimate) -> costs.Estimate:
+    """The estimate on a paid provider; on a free one (the local renderer) $0, saying why."""
+    if provider.paid:
+        return estimate
+    return costs.free_estimate("local preview: free" if provider.renders_locally else f"{provider.label}: free")
+
+
+def _video_params(flavor: Flavor) -> tuple[int, bool]:
+    where = "mv.pipeline.spending: clip length and audio in the estimate"
+    return (int(flavor.get("image_params", "video_duration", used_in=where)),
+            bool(flavor.get("image_params", "video_generate_audio", used_in=where)))
+
+
+def clip_estimate(flavor: Flavor, *, seconds: float | None = None, generate_audio: bool | None = None,
+                  provider: Provider | None = None) -> costs.Estimate:
+    """One generated clip (the flavor's length and audio unless given)."""
+    default_seconds, default_audio = _video_params(flavor)
+    audio = default_audio if generate_audio is None else generate_audio
+    estimate = costs.estimate_clips(flavor, [seconds or default_seconds], audio)
+    return _free_or(provider or get_provider(), estimate)
+
+
+def lipsync_estimate(flavor: Flavor, seconds: float, provider: Provider | None = None) -> costs.Estimate:
+    """One lipsync whose output lasts ``seconds`` (the song slice it is cut to)."""
+    return _free_or(provider or get_provider(), costs.estimate_lipsync(flavor, [seconds]))
+
+
+def images_estimate(flavor: Flavor, count: int, provider: Provider | None = None) -> costs.Estimate:
+    return _free_or(provider or get_provider(), costs.estimate_images(flavor, count))
+
+
+def writing_estimate(flavor: Flavor, provider: Provider | None = None) -> costs.Estimate:
+    return _free_or(provider or get_provider(), costs.estimate_scene_writing(flavor))
+
+
+def plan_estimate(flavor: Flavor, *, scenes: int, lipsync_seconds: list[float] | tuple = (),
+                  clip_seconds: list[float] | None = None, provider: Provider | None = None) -> costs.Estimate:
+    """A whole project: its scenes written, a clip for each (the flavor's length unless the
+    plan gives each scene's), and the lipsyncs asked for."""
+    seconds, with_audio = _video_params(flavor)
+    estimate = costs.estimate_project(flavor, clip_seconds=clip_seconds or [seconds] * scenes,
+                                      generate_audio=with_audio, lipsync_seconds=lipsync_seconds, scene_writing=True)
+    return _free_or(provider or get_provider(), estimate)
+
+
+def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
+    """A new project's automatic run: its scenes written, then a clip for each."""
+    count = project.scene_request(flavor, used_in="mv.pipeline.spending: scenes in the estimate").number_of_scenes
+    return plan_estimate(flavor, scenes=count)
+
+
+def regenerate_estimate(scene: Scene, *, lipsync: bool = False) -> costs.Estimate:
+    """The scene card's Regenerate (a new clip), or Regenerate with lipsync (its slot of the song)."""
+    flavor = flavors.resolve(scene.project.config_flavor)
+    if lipsync and scene.slot is not None:
+        start, end = scene.slot
+        return lipsync_estimate(flavor, round(end - start, 6))
+    return clip_estimate(flavor)
+
+
+def retry_estimate(clip: Clip) -> costs.Estimate:
+    """Running a failed clip again with the same inputs."""
+    flavor = flavors.resolve(clip.config_flavor)
+    if clip.kind == Clip.Kind.LIPSYNC:
+        return lipsync_estimate(flavor, max(0.0, (clip.audio_end or 0.0) - (clip.audio_start or 0.0)))
+    return clip_estimate(flavor, seconds=clip.input.get("duration"), generate_audio=clip.input.get("generate_audio"))
+
+
+def price_label(estimate: costs.Estimate) -> str:
+    """A button's price: "$3.20", or "free"."""
+    return "free" if estimate.free_reason else costs.format_usd(estimate.exact_usd)
+
+
+def day_start(now: datetime | None = None) -> datetime:
+    """Midnight UTC of today: budgets are per UTC day."""
+    now = now or datetime.now(UTC)
+    return datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
+
+
+def _paying_kinds() -> list:
+    """Every kind of prediction whose rows name who pays (``owner_path``); a kind whose path
+    does not fit its model is left out rather than failing every request."""
+    return [kind for kind in jobs.kinds()
+            if kind.owner_path.split("__")[0] in {field.name for field in kind._meta.get_fields()}]
+
+
+def spent_today(user) -> Decimal:
+    """What the user's predictions started today cost, or are estimated to while unfinished."""
+    total = Decimal(0)
+    for kind in _paying_kinds():
+        rows = kind.objects.filter(**{kind.owner_path: user}, created_at__gte=day_start())
+        total += rows.aggregate(total=Coalesce(models.Sum(Coalesce("cost_usd", "estimated_cost_usd")),
+                                               models.Value(Decimal(0)), output_field=MONEY))["total"]
+    return costs.exact(total)
+
+
+def spend_by_user_and_day(days: int = 30) -> list[dict[str, Any]]:
+    """The ledger per user per UTC day (newest first) over the last ``days`` days: what was
+    spent (finished rows' costs) and how many predictions were started."""
+    since = day_start() - timedelta(days=days - 1)
+    totals: dict[tuple, dict[str, Any]] = {}
+    for kind in _paying_kinds():
+        rows = (kind.objects.filter(created_at__gte=since)
+                .annotate(day=TruncDate("created_at", tzinfo=UTC), user=models.F(kind.owner_path))
+                .values("day", "user").annotate(spend=models.Sum("cost_usd"), count=models.Count("pk")))
+        for row in rows:
+            entry = totals.setdefault((row["day"], row["user"]), {"day": row["day"], "user_id": row["user"],
+                                                                   "spend": Decimal(0), "predictions": 0})
+            entry["spend"] += row["spend"] or 0
+            entry["predictions"] += row["count"]
+    names = dict(get_user_model().objects.filter(pk__in={u for _, u in totals}).values_list("pk", "username"))
+    result = sorted(totals.values(), key=lambda e: (e["day"], names.get(e["user_id"], "")), reverse=True)
+    return [entry | {"username": names.get(entry["user_id"], "?"), "spend": costs.exact(entry["spend"])}
+            for entry in result]
+
+
+def check_budget(owner, estimate: costs.Estimate) -> None:
+    """Refuse (402) work whose estimate would take its user past today's budget
+    (MV_USER_DAILY_BUDGET_USD). Called inside the transaction that creates the rows: the
+    user is locked, so concurrent requests of one user are counted one after another."""
+    budget = settings.MV_USER_DAILY_BUDGET_USD
+    if budget is None or estimate.exact_usd <= 0:
+        return
+    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
+    spent = spent_today(owner)
+    try:
+        costs.check_budget(spent, estimate.exact_usd, budget)
+    except costs.BudgetExceeded as exc:
+        raise Refused(exc.code, str(exc), {
+            "estimated_cost_usd": float(costs.cents(estimate.exact_usd)),
+            "spent_today_usd": float(costs.cents(spent)), "budget_usd": float(costs.cents(budget))},
+            status=402) from None
+
+
+@contextlib.contextmanager
+def budgeted(owner, estimate: costs.Estimate) -> Iterator[None]:
+    """Run the block that creates a request's rows only if its estimate fits in the user's
+    budget for today; else refuse before anything is created."""
+    with transaction.atomic():
+        check_budget(owner, estimate)
+        yield
