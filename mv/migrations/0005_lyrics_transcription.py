@@ -1,8 +1,9 @@
 """A lyrics transcription is a new kind of prediction (a track's lyrics heard by the flavor's lyrics_model)."""
 
+import uuid
+
 import django.db.models.deletion
 import django.utils.timezone
-import uuid
 from django.db import migrations, models
 
 

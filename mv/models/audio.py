@@ -16,8 +16,15 @@ from django.utils import timezone
 
 from mv import files, flavors
 from mv.errors import Refused
-from mv.models.base import ACTIVE_STATUSES, GeneratedName, JobStatus, OwnedQuerySet, Prediction
+from mv.models.base import (
+    ACTIVE_STATUSES,
+    GeneratedName,
+    JobStatus,
+    OwnedQuerySet,
+    Prediction,
+)
 from mv.music import ANALYSIS_VERSION, Analysis, LyricLine, from_transcription
+from mv.providers import get_provider
 from mv.providers.base import JobUpdate, ProviderError
 
 if TYPE_CHECKING:
@@ -101,12 +108,15 @@ class AudioTrack(models.Model):
             return None
 
     def record_analysis(self, result: Analysis) -> None:
-        self.analysis, self.analysis_status, self.analysis_error = result.to_dict(), self.AnalysisStatus.READY, ""
-        self.save(update_fields=["analysis", "analysis_status", "analysis_error"])
+        self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "")
 
     def analysis_failed(self, message: str) -> None:
-        self.analysis, self.analysis_status, self.analysis_error = {}, self.AnalysisStatus.FAILED, message[:2000]
-        self.save(update_fields=["analysis", "analysis_status", "analysis_error"])
+        self._set_analysis({}, self.AnalysisStatus.FAILED, message[:2000])
+
+    def _set_analysis(self, analysis: dict, status: str, error: str) -> None:
+        """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no error."""
+        self.analysis, self.analysis_status, self.analysis_error = analysis, status, error
+        AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
 
     def lyric_lines(self) -> list[LyricLine]:
         return [LyricLine.from_dict(line) for line in self.lyrics or []]
@@ -129,8 +139,6 @@ class AudioTrack(models.Model):
 
     def lyrics_state(self) -> tuple[str, str]:
         """(status, a sentence for people): ready, transcribing, failed, unavailable or none."""
-        from mv.providers import get_provider
-
         lines = len(self.lyrics or [])
         if self.lyrics_source == self.LyricsSource.PASTED:
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (pasted)"

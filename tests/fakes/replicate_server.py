@@ -303,7 +303,7 @@ class FakeReplicate:
         song = self.workdir / f"song-{secrets.token_hex(4)}"
         song.write_bytes(self.uploaded(file_url))
         try:
-            run = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", str(song), "-f", "null", "-"],
+            run = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", str(song), "-f", "null", "-"], check=False,
                                  capture_output=True, text=True, timeout=60)
         finally:
             song.unlink()
@@ -394,7 +394,7 @@ def _transcription(data: dict[str, Any], seconds: float) -> dict[str, Any]:
 
     def stamp(t: float) -> str:
         sep = "," if fmt == "srt" else "."
-        return f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{int(t % 60):02d}{sep}{int(round(t % 1 * 1000)):03d}"
+        return f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{int(t % 60):02d}{sep}{round(t * 1000) % 1000:03d}"
 
     if fmt == "plain text":
         text = "".join(s["text"] for s in segments)
