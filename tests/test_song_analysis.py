@@ -3,6 +3,8 @@ back by the API and the create page, never stuck and never run on a request."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +89,16 @@ def test_a_trimmed_track_is_analysed_too(user, groove):
     part = audio.trim(track, 2.0, 11.0)
     part.refresh_from_db()
     assert part.analysis_status == Status.READY and part.music_analysis().duration == pytest.approx(9.0, abs=0.1)
+
+
+def test_a_downloaded_song_is_analysed_too(alice_client, http_files, groove):
+    folder, base = http_files
+    shutil.copyfile(groove[0], folder / "groove.wav")
+    response = alice_client.post("/api/audio/download", json.dumps({"url": f"{base}/groove.wav"}),
+                                 content_type="application/json")
+    assert response.status_code == 201, response.content
+    body = analysis_of(alice_client, response.json()["audio_id"]).json()
+    assert body["status"] == "ready" and body["tempo"] == pytest.approx(128, rel=0.02)
 
 
 def _wav(tmp_path: Path, samples: np.ndarray, name: str) -> Path:

@@ -41,6 +41,10 @@ class AudioTrack(models.Model):
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
 
+    class LyricsSource(models.TextChoices):
+        PASTED = "pasted", "Pasted"
+        TRANSCRIBED = "transcribed", "Transcribed"
+
     class Source(models.TextChoices):
         UPLOAD = "upload", "Uploaded file"
         URL = "url", "Downloaded from a URL"
@@ -65,10 +69,6 @@ class AudioTrack(models.Model):
     analysis = models.JSONField(default=dict, blank=True)
     analysis_status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.ANALYZING)
     analysis_error = models.TextField(blank=True)
-    class LyricsSource(models.TextChoices):
-        PASTED = "pasted", "Pasted"
-        TRANSCRIBED = "transcribed", "Transcribed"
-
     # Timed lyric lines [{"start": s, "end": s, "text": "..."}], pasted or transcribed.
     lyrics = models.JSONField(default=list, blank=True)
     lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
@@ -150,7 +150,7 @@ class AudioTrack(models.Model):
         if latest is not None and latest.is_active:
             return "transcribing", "lyrics: transcribing…"
         if latest is not None and latest.status != JobStatus.SUCCEEDED:
-            return "failed", f"lyrics: the transcription failed ({latest.error or 'no reason given'})"
+            return "failed", f"lyrics: the transcription failed ({(latest.error or 'no reason given').rstrip('.')})"
         if not get_provider().transcribes_lyrics:
             return "unavailable", "lyrics: not available offline"
         if self.analysis_status == self.AnalysisStatus.ANALYZING:
