@@ -3,6 +3,7 @@ back by the API and the create page, never stuck and never run on a request."""
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from pathlib import Path
@@ -223,3 +224,18 @@ def test_the_song_card_shows_the_analysis_and_polls_only_while_analysing(alice_c
     assert alice_client.post(status_url).status_code == 405
     alice_client.force_login(other_user)
     assert alice_client.get(status_url).status_code == 404
+
+
+def test_the_worker_warms_the_analysis_up_and_queues_songs_left_analysing(user, settings, monkeypatch):
+    from django.core.management import call_command
+
+    settings.MV_TASKS_BACKEND = "db"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    warmed, analysed = [], []
+    monkeypatch.setattr(music, "warm_up", lambda: warmed.append(True))
+    monkeypatch.setattr(songs, "analyze_track", lambda track_id: analysed.append(track_id))
+    left = bare_track(user)
+    out = io.StringIO()
+    call_command("mv_worker", batch=True, stdout=out)
+    assert warmed == [True] and analysed == [str(left.pk)]  # queued at start, run by the worker
+    assert "resumed 1 interrupted job(s)" in out.getvalue()
