@@ -204,3 +204,16 @@ def test_the_song_card_shows_a_refused_paste_next_to_the_box(alice_client, user,
     bob = Client()
     bob.force_login(other_user)
     assert bob.post(url, {"lyrics": "x"}, headers={"HX-Request": "true"}).status_code == 404
+
+
+def test_a_trim_keeps_its_part_of_the_lyrics_instead_of_transcribing_again(fake_replicate, user, groove):
+    track = uploaded(user, groove)
+    first, second, third = track.lyrics  # about 1.3-4.1, 4.5-7.3 and 7.7-10.5 s
+    assert fake_replicate.creates(WHISPER) == 1 and first["end"] - 4.0 < 1.0 < 9.0 - third["start"]
+    part = audio.trim(track, 4.0, 9.0)
+    part.refresh_from_db()
+    assert part.analysis_status == AudioTrack.AnalysisStatus.READY and part.lyrics_source == "transcribed"
+    assert part.lyrics == [  # the first line is barely in the part (under a second): left out; the last is cut
+        {"start": round(second["start"] - 4.0, 3), "end": round(second["end"] - 4.0, 3), "text": second["text"]},
+        {"start": round(third["start"] - 4.0, 3), "end": round(part.duration, 3), "text": third["text"]}]
+    assert fake_replicate.creates(WHISPER) == 1 and not part.transcriptions.exists()  # not paid again

@@ -48,11 +48,25 @@ def analyze_track(track_id: str) -> AudioTrack | None:
         track.analysis_failed(UNREADABLE)
         return track
     track.record_analysis(result)
+    inherit_lyrics(track)
     # Once per track, never again on a re-analysis (it would pay twice); a silent song has
     # nothing to transcribe.
     if max(result.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists():
         request_transcription(track)
     return track
+
+
+def inherit_lyrics(track: AudioTrack) -> None:
+    """A trim keeps the lines of its part of the song it was cut from (pasted or heard), moved
+    to its own times, instead of paying to hear them again."""
+    parent = track.parent
+    if track.lyrics_source or parent is None or not parent.lyrics_source:
+        return
+    start, end = track.trim_start, track.trim_start + track.duration
+    part = music.LyricLine(start, end, "")
+    lines = [music.LyricLine(max(line.start, start) - start, min(line.end, end) - start, line.text)
+             for line in music.lyrics_in(part, parent.lyric_lines())]
+    track.store_lyrics(lines, parent.lyrics_source)
 
 
 def tracks_to_analyze() -> list[str]:
