@@ -32,10 +32,12 @@ def analyze_later(track: AudioTrack) -> None:
 
 def analyze_track(track_id: str) -> AudioTrack | None:
     """Analyse the stored original and keep the result (a track already analysed by this
-    version is left alone); on success, start transcribing its lyrics."""
+    version is left alone); on success, start transcribing its lyrics (a trim takes its
+    part of the lyrics of the song it was cut from instead)."""
     track = AudioTrack.objects.filter(pk=track_id).first()
     if track is None or track.analysis_is_current:
         return track
+    inherit_lyrics(track)
     try:
         with files.local_path(track.original or track.file) as path:
             result = music.analyze(path)
@@ -48,7 +50,6 @@ def analyze_track(track_id: str) -> AudioTrack | None:
         track.analysis_failed(UNREADABLE)
         return track
     track.record_analysis(result)
-    inherit_lyrics(track)
     # Once per track, never again on a re-analysis (it would pay twice); a silent song has
     # nothing to transcribe.
     if max(result.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists():
