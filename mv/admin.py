@@ -17,6 +17,7 @@ from mv.models import (
     AudioTrack,
     CharacterImage,
     Clip,
+    LyricsTranscription,
     Project,
     Scene,
     SceneWriting,
@@ -166,9 +167,10 @@ class StitchAdmin(admin.ModelAdmin):
 
 @admin.register(AudioTrack)
 class AudioTrackAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "source", "duration", "created_at")
-    list_filter = ("source",)
-    readonly_fields = ("id", "player", "original", "file", "waveform", "duration", "parent", "created_at")
+    list_display = ("title", "owner", "source", "duration", "analysis_status", "lyrics_source", "created_at")
+    list_filter = ("source", "analysis_status", "lyrics_source")
+    readonly_fields = ("id", "player", "original", "file", "waveform", "duration", "parent", "created_at",
+                       "analysis_status", "analysis_error", "analysis")
 
     @admin.display(description="Listen")
     def player(self, obj: AudioTrack) -> str:
@@ -194,6 +196,14 @@ class SceneWritingAdmin(admin.ModelAdmin):
     list_filter = ("status", "provider", "config_flavor")
     readonly_fields = ("id", "project", "scene", "provider", "model", "input", "prediction_id", "status", "error",
                        "text", "number_of_scenes", "created_at", "started_at", "finished_at", "deadline_at")
+
+
+@admin.register(LyricsTranscription)
+class LyricsTranscriptionAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "provider", "created_at")
+    list_filter = ("status", "provider")
+    readonly_fields = ("id", "track", "provider", "model", "input", "prediction_id", "status", "error", "text",
+                       "created_at", "started_at", "finished_at", "deadline_at")
 
 
 @admin.register(ApiKey)

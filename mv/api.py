@@ -33,6 +33,7 @@ from mv.forms import (
     GenerateVideoForm,
     JsonForm,
     LipsyncForm,
+    LyricsForm,
     RetryForm,
     StitchForm,
 )
@@ -45,7 +46,7 @@ from mv.models import (
     Stitch,
     check_range,
 )
-from mv.pipeline import characters, projects, rendering, spending, stitching
+from mv.pipeline import characters, projects, rendering, songs, spending, stitching
 
 logger = logging.getLogger("mv.api")
 IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -294,6 +295,20 @@ def audio_trim(request: HttpRequest) -> JsonResponse:
     return JsonResponse(trimmed.to_dict() | {"original_audio_id": str(track.pk)}, status=201)
 
 
+@api_endpoint("GET")
+def audio_analysis(request: HttpRequest, audio_id: uuid.UUID) -> JsonResponse:
+    """The song's tempo, beats, bars, sections and lyrics (status "analyzing" until ready)."""
+    return JsonResponse(_owned(AudioTrack, request, audio_id).analysis_to_dict())
+
+
+@api_endpoint("POST")
+def audio_lyrics(request: HttpRequest, audio_id: uuid.UUID) -> JsonResponse:
+    """Paste lyrics (plain lines or LRC); they replace any transcription."""
+    track = _owned(AudioTrack, request, audio_id)
+    songs.paste_lyrics(track, _valid(LyricsForm, request).cleaned_data["lyrics"])
+    return JsonResponse(track.analysis_to_dict())
+
+
 @api_endpoint("POST")
 def generate_character_reference(request: HttpRequest) -> JsonResponse:
     data = _valid(CharacterReferenceForm, request).cleaned_data
@@ -339,5 +354,7 @@ urlpatterns = [
     path("audio/get/<uuid:audio_id>", audio_get, name="api_audio_get"),
     path("audio/waveform/<uuid:audio_id>", audio_waveform, name="api_audio_waveform"),
     path("audio/trim", audio_trim, name="api_audio_trim"),
+    path("audio/<uuid:audio_id>/analysis", audio_analysis, name="api_audio_analysis"),
+    path("audio/<uuid:audio_id>/lyrics", audio_lyrics, name="api_audio_lyrics"),
     re_path(r"^(?P<rest>.*)$", not_found),
 ]

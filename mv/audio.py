@@ -3,7 +3,8 @@
 A file is accepted only if it decodes as audio (never by its extension). It is
 transcoded to AAC once, here, so every later stitch can stream-copy it; the original is
 kept as the source for sample-accurate lipsync slices. Rows are written only once every
-file is complete, so an interrupted upload never registers a half track.
+file is complete, so an interrupted upload never registers a half track. Each new track's
+music analysis is queued when its row commits (mv.pipeline.songs).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.db import transaction
 
 from mv import files, media, netguard
 from mv.models import AudioTrack
+from mv.pipeline import songs
 
 logger = logging.getLogger("mv.audio")
 
@@ -83,6 +85,7 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
             files.store(track.file, aac, f"{track.pk}.m4a")
             files.store(track.waveform, picture, f"{track.pk}.png")
             track.save()
+            songs.analyze_later(track)
     return track
 
 

@@ -57,6 +57,8 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_sync_mode": (str,),
                 "lipsync_temperature": (int, float),
                 "lipsync_active_speaker": (bool,),
+                "lyrics_model": (str,),
+                "lyrics_params": (Mapping,),
                 "pricing": (Mapping,),
             }
         ),

@@ -324,6 +324,13 @@ class RegenerateForm(forms.Form):
     negative_description = forms.CharField(max_length=MAX_TEXT, required=False)
 
 
+class LyricsForm(JsonForm):
+    """Pasted lyrics, plain lines or LRC (the page's form; the API binds it to its JSON)."""
+
+    lyrics = StrictCharField(max_length=20000, label="Lyrics", widget=forms.Textarea(attrs={"rows": 6}),
+                             strip=True)
+
+
 class AudioUrlForm(forms.Form):
     url = forms.URLField(max_length=2000, label="Audio URL", assume_scheme="https")
 

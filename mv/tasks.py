@@ -53,6 +53,14 @@ def run_stitch(stitch_id: str) -> None:
         stitch.mark_failed("Something went wrong on our side; re-stitch to try again.")
 
 
+@task
+def analyze_track(track_id: str) -> None:
+    """Analyse one song (tempo, beats, sections) in the background, once per track."""
+    from mv.pipeline import songs
+
+    songs.analyze_track(track_id)
+
+
 @dataclass
 class Held:
     """Work started inside ``held()``: not enqueued, the caller runs it itself."""
@@ -101,16 +109,26 @@ def stitch_later(stitch: Stitch) -> None:
     _enqueue(run_stitch, stitch_id=str(stitch.pk))
 
 
+def analyze_later(track_id: str) -> None:
+    _enqueue(analyze_track, track_id=str(track_id))
+
+
 def can_hand_over() -> bool:
     """Backends that run tasks inline have nobody waiting for a freed slot."""
     return advance_prediction.get_backend().supports_defer
 
 
 def resume_interrupted() -> int:
-    """On worker start: follow every unfinished prediction again, re-run stitches."""
+    """On worker start: follow every unfinished prediction again, re-run stitches, and
+    analyse songs whose analysis was cut off or is of an older version."""
+    from mv.pipeline import songs
+
     predictions, stitches = jobs.recover()
     for row in predictions:
         follow(row)
     for stitch in stitches:
         stitch_later(stitch)
-    return len(predictions) + len(stitches)
+    tracks = songs.tracks_to_analyze()
+    for track_id in tracks:
+        analyze_later(track_id)
+    return len(predictions) + len(stitches) + len(tracks)

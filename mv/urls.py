@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from mv import cost_views, views
+from mv import cost_views, song_views, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
@@ -11,6 +11,8 @@ urlpatterns = [
     path("create/audio/upload/", views.create_audio_upload, name="create_audio_upload"),
     path("create/audio/url/", views.create_audio_url, name="create_audio_url"),
     path("create/audio/", views.create_music_source, name="create_music_source"),
+    path("songs/<uuid:pk>/status/", song_views.song_status, name="song_status"),
+    path("songs/<uuid:pk>/lyrics/", song_views.song_lyrics, name="song_lyrics"),
     path("create/characters/", views.create_character_images, name="create_character_images"),
     path("create/characters/status/", views.character_images, name="character_images"),
     path("create/estimate/", cost_views.create_estimate, name="create_estimate"),

@@ -53,9 +53,12 @@ def test_each_schema_file_loads_and_says_where_its_fields_come_from(path):
 
 
 def test_every_model_a_flavor_names_has_a_schema_and_the_fake_serves_only_those():
-    named = {flavors.resolve(name).values["image_params"][key] for name in flavors.names()
-             for key in ("scene_model", "model", "video_model", "lipsync_model")}
+    named = {flavors.resolve(name).values["image_params"][key].partition(":")[0] for name in flavors.names()
+             for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model")}
     assert named <= set(schemas())
+    for name in flavors.names():  # a community model is named with the version its schema is for
+        model, _, version = flavors.resolve(name).values["image_params"]["lyrics_model"].partition(":")
+        assert schemas()[model].official or version == schemas()[model].version
     assert set(KINDS) == set(schemas())
     assert {"openai/gpt-4o-mini", "google/imagen-4", "google/veo-3.1", "sync/lipsync-2-pro", WHISPER} <= set(schemas())
 
@@ -172,8 +175,10 @@ def test_every_input_the_app_builds_from_a_flavor_passes_the_models_schemas(fake
         out.writeframes(b"\0\0" * 8000)
     provider.start_lipsync(flavor, LipsyncRequest(video=video, audio=audio, temperature=0.3, active_speaker_detection=True,
                                                   occlusion_detection_enabled=False), workdir=tmp_path)
+    provider.start_lyrics(flavor, audio, workdir=tmp_path)
     models = {p.model for p in fake_replicate.predictions.values()}
-    assert models == {params[key] for key in ("scene_model", "model", "video_model", "lipsync_model")}
+    assert models == {params[key].partition(":")[0]
+                      for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model")}
     assert not fake_replicate.invalid_creates
     clip = fake_replicate.requests_to("POST", rf"/v1/models/{params['video_model']}/predictions$")[0]["json"]["input"]
     assert clip["seed"] == 5 and clip["negative_prompt"] == "blur"  # the optional inputs were sent, and passed

@@ -42,7 +42,7 @@ def owned_things(user, song_mp3) -> dict:
 
 POST_ROUTES = ["create_submit", "create_audio_upload", "create_audio_url", "create_character_images", "change_flavor",
                "restitch", "project_stop", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_cancel",
-               "clip_make_current"]
+               "clip_make_current", "song_lyrics"]
 
 
 def page_post_routes(t: dict) -> dict[str, str]:
@@ -51,7 +51,7 @@ def page_post_routes(t: dict) -> dict[str, str]:
 
     from mv import urls
 
-    ids = {"quick-gen": t["project"].pk, "scenes": t["scene"].pk, "clips": t["failed"].pk}
+    ids = {"quick-gen": t["project"].pk, "scenes": t["scene"].pk, "clips": t["failed"].pk, "songs": t["track"].pk}
     routes = {}
     for pattern in urls.urlpatterns:
         assert isinstance(pattern, URLPattern)

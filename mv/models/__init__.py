@@ -6,7 +6,7 @@ and the API read rows.
 """
 
 from mv.models.apikeys import ApiKey
-from mv.models.audio import AudioTrack, check_range
+from mv.models.audio import AudioTrack, LyricsTranscription, check_range
 from mv.models.base import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -29,6 +29,7 @@ __all__ = [
     "GeneratedName",
     "Job",
     "JobStatus",
+    "LyricsTranscription",
     "OwnedQuerySet",
     "Prediction",
     "Project",

@@ -1,17 +1,37 @@
-"""A song as it arrived (upload, URL or trim), with the one check of a time range in it."""
+"""A song as it arrived (upload, URL or trim), with the one check of a time range in it, its
+music analysis and its lyrics (pasted, or transcribed by a ``LyricsTranscription``)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from mv import files, flavors
 from mv.errors import Refused
-from mv.models.base import GeneratedName, OwnedQuerySet
+from mv.models.base import (
+    ACTIVE_STATUSES,
+    GeneratedName,
+    JobStatus,
+    OwnedQuerySet,
+    Prediction,
+)
+from mv.music import ANALYSIS_VERSION, Analysis, LyricLine, from_transcription
+from mv.providers import get_provider
+from mv.providers.base import JobUpdate, ProviderError
+
+if TYPE_CHECKING:
+    from mv.providers.base import Provider
+
+logger = logging.getLogger("mv.models")
 
 TIME_SLACK = 1e-6  # a range may end exactly at the track's end, rounding included
 
@@ -21,6 +41,10 @@ class AudioTrack(models.Model):
         ANALYZING = "analyzing", "Analyzing"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+
+    class LyricsSource(models.TextChoices):
+        PASTED = "pasted", "Pasted"
+        TRANSCRIBED = "transcribed", "Transcribed"
 
     class Source(models.TextChoices):
         UPLOAD = "upload", "Uploaded file"
@@ -68,10 +92,152 @@ class AudioTrack(models.Model):
         the track's end). The error names the fields and the track's length."""
         return check_range(start, end, self.duration, names=names)
 
+    # --- music analysis and lyrics ---------------------------------------------------------
+
+    @property
+    def analysis_is_current(self) -> bool:
+        return self.analysis_status == self.AnalysisStatus.READY and self.analysis.get("version") == ANALYSIS_VERSION
+
+    def music_analysis(self) -> Analysis | None:
+        """The stored analysis (None while analyzing, when it failed, or if it cannot be read)."""
+        if self.analysis_status != self.AnalysisStatus.READY or not self.analysis:
+            return None
+        try:
+            return Analysis.from_dict(self.analysis)
+        except (KeyError, TypeError, ValueError):
+            logger.warning("track %s: stored analysis is unreadable", self.pk)
+            return None
+
+    def record_analysis(self, result: Analysis) -> None:
+        self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "")
+
+    def analysis_failed(self, message: str) -> None:
+        self._set_analysis({}, self.AnalysisStatus.FAILED, message[:2000])
+
+    def _set_analysis(self, analysis: dict, status: str, error: str) -> None:
+        """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no error."""
+        self.analysis, self.analysis_status, self.analysis_error = analysis, status, error
+        AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
+
+    def lyric_lines(self) -> list[LyricLine]:
+        return [LyricLine.from_dict(line) for line in self.lyrics or []]
+
+    def store_lyrics(self, lines: list[LyricLine], source: str) -> bool:
+        """Keep these lines; a transcription never replaces pasted lyrics. False when it did not."""
+        found = AudioTrack.objects.filter(pk=self.pk)
+        if source != self.LyricsSource.PASTED:
+            found = found.exclude(lyrics_source=self.LyricsSource.PASTED)
+        values = {"lyrics": [line.to_dict() for line in lines], "lyrics_source": source}
+        if not found.update(**values):
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        return True
+
+    @property
+    def latest_transcription(self) -> LyricsTranscription | None:
+        return self.transcriptions.order_by("-created_at").first()
+
+    def lyrics_state(self) -> tuple[str, str]:
+        """(status, a sentence for people): ready, transcribing, failed, unavailable or none."""
+        lines = len(self.lyrics or [])
+        if self.lyrics_source == self.LyricsSource.PASTED:
+            return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (pasted)"
+        if self.lyrics_source == self.LyricsSource.TRANSCRIBED:
+            if not lines:
+                return "ready", "lyrics: none heard in the song"
+            return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (transcribed)"
+        latest = self.latest_transcription
+        if latest is not None and latest.is_active:
+            return "transcribing", "lyrics: transcribing…"
+        if latest is not None and latest.status != JobStatus.SUCCEEDED:
+            return "failed", f"lyrics: the transcription failed ({(latest.error or 'no reason given').rstrip('.')})"
+        if not get_provider().transcribes_lyrics:
+            return "unavailable", "lyrics: not available offline"
+        if self.analysis_status == self.AnalysisStatus.ANALYZING:
+            return "none", "lyrics: transcribed once the song is analysed"
+        return "none", "lyrics: none yet"
+
+    def analysis_to_dict(self) -> dict[str, Any]:
+        """The API's view of the analysis and lyrics (times in seconds)."""
+        found = self.music_analysis()
+        lyrics_status, lyrics_message = self.lyrics_state()
+        return {
+            "status": self.analysis_status,
+            "error": self.analysis_error or None,
+            "note": found.note or None if found else None,
+            "duration": found.duration if found else self.duration,
+            "tempo": found.tempo if found else None,
+            "beats": list(found.beats) if found else [],
+            "downbeats": list(found.downbeats) if found else [],
+            "sections": [{"start": s.start, "end": s.end, "label": s.label, "energy": s.energy}
+                         for s in found.sections] if found else [],
+            "lyrics": [line.to_dict() for line in self.lyric_lines()],
+            "lyrics_source": self.lyrics_source or None,
+            "lyrics_status": lyrics_status,
+            "lyrics_message": lyrics_message,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         return {"audio_id": str(self.pk), "title": self.title, "duration": self.duration,
                 "audio_url": reverse("api_audio_get", args=[self.pk]), "source": self.source,
-                "parent_audio_id": str(self.parent_id) if self.parent_id else None}
+                "parent_audio_id": str(self.parent_id) if self.parent_id else None,
+                "analysis_status": self.analysis_status,
+                "analysis_url": reverse("api_audio_analysis", args=[self.pk])}
+
+
+class LyricsTranscription(Prediction):
+    """A transcription model (the flavor's ``lyrics_model``) listening to a track for its
+    lyrics; what it hears becomes the track's timed lines unless lyrics were pasted."""
+
+    track = models.ForeignKey(AudioTrack, on_delete=models.CASCADE, related_name="transcriptions")
+    text = models.TextField(blank=True)  # the whole transcription, as the model wrote it
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Lyrics of {self.track}"
+
+    owner_path = "track__owner"  # who pays for it
+
+    @property
+    def owner(self):
+        return self.track.owner
+
+    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Whisper on Replicate is billed by the GPU time it reports (also when it failed)."""
+        return "lyrics", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
+
+    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
+        song = stack.enter_context(files.local_path(self.track.file or self.track.original))
+        return provider.start_lyrics(flavors.resolve(self.config_flavor), song, workdir=workdir)
+
+    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
+        return provider.poll_lyrics(prediction_id)
+
+    def keep_output(self, update: JobUpdate) -> None:
+        output = update.output
+        try:
+            lines = from_transcription(output)
+        except ValueError:
+            if not (isinstance(output, dict) and output.get("segments") == []):
+                raise ProviderError("The transcription came back in a shape we cannot read.") from None
+            lines = []  # nothing sung (an instrumental)
+        track = self.track
+        lines = [LyricLine(line.start, min(line.end, track.duration), line.text)
+                 for line in lines if line.start < track.duration]
+        if not LyricsTranscription.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
+            return  # cancelled meanwhile (lyrics were pasted)
+        track.store_lyrics(lines, AudioTrack.LyricsSource.TRANSCRIBED)
+        text = output.get("transcription", "") if isinstance(output, dict) else ""
+        self.succeed(text=str(text or "")[:20000], model=update.model or self.model)
+
+    def media_failure(self, detail: str) -> str:
+        return "The transcription could not be used."
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"audio_id": str(self.track_id)}
 
 
 def check_range(start: float | None, end: float | None, duration: float | None, *,

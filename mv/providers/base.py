@@ -71,7 +71,9 @@ class LipsyncRequest:
     active_speaker_detection: bool | None = None
 
 
-_MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model"}
+_MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model",
+               "lyrics": "lyrics_model"}
+NO_LYRICS = "lyrics: not available offline"
 
 JobState = Literal["running", "succeeded", "failed", "canceled"]
 
@@ -86,6 +88,7 @@ class JobUpdate:
     input: dict[str, Any] = field(default_factory=dict)  # exactly what was sent
     output_path: Path | None = None  # a local file holding the result, once succeeded
     text: str | None = None  # a text job's whole output (the scene writer's), once succeeded
+    output: Any = None  # a JSON job's output (a transcription's segments), once succeeded
     error: str = ""
     progress: int = 0
     predict_time: float | None = None
@@ -102,7 +105,7 @@ class Provider(ABC):
     label: str = ""  # shown in the UI, e.g. "Local preview renderer (offline)"
     renders_locally: bool = False  # free work on this machine: labelled as a preview, restarted after a crash
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
-    transcribes_lyrics: bool = False
+    transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
 
     def model_for(self, flavor: Flavor, job: str) -> str:
@@ -134,6 +137,14 @@ class Provider(ABC):
     @abstractmethod
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         """Stop a started job; returns what the provider reports it used ({} when it says nothing)."""
+
+    def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        """Start transcribing a song's lyrics (only where ``transcribes_lyrics``)."""
+        raise ProviderError(NO_LYRICS)
+
+    def poll_lyrics(self, prediction_id: str) -> JobUpdate:
+        """Check a transcription; on success ``output`` holds the model's JSON output."""
+        raise ProviderError(NO_LYRICS)
 
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)

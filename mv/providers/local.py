@@ -38,6 +38,7 @@ class LocalProvider(Provider):
     name = "local"
     label = "Local preview renderer (offline)"
     renders_locally = True
+    transcribes_lyrics = False  # no transcription model offline: lyrics can only be pasted
     paid = False
 
     def model_for(self, flavor: Flavor, job: str) -> str:

@@ -80,6 +80,7 @@ class ReplicateProvider(Provider):
     name = "replicate"
     label = "Replicate"
     limits_concurrency = True
+    transcribes_lyrics = True
 
     def __init__(self) -> None:
         self.client = replicate.Client(api_token=settings.REPLICATE_API_TOKEN, base_url=settings.REPLICATE_BASE_URL or None)
@@ -90,11 +91,14 @@ class ReplicateProvider(Provider):
     def _create(self, model: str, data: dict[str, Any]):
         """Create a prediction, retrying only answers that prove nothing was created (429,
         503) or connection failures before the request went out, so a retry never pays
-        twice. A 500/502 or a read timeout might have created one: not retried."""
+        twice. A 500/502 or a read timeout might have created one: not retried. A community
+        model is named with its version (``owner/name:<version id>``) and created by it."""
         attempts = max(1, settings.MV_CREATE_RETRIES)
+        version = model.partition(":")[2]
+        target = {"version": version} if version else {"model": model}
         for attempt in range(1, attempts + 1):
             try:
-                return self.client.predictions.create(model=model, input=data)
+                return self.client.predictions.create(**target, input=data)
             except ReplicateError as exc:
                 if exc.status in (429, 503) and attempt < attempts:
                     time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
@@ -228,6 +232,16 @@ class ReplicateProvider(Provider):
             sent = self._sent(data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
 
+    def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_lyrics"
+        model = flavor.get("image_params", "lyrics_model", used_in=f"{where}: model")
+        params = flavor.get("image_params", "lyrics_params", default={}, used_in=f"{where}: inputs")
+        with open(audio, "rb") as song:
+            data: dict[str, Any] = {**params, "audio": song}
+            prediction = self._create(model, data)
+            sent = self._sent(data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
     def _get(self, prediction_id: str):
         try:
             return self.client.predictions.get(prediction_id)
@@ -266,6 +280,20 @@ class ReplicateProvider(Provider):
                              metrics=metrics)
         return JobUpdate(state="failed", prediction_id=prediction_id,
                          error=f"The scene writer failed: {prediction.error or 'no reason given'}", metrics=metrics)
+
+    def poll_lyrics(self, prediction_id: str) -> JobUpdate:
+        prediction = self._get(prediction_id)
+        if prediction.status in ("starting", "processing"):
+            return JobUpdate(state="running", prediction_id=prediction_id)
+        metrics = prediction.metrics or {}
+        if prediction.status == "succeeded":
+            return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
+                             predict_time=metrics.get("predict_time"), metrics=metrics)
+        if prediction.status == "canceled":
+            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the transcription was cancelled",
+                             metrics=metrics)
+        return JobUpdate(state="failed", prediction_id=prediction_id,
+                         error=f"The transcription failed: {prediction.error or 'no reason given'}", metrics=metrics)
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         try:

@@ -294,6 +294,22 @@ class FakeReplicate:
                 for key, value in data.items() for url in (value if isinstance(value, list) else [value])
                 if isinstance(url, str) and "/v1/files/" in url and url.rstrip("/").split("/")[-1] not in self.files]
 
+    def _seconds_of(self, file_url: str) -> float:
+        """The length of an uploaded song, as ffmpeg decodes it (0 when it does not)."""
+        from tests.fakes.media import ffmpeg
+
+        if "/v1/files/" not in file_url:
+            return 0.0
+        song = self.workdir / f"song-{secrets.token_hex(4)}"
+        song.write_bytes(self.uploaded(file_url))
+        try:
+            run = subprocess.run([ffmpeg(), "-hide_banner", "-nostdin", "-i", str(song), "-f", "null", "-"], check=False,
+                                 capture_output=True, text=True, timeout=60)
+        finally:
+            song.unlink()
+        stamps = re.findall(r"time=(\d+):(\d+):(\d+(?:\.\d+)?)", run.stderr)
+        return int(stamps[-1][0]) * 3600 + int(stamps[-1][1]) * 60 + float(stamps[-1][2]) if stamps else 0.0
+
     def version_json(self, model: str, version: str) -> dict[str, Any] | None:
         """GET /v1/models/{owner}/{name}/versions/{id}: what ``run("owner/name:id")`` reads."""
         schema = schemas().get(model)
@@ -323,9 +339,8 @@ class FakeReplicate:
             prediction.output_files[name] = (fake_image(self.workdir, "jpg" if jpeg else "png"),
                                              "image/jpeg" if jpeg else "image/png")
         elif kind == "transcription":
-            prediction.output = self.transcriptions.pop(0) if self.transcriptions else {
-                "detected_language": "english", "transcription": "", "segments": [], "translation": None,
-                "txt_file": None, "srt_file": None}
+            prediction.output = self.transcriptions.pop(0) if self.transcriptions else _transcription(
+                prediction.input, self._seconds_of(str(prediction.input["audio"])))
             return
         else:
             video = self.uploaded(str(prediction.input["video"]))
@@ -368,6 +383,38 @@ class FakeReplicate:
             metrics |= {"input_token_count": -(-len(str(prediction.input.get("prompt", ""))) // 4),
                         "output_token_count": -(-len(written) // 4)}
         return metrics
+LYRIC_LINES = ("Lights come up on the empty stage", "We sing it loud until the morning comes",
+               "Hold on, hold on to the sound", "Every heartbeat is a drum", "We sing it loud until the morning comes",
+               "Hold on, hold on to the sound")
+
+
+def _transcription(data: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """What openai/whisper answers for a song: a segment per sung line (start, end, text and
+    its decoding statistics) after an instrumental intro, and the whole text in the format
+    asked for (``transcription``: plain text, srt or vtt)."""
+    seconds = seconds or 30.0
+    start, step = min(4.0, seconds * 0.1), 3.2
+    segments = []
+    for i, line in enumerate(LYRIC_LINES):
+        at = round(start + i * step, 2)
+        if at + 2.8 > seconds:
+            break
+        segments.append({"id": i, "seek": int(at * 100) // 3000 * 3000, "start": at, "end": round(at + 2.8, 2),
+                         "text": f" {line}", "tokens": [50364 + i, 2000 + i, 50504 + i], "temperature": 0.0,
+                         "avg_logprob": -0.41, "compression_ratio": 1.37, "no_speech_prob": 0.08})
+    fmt = data.get("transcription", "plain text")
+
+    def stamp(t: float) -> str:
+        sep = "," if fmt == "srt" else "."
+        return f"{int(t // 3600):02d}:{int(t % 3600 // 60):02d}:{int(t % 60):02d}{sep}{round(t * 1000) % 1000:03d}"
+
+    if fmt == "plain text":
+        text = "".join(s["text"] for s in segments)
+    else:
+        cues = [f"{stamp(s['start'])} --> {stamp(s['end'])}\n{s['text'].strip()}\n" for s in segments]
+        text = "\n".join(f"{i + 1}\n{cue}" for i, cue in enumerate(cues)) if fmt == "srt" else "WEBVTT\n\n" + "\n".join(cues)
+    return {"detected_language": "english", "transcription": text, "segments": segments,
+            "translation": None, "txt_file": None, "srt_file": None}
 
 
 def _default_scenes(data: dict[str, Any]) -> str:

@@ -1,4 +1,5 @@
-"""The background worker: pick up what a crash left, then run the task queue."""
+"""The background worker: pick up what a crash left, warm the music analysis up, then run
+the task queue."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from mv import storage, tasks
+from mv import music, storage, tasks
 
 
 class Command(BaseCommand):
-    help = ("Run MV Studio's background worker: resume interrupted jobs, prune media files no row points at, "
-            "then run the task queue "
+    help = ("Run MV Studio's background worker: resume interrupted jobs and song analyses, prune media files "
+            "no row points at, warm up the music analysis, then run the task queue "
             "(the database queue, or RQ with MV_TASKS_BACKEND=rq; start as many as you like).")
 
     def add_arguments(self, parser) -> None:
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         pruned = storage.prune_unreferenced(settings.MV_PRUNE_MEDIA_AFTER)
         if pruned:
             self.stdout.write(f"removed {len(pruned)} media file(s) a killed process left behind")
+        music.warm_up()  # the beat tracker compiles now (seconds, once), not on a user's first song
         if settings.MV_TASKS_BACKEND == "rq":
             call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch)
         else:

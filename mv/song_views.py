@@ -1,0 +1,53 @@
+"""The song card's partials on the create page: its analysis and lyrics line (polled while
+either is under way) and pasting lyrics. Kept beside mv.views, in the same style."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from mv.errors import Refused
+from mv.forms import LyricsForm
+from mv.models import AudioTrack
+from mv.pipeline import songs
+from mv.views import HtmxHttpRequest, _stop_polling_if
+
+SONG = "mv/_song.html"
+
+
+def _get_track_for_user(request: HtmxHttpRequest, pk: uuid.UUID) -> AudioTrack:
+    return get_object_or_404(AudioTrack.objects.visible_to(request.user), pk=pk)
+
+
+@require_GET
+@login_required
+def song_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    track = _get_track_for_user(request, pk)
+    response = render(request, f"{SONG}#song-status", {"track": track})
+    busy = track.analysis_status == AudioTrack.AnalysisStatus.ANALYZING or track.lyrics_state()[0] == "transcribing"
+    return _stop_polling_if(response, not busy)
+
+
+@require_POST
+@login_required
+def song_lyrics(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The card again, with the error next to the box if the lyrics were refused."""
+    track = _get_track_for_user(request, pk)
+    form = LyricsForm(request.POST)
+    error = "" if form.is_valid() else "Paste the song's lyrics (at most 20000 characters)."
+    if not error:
+        try:
+            songs.paste_lyrics(track, form.cleaned_data["lyrics"])
+        except Refused as exc:
+            error = exc.message
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect("create")
+    return render(request, f"{SONG}#song-card", {"track": track, "lyrics_error": error,
+                                                 "lyrics_text": request.POST.get("lyrics", "") if error else ""})
