@@ -137,6 +137,10 @@ class CreateScenesForm(JsonForm):
     camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
     config_flavor = FlavorNameField()
     project_id = StrictUUIDField(required=False)
+    # The song and the part of it to cover (checked against the track, so errors say its length).
+    audio_id = StrictUUIDField(required=False)
+    song_start = StrictFloatField(required=False)
+    song_end = StrictFloatField(required=False)
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
@@ -202,6 +206,10 @@ class LipsyncForm(JsonForm):
     def options(self) -> dict[str, Any]:
         keys = ("temperature", "active_speaker_detection")
         return {k: self.cleaned_data.get(k) for k in keys if self.cleaned_data.get(k) is not None}
+
+
+class WaitForm(JsonForm):
+    wait = wait_field()
 
 
 class RetryForm(JsonForm):

@@ -202,7 +202,9 @@ def test_mv1_is_a_live_band_performance_and_keeps_the_default_models():
         assert word in prompt
     assert mv1.values["scene_prompts"] != default.values["scene_prompts"]
     assert mv1.values["parameters"] != default.values["parameters"]
-    assert mv1.values["image_params"] == default.values["image_params"]
+    own = {"lipsync_scenes_with_lyrics"}  # a performance video pre-ticks lipsync where there are lyrics
+    assert {k: v for k, v in mv1.values["image_params"].items() if k not in own} == \
+        {k: v for k, v in default.values["image_params"].items() if k not in own}
 
 
 def test_mv_flavors_diff_shows_long_values_in_full_and_show_says_where_values_come_from(configs, registry_restored,
