@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.dispatch import receiver
 
 from mv import flavors, jobs, tasks
@@ -35,7 +37,8 @@ def clip_finished(sender, row: Clip, **kwargs) -> None:
     planned = project.autorun_started or project.audio_track_id is not None  # a page project, or an API one with a song
     if planned and not project.auto_stitch_done and stitching.all_scenes_ready(project):
         if Project.objects.filter(pk=project.pk, auto_stitch_done=False).update(auto_stitch_done=True):
-            stitching.restitch_project(project)
+            with contextlib.suppress(Refused):  # a scene lost its clip meanwhile: the Re-stitch button says so
+                stitching.restitch_project(project)
 
 
 def _hand_over_slot(clip: Clip) -> None:
