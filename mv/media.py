@@ -558,7 +558,7 @@ def _fit(index: int, clip: Path, video: VideoStream, frames: int | None, like: V
     first track is remuxed; the rest are used as they are."""
     if force or video.signature() != like.signature() or (frames is not None and _frames_of(video) != frames):
         fixed = workdir / f"norm-{index}.mp4"
-        normalise_clip(clip, fixed, like, frames=frames if frames is not None else _frames_of(video))
+        normalise_clip(clip, fixed, like, frames=frames)
         return fixed, True
     if video.track_id != 1:
         fixed = workdir / f"remux-{index}.mp4"
