@@ -230,3 +230,11 @@ def test_make_video_prints_the_plan_of_the_chosen_part(transactional_db, song_mp
     out = capsys.readouterr().out
     assert "plan: flavor default, 2 scenes from 8.00 to 24.00 s of the song" in out
     assert "scene 1:   8.00- 16.00 s" in out and "scene 2:  16.00- 24.00 s" in out
+
+
+def test_the_create_page_shows_the_song_to_pick_the_range_on(alice_client, song_mp3):
+    with open(song_mp3, "rb") as fh:
+        html = alice_client.post("/create/audio/upload/", {"file": fh}, headers={"HX-Request": "true"}).content.decode()
+    assert 'class="waveform-pick"' in html and 'data-duration="40.0' in html
+    page = alice_client.get("/create/").content.decode()
+    assert 'name="audio_start"' in page and 'name="song_end"' in page
