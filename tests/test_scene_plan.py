@@ -238,3 +238,28 @@ def test_the_create_page_shows_the_song_to_pick_the_range_on(alice_client, song_
     assert 'class="waveform-pick"' in html and 'data-duration="40.0' in html
     page = alice_client.get("/create/").content.decode()
     assert 'name="audio_start"' in page and 'name="song_end"' in page
+
+
+def test_the_scene_writer_waits_for_the_songs_analysis_and_plans_on_it(user, song_wav, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    settings.MV_ANALYSIS_WAIT = 600
+    song, path = song_wav
+    track = _upload(user, path)
+    AudioTrack.objects.filter(pk=track.pk).update(analysis_status=AudioTrack.AnalysisStatus.ANALYZING, analysis={})
+    track.refresh_from_db()
+    flavor = flavors.resolve("default")
+    project = projects.create_project(owner=user, video_description="x", audio_track=track, flavor=flavor)
+    writing = projects.request_scenes(project, flavor)
+    grid = writing.slots
+    assert not factories.advance(writing) and writing.status == "queued"  # still analysing: it waits
+    _analysed(track, path)
+    assert factories.advance(writing) and writing.status == "succeeded"
+    writing.refresh_from_db()
+    beats = music.Analysis.from_dict(track.analysis).beats
+    assert writing.slots != grid and writing.number_of_scenes == len(writing.slots) == project.scenes.count()
+    assert all(min(abs(b - s.start) for b in beats) < 0.002 for s in writing.slots[1:])
+    settings.MV_ANALYSIS_WAIT = 0  # an analysis that never comes does not hold the scenes up
+    AudioTrack.objects.filter(pk=track.pk).update(analysis_status=AudioTrack.AnalysisStatus.ANALYZING, analysis={})
+    project.refresh_from_db()
+    again = projects.request_scenes(project, flavor)
+    assert factories.advance(again) and again.status == "succeeded"

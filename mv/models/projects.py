@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from pathlib import Path
 from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mv import flavors, music, planning
+from mv.errors import Refused
 from mv.models.audio import AudioTrack
 from mv.models.base import ACTIVE_STATUSES, JobStatus, OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, SceneRequest, parse_scenes
@@ -304,8 +306,32 @@ class SceneWriting(Prediction):
         stored = self.input.get("plan")
         return planning.slots_from(stored) if stored else None
 
+    def may_start(self) -> bool:
+        """A whole plan waits a little for its song's analysis, so the cuts follow the music
+        (MV_ANALYSIS_WAIT after the song arrived; then it goes ahead on what there is)."""
+        track = self.project.audio_track if self.scene_id is None else None
+        if track is None or track.analysis_status != track.AnalysisStatus.ANALYZING:
+            return True
+        return timezone.now() - track.created_at >= timedelta(seconds=settings.MV_ANALYSIS_WAIT)
+
+    def _replan(self, flavor: flavors.Flavor) -> None:
+        """Cut the plan again now: the song's analysis may have arrived since it was asked for
+        (the count asked for was checked then and still fits the same part of the song)."""
+        project = self.project
+        if self.scene_id is not None or project.audio_track is None:
+            return
+        try:
+            slots = project.plan(flavor)
+        except Refused:
+            return  # the plan it was asked for stands
+        self.input = self.input | {"plan": [slot.to_dict() for slot in slots or []]}
+        if len(slots or []) != self.number_of_scenes:
+            self.number_of_scenes = len(slots or [])
+            self.save(update_fields=["number_of_scenes"])
+
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = self._flavor()
+        self._replan(flavor)
         request = self.project.scene_request(flavor, used_in="mv.jobs: the scene writer", slots=self.slots)
         return provider.start_scenes(flavor, request)
 
