@@ -332,7 +332,7 @@ class SceneWriting(Prediction):
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = self._flavor()
         self._replan(flavor)
-        request = self.project.scene_request(flavor, used_in="mv.jobs: the scene writer", slots=self.slots)
+        request = self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job", slots=self.slots)
         return provider.start_scenes(flavor, request)
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
