@@ -117,8 +117,9 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
 
     def body() -> dict[str, Any]:
         project.refresh_from_db()
+        writing.refresh_from_db(fields=["input", "number_of_scenes"])  # the plan is cut again when it starts
         return project.to_dict() | {"config_flavor": flavor.name, "metadata": {
-            "number_of_scenes": params.number_of_scenes, "parameters_used": {
+            "number_of_scenes": writing.number_of_scenes, "parameters_used": {
                 "character_characteristics": params.character_characteristics, "video_type": params.video_type,
                 "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}},
             "plan": [slot.to_dict() for slot in writing.slots or []]}
