@@ -36,6 +36,7 @@ from mv.forms import (
     LyricsForm,
     RetryForm,
     StitchForm,
+    WaitForm,
 )
 from mv.models import (
     AudioTrack,
@@ -97,31 +98,34 @@ def get_config_flavors(request: HttpRequest) -> JsonResponse:
 def create_scenes(request: HttpRequest) -> JsonResponse:
     form = _valid(CreateScenesForm, request)
     data = form.cleaned_data
+    track = _owned(AudioTrack, request, data["audio_id"]) if data.get("audio_id") else None
+    song = {"song_start": data.get("song_start"), "song_end": data.get("song_end")}
     if data.get("project_id"):
         project = _owned(Project, request, data["project_id"])
         flavor = _flavor(data["config_flavor"], project)
-        project.video_description = data["idea"]
-        project.character_description = data["character_description"] or project.character_description
-        project.number_of_scenes = data.get("number_of_scenes") or project.number_of_scenes
-        project.scene_parameters = (project.scene_parameters or {}) | form.scene_parameters()
-        project.save(update_fields=["video_description", "character_description", "number_of_scenes",
-                                    "scene_parameters", "updated_at"])
+        projects.revise_project(project, flavor=flavor, video_description=data["idea"],
+                                character_description=data["character_description"],
+                                number_of_scenes=data.get("number_of_scenes"),
+                                scene_parameters=form.scene_parameters(), audio_track=track, **song)
     else:
         flavor = _flavor(data["config_flavor"])
         project = projects.create_project(owner=request.api_user, video_description=data["idea"],
                                         character_description=data["character_description"], flavor=flavor,
                                         number_of_scenes=data.get("number_of_scenes"),
-                                        scene_parameters=form.scene_parameters())
-    params = project.scene_request(flavor, used_in="mv.api.create_scenes")
+                                        scene_parameters=form.scene_parameters(), audio_track=track,
+                                        audio_start=song["song_start"] or 0.0, song_end=song["song_end"])
     writing = projects.request_scenes(project, flavor)
+    params = project.scene_request(flavor, used_in="mv.api.create_scenes", slots=writing.slots)
     plan = spending.project_estimate(project, flavor)
 
     def body() -> dict[str, Any]:
         project.refresh_from_db()
+        writing.refresh_from_db(fields=["input", "number_of_scenes"])  # the plan is cut again when it starts
         return project.to_dict() | plan.to_dict() | {"config_flavor": flavor.name, "metadata": {
-            "number_of_scenes": params.number_of_scenes, "parameters_used": {
+            "number_of_scenes": writing.number_of_scenes, "parameters_used": {
                 "character_characteristics": params.character_characteristics, "video_type": params.video_type,
-                "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}}}
+                "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}},
+            "plan": [slot.to_dict() for slot in writing.slots or []]}
 
     return _answer([writing], body, data.get("wait"))
 
@@ -138,6 +142,14 @@ def project_stop(request: HttpRequest, project_id: uuid.UUID) -> JsonResponse:
     project = _owned(Project, request, project_id)
     stopped = projects.stop_project(project)
     return JsonResponse(project.to_dict() | {"stopped": stopped})
+
+
+@api_endpoint("POST")
+def project_restitch(request: HttpRequest, project_id: uuid.UUID) -> JsonResponse:
+    """The page's "Re-stitch with current clips": every scene's current clip, trimmed to its slot."""
+    data = _valid(WaitForm, request).cleaned_data
+    stitch = stitching.restitch_project(_owned(Project, request, project_id))
+    return _answer([stitch], stitch.to_dict, data.get("wait"))
 
 
 @api_endpoint("POST")
@@ -339,6 +351,7 @@ urlpatterns = [
     path("mv/create_scenes", create_scenes, name="api_create_scenes"),
     path("mv/projects/<uuid:project_id>", project_detail, name="api_project"),
     path("mv/projects/<uuid:project_id>/stop", project_stop, name="api_project_stop"),
+    path("mv/projects/<uuid:project_id>/restitch", project_restitch, name="api_project_restitch"),
     path("mv/generate_video", generate_video, name="api_generate_video"),
     path("mv/lipsync", lipsync, name="api_lipsync"),
     path("mv/retry_video", retry_video, name="api_retry_video"),

@@ -40,6 +40,7 @@ def check_flavors(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                         )
                     )
         messages.extend(_check_pricing(flavor))
+        messages.extend(_check_durations(flavor))
         for (file, key), allowed in flavors.TEMPLATE_PLACEHOLDERS.items():
             template = flavor.values[file].get(key)
             if not isinstance(template, str):
@@ -72,6 +73,22 @@ def check_flavors(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                     )
                 )
     return messages
+
+
+def _check_durations(flavor: flavors.Flavor) -> list[checks.CheckMessage]:
+    """The scene plan needs at least one clip length, each a whole number of seconds > 0."""
+    value = flavor.values["image_params"].get("video_durations")
+    if value is None:
+        return [checks.Error(f"config flavor {flavor.name}: image_params.yaml has no video_durations",
+                             hint="add e.g. video_durations: [4, 6, 8] to default/image_params.yaml", id="mv.E006")]
+    if not isinstance(value, tuple | list):
+        return []  # mv.E003 says it should be a list
+    if not value or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in value):
+        return [checks.Error(f"config flavor {flavor.name}: image_params.yaml video_durations should be a list of "
+                             f"whole seconds > 0, not {list(value)!r}",
+                             hint=f"set in {flavor.source_of('image_params', 'video_durations')}/image_params.yaml",
+                             id="mv.E006")]
+    return []
 
 
 def _check_pricing(flavor: flavors.Flavor) -> list[checks.CheckMessage]:

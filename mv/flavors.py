@@ -50,6 +50,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "video_model": (str,),
                 "video_aspect_ratio": (str,),
                 "video_duration": (int,),
+                "video_durations": (tuple, list),
                 "video_resolution": (str,),
                 "video_generate_audio": (bool,),
                 "video_rules_template": (str,),
@@ -59,6 +60,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_active_speaker": (bool,),
                 "lyrics_model": (str,),
                 "lyrics_params": (Mapping,),
+                "lipsync_scenes_with_lyrics": (bool,),
                 "pricing": (Mapping,),
             }
         ),
@@ -88,6 +90,21 @@ SCENE_PLACEHOLDERS = frozenset(
         "camera_angle",
         "video_type",
         "video_characteristics",
+        "scene_plan",
+    }
+)
+# What each placeholder is filled with (shown by `mv_flavors show`).
+PLACEHOLDER_HELP: Mapping[str, str] = MappingProxyType(
+    {
+        "idea": "the video description",
+        "character_description": "the main character, as described",
+        "character_characteristics": "parameters.yaml character_characteristics (or the request's)",
+        "number_of_scenes": "how many scenes to write (the scene plan's count when there is a song)",
+        "camera_angle": "parameters.yaml camera_angle (or the request's)",
+        "video_type": "parameters.yaml video_type (or the request's)",
+        "video_characteristics": "parameters.yaml video_characteristics (or the request's)",
+        "scene_plan": "one line per scene: its time in the song, section, energy 0-1 and the lyrics sung in it",
+        "aspect_ratio": "the clip's aspect ratio, e.g. 16:9",
     }
 )
 TEMPLATE_PLACEHOLDERS: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(

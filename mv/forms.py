@@ -12,7 +12,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
-from mv import flavors
+from mv import flavors, planning
 from mv.errors import Refused
 from mv.models import AudioTrack, CharacterImage, Project
 
@@ -137,6 +137,10 @@ class CreateScenesForm(JsonForm):
     camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
     config_flavor = FlavorNameField()
     project_id = StrictUUIDField(required=False)
+    # The song and the part of it to cover (checked against the track, so errors say its length).
+    audio_id = StrictUUIDField(required=False)
+    song_start = StrictFloatField(required=False)
+    song_end = StrictFloatField(required=False)
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
@@ -204,6 +208,10 @@ class LipsyncForm(JsonForm):
         return {k: self.cleaned_data.get(k) for k in keys if self.cleaned_data.get(k) is not None}
 
 
+class WaitForm(JsonForm):
+    wait = wait_field()
+
+
 class RetryForm(JsonForm):
     video_id = StrictUUIDField()
     wait = wait_field()
@@ -259,7 +267,8 @@ class ProjectCreateForm(forms.Form):
                              widget=forms.RadioSelect, label="Generation mode")
     config_flavor = forms.ChoiceField(choices=flavor_choices, initial=flavors.DEFAULT, label="Config flavor")
     audio_track_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
-    audio_start = forms.FloatField(min_value=0, initial=0, required=False, label="Audio start position (seconds)")
+    audio_start = forms.FloatField(min_value=0, initial=0, required=False, label="Start in the song (seconds)")
+    song_end = forms.FloatField(min_value=0, required=False, label="End in the song (seconds)")
     video_description = forms.CharField(max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 4}),
                                         label="Video description")
     character_description = forms.CharField(max_length=MAX_TEXT, required=False,
@@ -295,7 +304,25 @@ class ProjectCreateForm(forms.Form):
                 track.check_range(start, None, names=("The start", "the end"))
             except Refused:
                 self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
+                return data
+            self._check_plan(track, start, data)
         return data
+
+    def _check_plan(self, track: AudioTrack, start: float, data: dict[str, Any]) -> None:
+        """The part of the song and the scene count must make a plan (the same check the
+        project is created with), else a field error naming the numbers."""
+        if data.get("config_flavor") is None:
+            return
+        count = data.get("number_of_scenes")
+        try:
+            planning.plan(track, start=start, end=data.get("song_end"), count=count,
+                          flavor=flavors.resolve(data["config_flavor"]))
+        except Refused as exc:
+            if exc.code == "invalid_times":
+                self.add_error("song_end", f"The end must be after the start and at most the song's length "
+                                           f"({track.duration:.2f} s).")
+            else:
+                self.add_error("number_of_scenes" if count else "song_end", exc.message)
 
 
 class PlanEstimateForm(forms.Form):

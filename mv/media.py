@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -372,7 +373,7 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
     args += ["-filter_complex", video, "-map", "[v]"]
     if with_audio:
         args += ["-map", "1:a", "-c:a", "aac", "-b:a", "96k", "-ac", "2"]
-    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-pix_fmt", "yuv420p", "-r", "24",
+    args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "26", *STITCHABLE, "-pix_fmt", "yuv420p", "-r", "24",
              "-t", f"{duration:.3f}", "-movflags", "+faststart", "-f", "mp4"]
     try:
         with _writing(dst) as tmp:
@@ -426,7 +427,7 @@ def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None
         with _writing(dst) as tmp:
             run_ffmpeg([*input_args(video), "-i", video, *input_args(audio_wav), "-i", audio_wav,
                         "-filter_complex", graph, "-map", "[v]", "-map", "[a1]",
-                        "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", "-pix_fmt", "yuv420p",
+                        "-c:v", "libx264", "-preset", "veryfast", "-crf", "24", *STITCHABLE, "-pix_fmt", "yuv420p",
                         "-c:a", "aac", "-b:a", "128k", "-t", f"{info.video.duration or info.duration:.3f}",
                         "-movflags", "+faststart", "-f", "mp4", tmp])
     finally:
@@ -443,21 +444,29 @@ class StitchResult:
     frames: int
 
 
+# x264 headers that do not depend on the content or the quality (its `stitchable` option):
+# clips we encode share one SPS/PPS, so a trimmed clip can be joined to untouched ones by copy.
+STITCHABLE = ["-x264-params", "stitchable=1"]
 X264_PROFILES = {"constrained baseline": "baseline", "baseline": "baseline", "main": "main", "high": "high"}
 
 
-def normalise_clip(src: Path, dst: Path, like: VideoStream) -> None:
-    """Re-encode one misfit clip to the common format, so the rest can be stream-copied."""
+def normalise_clip(src: Path, dst: Path, like: VideoStream, *, frames: int | None = None) -> None:
+    """Re-encode one clip to the common format, so the rest can be stream-copied; with
+    `frames`, to exactly that many frames (cut, or its last frame held when it is shorter)."""
     num, _, den = like.fps.partition("/")
     timescale = like.time_base.partition("/")[2] or "12288"
     vf = (f"scale={like.width}:{like.height}:force_original_aspect_ratio=decrease,"
           f"pad={like.width}:{like.height}:(ow-iw)/2:(oh-ih)/2,setsar=1,fps={num}/{den or 1},format={like.pix_fmt}")
+    cut: list[str] = []
+    if frames is not None:
+        vf += f",tpad=stop_mode=clone:stop={frames}"  # never short of frames; -frames:v cuts the rest
+        cut = ["-frames:v", str(frames), "-t", f"{frames / Fraction(like.fps):.6f}"]
     args: list[str | Path] = [*input_args(src), "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-vf", vf, "-c:v", "libx264",
-                              "-preset", "veryfast", "-crf", "20"]
+                              "-preset", "veryfast", "-crf", "20", *STITCHABLE]
     profile = X264_PROFILES.get(like.profile.lower())
     if profile:
         args += ["-profile:v", profile]
-    args += ["-video_track_timescale", timescale, "-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2",
+    args += [*cut, "-video_track_timescale", timescale, "-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2",
              "-movflags", "+faststart", "-f", "mp4", dst]
     run_ffmpeg(args)
 
@@ -466,11 +475,24 @@ def _remux_video_first(src: Path, dst: Path) -> None:
     run_ffmpeg([*input_args(src), "-i", src, "-map", "0:v:0", "-map", "0:a:0?", "-c", "copy", "-movflags", "+faststart", "-f", "mp4", dst])
 
 
+def frame_counts(lengths: Sequence[float], fps: str) -> list[int]:
+    """Each clip's frames for planned lengths in seconds, cut on the running total so the
+    rounding never adds up: the whole is within half a frame of the sum of the lengths."""
+    rate = Fraction(fps)
+    ends, total = [], 0.0
+    for length in lengths:
+        total += length
+        ends.append(round(Fraction(total).limit_denominator(1_000_000) * rate))
+    return [end - start for start, end in zip([0, *ends], ends, strict=False)]
+
+
 def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
-           suppress_video_audio: bool = True, workdir: Path) -> StitchResult:
+           suppress_video_audio: bool = True, workdir: Path, lengths: Sequence[float] | None = None) -> StitchResult:
     """Join clips by stream copy (the concat demuxer with per-file video durations, so
     seams never drift) and lay the song under them, cut to the video's length. Only clips
-    whose format differs from the majority are re-encoded. The result is verified."""
+    whose format differs from the majority are re-encoded, and with `lengths` (each clip's
+    planned length, in seconds) the clips whose frame count differs from it, trimmed to the
+    frame. The result is verified."""
     if not clips:
         raise MediaError("There are no clips to stitch.", "stitch called with no clips")
     infos = [probe(c) for c in clips]  # clips were decoded and checked when they arrived
@@ -481,21 +503,18 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     signatures = Counter(i.video.signature() for i in infos)  # type: ignore[union-attr]
     common = signatures.most_common(1)[0][0]
     like = next(i.video for i in infos if i.video.signature() == common)  # type: ignore[union-attr]
-    parts: list[Path] = []
-    reencoded = 0
-    for index, (clip, info) in enumerate(zip(clips, infos, strict=True)):
-        assert info.video is not None
-        if info.video.signature() != common:
-            fixed = workdir / f"norm-{index}.mp4"
-            normalise_clip(Path(clip), fixed, like)
-            reencoded += 1
-            parts.append(fixed)
-        elif info.video.track_id != 1:
-            fixed = workdir / f"remux-{index}.mp4"
-            _remux_video_first(Path(clip), fixed)
-            parts.append(fixed)
-        else:
-            parts.append(Path(clip))
+    if lengths is not None and len(lengths) != len(clips):
+        raise ValueError(f"{len(lengths)} lengths for {len(clips)} clips")
+    targets: list[int | None] = list(frame_counts(lengths, like.fps)) if lengths is not None else [None] * len(clips)
+    fitted = [_fit(index, Path(clip), info.video, frames, like, workdir, force=False)  # type: ignore[arg-type]
+              for index, (clip, info, frames) in enumerate(zip(clips, infos, targets, strict=True))]
+    if any(again for _, again in fitted) and len({_parameter_sets(p) for p, _ in fitted}) > 1:
+        # A copy joins every clip under the first one's SPS/PPS: clips from another encoder
+        # would decode with the wrong ones, silently. Then every clip is re-encoded alike.
+        fitted = [(p, True) if again else _fit(i, Path(clips[i]), infos[i].video, targets[i], like, workdir, force=True)  # type: ignore[arg-type]
+                  for i, (p, again) in enumerate(fitted)]
+    parts = [p for p, _ in fitted]
+    reencoded = sum(again for _, again in fitted)
     part_infos = [probe(p) if p not in clips else i for p, i in zip(parts, infos, strict=True)]
     durations = [i.video.duration for i in part_infos]  # type: ignore[union-attr]
     frames = sum(i.video.frames for i in part_infos)  # type: ignore[union-attr]
@@ -531,6 +550,33 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     finally:
         listing.unlink(missing_ok=True)
     return StitchResult(duration=result.duration, reencoded=reencoded, frames=result.frames)
+
+
+def _fit(index: int, clip: Path, video: VideoStream, frames: int | None, like: VideoStream, workdir: Path, *,
+         force: bool) -> tuple[Path, bool]:
+    """The clip as the copy concat needs it, and whether it was re-encoded: a misfit, a clip
+    to trim (`frames`) or, with `force`, any clip is re-encoded; one whose video is not its
+    first track is remuxed; the rest are used as they are."""
+    if force or video.signature() != like.signature() or (frames is not None and _frames_of(video) != frames):
+        fixed = workdir / f"norm-{index}.mp4"
+        normalise_clip(clip, fixed, like, frames=frames)
+        return fixed, True
+    if video.track_id != 1:
+        fixed = workdir / f"remux-{index}.mp4"
+        _remux_video_first(clip, fixed)
+        return fixed, False
+    return clip, False
+
+
+def _parameter_sets(path: Path) -> bytes:
+    """The H.264 SPS/PPS (avcC) a file's video is decoded with."""
+    with _open(path) as container:
+        return bytes(container.streams.video[0].codec_context.extradata or b"")
+
+
+def _frames_of(video: VideoStream) -> int:
+    """A clip's frame count (from its duration where the container does not say)."""
+    return video.frames or round(Fraction(video.duration).limit_denominator(1_000_000) * Fraction(video.fps))
 
 
 def _verify_stitch(path: Path, *, expected_frames: int, expected_duration: float, with_audio: bool,

@@ -122,7 +122,7 @@ def create_submit(request: HttpRequest) -> HttpResponse:
             project = projects.create_project(
                 owner=request.user, mode=data["mode"], video_description=data["video_description"],
                 character_description=data["character_description"], audio_track=data["audio_track_id"],
-                audio_start=data["audio_start"] or 0.0, flavor=flavor,
+                audio_start=data["audio_start"] or 0.0, song_end=data["song_end"], flavor=flavor,
                 character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
             )
             spending.check_budget(request.user, spending.project_estimate(project, flavor))

@@ -31,8 +31,11 @@ def written_project(owner, *, scenes: int = 3, flavor: str = "default", audio_tr
                                      config_flavor=flavor, audio_track=audio_track, **fields)
     SceneWriting.objects.create(project=project, status=JobStatus.SUCCEEDED, provider="local",
                                 number_of_scenes=scenes, finished_at=timezone.now())
-    for position, slot in enumerate(project.plan_slots(scenes, seconds)):
-        start, end = slot if slot else (None, None)
+    for position in range(scenes):
+        start = end = None
+        if audio_track is not None:  # an even grid from the audio start, cut at the end of the song
+            start = min(project.audio_start + position * seconds, audio_track.duration)
+            end = min(start + seconds, audio_track.duration)
         Scene.objects.create(project=project, position=position, description=f"scene {position + 1}",
                              start=start, end=end)
     return project

@@ -14,7 +14,7 @@ from .conftest import dominant_hz
 def test_make_video_writes_a_stitched_video_with_lipsync(transactional_db, song_mp3, tmp_path, capsys):
     out = tmp_path / "final.mp4"
     call_command("make_video", audio=str(song_mp3), idea="a street parade", flavor="mv1", scenes=3, lipsync="2",
-                 out=str(out))
+                 song_to=24, out=str(out))
     info = media.probe(out)
     assert abs(info.video.duration - 24) < 0.05 and info.audio is not None
     assert Clip.objects.filter(kind="lipsync", status="succeeded").count() == 1
@@ -28,7 +28,8 @@ def test_make_video_fails_clearly_on_a_missing_song(transactional_db, tmp_path):
 
 def test_make_video_rejects_a_bad_lipsync_choice(transactional_db, song_mp3, tmp_path):
     with pytest.raises(CommandError, match="no scene 9"):
-        call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, lipsync="9", out=str(tmp_path / "o.mp4"))
+        call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, lipsync="9", song_to=16,
+                     out=str(tmp_path / "o.mp4"))
 
 
 def _nothing_started() -> bool:
@@ -39,17 +40,21 @@ def _nothing_started() -> bool:
 
 def test_a_bad_lipsync_choice_is_refused_before_any_work_starts(transactional_db, song_mp3, tmp_path):
     with pytest.raises(CommandError, match=r"no scene 9 \(the video has 4 scenes\)"):
-        call_command("make_video", audio=str(song_mp3), idea="x", scenes=4, lipsync="1,9", out=str(tmp_path / "o.mp4"))
+        call_command("make_video", audio=str(song_mp3), idea="x", scenes=4, lipsync="1,9", song_to=32,
+                     out=str(tmp_path / "o.mp4"))
     with pytest.raises(CommandError, match="all, none, or scene numbers"):
         call_command("make_video", audio=str(song_mp3), idea="x", lipsync="first", out=str(tmp_path / "o.mp4"))
     assert _nothing_started()
 
 
-def test_a_song_too_short_for_a_lipsync_scene_is_refused_before_any_work_starts(transactional_db, tmp_path):
+def test_a_plan_that_does_not_fit_the_song_is_refused_with_the_numbers_before_any_work_starts(transactional_db,
+                                                                                               tmp_path):
     song = tmp_path / "short.mp3"
     media.run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=300:duration=10", "-c:a", "libmp3lame", song])
-    with pytest.raises(CommandError, match=r"scene 3 would start 16.00 s into the song, but the song is only 10.0\d s"):
-        call_command("make_video", audio=str(song), idea="x", scenes=3, lipsync="3", out=str(tmp_path / "o.mp4"))
+    with pytest.raises(CommandError, match=r"^5 scenes of at least 4 s need 20 s; the chosen part of the song is 10 s"):
+        call_command("make_video", audio=str(song), idea="x", scenes=5, lipsync="3", out=str(tmp_path / "o.mp4"))
+    with pytest.raises(CommandError, match=r"^song_end must not be past the end of the track"):
+        call_command("make_video", audio=str(song), idea="x", song_to=30, out=str(tmp_path / "o.mp4"))
     assert _nothing_started()
 
 
@@ -62,20 +67,21 @@ def test_a_pipeline_refusal_is_a_clear_command_error(transactional_db, song_mp3,
 
     monkeypatch.setattr(rendering, "request_lipsync", refuse)
     with pytest.raises(CommandError, match=r"lipsync of scene 2: end_time must not be past the end of the track"):
-        call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, lipsync="2", out=str(tmp_path / "o.mp4"))
+        call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, lipsync="2", song_to=16,
+                     out=str(tmp_path / "o.mp4"))
 
     def no_stitch(*args, **kwargs):
         raise Refused("scenes_not_ready", "Every scene needs a finished clip before the video can be stitched.")
 
     monkeypatch.setattr(stitching, "restitch_project", no_stitch)
     with pytest.raises(CommandError, match="^Every scene needs a finished clip"):
-        call_command("make_video", audio=str(song_mp3), idea="x", scenes=1, out=str(tmp_path / "o.mp4"))
+        call_command("make_video", audio=str(song_mp3), idea="x", scenes=1, song_to=8, out=str(tmp_path / "o.mp4"))
 
 
 def test_make_video_through_the_replicate_client(fake_replicate, transactional_db, song_mp3, tmp_path, capsys):
     out = tmp_path / "final.mp4"
     call_command("make_video", audio=str(song_mp3), idea="a night market", flavor="mv1", scenes=2, lipsync="2",
-                 out=str(out))
+                 song_to=16, out=str(out))
     info = media.probe(out)
     assert abs(info.video.duration - 16) < 0.1 and info.audio is not None
     assert "a night market" in fake_replicate.llm_inputs()[0]["prompt"]
@@ -94,11 +100,12 @@ def test_dry_run_prints_the_plan_and_the_estimate_and_creates_nothing(transactio
 
     settings.MV_PROVIDER = "replicate"
     call_command("make_video", audio=str(song_mp3), idea="a street parade", flavor="mv1", scenes=3, lipsync="2",
-                 dry_run=True)
+                 song_to=24, dry_run=True)
     out = capsys.readouterr().out
     expected = costs.estimate_project(flavors.resolve("mv1"), clip_seconds=[8, 8, 8], generate_audio=True,
                                       lipsync_seconds=[8], scene_writing=True, images=0)
-    assert "plan: flavor mv1, 3 scenes of 8 s from 0.00 s into the song, lipsync: 2" in out
+    assert "plan: flavor mv1, 3 scenes from 0.00 to 24.00 s of the song, lipsync: 2" in out
+    assert "scene 2:   8.00- 16.00 s (8.00 s, clip 8 s)" in out
     assert f"estimate: {expected.summary}" in out
     assert "estimate: ≈ $10.27 — 3 clips × 8 s with audio at veo-3.1 ($0.40/s); 1 lipsync × 8 s at lipsync-2-pro" in out
     assert "dry run: nothing was created or paid for" in out
@@ -106,7 +113,7 @@ def test_dry_run_prints_the_plan_and_the_estimate_and_creates_nothing(transactio
 
 
 def test_dry_run_on_the_local_renderer_says_it_is_free(transactional_db, song_mp3, capsys):
-    call_command("make_video", audio=str(song_mp3), idea="x", scenes=2, dry_run=True)
+    call_command("make_video", audio=str(song_mp3), idea="x", scenes=5, dry_run=True)
     assert "estimate: $0.00 — local preview: free" in capsys.readouterr().out
     assert _nothing_started()
 
@@ -115,14 +122,14 @@ def test_max_cost_refuses_a_dearer_plan_before_any_work_starts(transactional_db,
     settings.MV_PROVIDER = "replicate"
     with pytest.raises(CommandError, match=r"^--max-cost: This would cost about \$10\.27, more than the \$5\.00 allowed\. "
                                            r"Plan: ≈ \$10\.27 — 3 clips"):
-        call_command("make_video", audio=str(song_mp3), idea="x", scenes=3, lipsync="2", max_cost=5,
+        call_command("make_video", audio=str(song_mp3), idea="x", scenes=3, lipsync="2", max_cost=5, song_to=24,
                      out=str(tmp_path / "o.mp4"))
     assert _nothing_started()
 
 
 def test_max_cost_lets_the_free_local_renderer_run(transactional_db, song_mp3, tmp_path, capsys):
     out = tmp_path / "final.mp4"
-    call_command("make_video", audio=str(song_mp3), idea="x", scenes=1, max_cost=0, out=str(out))
+    call_command("make_video", audio=str(song_mp3), idea="x", scenes=1, max_cost=0, song_to=8, out=str(out))
     assert out.is_file()
     assert "estimate: $0.00 — local preview: free" in capsys.readouterr().err
 

@@ -72,7 +72,10 @@ def test_stitch_does_not_drift_when_clip_audio_outlasts_its_video(tmp_path, song
 
 
 def test_stitch_reencodes_only_the_odd_clip(tmp_path, song_mp3):
-    clips = [make_clip(tmp_path / f"c{i}.mp4") for i in range(3)]
+    clips = []
+    for i in range(3):  # clips our encoder made share its SPS/PPS, so they can be copied next to a re-encoded one
+        clips.append(tmp_path / f"c{i}.mp4")
+        media.render_preview_clip(clips[-1], label=str(i), text="x", duration=2, size="320x180", seed=i)
     clips.insert(1, make_clip(tmp_path / "odd.mp4", size="256x256", rate=30))
     song = tmp_path / "song.m4a"
     media.transcode_song(song_mp3, song)
@@ -80,6 +83,15 @@ def test_stitch_reencodes_only_the_odd_clip(tmp_path, song_mp3):
     info = media.probe(tmp_path / "out.mp4")
     assert result.reencoded == 1 and (info.video.width, info.video.height) == (320, 180)
     assert abs(info.video.duration - 8.0) < 0.06
+
+
+def test_stitch_reencodes_every_clip_when_the_odd_one_cannot_share_their_parameter_sets(tmp_path):
+    """Another encoder's SPS/PPS (here x264 ultrafast: no CABAC) would decode our re-encoded
+    clip wrongly after a copy, without an error: every clip is re-encoded alike instead."""
+    clips = [make_clip(tmp_path / f"c{i}.mp4") for i in range(2)]
+    clips.insert(1, make_clip(tmp_path / "odd.mp4", size="256x256", rate=30))
+    result = media.stitch(clips, tmp_path / "out.mp4", workdir=tmp_path)
+    assert result.reencoded == 3 and result.frames == 3 * 48
 
 
 def test_stitch_keeps_clip_sound_when_asked_and_no_song(tmp_path):

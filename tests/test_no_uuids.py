@@ -26,7 +26,7 @@ def finished_project(user, track):
     (image,) = characters.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a fox",
                                                 num_images=1)
     project = projects.create_project(owner=user, video_description="A fox in the snow", flavor=flavors.resolve("default"),
-                                      number_of_scenes=2, audio_track=track, character_image=image)
+                                      number_of_scenes=2, audio_track=track, song_end=16.0, character_image=image)
     projects.start_project(project)
     return project
 

@@ -87,7 +87,7 @@ def test_regenerate_with_lipsync_makes_a_lipsync_clip_and_restitches(alice_clien
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
-                                      number_of_scenes=2, audio_track=track)
+                                      number_of_scenes=2, audio_track=track, song_end=16.0)
     projects.start_project(project)
     scene = project.scenes.get(position=1)
     old = scene.current_clip
@@ -209,7 +209,7 @@ def song_project(user, song_mp3) -> Project:
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
-                                      number_of_scenes=3, audio_track=track, audio_start=5.0)
+                                      number_of_scenes=3, audio_track=track, audio_start=5.0, song_end=29.0)
     projects.start_project(project)
     return project
 

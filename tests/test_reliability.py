@@ -151,7 +151,7 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
-                                      number_of_scenes=2, audio_track=track)
+                                      number_of_scenes=2, audio_track=track, song_end=16.0)
     projects.start_project(project)
     scene = project.scenes.get(position=0)
     source = scene.current_clip

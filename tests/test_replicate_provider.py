@@ -132,7 +132,7 @@ def test_lipsync_uploads_the_exact_slice(fake_replicate, user, song_mp3):
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
-                                      number_of_scenes=1, audio_track=track)
+                                      number_of_scenes=1, audio_track=track, song_end=8.0)
     projects.start_project(project)
     scene = project.scenes.get()
     clip = rendering.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=scene.current_clip,

@@ -28,7 +28,7 @@ def owned_things(user, song_mp3) -> dict:
 
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = projects.create_project(owner=user, video_description="mine", flavor=flavors.resolve("default"),
-                                      number_of_scenes=1, audio_track=track)
+                                      number_of_scenes=1, audio_track=track, song_end=8.0)
     projects.start_project(project)
     scene = project.scenes.get()
     with tasks.held():

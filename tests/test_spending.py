@@ -43,7 +43,7 @@ def song(user, song_mp3):
 def test_the_estimate_for_a_project_equals_its_ledger_afterwards(fake_replicate, user, song):
     default = flavors.resolve("default")
     project = projects.create_project(owner=user, video_description="a lighthouse keeper sings", flavor=default,
-                                      number_of_scenes=3, audio_track=song)
+                                      number_of_scenes=3, audio_track=song, song_end=24.0)
     lipsync_seconds = [8.0]  # scene 1's slot of the song
     estimate = spending.plan_estimate(default, scenes=3, lipsync_seconds=lipsync_seconds)
     projects.start_project(project)  # immediate tasks: scenes, then every clip, on the fake

@@ -73,4 +73,4 @@ def _kind(name: str, route: str) -> str:
     if converter != "pk":
         return {"project_id": "project", "video_id": "video", "audio_id": "audio", "image_id": "image"}[converter]
     first = route.strip("/").split("/")[0]
-    return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip"}[first]
+    return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip", "songs": "audio"}[first]

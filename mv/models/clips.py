@@ -263,6 +263,11 @@ class Stitch(VideoMixin, Job):
     def ordered_clips(self) -> list[Clip]:
         return [item.clip for item in self.items.select_related("clip").order_by("position")]
 
+    def planned_lengths(self) -> list[float] | None:
+        """Each clip's planned length, when every clip has one (a project's scenes with a song)."""
+        lengths = list(self.items.order_by("position").values_list("length", flat=True))
+        return lengths if lengths and None not in lengths else None
+
     def render(self) -> None:
         """Stitch the clips under the song (the slow part, run by a task)."""
         if self.is_finished:
@@ -276,7 +281,8 @@ class Stitch(VideoMixin, Job):
                     audio = stack.enter_context(files.local_path(self.audio_track.file or self.audio_track.original))
                 out = workdir / "stitch.mp4"
                 result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
-                                      suppress_video_audio=self.suppress_video_audio, workdir=workdir)
+                                      suppress_video_audio=self.suppress_video_audio, workdir=workdir,
+                                      lengths=self.planned_lengths())
                 files.store(self.file, out, f"{self.pk}.mp4")
         except (media.MediaError, OSError, ValueError) as exc:
             logger.warning("stitch %s failed: %s", self.pk, exc)
@@ -305,6 +311,7 @@ class StitchItem(models.Model):
     stitch = models.ForeignKey(Stitch, on_delete=models.CASCADE, related_name="items")
     clip = models.ForeignKey(Clip, on_delete=models.PROTECT, related_name="stitch_items")
     position = models.PositiveIntegerField()
+    length = models.FloatField(null=True, blank=True)  # seconds the clip is trimmed to (its scene's slot); null: all of it
 
     class Meta:
         ordering = ["stitch", "position"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,8 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import costs, flavors
+from mv import costs, flavors, music, planning
+from mv.errors import Refused
 from mv.models.audio import AudioTrack
 from mv.models.base import ACTIVE_STATUSES, JobStatus, OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, SceneRequest, parse_scenes
@@ -148,8 +150,10 @@ class Project(models.Model):
         writing = self.plan_writing
         return writing.error if writing is not None and self.scenes_status == self.ScenesStatus.FAILED else ""
 
-    def scene_request(self, flavor: flavors.Flavor, *, used_in: str = "mv.models.Project.scene_request") -> SceneRequest:
-        """What the scene writer is asked: the flavor's parameters, overridden per project."""
+    def scene_request(self, flavor: flavors.Flavor, *, used_in: str = "mv.models.Project.scene_request",
+                      slots: Sequence[music.Slot] | None = None) -> SceneRequest:
+        """What the scene writer is asked: the flavor's parameters, overridden per project, and
+        the scene plan (`slots`, else planned now; with a song its count is the plan's)."""
         overrides = self.scene_parameters or {}
 
         def param(key: str) -> Any:
@@ -157,32 +161,45 @@ class Project(models.Model):
                 return overrides[key]
             return flavor.get("parameters", key, used_in=f"{used_in}: {key}")
 
-        count = self.number_of_scenes or param("number_of_scenes")
+        if slots is None and self.audio_track_id is not None:
+            slots = self.plan(flavor)
+        count = len(slots) if slots else int(self.number_of_scenes or param("number_of_scenes"))
         video_type = param("video_type")
         if self.mode == self.Mode.AD_CREATIVE and not overrides.get("video_type"):
             video_type = "product ad creative"  # the mode decides what kind of video is written
+        clip_seconds = int(flavor.get("image_params", "video_duration", used_in=f"{used_in}: clip length"))
         return SceneRequest(
             idea=self.video_description,
             character_description=self.character_description,
             character_characteristics=param("character_characteristics"),
-            number_of_scenes=int(count),
+            number_of_scenes=count,
             video_type=video_type,
             video_characteristics=param("video_characteristics"),
             camera_angle=param("camera_angle"),
             mode=self.mode,
+            scene_plan=planning.plan_text(slots, count, clip_seconds),
         )
 
-    def plan_slots(self, count: int, seconds: float) -> list[tuple[float, float] | None]:
-        """Each scene's slot of the song, one after another from the audio start (None for
-        every scene when the project has no song)."""
+    def plan(self, flavor: flavors.Flavor) -> list[music.Slot] | None:
+        """The chosen part of the song cut into scenes (None without a song); raises Refused
+        when the range or the scene count asked for does not fit."""
         if self.audio_track is None:
-            return [None] * count
-        end_of_song = self.audio_track.duration
-        slots = []
-        for index in range(count):
-            start = min(self.audio_start + index * seconds, end_of_song)
-            slots.append((round(start, 6), round(min(start + seconds, end_of_song), 6)))
-        return slots
+            return None
+        return planning.plan(self.audio_track, start=self.audio_start, end=self.song_end,
+                             count=self.number_of_scenes, flavor=flavor)
+
+    def planned_slots(self) -> list[music.Slot] | None:
+        """The scenes' slots as they stand (None when a scene has none: no song)."""
+        slots = [scene.as_slot() for scene in self.scenes.order_by("position")]
+        return slots if slots and all(slots) else None  # type: ignore[return-value]
+
+    @property
+    def song_range(self) -> tuple[float, float] | None:
+        """[song_start, song_end] of the chosen part (None without a song)."""
+        if self.audio_track is None:
+            return None
+        end = self.song_end if self.song_end is not None else self.audio_track.duration
+        return self.audio_start, min(end, self.audio_track.duration)
 
     def to_dict(self) -> dict[str, Any]:
         scenes = list(self.scenes.select_related("current_clip"))
@@ -195,6 +212,8 @@ class Project(models.Model):
             "config_flavor": self.config_flavor,
             "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
             "audio_start": self.audio_start,
+            "song_start": self.song_range[0] if self.song_range else None,
+            "song_end": self.song_range[1] if self.song_range else None,
             "scenes": [] if self.scenes_status == self.ScenesStatus.WRITING else [s.to_dict() for s in scenes],
             "latest_stitch": latest.to_dict() if latest else None,
             "spend_usd": float(costs.cents(self.spend_usd)),
@@ -243,6 +262,21 @@ class Scene(models.Model):
             return None
         return self.start, self.end
 
+    def as_slot(self) -> music.Slot | None:
+        if self.start is None or self.end is None:
+            return None
+        return music.Slot(self.start, self.end, self.section, self.energy, self.lyrics)
+
+    @property
+    def suggest_lipsync(self) -> bool:
+        """Whether its card starts with "with lipsync" ticked: it has lyrics and the flavor
+        says scenes with lyrics should be lip-synced."""
+        if not self.lyrics.strip():
+            return False
+        flavor = flavors.resolve(self.project.config_flavor)
+        return bool(flavor.get("image_params", "lipsync_scenes_with_lyrics", default=False,
+                               used_in="mv.models.Scene.suggest_lipsync"))
+
     @property
     def rewrite(self) -> SceneWriting | None:
         """The latest rewrite of this scene's prompt (prefetched by the pages as
@@ -269,7 +303,8 @@ class Scene(models.Model):
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "position": self.position, "description": self.description,
                 "negative_description": self.negative_description,
-                "start": self.start, "end": self.end,
+                "start": self.start, "end": self.end, "section": self.section, "energy": self.energy,
+                "lyrics": self.lyrics,
                 "current_video_id": str(self.current_clip_id) if self.current_clip_id else None}
 
 
@@ -298,9 +333,40 @@ class SceneWriting(Prediction):
     def _flavor(self) -> flavors.Flavor:
         return flavors.resolve(self.config_flavor)
 
+    @property
+    def slots(self) -> list[music.Slot] | None:
+        """The scene plan it was asked to write for (fixed when it was requested)."""
+        stored = self.input.get("plan")
+        return planning.slots_from(stored) if stored else None
+
+    def may_start(self) -> bool:
+        """A whole plan waits a little for its song's analysis, so the cuts follow the music
+        (MV_ANALYSIS_WAIT after the song arrived; then it goes ahead on what there is)."""
+        track = self.project.audio_track if self.scene_id is None else None
+        if track is None or track.analysis_status != track.AnalysisStatus.ANALYZING:
+            return True
+        return timezone.now() - track.created_at >= timedelta(seconds=settings.MV_ANALYSIS_WAIT)
+
+    def _replan(self, flavor: flavors.Flavor) -> None:
+        """Cut the plan again now: the song's analysis may have arrived since it was asked for
+        (the count asked for was checked then and still fits the same part of the song)."""
+        project = self.project
+        if self.scene_id is not None or project.audio_track is None:
+            return
+        try:
+            slots = project.plan(flavor)
+        except Refused:
+            return  # the plan it was asked for stands
+        self.input = self.input | {"plan": [slot.to_dict() for slot in slots or []]}
+        if len(slots or []) != self.number_of_scenes:
+            self.number_of_scenes = len(slots or [])
+            self.save(update_fields=["number_of_scenes"])
+
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = self._flavor()
-        return provider.start_scenes(flavor, self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job"))
+        self._replan(flavor)
+        request = self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job", slots=self.slots)
+        return provider.start_scenes(flavor, request)
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_text(prediction_id)
@@ -320,17 +386,16 @@ class SceneWriting(Prediction):
             self.succeed(text=update.text or "", model=update.model or self.model)
 
     def _write_plan(self, written: list) -> None:
-        """Texts replaced in place (clips stay attached); scenes past the new count go (their
-        clips stay, without a scene)."""
+        """Texts replaced in place (clips stay attached); each scene gets its slot of the plan;
+        scenes past the new count go (their clips stay, without a scene)."""
         project = self.project
-        seconds = float(self._flavor().get("image_params", "video_duration", used_in="mv.models.SceneWriting._write_plan: slot length"))
-        slots = project.plan_slots(len(written), seconds)
+        slots: list[music.Slot | None] = list(self.slots or [None] * len(written))
         existing = {s.position: s for s in project.scenes.select_for_update()}
         for position, (spec, slot) in enumerate(zip(written, slots, strict=True)):
-            start, end = slot if slot else (None, None)
             scene = existing.pop(position, None) or Scene(project=project, position=position)
             scene.description, scene.negative_description = spec.description, spec.negative_description
-            scene.start, scene.end = start, end
+            scene.start, scene.end = (slot.start, slot.end) if slot else (None, None)
+            scene.section, scene.energy, scene.lyrics = (slot.section, slot.energy, slot.lyrics) if slot else ("", None, "")
             scene.save()
         for extra in existing.values():
             extra.delete()

@@ -3,11 +3,14 @@
 - A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS: the oldest clip waiting for
   one starts now instead of at its next check.
 - A successful lipsync of a scene's current clip re-stitches its project.
-- The automatic run stitches once every scene has a clip.
+- The automatic run, and a project with a song made through the API, stitch once every
+  scene has a clip.
 - A project's scenes, once written in the automatic run, start every clip at once.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 from django.dispatch import receiver
 
@@ -31,9 +34,11 @@ def clip_finished(sender, row: Clip, **kwargs) -> None:
             return
         row.save(update_fields=["followup_stitch"])
         return
-    if project.autorun_started and not project.auto_stitch_done and stitching.all_scenes_ready(project):
+    planned = project.autorun_started or project.audio_track_id is not None  # a page project, or an API one with a song
+    if planned and not project.auto_stitch_done and stitching.all_scenes_ready(project):
         if Project.objects.filter(pk=project.pk, auto_stitch_done=False).update(auto_stitch_done=True):
-            stitching.restitch_project(project)
+            with contextlib.suppress(Refused):  # a scene lost its clip meanwhile: the Re-stitch button says so
+                stitching.restitch_project(project)
 
 
 def _hand_over_slot(clip: Clip) -> None:

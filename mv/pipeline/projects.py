@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from mv import flavors, jobs, tasks
+from mv import flavors, jobs, planning, tasks
 from mv.flavors import Flavor
 from mv.models import (
     ACTIVE_STATUSES,
@@ -29,14 +29,16 @@ def create_project(
     mode: str = Project.Mode.MUSIC_VIDEO,
     audio_track: AudioTrack | None = None,
     audio_start: float = 0.0,
+    song_end: float | None = None,
     flavor: Flavor,
     character_image: CharacterImage | None = None,
     number_of_scenes: int | None = None,
     scene_parameters: dict[str, Any] | None = None,
 ) -> Project:
-    """Create a project (no paid work starts here)."""
+    """Create a project (no paid work starts here). With a song, the part to cover and the
+    scene count are checked first: a plan that cannot fit is refused with the numbers."""
     if audio_track is not None:
-        audio_track.check_range(audio_start, None, names=("audio_start", "end"))
+        planning.plan(audio_track, start=audio_start, end=song_end, count=number_of_scenes, flavor=flavor)
     return Project.objects.create(
         owner=owner,
         video_description=video_description,
@@ -44,11 +46,36 @@ def create_project(
         mode=mode,
         audio_track=audio_track,
         audio_start=audio_start,
+        song_end=song_end,
         config_flavor=flavor.name,
         character_image=character_image,
         number_of_scenes=number_of_scenes,
         scene_parameters=scene_parameters or {},
     )
+
+
+def revise_project(project: Project, *, flavor: Flavor, video_description: str, character_description: str = "",
+                   number_of_scenes: int | None = None, scene_parameters: dict[str, Any] | None = None,
+                   audio_track: AudioTrack | None = None, song_start: float | None = None,
+                   song_end: float | None = None) -> Project:
+    """Change a project's brief before its scenes are written again (fields left out keep
+    their values); the song range and scene count are checked before anything is saved."""
+    track = audio_track or project.audio_track
+    if audio_track is not None or song_start is not None:
+        project.audio_start = song_start or 0.0
+    if audio_track is not None or song_end is not None:
+        project.song_end = song_end
+    project.audio_track = track
+    project.number_of_scenes = number_of_scenes or project.number_of_scenes
+    if track is not None:
+        planning.plan(track, start=project.audio_start, end=project.song_end, count=project.number_of_scenes,
+                      flavor=flavor)
+    project.video_description = video_description
+    project.character_description = character_description or project.character_description
+    project.scene_parameters = (project.scene_parameters or {}) | (scene_parameters or {})
+    project.save(update_fields=["video_description", "character_description", "number_of_scenes", "scene_parameters",
+                                "audio_track", "audio_start", "song_end", "updated_at"])
+    return project
 
 
 def start_project(project: Project) -> bool:
@@ -67,9 +94,9 @@ def request_scenes(project: Project, flavor: Flavor) -> SceneWriting:
     with transaction.atomic():
         for older in project.writings.filter(scene__isnull=True, status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
-        if project.config_flavor != flavor.name:
-            project.config_flavor = flavor.name
-            project.save(update_fields=["config_flavor", "updated_at"])
+        project.config_flavor = flavor.name
+        project.auto_stitch_done = False  # the new plan's clips are stitched once they are all in
+        project.save(update_fields=["config_flavor", "auto_stitch_done", "updated_at"])
         writing = _new_writing(project, flavor, scene=None)
     project.refresh_from_db()
     return writing
@@ -88,13 +115,17 @@ def rewrite_scene(scene: Scene, flavor: Flavor) -> SceneWriting:
 
 
 def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> SceneWriting:
+    """The plan is fixed here and kept on the writing: a whole plan is cut from the song now
+    (Refused when it does not fit), a rewrite keeps the scenes' slots as they are."""
     provider = get_provider()
-    count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes").number_of_scenes
+    slots = project.plan(flavor) if scene is None else project.planned_slots()
+    count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes", slots=slots).number_of_scenes
     estimate = spending.writing_estimate(flavor, provider)
     with spending.budgeted(project.owner, estimate):
         writing = SceneWriting.objects.create(
             project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
             model=provider.model_for(flavor, "scenes"), number_of_scenes=count, estimated_cost_usd=estimate.exact_usd,
+            input={"plan": [slot.to_dict() for slot in slots]} if slots else {},
         )
         tasks.follow(writing)
     return writing

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from mv import files, flavors, jobs, media, tasks
+from mv import files, flavors, jobs, media, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import (
@@ -51,6 +51,8 @@ def request_clip(
         character_image = scene.project.character_image
     if generate_audio is None:
         generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
+    if duration is None and scene is not None and scene.slot is not None:
+        duration = planning.clip_seconds_for(scene.slot[1] - scene.slot[0], flavor)  # trimmed to the slot at the stitch
     generate_audio = bool(generate_audio)
     seconds = int(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
     estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)

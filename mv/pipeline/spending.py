@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.db.models.functions import Coalesce, TruncDate
 
-from mv import costs, flavors, jobs
+from mv import costs, flavors, jobs, planning
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import Clip, Project, Scene
@@ -74,7 +74,12 @@ def plan_estimate(flavor: Flavor, *, scenes: int, lipsync_seconds: list[float] |
 
 
 def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
-    """A new project's automatic run: its scenes written, then a clip for each."""
+    """A new project's automatic run: its scenes written, then a clip for each (with a song,
+    each of the length that covers its slot in the plan)."""
+    slots = project.plan(flavor)
+    if slots:
+        return plan_estimate(flavor, scenes=len(slots),
+                             clip_seconds=[planning.clip_seconds_for(slot.length, flavor) for slot in slots])
     count = project.scene_request(flavor, used_in="mv.pipeline.spending: scenes in the estimate").number_of_scenes
     return plan_estimate(flavor, scenes=count)
 

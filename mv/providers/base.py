@@ -42,6 +42,7 @@ class SceneRequest:
     video_characteristics: str
     camera_angle: str
     mode: str = "music_video"
+    scene_plan: str = ""  # one line per scene (mv.planning.plan_text): times, section, energy, lyrics
 
 
 @dataclass(frozen=True)

@@ -50,14 +50,18 @@ class LocalProvider(Provider):
                               used_in="mv.providers.local.start_scenes: prompt template")
         prompt = template.format(**request.__dict__ | {"number_of_scenes": request.number_of_scenes})
         who = request.character_description or "the main character"
+        plan = request.scene_plan.splitlines()
+        if len(plan) != request.number_of_scenes or not plan[0].startswith("Scene "):
+            plan = []  # no song: the plan is one line for all scenes
         scenes = []
         for i in range(request.number_of_scenes):
+            music = f" Music: {plan[i].partition(': ')[2]}." if plan else ""
             shot = SHOTS[i % len(SHOTS)]
             scenes.append({
                 "description": (
                     f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
                     f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
-                    f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}."
+                    f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}.{music}"
                 ),
                 "negative_description": "blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
             })

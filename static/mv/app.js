@@ -13,3 +13,21 @@ document.addEventListener("keydown", (event) => {
   const button = document.getElementById("audio-url-download");
   if (button) button.click();
 });
+
+// A "with lipsync" box that starts ticked (a scene with lyrics) names its button too.
+document.addEventListener("htmx:load", (event) => {
+  event.target.querySelectorAll(".lipsync-toggle:checked").forEach((box) => {
+    const button = box.form && box.form.querySelector(".regen-button");
+    if (button) button.textContent = button.dataset.lipsync;
+  });
+});
+
+// The song's waveform on the create page: a click sets the start, a shift-click the end.
+document.addEventListener("click", (event) => {
+  const picture = event.target;
+  if (!picture.classList || !picture.classList.contains("waveform-pick")) return;
+  const box = picture.getBoundingClientRect();
+  const seconds = ((event.clientX - box.left) / box.width) * Number(picture.dataset.duration);
+  const field = document.getElementById(event.shiftKey ? "id_song_end" : "id_audio_start");
+  if (field) field.value = Math.max(0, seconds).toFixed(1);
+});

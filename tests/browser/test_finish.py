@@ -66,7 +66,7 @@ def finished_project(user, song_mp3) -> Project:
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
     project = projects.create_project(owner=user, video_description="A band plays on a rooftop at dusk, city lights behind",
                                       character_description="a singer in a red jacket", flavor=flavors.resolve("mv1"),
-                                      number_of_scenes=2, audio_track=track)
+                                      number_of_scenes=2, audio_track=track, song_end=16.0)
     projects.start_project(project)  # as the create form's submit does
     return project
 

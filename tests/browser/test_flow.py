@@ -29,6 +29,15 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     page.fill("#id_number_of_scenes", "2")
     page.set_input_files("#id_file", str(song_mp3))
     expect(page.locator("#music-source .track-title")).to_be_visible(timeout=20000)
+    # The part of the song: a click on the waveform sets the start, a shift-click the end.
+    waveform = page.locator(".waveform-pick")
+    width = waveform.bounding_box()["width"]
+    waveform.click(position={"x": width * 0.25, "y": 10})
+    expect(page.locator("#id_audio_start")).to_have_value("10.0")
+    waveform.click(position={"x": width * 0.5, "y": 10}, modifiers=["Shift"])
+    expect(page.locator("#id_song_end")).to_have_value("20.0")
+    page.fill("#id_audio_start", "0")
+    page.fill("#id_song_end", "16")  # two scenes of 8 s
     page.fill("#id_video_description", "A band plays on a rooftop at dusk")
     page.screenshot(path=str(ARTIFACTS / "create-page.png"), full_page=True)
     page.click("button:has-text('Create project')")

@@ -10,10 +10,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management.base import BaseCommand, CommandError
 
-from mv import audio, costs, files, flavors, jobs, media, tasks
+from mv import audio, costs, files, flavors, jobs, media, music, planning, tasks
 from mv.errors import Refused
 from mv.models import JobStatus, Prediction, Project, Stitch
-from mv.pipeline import projects, rendering, spending, stitching
+from mv.pipeline import projects, rendering, stitching
+from mv.providers import get_provider
 
 
 class Progress:
@@ -41,7 +42,10 @@ class Command(BaseCommand):
         parser.add_argument("--flavor", default=flavors.DEFAULT, help="config flavor (configs/<flavor>/)")
         parser.add_argument("--scenes", type=int, default=None, help="number of scenes (default: the flavor's)")
         parser.add_argument("--lipsync", default="none", help="all, none, or scene numbers like 1,3")
-        parser.add_argument("--audio-start", type=float, default=0.0, help="seconds into the song where the video starts")
+        parser.add_argument("--from", "--audio-start", dest="song_from", type=float, default=0.0, metavar="SECONDS",
+                            help="where in the song the video starts (default 0)")
+        parser.add_argument("--to", dest="song_to", type=float, default=None, metavar="SECONDS",
+                            help="where in the song the video ends (default: the end of the song)")
         parser.add_argument("--out", help="where to write the final mp4 (required unless --dry-run)")
         parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; pay nothing")
         parser.add_argument("--max-cost", type=float, default=None, metavar="USD",
@@ -64,10 +68,9 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if flavor.name != o["flavor"]:  # a typo must not quietly make a whole video with other prompts
             raise CommandError(f"there is no config flavor {o['flavor']!r}; choose one of: {', '.join(flavors.names())}")
-        count = o["scenes"] or int(flavor.get("parameters", "number_of_scenes", used_in="make_video: number of scenes"))
-        lipsync_numbers = self._lipsync_numbers(o["lipsync"], count)  # before any work starts
-        song_seconds = self._check_song_covers(song, o["audio_start"], lipsync_numbers, flavor)
-        if self._plan(flavor, count, lipsync_numbers, song_seconds, o):
+        analysis, slots = self._scene_plan(song, flavor, o)
+        lipsync_numbers = self._lipsync_numbers(o["lipsync"], len(slots))  # before any work starts
+        if self._plan(flavor, slots, lipsync_numbers, o):
             return
         progress = Progress(self.stderr)
         owner, _ = get_user_model().objects.get_or_create(username=o["user"])
@@ -75,10 +78,14 @@ class Command(BaseCommand):
             track = audio.import_upload(owner, SimpleUploadedFile(song.name, song.read_bytes()))
         except audio.AudioImportError as exc:
             raise CommandError(str(exc)) from None
+        if analysis is not None and track.analysis_status != track.AnalysisStatus.READY:
+            # Analysed in this process above: the project is planned on the same music.
+            track.analysis, track.analysis_status = analysis.to_dict(), track.AnalysisStatus.READY
+            track.save(update_fields=["analysis", "analysis_status"])
         try:
             project = projects.create_project(owner=owner, video_description=o["idea"], character_description=o["character"],
-                                            audio_track=track, audio_start=o["audio_start"], flavor=flavor,
-                                            number_of_scenes=o["scenes"])
+                                            audio_track=track, audio_start=o["song_from"], song_end=o["song_to"],
+                                            flavor=flavor, number_of_scenes=o["scenes"])
         except Refused as exc:
             raise CommandError(exc.message) from None
         try:
@@ -100,8 +107,6 @@ class Command(BaseCommand):
                       if s.number in lipsync_numbers]
             syncs = []
             for scene in chosen:
-                if scene.slot is None or scene.slot[0] >= track.duration:
-                    raise CommandError(self._too_short(scene.number, scene.start or 0.0, track.duration))
                 try:
                     syncs.append(rendering.request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip,
                                                        audio_track=track, start_time=scene.start, end_time=scene.end))
@@ -154,21 +159,39 @@ class Command(BaseCommand):
         if failed:
             raise CommandError(f"{len(failed)} of {total} {label} failed: " + "; ".join(r.error for r in failed))
 
-    def _plan(self, flavor: flavors.Flavor, count: int, lipsync_numbers: set[int], song_seconds: float | None,
-              o: dict) -> bool:
-        """Estimate the plan before anything is created or paid for; refuse it above
-        --max-cost; print it for --dry-run. True when the command should stop here."""
-        clip_seconds = int(flavor.get("image_params", "video_duration", used_in="make_video: clip length in the estimate"))
-        lipsync_seconds = []
-        for number in sorted(lipsync_numbers):
-            start = o["audio_start"] + (number - 1) * clip_seconds
-            end = start + clip_seconds if song_seconds is None else min(start + clip_seconds, song_seconds)
-            lipsync_seconds.append(round(end - start, 2))
-        estimate = spending.plan_estimate(flavor, scenes=count, lipsync_seconds=lipsync_seconds)
+    def _scene_plan(self, song: Path, flavor: flavors.Flavor, o: dict) -> tuple[music.Analysis | None, list[music.Slot]]:
+        """The song analysed here and cut into scenes, before anything is created or paid for;
+        a plan that does not fit is refused with the numbers."""
+        try:
+            duration = media.probe(song).duration
+            analysis = music.analyze(song)
+        except (media.MediaError, music.AnalysisError):
+            raise CommandError(media.NOT_AUDIO) from None
+        try:
+            return analysis, planning.plan_for(duration, analysis, [], start=o["song_from"], end=o["song_to"],
+                                               count=o["scenes"], flavor=flavor)
+        except Refused as exc:
+            raise CommandError(exc.message) from None
+
+    def _plan(self, flavor: flavors.Flavor, slots: list[music.Slot], lipsync_numbers: set[int], o: dict) -> bool:
+        """Print the plan and its estimate before anything is created or paid for; refuse it
+        above --max-cost. True when the command should stop here (--dry-run)."""
+        with_audio = bool(flavor.get("image_params", "video_generate_audio", used_in="make_video: clip price in the estimate"))
+        clip_seconds = [planning.clip_seconds_for(slot.length, flavor) for slot in slots]
+        lipsync_seconds = [round(slots[n - 1].length, 2) for n in sorted(lipsync_numbers)]
+        if get_provider().paid:
+            estimate = costs.estimate_project(flavor, clip_seconds=clip_seconds, generate_audio=with_audio,
+                                              lipsync_seconds=lipsync_seconds, scene_writing=True, images=0)
+        else:
+            estimate = costs.free_estimate("local preview: free")
+        synced = ", ".join(map(str, sorted(lipsync_numbers))) or "none"
+        self.stdout.write(f"plan: flavor {flavor.name}, {len(slots)} scenes from {slots[0].start:.2f} to "
+                          f"{slots[-1].end:.2f} s of the song, lipsync: {synced}")
+        for number, slot in enumerate(slots, 1):
+            lyric = f' "{slot.lyrics}"' if slot.lyrics else ""
+            self.stdout.write(f"  scene {number}: {slot.start:6.2f}-{slot.end:6.2f} s ({slot.length:.2f} s, "
+                              f"clip {clip_seconds[number - 1]} s) {slot.section or '-'}{lyric}")
         if o["dry_run"]:
-            synced = ", ".join(map(str, sorted(lipsync_numbers))) or "none"
-            self.stdout.write(f"plan: flavor {flavor.name}, {count} scenes of {clip_seconds} s from "
-                              f"{o['audio_start']:.2f} s into the song, lipsync: {synced}")
             self.stdout.write(f"estimate: {estimate.summary}")
         try:
             costs.check_max_cost(estimate.exact_usd, o["max_cost"])
@@ -196,27 +219,3 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"--lipsync: no scene {unknown[0]} (the video has {count} scenes)")
         return numbers
-
-    @classmethod
-    def _check_song_covers(cls, song: Path, audio_start: float, numbers: set[int],
-                           flavor: flavors.Flavor) -> float | None:
-        """Fail before paying for clips when a scene to lipsync would start after the song
-        ends (clips are assumed to be the flavor's length; checked again once rendered).
-        Returns the song's length when it was measured (only when lipsync is asked for)."""
-        if not numbers:
-            return None
-        try:
-            song_seconds = media.probe(song).duration
-        except media.MediaError:
-            return None  # not audio: the import says so clearly
-        clip_seconds = float(flavor.get("image_params", "video_duration", used_in="make_video: expected clip length"))
-        last = max(numbers)
-        start = audio_start + (last - 1) * clip_seconds
-        if start >= song_seconds:
-            raise CommandError(cls._too_short(last, start, song_seconds))
-        return song_seconds
-
-    @staticmethod
-    def _too_short(number: int, start: float, song_seconds: float) -> str:
-        return (f"--lipsync: scene {number} would start {start:.2f} s into the song, but the song is only "
-                f"{song_seconds:.2f} s long; use a longer song, fewer scenes or an earlier --audio-start")

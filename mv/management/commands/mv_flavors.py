@@ -67,6 +67,11 @@ class Command(BaseCommand):
                     origin = "own file" if source == flavor.name else f"from {source}"
                     shown = str(value) if full else _short(value)
                     self.stdout.write(f"  {key} [{origin}]: {shown}")
+            self.stdout.write("placeholders the templates may use")
+            for (file, key), allowed in flavors.TEMPLATE_PLACEHOLDERS.items():
+                self.stdout.write(f"  {file}.yaml {key}: " + ", ".join("{" + n + "}" for n in sorted(allowed)))
+            for name, meaning in sorted(flavors.PLACEHOLDER_HELP.items()):
+                self.stdout.write(f"  {{{name}}}: {meaning}")
             return
         if len(names) != 2:
             raise CommandError("usage: mv_flavors diff A B")
