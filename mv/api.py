@@ -95,14 +95,17 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
         project.character_description = data["character_description"] or project.character_description
         project.number_of_scenes = data.get("number_of_scenes") or project.number_of_scenes
         project.scene_parameters = (project.scene_parameters or {}) | form.scene_parameters()
+        if data.get("aspect_ratio"):
+            project.aspect_ratio = projects.check_aspect_ratio(flavor, data["aspect_ratio"])
         project.save(update_fields=["video_description", "character_description", "number_of_scenes",
-                                    "scene_parameters", "updated_at"])
+                                    "scene_parameters", "aspect_ratio", "updated_at"])
     else:
         flavor = _flavor(data["config_flavor"])
         project = projects.create_project(owner=request.api_user, video_description=data["idea"],
                                         character_description=data["character_description"], flavor=flavor,
                                         number_of_scenes=data.get("number_of_scenes"),
-                                        scene_parameters=form.scene_parameters())
+                                        scene_parameters=form.scene_parameters(),
+                                        aspect_ratio=data.get("aspect_ratio") or None)
     params = project.scene_request(flavor, used_in="mv.api.create_scenes")
     writing = projects.request_scenes(project, flavor)
 

@@ -137,6 +137,7 @@ class CreateScenesForm(JsonForm):
     camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
     config_flavor = FlavorNameField()
     project_id = StrictUUIDField(required=False)
+    aspect_ratio = StrictCharField(max_length=8, required=False)
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
@@ -148,7 +149,7 @@ class CreateScenesForm(JsonForm):
 class GenerateVideoForm(JsonForm):
     prompt = StrictCharField(max_length=MAX_TEXT)
     negative_prompt = StrictCharField(max_length=MAX_TEXT, required=False)
-    aspect_ratio = forms.ChoiceField(choices=[("16:9", "16:9"), ("9:16", "9:16")], required=False)
+    aspect_ratio = StrictCharField(max_length=8, required=False)  # checked against the flavor's video model
     duration = forms.TypedChoiceField(choices=[(4, "4"), (6, "6"), (8, "8")], coerce=int, required=False, empty_value=None)
     generate_audio = StrictBooleanField(required=False)
     seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
@@ -254,6 +255,17 @@ def flavor_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in flavors.names()]
 
 
+ASPECT_LABELS = {"16:9": "16:9 · landscape", "9:16": "9:16 · portrait", "1:1": "1:1 · square"}
+
+
+def aspect_choices() -> list[tuple[str, str]]:
+    """Every format some flavor's video model makes (the chosen flavor's are checked on submit)."""
+    from mv.pipeline.projects import aspect_ratios
+
+    found = dict.fromkeys(a for name in flavors.names() for a in aspect_ratios(flavors.resolve(name)))
+    return [(a, ASPECT_LABELS.get(a, a)) for a in found]
+
+
 class ProjectCreateForm(forms.Form):
     mode = forms.ChoiceField(choices=Project.Mode.choices, initial=Project.Mode.MUSIC_VIDEO,
                              widget=forms.RadioSelect, label="Generation mode")
@@ -266,6 +278,7 @@ class ProjectCreateForm(forms.Form):
                                             widget=forms.Textarea(attrs={"rows": 3}), label="Character description")
     character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
+    aspect_ratio = forms.ChoiceField(choices=aspect_choices, initial="16:9", required=False, label="Screen format")
 
     def __init__(self, *args: Any, owner=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -295,7 +308,30 @@ class ProjectCreateForm(forms.Form):
                 track.check_range(start, None, names=("The start", "the end"))
             except Refused:
                 self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
+        if data.get("aspect_ratio") and data.get("config_flavor"):
+            from mv.pipeline.projects import check_aspect_ratio
+
+            try:
+                check_aspect_ratio(flavors.resolve(data["config_flavor"]), data["aspect_ratio"])
+            except Refused as exc:
+                self.add_error("aspect_ratio", exc.message)
         return data
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=120, label="Project name")
+
+
+class SplitForm(forms.Form):
+    at = forms.FloatField(min_value=0, required=False, label="Split at (seconds)")
+
+
+class BoundaryForm(forms.Form):
+    at = forms.FloatField(min_value=0, label="Starts at (seconds)")
+
+
+class MoveForm(forms.Form):
+    to = forms.IntegerField(min_value=1, max_value=500, label="Place")
 
 
 class FlavorSelectForm(forms.Form):

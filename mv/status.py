@@ -42,6 +42,54 @@ class SceneState:
     def slice(self) -> tuple[float, float] | None:
         return self.scene.slot
 
+    @property
+    def slot_length(self) -> float | None:
+        return self.slice[1] - self.slice[0] if self.slice else None
+
+    @property
+    def out_of_date(self) -> bool:
+        """Its clip no longer fits its slot (after a timeline edit) and nothing is rendering."""
+        return self.current is not None and self.active is None and not clip_fits(self.scene, self.current)
+
+    @property
+    def reference_dropped(self) -> bool:
+        """The video model could not take the character reference image for its latest clip."""
+        clip = self.active or self.current
+        return bool(clip is not None and clip.input.get("reference_dropped"))
+
+
+FIT_TOLERANCE = 0.1  # seconds a clip may differ from its slot and still fit
+
+
+def clip_fits(scene: Scene, clip: Clip | None) -> bool:
+    """Whether the clip covers the scene's slot (always, for a scene without a song)."""
+    if clip is None:
+        return False
+    if scene.slot is None or clip.duration is None:
+        return True
+    return abs(clip.duration - (scene.slot[1] - scene.slot[0])) <= FIT_TOLERANCE
+
+
+def stitch_is_current(stitch: Stitch, scenes: list[Scene]) -> bool:
+    """Whether the stitch is made of the scenes' current clips, in their order."""
+    shown = list(stitch.items.order_by("position").values_list("clip_id", flat=True))
+    return shown == [s.current_clip_id for s in scenes]
+
+
+def full_video(project: Project, states: list[SceneState] | None = None) -> dict:
+    """What the Full Video section shows: the latest stitch, a poster (the first scene's clip)
+    and whether the stitch is older than the scenes (after an edit or a new clip)."""
+    stitch = latest_stitch(project)
+    if states is None:
+        scenes = list(project.scenes.select_related("current_clip").order_by("position"))
+        first = scenes[0].current_clip if scenes else None
+    else:
+        scenes = [s.scene for s in states]
+        first = states[0].current if states else None
+    stale = bool(stitch and stitch.status == JobStatus.SUCCEEDED and not stitch_is_current(stitch, scenes))
+    return {"stitch": stitch, "poster_clip": first if first is not None and first.poster else None,
+            "stitch_stale": stale}
+
 
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:
     """clips: this scene's clips, newest first."""
@@ -85,6 +133,34 @@ def counts(states: list[SceneState]) -> dict[str, int]:
 
 def latest_stitch(project: Project) -> Stitch | None:
     return project.stitches.order_by("-created_at").first()
+
+
+def thumbnails(states: list[SceneState], song: tuple[float, float] | None) -> list[dict]:
+    """One thumbnail per scene for the timeline strip: where it sits (percent of the song
+    range, or equal widths without a song) and what state it is in."""
+    if not states:
+        return []
+    if song is None or any(s.slice is None for s in states):
+        width = 100 / len(states)
+        return [{"s": s, "left": round(i * width, 3), "width": round(width, 3)} for i, s in enumerate(states)]
+    start, end = song
+    span = (end - start) or 1.0
+    return [{"s": s, "left": round((s.slice[0] - start) / span * 100, 3),
+             "width": round((s.slice[1] - s.slice[0]) / span * 100, 3)} for s in states]
+
+
+def marks(analysis: dict, song: tuple[float, float]) -> dict[str, list]:
+    """Section bands and beat ticks (percent of the song range) from a track's analysis."""
+    start, end = song
+    span = (end - start) or 1.0
+
+    def pct(t: float) -> float:
+        return round((min(max(t, start), end) - start) / span * 100, 3)
+
+    sections = [{"left": pct(s["start"]), "width": round(pct(s["end"]) - pct(s["start"]), 3), "label": s["label"]}
+                for s in analysis.get("sections") or [] if s["end"] > start and s["start"] < end]
+    beats = [pct(b) for b in analysis.get("beats") or [] if start < b < end]
+    return {"sections": sections, "beats": beats}
 
 
 def boundaries(states: list[SceneState], duration: float) -> list[float]:

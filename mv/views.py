@@ -33,6 +33,7 @@ from mv.forms import (
 )
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
 from mv.pipeline import characters, projects, rendering, stitching
+from mv.providers import get_provider
 
 QUICK_GEN = "mv/quick_gen.html"
 CREATE = "mv/create.html"
@@ -117,6 +118,7 @@ def create_submit(request: HttpRequest) -> HttpResponse:
         character_description=data["character_description"], audio_track=data["audio_track_id"],
         audio_start=data["audio_start"] or 0.0, flavor=flavors.resolve(data["config_flavor"]),
         character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
+        aspect_ratio=data.get("aspect_ratio") or None,
     )
     projects.start_project(project)
     return redirect("quick_gen", pk=project.pk)
@@ -209,14 +211,33 @@ def _character_grid(request: HttpRequest, images: list[CharacterImage], error: s
 
 def _page_context(project: Project) -> dict[str, Any]:
     states = status.project_states(project)
+    track = project.audio_track
+    shown = (0.0, track.duration) if track and track.duration else None  # the waveform shows the whole song
+    analysis = (track.analysis or {}) if track else {}
     return {
         "project": project,
         "states": states,
         "counts": status.counts(states),
-        "stitch": status.latest_stitch(project),
+        **status.full_video(project, states),
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
+        "thumbs": status.thumbnails(states, shown),
+        "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
+        "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
+        "reference_note": _reference_note(project),
     }
+
+
+def _reference_note(project: Project) -> str:
+    """Said on the cards when the video model cannot take the project's reference image."""
+    if not (project.character_image_id and project.character_image and project.character_image.file):
+        return ""
+    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
+                                                               used_in="mv.views: reference image note"))
+    if get_provider().takes_reference_image(project.aspect_ratio, seconds):
+        return ""
+    return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "
+            f"of this length: the scene is made from its prompt alone.")
 
 
 def _boundaries(project: Project, states: list[status.SceneState]) -> list[float]:
@@ -232,13 +253,14 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     partial, with 286 once there is nothing left to wait for."""
     project = _get_project_for_user(request, pk)
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
-    if target == "scenes":
-        response = render(request, f"{QUICK_GEN}#scenes", _page_context(project))
+    if target == "studio":
+        response = render(request, f"{QUICK_GEN}#studio", _page_context(project))
         return _stop_polling_if(response, project.scenes_status != Project.ScenesStatus.WRITING)
     if target == "full-video":
-        stitch = status.latest_stitch(project)
-        response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
+        video = status.full_video(project)
+        response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})
         waiting_for_auto = project.autorun_started and not project.auto_stitch_done
+        stitch = video["stitch"]
         return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
     return render(request, QUICK_GEN, _page_context(project))
 
@@ -269,7 +291,7 @@ def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         if error:
             messages.error(request, error)
         return redirect("quick_gen", pk=project.pk)
-    context = {"project": project, "stitch": stitch or status.latest_stitch(project), "stitch_error": error}
+    context = {"project": project, **status.full_video(project), "stitch_error": error}
     return render(request, f"{QUICK_GEN}#full-video", context)
 
 
@@ -337,19 +359,21 @@ def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if active is not None:
         state = status.SceneState(scene=scene, current=None, active=active, failed=None)
         return render(request, f"{QUICK_GEN}#clip-status", {"s": state, "project": scene.project})
-    state = status.single_state(scene)
     project = scene.project
     states = status.project_states(project)
+    state = next(s for s in states if s.scene.pk == scene.pk)
     html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
     oob = {"project": project, "oob": True}
     html += render_to_string(f"{QUICK_GEN}#counts", {**oob, "counts": status.counts(states)}, request=request)
-    if project.audio_track:
-        html += render_to_string(f"{QUICK_GEN}#waveform", {**oob, "boundaries": _boundaries(project, states)},
-                                 request=request)
-    stitch = status.latest_stitch(project)
+    track = project.audio_track
+    shown = (0.0, track.duration) if track and track.duration else None
+    thumb = next(t for t in status.thumbnails(states, shown) if t["s"].scene.pk == scene.pk)
+    html += render_to_string(f"{QUICK_GEN}#thumb", {**oob, "t": thumb}, request=request)
+    video = status.full_video(project, states)
+    stitch = video["stitch"]
     if stitch is not None and str(stitch.pk) != request.GET.get("shown_stitch", ""):
         # Only a new stitch replaces the Full Video section: a playing video keeps playing.
-        html += render_to_string(f"{QUICK_GEN}#full-video", {**oob, "stitch": stitch}, request=request)
+        html += render_to_string(f"{QUICK_GEN}#full-video", {**oob, **video}, request=request)
     response = HttpResponse(html, status=HTMX_STOP_POLLING)
     retarget(response, f"#clip-{scene.pk}")
     reswap(response, "outerHTML")

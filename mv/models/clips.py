@@ -151,7 +151,7 @@ class Clip(VideoMixin, Prediction):
                 reference = stack.enter_context(files.local_path(image.file))
         return ClipRequest(
             prompt=self.prompt, negative_prompt=self.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
-            duration=int(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
+            duration=float(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
             seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
         )
 

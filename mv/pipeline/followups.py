@@ -4,6 +4,7 @@
   one starts now instead of at its next check.
 - A successful lipsync of a scene's current clip re-stitches its project.
 - The automatic run stitches once every scene has a clip.
+- A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
 """
 
@@ -14,7 +15,7 @@ from django.dispatch import receiver
 from mv import flavors, jobs, tasks
 from mv.errors import Refused
 from mv.models import Clip, JobStatus, Project, SceneWriting
-from mv.pipeline import rendering, stitching
+from mv.pipeline import rendering, stitching, timeline
 from mv.providers import get_provider
 
 
@@ -30,6 +31,9 @@ def clip_finished(sender, row: Clip, **kwargs) -> None:
         except Refused:
             return
         row.save(update_fields=["followup_stitch"])
+        return
+    if row.status == JobStatus.SUCCEEDED and row.input.get("refit"):
+        timeline.restitch_after_refit(row)
         return
     if project.autorun_started and not project.auto_stitch_done and stitching.all_scenes_ready(project):
         if Project.objects.filter(pk=project.pk, auto_stitch_done=False).update(auto_stitch_done=True):

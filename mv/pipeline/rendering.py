@@ -23,6 +23,7 @@ from mv.models import (
     Project,
     Scene,
 )
+from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
 
@@ -34,22 +35,25 @@ def request_clip(
     negative_prompt: str = "",
     scene: Scene | None = None,
     aspect_ratio: str | None = None,
-    duration: int | None = None,
+    duration: float | None = None,
     generate_audio: bool | None = None,
     seed: int | None = None,
     character_image: CharacterImage | None = None,
+    refit: bool = False,
 ) -> Clip:
     """A queued generated clip, rendered in the background; with a scene it becomes the
     scene's current clip only once it succeeded (its parent is the previous one)."""
     where = "mv.pipeline.rendering.request_clip"
     provider = get_provider()
-    aspect = aspect_ratio or flavor.get("image_params", "video_aspect_ratio", used_in=f"{where}: aspect_ratio")
+    aspect = check_aspect_ratio(flavor, aspect_ratio or (scene.project.aspect_ratio if scene else None))
     rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
     rules = rules.format(aspect_ratio=aspect).strip()
     if character_image is None and scene is not None:
         character_image = scene.project.character_image
     if generate_audio is None:
         generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
+    seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    reference = character_image if character_image and character_image.file else None
     clip = Clip.objects.create(
         owner=owner,
         scene=scene,
@@ -62,11 +66,13 @@ def request_clip(
         parent=scene.current_clip if scene else None,
         input={
             "aspect_ratio": aspect,
-            "duration": int(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration")),
+            "duration": int(seconds) if seconds.is_integer() else seconds,
             "generate_audio": bool(generate_audio),
             "seed": seed,
-            "character_image": str(character_image.pk) if character_image and character_image.file else None,
+            "character_image": str(reference.pk) if reference else None,
+            "reference_dropped": bool(reference and not provider.takes_reference_image(aspect, seconds)),
             "label": f"Scene {scene.number}" if scene else "Clip",
+            **({"refit": True} if refit else {}),
         },
     )
     tasks.follow(clip)
@@ -85,7 +91,7 @@ def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
 
 
 RETRIED_INPUTS = {"aspect_ratio", "duration", "generate_audio", "seed", "character_image", "label", "options",
-                  "start_time", "end_time"}
+                  "start_time", "end_time", "reference_dropped", "refit"}
 
 
 def retry_clip(clip: Clip) -> Clip:

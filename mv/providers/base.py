@@ -55,7 +55,7 @@ class ClipRequest:
     prompt: str  # the full prompt (rules template appended by the pipeline)
     negative_prompt: str = ""
     aspect_ratio: str = "16:9"
-    duration: int = 8
+    duration: float = 8  # seconds (a whole number unless a timeline edit asked for a slot's exact length)
     generate_audio: bool = True
     seed: int | None = None
     reference_image: Path | None = None
@@ -101,6 +101,10 @@ class Provider(ABC):
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
+
+    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
+        """Whether a clip of this shape can be steered by a character reference image."""
+        return True
 
     def model_for(self, flavor: Flavor, job: str) -> str:
         """The model name recorded on a row before it starts (``job``: image, video, lipsync)."""

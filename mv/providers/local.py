@@ -77,7 +77,7 @@ class LocalProvider(Provider):
             label=request.label or "clip",
             text=request.prompt,
             duration=float(request.duration),
-            size=settings.MV_LOCAL_RENDER_SIZE,
+            size=frame_size(settings.MV_LOCAL_RENDER_SIZE, request.aspect_ratio),
             seed=seed,
             with_audio=request.generate_audio,
         )
@@ -103,3 +103,13 @@ class LocalProvider(Provider):
 
     def cancel(self, prediction_id: str) -> None:
         return None
+
+
+def frame_size(landscape: str, aspect_ratio: str) -> str:
+    """The local renderer's frame for an aspect ratio, as large as the landscape setting's
+    long side allows (even sides, as x264 needs): 640x360 -> 360x640 for 9:16."""
+    long_side = max(int(n) for n in landscape.split("x"))
+    w, _, h = aspect_ratio.partition(":")
+    ratio = float(w) / float(h) if h else 16 / 9
+    width, height = (long_side, long_side / ratio) if ratio >= 1 else (long_side * ratio, long_side)
+    return f"{int(width) // 2 * 2}x{int(height) // 2 * 2}"
