@@ -208,7 +208,10 @@ def _restitch_if_ready(project: Project) -> Stitch | None:
             return None
         if status.stitch_is_current(latest, scenes):
             return None
-        return stitching.restitch_project(locked)
+        try:
+            return stitching.restitch_project(locked)
+        except Refused:
+            return None  # e.g. a clip without its file: the page still offers Re-stitch
 
 
 def restitch_after_refit(clip: Clip) -> None:
