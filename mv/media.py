@@ -358,15 +358,17 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
                         seed: int = 0, with_audio: bool = True) -> None:
     """The offline renderer: an animated, clearly labelled H.264/AAC clip (not a model's output)."""
     dst = Path(dst)
-    width = int(size.split("x")[0])
+    width, height = (int(n) for n in size.split("x"))
+    # Text sized by the short side and wrapped to the width, so a portrait frame fits it too.
+    title_size, caption_size = min(min(width, height) // 12, width // 14), min(width, height) // 22
     c0, c1, c2 = _palette(seed)
-    caption = _text_file(dst.parent, text, width=max(20, width // 14))
+    caption = _text_file(dst.parent, text, width=max(20, int(width / caption_size / 0.85)))
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
     font = _font()
     video = (
-        f"[0:v]drawtext={font}expansion=none:textfile='{title}':fontsize=h/12:fontcolor=white:box=1:boxcolor=black@0.55:"
+        f"[0:v]drawtext={font}expansion=none:textfile='{title}':fontsize={title_size}:fontcolor=white:box=1:boxcolor=black@0.55:"
         f"boxborderw=10:x=(w-tw)/2:y=h/10,"
-        f"drawtext={font}expansion=none:textfile='{caption}':fontsize=h/22:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
+        f"drawtext={font}expansion=none:textfile='{caption}':fontsize={caption_size}:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
         f"boxborderw=8:x=(w-tw)/2:y=h*0.62,"
         f"drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
     )

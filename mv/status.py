@@ -109,7 +109,8 @@ def _with_rewrites(scenes):
 def project_states(project: Project) -> list[SceneState]:
     scenes = list(_with_rewrites(project.scenes.order_by("position")))
     by_scene: dict = defaultdict(list)
-    for clip in Clip.objects.filter(scene__in=scenes).select_related("parent").order_by("-created_at"):
+    clips = Clip.objects.filter(scene__in=scenes).defer("prompt", "negative_prompt").order_by("-created_at")
+    for clip in clips:  # the page shows neither a clip's prompt nor its parent
         by_scene[clip.scene_id].append(clip)
     return [scene_state(scene, by_scene.get(scene.pk, [])) for scene in scenes]
 

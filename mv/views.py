@@ -249,13 +249,15 @@ def _boundaries(project: Project, states: list[status.SceneState]) -> list[float
 @login_required
 def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The page (opening it never starts paid work: the create form's POST does); its
-    polled sections (#scenes, #full-video) ask the same URL with htmx and get just their
+    polled sections (#studio, #full-video) ask the same URL with htmx and get just their
     partial, with 286 once there is nothing left to wait for."""
     project = _get_project_for_user(request, pk)
+    # The plan's status is read before its scenes: once it says done, every scene is there.
+    written = project.scenes_status != Project.ScenesStatus.WRITING
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "studio":
         response = render(request, f"{QUICK_GEN}#studio", _page_context(project))
-        return _stop_polling_if(response, project.scenes_status != Project.ScenesStatus.WRITING)
+        return _stop_polling_if(response, written)
     if target == "full-video":
         video = status.full_video(project)
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})

@@ -47,6 +47,8 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; pay nothing")
         parser.add_argument("--max-cost", type=float, default=None, metavar="USD",
                             help="refuse a plan whose estimated cost is above this many US dollars")
+        parser.add_argument("--aspect", default=None, metavar="RATIO",
+                            help="screen format, e.g. 16:9 or 9:16 (default: the flavor's; only those its video model makes)")
         parser.add_argument("--user", default="admin", help="owner of the project (created if missing)")
 
     def handle(self, *args, **o) -> None:
@@ -65,6 +67,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if flavor.name != o["flavor"]:  # a typo must not quietly make a whole video with other prompts
             raise CommandError(f"there is no config flavor {o['flavor']!r}; choose one of: {', '.join(flavors.names())}")
+        try:
+            o["aspect"] = projects.check_aspect_ratio(flavor, o["aspect"])
+        except Refused as exc:
+            raise CommandError(exc.message) from None
         count = o["scenes"] or int(flavor.get("parameters", "number_of_scenes", used_in="make_video: number of scenes"))
         lipsync_numbers = self._lipsync_numbers(o["lipsync"], count)  # before any work starts
         song_seconds = self._check_song_covers(song, o["audio_start"], lipsync_numbers, flavor)
@@ -79,7 +85,7 @@ class Command(BaseCommand):
         try:
             project = projects.create_project(owner=owner, video_description=o["idea"], character_description=o["character"],
                                             audio_track=track, audio_start=o["audio_start"], flavor=flavor,
-                                            number_of_scenes=o["scenes"])
+                                            number_of_scenes=o["scenes"], aspect_ratio=o["aspect"])
         except Refused as exc:
             raise CommandError(exc.message) from None
         self._run(project, flavor, track, lipsync_numbers, progress, o)
