@@ -24,7 +24,12 @@ from mv.errors import Refused
 from mv.forms import BoundaryForm, MoveForm, RenameForm, SplitForm
 from mv.models import Project, Scene
 from mv.pipeline import projects, timeline
-from mv.views import QUICK_GEN, _get_project_for_user, _get_scene_for_user, _page_context
+from mv.views import (
+    QUICK_GEN,
+    _get_project_for_user,
+    _get_scene_for_user,
+    _page_context,
+)
 
 
 def _studio(request: HttpRequest, project: Project, error: str = "") -> HttpResponse:

@@ -284,9 +284,9 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    stitch, error = None, ""
+    error = ""
     try:
-        stitch = stitching.restitch_project(project)
+        stitching.restitch_project(project)  # the section then shows it as the latest stitch
     except Refused as exc:
         error = exc.message
     if not request.htmx:

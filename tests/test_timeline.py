@@ -200,3 +200,25 @@ def test_the_page_marks_out_of_date_clips_and_an_older_full_video(alice_client, 
     html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert 'id="video-stale"' in html and html.count('class="card scene-card stale"') == 1
     assert "1 scene needs a new clip" in html
+
+
+def test_the_timeline_shows_section_bands_and_beat_ticks_only_once_the_song_is_analysed(alice_client, project, track):
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert "tl-band" not in html.split('id="timeline"')[1].split("</section>")[0] and 'class="tl-beat"' not in html
+    track.analysis = {"beats": [0.5, 10.0, 20.0], "sections": [
+        {"start": 0.0, "end": 10.0, "label": "intro", "energy": 0.3},
+        {"start": 10.0, "end": 40.0, "label": "chorus", "energy": 1.0}]}
+    track.save(update_fields=["analysis"])
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert html.count('class="tl-beat"') == 3 and 'x1="25.0%"' in html
+    assert 'x="25.0%" width="75.0%"' in html and ">chorus</text>" in html
+
+
+def test_a_rendering_or_failed_scene_is_marked_on_the_strip(alice_client, project, user):
+    first, second, _ = project.scenes.order_by("position")
+    Clip.objects.create(owner=user, scene=first, status="running", prompt="p", progress=20)
+    Clip.objects.create(owner=user, scene=second, status="failed", prompt="p", error="The model refused the prompt.")
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert f'class="tl-thumb state-generating" id="thumb-{first.pk}"' in html
+    assert f'class="tl-thumb state-failed" id="thumb-{second.pk}"' in html
+    assert html.count('class="tl-thumb state-ready"') == 1

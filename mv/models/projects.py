@@ -167,6 +167,8 @@ class Project(models.Model):
         latest = self.stitches.order_by("-created_at").first()
         return {
             "project_id": str(self.pk),
+            "title": self.title,
+            "aspect_ratio": self.aspect_ratio,
             "status": self.scenes_status,
             "error": self.scenes_error or None,
             "status_url": reverse("api_project", args=[self.pk]),

@@ -10,8 +10,8 @@ needed. Outputs are copied into our storage as soon as a prediction succeeds.
 from __future__ import annotations
 
 import base64
-import math
 import logging
+import math
 import mimetypes
 import re
 import time
