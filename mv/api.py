@@ -79,6 +79,13 @@ def _answer(rows: list, body: Callable[[], dict[str, Any]], wait: float | None) 
     return JsonResponse(body(), status=200 if done else 202)
 
 
+def _serve(request: HttpRequest, field_file, content_type: str, filename: str, missing: str) -> HttpResponse:
+    """A stored file, or a JSON 404 saying plainly why there is none yet."""
+    if not field_file:
+        raise ApiError(404, "not_ready", missing)
+    return serve_file(request, field_file, content_type=content_type, filename=filename)
+
+
 @api_endpoint("GET")
 def get_config_flavors(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"flavors": flavors.names(), "default": flavors.DEFAULT})
@@ -217,17 +224,13 @@ def _video(request: HttpRequest, video_id: uuid.UUID) -> Clip | Stitch:
 @api_endpoint("GET", "HEAD")
 def get_video(request: HttpRequest, video_id: uuid.UUID) -> HttpResponse:
     video = _video(request, video_id)
-    if not video.file:
-        raise ApiError(404, "not_ready", f"This video has no file yet (status: {video.status}).")
-    return serve_file(request, video.file, content_type="video/mp4", filename=video.download_name())
+    return _serve(request, video.file, "video/mp4", video.download_name(), f"This video has no file yet ({video.status}).")
 
 
 @api_endpoint("GET")
 def get_poster(request: HttpRequest, video_id: uuid.UUID) -> HttpResponse:
     clip = _owned(Clip, request, video_id)
-    if not clip.poster:
-        raise ApiError(404, "not_found", "This video has no poster.")
-    return serve_file(request, clip.poster, content_type="image/jpeg", filename=f"{clip.pk}.jpg")
+    return _serve(request, clip.poster, "image/jpeg", f"{clip.pk}.jpg", "This video has no poster.")
 
 
 @api_endpoint("GET")
@@ -272,9 +275,7 @@ def audio_get(request: HttpRequest, audio_id: uuid.UUID) -> HttpResponse:
 @api_endpoint("GET")
 def audio_waveform(request: HttpRequest, audio_id: uuid.UUID) -> HttpResponse:
     track = _owned(AudioTrack, request, audio_id)
-    if not track.waveform:
-        raise ApiError(404, "not_found", "This track has no waveform picture.")
-    return serve_file(request, track.waveform, content_type="image/png", filename=f"{track.pk}.png")
+    return _serve(request, track.waveform, "image/png", f"{track.pk}.png", "This track has no waveform picture.")
 
 
 @api_endpoint("POST")
@@ -299,10 +300,9 @@ def generate_character_reference(request: HttpRequest) -> JsonResponse:
 @api_endpoint("GET")
 def get_character_reference(request: HttpRequest, image_id: uuid.UUID) -> HttpResponse:
     image = _owned(CharacterImage, request, image_id)
-    if not image.file:
-        raise ApiError(404, "not_ready", f"This image has no file yet (status: {image.status}).")
     kind = IMAGE_TYPES.get(image.file.name.rsplit(".", 1)[-1].lower(), "image/png")
-    return serve_file(request, image.file, content_type=kind, filename=image.file.name.rsplit("/", 1)[-1])
+    return _serve(request, image.file, kind, image.file.name.rsplit("/", 1)[-1],
+                  f"This image has no file yet ({image.status}).")
 
 
 @api_endpoint("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")

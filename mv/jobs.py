@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import shutil
+import signal
 import tempfile
 import time
 from datetime import timedelta
@@ -63,10 +64,10 @@ def advance_row(row: Prediction) -> bool:
         return True
     try:
         done = step(row)
-    except Exception as exc:
+    except Exception:
         # A bug must never leave a row running forever: fail it with a plain message.
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
-        row.mark_failed(f"Something went wrong on our side ({exc.__class__.__name__}); retry it.")
+        row.mark_failed("Something went wrong on our side; retry it.")
         done = True
     if done:
         finished.send(sender=type(row), row=row)
@@ -158,16 +159,14 @@ def next_waiting(kind: type[Prediction], provider: str) -> Prediction | None:
 
 def recover() -> tuple[list[Prediction], list[Stitch]]:
     """On worker start: the unfinished predictions to resume in new poll chains and the
-    stitches to run again (the caller enqueues them). Local renders cut off mid-way (a
-    local job is running only while a worker renders it, so a running one at start-up was
-    cut off; a start is presumed dead after MV_START_GRACE) are queued again from scratch:
-    they cost nothing. Temp folders of dead workers go."""
+    stitches to run again (the caller enqueues them). Local renders under way are queued
+    again from scratch: they cost nothing, and should another worker still be rendering one,
+    its result is simply not kept (its accept fails). Temp folders of dead workers go, and
+    ffmpeg processes a dead worker left running are stopped."""
     resume: list[Prediction] = []
-    grace = timezone.now() - timedelta(seconds=settings.MV_START_GRACE)
     for model in kinds():
         for row in model.objects.filter(status__in=ACTIVE_STATUSES):
-            cut_off = row.status == JobStatus.RUNNING or (row.started_at is not None and row.started_at < grace)
-            if cut_off and get_provider(row.provider).renders_locally:
+            if (row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally:
                 row.restart()
             resume.append(row)
     Stitch.objects.filter(status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)
@@ -176,14 +175,30 @@ def recover() -> tuple[list[Prediction], list[Stitch]]:
 
 
 def remove_dead_workdirs() -> list[str]:
-    """Temp folders (mv.files.workdir) whose process is gone: a killed worker's leftovers."""
+    """Temp folders (mv.files.workdir) whose process is gone: a killed worker's leftovers,
+    and the ffmpeg processes still writing into them (a killed worker's children live on)."""
     removed = []
     for path in (p for p in os.scandir(tempfile.gettempdir()) if p.name.startswith(files.WORKDIR_PREFIX)):
         pid = files.workdir_pid(path.name)
         if pid is not None and not _alive(pid):
+            _stop_processes_using(path.path)
             shutil.rmtree(path.path, ignore_errors=True)
             removed.append(path.name)
     return removed
+
+
+def _stop_processes_using(folder: str) -> None:
+    """Kill the processes whose command line names this folder (Linux /proc; elsewhere none)."""
+    marker = folder.encode() + b"/"
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "cmdline"), "rb") as fh:
+                if marker in fh.read():
+                    os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            continue
 
 
 def _alive(pid: int) -> bool:

@@ -364,14 +364,8 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
     c0, c1, c2 = _palette(seed)
     caption = _text_file(dst.parent, text, width=max(20, int(width / caption_size / 0.85)))
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
-    font = _font()
-    video = (
-        f"[0:v]drawtext={font}expansion=none:textfile='{title}':fontsize={title_size}:fontcolor=white:box=1:boxcolor=black@0.55:"
-        f"boxborderw=10:x=(w-tw)/2:y=h/10,"
-        f"drawtext={font}expansion=none:textfile='{caption}':fontsize={caption_size}:line_spacing=6:fontcolor=white:box=1:boxcolor=black@0.4:"
-        f"boxborderw=8:x=(w-tw)/2:y=h*0.62,"
-        f"drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
-    )
+    labels = _title_and_caption(title, caption, sizes=(str(title_size), str(caption_size)), rows=("h/10", "h*0.62"), title_box=0.55)
+    video = f"[0:v]{labels},drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
     args: list[str | Path] = [
         "-f", "lavfi", "-i", f"gradients=s={size}:r=24:d={duration:.3f}:c0={c0}:c1={c1}:c2={c2}:speed=0.03:seed={seed % 100000}",
     ]
@@ -390,17 +384,24 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
         title.unlink(missing_ok=True)
 
 
+def _title_and_caption(title: Path, caption: Path, *, sizes: tuple[str, str], rows: tuple[str, str],
+                       title_box: float) -> str:
+    """Two centred drawtext filters, each reading its text literally from a file."""
+    font = _font()
+    return (
+        f"drawtext={font}expansion=none:textfile='{title}':fontsize={sizes[0]}:fontcolor=white:box=1:"
+        f"boxcolor=black@{title_box}:boxborderw=8:x=(w-tw)/2:y={rows[0]},"
+        f"drawtext={font}expansion=none:textfile='{caption}':fontsize={sizes[1]}:line_spacing=6:fontcolor=white:box=1:"
+        f"boxcolor=black@0.4:boxborderw=8:x=(w-tw)/2:y={rows[1]}"
+    )
+
+
 def render_preview_image(dst: Path, *, label: str, text: str, size: str = "512x512", seed: int = 0) -> None:
     dst = Path(dst)
     c0, c1, c2 = _palette(seed)
     caption = _text_file(dst.parent, text, width=30)
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
-    font = _font()
-    chain = (
-        f"drawtext={font}expansion=none:textfile='{title}':fontsize=h/16:fontcolor=white:box=1:boxcolor=black@0.5:boxborderw=8:"
-        f"x=(w-tw)/2:y=h/12,drawtext={font}expansion=none:textfile='{caption}':fontsize=h/26:line_spacing=6:fontcolor=white:"
-        f"box=1:boxcolor=black@0.4:boxborderw=8:x=(w-tw)/2:y=h*0.6"
-    )
+    chain = _title_and_caption(title, caption, sizes=("h/16", "h/26"), rows=("h/12", "h*0.6"), title_box=0.5)
     try:
         with _writing(dst) as tmp:
             run_ffmpeg(["-f", "lavfi", "-i", f"gradients=s={size}:c0={c0}:c1={c1}:c2={c2}:seed={seed % 100000}",

@@ -48,9 +48,9 @@ def run_stitch(stitch_id: str) -> None:
         return
     try:
         stitch.render()
-    except Exception as exc:
+    except Exception:
         logger.exception("stitch %s failed unexpectedly", stitch_id)
-        stitch.mark_failed(f"Something went wrong on our side ({exc.__class__.__name__}); re-stitch to try again.")
+        stitch.mark_failed("Something went wrong on our side; re-stitch to try again.")
 
 
 @dataclass

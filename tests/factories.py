@@ -6,7 +6,16 @@ from __future__ import annotations
 from django.utils import timezone
 
 from mv import jobs
-from mv.models import Clip, JobStatus, Prediction, Project, Scene, SceneWriting
+from mv.models import (
+    Clip,
+    JobStatus,
+    Prediction,
+    Project,
+    Scene,
+    SceneWriting,
+    Stitch,
+    StitchItem,
+)
 
 
 def advance(row: Prediction) -> bool:
@@ -35,10 +44,37 @@ def finished_clip(scene: Scene, source_file=None, *, duration: float = 8.0, curr
                                prompt=scene.description, duration=duration, progress=100,
                                finished_at=timezone.now())
     if source_file is not None:
-        from mv import files
+        from mv import files, media
 
         files.store(clip.file, source_file, f"{clip.pk}.mp4")
-        clip.save(update_fields=["file"])
+        with files.workdir() as workdir:
+            media.poster(source_file, workdir / "poster.jpg", at=0.1)
+            files.store(clip.poster, workdir / "poster.jpg", f"{clip.pk}.jpg")
+        clip.save(update_fields=["file", "poster"])
     if current:
         Scene.objects.filter(pk=scene.pk).update(current_clip=clip)
     return clip
+
+
+def finished_stitch(project: Project, source_file=None, *, duration: float = 16.0) -> Stitch:
+    """A succeeded stitch of the project's current clips (file optional)."""
+    clips = [s.current_clip for s in project.scenes.select_related("current_clip").order_by("position")]
+    stitch = Stitch.objects.create(owner=project.owner, project=project, status=JobStatus.SUCCEEDED,
+                                   audio_track=project.audio_track, audio_start=project.audio_start,
+                                   num_clips=len(clips), duration=duration, finished_at=timezone.now())
+    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    if source_file is not None:
+        from mv import files
+
+        files.store(stitch.file, source_file, f"{stitch.pk}.mp4")
+        stitch.save(update_fields=["file"])
+    return stitch
+
+
+def rendered_project(owner, source_file, *, scenes: int = 2, **fields) -> Project:
+    """A project as its automatic run leaves it: scenes written, a clip per scene, stitched."""
+    project = written_project(owner, scenes=scenes, autorun_started=True, auto_stitch_done=True, **fields)
+    for scene in project.scenes.all():
+        finished_clip(scene, source_file)
+    finished_stitch(project, source_file)
+    return project

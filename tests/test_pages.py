@@ -7,17 +7,16 @@ import pytest
 from mv import flavors
 from mv.models import AudioTrack, Clip, Project
 from mv.pipeline import projects, stitching
+from tests.factories import rendered_project
 
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
 @pytest.fixture
-def project(user) -> Project:
-    """A project started as the create form's submit starts it (scenes, clips, stitch)."""
-    project = projects.create_project(owner=user, video_description="A band on a rooftop",
-                                      flavor=flavors.resolve("mv1"), number_of_scenes=2)
-    projects.start_project(project)
-    return project
+def project(user, clip_mp4) -> Project:
+    """A project as its automatic run leaves it (scenes, a clip each, stitched), built directly:
+    these tests are about the pages, not the rendering."""
+    return rendered_project(user, clip_mp4, scenes=2, flavor="mv1", video_description="A band on a rooftop")
 
 
 def test_create_page_lists_sections_in_order_with_configuration_collapsed(alice_client):

@@ -18,7 +18,7 @@ def _queued_clip(user, settings) -> Clip:
     return rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
 
 
-def test_a_start_another_worker_is_making_is_not_failed(user, settings):
+def test_a_start_another_worker_is_making_is_not_failed(fake_replicate, user, settings):
     clip = _queued_clip(user, settings)
     Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now())  # another worker is inside the create call
     tasks.resume_interrupted()
@@ -27,7 +27,7 @@ def test_a_start_another_worker_is_making_is_not_failed(user, settings):
     assert clip.status == JobStatus.QUEUED and not clip.error
 
 
-def test_a_start_older_than_the_grace_is_failed_as_interrupted(user, settings):
+def test_a_start_older_than_the_grace_is_failed_as_interrupted(fake_replicate, user, settings):
     clip = _queued_clip(user, settings)
     Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1))
     assert advance(clip) is True
@@ -99,3 +99,25 @@ def test_new_work_is_enqueued_ahead_of_polls(user, settings):
     clip = _queued_clip(user, settings)
     started = [r for r in default_task_backend.results if r.kwargs.get("pk") == str(clip.pk)]
     assert [r.task.priority for r in started] == [tasks.NEW_WORK_PRIORITY]
+
+
+def test_a_local_render_a_killed_worker_left_starts_again_at_once_and_its_leftovers_go(user, settings, tmp_path,
+                                                                                      monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    clip = _queued_clip(user, settings)
+    Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now())  # the killed worker was rendering it
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs: the killed worker's
+    leftover = tmp_path / f"mv-{dead.pid}-render"
+    leftover.mkdir()
+    (leftover / "clip.part.mp4").write_bytes(b"half a video")
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", f"{leftover}/clip.mp4"])
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    tasks.resume_interrupted()
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED and clip.file  # rendered again now, not failed minutes later
+    assert not leftover.exists() and orphan.wait(timeout=10) != 0  # the orphaned renderer was stopped

@@ -38,6 +38,8 @@ class VideoMixin:
     """Clips and stitches are both "videos" to the API: one id space, one media URL."""
 
     id: uuid.UUID
+    status: str
+    error: str
 
     @property
     def video_url(self) -> str:
@@ -45,6 +47,16 @@ class VideoMixin:
 
     def get_absolute_url(self) -> str:
         return self.video_url
+
+    def video_dict(self) -> dict[str, Any]:
+        """What the API says of any video, clip or stitch (the rest is each kind's own)."""
+        return {
+            "video_id": str(self.id),
+            "status": self.status,
+            "error": self.error or None,
+            "video_url": self.video_url if self.status == JobStatus.SUCCEEDED else None,
+            "status_url": reverse("api_get_video_info", args=[self.id]),
+        }
 
     def download_name(self) -> str:
         """A file name people recognise: the project's title (e.g. rooftop-concert.mp4)."""
@@ -191,12 +203,7 @@ class Clip(VideoMixin, Prediction):
         Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "video_id": str(self.pk),
-            "status": self.status,
-            "error": self.error or None,
-            "video_url": self.video_url if self.status == JobStatus.SUCCEEDED else None,
-            "status_url": reverse("api_get_video_info", args=[self.pk]),
+        return self.video_dict() | {
             "config_flavor": self.config_flavor,
             "stitch_id": str(self.followup_stitch_id) if self.followup_stitch_id else None,
             "metadata": {
@@ -265,12 +272,7 @@ class Stitch(VideoMixin, Job):
         self.save(update_fields=["file", "duration", "reencoded_clips", "status", "finished_at"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "video_id": str(self.pk),
-            "status": self.status,
-            "error": self.error or None,
-            "video_url": self.video_url if self.status == JobStatus.SUCCEEDED else None,
-            "status_url": reverse("api_get_video_info", args=[self.pk]),
+        return self.video_dict() | {
             "kind": "stitch",
             "metadata": {
                 "num_videos_stitched": self.num_clips,

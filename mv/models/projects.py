@@ -277,7 +277,7 @@ class SceneWriting(Prediction):
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = self._flavor()
-        return provider.start_scenes(flavor, self.project.scene_request(flavor, used_in="mv.jobs: the scene writer"))
+        return provider.start_scenes(flavor, self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job"))
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_text(prediction_id)
@@ -300,7 +300,7 @@ class SceneWriting(Prediction):
         """Texts replaced in place (clips stay attached); scenes past the new count go (their
         clips stay, without a scene)."""
         project = self.project
-        seconds = float(self._flavor().get("image_params", "video_duration", used_in="mv.models.SceneWriting: slot length"))
+        seconds = float(self._flavor().get("image_params", "video_duration", used_in="mv.models.SceneWriting._write_plan: slot length"))
         slots = project.plan_slots(len(written), seconds)
         existing = {s.position: s for s in project.scenes.select_for_update()}
         for position, (spec, slot) in enumerate(zip(written, slots, strict=True)):

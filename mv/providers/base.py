@@ -108,7 +108,7 @@ class Provider(ABC):
 
     def model_for(self, flavor: Flavor, job: str) -> str:
         """The model name recorded on a row before it starts (``job``: image, video, lipsync)."""
-        return flavor.get("image_params", _MODEL_KEYS[job], used_in=f"mv.providers: {job} model")
+        return flavor.get("image_params", _MODEL_KEYS[job], used_in=f"mv.providers.base.Provider.model_for: {job} model")
 
     @abstractmethod
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:

@@ -1,0 +1,75 @@
+"""Schema changes carry existing rows over (every database is treated as deployed)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+BEFORE = [("mv", "0001_initial")]
+AFTER = [("mv", "0002_prediction_rows")]
+
+
+def _migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def old_apps(transactional_db):
+    apps = _migrate(BEFORE)
+    yield apps
+    _migrate(executor_leaf())
+
+
+def executor_leaf():
+    executor = MigrationExecutor(connection)
+    return executor.loader.graph.leaf_nodes("mv")
+
+
+def test_scene_writing_state_and_slots_are_carried_into_the_new_rows(old_apps):
+    User = old_apps.get_model("auth", "User")
+    Project = old_apps.get_model("mv", "Project")
+    Scene = old_apps.get_model("mv", "Scene")
+    AudioTrack = old_apps.get_model("mv", "AudioTrack")
+    Clip = old_apps.get_model("mv", "Clip")
+    owner = User.objects.create(username="carried")
+    track = AudioTrack.objects.create(owner=owner, original="audio/original/x.mp3", duration=20.0)
+    started = timezone.now() - timedelta(seconds=5)
+    token = uuid.uuid4()
+    writing = Project.objects.create(owner=owner, video_description="still writing", scenes_status="writing",
+                                     scenes_prediction_id="abc123", scenes_started_at=started, scenes_poll_token=token,
+                                     scenes_deadline_at=started + timedelta(minutes=30))
+    ready = Project.objects.create(owner=owner, video_description="ready", scenes_status="ready", audio_track=track,
+                                   audio_start=2.0)
+    failed = Project.objects.create(owner=owner, video_description="failed", scenes_status="failed",
+                                    scenes_error="The scene writer failed: E1")
+    first = Scene.objects.create(project=ready, position=0, description="one")
+    short = Clip.objects.create(owner=owner, scene=first, status="succeeded", duration=6.0)
+    Scene.objects.filter(pk=first.pk).update(current_clip=short)
+    second = Scene.objects.create(project=ready, position=1, description="two", prompt_status="failed",
+                                  prompt_error="Rewrite junk")
+    third = Scene.objects.create(project=ready, position=2, description="three")
+
+    apps = _migrate(AFTER)
+    SceneWriting = apps.get_model("mv", "SceneWriting")
+    NewScene = apps.get_model("mv", "Scene")
+    running = SceneWriting.objects.get(project_id=writing.pk)
+    assert (running.status, running.prediction_id, running.poll_token, running.provider) == (
+        "running", "abc123", token, "replicate")
+    assert running.started_at == started and running.deadline_at == started + timedelta(minutes=30)
+    assert SceneWriting.objects.get(project_id=ready.pk, scene__isnull=True).status == "succeeded"
+    lost = SceneWriting.objects.get(project_id=failed.pk)
+    assert lost.status == "failed" and lost.error == "The scene writer failed: E1"
+    rewrite = SceneWriting.objects.get(scene_id=second.pk)
+    assert rewrite.status == "failed" and rewrite.error == "Rewrite junk"
+    # The slots the app used to compute: audio start 2 s, scene 1's clip 6 s, then 8 s each, to the song's end.
+    slots = [(s.start, s.end) for s in NewScene.objects.filter(project_id=ready.pk).order_by("position")]
+    assert slots == [(2.0, 8.0), (8.0, 16.0), (16.0, 20.0)]
+    assert NewScene.objects.get(pk=third.pk).description == "three"
