@@ -222,3 +222,14 @@ def test_a_rendering_or_failed_scene_is_marked_on_the_strip(alice_client, projec
     assert f'class="tl-thumb state-generating" id="thumb-{first.pk}"' in html
     assert f'class="tl-thumb state-failed" id="thumb-{second.pk}"' in html
     assert html.count('class="tl-thumb state-ready"') == 1
+
+
+@pytest.mark.parametrize(("slot", "asked"), [(3.2, 4), (5.3, 6), (8.0, 8), (9.5, 8)])
+def test_veo_is_asked_for_the_shortest_length_it_makes_that_covers_a_slot(fake_replicate, tmp_path, slot, asked):
+    from mv import flavors
+    from mv.providers import get_provider
+    from mv.providers.base import ClipRequest
+
+    update = get_provider().start_clip(flavors.resolve("default"), ClipRequest(prompt="x", duration=slot),
+                                       workdir=tmp_path)
+    assert update.input["duration"] == asked
