@@ -327,7 +327,10 @@ class SplitForm(forms.Form):
 
 
 class BoundaryForm(forms.Form):
-    at = forms.FloatField(min_value=0, label="Starts at (seconds)")
+    start = forms.FloatField(min_value=0, label="Starts at (seconds)", error_messages={
+        "required": "Give the time in the song where the scene should start.",
+        "invalid": "Give the start as a number of seconds.",
+        "min_value": "The start can't be before the beginning of the song."})
 
 
 class MoveForm(forms.Form):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db.models import Prefetch
 
@@ -30,7 +31,17 @@ class SceneState:
     failed: Clip | None  # the newest attempt, when it failed
     history: list[Clip] = field(default_factory=list)  # every other clip of the scene, newest first
 
-    @property
+    @cached_property
+    def pk(self) -> str:
+        """The scene's id as text (a card names it some twenty times)."""
+        return str(self.scene.pk)
+
+    @cached_property
+    def number(self) -> str:
+        """The scene's number as text (numbers rendered by a template are localized, slowly)."""
+        return str(self.scene.number)
+
+    @cached_property
     def state(self) -> str:
         if self.active is not None:
             return "generating"
@@ -46,7 +57,7 @@ class SceneState:
     def slot_length(self) -> float | None:
         return self.slice[1] - self.slice[0] if self.slice else None
 
-    @property
+    @cached_property
     def out_of_date(self) -> bool:
         """Its clip no longer fits its slot (after a timeline edit) and nothing is rendering."""
         return self.current is not None and self.active is None and not clip_fits(self.scene, self.current)
@@ -143,11 +154,16 @@ def thumbnails(states: list[SceneState], song: tuple[float, float] | None) -> li
         return []
     if song is None or any(s.slice is None for s in states):
         width = 100 / len(states)
-        return [{"s": s, "left": round(i * width, 3), "width": round(width, 3)} for i, s in enumerate(states)]
+        return [{"s": s, "left": _pct(i * width), "width": _pct(width)} for i, s in enumerate(states)]
     start, end = song
     span = (end - start) or 1.0
-    return [{"s": s, "left": round((s.slice[0] - start) / span * 100, 3),
-             "width": round((s.slice[1] - s.slice[0]) / span * 100, 3)} for s in states]
+    return [{"s": s, "left": _pct((s.slice[0] - start) / span * 100),
+             "width": _pct((s.slice[1] - s.slice[0]) / span * 100)} for s in states]
+
+
+def _pct(value: float) -> str:
+    """A percentage for an SVG attribute, as text (as few digits as needed)."""
+    return f"{round(value, 3):g}"
 
 
 def marks(analysis: dict, song: tuple[float, float]) -> dict[str, list]:

@@ -85,7 +85,7 @@ def scene_move(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 @login_required
 def scene_boundary(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    return _edit(request, pk, BoundaryForm, lambda scene, data: timeline.move_boundary(scene, data["at"]))
+    return _edit(request, pk, BoundaryForm, lambda scene, data: timeline.move_boundary(scene, data["start"]))
 
 
 @require_POST

@@ -225,6 +225,9 @@ def _page_context(project: Project) -> dict[str, Any]:
         "boundaries": _boundaries(project, states),
         "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
         "reference_note": _reference_note(project),
+        # Named here though empty: a missing variable costs an exception per card.
+        "oob": False, "prompt_form": None, "saved": False, "clip_error": "", "edit_error": "", "stitch_error": "",
+        "oob_flavor": False,
     }
 
 

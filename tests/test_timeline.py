@@ -175,7 +175,7 @@ def test_the_split_view_returns_the_studio_partial(alice_client, project):
 
 def test_a_refused_edit_shows_its_message(alice_client, project):
     scene = project.scenes.get(position=0)
-    html = alice_client.post(f"/scenes/{scene.pk}/boundary/", {"at": "3"}, **HX).content.decode()
+    html = alice_client.post(f"/scenes/{scene.pk}/boundary/", {"start": "3"}, **HX).content.decode()
     assert 'id="edit-error"' in html and "The first scene starts where the song starts" in html
 
 
@@ -184,7 +184,7 @@ def test_edit_views_answer_405_to_get_and_404_for_another_users_scene(alice_clie
     assert alice_client.get(f"/scenes/{scene.pk}/delete/").status_code == 405
     client.force_login(other_user)
     for action in ("split", "duplicate", "delete", "move", "boundary"):
-        assert client.post(f"/scenes/{scene.pk}/{action}/", {"to": "1", "at": "9"}).status_code == 404
+        assert client.post(f"/scenes/{scene.pk}/{action}/", {"to": "1", "start": "9"}).status_code == 404
     assert project.scenes.count() == 3
 
 
