@@ -135,8 +135,7 @@ def project_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """GET asks for confirmation (a page of its own, so it works without JavaScript)."""
     project = _get_project_for_user(request, pk)
     if request.method == "GET":
-        return render(request, "mv/project_delete.html", {"project": project,
-                                                          "clip_count": project.scenes.filter(current_clip__isnull=False).count()})
+        return render(request, "mv/project_delete.html", {"project": project, "scene_count": project.scenes.count()})
     title = project.title
     projects.delete_project(project)
     messages.success(request, f"Deleted “{title}” and its videos.")
