@@ -292,7 +292,8 @@ def generate_character_reference(request: HttpRequest) -> JsonResponse:
     flavor = _flavor(data["config_flavor"])
     images = characters.request_character_images(owner=request.api_user, flavor=flavor,
                                                   description=data["character_description"],
-                                                  num_images=data.get("num_images") or 4, seed=data.get("seed"))
+                                                  num_images=data.get("num_images") or 4, seed=data.get("seed"),
+                                                  aspect_ratio=data.get("aspect_ratio") or None)
     return _answer(images, lambda: {"config_flavor": flavor.name, "images": [i.to_dict() for i in images]},
                    data.get("wait"))
 

@@ -245,6 +245,7 @@ class CharacterReferenceForm(JsonForm):
     num_images = StrictIntegerField(min_value=1, max_value=4, required=False)
     config_flavor = FlavorNameField()
     seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    aspect_ratio = StrictCharField(max_length=8, required=False)
     wait = wait_field()
 
 
@@ -363,3 +364,4 @@ class AudioUrlForm(forms.Form):
 class CharacterImagesForm(forms.Form):
     character_description = forms.CharField(max_length=MAX_TEXT, label="Character description")
     config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
+    aspect_ratio = forms.ChoiceField(choices=aspect_choices, required=False)

@@ -182,8 +182,12 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
     error = ""
     if form.is_valid():
         flavor = flavors.resolve(form.cleaned_data.get("config_flavor") or flavors.DEFAULT)
-        requested = characters.request_character_images(owner=request.user, flavor=flavor,
-                                                      description=form.cleaned_data["character_description"])
+        try:
+            requested = characters.request_character_images(owner=request.user, flavor=flavor,
+                                                          description=form.cleaned_data["character_description"],
+                                                          aspect_ratio=form.cleaned_data.get("aspect_ratio") or None)
+        except Refused as exc:
+            return _character_grid(request, [], exc.message)
         images = _images_from(request, [str(i.pk) for i in requested])  # fresh: some may be done already
     else:
         error = "Describe the character first."

@@ -151,3 +151,29 @@ def test_a_card_says_when_the_video_model_cannot_take_the_reference_image(alice_
     html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert html.count('class="muted small reference-note"') == 2
     assert "use the character reference image for 9:16 clips" in html
+
+
+def test_reference_images_are_made_in_the_chosen_screen_format(alice_client):
+    import struct
+
+    html = alice_client.post("/create/characters/", {"character_description": "a drummer", "config_flavor": "default",
+                                                     "aspect_ratio": "9:16"}, **HX).content.decode()
+    assert html.count('type="radio"') == 4
+    image = CharacterImage.objects.first()
+    assert image.input["aspect_ratio"] == "9:16" and image.status == "succeeded"
+    header = default_storage.open(image.file.name).read(24)  # a PNG's IHDR: width, height
+    width, height = struct.unpack(">II", header[16:24])
+    assert header.startswith(b"\x89PNG") and (width, height) == (288, 512)
+
+
+def test_the_image_model_is_asked_for_the_projects_format(fake_replicate, user):
+    from mv.pipeline import characters
+    from tests.factories import advance
+
+    (image,) = characters.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a fox",
+                                                   num_images=1, aspect_ratio="9:16")
+    advance(image)
+    image.refresh_from_db()
+    assert image.input["aspect_ratio"] == "9:16"
+    sent = fake_replicate.requests_to("POST", r"/v1/models/google/imagen-4/predictions")[0]["json"]["input"]
+    assert sent["aspect_ratio"] == "9:16"

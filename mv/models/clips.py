@@ -86,7 +86,7 @@ class CharacterImage(Prediction):
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
-                                    workdir=workdir)
+                                    workdir=workdir, aspect_ratio=self.input.get("aspect_ratio"))
 
     def keep_output(self, update: JobUpdate) -> None:
         if update.output_path is None:

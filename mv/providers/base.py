@@ -119,8 +119,10 @@ class Provider(ABC):
         """Check a started text job; on success ``text`` holds its whole output."""
 
     @abstractmethod
-    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
-        """Start one character reference image (a finished one when rendered at once)."""
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path,
+                    aspect_ratio: str | None = None) -> JobUpdate:
+        """Start one character reference image (a finished one when rendered at once), in the
+        project's format when given, else the flavor's image ``aspect_ratio``."""
 
     @abstractmethod
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate: ...

@@ -62,10 +62,12 @@ class LocalProvider(Provider):
         return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/scene-writer",
                          input={"prompt": prompt}, text=json.dumps({"scenes": scenes}), progress=100)
 
-    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path,
+                    aspect_ratio: str | None = None) -> JobUpdate:
         out = workdir / "image.png"
         value = seed if seed is not None else _seed(prompt)
-        media.render_preview_image(out, label="character", text=prompt, seed=value)
+        size = frame_size("512x512", aspect_ratio) if aspect_ratio else "512x512"
+        media.render_preview_image(out, label="character", text=prompt, seed=value, size=size)
         return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/preview",
                          input={"prompt": prompt, "seed": value, "renderer": "local"}, output_path=out, progress=100)
 

@@ -167,12 +167,13 @@ class ReplicateProvider(Provider):
         prediction = self._create(model, data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
-    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path,
+                    aspect_ratio: str | None = None) -> JobUpdate:
         where = "mv.providers.replicate.start_image"
         model = flavor.get("image_params", "model", used_in=f"{where}: model")
         data: dict[str, Any] = {
             "prompt": prompt,
-            "aspect_ratio": flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
+            "aspect_ratio": aspect_ratio or flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
             "safety_filter_level": flavor.get("image_params", "safety_filter_level", used_in=f"{where}: safety_filter_level"),
             "output_format": flavor.get("image_params", "output_format", used_in=f"{where}: output_format"),
         }  # imagen-4 has no seed input (a seed steers only the local renderer), so none is sent
