@@ -12,6 +12,7 @@ from functools import cached_property
 
 from django.db.models import Prefetch
 
+from mv import flavors
 from mv.models import (
     ACTIVE_STATUSES,
     Clip,
@@ -21,6 +22,7 @@ from mv.models import (
     SceneWriting,
     Stitch,
 )
+from mv.providers import get_provider
 
 
 @dataclass
@@ -186,3 +188,17 @@ def boundaries(states: list[SceneState], duration: float) -> list[float]:
         return []
     marks = [s.slice[0] for s in states if s.slice] + ([states[-1].slice[1]] if states and states[-1].slice else [])
     return [round(m / duration * 100, 3) for m in marks if 0 < m < duration]
+
+
+def reference_note(project: Project) -> str:
+    """Said on the cards when the video model cannot take the project's reference image
+    for clips of its format and length (instead of dropping it silently)."""
+    image = project.character_image
+    if image is None or not image.file:
+        return ""
+    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
+                                                               used_in="mv.status: reference image note"))
+    if get_provider().takes_reference_image(project.aspect_ratio, seconds):
+        return ""
+    return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "
+            f"of this length: the scene is made from its prompt alone.")

@@ -33,7 +33,6 @@ from mv.forms import (
 )
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
 from mv.pipeline import characters, projects, rendering, stitching
-from mv.providers import get_provider
 
 QUICK_GEN = "mv/quick_gen.html"
 CREATE = "mv/create.html"
@@ -228,23 +227,10 @@ def _page_context(project: Project) -> dict[str, Any]:
         "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
         "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
-        "reference_note": _reference_note(project),
-        # Named here though empty: a missing variable costs an exception per card.
-        "oob": False, "prompt_form": None, "saved": False, "clip_error": "", "edit_error": "", "stitch_error": "",
-        "oob_flavor": False,
+        "reference_note": status.reference_note(project),
+        # Named though empty: a missing variable costs an exception per card.
+        **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "oob_flavor")),
     }
-
-
-def _reference_note(project: Project) -> str:
-    """Said on the cards when the video model cannot take the project's reference image."""
-    if not (project.character_image_id and project.character_image and project.character_image.file):
-        return ""
-    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
-                                                               used_in="mv.views: reference image note"))
-    if get_provider().takes_reference_image(project.aspect_ratio, seconds):
-        return ""
-    return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "
-            f"of this length: the scene is made from its prompt alone.")
 
 
 def _boundaries(project: Project, states: list[status.SceneState]) -> list[float]:
