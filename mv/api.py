@@ -106,14 +106,16 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
         projects.revise_project(project, flavor=flavor, video_description=data["idea"],
                                 character_description=data["character_description"],
                                 number_of_scenes=data.get("number_of_scenes"),
-                                scene_parameters=form.scene_parameters(), audio_track=track, **song)
+                                scene_parameters=form.scene_parameters(), audio_track=track,
+                                aspect_ratio=data.get("aspect_ratio") or None, **song)
     else:
         flavor = _flavor(data["config_flavor"])
         project = projects.create_project(owner=request.api_user, video_description=data["idea"],
                                         character_description=data["character_description"], flavor=flavor,
                                         number_of_scenes=data.get("number_of_scenes"),
                                         scene_parameters=form.scene_parameters(), audio_track=track,
-                                        audio_start=song["song_start"] or 0.0, song_end=song["song_end"])
+                                        audio_start=song["song_start"] or 0.0, song_end=song["song_end"],
+                                        aspect_ratio=data.get("aspect_ratio") or None)
     writing = projects.request_scenes(project, flavor)
     params = project.scene_request(flavor, used_in="mv.api.create_scenes", slots=writing.slots)
     plan = spending.project_estimate(project, flavor)
@@ -327,7 +329,8 @@ def generate_character_reference(request: HttpRequest) -> JsonResponse:
     flavor = _flavor(data["config_flavor"])
     images = characters.request_character_images(owner=request.api_user, flavor=flavor,
                                                   description=data["character_description"],
-                                                  num_images=data.get("num_images") or 4, seed=data.get("seed"))
+                                                  num_images=data.get("num_images") or 4, seed=data.get("seed"),
+                                                  aspect_ratio=data.get("aspect_ratio") or None)
     estimate = sum((i.estimated_cost_usd or 0 for i in images), Decimal(0))
     return _answer(images, lambda: {"config_flavor": flavor.name, "images": [i.to_dict() for i in images],
                                     "estimated_cost_usd": float(costs.cents(estimate))}, data.get("wait"))

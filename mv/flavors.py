@@ -49,6 +49,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "scene_max_tokens": (int,),
                 "video_model": (str,),
                 "video_aspect_ratio": (str,),
+                "video_aspect_ratios": (list, tuple),
                 "video_duration": (int,),
                 "video_durations": (tuple, list),
                 "video_resolution": (str,),

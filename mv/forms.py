@@ -141,6 +141,7 @@ class CreateScenesForm(JsonForm):
     audio_id = StrictUUIDField(required=False)
     song_start = StrictFloatField(required=False)
     song_end = StrictFloatField(required=False)
+    aspect_ratio = StrictCharField(max_length=8, required=False)
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
@@ -152,7 +153,7 @@ class CreateScenesForm(JsonForm):
 class GenerateVideoForm(JsonForm):
     prompt = StrictCharField(max_length=MAX_TEXT)
     negative_prompt = StrictCharField(max_length=MAX_TEXT, required=False)
-    aspect_ratio = forms.ChoiceField(choices=[("16:9", "16:9"), ("9:16", "9:16")], required=False)
+    aspect_ratio = StrictCharField(max_length=8, required=False)  # checked against the flavor's video model
     duration = forms.TypedChoiceField(choices=[(4, "4"), (6, "6"), (8, "8")], coerce=int, required=False, empty_value=None)
     generate_audio = StrictBooleanField(required=False)
     seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
@@ -252,6 +253,7 @@ class CharacterReferenceForm(JsonForm):
     num_images = StrictIntegerField(min_value=1, max_value=4, required=False)
     config_flavor = FlavorNameField()
     seed = StrictIntegerField(min_value=0, max_value=2**31 - 1, required=False)
+    aspect_ratio = StrictCharField(max_length=8, required=False)
     wait = wait_field()
 
 
@@ -260,6 +262,17 @@ class CharacterReferenceForm(JsonForm):
 
 def flavor_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in flavors.names()]
+
+
+ASPECT_LABELS = {"16:9": "16:9 · landscape", "9:16": "9:16 · portrait", "1:1": "1:1 · square"}
+
+
+def aspect_choices() -> list[tuple[str, str]]:
+    """Every format some flavor's video model makes (the chosen flavor's are checked on submit)."""
+    from mv.pipeline.projects import aspect_ratios
+
+    found = dict.fromkeys(a for name in flavors.names() for a in aspect_ratios(flavors.resolve(name)))
+    return [(a, ASPECT_LABELS.get(a, a)) for a in found]
 
 
 class ProjectCreateForm(forms.Form):
@@ -275,6 +288,7 @@ class ProjectCreateForm(forms.Form):
                                             widget=forms.Textarea(attrs={"rows": 3}), label="Character description")
     character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
+    aspect_ratio = forms.ChoiceField(choices=aspect_choices, initial="16:9", required=False, label="Screen format")
 
     def __init__(self, *args: Any, owner=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -304,8 +318,15 @@ class ProjectCreateForm(forms.Form):
                 track.check_range(start, None, names=("The start", "the end"))
             except Refused:
                 self.add_error("audio_start", f"The start must be between 0 and the song's length ({track.duration:.2f} s).")
-                return data
-            self._check_plan(track, start, data)
+            else:
+                self._check_plan(track, start, data)
+        if data.get("aspect_ratio") and data.get("config_flavor"):
+            from mv.pipeline.projects import check_aspect_ratio
+
+            try:
+                check_aspect_ratio(flavors.resolve(data["config_flavor"]), data["aspect_ratio"])
+            except Refused as exc:
+                self.add_error("aspect_ratio", exc.message)
         return data
 
     def _check_plan(self, track: AudioTrack, start: float, data: dict[str, Any]) -> None:
@@ -330,6 +351,25 @@ class PlanEstimateForm(forms.Form):
 
     config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
     number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False)
+
+
+class RenameForm(forms.Form):
+    title = forms.CharField(max_length=120, label="Project name")
+
+
+class SplitForm(forms.Form):
+    at = forms.FloatField(min_value=0, required=False, label="Split at (seconds)")
+
+
+class BoundaryForm(forms.Form):
+    start = forms.FloatField(min_value=0, label="Starts at (seconds)", error_messages={
+        "required": "Give the time in the song where the scene should start.",
+        "invalid": "Give the start as a number of seconds.",
+        "min_value": "The start can't be before the beginning of the song."})
+
+
+class MoveForm(forms.Form):
+    to = forms.IntegerField(min_value=1, max_value=500, label="Place")
 
 
 class FlavorSelectForm(forms.Form):
@@ -365,3 +405,4 @@ class AudioUrlForm(forms.Form):
 class CharacterImagesForm(forms.Form):
     character_description = forms.CharField(max_length=MAX_TEXT, label="Character description")
     config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
+    aspect_ratio = forms.ChoiceField(choices=aspect_choices, required=False)

@@ -359,11 +359,13 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
                         seed: int = 0, with_audio: bool = True) -> None:
     """The offline renderer: an animated, clearly labelled H.264/AAC clip (not a model's output)."""
     dst = Path(dst)
-    width = int(size.split("x")[0])
+    width, height = (int(n) for n in size.split("x"))
+    # Text sized by the short side and wrapped to the width, so a portrait frame fits it too.
+    title_size, caption_size = min(min(width, height) // 12, width // 14), min(width, height) // 22
     c0, c1, c2 = _palette(seed)
-    caption = _text_file(dst.parent, text, width=max(20, width // 14))
+    caption = _text_file(dst.parent, text, width=max(20, int(width / caption_size / 0.85)))
     title = _text_file(dst.parent, f"LOCAL PREVIEW  {label}", width=200)
-    labels = _title_and_caption(title, caption, sizes=("h/12", "h/22"), rows=("h/10", "h*0.62"), title_box=0.55)
+    labels = _title_and_caption(title, caption, sizes=(str(title_size), str(caption_size)), rows=("h/10", "h*0.62"), title_box=0.55)
     video = f"[0:v]{labels},drawbox=x='(w-60)*t/{duration:.3f}':y=h-14:w=60:h=8:color=white@0.8:t=fill[v]"
     args: list[str | Path] = [
         "-f", "lavfi", "-i", f"gradients=s={size}:r=24:d={duration:.3f}:c0={c0}:c1={c1}:c2={c2}:speed=0.03:seed={seed % 100000}",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db.models import Prefetch
 
+from mv import flavors
 from mv.models import (
     ACTIVE_STATUSES,
     Clip,
@@ -20,6 +22,7 @@ from mv.models import (
     SceneWriting,
     Stitch,
 )
+from mv.providers import get_provider
 
 
 @dataclass
@@ -30,7 +33,17 @@ class SceneState:
     failed: Clip | None  # the newest attempt, when it failed
     history: list[Clip] = field(default_factory=list)  # every other clip of the scene, newest first
 
-    @property
+    @cached_property
+    def pk(self) -> str:
+        """The scene's id as text (a card names it some twenty times)."""
+        return str(self.scene.pk)
+
+    @cached_property
+    def number(self) -> str:
+        """The scene's number as text (numbers rendered by a template are localized, slowly)."""
+        return str(self.scene.number)
+
+    @cached_property
     def state(self) -> str:
         if self.active is not None:
             return "generating"
@@ -41,6 +54,54 @@ class SceneState:
     @property
     def slice(self) -> tuple[float, float] | None:
         return self.scene.slot
+
+    @property
+    def slot_length(self) -> float | None:
+        return self.slice[1] - self.slice[0] if self.slice else None
+
+    @cached_property
+    def out_of_date(self) -> bool:
+        """Its clip no longer fits its slot (after a timeline edit) and nothing is rendering."""
+        return self.current is not None and self.active is None and not clip_fits(self.scene, self.current)
+
+    @property
+    def reference_dropped(self) -> bool:
+        """The video model could not take the character reference image for its latest clip."""
+        clip = self.active or self.current
+        return bool(clip is not None and clip.input.get("reference_dropped"))
+
+
+FIT_TOLERANCE = 0.1  # seconds a clip may differ from its slot and still fit
+
+
+def clip_fits(scene: Scene, clip: Clip | None) -> bool:
+    """Whether the clip covers the scene's slot (always, for a scene without a song)."""
+    if clip is None:
+        return False
+    if scene.slot is None or clip.duration is None:
+        return True
+    return abs(clip.duration - (scene.slot[1] - scene.slot[0])) <= FIT_TOLERANCE
+
+
+def stitch_is_current(stitch: Stitch, scenes: list[Scene]) -> bool:
+    """Whether the stitch is made of the scenes' current clips, in their order."""
+    shown = list(stitch.items.order_by("position").values_list("clip_id", flat=True))
+    return shown == [s.current_clip_id for s in scenes]
+
+
+def full_video(project: Project, states: list[SceneState] | None = None) -> dict:
+    """What the Full Video section shows: the latest stitch, a poster (the first scene's clip)
+    and whether the stitch is older than the scenes (after an edit or a new clip)."""
+    stitch = latest_stitch(project)
+    if states is None:
+        scenes = list(project.scenes.select_related("current_clip").order_by("position"))
+        first = scenes[0].current_clip if scenes else None
+    else:
+        scenes = [s.scene for s in states]
+        first = states[0].current if states else None
+    stale = bool(stitch and stitch.status == JobStatus.SUCCEEDED and not stitch_is_current(stitch, scenes))
+    return {"stitch": stitch, "poster_clip": first if first is not None and first.poster else None,
+            "stitch_stale": stale}
 
 
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:
@@ -61,7 +122,8 @@ def _with_rewrites(scenes):
 def project_states(project: Project) -> list[SceneState]:
     scenes = list(_with_rewrites(project.scenes.order_by("position")))
     by_scene: dict = defaultdict(list)
-    for clip in Clip.objects.filter(scene__in=scenes).select_related("parent").order_by("-created_at"):
+    clips = Clip.objects.filter(scene__in=scenes).defer("prompt", "negative_prompt").order_by("-created_at")
+    for clip in clips:  # the page shows neither a clip's prompt nor its parent
         by_scene[clip.scene_id].append(clip)
     return [scene_state(scene, by_scene.get(scene.pk, [])) for scene in scenes]
 
@@ -87,9 +149,56 @@ def latest_stitch(project: Project) -> Stitch | None:
     return project.stitches.order_by("-created_at").first()
 
 
+def thumbnails(states: list[SceneState], song: tuple[float, float] | None) -> list[dict]:
+    """One thumbnail per scene for the timeline strip: where it sits (percent of the song
+    range, or equal widths without a song) and what state it is in."""
+    if not states:
+        return []
+    if song is None or any(s.slice is None for s in states):
+        width = 100 / len(states)
+        return [{"s": s, "left": _pct(i * width), "width": _pct(width)} for i, s in enumerate(states)]
+    start, end = song
+    span = (end - start) or 1.0
+    return [{"s": s, "left": _pct((s.slice[0] - start) / span * 100),
+             "width": _pct((s.slice[1] - s.slice[0]) / span * 100)} for s in states]
+
+
+def _pct(value: float) -> str:
+    """A percentage for an SVG attribute, as text (as few digits as needed)."""
+    return f"{round(value, 3):g}"
+
+
+def marks(analysis: dict, song: tuple[float, float]) -> dict[str, list]:
+    """Section bands and beat ticks (percent of the song range) from a track's analysis."""
+    start, end = song
+    span = (end - start) or 1.0
+
+    def pct(t: float) -> float:
+        return round((min(max(t, start), end) - start) / span * 100, 3)
+
+    sections = [{"left": pct(s["start"]), "width": round(pct(s["end"]) - pct(s["start"]), 3), "label": s["label"]}
+                for s in analysis.get("sections") or [] if s["end"] > start and s["start"] < end]
+    beats = [pct(b) for b in analysis.get("beats") or [] if start < b < end]
+    return {"sections": sections, "beats": beats}
+
+
 def boundaries(states: list[SceneState], duration: float) -> list[float]:
     """Scene boundaries as percentages of the song, for the waveform picture."""
     if not duration:
         return []
     marks = [s.slice[0] for s in states if s.slice] + ([states[-1].slice[1]] if states and states[-1].slice else [])
     return [round(m / duration * 100, 3) for m in marks if 0 < m < duration]
+
+
+def reference_note(project: Project) -> str:
+    """Said on the cards when the video model cannot take the project's reference image
+    for clips of its format and length (instead of dropping it silently)."""
+    image = project.character_image
+    if image is None or not image.file:
+        return ""
+    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
+                                                               used_in="mv.status: reference image note"))
+    if get_provider().takes_reference_image(project.aspect_ratio, seconds):
+        return ""
+    return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "
+            f"of this length: the scene is made from its prompt alone.")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from mv import cost_views, song_views, views
+from mv import cost_views, song_views, studio_views, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
@@ -20,6 +20,15 @@ urlpatterns = [
     path("quick-gen/<uuid:pk>/flavor/", views.change_flavor, name="change_flavor"),
     path("quick-gen/<uuid:pk>/restitch/", views.restitch, name="restitch"),
     path("quick-gen/<uuid:pk>/stop/", cost_views.project_stop, name="project_stop"),
+    path("quick-gen/<uuid:pk>/rename/", studio_views.project_rename, name="project_rename"),
+    path("quick-gen/<uuid:pk>/duplicate/", studio_views.project_duplicate, name="project_duplicate"),
+    path("quick-gen/<uuid:pk>/delete/", studio_views.project_delete, name="project_delete"),
+    path("quick-gen/<uuid:pk>/bring-up-to-date/", studio_views.project_refresh, name="project_refresh"),
+    path("scenes/<uuid:pk>/split/", studio_views.scene_split, name="scene_split"),
+    path("scenes/<uuid:pk>/duplicate/", studio_views.scene_duplicate, name="scene_duplicate"),
+    path("scenes/<uuid:pk>/delete/", studio_views.scene_delete, name="scene_delete"),
+    path("scenes/<uuid:pk>/move/", studio_views.scene_move, name="scene_move"),
+    path("scenes/<uuid:pk>/boundary/", studio_views.scene_boundary, name="scene_boundary"),
     path("scenes/<uuid:pk>/prompt/", views.scene_prompt, name="scene_prompt"),
     path("scenes/<uuid:pk>/prompt/status/", views.scene_prompt_status, name="scene_prompt_status"),
     path("scenes/<uuid:pk>/rewrite/", views.scene_rewrite, name="scene_rewrite"),

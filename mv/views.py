@@ -124,6 +124,7 @@ def create_submit(request: HttpRequest) -> HttpResponse:
                 character_description=data["character_description"], audio_track=data["audio_track_id"],
                 audio_start=data["audio_start"] or 0.0, song_end=data["song_end"], flavor=flavor,
                 character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
+                aspect_ratio=data.get("aspect_ratio") or None,
             )
             spending.check_budget(request.user, spending.project_estimate(project, flavor))
             projects.start_project(project)
@@ -192,7 +193,8 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
         flavor = flavors.resolve(form.cleaned_data.get("config_flavor") or flavors.DEFAULT)
         try:
             requested = characters.request_character_images(owner=request.user, flavor=flavor,
-                                                          description=form.cleaned_data["character_description"])
+                                                          description=form.cleaned_data["character_description"],
+                                                          aspect_ratio=form.cleaned_data.get("aspect_ratio") or None)
         except Refused as exc:
             return _character_grid(request, [], exc.message)
         images = _images_from(request, [str(i.pk) for i in requested])  # fresh: some may be done already
@@ -222,13 +224,22 @@ def _character_grid(request: HttpRequest, images: list[CharacterImage], error: s
 
 def _page_context(project: Project) -> dict[str, Any]:
     states = status.project_states(project)
+    track = project.audio_track
+    shown = (0.0, track.duration) if track and track.duration else None  # the waveform shows the whole song
+    analysis = (track.analysis or {}) if track else {}
     return {
         "project": project,
         "states": states,
         "counts": status.counts(states),
-        "stitch": status.latest_stitch(project),
+        **status.full_video(project, states),
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
+        "thumbs": status.thumbnails(states, shown),
+        "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
+        "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
+        "reference_note": status.reference_note(project),
+        # Named though empty: a missing variable costs an exception per card.
+        **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "oob_flavor")),
     }
 
 
@@ -241,17 +252,20 @@ def _boundaries(project: Project, states: list[status.SceneState]) -> list[float
 @login_required
 def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The page (opening it never starts paid work: the create form's POST does); its
-    polled sections (#scenes, #full-video) ask the same URL with htmx and get just their
+    polled sections (#studio, #full-video) ask the same URL with htmx and get just their
     partial, with 286 once there is nothing left to wait for."""
     project = _get_project_for_user(request, pk)
+    # The plan's status is read before its scenes: once it says done, every scene is there.
+    written = project.scenes_status != Project.ScenesStatus.WRITING
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
-    if target == "scenes":
-        response = render(request, f"{QUICK_GEN}#scenes", _page_context(project))
-        return _stop_polling_if(response, project.scenes_status != Project.ScenesStatus.WRITING)
+    if target == "studio":
+        response = render(request, f"{QUICK_GEN}#studio", _page_context(project))
+        return _stop_polling_if(response, written)
     if target == "full-video":
-        stitch = status.latest_stitch(project)
-        response = render(request, f"{QUICK_GEN}#full-video", {"project": project, "stitch": stitch})
+        video = status.full_video(project)
+        response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})
         waiting_for_auto = project.autorun_started and not project.auto_stitch_done
+        stitch = video["stitch"]
         return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
     return render(request, QUICK_GEN, _page_context(project))
 
@@ -273,16 +287,16 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    stitch, error = None, ""
+    error = ""
     try:
-        stitch = stitching.restitch_project(project)
+        stitching.restitch_project(project)  # the section then shows it as the latest stitch
     except Refused as exc:
         error = exc.message
     if not request.htmx:
         if error:
             messages.error(request, error)
         return redirect("quick_gen", pk=project.pk)
-    context = {"project": project, "stitch": stitch or status.latest_stitch(project), "stitch_error": error}
+    context = {"project": project, **status.full_video(project), "stitch_error": error}
     return render(request, f"{QUICK_GEN}#full-video", context)
 
 
@@ -353,20 +367,22 @@ def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if active is not None:
         state = status.SceneState(scene=scene, current=None, active=active, failed=None)
         return render(request, f"{QUICK_GEN}#clip-status", {"s": state, "project": scene.project})
-    state = status.single_state(scene)
     project = scene.project
     states = status.project_states(project)
+    state = next(s for s in states if s.scene.pk == scene.pk)
     html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
     oob = {"project": project, "oob": True}
     html += render_to_string(f"{QUICK_GEN}#counts", {**oob, "counts": status.counts(states)}, request=request)
     html += render_to_string("mv/_costs.html#project-costs", {**oob, **project_costs(project, states)}, request=request)
-    if project.audio_track:
-        html += render_to_string(f"{QUICK_GEN}#waveform", {**oob, "boundaries": _boundaries(project, states)},
-                                 request=request)
-    stitch = status.latest_stitch(project)
+    track = project.audio_track
+    shown = (0.0, track.duration) if track and track.duration else None
+    thumb = next(t for t in status.thumbnails(states, shown) if t["s"].scene.pk == scene.pk)
+    html += render_to_string(f"{QUICK_GEN}#thumb", {**oob, "t": thumb}, request=request)
+    video = status.full_video(project, states)
+    stitch = video["stitch"]
     if stitch is not None and str(stitch.pk) != request.GET.get("shown_stitch", ""):
         # Only a new stitch replaces the Full Video section: a playing video keeps playing.
-        html += render_to_string(f"{QUICK_GEN}#full-video", {**oob, "stitch": stitch}, request=request)
+        html += render_to_string(f"{QUICK_GEN}#full-video", {**oob, **video}, request=request)
     response = HttpResponse(html, status=HTMX_STOP_POLLING)
     retarget(response, f"#clip-{scene.pk}")
     reswap(response, "outerHTML")

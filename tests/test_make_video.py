@@ -164,3 +164,17 @@ def test_an_unknown_flavor_from_the_command_line_exits_with_status_1(tmp_path, s
     assert result.returncode == 1
     assert "there is no config flavor 'nosuch'; choose one of: default" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_make_video_aspect_9_16_writes_a_portrait_video(transactional_db, song_mp3, tmp_path):
+    out = tmp_path / "portrait.mp4"
+    call_command("make_video", audio=str(song_mp3), idea="a street parade", scenes=2, song_to=16.0, aspect="9:16",
+                 out=str(out))
+    video = media.probe(out).video
+    assert video.height > video.width and abs(video.duration - 16) < 0.05
+
+
+def test_make_video_refuses_a_format_the_flavors_video_model_cannot_make(transactional_db, song_mp3, tmp_path):
+    with pytest.raises(CommandError, match="makes 16:9, 9:16 videos"):
+        call_command("make_video", audio=str(song_mp3), idea="x", aspect="4:3", out=str(tmp_path / "o.mp4"))
+    assert _nothing_started()

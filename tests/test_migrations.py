@@ -73,3 +73,20 @@ def test_scene_writing_state_and_slots_are_carried_into_the_new_rows(old_apps):
     slots = [(s.start, s.end) for s in NewScene.objects.filter(project_id=ready.pk).order_by("position")]
     assert slots == [(2.0, 8.0), (8.0, 16.0), (16.0, 20.0)]
     assert NewScene.objects.get(pk=third.pk).description == "three"
+
+
+def test_existing_projects_are_named_after_their_description(transactional_db):
+    apps = _migrate([("mv", "0004_music_range_format_ledger")])
+    User = apps.get_model("auth", "User")
+    Project = apps.get_model("mv", "Project")
+    owner = User.objects.create(username="titled")
+    long = Project.objects.create(owner=owner, video_description="A band  plays\non a rooftop " + "at dusk " * 10)
+    blank = Project.objects.create(owner=owner, video_description="   ")
+    try:
+        apps = _migrate([("mv", "0005_project_title")])
+        Titled = apps.get_model("mv", "Project")
+        title = Titled.objects.get(pk=long.pk).title
+        assert title.startswith("A band plays on a rooftop at dusk") and title.endswith("…") and len(title) == 61
+        assert Titled.objects.get(pk=blank.pk).title == "Untitled project"
+    finally:
+        _migrate(executor_leaf())

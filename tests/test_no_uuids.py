@@ -74,9 +74,6 @@ def test_error_pages_show_no_ids(alice_client):
     assert_no_visible_uuids(alice_client.get(f"/quick-gen/{uuid.uuid4()}/").content.decode(), "the 404 page")
 
 
-@pytest.mark.xfail(strict=True, reason="templates/mv/quick_gen.html still shows the reference image, song, clip and "
-                                       "stitch ids (lines 36, 41, 112, 175); the project page restructure moves them "
-                                       "into <details> — then remove this marker")
 def test_the_project_page_shows_no_ids(alice_client, finished_project):
     html = alice_client.get(f"/quick-gen/{finished_project.pk}/").content.decode()
     assert 'id="full-video-player"' in html

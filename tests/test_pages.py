@@ -150,7 +150,7 @@ def test_audio_upload_partial_shows_the_track(alice_client, song_mp3):
 
 
 def test_polled_partials_stop_when_nothing_is_left_to_wait_for(alice_client, project):
-    scenes = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="scenes", **HX)
+    scenes = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="studio", **HX)
     assert scenes.status_code == 286 and 'id="scenes"' in scenes.content.decode()
     assert "<html" not in scenes.content.decode()
     full = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX)
@@ -195,7 +195,7 @@ def unstarted(user) -> Project:
 
 
 def test_a_polled_section_never_starts_work(alice_client, unstarted):
-    response = alice_client.get(f"/quick-gen/{unstarted.pk}/", HTTP_HX_TARGET="scenes", **HX)
+    response = alice_client.get(f"/quick-gen/{unstarted.pk}/", HTTP_HX_TARGET="studio", **HX)
     unstarted.refresh_from_db()
     assert response.status_code == 286 and not unstarted.autorun_started
     assert Clip.objects.count() == 0
@@ -224,12 +224,14 @@ def test_clip_status_resends_the_full_video_only_when_a_new_stitch_exists(alice_
     assert 'id="full-video"' in newer and str(project.stitches.order_by("-created_at").first().pk) in newer
 
 
-def test_finished_clip_updates_the_waveform_marks(alice_client, song_project):
+def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbnail(alice_client, song_project):
+    page = alice_client.get(f"/quick-gen/{song_project.pk}/").content.decode()
+    # 40 s song, audio start 5 s, three 8 s clips: marks at 5, 13, 21 and 29 s.
+    assert page.count('class="tl-cut"') == 4 and 'x1="12.5%"' in page and 'x1="72.5%"' in page
     scene = song_project.scenes.get(position=0)
     html = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
-    waveform = html[html.index('id="waveform"'):]
-    # 40 s song, audio start 5 s, three 8 s clips: marks at 5, 13, 21 and 29 s.
-    assert waveform.count("<line") == 4 and 'x1="12.5"' in waveform and 'x1="72.5"' in waveform
+    assert html.count('class="tl-thumb') == 1 and f'id="thumb-{scene.pk}"' in html and 'x="12.5%"' in html
+    assert 'id="scenes"' not in html and 'id="counts"' in html
 
 
 def test_lipsync_slice_is_the_scenes_slot_whatever_the_clip_lengths(alice_client, song_project):

@@ -87,7 +87,7 @@ class CharacterImage(Prediction):
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
-                                    workdir=workdir)
+                                    workdir=workdir, aspect_ratio=self.input.get("aspect_ratio"))
 
     def keep_output(self, update: JobUpdate) -> None:
         if update.output_path is None:
@@ -177,7 +177,7 @@ class Clip(VideoMixin, Prediction):
                 reference = stack.enter_context(files.local_path(image.file))
         return ClipRequest(
             prompt=self.prompt, negative_prompt=self.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
-            duration=int(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
+            duration=float(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
             seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
         )
 

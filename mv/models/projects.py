@@ -80,6 +80,7 @@ class Project(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="projects")
+    title = models.CharField(max_length=120, blank=True)  # blank: taken from the description on save
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MUSIC_VIDEO)
     video_description = models.TextField()
     character_description = models.TextField(blank=True)
@@ -109,10 +110,18 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.title
 
-    @property
-    def title(self) -> str:
-        text = " ".join(self.video_description.split())
+    @staticmethod
+    def title_from(description: str) -> str:
+        """The default name of a project: the start of its description."""
+        text = " ".join(description.split())
         return text[:60] + ("…" if len(text) > 60 else "")
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.title:
+            self.title = self.title_from(self.video_description) or "Untitled project"
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "title"}
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("quick_gen", args=[self.id])
@@ -206,6 +215,8 @@ class Project(models.Model):
         latest = self.stitches.order_by("-created_at").first()
         return {
             "project_id": str(self.pk),
+            "title": self.title,
+            "aspect_ratio": self.aspect_ratio,
             "status": self.scenes_status,
             "error": self.scenes_error or None,
             "status_url": reverse("api_project", args=[self.pk]),

@@ -6,11 +6,16 @@ from mv import tasks
 from mv.flavors import Flavor
 from mv.models import CharacterImage
 from mv.pipeline import spending
+from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
 
 def request_character_images(*, owner, flavor: Flavor, description: str, num_images: int = 4,
-                             seed: int | None = None) -> list[CharacterImage]:
+                             seed: int | None = None, aspect_ratio: str | None = None) -> list[CharacterImage]:
+    """Reference images of the character, in the project's screen format when one is given
+    (else the flavor's image format)."""
+    if aspect_ratio:
+        aspect_ratio = check_aspect_ratio(flavor, aspect_ratio)
     template = flavor.get("image_prompts", "character_reference_prompt",
                           used_in="mv.pipeline.characters.request_character_images: prompt template")
     provider = get_provider()
@@ -21,7 +26,8 @@ def request_character_images(*, owner, flavor: Flavor, description: str, num_ima
             CharacterImage.objects.create(
                 owner=owner, description=description, prompt=prompt, provider=provider.name,
                 model=provider.model_for(flavor, "image"), config_flavor=flavor.name,
-                input={"seed": None if seed is None else seed + i}, estimated_cost_usd=each.exact_usd,
+                input={"seed": None if seed is None else seed + i, **({"aspect_ratio": aspect_ratio} if aspect_ratio else {})},
+                estimated_cost_usd=each.exact_usd,
             )
             for i in range(num_images)
         ]

@@ -5,6 +5,7 @@
 - A successful lipsync of a scene's current clip re-stitches its project.
 - The automatic run, and a project with a song made through the API, stitch once every
   scene has a clip.
+- A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
 """
 
@@ -17,7 +18,7 @@ from django.dispatch import receiver
 from mv import flavors, jobs, tasks
 from mv.errors import Refused
 from mv.models import Clip, JobStatus, Project, SceneWriting
-from mv.pipeline import rendering, stitching
+from mv.pipeline import rendering, stitching, timeline
 from mv.providers import get_provider
 
 
@@ -33,6 +34,9 @@ def clip_finished(sender, row: Clip, **kwargs) -> None:
         except Refused:
             return
         row.save(update_fields=["followup_stitch"])
+        return
+    if row.status == JobStatus.SUCCEEDED and row.input.get("refit"):
+        timeline.restitch_after_refit(row)
         return
     planned = project.autorun_started or project.audio_track_id is not None  # a page project, or an API one with a song
     if planned and not project.auto_stitch_done and stitching.all_scenes_ready(project):

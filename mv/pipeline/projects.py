@@ -4,18 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 
 from mv import flavors, jobs, planning, tasks
+from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import (
     ACTIVE_STATUSES,
     AudioTrack,
     CharacterImage,
     Clip,
+    JobStatus,
     Project,
     Scene,
     SceneWriting,
+    Stitch,
+    StitchItem,
 )
 from mv.pipeline import spending
 from mv.providers import get_provider
@@ -34,12 +40,14 @@ def create_project(
     character_image: CharacterImage | None = None,
     number_of_scenes: int | None = None,
     scene_parameters: dict[str, Any] | None = None,
+    aspect_ratio: str | None = None,
 ) -> Project:
     """Create a project (no paid work starts here). With a song, the part to cover and the
     scene count are checked first: a plan that cannot fit is refused with the numbers."""
     if audio_track is not None:
         planning.plan(audio_track, start=audio_start, end=song_end, count=number_of_scenes, flavor=flavor)
     return Project.objects.create(
+        aspect_ratio=check_aspect_ratio(flavor, aspect_ratio),
         owner=owner,
         video_description=video_description,
         character_description=character_description,
@@ -57,7 +65,7 @@ def create_project(
 def revise_project(project: Project, *, flavor: Flavor, video_description: str, character_description: str = "",
                    number_of_scenes: int | None = None, scene_parameters: dict[str, Any] | None = None,
                    audio_track: AudioTrack | None = None, song_start: float | None = None,
-                   song_end: float | None = None) -> Project:
+                   song_end: float | None = None, aspect_ratio: str | None = None) -> Project:
     """Change a project's brief before its scenes are written again (fields left out keep
     their values); the song range and scene count are checked before anything is saved."""
     track = audio_track or project.audio_track
@@ -73,9 +81,84 @@ def revise_project(project: Project, *, flavor: Flavor, video_description: str, 
     project.video_description = video_description
     project.character_description = character_description or project.character_description
     project.scene_parameters = (project.scene_parameters or {}) | (scene_parameters or {})
+    if aspect_ratio:
+        project.aspect_ratio = check_aspect_ratio(flavor, aspect_ratio)
     project.save(update_fields=["video_description", "character_description", "number_of_scenes", "scene_parameters",
-                                "audio_track", "audio_start", "song_end", "updated_at"])
+                                "audio_track", "audio_start", "song_end", "aspect_ratio", "updated_at"])
     return project
+
+
+def aspect_ratios(flavor: Flavor) -> list[str]:
+    """The screen formats the flavor's video model takes."""
+    return list(flavor.get("image_params", "video_aspect_ratios", default=["16:9"],
+                           used_in="mv.pipeline.projects: the formats a project may choose"))
+
+
+def check_aspect_ratio(flavor: Flavor, aspect_ratio: str | None) -> str:
+    """The chosen format, or the flavor's default; one its video model cannot make is refused."""
+    if not aspect_ratio:
+        return flavor.get("image_params", "video_aspect_ratio", used_in="mv.pipeline.projects: default format")
+    allowed = aspect_ratios(flavor)
+    if aspect_ratio not in allowed:
+        raise Refused("bad_aspect_ratio", f"The {flavor.name} flavor's video model makes {', '.join(allowed)} videos; "
+                                          f"choose one of those.", {"allowed": allowed})
+    return aspect_ratio
+
+
+def rename_project(project: Project, title: str) -> Project:
+    title = " ".join(title.split())
+    if not title:
+        raise Refused("empty_title", "Give the project a name.")
+    project.title = title[:120]
+    project.save(update_fields=["title", "updated_at"])
+    return project
+
+
+def duplicate_project(project: Project) -> Project:
+    """A new project with the same song, flavor, format, prompts and scene slots, and no clips
+    (nothing is rendered until asked)."""
+    with transaction.atomic():
+        copy = Project.objects.create(
+            owner=project.owner, title=f"{project.title} (copy)"[:120], mode=project.mode,
+            video_description=project.video_description, character_description=project.character_description,
+            character_image=project.character_image, audio_track=project.audio_track, audio_start=project.audio_start,
+            song_end=project.song_end, aspect_ratio=project.aspect_ratio, config_flavor=project.config_flavor,
+            number_of_scenes=project.number_of_scenes, scene_parameters=project.scene_parameters,
+        )
+        scenes = list(project.scenes.order_by("position"))
+        if scenes:
+            original = project.plan_writing
+            SceneWriting.objects.create(project=copy, provider=original.provider if original else "local",
+                                        config_flavor=copy.config_flavor, text=original.text if original else "",
+                                        status=JobStatus.SUCCEEDED, number_of_scenes=len(scenes),
+                                        finished_at=timezone.now(), progress=100)
+        Scene.objects.bulk_create(
+            Scene(project=copy, position=s.position, description=s.description, negative_description=s.negative_description,
+                  start=s.start, end=s.end, section=s.section, energy=s.energy, lyrics=s.lyrics) for s in scenes)
+    return copy
+
+
+def delete_project(project: Project) -> None:
+    """The project, its scenes, clips and full videos and their media files (the song stays:
+    it may be used again). Work still under way is cancelled first."""
+    clips = Clip.objects.filter(scene__project=project)
+    for clip in clips.filter(status__in=ACTIVE_STATUSES):
+        jobs.cancel(clip, "The project was deleted.")
+    with transaction.atomic():
+        stitches = Stitch.objects.filter(project=project)
+        clip_ids = list(clips.values_list("pk", flat=True))
+        keep = set(StitchItem.objects.filter(clip__in=clip_ids).exclude(stitch__in=stitches)
+                   .values_list("clip_id", flat=True))  # also in a stitch made outside this project
+        doomed = [*stitches, *Clip.objects.filter(pk__in=clip_ids).exclude(pk__in=keep)]
+        names = [f.name for row in doomed for f in _files_of(row) if f]
+        stitches.delete()
+        Clip.objects.filter(pk__in=clip_ids).exclude(pk__in=keep).delete()
+        project.delete()
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+
+
+def _files_of(row: Clip | Stitch) -> list:
+    return [row.file, row.poster, row.audio_slice] if isinstance(row, Clip) else [row.file]
 
 
 def start_project(project: Project) -> bool:

@@ -24,6 +24,7 @@ from mv.models import (
     Scene,
 )
 from mv.pipeline import spending
+from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
 
@@ -35,16 +36,17 @@ def request_clip(
     negative_prompt: str = "",
     scene: Scene | None = None,
     aspect_ratio: str | None = None,
-    duration: int | None = None,
+    duration: float | None = None,
     generate_audio: bool | None = None,
     seed: int | None = None,
     character_image: CharacterImage | None = None,
+    refit: bool = False,
 ) -> Clip:
     """A queued generated clip, rendered in the background; with a scene it becomes the
     scene's current clip only once it succeeded (its parent is the previous one)."""
     where = "mv.pipeline.rendering.request_clip"
     provider = get_provider()
-    aspect = aspect_ratio or flavor.get("image_params", "video_aspect_ratio", used_in=f"{where}: aspect_ratio")
+    aspect = check_aspect_ratio(flavor, aspect_ratio or (scene.project.aspect_ratio if scene else None))
     rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
     rules = rules.format(aspect_ratio=aspect).strip()
     if character_image is None and scene is not None:
@@ -54,7 +56,8 @@ def request_clip(
     if duration is None and scene is not None and scene.slot is not None:
         duration = planning.clip_seconds_for(scene.slot[1] - scene.slot[0], flavor)  # trimmed to the slot at the stitch
     generate_audio = bool(generate_audio)
-    seconds = int(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    reference = character_image if character_image and character_image.file else None
     estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
     with spending.budgeted(owner, estimate):
         clip = Clip.objects.create(
@@ -70,11 +73,13 @@ def request_clip(
             estimated_cost_usd=estimate.exact_usd,
             input={
                 "aspect_ratio": aspect,
-                "duration": seconds,
+                "duration": int(seconds) if seconds.is_integer() else seconds,
                 "generate_audio": generate_audio,
                 "seed": seed,
-                "character_image": str(character_image.pk) if character_image and character_image.file else None,
+                "character_image": str(reference.pk) if reference else None,
+                "reference_dropped": bool(reference and not provider.takes_reference_image(aspect, seconds)),
                 "label": f"Scene {scene.number}" if scene else "Clip",
+                **({"refit": True} if refit else {}),
             },
         )
         tasks.follow(clip)
@@ -97,7 +102,7 @@ def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
 
 
 RETRIED_INPUTS = {"aspect_ratio", "duration", "generate_audio", "seed", "character_image", "label", "options",
-                  "start_time", "end_time"}
+                  "start_time", "end_time", "reference_dropped", "refit"}
 
 
 def retry_clip(clip: Clip) -> Clip:

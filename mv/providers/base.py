@@ -56,7 +56,7 @@ class ClipRequest:
     prompt: str  # the full prompt (rules template appended by the pipeline)
     negative_prompt: str = ""
     aspect_ratio: str = "16:9"
-    duration: int = 8
+    duration: float = 8  # seconds (a whole number unless a timeline edit asked for a slot's exact length)
     generate_audio: bool = True
     seed: int | None = None
     reference_image: Path | None = None
@@ -109,6 +109,10 @@ class Provider(ABC):
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
 
+    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
+        """Whether a clip of this shape can be steered by a character reference image."""
+        return True
+
     def model_for(self, flavor: Flavor, job: str) -> str:
         """The model name recorded on a row before it starts (``job``: image, video, lipsync)."""
         return flavor.get("image_params", _MODEL_KEYS[job], used_in=f"mv.providers.base.Provider.model_for: {job} model")
@@ -122,8 +126,10 @@ class Provider(ABC):
         """Check a started text job; on success ``text`` holds its whole output."""
 
     @abstractmethod
-    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
-        """Start one character reference image (a finished one when rendered at once)."""
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path,
+                    aspect_ratio: str | None = None) -> JobUpdate:
+        """Start one character reference image (a finished one when rendered at once), in the
+        project's format when given, else the flavor's image ``aspect_ratio``."""
 
     @abstractmethod
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate: ...

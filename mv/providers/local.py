@@ -68,10 +68,12 @@ class LocalProvider(Provider):
         return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/scene-writer",
                          input={"prompt": prompt}, text=json.dumps({"scenes": scenes}), progress=100)
 
-    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path,
+                    aspect_ratio: str | None = None) -> JobUpdate:
         out = workdir / "image.png"
         value = seed if seed is not None else _seed(prompt)
-        media.render_preview_image(out, label="character", text=prompt, seed=value)
+        size = frame_size("512x512", aspect_ratio) if aspect_ratio else "512x512"
+        media.render_preview_image(out, label="character", text=prompt, seed=value, size=size)
         return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/preview",
                          input={"prompt": prompt, "seed": value, "renderer": "local"}, output_path=out, progress=100)
 
@@ -83,7 +85,7 @@ class LocalProvider(Provider):
             label=request.label or "clip",
             text=request.prompt,
             duration=float(request.duration),
-            size=settings.MV_LOCAL_RENDER_SIZE,
+            size=frame_size(settings.MV_LOCAL_RENDER_SIZE, request.aspect_ratio),
             seed=seed,
             with_audio=request.generate_audio,
         )
@@ -109,3 +111,13 @@ class LocalProvider(Provider):
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         return {}
+
+
+def frame_size(landscape: str, aspect_ratio: str) -> str:
+    """The local renderer's frame for an aspect ratio, as large as the landscape setting's
+    long side allows (even sides, as x264 needs): 640x360 -> 360x640 for 9:16."""
+    long_side = max(int(n) for n in landscape.split("x"))
+    w, _, h = aspect_ratio.partition(":")
+    ratio = float(w) / float(h) if h else 16 / 9
+    width, height = (long_side, long_side / ratio) if ratio >= 1 else (long_side * ratio, long_side)
+    return f"{int(width) // 2 * 2}x{int(height) // 2 * 2}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import mimetypes
 import re
 import time
@@ -170,23 +171,28 @@ class ReplicateProvider(Provider):
         prediction = self._create(model, data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
-    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path) -> JobUpdate:
+    def start_image(self, flavor: Flavor, prompt: str, *, seed: int | None, workdir: Path,
+                    aspect_ratio: str | None = None) -> JobUpdate:
         where = "mv.providers.replicate.start_image"
         model = flavor.get("image_params", "model", used_in=f"{where}: model")
         data: dict[str, Any] = {
             "prompt": prompt,
-            "aspect_ratio": flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
+            "aspect_ratio": aspect_ratio or flavor.get("image_params", "aspect_ratio", used_in=f"{where}: aspect_ratio"),
             "safety_filter_level": flavor.get("image_params", "safety_filter_level", used_in=f"{where}: safety_filter_level"),
             "output_format": flavor.get("image_params", "output_format", used_in=f"{where}: output_format"),
         }  # imagen-4 has no seed input (a seed steers only the local renderer), so none is sent
         prediction = self._create(model, data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
+    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
+        """Veo takes reference images only for 16:9 clips of 8 seconds."""
+        return aspect_ratio == "16:9" and duration == 8
+
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate:
         where = "mv.providers.replicate.start_clip"
         model = flavor.get("image_params", "video_model", used_in=f"{where}: model")
         data: dict[str, Any] = {"prompt": request.prompt, "aspect_ratio": request.aspect_ratio,
-                                "duration": request.duration, "generate_audio": request.generate_audio}
+                                "duration": _veo_seconds(request.duration), "generate_audio": request.generate_audio}
         resolution = flavor.get("image_params", "video_resolution", default=None, used_in=f"{where}: resolution")
         if resolution:
             data["resolution"] = resolution
@@ -196,7 +202,7 @@ class ReplicateProvider(Provider):
             data["seed"] = request.seed
         handles = []
         try:
-            if request.reference_image is not None and request.aspect_ratio == "16:9" and request.duration == 8:
+            if request.reference_image is not None and self.takes_reference_image(request.aspect_ratio, request.duration):
                 handles.append(open(request.reference_image, "rb"))  # noqa: SIM115  (closed below)
                 data["reference_images"] = handles
             prediction = self._create(model, data)
@@ -314,3 +320,9 @@ def _suffix(url: str) -> str:
 def _error(exc: Exception) -> ProviderError:
     message, permanent = describe(exc)
     return ProviderError(message, permanent=permanent)
+
+
+def _veo_seconds(duration: float) -> int:
+    """Veo renders 4, 6 or 8 seconds: the shortest that covers the asked length (the stitch
+    trims the rest)."""
+    return min(8, max(4, math.ceil(duration / 2) * 2))

@@ -31,3 +31,15 @@ document.addEventListener("click", (event) => {
   const field = document.getElementById(event.shiftKey ? "id_song_end" : "id_audio_start");
   if (field) field.value = Math.max(0, seconds).toFixed(1);
 });
+
+// A scene's prompt shows three lines; Expand shows all of it (and back).
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("button.expand");
+  if (!button) return;
+  const box = document.getElementById(button.dataset.expands);
+  if (!box) return;
+  const open = button.getAttribute("aria-expanded") !== "true";
+  box.rows = open ? Math.max(6, box.value.split("\n").length + Math.ceil(box.value.length / 60)) : 3;
+  button.setAttribute("aria-expanded", String(open));
+  button.textContent = open ? "Collapse" : "Expand";
+});

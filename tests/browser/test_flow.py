@@ -53,7 +53,13 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     page.screenshot(path=str(ARTIFACTS / "quick-gen-rendering.png"), full_page=True)
     expect(page.locator("#full-video video")).to_be_visible(timeout=40000)
     expect(page.locator("#counts")).to_contain_text("2 ready")
-    expect(page.locator("#waveform line")).to_have_count(2)  # boundaries at 8 s and 16 s, without a reload
+    expect(page.locator("#waveform .tl-cut")).to_have_count(2)  # boundaries at 8 s and 16 s
+    expect(page.locator("#timeline .tl-thumb")).to_have_count(2)
+    full_y = page.locator("#full-video").bounding_box()["y"]
+    assert full_y < page.locator("#timeline").bounding_box()["y"] < page.locator("#scenes").bounding_box()["y"]
+    assert page.locator("#project-panel").get_attribute("open") is not None  # open: song and flavor in view
+    expect(page.locator("#quick-config-flavor")).to_be_visible()
+    expect(page.locator("#project-panel audio")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "quick-gen-page.png"), full_page=True)
 
     # Changing the flavor is saved and used by the next call.
@@ -80,24 +86,24 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     expect(card.locator(".clip-id")).not_to_have_text(str(old_clip), timeout=30000)
     scene.refresh_from_db()
     assert scene.current_clip.kind == "lipsync" and scene.current_clip.config_flavor == "default"
-    expect(card.locator(".clip-id")).to_have_text(str(scene.current_clip_id))
+    expect(card.locator(".clip-id")).to_have_text(str(scene.current_clip_id))  # textContent: inside a closed <details>
     expect(page.locator("#stitch-id")).to_have_text(str(scene.current_clip.followup_stitch_id), timeout=30000)
     assert first_player.evaluate("el => el.isConnected")
 
     # Re-stitch button, then reload: nothing is generated again.
     stitches = project.stitches.count()
-    previous = page.locator("#stitch-id").inner_text()
+    previous = page.locator("#stitch-id").text_content()
     page.click("button:has-text('Re-stitch with current clips')")
     expect(page.locator("#stitch-id")).not_to_have_text(previous, timeout=30000)
     expect(page.locator("#full-video video")).to_be_visible(timeout=30000)
     assert project.stitches.count() == stitches + 1
-    assert page.locator("#stitch-id").inner_text() == str(project.stitches.order_by("-created_at").first().pk)
+    assert page.locator("#stitch-id").text_content() == str(project.stitches.order_by("-created_at").first().pk)
 
     # A plain regenerate re-stitches nothing, so the full video's player stays as it is.
     full_player = page.locator("#full-video-player").element_handle()
-    shown_stitch = page.locator("#stitch-id").inner_text()
+    shown_stitch = page.locator("#stitch-id").text_content()
     first_card = page.locator(f"#clip-{first_scene.pk}")
-    old_first = first_card.locator(".clip-id").inner_text()
+    old_first = first_card.locator(".clip-id").text_content()
     page.fill(f"#desc-{first_scene.pk}", "An unsaved edit: the drummer in close-up")  # not saved: Regenerate takes it
     first_card.locator(".regen-button").click()
     expect(first_card.locator(".clip-id")).not_to_have_text(old_first, timeout=30000)
@@ -105,7 +111,7 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     assert first_scene.current_clip.prompt.startswith("An unsaved edit: the drummer in close-up")
     expect(page.locator("#counts")).to_contain_text("2 ready")
     assert full_player.evaluate("el => el.isConnected")
-    assert page.locator("#stitch-id").inner_text() == shown_stitch
+    assert page.locator("#stitch-id").text_content() == shown_stitch
     clips = Clip.objects.count()
     page.reload()
     expect(page.locator(".scene-card")).to_have_count(2)

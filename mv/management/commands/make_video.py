@@ -50,6 +50,8 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="print the plan and its estimated cost; pay nothing")
         parser.add_argument("--max-cost", type=float, default=None, metavar="USD",
                             help="refuse a plan whose estimated cost is above this many US dollars")
+        parser.add_argument("--aspect", default=None, metavar="RATIO",
+                            help="screen format, e.g. 16:9 or 9:16 (default: the flavor's; only those its video model makes)")
         parser.add_argument("--user", default="admin", help="owner of the project (created if missing)")
 
     def handle(self, *args, **o) -> None:
@@ -68,6 +70,10 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if flavor.name != o["flavor"]:  # a typo must not quietly make a whole video with other prompts
             raise CommandError(f"there is no config flavor {o['flavor']!r}; choose one of: {', '.join(flavors.names())}")
+        try:
+            o["aspect"] = projects.check_aspect_ratio(flavor, o["aspect"])
+        except Refused as exc:
+            raise CommandError(exc.message) from None
         analysis, slots = self._scene_plan(song, flavor, o)
         lipsync_numbers = self._lipsync_numbers(o["lipsync"], len(slots))  # before any work starts
         if self._plan(flavor, slots, lipsync_numbers, o):
@@ -85,7 +91,7 @@ class Command(BaseCommand):
         try:
             project = projects.create_project(owner=owner, video_description=o["idea"], character_description=o["character"],
                                             audio_track=track, audio_start=o["song_from"], song_end=o["song_to"],
-                                            flavor=flavor, number_of_scenes=o["scenes"])
+                                            flavor=flavor, number_of_scenes=o["scenes"], aspect_ratio=o["aspect"])
         except Refused as exc:
             raise CommandError(exc.message) from None
         try:

@@ -1,0 +1,189 @@
+"""The studio page in a real browser at laptop (1366 px) and phone (390 px) widths: the result
+first, the timeline, timeline edits with the video re-stitched, a 9:16 project, and the
+project actions. Screenshots go to test-artifacts/."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from playwright.sync_api import expect
+
+from mv import audio, flavors, media
+from mv.models import Clip, Project, Stitch
+from mv.pipeline import projects
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def song_project(user, song_mp3):
+    """A 40 s song, three 8 s scenes over its first 24 s, started as the create form does."""
+    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+    project = projects.create_project(owner=user, video_description="Rooftop concert at dusk", number_of_scenes=3,
+                                      audio_track=track, song_end=24.0, flavor=flavors.resolve("default"))
+    projects.start_project(project)
+    return project
+
+
+def wait_for_new_full_video(page, project: Project, previous: str, clips: int) -> Stitch:
+    expect(page.locator("#stitch-id")).not_to_have_text(previous, timeout=60000)
+    expect(page.locator("#full-video video")).to_be_visible(timeout=60000)
+    expect(page.locator("#video-stale")).to_have_count(0)
+    stitch = project.stitches.order_by("-created_at").first()
+    assert stitch.status == "succeeded" and stitch.num_clips == clips
+    return stitch
+
+
+def open_edit_menu(page, number: int):
+    card = page.locator(".scene-card").nth(number - 1)
+    card.locator(".scene-edit summary").click()
+    return card
+
+
+def thumb_lefts(page) -> list[float]:
+    return [float(x.rstrip("%")) for x in page.locator("#timeline .tl-thumb").evaluate_all(
+        "els => els.map(e => e.getAttribute('x'))")]
+
+
+def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_server, song_project):
+    page = logged_in
+    page.set_viewport_size({"width": 1366, "height": 900})
+    project = song_project
+    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")
+    expect(page.locator("#full-video video")).to_be_visible(timeout=60000)
+
+    # The result first, then the timeline, then the cards, then the open input/config panel.
+    ys = [page.locator(sel).bounding_box()["y"] for sel in ("#full-video", "#timeline", "#scenes", "#project-panel")]
+    assert ys == sorted(ys)
+    download = page.locator("#download")
+    expect(download).to_have_attribute("download", "rooftop-concert-at-dusk.mp4")
+    assert page.locator("#full-video-player").get_attribute("poster")
+    # One thumbnail per scene at its time: 0, 8 and 16 s of a 40 s song.
+    expect(page.locator("#timeline .tl-thumb")).to_have_count(3)
+    assert thumb_lefts(page) == [0.0, 20.0, 40.0]
+    boxes = [t.bounding_box() for t in page.locator("#timeline .tl-thumb").all()]
+    assert boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
+    page.locator("#timeline .tl-thumb a").nth(2).click()
+    assert page.evaluate("location.hash") == f"#scene-{project.scenes.get(position=2).pk}"
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "studio-1366.png"), full_page=True)
+
+    # Split scene 1 at 4 s: a fourth thumbnail, scene 1 out of date, one button re-renders and re-stitches.
+    shown = page.locator("#stitch-id").text_content()
+    card = open_edit_menu(page, 1)
+    card.locator("input[id^=split-]").fill("4")
+    card.locator(".split-button").click()
+    expect(page.locator("#timeline .tl-thumb")).to_have_count(4)
+    assert thumb_lefts(page) == [0.0, 10.0, 20.0, 40.0]
+    expect(page.locator("#video-stale")).to_be_visible()
+    expect(page.locator("#bring-up-to-date")).to_contain_text("2 scenes need a new clip")
+    page.screenshot(path=str(ARTIFACTS / "studio-after-split.png"), full_page=True)
+    clips_before = set(Clip.objects.values_list("pk", flat=True))
+    page.click("button:has-text('Bring the video up to date')")
+    expect(page.locator("#timeline .state-generating").first).to_be_visible()
+    stitch = wait_for_new_full_video(page, project, shown, clips=4)
+    assert clips_before <= set(Clip.objects.values_list("pk", flat=True))  # every earlier clip is kept
+    assert abs(stitch.duration - 24.0) < 0.1
+
+    # Delete scene 3 (confirmed): scene 2 takes its time; bring up to date, re-stitched with 3 clips.
+    page.reload()
+    shown = page.locator("#stitch-id").text_content()
+    page.once("dialog", lambda dialog: dialog.accept())
+    card = open_edit_menu(page, 3)
+    card.locator(".delete-scene").click()
+    expect(page.locator(".scene-card")).to_have_count(3)
+    page.click("button:has-text('Bring the video up to date')")
+    wait_for_new_full_video(page, project, shown, clips=3)
+    assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 16), (16, 24)]
+
+    # Move scene 3's start to 12 s: both neighbours re-rendered, the video re-stitched.
+    page.reload()
+    shown = page.locator("#stitch-id").text_content()
+    card = open_edit_menu(page, 3)
+    card.locator("input[id^=start-]").fill("12")
+    card.locator(".boundary-button").click()
+    expect(page.locator(".scene-card.stale")).to_have_count(2)
+    page.click("button:has-text('Bring the video up to date')")
+    stitch = wait_for_new_full_video(page, project, shown, clips=3)
+    assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 12), (12, 24)]
+    assert abs(stitch.duration - 24.0) < 0.1
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "studio-after-edits.png"), full_page=True)
+
+    # At phone width: nothing scrolls sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "studio-390.png"), full_page=True)
+    assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_a_9_16_project_gives_a_portrait_video(logged_in, live_server, song_mp3):
+    page = logged_in
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server.url}/create/")
+    page.locator("#section-config summary").click()
+    page.select_option("#id_aspect_ratio", "9:16")
+    page.fill("#id_number_of_scenes", "2")
+    page.set_input_files("#id_file", str(song_mp3))
+    expect(page.locator("#music-source .track-title")).to_be_visible(timeout=20000)
+    page.fill("#id_song_end", "16")
+    page.fill("#id_video_description", "Dancer in a neon alley")
+    page.click("button:has-text('Create project')")
+    page.wait_for_url(re.compile(r"/quick-gen/"))
+    player = page.locator("#full-video-player")
+    expect(player).to_be_visible(timeout=60000)
+    project = Project.objects.get()
+    assert project.aspect_ratio == "9:16"
+    page.wait_for_function("document.getElementById('full-video-player').videoWidth > 0")
+    width, height = player.evaluate("v => [v.videoWidth, v.videoHeight]")
+    assert height > width
+    stitch = project.stitches.get()
+    video = media.probe(default_storage.path(stitch.file.name)).video
+    assert video.height > video.width
+    box = player.bounding_box()
+    assert box["height"] > box["width"] and page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "studio-portrait-390.png"), full_page=True)
+
+
+def test_rename_duplicate_and_delete_from_the_list_and_the_page(logged_in, live_server, user):
+    from tests.factories import written_project
+
+    project = written_project(user, scenes=2, video_description="Neon skyline, slow dolly")
+    page = logged_in
+    for width in (1366, 390):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.goto(f"{live_server.url}/")
+        page.screenshot(path=str(ARTIFACTS / f"project-list-{width}.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+    row = page.locator(".project-list li").first
+    row.locator("summary:has-text('Rename')").click()
+    row.locator("input[name=title]").fill("Skyline Night")
+    row.locator("button:has-text('Save name')").click()
+    expect(page.locator(".project-title")).to_have_text("Skyline Night")
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.locator(".project-list li").first.locator("button:has-text('Duplicate')").click()
+    page.wait_for_url(re.compile(r"/quick-gen/"))
+    expect(page.locator("h1")).to_have_text("Skyline Night (copy)")
+    expect(page.locator(".scene-card")).to_have_count(2)
+    copy = Project.objects.exclude(pk=project.pk).get()
+    assert page.url.endswith(f"/quick-gen/{copy.pk}/")
+
+    page.locator(".project-actions summary:has-text('Rename')").click()
+    page.fill("#rename-title", "Skyline, take two")
+    page.click("button:has-text('Save name')")
+    expect(page.locator("h1")).to_have_text("Skyline, take two")
+    page.click("a:has-text('Delete…')")
+    expect(page.locator("#confirm-delete")).to_contain_text("Delete “Skyline, take two”?")
+    page.screenshot(path=str(ARTIFACTS / "project-delete-confirm.png"), full_page=True)
+    page.click("button:has-text('Delete for good')")
+    page.wait_for_url(f"{live_server.url}/")
+    expect(page.locator(".messages")).to_contain_text("Deleted “Skyline, take two”")
+    expect(page.locator(".project-list li")).to_have_count(1)
+    assert list(Project.objects.values_list("title", flat=True)) == ["Skyline Night"]

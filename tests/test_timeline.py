@@ -1,0 +1,235 @@
+"""Timeline edits: split, duplicate, delete, reorder, move a boundary, and bringing the video
+up to date afterwards (rows built directly; rendering is the local provider's, for real, only
+where the re-stitch is what is tested)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mv.errors import Refused
+from mv.models import AudioTrack, Clip, Stitch, StitchItem
+from mv.pipeline import timeline
+from tests.factories import finished_clip, written_project
+
+HX = {"HTTP_HX_REQUEST": "true"}
+BEATS = [round(0.5 * n, 3) for n in range(81)]  # 120 bpm over 40 s
+
+
+@pytest.fixture
+def track(user):
+    return AudioTrack.objects.create(owner=user, title="song", original="audio/original/x.mp3", duration=40.0)
+
+
+@pytest.fixture
+def project(user, track):
+    """Three 8 s scenes from 0 s, each with a fitting clip, stitched."""
+    project = written_project(user, scenes=3, audio_track=track, video_description="Rooftop concert")
+    clips = [finished_clip(scene) for scene in project.scenes.order_by("position")]
+    Clip.objects.filter(pk__in=[c.pk for c in clips]).update(file="clips/stored.mp4")  # a stitch needs files
+    stitch = Stitch.objects.create(owner=user, project=project, status="succeeded", num_clips=3)
+    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    return project
+
+
+def slots(project) -> list[tuple[float, float]]:
+    return [(s.start, s.end) for s in project.scenes.order_by("position")]
+
+
+def descriptions(project) -> list[str]:
+    return list(project.scenes.order_by("position").values_list("description", flat=True))
+
+
+def test_splitting_a_scene_cuts_its_slot_at_its_middle_and_leaves_the_others(project):
+    first = project.scenes.get(position=0)
+    added = timeline.split_scene(first)
+    assert slots(project) == [(0.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 24.0)]
+    assert added.position == 1 and added.description == "scene 1" and added.current_clip is None
+    first.refresh_from_db()
+    assert first.current_clip is not None  # the clip stays, now out of date (8 s in a 4 s slot)
+
+
+def test_splitting_snaps_to_the_nearest_beat_when_the_song_is_analysed(project, track):
+    track.analysis = {"beats": [1.3, 2.9, 4.6, 7.1]}
+    track.save(update_fields=["analysis"])
+    timeline.split_scene(project.scenes.get(position=0), at=3.5)
+    assert slots(project)[:2] == [(0.0, 2.9), (2.9, 8.0)]
+
+
+def test_a_scene_without_a_song_cannot_be_split(user):
+    project = written_project(user, scenes=2)
+    with pytest.raises(Refused) as refused:
+        timeline.split_scene(project.scenes.first())
+    assert refused.value.code == "no_song"
+
+
+def test_deleting_a_scene_gives_its_slot_to_the_one_before_and_keeps_its_clips(project):
+    middle = project.scenes.get(position=1)
+    clip_id = middle.current_clip_id
+    timeline.delete_scene(middle)
+    assert slots(project) == [(0.0, 16.0), (16.0, 24.0)]
+    assert descriptions(project) == ["scene 1", "scene 3"]
+    assert Clip.objects.filter(pk=clip_id, scene__isnull=True).exists()
+
+
+def test_deleting_the_first_scene_gives_its_slot_to_the_next(project):
+    timeline.delete_scene(project.scenes.get(position=0))
+    assert slots(project) == [(0.0, 16.0), (16.0, 24.0)]
+
+
+def test_the_last_scene_cannot_be_deleted(user, track):
+    project = written_project(user, scenes=1, audio_track=track)
+    with pytest.raises(Refused):
+        timeline.delete_scene(project.scenes.get())
+
+
+def test_moving_a_boundary_snaps_to_a_beat_and_stays_inside_the_two_scenes(project, track):
+    track.analysis = {"beats": BEATS}
+    track.save(update_fields=["analysis"])
+    second = project.scenes.get(position=1)
+    timeline.move_boundary(second, 10.2)
+    assert slots(project) == [(0.0, 10.0), (10.0, 16.0), (16.0, 24.0)]
+    timeline.move_boundary(second, 99.0)  # past the scene's end: kept half a second inside it
+    assert slots(project)[1] == (15.5, 16.0)
+
+
+def test_moving_a_boundary_without_beats_clamps_it(project):
+    timeline.move_boundary(project.scenes.get(position=2), 1.0)
+    assert slots(project) == [(0.0, 8.0), (8.0, 8.5), (8.5, 24.0)]
+
+
+def test_the_first_scenes_start_is_not_a_boundary(project):
+    with pytest.raises(Refused):
+        timeline.move_boundary(project.scenes.get(position=0), 2.0)
+
+
+def test_reordering_keeps_each_scenes_length_and_re_stitches_at_once(project):
+    third = project.scenes.get(position=2)
+    timeline.split_scene(project.scenes.get(position=0))  # scene 1 -> 4 s + 4 s
+    assert timeline.move_scene(project.scenes.get(pk=third.pk), 0).position == 0
+    assert descriptions(project) == ["scene 3", "scene 1", "scene 1", "scene 2"]
+    assert slots(project) == [(0.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 24.0)]
+
+
+def test_reordering_fitting_clips_re_stitches_in_the_new_order(project):
+    before = Stitch.objects.count()
+    timeline.move_scene(project.scenes.get(position=2), 0)
+    latest = project.stitches.order_by("-created_at").first()
+    assert Stitch.objects.count() == before + 1
+    assert [c.pk for c in latest.ordered_clips()] == [s.current_clip_id for s in project.scenes.order_by("position")]
+
+
+def test_reordering_to_a_place_that_does_not_exist_is_refused(project):
+    with pytest.raises(Refused) as refused:
+        timeline.move_scene(project.scenes.get(position=0), 5)
+    assert refused.value.message == "Choose a place between 1 and 3."
+
+
+def test_duplicating_inserts_a_copy_as_long_as_the_scene_and_pushes_the_rest_back(project):
+    copy = timeline.duplicate_scene(project.scenes.get(position=0))
+    assert copy.position == 1 and copy.current_clip is None
+    assert slots(project) == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
+    assert descriptions(project) == ["scene 1", "scene 1", "scene 2", "scene 3"]
+
+
+def test_duplicating_past_the_end_of_the_song_shortens_the_last_scene(user, track):
+    project = written_project(user, scenes=5, audio_track=track)  # 0-40 s, the song is full
+    with pytest.raises(Refused) as refused:
+        timeline.duplicate_scene(project.scenes.get(position=0))
+    assert refused.value.code == "no_room"
+    assert len(slots(project)) == 5  # nothing changed
+
+
+def test_only_clips_that_no_longer_fit_their_slot_are_out_of_date(project):
+    timeline.move_boundary(project.scenes.get(position=1), 9.0)
+    assert [s.position for s in timeline.out_of_date(project)] == [0, 1]
+
+
+def test_bringing_up_to_date_renders_only_the_out_of_date_scenes_for_their_slots_and_re_stitches(project):
+    timeline.split_scene(project.scenes.get(position=0))
+    old_clips = set(Clip.objects.values_list("pk", flat=True))
+    stitches = Stitch.objects.count()
+    new = timeline.refresh(project, project.owner)  # runs in-process on the local provider
+    assert sorted(c.scene.position for c in new) == [0, 1]
+    assert sorted(float(c.input["duration"]) for c in new) == [4.0, 4.0]
+    assert old_clips <= set(Clip.objects.values_list("pk", flat=True))  # every old clip is kept
+    assert Stitch.objects.count() == stitches + 1  # stitched automatically once all fit
+    assert timeline.out_of_date(project) == []
+
+
+def test_bringing_an_up_to_date_project_up_to_date_is_refused(project):
+    with pytest.raises(Refused) as refused:
+        timeline.refresh(project, project.owner)
+    assert refused.value.code == "up_to_date"
+
+
+# --- the views ----------------------------------------------------------------------------------
+
+
+def test_the_split_view_returns_the_studio_partial(alice_client, project):
+    scene = project.scenes.get(position=0)
+    response = alice_client.post(f"/scenes/{scene.pk}/split/", {"at": ""}, **HX)
+    html = response.content.decode()
+    assert response.status_code == 200 and html.startswith('\n<div id="studio"') or 'id="studio"' in html
+    assert "<html" not in html and html.count('class="tl-thumb') == 4 and "Bring the video up to date" in html
+
+
+def test_a_refused_edit_shows_its_message(alice_client, project):
+    scene = project.scenes.get(position=0)
+    html = alice_client.post(f"/scenes/{scene.pk}/boundary/", {"start": "3"}, **HX).content.decode()
+    assert 'id="edit-error"' in html and "The first scene starts where the song starts" in html
+
+
+def test_edit_views_answer_405_to_get_and_404_for_another_users_scene(alice_client, client, other_user, project):
+    scene = project.scenes.get(position=1)
+    assert alice_client.get(f"/scenes/{scene.pk}/delete/").status_code == 405
+    client.force_login(other_user)
+    for action in ("split", "duplicate", "delete", "move", "boundary"):
+        assert client.post(f"/scenes/{scene.pk}/{action}/", {"to": "1", "start": "9"}).status_code == 404
+    assert project.scenes.count() == 3
+
+
+def test_without_htmx_an_edit_redirects_to_the_page(alice_client, project):
+    scene = project.scenes.get(position=1)
+    response = alice_client.post(f"/scenes/{scene.pk}/move/", {"to": "1"})
+    assert response.status_code == 302 and response.url == project.get_absolute_url()
+    assert descriptions(project) == ["scene 2", "scene 1", "scene 3"]
+
+
+def test_the_page_marks_out_of_date_clips_and_an_older_full_video(alice_client, project):
+    timeline.delete_scene(project.scenes.get(position=2))
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert 'id="video-stale"' in html and html.count('class="card scene-card stale"') == 1
+    assert "1 scene needs a new clip" in html
+
+
+def test_the_timeline_shows_section_bands_and_beat_ticks_only_once_the_song_is_analysed(alice_client, project, track):
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert "tl-band" not in html.split('id="timeline"')[1].split("</section>")[0] and 'class="tl-beat"' not in html
+    track.analysis = {"beats": [0.5, 10.0, 20.0], "sections": [
+        {"start": 0.0, "end": 10.0, "label": "intro", "energy": 0.3},
+        {"start": 10.0, "end": 40.0, "label": "chorus", "energy": 1.0}]}
+    track.save(update_fields=["analysis"])
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert html.count('class="tl-beat"') == 3 and 'x1="25.0%"' in html
+    assert 'x="25.0%" width="75.0%"' in html and ">chorus</text>" in html
+
+
+def test_a_rendering_or_failed_scene_is_marked_on_the_strip(alice_client, project, user):
+    first, second, _ = project.scenes.order_by("position")
+    Clip.objects.create(owner=user, scene=first, status="running", prompt="p", progress=20)
+    Clip.objects.create(owner=user, scene=second, status="failed", prompt="p", error="The model refused the prompt.")
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert f'class="tl-thumb state-generating" id="thumb-{first.pk}"' in html
+    assert f'class="tl-thumb state-failed" id="thumb-{second.pk}"' in html
+    assert html.count('class="tl-thumb state-ready"') == 1
+
+
+@pytest.mark.parametrize(("slot", "asked"), [(3.2, 4), (5.3, 6), (8.0, 8), (9.5, 8)])
+def test_veo_is_asked_for_the_shortest_length_it_makes_that_covers_a_slot(fake_replicate, tmp_path, slot, asked):
+    from mv import flavors
+    from mv.providers import get_provider
+    from mv.providers.base import ClipRequest
+
+    update = get_provider().start_clip(flavors.resolve("default"), ClipRequest(prompt="x", duration=slot),
+                                       workdir=tmp_path)
+    assert update.input["duration"] == asked
