@@ -252,6 +252,15 @@ MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
 MV_MAX_SONG_SECONDS = envfloat("MV_MAX_SONG_SECONDS", 1800.0)  # longest song accepted, measured by decoding it
 MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds before a prediction is cancelled
 MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 1.0)  # seconds between polls of one prediction
+# Replicate webhooks: with the app's public address (https://studio.example.com) every
+# prediction is created with a webhook for its completion, so a finished prediction is taken in
+# at once and polling becomes a slow fallback (MV_WEBHOOK_POLL_INTERVAL). Deliveries are signed:
+# the secret is REPLICATE_WEBHOOK_SECRET (whsec_...) or, when unset, asked of Replicate's API
+# once. A delivery whose timestamp is more than MV_WEBHOOK_TOLERANCE seconds off is refused.
+MV_PUBLIC_URL = env("MV_PUBLIC_URL").rstrip("/")
+REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET")
+MV_WEBHOOK_TOLERANCE = envint("MV_WEBHOOK_TOLERANCE", 300)
+MV_WEBHOOK_POLL_INTERVAL = envfloat("MV_WEBHOOK_POLL_INTERVAL", 30.0)
 # How long a start (the create call with its retries) may take before a worker that finds it
 # unfinished calls it interrupted; until then another worker may still be inside that call.
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)

@@ -180,7 +180,7 @@ class Clip(VideoMixin, Prediction):
         files.store(self.poster, poster_path, f"{self.pk}.jpg")
         self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
                      duration=info.video.duration if info.video else info.duration)
-        if self.scene_id and self.promote_on_success:
+        if self.finished_here and self.scene_id and self.promote_on_success:
             # Concurrent finishes each set the pointer as they finish: the last one wins.
             Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
 
