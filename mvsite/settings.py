@@ -268,7 +268,15 @@ MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).
 MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
-MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
+# Predictions in flight at once. Replicate publishes 600 creates/min and 3000/min for every
+# other endpoint (https://replicate.com/docs/topics/predictions/rate-limits); each running
+# prediction is polled once per MV_POLL_INTERVAL (1 s), so 40 in flight poll at 40 GET/s, 80 %
+# of the 50/s allowed, leaving room for pages' and workers' other calls. (Webhooks make polls
+# rare: raise it with MV_PUBLIC_URL set.)
+MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 40)
+# Processes `manage.py mv_worker` runs the task queue in: a clip's finishing work (download,
+# checks, poster) takes ~65 ms, so one process finishing 40 clips would add seconds in a row.
+MV_WORKER_PROCESSES = envint("MV_WORKER_PROCESSES", 3)
 # The API's `wait`: at most this many seconds, in at most this many threads per web process
 # (keep it below the threads per process); when all are busy a request answers 202 at once.
 MV_MAX_WAIT_SECONDS = envfloat("MV_MAX_WAIT_SECONDS", 30.0)

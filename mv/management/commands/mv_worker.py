@@ -1,6 +1,15 @@
-"""The background worker: pick up what a crash left, then run the task queue."""
+"""The background worker: pick up what a crash left, then run the task queue in several
+processes (``MV_WORKER_PROCESSES``), so the finishing work of many clips (download, checks,
+poster) runs side by side instead of one clip after another."""
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -11,22 +20,60 @@ from mv import storage, tasks
 
 class Command(BaseCommand):
     help = ("Run MV Studio's background worker: resume interrupted jobs, prune media files no row points at, "
-            "then run the task queue "
+            "then run the task queue in --processes processes "
             "(the database queue, or RQ with MV_TASKS_BACKEND=rq; start as many as you like).")
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--interval", type=float, default=0.2, help="seconds between queue checks when idle (db)")
         parser.add_argument("--batch", action="store_true", help="process what is queued, then exit")
+        parser.add_argument("--processes", type=int, default=None,
+                            help="queue-running processes (default MV_WORKER_PROCESSES)")
+        parser.add_argument("--queue-only", action="store_true", help="(internal) run the queue in this process only")
 
-    def handle(self, *args, interval: float, batch: bool, **options) -> None:
-        resumed = tasks.resume_interrupted()
-        if resumed:
-            self.stdout.write(f"resumed {resumed} interrupted job(s)")
-        pruned = storage.prune_unreferenced(settings.MV_PRUNE_MEDIA_AFTER)
-        if pruned:
-            self.stdout.write(f"removed {len(pruned)} media file(s) a killed process left behind")
+    def handle(self, *args, interval: float, batch: bool, processes: int | None, queue_only: bool, **options) -> None:
+        if not queue_only:
+            resumed = tasks.resume_interrupted()
+            if resumed:
+                self.stdout.write(f"resumed {resumed} interrupted job(s)")
+            pruned = storage.prune_unreferenced(settings.MV_PRUNE_MEDIA_AFTER)
+            if pruned:
+                self.stdout.write(f"removed {len(pruned)} media file(s) a killed process left behind")
+            count = max(1, processes or settings.MV_WORKER_PROCESSES)
+            if count > 1:
+                sys.exit(self._run_several(count, interval, batch))
+        self._run_queue(interval, batch)
+
+    @staticmethod
+    def _run_queue(interval: float, batch: bool) -> None:
         if settings.MV_TASKS_BACKEND == "rq":
             call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch)
         else:
             call_command("db_worker", interval=interval, reload=False, queue_name="*", batch=batch,
                          startup_delay=False)
+
+    def _run_several(self, count: int, interval: float, batch: bool) -> int:
+        """Run the queue in ``count`` child processes; a stop signal is passed on to them."""
+        command = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "mv_worker", "--queue-only",
+                   "--interval", str(interval), *(["--batch"] if batch else [])]
+        children = [subprocess.Popen(command, preexec_fn=_die_with_parent) for _ in range(count)]
+
+        def stop(signum, frame) -> None:
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        self.stdout.write(f"running the queue in {count} processes")
+        self.stdout.flush()
+        codes = [child.wait() for child in children]
+        return max(codes, default=0)
+
+
+def _die_with_parent() -> None:
+    """A worker killed outright takes its queue processes with it (Linux), as one process
+    would go: what they were doing is resumed by the next worker start."""
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
