@@ -10,6 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from mv import media
 from mv.errors import Refused
 from mv.models.base import GeneratedName, OwnedQuerySet
 
@@ -67,6 +68,14 @@ class AudioTrack(models.Model):
         """The one time-range rule: 0 <= start < end <= the track's length (end defaults to
         the track's end). The error names the fields and the track's length."""
         return check_range(start, end, self.duration, names=names)
+
+    def media_info(self) -> media.MediaInfo | None:
+        """The song's facts when ``file`` is our own transcode (AAC, 44.1 kHz stereo, made
+        once on arrival: mv.media.transcode_song), else None (the stitch probes it)."""
+        if not self.file or not self.duration:
+            return None
+        return media.MediaInfo(duration=self.duration, video=None,
+                               audio=media.AudioStream("aac", 44100, 2, self.duration, "stereo"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"audio_id": str(self.pk), "title": self.title, "duration": self.duration,
