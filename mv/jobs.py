@@ -206,13 +206,13 @@ def remove_dead_workdirs() -> list[str]:
     removed = []
     for path in (p for p in os.scandir(tempfile.gettempdir()) if p.name.startswith(files.WORKDIR_PREFIX)):
         pid = files.workdir_pid(path.name)
-        if pid is not None and not _alive(pid):
+        if pid is not None and not process_alive(pid):
             shutil.rmtree(path.path, ignore_errors=True)
             removed.append(path.name)
     return removed
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

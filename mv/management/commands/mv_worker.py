@@ -35,6 +35,13 @@ class Command(BaseCommand):
             resumed = tasks.resume_interrupted()
             if resumed:
                 self.stdout.write(f"resumed {resumed} interrupted job(s)")
+            if settings.MV_TASKS_BACKEND == "rq":
+                import django_rq
+
+                from mv import rqworker
+
+                if rqworker.free_dead_scheduler_lock(django_rq.get_connection("default")):
+                    self.stdout.write("freed the scheduler lock a killed worker held")
             pruned = storage.prune_unreferenced(settings.MV_PRUNE_MEDIA_AFTER)
             if pruned:
                 self.stdout.write(f"removed {len(pruned)} media file(s) a killed process left behind")
@@ -46,7 +53,8 @@ class Command(BaseCommand):
     @staticmethod
     def _run_queue(interval: float, batch: bool) -> None:
         if settings.MV_TASKS_BACKEND == "rq":
-            call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch)
+            call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch,
+                         worker_class="mv.rqworker.Worker")
         else:
             call_command("db_worker", interval=interval, reload=False, queue_name="*", batch=batch,
                          startup_delay=False)
@@ -70,10 +78,19 @@ class Command(BaseCommand):
         return max(codes, default=0)
 
 
+def _libc():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()  # found in the parent: a forked child must not look it up (find_library runs programs)
+
+
 def _die_with_parent() -> None:
     """A worker killed outright takes its queue processes with it (Linux), as one process
     would go: what they were doing is resumed by the next worker start."""
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    prctl = getattr(_LIBC, "prctl", None)
+    if prctl is not None:
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
