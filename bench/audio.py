@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from typing import Any
 
 from bench.common import SCRATCH, Row, timed
 from mv import media
@@ -33,7 +34,7 @@ def run(args) -> list[Row]:
     return rows
 
 
-def _pcm(args: list) -> "np.ndarray":
+def _pcm(args: list) -> Any:
     """ffmpeg's decode of the input as mono 16-bit samples at 44.1 kHz."""
     import numpy as np
 
