@@ -23,14 +23,15 @@ run: $(STAMP)
 	$(PY) manage.py ensure_admin
 	$(VENV)/bin/honcho start -f Procfile
 
-## make test: the whole suite (browser tests included; Chromium is installed when missing).
+## make test: the whole suite: the fast part in TEST_WORKERS processes (pytest-xdist; each has
+## its own SQLite/PostgreSQL test database and media folders), the browser tests on their own,
+## then the PostgreSQL pass whenever PostgreSQL answers on 127.0.0.1:5432 (it says when it does not).
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
-	$(PY) -m pytest
-	@if [ -n "$$MV_TEST_POSTGRES_URL" ]; then \
-	  echo "== the suite again on PostgreSQL ($$MV_TEST_POSTGRES_URL)"; \
-	  DATABASE_URL="$$MV_TEST_POSTGRES_URL" $(PY) -m pytest -m "not browser"; \
-	fi
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not browser"
+	$(PY) -m pytest -m browser
+	@bash scripts/test-postgres.sh $(PY) -n $(TEST_WORKERS) -m "not browser"
 
 ## make bench: the benchmarks in bench/, each printing ratios measured side by side.
 bench: $(STAMP)

@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +55,12 @@ def setup_django(**env: str) -> None:
     call_command("migrate", verbosity=0)
 
 
+def load_now() -> str:
+    """The machine's 1-minute load average and core count, printed on every row: a number
+    measured on a busy machine says so."""
+    return f"{os.getloadavg()[0]:.1f}/{os.cpu_count()}"
+
+
 @dataclass
 class Row:
     bench: str
@@ -64,6 +70,7 @@ class Row:
     ratio: str
     bar: str
     ok: bool | None
+    load: str = field(default_factory=load_now)  # when the row was measured
 
 
 def timed(fn: Callable[[], object], repeat: int = 3) -> float:
@@ -102,8 +109,8 @@ def verdict(row: Row) -> str:
 
 
 def print_table(rows: list[Row]) -> None:
-    headers = ("bench", "measured", "value", "baseline", "ratio", "bar", "result")
-    table = [headers] + [(r.bench, r.what, r.value, r.baseline, r.ratio, r.bar, verdict(r)) for r in rows]
+    headers = ("bench", "measured", "value", "baseline", "ratio", "bar", "result", "load/cores")
+    table = [headers] + [(r.bench, r.what, r.value, r.baseline, r.ratio, r.bar, verdict(r), r.load) for r in rows]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(headers))]
     for n, line in enumerate(table):
         print("| " + " | ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) + " |")

@@ -1,11 +1,12 @@
 """Fan-out: a project's clips against a fake Replicate whose predictions take L = 3 s,
-rendered by ONE worker process (`manage.py mv_worker`). Wall time / L, beside the
-one-at-a-time baseline of the tool this replaces, measured in the same run.
+rendered by the worker exactly as `make run` starts it (`manage.py mv_worker`: the queue in
+MV_WORKER_PROCESSES processes). Wall time / L, beside the one-at-a-time baseline of the tool
+this replaces, measured in the same run.
 
-Rows run at the app's DEFAULT settings (MV_MAX_CONCURRENT_PREDICTIONS=8, MV_POLL_INTERVAL=1,
-`mv_worker` as documented) and, labelled TUNED, at the settings the issue's 32-scene bar
-needs (limit 32, polls every BENCH_POLL = 1 s, worker queue checks every 0.05 s). Each row
-names its settings and its bar."""
+Every row runs at the app's DEFAULT settings (MV_MAX_CONCURRENT_PREDICTIONS=40,
+MV_POLL_INTERVAL=1, MV_WORKER_PROCESSES=3, worker queue checks every 0.2 s); the bars are the
+issue's (8 scenes 1.5 L, 32 scenes 2.0 L, 64 scenes 2.5 L), and each row prints the machine's
+load average while it ran."""
 
 from __future__ import annotations
 
@@ -17,9 +18,8 @@ import time
 from bench.common import ROOT, SCRATCH, Row, free_port, wait_port
 
 LATENCY = 3.0
-DEFAULT_LIMIT, DEFAULT_POLL = 8, 1.0  # the app's defaults (mvsite/settings.py), checked in run()
-POLL = float(os.environ.get("BENCH_POLL", "1.0"))  # MV_POLL_INTERVAL of the TUNED rows
-TUNED_INTERVAL = 0.05  # mv_worker --interval of the TUNED rows (default 0.2 s)
+DEFAULT_LIMIT, DEFAULT_POLL, DEFAULT_PROCESSES = 40, 1.0, 3  # the app's defaults (mvsite/settings.py), checked in run()
+PINNED = ("MV_MAX_CONCURRENT_PREDICTIONS", "MV_POLL_INTERVAL", "MV_WORKER_PROCESSES")
 
 
 def _project(owner, scenes: int):
@@ -39,7 +39,7 @@ def _fan_out(owner, scenes: int, env: dict[str, str], workers: int = 1, worker_a
     processes = [subprocess.Popen([sys.executable, "manage.py", "mv_worker", *worker_args], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(workers)]
     try:
-        time.sleep(3)  # the worker is up and idle before the clock starts
+        time.sleep(6)  # the worker processes are up and idle before the clock starts
         project = _project(owner, scenes)
         start = time.perf_counter()
         clips = rendering.start_project_clips(project, flavors.resolve("default"))
@@ -85,13 +85,12 @@ def run(args) -> list[Row]:
     from django.contrib.auth import get_user_model
     from django.test import override_settings
 
-    # The DEFAULT rows take the settings from the app itself: the worker gets neither
-    # variable, and the labels below must match what mvsite/settings.py falls back to.
-    pinned = [k for k in ("MV_MAX_CONCURRENT_PREDICTIONS", "MV_POLL_INTERVAL") if k in os.environ]
-    if not pinned:
-        assert (settings.MV_MAX_CONCURRENT_PREDICTIONS, settings.MV_POLL_INTERVAL) == (DEFAULT_LIMIT, DEFAULT_POLL), \
-            "the app's defaults changed: update DEFAULT_LIMIT / DEFAULT_POLL in bench/fanout.py"
-    clean_env = {k: v for k, v in os.environ.items() if k not in ("MV_MAX_CONCURRENT_PREDICTIONS", "MV_POLL_INTERVAL")}
+    # The rows take the settings from the app itself: the worker gets none of these
+    # variables, and the labels below must match what mvsite/settings.py falls back to.
+    assert (settings.MV_MAX_CONCURRENT_PREDICTIONS, settings.MV_POLL_INTERVAL, settings.MV_WORKER_PROCESSES) == (
+        DEFAULT_LIMIT, DEFAULT_POLL, DEFAULT_PROCESSES) or any(k in os.environ for k in PINNED), \
+        "the app's defaults changed: update DEFAULT_LIMIT / DEFAULT_POLL / DEFAULT_PROCESSES in bench/fanout.py"
+    clean_env = {k: v for k, v in os.environ.items() if k not in PINNED}
 
     port = free_port()
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.replicate_server", "--port", str(port), "--latency",
@@ -107,31 +106,30 @@ def run(args) -> list[Row]:
             base_env = {**clean_env, **provider, "MV_TASKS_BACKEND": "db"}
             measured = 4 if args.quick else 8
             baseline = _one_at_a_time(measured) * 8 / measured  # seconds for 8 clips
-            defaults = f"DEFAULTS: limit {DEFAULT_LIMIT}, poll {DEFAULT_POLL:g} s, worker interval 0.2 s"
-            tuned = f"TUNED: limit 32, poll {POLL:g} s, worker interval {TUNED_INTERVAL:g} s"
-            waves = f"limit {DEFAULT_LIMIT}: 4 waves, floor 4 L; 1.5 L a wave"
-            runs = (
-                # scenes, workers, env, worker args, settings label, bar (L), where the bar comes from
+            defaults = (f"DEFAULTS: limit {DEFAULT_LIMIT}, poll {DEFAULT_POLL:g} s, "
+                        f"{DEFAULT_PROCESSES} worker processes")
+            runs = (  # scenes, mv_worker commands, env, worker args, settings label, bar (L), where the bar comes from
                 (8, 1, base_env, (), defaults, 1.5, "issue, 8 scenes"),
-                (32, 1, base_env, (), defaults, 6.0, waves),
-                (32, 1, {**base_env, "MV_MAX_CONCURRENT_PREDICTIONS": "32", "MV_POLL_INTERVAL": str(POLL)},
-                 ("--interval", str(TUNED_INTERVAL)), tuned, 2.0, "issue, 32 scenes"),
-                (32, 2, {**base_env, "MV_MAX_CONCURRENT_PREDICTIONS": "32", "MV_POLL_INTERVAL": str(POLL)},
-                 ("--interval", str(TUNED_INTERVAL)), tuned, 2.0, "issue, 32 scenes"),
+                (32, 1, base_env, (), defaults, 2.0, "issue, 32 scenes"),
+                (64, 1, base_env, (), defaults, 2.5, "issue, 64 scenes; 2 waves of <= 40"),
+                # context, no bar: the same 32 with the queue in one process (the layout before)
+                (32, 1, base_env, ("--processes", "1"), f"limit {DEFAULT_LIMIT}, ONE worker process", None, ""),
             )
             for scenes, workers, env, worker_args, label, bar, source in runs:
-                what = f"{scenes} clips, L={LATENCY:g} s, {workers} worker(s) [{label}]"
+                what = f"{scenes} clips, L={LATENCY:g} s, {workers} mv_worker [{label}]"
                 sequential = baseline * scenes / 8
                 base_text = (f"one at a time {sequential:.1f} s = {sequential / LATENCY:.1f} L"
                              + ("" if scenes == measured else f" ({measured} measured, scaled)"))
                 try:
+                    before = os.getloadavg()[0]
                     wall = _fan_out(owner, scenes, env, workers, worker_args)
+                    what += f" load {before:.1f}->{os.getloadavg()[0]:.1f}"
                 except RuntimeError as exc:
-                    rows.append(Row("fanout", what, f"failed: {exc}"[:80], base_text, "-", f"<= {bar:g} L ({source})",
-                                    False))
+                    rows.append(Row("fanout", what, f"failed: {exc}"[:80], base_text, "-", f"<= {bar} L ({source})", False))
                     continue
                 rows.append(Row("fanout", what, f"{wall:.2f} s = {wall / LATENCY:.2f} L", base_text,
-                                f"{sequential / wall:.1f}x faster", f"<= {bar:g} L ({source})", wall / LATENCY <= bar))
+                                f"{sequential / wall:.1f}x faster", "-" if bar is None else f"<= {bar:g} L ({source})",
+                                None if bar is None else wall / LATENCY <= bar))
     finally:
         fake.terminate()
         fake.wait(10)

@@ -1,6 +1,9 @@
 """Stitching 8 clips of 8 s (1280x720, 24 fps, H.264+AAC) under a 70 s song.
 
-Ours: the song was transcoded to AAC once on arrival, so the stitch is a stream copy.
+Ours: the song was transcoded to AAC once on arrival, so the stitch is a stream copy, and the
+clips' and song's media facts were stored when they arrived, so it probes only its output. The
+song's encode is its own row (a project's first stitch pays it; a re-stitch does not), and the
+MoviePy comparisons count it in, since MoviePy encodes the song itself.
 Baselines in the same run: MoviePy 2 as the original tool used it (defaults, and
 preset=ultrafast threads=2), and a plain copy of the clips' bytes (the floor). Also one
 odd clip (1080p30): re-encode only it (ours) against normalising every clip. And the stitch
@@ -98,10 +101,17 @@ def run(args) -> list[Row]:
     work.mkdir(exist_ok=True)
     out = folder / "ours.mp4"
     frames, duration = 8 * 192, 64.0
-    ours = timed(lambda: media.stitch(clips, out, audio=aac, workdir=work), repeat=3)
+    # As the app stitches: every clip's facts were stored when it arrived and the song's when
+    # it was transcoded (once per song), so the stitch probes only its own output.
+    known = [media.probe(c) for c in clips]
+    song_facts = media.probe(aac)
+    ours = timed(lambda: media.stitch(clips, out, audio=aac, workdir=work, known=known, song=song_facts), repeat=5)
     problem = check(out, frames, duration)
     ok = not problem
     value = f"{ours:.3f} s" + ("" if ok else f" (output INVALID: {problem})")
+    probing = timed(lambda: media.stitch(clips, out, audio=aac, workdir=work), repeat=5)
+    encode = timed(lambda: media.transcode_song(song, folder / "song-again.m4a"), repeat=3)
+    first = encode + ours  # a project's first stitch pays the song's encode; a re-stitch does not
 
     def floor() -> None:
         with open(folder / "floor.bin", "wb") as dst:
@@ -110,21 +120,27 @@ def run(args) -> list[Row]:
                     shutil.copyfileobj(src, dst)
 
     floor_s = timed(floor, repeat=3)
-    rows = [Row("stitching", "8x8 s 720p + song, stream copy", value, f"floor {floor_s:.3f} s (bytes only, not a video)",
-                f"{ours / floor_s:.1f}x floor", "output valid", ok)]
+    rows = [Row("stitching", "8x8 s 720p + song, stream copy, facts known (a re-stitch)", value,
+                f"floor {floor_s:.3f} s (bytes only, not a video)", f"{ours / floor_s:.1f}x floor",
+                "<= 4x floor, output valid", ok and ours <= 4 * floor_s),
+            Row("stitching", "same, probing every clip and the song", f"{probing:.3f} s", f"facts known {ours:.3f} s",
+                f"{probing / ours:.2f}x", "-", None),
+            Row("stitching", "song encode to AAC (once per song, on arrival)", f"{encode:.3f} s",
+                f"first stitch with it {first:.3f} s, re-stitch {ours:.3f} s", f"{first / floor_s:.1f}x floor", "-", None)]
     # The baselines' outputs go through the same checks as ours; a broken baseline output is
     # shown in its cell (the row's verdict is about our stitch: valid and the speed bar).
     tuned_out = folder / "mp-tuned.mp4"
     tuned = timed(lambda: moviepy_stitch(clips, song, tuned_out, preset="ultrafast", threads=2), repeat=1)
-    rows.append(Row("stitching", "vs MoviePy ultrafast threads=2", value,
+    counted = f"{first:.3f} s (song encode counted in)"
+    rows.append(Row("stitching", "vs MoviePy ultrafast threads=2", counted,
                     f"{tuned:.1f} s, {verified(check(tuned_out, frames, duration))}",
-                    f"{tuned / ours:.0f}x faster", ">= 50x", tuned / ours >= 50 and ok))
+                    f"{tuned / first:.0f}x faster", ">= 50x", tuned / first >= 50 and ok))
     if not args.quick:
         default_out = folder / "mp-default.mp4"
         default = timed(lambda: moviepy_stitch(clips, song, default_out), repeat=1)
-        rows.append(Row("stitching", "vs MoviePy defaults", value,
+        rows.append(Row("stitching", "vs MoviePy defaults", counted,
                         f"{default:.1f} s, {verified(check(default_out, frames, duration))}",
-                        f"{default / ours:.0f}x faster", ">= 100x", default / ours >= 100 and ok))
+                        f"{default / first:.0f}x faster", ">= 100x", default / first >= 100 and ok))
 
     odd = folder / "odd.mp4"
     if not odd.exists():

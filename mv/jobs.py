@@ -58,8 +58,9 @@ def advance(kind: str, pk: str, token: str | None) -> bool:
 
 
 def advance_row(row: Prediction) -> bool:
-    """One step of the row's life; when it finishes here, its ledger is written and its
-    follow-ups run (once: a row already finished is left alone). True once it is finished."""
+    """One step of the row's life; when this step finishes it, its ledger is written and its
+    follow-ups run (once: a row finished elsewhere, by a Cancel or a racing webhook, is left
+    alone). True once it is finished."""
     if row.is_finished:
         return True
     reported: dict = {}
@@ -70,7 +71,7 @@ def advance_row(row: Prediction) -> bool:
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
         row.mark_failed("Something went wrong on our side; retry it.")
         done = True
-    if done:
+    if done and row.finished_here:
         _finished(row, reported)
     return done
 
@@ -82,6 +83,31 @@ def _finished(row: Prediction, reported: dict) -> None:
     except Exception:
         logger.exception("%s %s: its cost could not be recorded", row.kind_name(), row.pk)
     finished.send(sender=type(row), row=row)
+
+
+def deliver(prediction_id: str, payload: dict) -> Prediction | None:
+    """What a provider pushed about one of its predictions (a webhook): the row that waits
+    on it, of whatever kind, takes one step now, through the same code as a poll but
+    reading the pushed state instead of asking. None when no row has that prediction."""
+    for model in kinds():
+        row = model.objects.filter(prediction_id=prediction_id).first()
+        if row is not None:
+            break
+    else:
+        return None
+    if row.is_active:
+        with get_provider(row.provider).pushed(prediction_id, payload):
+            advance_row(row)
+    return row
+
+
+def poll_interval(kind: str, pk: str) -> float:
+    """Seconds until a running row is polled again: long when its provider tells us when
+    it finishes (polling is then only the fallback for a lost webhook)."""
+    name = kind_model(kind).objects.filter(pk=pk).values_list("provider", flat=True).first()
+    if name and get_provider(name).pushes_updates:
+        return settings.MV_WEBHOOK_POLL_INTERVAL
+    return settings.MV_POLL_INTERVAL
 
 
 def step(row: Prediction, reported: dict | None = None) -> bool:
@@ -194,7 +220,7 @@ def remove_dead_workdirs() -> list[str]:
     removed = []
     for path in (p for p in os.scandir(tempfile.gettempdir()) if p.name.startswith(files.WORKDIR_PREFIX)):
         pid = files.workdir_pid(path.name)
-        if pid is not None and not _alive(pid):
+        if pid is not None and not process_alive(pid):
             _stop_processes_using(path.path)
             shutil.rmtree(path.path, ignore_errors=True)
             removed.append(path.name)
@@ -215,7 +241,7 @@ def _stop_processes_using(folder: str) -> None:
             continue
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

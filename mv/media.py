@@ -15,7 +15,7 @@ import textwrap
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -100,6 +100,7 @@ class AudioStream:
     sample_rate: int
     channels: int
     duration: float
+    layout: str = ""  # e.g. "stereo"
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,19 @@ class MediaInfo:
     duration: float
     video: VideoStream | None
     audio: AudioStream | None
+
+    def to_dict(self) -> dict:
+        """The facts as stored on a row (Clip.media), so nothing probes the file again."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> MediaInfo | None:
+        """Stored facts back; None when there are none (or not in this shape)."""
+        try:
+            return cls(duration=float(data["duration"]), video=VideoStream(**data["video"]) if data.get("video") else None,
+                       audio=AudioStream(**data["audio"]) if data.get("audio") else None)
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 def _seconds(stream) -> float:
@@ -193,6 +207,7 @@ def probe(path: Path | str, *, unreadable: str = UNREADABLE) -> MediaInfo:
                 sample_rate=int(a.codec_context.sample_rate or 0),
                 channels=int(a.codec_context.channels or 0),
                 duration=_seconds(a),
+                layout=str(getattr(a.codec_context.layout, "name", "") or ""),
             )
         duration = float(container.duration / av.time_base) if container.duration else 0.0
         if not duration:
@@ -489,15 +504,18 @@ def frame_counts(lengths: Sequence[float], fps: str) -> list[int]:
 
 
 def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
-           suppress_video_audio: bool = True, workdir: Path, lengths: Sequence[float] | None = None) -> StitchResult:
+           suppress_video_audio: bool = True, workdir: Path, lengths: Sequence[float] | None = None,
+           known: Sequence[MediaInfo | None] = (), song: MediaInfo | None = None) -> StitchResult:
     """Join clips by stream copy (the concat demuxer with per-file video durations, so
     seams never drift) and lay the song under them, cut to the video's length. Only clips
     whose format differs from the majority are re-encoded, and with `lengths` (each clip's
     planned length, in seconds) the clips whose frame count differs from it, trimmed to the
-    frame. The result is verified."""
+    frame. The result is verified. ``known``/``song``: facts already stored for the clips
+    and the song; only what is not known is probed."""
     if not clips:
         raise MediaError("There are no clips to stitch.", "stitch called with no clips")
-    infos = [probe(c) for c in clips]  # clips were decoded and checked when they arrived
+    known = list(known) + [None] * (len(clips) - len(known))
+    infos = [k or probe(c) for c, k in zip(clips, known, strict=True)]  # decoded and checked when they arrived
     missing = [Path(c).name for c, i in zip(clips, infos, strict=True) if i.video is None]
     if missing:
         raise MediaError("A clip isn't a playable video; regenerate it, then stitch again.",
@@ -536,7 +554,7 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     args: list[str | Path] = ["-f", "concat", "-safe", "0", "-i", listing]
     maps: list[str] = ["-map", "0:v:0"]
     codecs: list[str] = ["-c:v", "copy"]
-    song = probe(audio) if use_song else None
+    song = (song or probe(audio)) if use_song else None
     if song is not None:
         args += [*input_args(audio), "-ss", f"{audio_start:.6f}", "-i", audio]
         maps += ["-map", "1:a:0"]

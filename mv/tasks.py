@@ -17,7 +17,6 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.tasks import Task, task
 from django.utils import timezone
@@ -34,11 +33,19 @@ NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new star
 def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
     """Advance one prediction row; while it runs, come back deferred instead of waiting."""
     while not jobs.advance(kind, pk, token):
+        interval = jobs.poll_interval(kind, pk)
         if advance_prediction.get_backend().supports_defer:
-            run_after = timezone.now() + timedelta(seconds=settings.MV_POLL_INTERVAL)
+            run_after = timezone.now() + timedelta(seconds=interval)
             advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
             return
-        time.sleep(settings.MV_POLL_INTERVAL)  # backends that cannot defer (ImmediateBackend)
+        time.sleep(interval)  # backends that cannot defer (ImmediateBackend)
+
+
+@task
+def deliver_prediction(prediction_id: str, payload: dict[str, Any]) -> None:
+    """Take in what a webhook said about a prediction (its download and checks run here,
+    in a worker, not in the web request that received it)."""
+    jobs.deliver(prediction_id, payload)
 
 
 @task
@@ -99,6 +106,10 @@ def follow(row: Prediction) -> None:
         holder.predictions.append(row)
         return
     _enqueue(advance_prediction, kind=row.kind_name(), pk=str(row.pk), token=str(token))
+
+
+def deliver_later(prediction_id: str, payload: dict[str, Any]) -> None:
+    _enqueue(deliver_prediction, prediction_id=prediction_id, payload=payload)
 
 
 def stitch_later(stitch: Stitch) -> None:

@@ -252,6 +252,15 @@ MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
 MV_MAX_SONG_SECONDS = envfloat("MV_MAX_SONG_SECONDS", 1800.0)  # longest song accepted, measured by decoding it
 MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds before a prediction is cancelled
 MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 1.0)  # seconds between polls of one prediction
+# Replicate webhooks: with the app's public address (https://studio.example.com) every
+# prediction is created with a webhook for its completion, so a finished prediction is taken in
+# at once and polling becomes a slow fallback (MV_WEBHOOK_POLL_INTERVAL). Deliveries are signed:
+# the secret is REPLICATE_WEBHOOK_SECRET (whsec_...) or, when unset, asked of Replicate's API
+# once. A delivery whose timestamp is more than MV_WEBHOOK_TOLERANCE seconds off is refused.
+MV_PUBLIC_URL = env("MV_PUBLIC_URL").rstrip("/")
+REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET")
+MV_WEBHOOK_TOLERANCE = envint("MV_WEBHOOK_TOLERANCE", 300)
+MV_WEBHOOK_POLL_INTERVAL = envfloat("MV_WEBHOOK_POLL_INTERVAL", 30.0)
 # How long a start (the create call with its retries) may take before a worker that finds it
 # unfinished calls it interrupted; until then another worker may still be inside that call.
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
@@ -262,7 +271,15 @@ MV_ANALYSIS_WAIT = envfloat("MV_ANALYSIS_WAIT", 60.0)
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).
 MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
-MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 8)
+# Predictions in flight at once. Replicate publishes 600 creates/min and 3000/min for every
+# other endpoint (https://replicate.com/docs/topics/predictions/rate-limits); each running
+# prediction is polled once per MV_POLL_INTERVAL (1 s), so 40 in flight poll at 40 GET/s, 80 %
+# of the 50/s allowed, leaving room for pages' and workers' other calls. (Webhooks make polls
+# rare: raise it with MV_PUBLIC_URL set.)
+MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 40)
+# Processes `manage.py mv_worker` runs the task queue in: a clip's finishing work (download,
+# checks, poster) takes ~65 ms, so one process finishing 40 clips would add seconds in a row.
+MV_WORKER_PROCESSES = envint("MV_WORKER_PROCESSES", 3)
 # The API's `wait`: at most this many seconds, in at most this many threads per web process
 # (keep it below the threads per process); when all are busy a request answers 202 at once.
 MV_MAX_WAIT_SECONDS = envfloat("MV_MAX_WAIT_SECONDS", 30.0)

@@ -13,6 +13,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.decorators.http import require_GET
 
+from mv import webhooks
+
 
 @require_GET
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -25,6 +27,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/replicate/webhook", webhooks.replicate_webhook, name="replicate_webhook"),
     path("api/", include("mv.api")),
     path("", include("mv.urls")),
 ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.servers.basehttp import WSGIServer
 
 from mv import media
 from tests.fakes.fixtures import (  # noqa: F401  (fixtures)
@@ -14,6 +15,11 @@ from tests.fakes.fixtures import (  # noqa: F401  (fixtures)
     fake_replicate,
     fake_replicate_tls,
 )
+
+# The live server is Django's development server, which listens with a backlog of 10 and
+# resets a burst of more clients arriving at once (gunicorn's backlog is 2048); the
+# concurrency test sends 50 at once.
+WSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)

@@ -97,9 +97,12 @@ def test_oversized_body_is_a_413(api_client):
     assert response.status_code == 413
 
 
-@pytest.mark.parametrize("path", ["/api/mv/get_video/not-a-uuid", f"/api/mv/get_video/{uuid.uuid4()}",
-                                  "/api/mv/get_video/..%2F..%2Fetc%2Fpasswd", f"/api/audio/get/{uuid.uuid4()}",
-                                  "/api/mv/get_character_reference/%00", f"/api/mv/projects/{uuid.uuid4()}"])
+UNKNOWN = "5f0c2f4e-8a51-4d6e-9b1c-3c7d2e9a4b10"  # a fixed unknown id: parallel workers must collect the same tests
+
+
+@pytest.mark.parametrize("path", ["/api/mv/get_video/not-a-uuid", f"/api/mv/get_video/{UNKNOWN}",
+                                  "/api/mv/get_video/..%2F..%2Fetc%2Fpasswd", f"/api/audio/get/{UNKNOWN}",
+                                  "/api/mv/get_character_reference/%00", f"/api/mv/projects/{UNKNOWN}"])
 def test_unknown_and_malformed_ids_are_404(api_client, path):
     response = api_client.get(path, HTTP_X_API_KEY="test-api-key")
     TRIED["cases"] += 1

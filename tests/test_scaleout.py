@@ -79,7 +79,7 @@ def redis_up() -> bool:
 
 @pytest.mark.redis
 @pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
-def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path):
+def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path, request):
     """Settings only: MV_TASKS_BACKEND=rq, and `manage.py mv_worker` runs the tasks on RQ
     (after resuming what a killed worker left)."""
     import os
@@ -107,6 +107,7 @@ def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path):
     import redis
 
     redis.Redis(db=queue_db).flushdb()
+    request.addfinalizer(lambda: redis.Redis(db=queue_db).flushdb())  # leave no keys behind
     assert manage("migrate", "-v0").returncode == 0
     name = f"rq-{uuid.uuid4().hex[:8]}"
     project_id = python(

@@ -236,6 +236,6 @@ def test_the_worker_warms_the_analysis_up_and_queues_songs_left_analysing(user, 
     monkeypatch.setattr(songs, "analyze_track", lambda track_id: analysed.append(track_id))
     left = bare_track(user)
     out = io.StringIO()
-    call_command("mv_worker", batch=True, stdout=out)
+    call_command("mv_worker", batch=True, processes=1, stdout=out)
     assert warmed == [True] and analysed == [str(left.pk)]  # queued at start, run by the worker
     assert "resumed 1 interrupted job(s)" in out.getvalue()

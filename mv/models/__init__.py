@@ -18,6 +18,7 @@ from mv.models.base import (
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
 from mv.models.projects import Project, ProjectQuerySet, Scene, SceneWriting
+from mv.models.webhooks import WebhookDelivery
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -39,5 +40,6 @@ __all__ = [
     "Stitch",
     "StitchItem",
     "VideoMixin",
+    "WebhookDelivery",
     "check_range",
 ]

@@ -15,7 +15,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors
+from mv import files, flavors, media
 from mv.errors import Refused
 from mv.models.base import (
     ACTIVE_STATUSES,
@@ -177,6 +177,14 @@ class AudioTrack(models.Model):
             "lyrics_status": lyrics_status,
             "lyrics_message": lyrics_message,
         }
+
+    def media_info(self) -> media.MediaInfo | None:
+        """The song's facts when ``file`` is our own transcode (AAC, 44.1 kHz stereo, made
+        once on arrival: mv.media.transcode_song), else None (the stitch probes it)."""
+        if not self.file or not self.duration:
+            return None
+        return media.MediaInfo(duration=self.duration, video=None,
+                               audio=media.AudioStream("aac", 44100, 2, self.duration, "stereo"))
 
     def to_dict(self) -> dict[str, Any]:
         return {"audio_id": str(self.pk), "title": self.title, "duration": self.duration,

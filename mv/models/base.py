@@ -76,6 +76,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    # Set on this instance when it was this instance's write that finished the row, so what
+    # follows a finish runs once even when two steps race to finish it.
+    finished_here = False
+
     class Meta:
         abstract = True
 
@@ -106,6 +110,7 @@ class Job(models.Model):
             status=status, error=error[:2000], finished_at=now
         ):
             self.status, self.error, self.finished_at = status, error[:2000], now
+            self.finished_here = True
         else:
             self.refresh_from_db(fields=["status", "error", "finished_at"])
 
@@ -222,11 +227,15 @@ class Prediction(Job):
             self.save(update_fields=["progress"])
 
     def succeed(self, **fields: Any) -> None:
-        """Finish it with its output fields (saved with the status in one write)."""
+        """Finish it with its output fields (saved with the status in one write). Like every
+        finish, only an active row: when two steps race (a webhook and a poll), one wins."""
         values = {"status": JobStatus.SUCCEEDED, "error": "", "progress": 100, "finished_at": timezone.now(), **fields}
+        if not type(self).objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(**values):
+            self.refresh_from_db()
+            return
         for name, value in values.items():
             setattr(self, name, value)
-        self.save(update_fields=list(values))
+        self.finished_here = True
 
     def is_current_chain(self, token: str | None) -> bool:
         current = type(self).objects.filter(pk=self.pk).values_list("poll_token", flat=True).first()

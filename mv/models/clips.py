@@ -133,6 +133,9 @@ class Clip(VideoMixin, Prediction):
     poster = models.FileField(upload_to=GeneratedName("posters"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     predict_time = models.FloatField(null=True, blank=True)
+    # The file's media facts (codec, size, frame rate, durations, audio layout: media.MediaInfo),
+    # stored when it arrives so a stitch probes nothing it already knows.
+    media = models.JSONField(default=dict, blank=True)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -205,13 +208,23 @@ class Clip(VideoMixin, Prediction):
         files.store(self.file, update.output_path, f"{self.pk}.mp4")
         files.store(self.poster, poster_path, f"{self.pk}.jpg")
         self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
-                     duration=info.video.duration if info.video else info.duration)
-        if self.scene_id and self.promote_on_success:
+                     duration=info.video.duration if info.video else info.duration, media=info.to_dict())
+        if self.finished_here and self.scene_id and self.promote_on_success:
             # Concurrent finishes each set the pointer as they finish: the last one wins.
             Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
 
     def media_failure(self, detail: str) -> str:
         return "The video could not be processed."
+
+    def media_info(self, path: Path) -> media.MediaInfo:
+        """Its stored media facts; a clip from before they were stored is probed once and
+        remembered."""
+        info = media.MediaInfo.from_dict(self.media or {})
+        if info is None:
+            info = media.probe(path)
+            self.media = info.to_dict()
+            Clip.objects.filter(pk=self.pk).update(media=self.media)
+        return info
 
     def make_current(self) -> None:
         Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
@@ -275,14 +288,17 @@ class Stitch(VideoMixin, Job):
         self.mark_running()
         try:
             with files.workdir() as workdir, contextlib.ExitStack() as stack:
-                paths = [stack.enter_context(files.local_path(c.file)) for c in self.ordered_clips()]
-                audio = None
+                clips = self.ordered_clips()
+                paths = [stack.enter_context(files.local_path(c.file)) for c in clips]
+                audio = song = None
                 if self.audio_track is not None:
                     audio = stack.enter_context(files.local_path(self.audio_track.file or self.audio_track.original))
+                    song = self.audio_track.media_info()
                 out = workdir / "stitch.mp4"
                 result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
                                       suppress_video_audio=self.suppress_video_audio, workdir=workdir,
-                                      lengths=self.planned_lengths())
+                                      lengths=self.planned_lengths(),
+                                      known=[c.media_info(p) for c, p in zip(clips, paths, strict=True)], song=song)
                 files.store(self.file, out, f"{self.pk}.mp4")
         except (media.MediaError, OSError, ValueError) as exc:
             logger.warning("stitch %s failed: %s", self.pk, exc)

@@ -201,7 +201,7 @@ def import_clip(owner, path, *, source_url: str = "") -> Clip:
     info = media.require_video(path)
     clip = Clip(owner=owner, kind=Clip.Kind.UPLOADED, provider="upload", status=JobStatus.SUCCEEDED,
                 input={"source_url": source_url}, duration=info.video.duration if info.video else info.duration,
-                finished_at=timezone.now(), progress=100)
+                finished_at=timezone.now(), progress=100, media=info.to_dict())
     with files.workdir() as workdir:
         poster_path = workdir / "poster.jpg"
         media.poster(path, poster_path, at=min(0.5, clip.duration / 2))

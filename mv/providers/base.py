@@ -9,6 +9,7 @@ prediction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from abc import ABC, abstractmethod
@@ -28,6 +29,10 @@ class ProviderError(Exception):
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+
+
+class WebhookRejected(Exception):
+    """A webhook delivery that is not provably the provider's, fresh, and about one prediction."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,17 @@ class Provider(ABC):
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
+    pushes_updates: bool = False  # tells us when a prediction finishes (webhooks): polling is a slow fallback
+
+    def pushed(self, prediction_id: str, payload: dict) -> contextlib.AbstractContextManager[None]:
+        """Inside, a poll of ``prediction_id`` reads ``payload`` (what the provider pushed to
+        us) instead of asking the provider again."""
+        return contextlib.nullcontext()
+
+    def read_webhook(self, headers: dict[str, str], body: bytes) -> tuple[str, dict]:
+        """(delivery id, prediction) of a webhook proven to be this provider's; else
+        WebhookRejected."""
+        raise WebhookRejected("this provider sends no webhooks")
 
     def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
         """Whether a clip of this shape can be steered by a character reference image."""

@@ -10,11 +10,15 @@ needed. Outputs are copied into our storage as soon as a prediction succeeds.
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import logging
 import math
 import mimetypes
 import re
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +26,10 @@ from urllib.parse import urlsplit
 import httpx
 import replicate
 from django.conf import settings
+from django.urls import reverse
 from replicate.exceptions import ModelError, ReplicateError
+from replicate.prediction import Prediction as ReplicatePrediction
+from replicate.webhook import WebhookSigningSecret, WebhookValidationError
 
 from mv.flavors import Flavor
 from mv.providers.base import (
@@ -32,6 +39,7 @@ from mv.providers.base import (
     Provider,
     ProviderError,
     SceneRequest,
+    WebhookRejected,
 )
 
 logger = logging.getLogger("mv.providers.replicate")
@@ -72,6 +80,10 @@ _MAYBE_CREATED = ("Replicate {what} after the job was sent, so it may have been 
                   "Replicate without us knowing its id (check the Replicate dashboard); retry to run it again.")
 
 
+# What a webhook pushed, by prediction id: read by a poll instead of asking again (see pushed()).
+_pushed: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("mv_replicate_pushed", default=None)
+
+
 def _retry_after(exc: ReplicateError) -> float | None:
     match = re.search(r"~?(\d+)s", exc.detail or "")
     return float(match.group(1)) if match else None
@@ -86,6 +98,48 @@ class ReplicateProvider(Provider):
     def __init__(self) -> None:
         self.client = replicate.Client(api_token=settings.REPLICATE_API_TOKEN, base_url=settings.REPLICATE_BASE_URL or None)
         self.client.poll_interval = settings.MV_POLL_INTERVAL
+        self._webhook_secret = settings.REPLICATE_WEBHOOK_SECRET
+
+    @property
+    def pushes_updates(self) -> bool:
+        """Webhooks need an address Replicate can reach: only with MV_PUBLIC_URL."""
+        return bool(settings.MV_PUBLIC_URL)
+
+    @contextlib.contextmanager
+    def pushed(self, prediction_id: str, payload: dict[str, Any]) -> Iterator[None]:
+        reset = _pushed.set((_pushed.get() or {}) | {prediction_id: payload})
+        try:
+            yield
+        finally:
+            _pushed.reset(reset)
+
+    def webhook_secret(self) -> str:
+        """The signing secret: the setting, else Replicate's (asked once per process)."""
+        if not self._webhook_secret:
+            try:
+                self._webhook_secret = self.client.webhooks.default.secret().key
+            except (ReplicateError, httpx.HTTPError) as exc:
+                raise ProviderError(describe(exc)[0], permanent=False) from None
+        return self._webhook_secret
+
+    def read_webhook(self, headers: dict[str, str], body: bytes) -> tuple[str, dict[str, Any]]:
+        """(webhook id, prediction) of a delivery signed with our secret within
+        MV_WEBHOOK_TOLERANCE seconds of now; else WebhookRejected. Replays are the caller's
+        to refuse (the id is unique per delivery and signed)."""
+        try:
+            text = body.decode("utf-8")
+            replicate.webhooks.validate(headers=headers, body=text, tolerance=settings.MV_WEBHOOK_TOLERANCE,
+                                        secret=WebhookSigningSecret(key=self.webhook_secret()))
+            payload = json.loads(text)
+        except (UnicodeDecodeError, ValueError, WebhookValidationError) as exc:
+            raise WebhookRejected(exc.__class__.__name__) from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
+            raise WebhookRejected("no prediction id")
+        try:
+            ReplicatePrediction(**payload)  # what a poll will read it as
+        except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
+            raise WebhookRejected("not a prediction") from None
+        return {k.lower(): v for k, v in headers.items()}["webhook-id"], payload
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -99,7 +153,7 @@ class ReplicateProvider(Provider):
         target = {"version": version} if version else {"model": model}
         for attempt in range(1, attempts + 1):
             try:
-                return self.client.predictions.create(**target, input=data)
+                return self.client.predictions.create(**target, input=data, **self._webhook())
             except ReplicateError as exc:
                 if exc.status in (429, 503) and attempt < attempts:
                     time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
@@ -117,6 +171,12 @@ class ReplicateProvider(Provider):
             except ModelError as exc:
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
+
+    def _webhook(self) -> dict[str, Any]:
+        """Ask to be told when the prediction completes (only with a public address)."""
+        if not self.pushes_updates:
+            return {}
+        return {"webhook": f"{settings.MV_PUBLIC_URL}{reverse('replicate_webhook')}", "webhook_events_filter": ["completed"]}
 
     def _download(self, output: Any, dest: Path) -> Path:
         """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
@@ -249,6 +309,9 @@ class ReplicateProvider(Provider):
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
 
     def _get(self, prediction_id: str):
+        payload = (_pushed.get() or {}).get(prediction_id)
+        if payload is not None:
+            return ReplicatePrediction(**payload)
         try:
             return self.client.predictions.get(prediction_id)
         except (ReplicateError, httpx.HTTPError) as exc:

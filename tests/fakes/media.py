@@ -26,7 +26,7 @@ def _run(args: list[str]) -> None:
 @functools.cache
 def _video_bytes(workdir: Path, seconds: int, aspect: str) -> bytes:
     size = "320x180" if aspect == "16:9" else "180x320"
-    out = workdir / f"video-{seconds}-{size}.mp4"
+    out = workdir / f"video-{seconds}-{size}-{uuid.uuid4().hex[:8]}.mp4"  # concurrent first creates: own files
     _run(["-f", "lavfi", "-i", f"testsrc2=size={size}:rate=24:duration={seconds}", "-f", "lavfi",
           "-i", f"sine=frequency=330:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
           "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", "-movflags", "+faststart", str(out)])

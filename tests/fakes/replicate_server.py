@@ -31,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes import webhooks
 from tests.fakes.model_schemas import problem_detail, schemas
 
 TOKEN = "r8_test_token"
@@ -71,6 +72,7 @@ class Prediction:
     polls_to_finish: int | None = None  # finish after this many polls instead of after run_s
     polls: int = 0
     version: str = "hidden"  # official models; a community model's is its version id
+    webhook: str | None = None  # where to send the signed "completed" webhook
 
     def status(self, now: float) -> str:
         if self.canceled_at is not None:
@@ -100,6 +102,7 @@ class FakeReplicate:
         self.server: ThreadingHTTPServer | None = None
         self.thread: threading.Thread | None = None
         self.workdir = Path(tempfile.mkdtemp(prefix="fake-replicate-"))
+        self.webhook_secret = webhooks.new_secret()  # GET /v1/webhooks/default/secret
         self.reset()
 
     # --- knobs ---------------------------------------------------------------------------
@@ -128,6 +131,7 @@ class FakeReplicate:
             self.held_models: set[str] = set()
             self.model_polls: dict[str, int] = {}
             self.dropped_responses: list[dict[str, Any]] = []  # requests handled, then the answer dropped
+            self.webhooks_sent: list[tuple[str, str, int]] = []  # (prediction id, status sent, HTTP answer)
 
     def set_latency(self, model: str, *, queue_s: float = 0.0, run_s: float = 0.05, polls: int | None = None) -> None:
         """polls=N: predictions finish on their N-th poll, whatever the wall time (deterministic
@@ -286,7 +290,24 @@ class FakeReplicate:
             self.predictions[prediction.id] = prediction
         if not fail:
             self._make_output(prediction, kind)
+        events = payload.get("webhook_events_filter") or ["completed"]
+        if isinstance(payload.get("webhook"), str) and "completed" in events:
+            prediction.webhook = payload["webhook"]
+            threading.Thread(target=self._notify_when_done, args=(prediction,), daemon=True).start()
         return 201, self.as_json(prediction)
+
+    def _notify_when_done(self, prediction: Prediction, *, give_up_after: float = 900.0) -> None:
+        """Send the signed "completed" webhook once the prediction finishes (as Replicate
+        does, from its own side: no poll needed)."""
+        deadline = time.monotonic() + give_up_after
+        while prediction.status(time.monotonic()) in {"starting", "processing"}:
+            if time.monotonic() > deadline or self.predictions.get(prediction.id) is not prediction:
+                return  # never finished, or the fake was reset
+            time.sleep(0.01)
+        data = self.as_json(prediction)
+        answer = webhooks.send(prediction.webhook, self.webhook_secret, json.dumps(data).encode())
+        with self.lock:
+            self.webhooks_sent.append((prediction.id, data["status"], answer))
 
     def _missing_uploads(self, data: dict[str, Any]) -> list[dict[str, str]]:
         """Inputs pointing at a file this fake never received (a real model fails to fetch them)."""
@@ -562,6 +583,8 @@ class _Handler(BaseHTTPRequestHandler):
                     data["status"] = "starting"
                 return self._send(status, data, headers={"Preference-Applied": prefer})
             return self._send(status, data)
+        if path == "/v1/webhooks/default/secret" and self.command == "GET":
+            return self._send(200, {"key": fake.webhook_secret})
         if m := re.fullmatch(r"/v1/models/([^/]+/[^/]+)/versions/([0-9a-f]{64})", path):
             version = fake.version_json(m.group(1), m.group(2))
             if version is None:
