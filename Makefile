@@ -24,14 +24,16 @@ run: $(STAMP)
 	$(VENV)/bin/honcho start -f Procfile
 
 ## make test: the whole suite: the fast part in TEST_WORKERS processes (pytest-xdist; each has
-## its own SQLite/PostgreSQL test database and media folders), the browser tests on their own,
+## its own SQLite/PostgreSQL test database and media folders), the browser tests and the
+## PostgreSQL + RQ + S3 end-to-end run (marker `isolated`) each on their own,
 ## then the PostgreSQL pass whenever PostgreSQL answers on 127.0.0.1:5432 (it says when it does not).
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
-	$(PY) -m pytest -n $(TEST_WORKERS) -m "not browser"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not browser and not isolated"
 	$(PY) -m pytest -m browser
-	@bash scripts/test-postgres.sh $(PY) -n $(TEST_WORKERS) -m "not browser"
+	$(PY) -m pytest -m isolated
+	@bash scripts/test-postgres.sh $(PY) -n $(TEST_WORKERS) -m "not browser and not isolated"
 
 ## make bench: the benchmarks in bench/, each printing ratios measured side by side.
 bench: $(STAMP)
