@@ -100,7 +100,7 @@ def test_a_plan_that_does_not_fit_shows_its_message_instead_of_a_price(alice_cli
     settings.MV_PROVIDER = "replicate"
     html = _estimate(alice_client, _analysed(track), audio_start="0", song_end="10", number_of_scenes="5")
     assert "≈ $" not in html
-    message = re.search(r"<strong>(.*?)</strong>", html, re.DOTALL).group(1).strip()
+    message = re.search(r'<strong id="create-estimate-value">(.*?)</strong>', html, re.DOTALL).group(1).strip()
     assert message == ("5 scenes of at least 4 s need 20 s; the chosen part of the song is 10 s. "
                        "Choose at most 3 scenes or a longer part.")
 
