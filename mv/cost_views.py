@@ -13,20 +13,33 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from mv import flavors
+from mv.errors import Refused
 from mv.forms import PlanEstimateForm
-from mv.models import Project
+from mv.models import AudioTrack, Project
 from mv.pipeline import projects, spending
 
 COSTS = "mv/_costs.html"
 
 
-def plan_estimate(data: Any) -> dict[str, Any]:
-    """The estimate for the create page's choices in ``data`` (flavor, scene count)."""
+def plan_estimate(data: Any, user: Any = None) -> dict[str, Any]:
+    """The estimate for the create page's choices in ``data`` (flavor, scene count, and with
+    one of ``user``'s songs chosen, its range planned as the project would be)."""
     form = PlanEstimateForm(data)
     if not form.is_valid():
-        return {"estimate": None, "estimate_error": "choose between 1 and 20 scenes to see the price"}
-    flavor = flavors.resolve(form.cleaned_data["config_flavor"] or flavors.DEFAULT)
-    count = form.cleaned_data["number_of_scenes"] or int(
+        return {"estimate": None, "estimate_error": "choose between 1 and 20 scenes and a range in seconds to see the price"}
+    choices = form.cleaned_data
+    flavor = flavors.resolve(choices["config_flavor"] or flavors.DEFAULT)
+    track = None
+    if user is not None and choices["audio_track_id"]:
+        track = AudioTrack.objects.visible_to(user).filter(pk=choices["audio_track_id"]).first()
+    if track is not None:
+        try:
+            estimate = spending.song_estimate(track, flavor, start=choices["audio_start"], end=choices["song_end"],
+                                              count=choices["number_of_scenes"])
+        except Refused as exc:
+            return {"estimate": None, "estimate_error": exc.message, "flavor_name": flavor.name}
+        return {"estimate": estimate, "flavor_name": flavor.name}
+    count = choices["number_of_scenes"] or int(
         flavor.get("parameters", "number_of_scenes", used_in="mv.cost_views: scene count in the estimate"))
     return {"estimate": spending.plan_estimate(flavor, scenes=count), "flavor_name": flavor.name}
 
@@ -35,7 +48,7 @@ def plan_estimate(data: Any) -> dict[str, Any]:
 @login_required
 def create_estimate(request: HttpRequest) -> HttpResponse:
     """The create page's estimate again as its choices change, and the reference images' price."""
-    context = plan_estimate(request.GET)
+    context = plan_estimate(request.GET, request.user)
     flavor = flavors.resolve(context.get("flavor_name") or flavors.DEFAULT)
     context.update(oob=True, images_price=spending.price_label(spending.images_estimate(flavor, 4)))
     return render(request, f"{COSTS}#create-estimate", context)

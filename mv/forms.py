@@ -351,6 +351,9 @@ class PlanEstimateForm(forms.Form):
 
     config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
     number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False)
+    audio_track_id = forms.UUIDField(required=False)
+    audio_start = forms.FloatField(required=False)
+    song_end = forms.FloatField(required=False)
 
 
 class RenameForm(forms.Form):

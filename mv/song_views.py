@@ -28,7 +28,7 @@ def _get_track_for_user(request: HtmxHttpRequest, pk: uuid.UUID) -> AudioTrack:
 @login_required
 def song_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     track = _get_track_for_user(request, pk)
-    response = render(request, f"{SONG}#song-status", {"track": track})
+    response = render(request, f"{SONG}#song-status", {"track": track, "bands_oob": bool(track.waveform)})
     busy = track.analysis_status == AudioTrack.AnalysisStatus.ANALYZING or track.lyrics_state()[0] == "transcribing"
     return _stop_polling_if(response, not busy)
 

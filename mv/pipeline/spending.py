@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from mv import costs, flavors, jobs, planning
 from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import Clip, Project, Scene
+from mv.models import AudioTrack, Clip, Project, Scene
 from mv.models.projects import MONEY
 from mv.providers import Provider, get_provider
 
@@ -73,13 +73,25 @@ def plan_estimate(flavor: Flavor, *, scenes: int, lipsync_seconds: list[float] |
     return _free_or(provider or get_provider(), estimate)
 
 
+def _slots_estimate(flavor: Flavor, slots: list) -> costs.Estimate:
+    """Scenes written, then a clip for each slot, of the length that covers it."""
+    return plan_estimate(flavor, scenes=len(slots),
+                         clip_seconds=[planning.clip_seconds_for(slot.length, flavor) for slot in slots])
+
+
+def song_estimate(track: AudioTrack, flavor: Flavor, *, start: float | None, end: float | None,
+                  count: int | None) -> costs.Estimate:
+    """The create page's price before the project exists: [start, end] of the song planned as
+    the project would be. Raises Refused (the plan's message) when it does not fit."""
+    return _slots_estimate(flavor, planning.plan(track, start=start, end=end, count=count, flavor=flavor))
+
+
 def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
     """A new project's automatic run: its scenes written, then a clip for each (with a song,
     each of the length that covers its slot in the plan)."""
     slots = project.plan(flavor)
     if slots:
-        return plan_estimate(flavor, scenes=len(slots),
-                             clip_seconds=[planning.clip_seconds_for(slot.length, flavor) for slot in slots])
+        return _slots_estimate(flavor, slots)
     count = project.scene_request(flavor, used_in="mv.pipeline.spending: scenes in the estimate").number_of_scenes
     return plan_estimate(flavor, scenes=count)
 

@@ -29,7 +29,36 @@ document.addEventListener("click", (event) => {
   const box = picture.getBoundingClientRect();
   const seconds = ((event.clientX - box.left) / box.width) * Number(picture.dataset.duration);
   const field = document.getElementById(event.shiftKey ? "id_song_end" : "id_audio_start");
-  if (field) field.value = Math.max(0, seconds).toFixed(1);
+  if (!field) return;
+  field.value = Math.max(0, seconds).toFixed(1);
+  field.dispatchEvent(new Event("change", { bubbles: true }));
+});
+
+// The chosen part of the song (start..end) highlighted over the waveform, following the fields.
+function showSongRange() {
+  const picture = document.querySelector(".waveform-pick");
+  const mark = document.querySelector(".song-range-mark");
+  if (!picture || !mark) return;
+  const duration = Number(picture.dataset.duration) || 0;
+  const startField = document.getElementById("id_audio_start");
+  const endField = document.getElementById("id_song_end");
+  const start = Math.max(0, Number(startField && startField.value) || 0);
+  const endValue = endField && endField.value !== "" ? Number(endField.value) : duration;
+  const end = Math.min(duration, Number.isFinite(endValue) ? endValue : duration);
+  if (!duration || end <= start) { mark.setAttribute("hidden", ""); return; }
+  mark.setAttribute("x", `${(start / duration) * 100}%`);
+  mark.setAttribute("width", `${((end - start) / duration) * 100}%`);
+  mark.removeAttribute("hidden");
+}
+["input", "change"].forEach((name) => document.addEventListener(name, (event) => {
+  if (event.target.id === "id_audio_start" || event.target.id === "id_song_end") showSongRange();
+}));
+document.addEventListener("DOMContentLoaded", showSongRange);
+document.addEventListener("htmx:afterSettle", (event) => {
+  showSongRange();
+  // A song chosen or dropped changes the plan, so the estimate asks again.
+  const form = document.getElementById("create-form");
+  if (form && event.detail.target && event.detail.target.id === "music-source") form.dispatchEvent(new Event("change"));
 });
 
 // A scene's prompt shows three lines; Expand shows all of it (and back).

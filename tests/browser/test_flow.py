@@ -36,8 +36,12 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     expect(page.locator("#id_audio_start")).to_have_value("10.0")
     waveform.click(position={"x": width * 0.5, "y": 10}, modifiers=["Shift"])
     expect(page.locator("#id_song_end")).to_have_value("20.0")
+    expect(page.locator(".song-range-mark")).to_have_attribute("x", "25%")  # the chosen part, highlighted
     page.fill("#id_audio_start", "0")
+    expect(page.locator("#create-estimate")).to_contain_text("Choose at least 3 scenes")  # 0–20 s in 2 scenes
     page.fill("#id_song_end", "16")  # two scenes of 8 s
+    expect(page.locator(".song-range-mark")).to_have_attribute("width", "40%")
+    expect(page.locator("#create-estimate")).to_contain_text("local preview: free")
     page.fill("#id_video_description", "A band plays on a rooftop at dusk")
     page.screenshot(path=str(ARTIFACTS / "create-page.png"), full_page=True)
     page.click("button:has-text('Create project')")
