@@ -93,10 +93,10 @@ def delete_scene(scene: Scene) -> None:
     """Remove a scene; its clips stay stored, and the scene before it (or after it, for the
     first) takes over its part of the song."""
     project = scene.project
-    scenes = _ordered(project)
-    if len(scenes) <= 1:
-        raise Refused("last_scene", "A project needs at least one scene.")
     with transaction.atomic():
+        scenes = _ordered(project)
+        if len(scenes) <= 1:
+            raise Refused("last_scene", "A project needs at least one scene.")
         index = next(i for i, s in enumerate(scenes) if s.pk == scene.pk)
         if scene.slot is not None:
             if index > 0:
