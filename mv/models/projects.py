@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Coalesce
@@ -35,7 +36,7 @@ MONEY = models.DecimalField(max_digits=12, decimal_places=6)
 def _spend() -> models.Expression:
     """A project's ledger so far, as an annotation: the cost of its scenes' clips and of its
     scene writings (exact; rows not finished yet cost nothing so far)."""
-    from mv.models.clips import Clip
+    Clip = apps.get_model("mv", "Clip")  # by name: mv.models.clips imports this module
 
     def total(queryset: models.QuerySet, key: str) -> models.Expression:
         summed = queryset.order_by().values(key).annotate(total=models.Sum("cost_usd")).values("total")
@@ -52,7 +53,7 @@ class ProjectQuerySet(OwnedQuerySet):
     def with_summary(self) -> ProjectQuerySet:
         """What the project list shows, in one query: scene and ready-clip counts, the first
         scene's clip as a cover, and the latest finished stitch's length."""
-        from mv.models.clips import Stitch
+        Stitch = apps.get_model("mv", "Stitch")  # by name: mv.models.clips imports this module
 
         first_scene = Scene.objects.filter(project=models.OuterRef("pk"), position=0).exclude(current_clip__poster="")
         stitched = Stitch.objects.filter(project=models.OuterRef("pk"), status=JobStatus.SUCCEEDED).order_by("-created_at")
