@@ -242,13 +242,19 @@ def _stop_processes_using(folder: str) -> None:
 
 
 def process_alive(pid: int) -> bool:
+    """Whether the process runs. A zombie (killed, not yet reaped: a killed worker's children
+    linger so where nothing reaps orphans) counts as gone."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def wait_for(rows: list, seconds: float) -> bool:

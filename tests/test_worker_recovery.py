@@ -3,6 +3,7 @@ another worker is still making is left alone."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -123,3 +124,19 @@ def test_a_local_render_a_killed_worker_left_starts_again_at_once_and_its_leftov
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED and clip.file  # rendered again now, not failed minutes later
     assert not leftover.exists() and orphan.wait(timeout=10) != 0  # the orphaned renderer was stopped
+
+
+def test_a_killed_process_not_yet_reaped_counts_as_gone():
+    import subprocess
+    import sys
+
+    from mv.jobs import process_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    assert process_alive(child.pid)
+    child.kill()
+    deadline = time.monotonic() + 10
+    while process_alive(child.pid) and time.monotonic() < deadline:  # a zombie until we wait for it
+        time.sleep(0.05)
+    assert not process_alive(child.pid)
+    child.wait()

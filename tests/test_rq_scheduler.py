@@ -1,0 +1,77 @@
+"""Deferred work on RQ keeps running when the queue's scheduler dies: an idle worker notices
+within seconds and starts one (RQ alone would wait for a dequeue timeout of minutes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.test_scaleout import redis_up
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis,
+              pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")]
+
+ROOT = Path(__file__).resolve().parents[1]
+QUEUE_DB = 12
+LOCK = "rq:scheduler-lock:default"
+
+
+def _eventually(check, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    return check()
+
+
+def test_a_killed_scheduler_is_replaced_and_deferred_polls_still_run(tmp_path, request):
+    import redis
+
+    connection = redis.Redis(db=QUEUE_DB)
+    connection.flushdb()
+    request.addfinalizer(connection.flushdb)  # leave no keys behind
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
+    env.update(DJANGO_SETTINGS_MODULE="mvsite.settings", DEBUG="true", MV_TASKS_BACKEND="rq",
+               REDIS_URL=f"redis://127.0.0.1:6379/{QUEUE_DB}", MV_SQLITE_PATH=str(tmp_path / "rq.sqlite3"),
+               MEDIA_ROOT=str(tmp_path / "media"), MV_PROVIDER="local")
+    assert subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, timeout=180).returncode == 0
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen([sys.executable, "manage.py", "mv_worker", "--queue-only"], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def scheduler_pid() -> int | None:
+            holder = connection.get(LOCK)
+            pid = holder and connection.hget(f"rq:scheduler:{holder.decode()}", "pid")
+            return int(pid) if pid and int(pid) else None
+
+        first = _eventually(scheduler_pid, 60)
+        assert first, (tmp_path / "worker.log").read_text()
+        os.kill(first, signal.SIGKILL)  # the scheduler dies; its lock would stay for a minute
+        deferred = subprocess.run(
+            [sys.executable, "-c", "import django; django.setup()\nfrom datetime import timedelta\n"
+             "from django.utils import timezone\nfrom mv import tasks\n"
+             "r = tasks.advance_prediction.using(run_after=timezone.now() + timedelta(seconds=1))"
+             f".enqueue(kind='clip', pk='{uuid.uuid4()}')\nprint(r.id)"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert deferred.returncode == 0, deferred.stderr[-2000:]
+        second = _eventually(lambda: (pid := scheduler_pid()) != first and pid, 20)
+        assert second and second != first, (tmp_path / "worker.log").read_text()
+        assert _eventually(lambda: connection.zcard("rq:scheduled:default") == 0
+                           and connection.zcard("rq:finished:default") == 1, 20), "the deferred poll never ran"
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(10)
+        log.close()
