@@ -107,7 +107,7 @@ def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_ser
     card = open_edit_menu(page, 3)
     card.locator("input[id^=start-]").fill("12")
     card.locator(".boundary-button").click()
-    expect(page.locator(".scene-card.stale")).to_have_count(2)
+    expect(page.locator(".scene-card:has(.stale-note)")).to_have_count(2)
     page.click("button:has-text('Bring the video up to date')")
     stitch = wait_for_new_full_video(page, project, shown, clips=3)
     assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 12), (12, 24)]
