@@ -29,7 +29,7 @@ NEW_STITCH_EVENT = "new-stitch"  # the Full Video section listens for it (hx-tri
 @login_required
 def clip_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     clips = status.poll_clips(request.user, pk)
-    if not clips:  # polls come from a rendering clip: an unknown scene (404), or one whose clips went
+    if not clips:  # only a rendering clip polls, so: an unknown scene (404), or its clips are gone
         return _finished(request, _get_scene_for_user(request, pk), [])
     state = status.scene_state(clips[0].scene, clips)
     if state.active is not None:

@@ -93,3 +93,11 @@ def test_the_poll_counts_scenes_as_the_page_does(user):
     assert {"generating": summary.generating, "ready": summary.ready, "failed": summary.failed} == expected
     assert expected == {"generating": 1, "ready": 2, "failed": 2}
     assert summary.scene_count == 6 and summary.latest_stitch_id is None and not summary.writing
+
+
+def test_a_poll_for_a_scene_without_clips_answers_its_empty_card_and_stops(alice_client, user):
+    project = written_project(user, scenes=2)
+    scene = project.scenes.first()
+    response = alice_client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 286 and response["HX-Retarget"] == f"#clip-{scene.pk}"
+    assert "No clip yet." in response.content.decode() and "0 ready" in response.content.decode()
