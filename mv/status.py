@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 
-from django.db.models import Prefetch
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from mv import flavors
 from mv.models import (
@@ -104,11 +105,14 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
             "stitch_stale": stale}
 
 
+FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"
+
+
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:
-    """clips: this scene's clips, newest first."""
+    """clips: this scene's clips, newest first. (`poll_summary` counts the same rule in SQL.)"""
     active = next((c for c in clips if c.status in ACTIVE_STATUSES), None)
     newest = clips[0] if clips else None
-    failed = newest if newest is not None and newest.status in (JobStatus.FAILED, JobStatus.CANCELED) else None
+    failed = newest if newest is not None and newest.status in FAILED_STATUSES else None
     current = next((c for c in clips if c.pk == scene.current_clip_id), None)
     history = [c for c in clips if c.pk != scene.current_clip_id and c.status == JobStatus.SUCCEEDED]
     return SceneState(scene=scene, current=current, active=active, failed=failed, history=history)
@@ -133,6 +137,41 @@ def active_clip(scene: Scene) -> Clip | None:
     return Clip.objects.filter(scene=scene, status__in=ACTIVE_STATUSES).order_by("-created_at").first()
 
 
+def poll_clips(user, scene_pk) -> list[Clip]:
+    """A scene's clips, newest first, each with its scene: all a status poll reads while its
+    clip renders (one query; empty for an unknown scene, another user's, or one with no clip)."""
+    return list(Clip.objects.filter(scene_id=scene_pk, scene__project__in=Project.objects.visible_to(user))
+                .select_related("scene").defer("prompt", "negative_prompt").order_by("-created_at"))
+
+
+def _count(scenes: QuerySet[Scene]) -> Coalesce:
+    counted = scenes.order_by().values("project").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted[:1], output_field=IntegerField()), Value(0))
+
+
+def poll_summary(project_pk) -> Project:
+    """The project with what a finished clip's poll shows besides the card, in one query: its
+    song, its spend, the scene counts (`scene_state`'s rule, in SQL), whether anything still
+    runs, its number of scenes and its latest stitch."""
+    return _summaries().filter(pk=project_pk).get()
+
+
+@cache
+def _summaries() -> QuerySet[Project]:
+    """Built once: resolving these nested subqueries costs more than running them."""
+    scenes = Scene.objects.filter(project=OuterRef("pk")).annotate(
+        busy=Exists(Clip.objects.filter(scene=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
+        newest=Subquery(Clip.objects.filter(scene=OuterRef("pk")).order_by("-created_at").values("status")[:1]))
+    return Project.objects.select_related("audio_track").with_spend().annotate(
+        generating=_count(scenes.filter(busy=True)),
+        failed=_count(scenes.filter(busy=False, newest__in=FAILED_STATUSES)),
+        ready=_count(scenes.filter(busy=False, current_clip__isnull=False).exclude(newest__in=FAILED_STATUSES)),
+        scene_count=_count(scenes),
+        writing=Exists(SceneWriting.objects.filter(project=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
+        latest_stitch_id=Subquery(Stitch.objects.filter(project=OuterRef("pk")).order_by("-created_at").values("pk")[:1]),
+    )
+
+
 def single_state(scene: Scene) -> SceneState:
     return scene_state(scene, list(Clip.objects.filter(scene=scene).select_related("parent").order_by("-created_at")))
 
@@ -149,18 +188,28 @@ def latest_stitch(project: Project) -> Stitch | None:
     return project.stitches.order_by("-created_at").first()
 
 
+def song_span(project: Project) -> tuple[float, float] | None:
+    """The part of the time line the timeline shows: the whole song (None without one)."""
+    track = project.audio_track
+    return (0.0, track.duration) if track and track.duration else None
+
+
 def thumbnails(states: list[SceneState], song: tuple[float, float] | None) -> list[dict]:
     """One thumbnail per scene for the timeline strip: where it sits (percent of the song
     range, or equal widths without a song) and what state it is in."""
-    if not states:
-        return []
-    if song is None or any(s.slice is None for s in states):
-        width = 100 / len(states)
-        return [{"s": s, "left": _pct(i * width), "width": _pct(width)} for i, s in enumerate(states)]
+    timed = song is not None and all(s.slice is not None for s in states)
+    return [thumbnail(s, song if timed else None, i, len(states)) for i, s in enumerate(states)]
+
+
+def thumbnail(state: SceneState, song: tuple[float, float] | None, index: int, total: int) -> dict:
+    """One scene's thumbnail: at its time in the song, else the index-th of `total` equal widths."""
+    if song is None or state.slice is None:
+        width = 100 / max(total, 1)
+        return {"s": state, "left": _pct(index * width), "width": _pct(width)}
     start, end = song
     span = (end - start) or 1.0
-    return [{"s": s, "left": _pct((s.slice[0] - start) / span * 100),
-             "width": _pct((s.slice[1] - s.slice[0]) / span * 100)} for s in states]
+    return {"s": state, "left": _pct((state.slice[0] - start) / span * 100),
+            "width": _pct((state.slice[1] - state.slice[0]) / span * 100)}
 
 
 def _pct(value: float) -> str:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from mv import cost_views, song_views, studio_views, views
+from mv import cost_views, poll_views, song_views, studio_views, views
 
 urlpatterns = [
     path("", views.project_list, name="project_list"),
@@ -33,7 +33,7 @@ urlpatterns = [
     path("scenes/<uuid:pk>/prompt/status/", views.scene_prompt_status, name="scene_prompt_status"),
     path("scenes/<uuid:pk>/rewrite/", views.scene_rewrite, name="scene_rewrite"),
     path("scenes/<uuid:pk>/regenerate/", views.scene_regenerate, name="scene_regenerate"),
-    path("scenes/<uuid:pk>/clip/status/", views.clip_status, name="clip_status"),
+    path("scenes/<uuid:pk>/clip/status/", poll_views.clip_status, name="clip_status"),
     path("clips/<uuid:pk>/retry/", views.clip_retry, name="clip_retry"),
     path("clips/<uuid:pk>/cancel/", views.clip_cancel, name="clip_cancel"),
     path("clips/<uuid:pk>/make-current/", views.clip_make_current, name="clip_make_current"),

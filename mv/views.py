@@ -17,9 +17,8 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
+from django_htmx.http import HTMX_STOP_POLLING
 from django_htmx.middleware import HtmxDetails
 
 from mv import audio, cost_views, flavors, status, uploads
@@ -34,7 +33,6 @@ from mv.forms import (
 )
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Scene
 from mv.pipeline import characters, projects, rendering, spending, stitching
-from mv.templatetags.mv_costs import project_costs
 
 QUICK_GEN = "mv/quick_gen.html"
 CREATE = "mv/create.html"
@@ -225,7 +223,7 @@ def _character_grid(request: HttpRequest, images: list[CharacterImage], error: s
 def _page_context(project: Project) -> dict[str, Any]:
     states = status.project_states(project)
     track = project.audio_track
-    shown = (0.0, track.duration) if track and track.duration else None  # the waveform shows the whole song
+    shown = status.song_span(project)  # the waveform shows the whole song
     analysis = (track.analysis or {}) if track else {}
     return {
         "project": project,
@@ -354,39 +352,6 @@ def scene_regenerate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             error = exc.message
     scene.refresh_from_db()
     return _scene_response(request, scene, "clip-section", clip_error=error)
-
-
-@require_GET
-@login_required
-def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """The polled fragment. While a clip renders it returns only the small status; once
-    it is done (286 stops the poll) it swaps the card's clip section once, plus the counts
-    and the full video out of band."""
-    scene = _get_scene_for_user(request, pk)
-    active = status.active_clip(scene)
-    if active is not None:
-        state = status.SceneState(scene=scene, current=None, active=active, failed=None)
-        return render(request, f"{QUICK_GEN}#clip-status", {"s": state, "project": scene.project})
-    project = scene.project
-    states = status.project_states(project)
-    state = next(s for s in states if s.scene.pk == scene.pk)
-    html = render_to_string(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}, request=request)
-    oob = {"project": project, "oob": True}
-    html += render_to_string(f"{QUICK_GEN}#counts", {**oob, "counts": status.counts(states)}, request=request)
-    html += render_to_string("mv/_costs.html#project-costs", {**oob, **project_costs(project, states)}, request=request)
-    track = project.audio_track
-    shown = (0.0, track.duration) if track and track.duration else None
-    thumb = next(t for t in status.thumbnails(states, shown) if t["s"].scene.pk == scene.pk)
-    html += render_to_string(f"{QUICK_GEN}#thumb", {**oob, "t": thumb}, request=request)
-    video = status.full_video(project, states)
-    stitch = video["stitch"]
-    if stitch is not None and str(stitch.pk) != request.GET.get("shown_stitch", ""):
-        # Only a new stitch replaces the Full Video section: a playing video keeps playing.
-        html += render_to_string(f"{QUICK_GEN}#full-video", {**oob, **video}, request=request)
-    response = HttpResponse(html, status=HTMX_STOP_POLLING)
-    retarget(response, f"#clip-{scene.pk}")
-    reswap(response, "outerHTML")
-    return response
 
 
 def _clip_action(request: HttpRequest, pk: uuid.UUID, action: Callable[[Clip], Any]) -> HttpResponse:

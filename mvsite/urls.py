@@ -28,6 +28,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/replicate/webhook", webhooks.replicate_webhook, name="replicate_webhook"),
+    path("api/", include("mv.timeline_api")),  # before mv.api, whose last pattern answers every other path
     path("api/", include("mv.api")),
     path("", include("mv.urls")),
 ]

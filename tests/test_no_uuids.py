@@ -8,6 +8,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from mv import audio, flavors
+from mv.models import Clip
 from mv.pipeline import characters, projects
 
 from .uuids import assert_no_visible_uuids, visible_text, visible_uuids
@@ -78,3 +79,60 @@ def test_the_project_page_shows_no_ids(alice_client, finished_project):
     html = alice_client.get(f"/quick-gen/{finished_project.pk}/").content.decode()
     assert 'id="full-video-player"' in html
     assert_no_visible_uuids(html, "the project page")
+
+
+def test_the_project_pages_parts_show_no_ids_as_they_change(alice_client, finished_project):
+    """What htmx swaps into the page: the studio after a timeline edit, a finished clip's poll
+    answer, the Full Video section, a failed attempt's message; and the delete confirmation."""
+    first, second = finished_project.scenes.order_by("position")
+    studio = alice_client.post(f"/scenes/{first.pk}/split/", {"at": ""}, **HX).content.decode()
+    assert 'id="studio"' in studio and "Bring the video up to date" in studio
+    assert_no_visible_uuids(studio, "the studio after a split")
+    Clip.objects.create(owner=finished_project.owner, scene=second, status="failed", prompt="p",
+                        error="The model refused the prompt.")
+    poll = alice_client.get(f"/scenes/{second.pk}/clip/status/", **HX).content.decode()
+    assert "The last attempt failed" in poll
+    assert_no_visible_uuids(poll, "a finished clip's poll answer")
+    full = alice_client.get(f"/quick-gen/{finished_project.pk}/", HTTP_HX_TARGET="full-video", **HX).content.decode()
+    assert 'id="full-video-player"' in full
+    assert_no_visible_uuids(full, "the Full Video section")
+    page = alice_client.get(f"/quick-gen/{finished_project.pk}/").content.decode()
+    assert "Out of date" in page and "The last attempt failed" in page
+    assert_no_visible_uuids(page, "the project page after an edit and a failure")
+    confirm = alice_client.get(f"/quick-gen/{finished_project.pk}/delete/").content.decode()
+    assert finished_project.title in confirm
+    assert_no_visible_uuids(confirm, "the delete confirmation")
+
+
+def test_the_song_card_shows_no_ids(alice_client, track):
+    status = alice_client.get(f"/songs/{track.pk}/status/", **HX).content.decode()
+    assert 'class="song-status"' in status
+    assert_no_visible_uuids(status, "the song's status line")
+    pasted = alice_client.post(f"/songs/{track.pk}/lyrics/", {"lyrics": "first line\nsecond line"}, **HX)
+    assert 'class="song-card"' in pasted.content.decode()
+    assert_no_visible_uuids(pasted.content.decode(), "the song card with pasted lyrics")
+    refused = alice_client.post(f"/songs/{track.pk}/lyrics/", {"lyrics": "[99:00.00] past the end"}, **HX)
+    assert 'class="field-error"' in refused.content.decode()
+    assert_no_visible_uuids(refused.content.decode(), "the song card with refused lyrics")
+
+
+def test_the_403_page_shows_no_ids(user, track):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    response = client.post("/create/submit/", {"audio_track_id": str(track.pk), "video_description": "x"})
+    assert response.status_code == 403
+    assert_no_visible_uuids(response.content.decode(), "the 403 page")
+
+
+@pytest.mark.urls("tests.error_urls")
+def test_the_500_page_and_an_unknown_page_show_no_ids(alice_client):
+    from django.test import Client
+
+    crash = Client(raise_request_exception=False).get("/boom/")
+    assert crash.status_code == 500
+    assert_no_visible_uuids(crash.content.decode(), "the 500 page")
+    unknown = alice_client.get(f"/songs/{uuid.uuid4()}/status/")
+    assert unknown.status_code == 404
+    assert_no_visible_uuids(unknown.content.decode(), "the 404 page of an unknown song")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from mv import flavors
@@ -214,14 +216,17 @@ def song_project(user, song_mp3) -> Project:
     return project
 
 
-def test_clip_status_resends_the_full_video_only_when_a_new_stitch_exists(alice_client, project):
+def test_clip_status_has_the_full_video_fetch_itself_only_when_a_new_stitch_exists(alice_client, project):
     scene = project.scenes.first()
     shown = project.stitches.get()
-    same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX).content.decode()
-    assert 'id="full-video"' not in same and 'id="counts"' in same
+    same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
+    assert 'id="full-video"' not in same.content.decode() and 'id="counts"' in same.content.decode()
+    assert "HX-Trigger" not in same
     stitching.restitch_project(project)
-    newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX).content.decode()
-    assert 'id="full-video"' in newer and str(project.stitches.order_by("-created_at").first().pk) in newer
+    newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
+    assert 'id="full-video"' not in newer.content.decode() and json.loads(newer["HX-Trigger"]) == {"new-stitch": {}}
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()  # the section listens for that event
+    assert 'hx-trigger="new-stitch from:body"' in page.split('id="full-video"')[1].split(">")[0]
 
 
 def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbnail(alice_client, song_project):

@@ -198,7 +198,7 @@ def test_without_htmx_an_edit_redirects_to_the_page(alice_client, project):
 def test_the_page_marks_out_of_date_clips_and_an_older_full_video(alice_client, project):
     timeline.delete_scene(project.scenes.get(position=2))
     html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
-    assert 'id="video-stale"' in html and html.count('class="card scene-card stale"') == 1
+    assert 'id="video-stale"' in html and html.count('class="stale-note small"') == 1
     assert "1 scene needs a new clip" in html
 
 

@@ -71,6 +71,7 @@ def _kind(name: str, route: str) -> str:
     """Which of the other user's rows a route's id names."""
     converter = re.search(r"<uuid:(\w+)>", route).group(1)
     if converter != "pk":
-        return {"project_id": "project", "video_id": "video", "audio_id": "audio", "image_id": "image"}[converter]
+        return {"project_id": "project", "scene_id": "scene", "video_id": "video", "audio_id": "audio",
+                "image_id": "image"}[converter]
     first = route.strip("/").split("/")[0]
     return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip", "songs": "audio"}[first]

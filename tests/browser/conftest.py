@@ -82,3 +82,41 @@ def logged_in(browser_page, live_server, user):
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
     return page
+
+
+@pytest.fixture(scope="session")
+def scene_clip(media_dir) -> Path:
+    """An 8 s clip made once for the whole run: every scene of a rendered project shows it."""
+    from tests.conftest import make_clip
+
+    return make_clip(media_dir / "scene-8s.mp4", seconds=8.0)
+
+
+@pytest.fixture(scope="session")
+def full_video_file(media_dir) -> Path:
+    """A 24 s video made once: the rendered projects' full video (three 8 s scenes)."""
+    from tests.conftest import make_clip
+
+    return make_clip(media_dir / "full-24s.mp4", seconds=24.0)
+
+
+@pytest.fixture
+def rendered_song_project(user, song_mp3, scene_clip, full_video_file):
+    """Makes a project as its automatic run leaves it, from rows and the shared clip (no
+    rendering to wait for): a 40 s song, three 8 s scenes from 0 s, a clip each, stitched."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+    from tests.factories import finished_clip, finished_stitch, written_project
+
+    def make(song_end: float = 24.0, **fields):
+        track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+        fields.setdefault("video_description", "Rooftop concert at dusk")
+        project = written_project(user, scenes=3, audio_track=track, song_end=song_end, autorun_started=True,
+                                  auto_stitch_done=True, **fields)
+        for scene in project.scenes.order_by("position"):
+            finished_clip(scene, scene_clip)
+        finished_stitch(project, full_video_file, duration=24.0)
+        return project
+
+    return make

@@ -7,9 +7,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from mv import flavors
 from mv.models import Project
-from mv.pipeline import projects
 
 from .conftest import ARTIFACTS
 
@@ -58,17 +56,9 @@ def _header_fits(page) -> None:
 
 
 @pytest.fixture
-def finished_project(user, song_mp3) -> Project:
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
-    from mv import audio
-
-    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    project = projects.create_project(owner=user, video_description="A band plays on a rooftop at dusk, city lights behind",
-                                      character_description="a singer in a red jacket", flavor=flavors.resolve("mv1"),
-                                      number_of_scenes=2, audio_track=track, song_end=16.0)
-    projects.start_project(project)  # as the create form's submit does
-    return project
+def finished_project(rendered_song_project) -> Project:
+    return rendered_song_project(video_description="A band plays on a rooftop at dusk, city lights behind",
+                                 character_description="a singer in a red jacket", flavor="mv1")
 
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["390", "1366"])
@@ -108,6 +98,24 @@ def test_unknown_project_is_the_styled_404_with_a_way_back(logged_in, live_serve
     expect(page.locator(".topbar .brand")).to_be_visible()
     page.get_by_role("link", name="Back to your projects").click()
     page.wait_for_url(f"{live_server.url}/")
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP], ids=["390", "1366"])
+def test_a_file_that_is_not_audio_gets_the_plain_message(logged_in, live_server, tmp_path, size):
+    page = logged_in
+    page.set_viewport_size(size)
+    notes = tmp_path / "notes.mp3"
+    notes.write_bytes(b"these are my notes, not a song\n" * 200)
+    page.goto(f"{live_server.url}/create/")
+    page.set_input_files("#id_file", str(notes))
+    message = page.locator("#music-source .field-error")
+    expect(message).to_have_text("This file isn't audio we can read — MP3, WAV, M4A, OGG or FLAC work.", timeout=20000)
+    text = page.locator("main").inner_text()
+    for technical in ("Errno", "Invalid data", "/tmp", "upload.mp3", "Traceback"):
+        assert technical not in text
+    expect(page.locator("#id_file")).to_be_visible()  # the picker is there to try another file
+    page.screenshot(path=str(ARTIFACTS / f"create-not-audio-{size['width']}.png"), full_page=True)
+    _no_sideways_scroll(page)
 
 
 def test_keyboard_focus_is_visible(logged_in, live_server):

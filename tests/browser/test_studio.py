@@ -8,26 +8,14 @@ import re
 
 import pytest
 from django.core.files.storage import default_storage
-from django.core.files.uploadedfile import SimpleUploadedFile
 from playwright.sync_api import expect
 
-from mv import audio, flavors, media
+from mv import media
 from mv.models import Clip, Project, Stitch
-from mv.pipeline import projects
 
 from .conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def song_project(user, song_mp3):
-    """A 40 s song, three 8 s scenes over its first 24 s, started as the create form does."""
-    track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
-    project = projects.create_project(owner=user, video_description="Rooftop concert at dusk", number_of_scenes=3,
-                                      audio_track=track, song_end=24.0, flavor=flavors.resolve("default"))
-    projects.start_project(project)
-    return project
 
 
 def wait_for_new_full_video(page, project: Project, previous: str, clips: int) -> Stitch:
@@ -50,16 +38,24 @@ def thumb_lefts(page) -> list[float]:
         "els => els.map(e => e.getAttribute('x'))")]
 
 
-def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_server, song_project):
-    page = logged_in
-    page.set_viewport_size({"width": 1366, "height": 900})
-    project = song_project
-    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")
+def assert_result_first(page) -> None:
+    """The full video, then the timeline, then the cards, then the open input/config panel."""
     expect(page.locator("#full-video video")).to_be_visible(timeout=60000)
-
-    # The result first, then the timeline, then the cards, then the open input/config panel.
     ys = [page.locator(sel).bounding_box()["y"] for sel in ("#full-video", "#timeline", "#scenes", "#project-panel")]
     assert ys == sorted(ys)
+    assert page.locator("#project-panel").get_attribute("open") is not None
+
+
+def prompts(page) -> list[str]:
+    return page.locator(".scene-card .prompt-box").evaluate_all("els => els.map(e => e.value)")
+
+
+def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_server, rendered_song_project):
+    page = logged_in
+    page.set_viewport_size({"width": 1366, "height": 900})
+    project = rendered_song_project()
+    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")
+    assert_result_first(page)
     download = page.locator("#download")
     expect(download).to_have_attribute("download", "rooftop-concert-at-dusk.mp4")
     assert page.locator("#full-video-player").get_attribute("poster")
@@ -107,7 +103,7 @@ def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_ser
     card = open_edit_menu(page, 3)
     card.locator("input[id^=start-]").fill("12")
     card.locator(".boundary-button").click()
-    expect(page.locator(".scene-card.stale")).to_have_count(2)
+    expect(page.locator(".scene-card:has(.stale-note)")).to_have_count(2)
     page.click("button:has-text('Bring the video up to date')")
     stitch = wait_for_new_full_video(page, project, shown, clips=3)
     assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 12), (12, 24)]
@@ -120,6 +116,52 @@ def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_ser
     page.reload()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=str(ARTIFACTS / "studio-390.png"), full_page=True)
+    assert not [e for e in page.console_errors if "Content Security Policy" in e]
+
+
+def test_reorder_and_duplicate_at_phone_width_re_stitch_the_video(logged_in, live_server, rendered_song_project):
+    page = logged_in
+    page.set_viewport_size({"width": 390, "height": 844})
+    project = rendered_song_project(song_end=28.0)  # three 8 s scenes over the first 28 s of a 40 s song
+    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")
+    assert_result_first(page)
+    expect(page.locator("#timeline .tl-thumb")).to_have_count(3)
+    assert thumb_lefts(page) == [0.0, 20.0, 40.0]
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "studio-phone-390.png"), full_page=True)
+
+    # Reorder: scene 3 one place earlier. Every scene keeps its length, so every clip still fits
+    # and the video is re-stitched at once, in the new order.
+    shown = page.locator("#stitch-id").text_content()
+    open_edit_menu(page, 3).locator(".move-earlier").click()
+    expect(page.locator(".scene-card").nth(1).locator(".prompt-box")).to_have_value("scene 3")
+    assert prompts(page) == ["scene 1", "scene 3", "scene 2"]
+    assert thumb_lefts(page) == [0.0, 20.0, 40.0]
+    expect(page.locator("#bring-up-to-date")).to_have_count(0)
+    stitch = wait_for_new_full_video(page, project, shown, clips=3)
+    assert [c.pk for c in stitch.ordered_clips()] == \
+        [s.current_clip_id for s in project.scenes.order_by("position")]
+    assert [s.description for s in project.scenes.order_by("position")] == ["scene 1", "scene 3", "scene 2"]
+    page.screenshot(path=str(ARTIFACTS / "studio-phone-after-reorder-390.png"), full_page=True)
+
+    # Duplicate scene 1: a copy (no clip yet) right after it, the later scenes move back and the
+    # last one ends at the end of the chosen part (28 s): two scenes need a clip; one button.
+    shown = page.locator("#stitch-id").text_content()
+    open_edit_menu(page, 1).locator(".duplicate-button").click()
+    expect(page.locator("#timeline .tl-thumb")).to_have_count(4)
+    assert prompts(page) == ["scene 1", "scene 1", "scene 3", "scene 2"]
+    assert thumb_lefts(page) == [0.0, 20.0, 40.0, 60.0]
+    expect(page.locator("#bring-up-to-date")).to_contain_text("2 scenes need a new clip")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.click("button:has-text('Bring the video up to date')")
+    stitch = wait_for_new_full_video(page, project, shown, clips=4)
+    assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 8), (8, 16), (16, 24), (24, 28)]
+    assert abs(stitch.duration - 28.0) < 0.1
+    page.reload()
+    assert_result_first(page)
+    expect(page.locator("#bring-up-to-date")).to_have_count(0)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=str(ARTIFACTS / "studio-phone-after-duplicate-390.png"), full_page=True)
     assert not [e for e in page.console_errors if "Content Security Policy" in e]
 
 
