@@ -1,0 +1,178 @@
+"""Stream copy in this process (PyAV): joining clips under the song, and cutting a clip short,
+without starting an ffmpeg process (its start-up and a second pass over the bytes for
+``+faststart`` cost more than moving the packets).
+
+Only what is safe to copy is copied here; anything else returns False and the caller takes
+the ffmpeg path. Files are opened with the demuxer the caller names (never auto-detection)
+through the file protocol only, and ``skip_frame`` keeps the opening from decoding a frame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+logger = logging.getLogger("mv.media")
+
+_READ = {"protocol_whitelist": "file", "skip_frame": "all"}
+_MOOV_BYTES_PER_PACKET = 32  # room for each packet's index entries (sizes, times, offsets, sync marks)
+
+
+class NotCopyable(Exception):
+    """These files cannot be joined or cut by stream copy here."""
+
+
+@contextlib.contextmanager
+def _input(path: Path, demuxer: Callable[[Path], str]) -> Iterator[av.container.InputContainer]:
+    if demuxer(path) != "mov":
+        raise NotCopyable(f"{path.name} is not MP4")
+    with av.open(str(path), format="mov", options=_READ) as container:
+        yield container
+
+
+def join(parts: Sequence[Path], dst: Path, *, demuxer: Callable[[Path], str], song: Path | None = None,
+         song_start: float = 0.0) -> bool:
+    """The parts' video one after another (each moved by the video length of those before
+    it, so seams never drift) under the song's AAC from ``song_start`` to the video's end,
+    as an MP4 whose index comes first. The song is cut sample-exactly: its packets are
+    copied from one before the start (so the first kept one decodes right) and an edit list
+    skips to the start. False, with a reason in the log, when the parts cannot be copied
+    together (different streams or parameter sets, overlapping times, not MP4, a song that
+    is not AAC in MP4); the caller then uses ffmpeg, overwriting whatever was written."""
+    try:
+        with contextlib.ExitStack() as stack:
+            inputs = [stack.enter_context(_input(p, demuxer)) for p in parts]
+            audio = stack.enter_context(_input(song, demuxer)) if song is not None else None
+            _join(inputs, audio, dst, song_start)
+    except NotCopyable as exc:
+        logger.info("stitch by ffmpeg, not in-process: %s", exc)
+        return False
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        logger.warning("in-process stitch failed, using ffmpeg: %s", exc)
+        return False
+    return True
+
+
+def _video(container, first=None):
+    """The container's video stream, when it can follow ``first`` by copy."""
+    if not container.streams.video:
+        raise NotCopyable("a part has no video")
+    stream = container.streams.video[0]
+    if stream.duration is None or stream.time_base is None:
+        raise NotCopyable("a part's video has no length")
+    if first is not None:
+        mine, theirs = stream.codec_context, first.codec_context
+        if (mine.name, mine.width, mine.height, stream.time_base) != (theirs.name, theirs.width, theirs.height,
+                                                                       first.time_base):
+            raise NotCopyable("the parts' video differs")
+        if bytes(mine.extradata or b"") != bytes(theirs.extradata or b""):
+            raise NotCopyable("the parts' H.264 parameter sets differ")
+    return stream
+
+
+def _join(inputs: list, audio, dst: Path, song_start: float) -> None:
+    first = _video(inputs[0])
+    streams = [first] + [_video(c, first) for c in inputs[1:]]
+    song = None
+    if audio is not None:
+        if not audio.streams.audio or audio.streams.audio[0].codec_context.name != "aac":
+            raise NotCopyable("the song is not AAC")
+        song = audio.streams.audio[0]
+    total = sum(s.duration for s in streams)  # in the video's time base
+    packets = sum(s.frames or math.ceil(s.duration * s.time_base * 120) for s in streams)
+    if song is not None:
+        packets += math.ceil(float(total * first.time_base) * song.codec_context.sample_rate / 1024) + 2
+    # The index is written into room kept at the start: no second pass to move it there.
+    with av.open(str(dst), "w", format="mp4",
+                 options={"moov_size": str(16384 + _MOOV_BYTES_PER_PACKET * packets)}) as out:
+        video_out = out.add_stream_from_template(first)
+        audio_out = out.add_stream_from_template(song) if song is not None else None
+        song_packets = _song_packets(audio, song, audio_out, song_start, total * first.time_base) if song else iter(())
+        to_song = Fraction(first.time_base) / Fraction(song.time_base) if song is not None else Fraction(0)
+        offset, last_dts = 0, None
+        for container, stream in zip(inputs, streams, strict=True):
+            shift = offset - (stream.start_time or 0)
+            for packet in container.demux(stream):
+                if packet.dts is None:  # the demuxer's end-of-file marker
+                    continue
+                packet.dts += shift
+                packet.pts += shift
+                if last_dts is not None and packet.dts <= last_dts:
+                    raise NotCopyable("decode times overlap at a seam")
+                last_dts = packet.dts
+                packet.stream = video_out
+                out.mux_one(packet)
+            offset += stream.duration
+            _mux_until(out, song_packets, math.ceil(offset * to_song))
+
+
+def _mux_until(out, packets: Iterator, end: int) -> None:
+    """Mux the song's packets that start before ``end`` (its time base), interleaved with
+    the video they lie under."""
+    for packet in packets:
+        out.mux_one(packet)
+        if packet.pts + packet.duration >= end:
+            return
+
+
+def _song_packets(container, stream, out_stream, start: float, length: Fraction) -> Iterator:
+    """The song's packets from ``start`` for ``length`` seconds, re-timed to begin at 0."""
+    rate = Fraction(stream.time_base)
+    begin, end = round(start / rate), math.ceil(length / rate)
+    if begin > 0:
+        container.seek(max(0, begin - 4096), stream=stream, backward=True)
+    for packet in container.demux(stream):
+        if packet.dts is None or packet.pts is None:
+            continue
+        if packet.pts + 2 * packet.duration <= begin:  # before the one packet kept ahead of the start
+            continue
+        packet.pts -= begin
+        packet.dts = packet.pts
+        packet.stream = out_stream
+        yield packet
+        if packet.pts + packet.duration >= end:
+            return
+
+
+def cut(src: Path, dst: Path, frames: int, *, demuxer: Callable[[Path], str]) -> bool:
+    """The first ``frames`` frames of a clip (and its sound up to there) by stream copy,
+    when the packets decoded before the cut are exactly the frames shown before it (a cut
+    on a keyframe, or after a group of B-frames): such a prefix decodes exactly as in the
+    whole clip. False when the clip has no such cut at that frame."""
+    try:
+        with _input(src, demuxer) as container:
+            video = _video(container)
+            sound = container.streams.audio[0] if container.streams.audio else None
+            kept, rest = [], []
+            for packet in container.demux(video):
+                if packet.dts is not None:
+                    (kept if len(kept) < frames else rest).append(packet)
+            if len(kept) < frames or not rest or max(p.pts for p in kept) >= min(p.pts for p in rest):
+                return False
+            seconds = min(p.pts for p in rest) * video.time_base
+            tail = []
+            if sound is not None:
+                container.seek(0, stream=sound)
+                tail = [p for p in container.demux(sound) if p.pts is not None and p.pts * sound.time_base < seconds]
+            with av.open(str(dst), "w", format="mp4") as out:
+                video_out = out.add_stream_from_template(video)
+                sound_out = out.add_stream_from_template(sound) if sound is not None else None
+                for packet in kept:
+                    packet.stream = video_out
+                    out.mux_one(packet)
+                for packet in tail:
+                    packet.stream = sound_out
+                    out.mux_one(packet)
+    except NotCopyable as exc:
+        logger.info("clip cut by re-encoding: %s", exc)
+        return False
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        logger.warning("clip cut by copy failed, re-encoding: %s", exc)
+        return False
+    return True
