@@ -570,7 +570,8 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     try:
         with _writing(dst) as tmp:
             copied = (in_process and not keep_clip_audio and (song is None or (song.audio and song.audio.codec == "aac"))
-                      and remux.join(parts, tmp, demuxer=container_format, song=audio if song else None, song_start=audio_start))
+                      and remux.join(parts, tmp, demuxer=container_format, song=audio if song else None,
+                                     song_start=audio_start, frames=frames, seconds=total))
             if not copied:
                 run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
             result = _verify_stitch(tmp, expected_frames=frames, expected_duration=total, with_audio=use_song or keep_clip_audio,

@@ -37,19 +37,27 @@ def _input(path: Path, demuxer: Callable[[Path], str]) -> Iterator[av.container.
 
 
 def join(parts: Sequence[Path], dst: Path, *, demuxer: Callable[[Path], str], song: Path | None = None,
-         song_start: float = 0.0) -> bool:
+         song_start: float = 0.0, frames: int = 0, seconds: float = 0.0) -> bool:
     """The parts' video one after another (each moved by the video length of those before
     it, so seams never drift) under the song's AAC from ``song_start`` to the video's end,
-    as an MP4 whose index comes first. The song is cut sample-exactly: its packets are
-    copied from one before the start (so the first kept one decodes right) and an edit list
-    skips to the start. False, with a reason in the log, when the parts cannot be copied
-    together (different streams or parameter sets, overlapping times, not MP4, a song that
-    is not AAC in MP4); the caller then uses ffmpeg, overwriting whatever was written."""
+    as an MP4 whose index comes first (``frames`` and ``seconds``, the expected whole, size
+    the room kept for it). The song is cut sample-exactly: its packets are copied from one
+    before the start (so the first kept one decodes right) and an edit list skips to the
+    start. Parts are opened one at a time, so memory does not grow with their number.
+    False, with a reason in the log, when the parts cannot be copied together (different
+    streams or parameter sets, overlapping times, not MP4, a song that is not AAC in MP4,
+    an index larger than its room); the caller then uses ffmpeg, overwriting what was written."""
     try:
         with contextlib.ExitStack() as stack:
-            inputs = [stack.enter_context(_input(p, demuxer)) for p in parts]
             audio = stack.enter_context(_input(song, demuxer)) if song is not None else None
-            _join(inputs, audio, dst, song_start)
+            sound = _aac(audio) if audio is not None else None
+            packets = max(frames, math.ceil(seconds * 120))  # 120 fps at most when the frames are not known
+            if sound is not None:
+                packets += math.ceil(seconds * sound.codec_context.sample_rate / 1024) + 2
+            # The index is written into room kept at the start: no second pass to move it there.
+            out = stack.enter_context(av.open(str(dst), "w", format="mp4",
+                                              options={"moov_size": str(16384 + _MOOV_BYTES_PER_PACKET * packets)}))
+            _join(out, parts, demuxer, sound, song_start)
     except NotCopyable as exc:
         logger.info("stitch by ffmpeg, not in-process: %s", exc)
         return False
@@ -59,44 +67,40 @@ def join(parts: Sequence[Path], dst: Path, *, demuxer: Callable[[Path], str], so
     return True
 
 
-def _video(container, first=None):
-    """The container's video stream, when it can follow ``first`` by copy."""
+def _aac(container):
+    if not container.streams.audio or container.streams.audio[0].codec_context.name != "aac":
+        raise NotCopyable("the song is not AAC")
+    return container.streams.audio[0]
+
+
+def _video(container, like: tuple | None = None):
+    """The container's video stream, and what another part's must match to follow it by
+    copy (raises NotCopyable when it does not match ``like``)."""
     if not container.streams.video:
         raise NotCopyable("a part has no video")
     stream = container.streams.video[0]
     if stream.duration is None or stream.time_base is None:
         raise NotCopyable("a part's video has no length")
-    if first is not None:
-        mine, theirs = stream.codec_context, first.codec_context
-        if (mine.name, mine.width, mine.height, stream.time_base) != (theirs.name, theirs.width, theirs.height,
-                                                                       first.time_base):
-            raise NotCopyable("the parts' video differs")
-        if bytes(mine.extradata or b"") != bytes(theirs.extradata or b""):
-            raise NotCopyable("the parts' H.264 parameter sets differ")
-    return stream
+    cc = stream.codec_context
+    mine = (cc.name, cc.width, cc.height, stream.time_base, bytes(cc.extradata or b""))
+    if like is not None and mine != like:
+        raise NotCopyable("the parts' video or H.264 parameter sets differ")
+    return stream, mine
 
 
-def _join(inputs: list, audio, dst: Path, song_start: float) -> None:
-    first = _video(inputs[0])
-    streams = [first] + [_video(c, first) for c in inputs[1:]]
-    song = None
-    if audio is not None:
-        if not audio.streams.audio or audio.streams.audio[0].codec_context.name != "aac":
-            raise NotCopyable("the song is not AAC")
-        song = audio.streams.audio[0]
-    total = sum(s.duration for s in streams)  # in the video's time base
-    packets = sum(s.frames or math.ceil(s.duration * s.time_base * 120) for s in streams)
-    if song is not None:
-        packets += math.ceil(float(total * first.time_base) * song.codec_context.sample_rate / 1024) + 2
-    # The index is written into room kept at the start: no second pass to move it there.
-    with av.open(str(dst), "w", format="mp4",
-                 options={"moov_size": str(16384 + _MOOV_BYTES_PER_PACKET * packets)}) as out:
-        video_out = out.add_stream_from_template(first)
-        audio_out = out.add_stream_from_template(song) if song is not None else None
-        song_packets = _song_packets(audio, song, audio_out, song_start, total * first.time_base) if song else iter(())
-        to_song = Fraction(first.time_base) / Fraction(song.time_base) if song is not None else Fraction(0)
-        offset, last_dts = 0, None
-        for container, stream in zip(inputs, streams, strict=True):
+def _join(out, parts: Sequence[Path], demuxer: Callable[[Path], str], sound, song_start: float) -> None:
+    like = video_out = None
+    song_packets: Iterator = iter(())
+    to_song = Fraction(0)
+    offset, last_dts = 0, None
+    for part in parts:
+        with _input(part, demuxer) as container:
+            stream, mine = _video(container, like)
+            if like is None:  # the first part: every stream is added before anything is written
+                like, video_out = mine, out.add_stream_from_template(stream)
+                if sound is not None:
+                    song_packets = _song_packets(sound, out.add_stream_from_template(sound), song_start)
+                    to_song = Fraction(stream.time_base) / Fraction(sound.time_base)
             shift = offset - (stream.start_time or 0)
             for packet in container.demux(stream):
                 if packet.dts is None:  # the demuxer's end-of-file marker
@@ -109,25 +113,24 @@ def _join(inputs: list, audio, dst: Path, song_start: float) -> None:
                 packet.stream = video_out
                 out.mux_one(packet)
             offset += stream.duration
-            _mux_until(out, song_packets, math.ceil(offset * to_song))
+        _mux_until(out, song_packets, math.ceil(offset * to_song))
 
 
 def _mux_until(out, packets: Iterator, end: int) -> None:
-    """Mux the song's packets that start before ``end`` (its time base), interleaved with
-    the video they lie under."""
+    """Mux the song's packets up to the one that reaches ``end`` (its time base), so the
+    song lies under the video muxed so far."""
     for packet in packets:
         out.mux_one(packet)
         if packet.pts + packet.duration >= end:
             return
 
 
-def _song_packets(container, stream, out_stream, start: float, length: Fraction) -> Iterator:
-    """The song's packets from ``start`` for ``length`` seconds, re-timed to begin at 0."""
-    rate = Fraction(stream.time_base)
-    begin, end = round(start / rate), math.ceil(length / rate)
+def _song_packets(stream, out_stream, start: float) -> Iterator:
+    """The song's packets from ``start``, re-timed to begin at 0 (from one packet before)."""
+    begin = round(start / Fraction(stream.time_base))
     if begin > 0:
-        container.seek(max(0, begin - 4096), stream=stream, backward=True)
-    for packet in container.demux(stream):
+        stream.container.seek(max(0, begin - 4096), stream=stream, backward=True)
+    for packet in stream.container.demux(stream):
         if packet.dts is None or packet.pts is None:
             continue
         if packet.pts + 2 * packet.duration <= begin:  # before the one packet kept ahead of the start
@@ -136,8 +139,6 @@ def _song_packets(container, stream, out_stream, start: float, length: Fraction)
         packet.dts = packet.pts
         packet.stream = out_stream
         yield packet
-        if packet.pts + packet.duration >= end:
-            return
 
 
 def cut(src: Path, dst: Path, frames: int, *, demuxer: Callable[[Path], str]) -> bool:
@@ -147,7 +148,7 @@ def cut(src: Path, dst: Path, frames: int, *, demuxer: Callable[[Path], str]) ->
     whole clip. False when the clip has no such cut at that frame."""
     try:
         with _input(src, demuxer) as container:
-            video = _video(container)
+            video, _ = _video(container)
             sound = container.streams.audio[0] if container.streams.audio else None
             kept, rest = [], []
             for packet in container.demux(video):
