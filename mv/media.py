@@ -167,8 +167,10 @@ def container_format(path: Path | str) -> str:
 _DEMUXER_OPTIONS = {"protocol_whitelist": "file"}
 
 
-def _open(path: Path | str):
-    return av.open(str(path), format=container_format(path), options=_DEMUXER_OPTIONS)
+def _open(path: Path | str, index_only: bool = False):
+    """``index_only``: the facts an MP4's index holds, reading and decoding no packets (no pix_fmt)."""
+    options = {**_DEMUXER_OPTIONS, "skip_frame": "all", "probesize": "32"} if index_only else _DEMUXER_OPTIONS
+    return av.open(str(path), format=container_format(path), options=options)
 
 
 def input_args(path: Path | str) -> list[str]:
@@ -177,10 +179,10 @@ def input_args(path: Path | str) -> list[str]:
     return ["-protocol_whitelist", "file", "-f", container_format(path)]
 
 
-def probe(path: Path | str, *, unreadable: str = UNREADABLE) -> MediaInfo:
+def probe(path: Path | str, *, unreadable: str = UNREADABLE, index_only: bool = False) -> MediaInfo:
     """Streams and lengths; ``unreadable`` is the message when the file cannot be opened."""
     try:
-        container = _open(path)
+        container = _open(path, index_only)
     except MediaError as exc:
         raise MediaError(unreadable, exc.detail) from None
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -617,7 +619,7 @@ def _frames_of(video: VideoStream) -> int:
 def _verify_stitch(path: Path, *, expected_frames: int, expected_duration: float, with_audio: bool,
                    audio_available: float) -> StitchResult:
     """Never hand out a silently corrupt stitch (a copy over mismatched clips drops data)."""
-    info = probe(path)
+    info = probe(path, index_only=True)
     if info.video is None:
         raise MediaError(STITCH_FAILED, "stitch check failed: the output has no video")
     if expected_frames and info.video.frames and abs(info.video.frames - expected_frames) > 1:

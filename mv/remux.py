@@ -3,8 +3,7 @@ without starting an ffmpeg process (its start-up and a second pass over the byte
 ``+faststart`` cost more than moving the packets).
 
 Only what is safe to copy is copied here; anything else returns False and the caller takes
-the ffmpeg path. Files are opened with the demuxer the caller names (never auto-detection)
-through the file protocol only, and ``skip_frame`` keeps the opening from decoding a frame.
+the ffmpeg path. Files are opened with the demuxer the caller names (never auto-detection).
 """
 
 from __future__ import annotations
@@ -20,7 +19,9 @@ import av
 
 logger = logging.getLogger("mv.media")
 
-_READ = {"protocol_whitelist": "file", "skip_frame": "all"}
+# The file protocol only; the stream facts come from the MP4's index, so opening reads and
+# decodes no packets (``probesize``, ``skip_frame``: else it reads seconds of them).
+_READ = {"protocol_whitelist": "file", "skip_frame": "all", "probesize": "32"}
 _MOOV_BYTES_PER_PACKET = 32  # room for each packet's index entries (sizes, times, offsets, sync marks)
 
 
