@@ -22,7 +22,8 @@ logger = logging.getLogger("mv.media")
 # The file protocol only; the stream facts come from the MP4's index, so opening reads and
 # decodes no packets (``probesize``, ``skip_frame``: else it reads seconds of them).
 _READ = {"protocol_whitelist": "file", "skip_frame": "all", "probesize": "32"}
-_MOOV_BYTES_PER_PACKET = 32  # room for each packet's index entries (sizes, times, offsets, sync marks)
+# Room kept at the start for the index: a base, and each packet's entries (size, times, offset, sync mark).
+_MOOV_ROOM, _MOOV_BYTES_PER_PACKET = 16384, 32
 
 
 class NotCopyable(Exception):
@@ -57,7 +58,7 @@ def join(parts: Sequence[Path], dst: Path, *, demuxer: Callable[[Path], str], so
                 packets += math.ceil(seconds * sound.codec_context.sample_rate / 1024) + 2
             # The index is written into room kept at the start: no second pass to move it there.
             out = stack.enter_context(av.open(str(dst), "w", format="mp4",
-                                              options={"moov_size": str(16384 + _MOOV_BYTES_PER_PACKET * packets)}))
+                                              options={"moov_size": str(_MOOV_ROOM + _MOOV_BYTES_PER_PACKET * packets)}))
             _join(out, parts, demuxer, sound, song_start)
     except NotCopyable as exc:
         logger.info("stitch by ffmpeg, not in-process: %s", exc)
@@ -128,7 +129,7 @@ def _mux_until(out, packets: Iterator, end: int) -> None:
 
 def _song_packets(stream, out_stream, start: float) -> Iterator:
     """The song's packets from ``start``, re-timed to begin at 0 (from one packet before)."""
-    begin = round(start / Fraction(stream.time_base))
+    begin = round(start / Fraction(stream.time_base)) + (stream.start_time or 0)
     if begin > 0:
         stream.container.seek(max(0, begin - 4096), stream=stream, backward=True)
     for packet in stream.container.demux(stream):

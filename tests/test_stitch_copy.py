@@ -59,6 +59,19 @@ def stream_counts(path: Path) -> tuple[int, int]:
         return len(container.streams.video), len(container.streams.audio)
 
 
+def top_boxes(path: Path) -> list[str]:
+    """The MP4's top-level boxes in file order (a browser can start playing when moov comes first)."""
+    boxes, data = [], path.read_bytes()
+    at = 0
+    while at + 8 <= len(data):
+        size = int.from_bytes(data[at:at + 4], "big")
+        boxes.append(data[at + 4:at + 8].decode("latin-1"))
+        if size == 1:
+            size = int.from_bytes(data[at + 8:at + 16], "big")
+        at += size or len(data)
+    return boxes
+
+
 def lag(out: np.ndarray, song: np.ndarray, begin: int, window: int = RATE // 2, reach: int = 2048) -> int:
     """Samples by which ``out`` lies late against the song from ``begin`` (cross-correlation
     over half a second taken one second in)."""
@@ -76,6 +89,8 @@ def test_a_copy_stitch_in_process_is_valid_and_lays_the_song_sample_exactly(tmp_
     assert stream_counts(out) == (1, 1) and info.video.frames == 3 * 48 and len(decoded_frames(out)) == 3 * 48
     assert info.video.duration == pytest.approx(6.0, abs=1e-6)
     assert 6.0 <= info.audio.duration < 6.0 + 1024 / RATE  # to the video's end, at most one AAC frame past it
+    boxes = top_boxes(out)
+    assert boxes.index("moov") < boxes.index("mdat")
     heard, song = samples(out), samples(noise_song)
     begin = round(start * RATE)
     assert np.abs(heard[: 6 * RATE] - song[begin: begin + 6 * RATE]).max() < 1e-6  # the song's own samples, from its start
@@ -112,6 +127,14 @@ def test_clips_with_other_parameter_sets_are_joined_by_ffmpeg_and_decode_exactly
     assert not result.in_process and result.reencoded == 0
     expected = decoded_frames(ours) + decoded_frames(theirs)
     assert all(np.array_equal(x, y) for x, y in zip(decoded_frames(tmp_path / "out.mp4"), expected, strict=True))
+
+
+def test_an_index_outgrowing_its_room_is_stitched_by_ffmpeg(tmp_path, clips, noise_song, monkeypatch):
+    monkeypatch.setattr(remux, "_MOOV_ROOM", 512)
+    monkeypatch.setattr(remux, "_MOOV_BYTES_PER_PACKET", 0)
+    result = media.stitch(clips, tmp_path / "out.mp4", audio=noise_song, workdir=tmp_path)
+    assert not result.in_process and result.frames == 3 * 48
+    assert len(decoded_frames(tmp_path / "out.mp4")) == 3 * 48
 
 
 def copyable_cuts(path: Path) -> list[int]:
