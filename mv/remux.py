@@ -9,6 +9,7 @@ the ffmpeg path. Files are opened with the demuxer the caller names (never auto-
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -30,6 +31,24 @@ class NotCopyable(Exception):
     """These files cannot be joined or cut by stream copy here."""
 
 
+def _or_false(fallback: str) -> Callable[[Callable[..., None]], Callable[..., bool]]:
+    """True when the copy was made; False, with why in the log, when ``fallback`` must do it."""
+    def decorate(copy: Callable[..., None]) -> Callable[..., bool]:
+        @functools.wraps(copy)
+        def attempt(*args, **kwargs) -> bool:
+            try:
+                copy(*args, **kwargs)
+            except NotCopyable as exc:
+                logger.info("%s: %s", fallback, exc)
+                return False
+            except (av.FFmpegError, OSError, ValueError) as exc:
+                logger.warning("%s, the copy failed: %s", fallback, exc)
+                return False
+            return True
+        return attempt
+    return decorate
+
+
 @contextlib.contextmanager
 def _input(path: Path, demuxer: Callable[[Path], str]) -> Iterator[av.container.InputContainer]:
     if demuxer(path) != "mov":
@@ -38,8 +57,9 @@ def _input(path: Path, demuxer: Callable[[Path], str]) -> Iterator[av.container.
         yield container
 
 
+@_or_false("stitched by ffmpeg")
 def join(parts: Sequence[Path], dst: Path, *, demuxer: Callable[[Path], str], song: Path | None = None,
-         song_start: float = 0.0, frames: int = 0, seconds: float = 0.0) -> bool:
+         song_start: float = 0.0, frames: int = 0, seconds: float = 0.0) -> None:
     """The parts' video one after another (each moved by the video length of those before
     it, so seams never drift) under the song's AAC from ``song_start`` to the video's end,
     as an MP4 whose index comes first (``frames`` and ``seconds``, the expected whole, size
@@ -49,24 +69,16 @@ def join(parts: Sequence[Path], dst: Path, *, demuxer: Callable[[Path], str], so
     False, with a reason in the log, when the parts cannot be copied together (different
     streams or parameter sets, overlapping times, not MP4, a song that is not AAC in MP4,
     an index larger than its room); the caller then uses ffmpeg, overwriting what was written."""
-    try:
-        with contextlib.ExitStack() as stack:
-            audio = stack.enter_context(_input(song, demuxer)) if song is not None else None
-            sound = _aac(audio) if audio is not None else None
-            packets = max(frames, math.ceil(seconds * 120))  # 120 fps at most when the frames are not known
-            if sound is not None:
-                packets += math.ceil(seconds * sound.codec_context.sample_rate / 1024) + 2
-            # The index is written into room kept at the start: no second pass to move it there.
-            out = stack.enter_context(av.open(str(dst), "w", format="mp4",
-                                              options={"moov_size": str(_MOOV_ROOM + _MOOV_BYTES_PER_PACKET * packets)}))
-            _join(out, parts, demuxer, sound, song_start)
-    except NotCopyable as exc:
-        logger.info("stitch by ffmpeg, not in-process: %s", exc)
-        return False
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        logger.warning("in-process stitch failed, using ffmpeg: %s", exc)
-        return False
-    return True
+    with contextlib.ExitStack() as stack:
+        audio = stack.enter_context(_input(song, demuxer)) if song is not None else None
+        sound = _aac(audio) if audio is not None else None
+        packets = max(frames, math.ceil(seconds * 120))  # 120 fps at most when the frames are not known
+        if sound is not None:
+            packets += math.ceil(seconds * sound.codec_context.sample_rate / 1024) + 2
+        # The index is written into room kept at the start: no second pass to move it there.
+        out = stack.enter_context(av.open(str(dst), "w", format="mp4",
+                                          options={"moov_size": str(_MOOV_ROOM + _MOOV_BYTES_PER_PACKET * packets)}))
+        _join(out, parts, demuxer, sound, song_start)
 
 
 def _aac(container):
@@ -143,39 +155,32 @@ def _song_packets(stream, out_stream, start: float) -> Iterator:
         yield packet
 
 
-def cut(src: Path, dst: Path, frames: int, *, demuxer: Callable[[Path], str]) -> bool:
+@_or_false("clip re-encoded to its length")
+def cut(src: Path, dst: Path, frames: int, *, demuxer: Callable[[Path], str]) -> None:
     """The first ``frames`` frames of a clip (and its sound up to there) by stream copy,
     when the packets decoded before the cut are exactly the frames shown before it (a cut
     on a keyframe, or after a group of B-frames): such a prefix decodes exactly as in the
     whole clip. False when the clip has no such cut at that frame."""
-    try:
-        with _input(src, demuxer) as container:
-            video, _ = _video(container)
-            sound = container.streams.audio[0] if container.streams.audio else None
-            kept, rest = [], []
-            for packet in container.demux(video):
-                if packet.dts is not None:
-                    (kept if len(kept) < frames else rest).append(packet)
-            if len(kept) < frames or not rest or max(p.pts for p in kept) >= min(p.pts for p in rest):
-                return False
-            seconds = min(p.pts for p in rest) * video.time_base
-            tail = []
-            if sound is not None:
-                container.seek(0, stream=sound)
-                tail = [p for p in container.demux(sound) if p.pts is not None and p.pts * sound.time_base < seconds]
-            with av.open(str(dst), "w", format="mp4") as out:
-                video_out = out.add_stream_from_template(video)
-                sound_out = out.add_stream_from_template(sound) if sound is not None else None
-                for packet in kept:
-                    packet.stream = video_out
-                    out.mux_one(packet)
-                for packet in tail:
-                    packet.stream = sound_out
-                    out.mux_one(packet)
-    except NotCopyable as exc:
-        logger.info("clip cut by re-encoding: %s", exc)
-        return False
-    except (av.FFmpegError, OSError, ValueError) as exc:
-        logger.warning("clip cut by copy failed, re-encoding: %s", exc)
-        return False
-    return True
+    with _input(src, demuxer) as container:
+        video, _ = _video(container)
+        sound = container.streams.audio[0] if container.streams.audio else None
+        kept, rest = [], []
+        for packet in container.demux(video):
+            if packet.dts is not None:
+                (kept if len(kept) < frames else rest).append(packet)
+        if len(kept) < frames or not rest or max(p.pts for p in kept) >= min(p.pts for p in rest):
+            raise NotCopyable(f"frames shown before frame {frames} are decoded after it")
+        seconds = min(p.pts for p in rest) * video.time_base
+        tail = []
+        if sound is not None:
+            container.seek(0, stream=sound)
+            tail = [p for p in container.demux(sound) if p.pts is not None and p.pts * sound.time_base < seconds]
+        with av.open(str(dst), "w", format="mp4") as out:
+            video_out = out.add_stream_from_template(video)
+            sound_out = out.add_stream_from_template(sound) if sound is not None else None
+            for packet in kept:
+                packet.stream = video_out
+                out.mux_one(packet)
+            for packet in tail:
+                packet.stream = sound_out
+                out.mux_one(packet)
