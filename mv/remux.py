@@ -119,6 +119,8 @@ def _join(out, parts: Sequence[Path], demuxer: Callable[[Path], str], sound, son
             for packet in container.demux(stream):
                 if packet.dts is None:  # the demuxer's end-of-file marker
                     continue
+                if packet.pts is None:
+                    raise NotCopyable("a part's video packet has no presentation time")
                 packet.dts += shift
                 packet.pts += shift
                 if last_dts is not None and packet.dts <= last_dts:
@@ -135,7 +137,7 @@ def _mux_until(out, packets: Iterator, end: int) -> None:
     song lies under the video muxed so far."""
     for packet in packets:
         out.mux_one(packet)
-        if packet.pts + packet.duration >= end:
+        if packet.pts + (packet.duration or 0) >= end:
             return
 
 
@@ -147,7 +149,7 @@ def _song_packets(stream, out_stream, start: float) -> Iterator:
     for packet in stream.container.demux(stream):
         if packet.dts is None or packet.pts is None:
             continue
-        if packet.pts + 2 * packet.duration <= begin:  # before the one packet kept ahead of the start
+        if packet.pts + 2 * (packet.duration or 0) <= begin:  # before the one packet kept ahead of the start
             continue
         packet.pts -= begin
         packet.dts = packet.pts
