@@ -83,6 +83,18 @@ def timed(fn: Callable[[], object], repeat: int = 3) -> float:
     return statistics.median(times)
 
 
+def timed_together(fns: dict[str, Callable[[], object]], rounds: int = 7) -> dict[str, float]:
+    """Median wall time of each, run in turn within every round, so a change in the
+    machine's load falls on all of them alike (the ratios between them are side by side)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:

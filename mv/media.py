@@ -23,6 +23,8 @@ import av
 import mutagen
 from django.conf import settings
 
+from mv import remux
+
 NOT_AUDIO = "This file isn't audio we can read — MP3, WAV, M4A, OGG or FLAC work."
 NOT_VIDEO = "This file isn't a video we can read — MP4, MOV or WebM work."
 NOT_IMAGE = "This file isn't an image we can read — PNG, JPEG or WebP work."
@@ -165,8 +167,10 @@ def container_format(path: Path | str) -> str:
 _DEMUXER_OPTIONS = {"protocol_whitelist": "file"}
 
 
-def _open(path: Path | str):
-    return av.open(str(path), format=container_format(path), options=_DEMUXER_OPTIONS)
+def _open(path: Path | str, index_only: bool = False):
+    """``index_only``: the facts an MP4's index holds, reading and decoding no packets (no pix_fmt)."""
+    options = {**_DEMUXER_OPTIONS, "skip_frame": "all", "probesize": "32"} if index_only else _DEMUXER_OPTIONS
+    return av.open(str(path), format=container_format(path), options=options)
 
 
 def input_args(path: Path | str) -> list[str]:
@@ -175,10 +179,10 @@ def input_args(path: Path | str) -> list[str]:
     return ["-protocol_whitelist", "file", "-f", container_format(path)]
 
 
-def probe(path: Path | str, *, unreadable: str = UNREADABLE) -> MediaInfo:
+def probe(path: Path | str, *, unreadable: str = UNREADABLE, index_only: bool = False) -> MediaInfo:
     """Streams and lengths; ``unreadable`` is the message when the file cannot be opened."""
     try:
-        container = _open(path)
+        container = _open(path, index_only)
     except MediaError as exc:
         raise MediaError(unreadable, exc.detail) from None
     except (av.FFmpegError, OSError, ValueError) as exc:
@@ -459,6 +463,7 @@ class StitchResult:
     duration: float
     reencoded: int
     frames: int
+    in_process: bool = False  # joined by mv.remux, without an ffmpeg process
 
 
 # x264 headers that do not depend on the content or the quality (its `stitchable` option):
@@ -505,13 +510,15 @@ def frame_counts(lengths: Sequence[float], fps: str) -> list[int]:
 
 def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
            suppress_video_audio: bool = True, workdir: Path, lengths: Sequence[float] | None = None,
-           known: Sequence[MediaInfo | None] = (), song: MediaInfo | None = None) -> StitchResult:
+           known: Sequence[MediaInfo | None] = (), song: MediaInfo | None = None, in_process: bool = True) -> StitchResult:
     """Join clips by stream copy (the concat demuxer with per-file video durations, so
     seams never drift) and lay the song under them, cut to the video's length. Only clips
     whose format differs from the majority are re-encoded, and with `lengths` (each clip's
     planned length, in seconds) the clips whose frame count differs from it, trimmed to the
-    frame. The result is verified. ``known``/``song``: facts already stored for the clips
-    and the song; only what is not known is probed."""
+    frame (cut by copy where the frames before the cut decode on their own). The result is
+    verified. ``known``/``song``: facts already stored for the clips and the song; only
+    what is not known is probed. The copy runs in this process (mv.remux) where the parts
+    and the song allow it, else (or with ``in_process=False``) in ffmpeg."""
     if not clips:
         raise MediaError("There are no clips to stitch.", "stitch called with no clips")
     known = list(known) + [None] * (len(clips) - len(known))
@@ -526,7 +533,7 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
     if lengths is not None and len(lengths) != len(clips):
         raise ValueError(f"{len(lengths)} lengths for {len(clips)} clips")
     targets: list[int | None] = list(frame_counts(lengths, like.fps)) if lengths is not None else [None] * len(clips)
-    fitted = [_fit(index, Path(clip), info.video, frames, like, workdir, force=False)  # type: ignore[arg-type]
+    fitted = [_fit(index, Path(clip), info.video, frames, like, workdir, force=False, cut=in_process)  # type: ignore[arg-type]
               for index, (clip, info, frames) in enumerate(zip(clips, infos, targets, strict=True))]
     if any(again for _, again in fitted) and len({_parameter_sets(p) for p, _ in fitted}) > 1:
         # A copy joins every clip under the first one's SPS/PPS: clips from another encoder
@@ -564,20 +571,30 @@ def stitch(clips: Sequence[Path], dst: Path, *, audio: Path | None = None, audio
         codecs += ["-c:a", "copy"]
     try:
         with _writing(dst) as tmp:
-            run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
+            copied = (in_process and not keep_clip_audio and (song is None or (song.audio and song.audio.codec == "aac"))
+                      and remux.join(parts, tmp, demuxer=container_format, song=audio if song else None,
+                                     song_start=audio_start, frames=frames, seconds=total))
+            if not copied:
+                run_ffmpeg([*args, *maps, *codecs, "-t", f"{total:.6f}", "-movflags", "+faststart", "-f", "mp4", tmp])
             result = _verify_stitch(tmp, expected_frames=frames, expected_duration=total, with_audio=use_song or keep_clip_audio,
                                     audio_available=(song.duration - audio_start) if song else total)
     finally:
         listing.unlink(missing_ok=True)
-    return StitchResult(duration=result.duration, reencoded=reencoded, frames=result.frames)
+    return StitchResult(duration=result.duration, reencoded=reencoded, frames=result.frames, in_process=bool(copied))
 
 
 def _fit(index: int, clip: Path, video: VideoStream, frames: int | None, like: VideoStream, workdir: Path, *,
-         force: bool) -> tuple[Path, bool]:
+         force: bool, cut: bool = False) -> tuple[Path, bool]:
     """The clip as the copy concat needs it, and whether it was re-encoded: a misfit, a clip
-    to trim (`frames`) or, with `force`, any clip is re-encoded; one whose video is not its
-    first track is remuxed; the rest are used as they are."""
-    if force or video.signature() != like.signature() or (frames is not None and _frames_of(video) != frames):
+    to trim (`frames`) or, with `force`, any clip is re-encoded (with `cut`, a clip to
+    shorten is first cut by copy where it can be); one whose video is not its first track
+    is remuxed; the rest are used as they are."""
+    fits = not force and video.signature() == like.signature()
+    if cut and fits and frames is not None and _frames_of(video) > frames:
+        copy = workdir / f"cut-{index}.mp4"
+        if remux.cut(clip, copy, frames, demuxer=container_format):
+            return copy, False
+    if not fits or (frames is not None and _frames_of(video) != frames):
         fixed = workdir / f"norm-{index}.mp4"
         normalise_clip(clip, fixed, like, frames=frames)
         return fixed, True
@@ -602,7 +619,7 @@ def _frames_of(video: VideoStream) -> int:
 def _verify_stitch(path: Path, *, expected_frames: int, expected_duration: float, with_audio: bool,
                    audio_available: float) -> StitchResult:
     """Never hand out a silently corrupt stitch (a copy over mismatched clips drops data)."""
-    info = probe(path)
+    info = probe(path, index_only=True)
     if info.video is None:
         raise MediaError(STITCH_FAILED, "stitch check failed: the output has no video")
     if expected_frames and info.video.frames and abs(info.video.frames - expected_frames) > 1:

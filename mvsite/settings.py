@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -290,6 +291,12 @@ MV_CREATE_RETRIES = envint("MV_CREATE_RETRIES", 4)
 MV_USER_DAILY_BUDGET_USD = envlimit("MV_USER_DAILY_BUDGET_USD", float, 0)
 MV_USER_MAX_ACTIVE_PREDICTIONS = envlimit("MV_USER_MAX_ACTIVE_PREDICTIONS", int, 1)
 MV_LOCAL_RENDER_SIZE = env("MV_LOCAL_RENDER_SIZE", "640x360")
+# With media in S3, a stitch fetches the files it lacks in this many threads at once and keeps
+# them in a cache on local disk (shared by the machine's processes, least recently used evicted
+# past MV_FILE_CACHE_MB; 0 keeps nothing), so a re-stitch downloads nothing it already has.
+MV_FETCH_THREADS = envint("MV_FETCH_THREADS", 8)
+MV_FILE_CACHE_DIR = Path(env("MV_FILE_CACHE_DIR", str(Path(tempfile.gettempdir()) / "mv-file-cache")))
+MV_FILE_CACHE_MB = envint("MV_FILE_CACHE_MB", 2048)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024

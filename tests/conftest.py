@@ -24,10 +24,11 @@ WSGIServer.request_queue_size = 128
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path: Path) -> Path:
-    """Each test writes its files into its own folder."""
+    """Each test writes its files (and its cache of files fetched from S3) into its own folder."""
     root = tmp_path / "media"
     root.mkdir()
     settings.MEDIA_ROOT = root
+    settings.MV_FILE_CACHE_DIR = tmp_path / "file-cache"
     return root
 
 

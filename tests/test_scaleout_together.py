@@ -117,7 +117,8 @@ def test_a_project_runs_on_postgresql_rq_and_s3_together_through_a_killed_worker
                REDIS_URL=redis_db, MV_STORAGE="s3", AWS_STORAGE_BUCKET_NAME=bucket_name, AWS_S3_ENDPOINT_URL=endpoint,
                AWS_S3_REGION_NAME="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                MV_PROVIDER="replicate", REPLICATE_API_TOKEN=fake.token, REPLICATE_BASE_URL=fake.url,
-               MV_POLL_INTERVAL="0.2", MEDIA_ROOT=str(tmp_path / "unused-media"), no_proxy="127.0.0.1,localhost")
+               MV_POLL_INTERVAL="0.2", MEDIA_ROOT=str(tmp_path / "unused-media"), no_proxy="127.0.0.1,localhost",
+               MV_FILE_CACHE_DIR=str(tmp_path / "file-cache"))  # the workers' shared cache of fetched files
 
     def python(code: str) -> str:
         done = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], cwd=ROOT, env=env,

@@ -186,8 +186,10 @@ def test_stitch_trims_clips_to_the_frame_and_re_encodes_only_those(tmp_path):
 def test_stitch_re_encodes_every_clip_when_their_parameter_sets_differ(tmp_path):
     clips = [make_clip(tmp_path / f"c{n}.mp4", seconds=2.0, size="160x90") for n in range(3)]
     out = tmp_path / "out.mp4"
-    result = media.stitch(clips, out, workdir=tmp_path, lengths=[2.0, 1.5, 2.0])
-    assert result.reencoded == 3 and result.frames == 132
+    # The middle clip is held 0.5 s past its end (a re-encode; a clip without B-frames cut
+    # shorter would be cut by copy instead): its new SPS/PPS cannot share the others'.
+    result = media.stitch(clips, out, workdir=tmp_path, lengths=[2.0, 2.5, 2.0])
+    assert result.reencoded == 3 and result.frames == 156
     errors = subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", str(out), "-f", "null", "-"],
                             capture_output=True, text=True).stderr
     assert errors == ""

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from mv import files, flavors, media
+from mv import filecache, files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.projects import Project, Scene
@@ -287,13 +287,13 @@ class Stitch(VideoMixin, Job):
             return
         self.mark_running()
         try:
-            with files.workdir() as workdir, contextlib.ExitStack() as stack:
-                clips = self.ordered_clips()
-                paths = [stack.enter_context(files.local_path(c.file)) for c in clips]
-                audio = song = None
-                if self.audio_track is not None:
-                    audio = stack.enter_context(files.local_path(self.audio_track.file or self.audio_track.original))
-                    song = self.audio_track.media_info()
+            with files.workdir() as workdir:
+                clips, track = self.ordered_clips(), self.audio_track
+                # On S3: fetched at once, or taken from this machine's cache (a re-stitch downloads nothing).
+                paths = filecache.local_copies([c.file for c in clips] + ([track.file or track.original] if track else []),
+                                               workdir)
+                audio = paths.pop() if track is not None else None
+                song = track.media_info() if track is not None else None
                 out = workdir / "stitch.mp4"
                 result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
                                       suppress_video_audio=self.suppress_video_audio, workdir=workdir,
