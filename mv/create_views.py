@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from mv import audio, cost_views, flavors, uploads
 from mv.errors import Refused
-from mv.forms import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
+from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
 from mv.models import AudioTrack, CharacterImage
 from mv.pipeline import characters, projects, spending
 from mv.views import _stop_polling_if

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect
 
 from mv.errors import Refused
-from mv.forms import RenameForm
+from mv.forms.pages import RenameForm
 from mv.models import Project
 from mv.pipeline import projects
 from mv.views import _get_project_for_user

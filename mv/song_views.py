@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from mv.errors import Refused
-from mv.forms import LyricsForm
+from mv.forms.pages import LyricsForm
 from mv.models import AudioTrack
 from mv.pipeline import songs
 from mv.views import HtmxHttpRequest, _stop_polling_if

@@ -20,7 +20,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from mv.errors import Refused
-from mv.forms import BoundaryForm, MoveForm, SplitForm
+from mv.forms.pages import BoundaryForm, MoveForm, SplitForm
 from mv.models import Project, Scene
 from mv.pipeline import timeline
 from mv.views import (

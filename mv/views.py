@@ -27,7 +27,7 @@ from django_htmx.middleware import HtmxDetails
 
 from mv import flavors, status
 from mv.errors import Refused
-from mv.forms import FlavorSelectForm, RegenerateForm, ScenePromptForm
+from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
 from mv.models import Clip, Project, Scene
 from mv.pipeline import projects, rendering, stitching
 from mv.templatetags.mv_costs import project_costs
