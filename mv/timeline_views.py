@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from mv.errors import Refused
+from mv.errors import message_if_refused
 from mv.forms.pages import BoundaryForm, MoveForm, SplitForm
 from mv.models import Project, Scene
 from mv.pipeline import timeline
@@ -46,14 +46,10 @@ def _edit(request: HttpRequest, pk: uuid.UUID, form_class: type[forms.Form] | No
     scene = _get_scene_for_user(request, pk)
     project = _get_project_for_user(request, scene.project_id)
     form = form_class(request.POST) if form_class else None
-    error = ""
     if form is not None and not form.is_valid():
         error = " ".join(m for errors in form.errors.values() for m in errors)
     else:
-        try:
-            action(scene, form.cleaned_data if form is not None else {})
-        except Refused as exc:
-            error = exc.message
+        error = message_if_refused(lambda: action(scene, form.cleaned_data if form is not None else {}))
     return _studio(request, project, error)
 
 
@@ -92,9 +88,4 @@ def scene_boundary(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def project_refresh(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The one "bring up to date" button."""
     project = _get_project_for_user(request, pk)
-    error = ""
-    try:
-        timeline.refresh(project, request.user)
-    except Refused as exc:
-        error = exc.message
-    return _studio(request, project, error)
+    return _studio(request, project, message_if_refused(lambda: timeline.refresh(project, request.user)))

@@ -26,7 +26,7 @@ from django_htmx.http import HTMX_STOP_POLLING, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from mv import flavors, status
-from mv.errors import Refused
+from mv.errors import Refused, message_if_refused
 from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
 from mv.models import Clip, Project, Scene
 from mv.pipeline import projects, rendering, stitching
@@ -132,11 +132,7 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    error = ""
-    try:
-        stitching.restitch_project(project)  # the section then shows it as the latest stitch
-    except Refused as exc:
-        error = exc.message
+    error = message_if_refused(lambda: stitching.restitch_project(project))  # then shown as the latest stitch
     if not request.htmx:
         if error:
             messages.error(request, error)
@@ -189,14 +185,10 @@ def scene_prompt_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def scene_regenerate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     form = RegenerateForm(request.POST)
-    error = ""
     if not form.is_valid():
         error = " ".join(m for errors in form.errors.values() for m in errors)
     else:
-        try:
-            rendering.regenerate_scene(scene, owner=request.user, **form.cleaned_data)
-        except Refused as exc:
-            error = exc.message
+        error = message_if_refused(lambda: rendering.regenerate_scene(scene, owner=request.user, **form.cleaned_data))
     scene.refresh_from_db()
     return _scene_response(request, scene, "clip-section", clip_error=error)
 
@@ -237,11 +229,7 @@ def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def _clip_action(request: HttpRequest, pk: uuid.UUID, action: Callable[[Clip], Any]) -> HttpResponse:
     """Run one use case on a clip and re-render its scene's clip section."""
     clip = _get_clip_for_user(request, pk)
-    error = ""
-    try:
-        action(clip)
-    except Refused as exc:
-        error = exc.message
+    error = message_if_refused(lambda: action(clip))
     clip.scene.refresh_from_db()
     return _scene_response(request, clip.scene, "clip-section", clip_error=error)
 
