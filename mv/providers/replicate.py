@@ -324,45 +324,33 @@ class ReplicateProvider(Provider):
             found = PROGRESS.findall(prediction.logs or "")
             return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
         metrics = prediction.metrics or {}
-        if prediction.status == "succeeded":
-            path = self._download(prediction.output, workdir / "output")
-            return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
-                             predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
-        if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the prediction was cancelled",
-                             metrics=metrics)
-        return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The model failed: {prediction.error or 'no reason given'}", metrics=metrics)
+        if prediction.status != "succeeded":
+            return _ended_without_output(prediction_id, prediction, metrics, job="prediction", worker="model")
+        path = self._download(prediction.output, workdir / "output")
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
+                         predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
 
     def poll_text(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
         if prediction.status in ("starting", "processing"):
             return JobUpdate(state="running", prediction_id=prediction_id)
         metrics = prediction.metrics or {}
-        if prediction.status == "succeeded":
-            output = prediction.output  # a language model streams its answer as a list of chunks
-            text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
-            return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
-                             progress=100, metrics=metrics)
-        if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the scene writer was cancelled",
-                             metrics=metrics)
-        return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The scene writer failed: {prediction.error or 'no reason given'}", metrics=metrics)
+        if prediction.status != "succeeded":
+            return _ended_without_output(prediction_id, prediction, metrics, job="scene writer", worker="scene writer")
+        output = prediction.output  # a language model streams its answer as a list of chunks
+        text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
+                         progress=100, metrics=metrics)
 
     def poll_lyrics(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
         if prediction.status in ("starting", "processing"):
             return JobUpdate(state="running", prediction_id=prediction_id)
         metrics = prediction.metrics or {}
-        if prediction.status == "succeeded":
-            return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
-                             predict_time=metrics.get("predict_time"), metrics=metrics)
-        if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the transcription was cancelled",
-                             metrics=metrics)
-        return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The transcription failed: {prediction.error or 'no reason given'}", metrics=metrics)
+        if prediction.status != "succeeded":
+            return _ended_without_output(prediction_id, prediction, metrics, job="transcription", worker="transcription")
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
+                         predict_time=metrics.get("predict_time"), metrics=metrics)
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         try:
@@ -370,6 +358,15 @@ class ReplicateProvider(Provider):
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
             return {}
+
+
+def _ended_without_output(prediction_id: str, prediction: Any, metrics: dict[str, Any], *, job: str,
+                          worker: str) -> JobUpdate:
+    """A prediction that ended without an output: cancelled, or failed with the model's reason."""
+    if prediction.status == "canceled":
+        return JobUpdate(state="canceled", prediction_id=prediction_id, error=f"the {job} was cancelled", metrics=metrics)
+    return JobUpdate(state="failed", prediction_id=prediction_id,
+                     error=f"The {worker} failed: {prediction.error or 'no reason given'}", metrics=metrics)
 
 
 def _suffix(url: str) -> str:
