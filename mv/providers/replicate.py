@@ -320,23 +320,20 @@ class ReplicateProvider(Provider):
 
     def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
         prediction = self._get(prediction_id)
-        if prediction.status in ("starting", "processing"):
-            found = PROGRESS.findall(prediction.logs or "")
-            return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
+        unfinished = _unless_succeeded(prediction_id, prediction, job="prediction", worker="model", logs_progress=True)
+        if unfinished is not None:
+            return unfinished
         metrics = prediction.metrics or {}
-        if prediction.status != "succeeded":
-            return _ended_without_output(prediction_id, prediction, metrics, job="prediction", worker="model")
         path = self._download(prediction.output, workdir / "output")
         return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
                          predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
 
     def poll_text(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
-        if prediction.status in ("starting", "processing"):
-            return JobUpdate(state="running", prediction_id=prediction_id)
+        unfinished = _unless_succeeded(prediction_id, prediction, job="scene writer", worker="scene writer")
+        if unfinished is not None:
+            return unfinished
         metrics = prediction.metrics or {}
-        if prediction.status != "succeeded":
-            return _ended_without_output(prediction_id, prediction, metrics, job="scene writer", worker="scene writer")
         output = prediction.output  # a language model streams its answer as a list of chunks
         text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
         return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
@@ -344,11 +341,10 @@ class ReplicateProvider(Provider):
 
     def poll_lyrics(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
-        if prediction.status in ("starting", "processing"):
-            return JobUpdate(state="running", prediction_id=prediction_id)
+        unfinished = _unless_succeeded(prediction_id, prediction, job="transcription", worker="transcription")
+        if unfinished is not None:
+            return unfinished
         metrics = prediction.metrics or {}
-        if prediction.status != "succeeded":
-            return _ended_without_output(prediction_id, prediction, metrics, job="transcription", worker="transcription")
         return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
                          predict_time=metrics.get("predict_time"), metrics=metrics)
 
@@ -360,9 +356,16 @@ class ReplicateProvider(Provider):
             return {}
 
 
-def _ended_without_output(prediction_id: str, prediction: Any, metrics: dict[str, Any], *, job: str,
-                          worker: str) -> JobUpdate:
-    """A prediction that ended without an output: cancelled, or failed with the model's reason."""
+def _unless_succeeded(prediction_id: str, prediction: Any, *, job: str, worker: str,
+                      logs_progress: bool = False) -> JobUpdate | None:
+    """Where a prediction stands unless it succeeded (then None): running (with the progress
+    its logs show, for models that log one), cancelled, or failed with the model's reason."""
+    if prediction.status in ("starting", "processing"):
+        found = PROGRESS.findall(prediction.logs or "") if logs_progress else []
+        return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
+    if prediction.status == "succeeded":
+        return None
+    metrics = prediction.metrics or {}
     if prediction.status == "canceled":
         return JobUpdate(state="canceled", prediction_id=prediction_id, error=f"the {job} was cancelled", metrics=metrics)
     return JobUpdate(state="failed", prediction_id=prediction_id,
