@@ -46,7 +46,7 @@ def watched_run(cmd, **kwargs):  # media.run_ffmpeg's subprocess.run, with the c
     reader.join()
     return subprocess.CompletedProcess(cmd, proc.returncode, *out[0])
 
-media.subprocess.run = watched_run
+subprocess.run = watched_run
 folder = Path(sys.argv[2]); n = int(sys.argv[3]); mode = sys.argv[4]
 if mode == "stitch":
     clips = [folder / f"c{i % 5}.mp4" for i in range(n)]

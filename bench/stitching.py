@@ -2,7 +2,7 @@
 
 Ours: the song was transcoded to AAC once on arrival, so the stitch is a stream copy, and the
 clips' and song's media facts were stored when they arrived, so it probes only its output.
-The copy runs in the worker's own process (mv.remux, PyAV); beside it, in the same rounds, the
+The copy runs in the worker's own process (mv.media.remux, PyAV); beside it, in the same rounds, the
 same stitch by an ffmpeg process (the path taken when the clips or the song do not allow the
 copy here) and the byte-copy floor. The song's encode is its own row (a project's first stitch
 pays it; a re-stitch does not), and the MoviePy comparisons count it in, since MoviePy encodes

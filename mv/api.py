@@ -1,6 +1,6 @@
 """JSON endpoints under /api/ (the names of the tool MV Studio replaces).
 
-Each view parses its input with a form from mv.forms, calls one function in mv/, and
+Each view parses its input with a form from mv.forms.api, calls one function in mv/, and
 answers the rows' ``to_dict()``. Errors are {"error", "message", "details"} with a 4xx:
 forms give 400, ``Refused`` from the use cases its own status, an unknown or another
 user's id 404 (see mv.apiutils.api_endpoint).
@@ -24,20 +24,20 @@ from django.urls import path, re_path
 from mv import audio, costs, files, flavors, media, netguard, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.errors import Refused
-from mv.forms import (
+from mv.forms.api import (
     AudioDownloadForm,
     AudioTrimForm,
     AudioUploadForm,
     CharacterReferenceForm,
     CreateScenesForm,
     GenerateVideoForm,
-    JsonForm,
     LipsyncForm,
-    LyricsForm,
     RetryForm,
     StitchForm,
     WaitForm,
 )
+from mv.forms.fields import JsonForm
+from mv.forms.pages import LyricsForm
 from mv.models import (
     AudioTrack,
     CharacterImage,

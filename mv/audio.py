@@ -18,9 +18,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from mv import files, media, netguard
+from mv import files, media, netguard, tasks
 from mv.models import AudioTrack
-from mv.pipeline import songs
 
 logger = logging.getLogger("mv.audio")
 
@@ -85,7 +84,7 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
             files.store(track.file, aac, f"{track.pk}.m4a")
             files.store(track.waveform, picture, f"{track.pk}.png")
             track.save()
-            songs.analyze_later(track)
+            tasks.analyze_later(track.pk)
     return track
 
 

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from mv import flavors
 from mv.errors import Refused
-from mv.forms import PlanEstimateForm
+from mv.forms.pages import PlanEstimateForm
 from mv.models import AudioTrack, Project
 from mv.pipeline import projects, spending
 

@@ -10,6 +10,7 @@ exception text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 
@@ -20,6 +21,16 @@ class Refused(Exception):
         self.message = message
         self.details = details or {}
         self.status = status
+
+
+def message_if_refused(action: Callable[[], Any]) -> str:
+    """Run one use case for a page: "" when it was done, else the message it was refused
+    with, which the page shows next to what was asked."""
+    try:
+        action()
+    except Refused as exc:
+        return exc.message
+    return ""
 
 
 # An absolute path inside a tool's message: "/tmp/mv-x1/clip.mp4" -> "clip.mp4".

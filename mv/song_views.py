@@ -11,8 +11,8 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from mv.errors import Refused
-from mv.forms import LyricsForm
+from mv.errors import message_if_refused
+from mv.forms.pages import LyricsForm
 from mv.models import AudioTrack
 from mv.pipeline import songs
 from mv.views import HtmxHttpRequest, _stop_polling_if
@@ -39,12 +39,10 @@ def song_lyrics(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The card again, with the error next to the box if the lyrics were refused."""
     track = _get_track_for_user(request, pk)
     form = LyricsForm(request.POST)
-    error = "" if form.is_valid() else "Paste the song's lyrics (at most 20000 characters)."
-    if not error:
-        try:
-            songs.paste_lyrics(track, form.cleaned_data["lyrics"])
-        except Refused as exc:
-            error = exc.message
+    if form.is_valid():
+        error = message_if_refused(lambda: songs.paste_lyrics(track, form.cleaned_data["lyrics"]))
+    else:
+        error = "Paste the song's lyrics (at most 20000 characters)."
     if not request.htmx:
         if error:
             messages.error(request, error)

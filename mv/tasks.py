@@ -1,4 +1,4 @@
-"""Background tasks: thin wrappers that take ids and run mv.jobs steps or a stitch.
+"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch or a song's analysis.
 
 Progress lives on our rows, not in the queue. No task sits waiting on a model: a
 prediction's task advances it one step, then re-enqueues itself deferred, so one worker
@@ -22,7 +22,7 @@ from django.tasks import Task, task
 from django.utils import timezone
 
 from mv import jobs
-from mv.models import Prediction, Stitch
+from mv.models import AudioTrack, Prediction, Stitch
 
 logger = logging.getLogger("mv.tasks")
 
@@ -63,9 +63,9 @@ def run_stitch(stitch_id: str) -> None:
 @task
 def analyze_track(track_id: str) -> None:
     """Analyse one song (tempo, beats, sections) in the background, once per track."""
-    from mv.pipeline import songs
-
-    songs.analyze_track(track_id)
+    track = AudioTrack.objects.filter(pk=track_id).first()
+    if track is not None:
+        track.analyze()
 
 
 @dataclass
@@ -132,14 +132,12 @@ def can_hand_over() -> bool:
 def resume_interrupted() -> int:
     """On worker start: follow every unfinished prediction again, re-run stitches, and
     analyse songs whose analysis was cut off or is of an older version."""
-    from mv.pipeline import songs
-
     predictions, stitches = jobs.recover()
     for row in predictions:
         follow(row)
     for stitch in stitches:
         stitch_later(stitch)
-    tracks = songs.tracks_to_analyze()
+    tracks = [str(pk) for pk in AudioTrack.objects.needing_analysis().values_list("pk", flat=True)]
     for track_id in tracks:
         analyze_later(track_id)
     return len(predictions) + len(stitches) + len(tracks)

@@ -18,25 +18,10 @@ from django.urls import path
 
 from mv.api import _answer, _owned, _valid
 from mv.apiutils import ApiError, api_endpoint
-from mv.forms import JsonForm, StrictFloatField, StrictIntegerField, wait_field
+from mv.forms.api import BoundaryForm, MoveForm, RefreshForm, SplitForm
+from mv.forms.fields import JsonForm
 from mv.models import Project, Scene
 from mv.pipeline import timeline
-
-
-class SplitForm(JsonForm):
-    at = StrictFloatField(required=False, min_value=0)  # seconds in the song; the nearest beat is used
-
-
-class BoundaryForm(JsonForm):
-    start = StrictFloatField(min_value=0)  # where the scene should start, in seconds of the song
-
-
-class MoveForm(JsonForm):
-    position = StrictIntegerField(min_value=0)  # 0-based, as a scene's "position"
-
-
-class RefreshForm(JsonForm):
-    wait = wait_field()
 
 
 def _project(project_id: uuid.UUID, **extra: Any) -> dict[str, Any]:

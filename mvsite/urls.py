@@ -1,4 +1,4 @@
-"""Top-level URLs: pages and partials (mv.views), the JSON API (mv.api), admin, auth.
+"""Top-level URLs: the pages and their partials (mv.urls), the JSON API (mv.api), admin, auth.
 
 Media files have no URL of their own, not even with DEBUG: they are served only through the
 API's ownership-checked endpoints."""

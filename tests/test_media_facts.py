@@ -13,7 +13,7 @@ from tests.factories import finished_clip, written_project
 
 @pytest.fixture
 def probes(monkeypatch):
-    """Every media.probe call, by file name."""
+    """Every probe call, by file name: through media.probe and the stitch's own."""
     seen: list[str] = []
     real = media.probe
 
@@ -21,7 +21,8 @@ def probes(monkeypatch):
         seen.append(str(path))
         return real(path, **kwargs)
 
-    monkeypatch.setattr(media, "probe", counting)
+    for module in (media, media.stitching):
+        monkeypatch.setattr(module, "probe", counting)
     return seen
 
 

@@ -15,7 +15,7 @@ from django.test import Client
 
 from mv import audio, music, tasks
 from mv.models import AudioTrack
-from mv.pipeline import songs
+from mv.models.audio import ANALYSIS_FAILED
 from tests.fakes import songs as generated
 
 Status = AudioTrack.AnalysisStatus
@@ -74,7 +74,7 @@ def test_a_track_is_analysed_once_and_never_on_a_request(alice_client, user, gro
         raise AssertionError("analysed again")
 
     monkeypatch.setattr(music, "analyze", must_not_run)
-    songs.analyze_track(str(track.pk))  # already analysed by this version: left alone
+    track.analyze()  # already analysed by this version: left alone
     tasks.analyze_track.call(track_id=str(track.pk))
     waiting = bare_track(user)
     assert analysis_of(alice_client, str(waiting.pk)).json()["status"] == "analyzing"
@@ -131,7 +131,7 @@ def test_an_analysis_that_breaks_fails_with_a_plain_message_and_the_track_stays_
     response = upload(alice_client, path)
     assert response.status_code == 201  # the upload itself is fine
     body = analysis_of(alice_client, response.json()["audio_id"]).json()
-    assert body["status"] == "failed" and body["error"] == songs.UNREADABLE
+    assert body["status"] == "failed" and body["error"] == ANALYSIS_FAILED
     assert body["duration"] > 0 and body["beats"] == [] and body["sections"] == []
     assert "0x7f" not in body["error"] and "numba" not in body["error"]
     assert AudioTrack.objects.get(pk=response.json()["audio_id"]).music_analysis() is None
@@ -145,7 +145,7 @@ def test_a_file_that_does_not_decode_fails_with_the_analysis_reason(user, tmp_pa
 
     files.store(track.original, junk, f"{track.pk}.mp3")
     track.save(update_fields=["original"])
-    songs.analyze_track(str(track.pk))
+    track.analyze()
     track.refresh_from_db()
     assert track.analysis_status == Status.FAILED
     assert track.analysis_error == "The song could not be read as audio. Scenes use an even grid."
@@ -159,7 +159,7 @@ def test_a_starting_worker_analyses_tracks_cut_off_or_of_an_older_version(user, 
     stale = bare_track(user, analysis=old, analysis_status=Status.READY)
     fresh = bare_track(user, analysis=current.to_dict(), analysis_status=Status.READY)
     failed = bare_track(user, analysis_status=Status.FAILED, analysis_error="The song could not be read as audio.")
-    assert sorted(songs.tracks_to_analyze()) == sorted([str(cut_off.pk), str(stale.pk)])
+    assert set(AudioTrack.objects.needing_analysis()) == {cut_off, stale}
     seen = []
 
     def analyse(path):
@@ -175,7 +175,7 @@ def test_a_starting_worker_analyses_tracks_cut_off_or_of_an_older_version(user, 
         assert track.analysis_status == Status.READY and track.analysis["version"] == music.ANALYSIS_VERSION
     failed.refresh_from_db()
     assert failed.analysis_status == Status.FAILED
-    assert songs.tracks_to_analyze() == []
+    assert not AudioTrack.objects.needing_analysis().exists()
 
 
 class _Nothing:
@@ -233,7 +233,7 @@ def test_the_worker_warms_the_analysis_up_and_queues_songs_left_analysing(user, 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
     warmed, analysed = [], []
     monkeypatch.setattr(music, "warm_up", lambda: warmed.append(True))
-    monkeypatch.setattr(songs, "analyze_track", lambda track_id: analysed.append(track_id))
+    monkeypatch.setattr(AudioTrack, "analyze", lambda track: analysed.append(str(track.pk)))
     left = bare_track(user)
     out = io.StringIO()
     call_command("mv_worker", batch=True, processes=1, stdout=out)

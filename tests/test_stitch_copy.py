@@ -1,4 +1,4 @@
-"""The stitch's stream copy in this process (mv.remux) on tiny real media: a valid video, the
+"""The stitch's stream copy in this process (mv.media.remux) on tiny real media: a valid video, the
 song laid sample-exactly from its start, the same result as the ffmpeg path, ffmpeg where a
 copy here would be wrong, and clips cut short by copy only where their frames allow it."""
 
@@ -10,7 +10,8 @@ import av
 import numpy as np
 import pytest
 
-from mv import media, remux
+from mv import media
+from mv.media import remux
 
 from .conftest import make_clip
 

@@ -17,7 +17,8 @@ from mv.models.base import (
     Prediction,
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
-from mv.models.projects import Project, ProjectQuerySet, Scene, SceneWriting
+from mv.models.projects import Project, ProjectQuerySet
+from mv.models.scenes import Scene, SceneWriting
 from mv.models.webhooks import WebhookDelivery
 
 __all__ = [

@@ -1,5 +1,6 @@
 """A song as it arrived (upload, URL or trim), with the one check of a time range in it, its
-music analysis and its lyrics (pasted, or transcribed by a ``LyricsTranscription``)."""
+music analysis (``AudioTrack.analyze``, run by a task once per track) and its lyrics (pasted,
+or transcribed by a ``LyricsTranscription``)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media
+from mv import files, flavors, media, music
 from mv.errors import Refused
 from mv.models.base import (
     ACTIVE_STATUSES,
@@ -34,6 +37,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mv.models")
 
 TIME_SLACK = 1e-6  # a range may end exactly at the track's end, rounding included
+ANALYSIS_FAILED = "The song could not be analysed; scenes use an even grid."
+
+# Sent once a track's analysis is stored (with the Analysis); mv.pipeline.followups then starts
+# transcribing its lyrics.
+analysed = Signal()
+
+
+class AudioTrackQuerySet(OwnedQuerySet):
+    def needing_analysis(self) -> AudioTrackQuerySet:
+        """What a starting worker analyses: tracks still analysing (cut off, or never queued)
+        or analysed by an older ANALYSIS_VERSION."""
+        stale = Q(analysis_status=AudioTrack.AnalysisStatus.READY) & ~Q(analysis__version=ANALYSIS_VERSION)
+        return self.filter(Q(analysis_status=AudioTrack.AnalysisStatus.ANALYZING) | stale)
 
 
 class AudioTrack(models.Model):
@@ -75,7 +91,7 @@ class AudioTrack(models.Model):
     lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = OwnedQuerySet.as_manager()
+    objects = AudioTrackQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -108,6 +124,29 @@ class AudioTrack(models.Model):
             logger.warning("track %s: stored analysis is unreadable", self.pk)
             return None
 
+    def analyze(self) -> bool:
+        """Analyse the stored original and keep the result (a track already analysed by this
+        version is left alone; a trim first takes its part of its parent's lyrics). Whatever
+        the song, the track stays usable: one that cannot be read is failed with a plain
+        message. True when an analysis was stored (``analysed`` is then sent)."""
+        if self.analysis_is_current:
+            return False
+        self.inherit_lyrics()
+        try:
+            with files.local_path(self.original or self.file) as path:
+                result = music.analyze(path)
+        except music.AnalysisError as exc:
+            logger.info("track %s: analysis failed: %s", self.pk, exc)
+            self.analysis_failed(f"{exc} Scenes use an even grid.")
+            return False
+        except Exception:
+            logger.exception("track %s: analysis failed unexpectedly", self.pk)
+            self.analysis_failed(ANALYSIS_FAILED)
+            return False
+        self.record_analysis(result)
+        analysed.send(sender=AudioTrack, track=self, analysis=result)
+        return True
+
     def record_analysis(self, result: Analysis) -> None:
         self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "")
 
@@ -121,6 +160,18 @@ class AudioTrack(models.Model):
 
     def lyric_lines(self) -> list[LyricLine]:
         return [LyricLine.from_dict(line) for line in self.lyrics or []]
+
+    def inherit_lyrics(self) -> None:
+        """A trim keeps the lines of its part of the song it was cut from (pasted or heard),
+        moved to its own times, instead of paying to hear them again."""
+        parent = self.parent
+        if self.lyrics_source or parent is None or not parent.lyrics_source:
+            return
+        start, end = self.trim_start, self.trim_start + self.duration
+        part = LyricLine(start, end, "")
+        lines = [LyricLine(max(line.start, start) - start, min(line.end, end) - start, line.text)
+                 for line in music.lyrics_in(part, parent.lyric_lines())]
+        self.store_lyrics(lines, parent.lyrics_source)
 
     def store_lyrics(self, lines: list[LyricLine], source: str) -> bool:
         """Keep these lines; a transcription never replaces pasted lyrics. False when it did not."""

@@ -22,7 +22,8 @@ from django.utils.text import slugify
 from mv import filecache, files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
-from mv.models.projects import Project, Scene
+from mv.models.projects import Project
+from mv.models.scenes import Scene
 from mv.providers import get_provider
 from mv.providers.base import (
     ClipRequest,

@@ -1,4 +1,5 @@
-"""Music-aware scenes: song analysis (analysis.py), lyrics (lyrics.py) and the scene plan (plan.py)."""
+"""Music-aware scenes: song analysis (analysis.py; its sections: sections.py), lyrics (lyrics.py)
+and the scene plan (plan.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from mv.music.analysis import (
     ANALYSIS_VERSION,
     Analysis,
     AnalysisError,
-    Section,
     analyze,
     analyze_samples,
     warm_up,
@@ -28,6 +28,7 @@ from mv.music.plan import (
     plan_scenes,
     scene_plan_text,
 )
+from mv.music.sections import Section
 
 __all__ = [
     "ANALYSIS_VERSION", "Analysis", "AnalysisError", "LyricLine", "PlanError", "Section", "Slot", "analyze",

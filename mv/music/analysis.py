@@ -1,4 +1,5 @@
-"""Song analysis: tempo, beats, bars, sections and a loudness envelope, with librosa.
+"""Song analysis: tempo, beats, bars, sections and a loudness envelope, with librosa (how the
+sections are found and named: mv.music.sections).
 
 Run once per track in the background and stored as JSON (`to_dict`); `ANALYSIS_VERSION` says
 when a stored result is stale. A song the analysis cannot make sense of (silence, noise, a
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mv.media import ffmpeg_exe
+from mv.music.sections import Section, find_sections, label_sections
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +33,11 @@ MAX_SECONDS = 15 * 60.0  # longer is not a song (a 50 MB upload can be an hour):
 SILENCE_RMS = 10 ** (-60 / 20)  # loudest 0.1 s below -60 dBFS: nothing to analyse
 MIN_PERIODICITY = 0.2  # onset autocorrelation at the beat: drum loops ~0.8, white noise ~0.07
 FALLBACK_BEAT = 0.5  # the even grid's step (120 BPM)
-MIN_SECTION_BARS = 4
-# A graph has as many zero Laplacian eigenvalues as it has disconnected parts; the beat graph's
-# near-zero ones count the kinds of section (k for k-means). On the synthetic songs they are
-# below 0.01 and the next is above 0.05; one groove looped gives ~0.08 (one section).
-NEAR_ZERO = 0.04
-MAX_SECTION_KINDS = 6
 ENVELOPE_FLOOR_DB = -60.0
 
 
 class AnalysisError(Exception):
     """The file could not be read as audio."""
-
-
-@dataclass(frozen=True)
-class Section:
-    start: float
-    end: float
-    label: str
-    energy: float  # 0..1, the loudest section is 1
 
 
 @dataclass(frozen=True)
@@ -179,8 +167,8 @@ def analyze_samples(y: np.ndarray, sr: int = SR) -> Analysis:
     del logmel
     cqt_db = librosa.amplitude_to_db(cqt, ref=np.max)
     del cqt
-    bounds, groups = _segments(cqt_db, frames, mfcc, times, downbeats, duration)
-    sections = _label(bounds, groups, envelope, duration)
+    bounds, groups = find_sections(cqt_db, frames, mfcc, times, downbeats, duration, sr=SR, hop=HOP)
+    sections = label_sections(bounds, groups, envelope, duration, envelope_rate=ENVELOPE_RATE)
     return Analysis(duration=duration, tempo=tempo, beats=tuple(float(t) for t in times),
                     downbeats=tuple(float(t) for t in downbeats), sections=tuple(sections),
                     envelope=tuple(envelope))
@@ -282,127 +270,3 @@ def _downbeat_indices(frames: np.ndarray, low_power: np.ndarray, chroma: np.ndar
     phase = int(np.argmax([score[p::4].mean() if len(score[p::4]) else 0 for p in range(4)]))
     return np.arange(phase, n, 4)
 
-
-def _segments(cqt: np.ndarray, frames: np.ndarray, mfcc: np.ndarray, times: np.ndarray,
-              downbeats: np.ndarray, duration: float, sr: int = SR) -> tuple[list[float], list[int]]:
-    """Section start times and a repetition group per section (Laplacian segmentation, McFee & Ellis 2014).
-
-    Beat-synchronous CQT recurrence plus an MFCC path graph, the normalised Laplacian's
-    eigenvectors and k-means with k the number of near-zero eigenvalues; boundaries are the padded beat times
-    (the gallery recipe maps them one beat late), then snapped to bar starts.
-    """
-    import librosa
-    import scipy.linalg
-    import scipy.ndimage
-    import scipy.sparse.csgraph
-    from scipy.cluster.vq import kmeans2
-
-    n_frames = cqt.shape[1]
-    inner = np.unique(np.clip(frames, 1, n_frames - 1))
-    edges = librosa.util.fix_frames(inner, x_min=0, x_max=n_frames)
-    edge_times = librosa.frames_to_time(edges, sr=sr, hop_length=HOP)
-    csync = librosa.util.sync(cqt, inner, aggregate=np.median)
-    msync = librosa.util.sync(mfcc[:, :n_frames], inner)
-    n = csync.shape[1]
-    if n < 16:
-        return [0.0], [0]
-    rec = librosa.segment.recurrence_matrix(csync, width=3, mode="affinity", sym=True)
-    rec = librosa.segment.timelag_filter(scipy.ndimage.median_filter)(rec, size=(1, 7))
-    path_distance = np.sum(np.diff(msync, axis=1) ** 2, axis=0)
-    sigma = np.median(path_distance) or 1.0
-    path_sim = np.exp(-path_distance / sigma)
-    path = np.diag(path_sim, k=1) + np.diag(path_sim, k=-1)
-    deg_path, deg_rec = path.sum(axis=1), rec.sum(axis=1)
-    mu = deg_path.dot(deg_path + deg_rec) / (np.sum((deg_path + deg_rec) ** 2) or 1.0)
-    graph = mu * rec + (1 - mu) * path
-    lap = scipy.sparse.csgraph.laplacian(graph, normed=True)
-    evals, evecs = scipy.linalg.eigh(lap, subset_by_index=[0, min(8, n - 1)])
-    k = min(MAX_SECTION_KINDS, int(np.sum(evals < NEAR_ZERO)))
-    if k < 2:
-        return [0.0], [0]  # no part of the song stands apart: one section
-    evecs = scipy.ndimage.median_filter(evecs, size=(9, 1))
-    norm = np.cumsum(evecs ** 2, axis=1) ** 0.5
-    x = evecs[:, :k] / (norm[:, k - 1:k] + 1e-9)
-    _, ids = kmeans2(x, k, minit="++", seed=0)
-
-    starts = [0] + [i for i in range(1, n) if ids[i] != ids[i - 1]]
-    bounds = [float(edge_times[i]) for i in starts]
-    groups = [int(ids[i]) for i in starts]
-    return _tidy(bounds, groups, downbeats, 60.0 * 4 * MIN_SECTION_BARS / max(_bpm(times), 1.0), duration)
-
-
-def _bpm(times: np.ndarray) -> float:
-    return 60.0 / float(np.median(np.diff(times)))
-
-
-def _tidy(bounds: list[float], groups: list[int], downbeats: np.ndarray, min_len: float,
-          duration: float) -> tuple[list[float], list[int]]:
-    """Snap section starts to the nearest bar start, merge sections shorter than `min_len` into the previous one."""
-    snapped = [0.0]
-    kept = [groups[0]]
-    for b, g in zip(bounds[1:], groups[1:], strict=True):
-        if len(downbeats):
-            near = downbeats[np.argmin(np.abs(downbeats - b))]
-            if abs(near - b) <= min_len / MIN_SECTION_BARS / 2:
-                b = float(near)
-        if b - snapped[-1] < min_len or duration - b < min_len / 2:
-            continue  # too short: the previous section carries on
-        if g == kept[-1]:
-            continue
-        snapped.append(b)
-        kept.append(g)
-    return snapped, kept
-
-
-def _label(bounds: list[float], groups: list[int], envelope: list[float], duration: float) -> list[Section]:
-    """Name sections from repetition and loudness; letters (A, B, C by first appearance) when names can't be told."""
-    ends = bounds[1:] + [duration]
-    env = np.asarray(envelope) if envelope else np.zeros(1)
-
-    def loud(s: float, e: float) -> float:
-        part = env[int(s * ENVELOPE_RATE):max(int(s * ENVELOPE_RATE) + 1, int(e * ENVELOPE_RATE))]
-        return float(part.mean()) if len(part) else 0.0
-
-    raw = [loud(s, e) for s, e in zip(bounds, ends, strict=True)]
-    top = max(raw) or 1.0
-    energy = [r / top for r in raw]
-    letters: dict[int, str] = {}
-    for g in groups:
-        letters.setdefault(g, chr(ord("A") + len(letters)))
-    names = _names(groups, energy)
-    labels = names if names else [letters[g] for g in groups]
-    return [Section(s, e, label, round(en, 3)) for s, e, label, en in zip(bounds, ends, labels, energy, strict=True)]
-
-
-def _names(groups: list[int], energy: list[float]) -> list[str] | None:
-    """intro/verse/chorus/bridge/outro when a repeated group is clearly the loudest, else None.
-
-    The chorus is the repeated group with the highest mean energy; it must beat every other
-    repeated group by 0.1. The first (last) section is the intro (outro) when it is a one-off
-    or 0.1 quieter than its neighbour, and quieter than the chorus; other repeated groups are
-    verses, other one-offs bridges.
-    """
-    count: dict[int, int] = {}
-    for g in groups:
-        count[g] = count.get(g, 0) + 1
-    repeated = [g for g, c in count.items() if c > 1]
-    if len(groups) < 3 or not repeated:
-        return None
-    mean = {g: float(np.mean([e for gg, e in zip(groups, energy, strict=True) if gg == g])) for g in count}
-    chorus = max(repeated, key=lambda g: mean[g])
-    if any(mean[g] > mean[chorus] - 0.1 for g in repeated if g != chorus):
-        return None
-    labels = []
-    for i, g in enumerate(groups):
-        quieter = energy[i] < mean[chorus] - 0.1
-        if g == chorus:
-            labels.append("chorus")
-        elif i == 0 and quieter and (count[g] == 1 or energy[0] < energy[1] - 0.1):
-            labels.append("intro")
-        elif i == len(groups) - 1 and quieter and (count[g] == 1 or energy[i] < energy[i - 1] - 0.1):
-            labels.append("outro")
-        elif count[g] > 1:
-            labels.append("verse")
-        else:
-            labels.append("bridge")
-    return labels

@@ -1,4 +1,5 @@
-"""What happens when a prediction finishes (mv.jobs sends ``finished`` once per row).
+"""What happens when a prediction finishes (mv.jobs sends ``finished`` once per row), or a
+song's analysis is stored.
 
 - A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS: the oldest clip waiting for
   one starts now instead of at its next check.
@@ -7,6 +8,7 @@
   scene has a clip.
 - A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
+- A song's first analysis starts transcribing its lyrics (mv.models.audio sends ``analysed``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from django.dispatch import receiver
 
 from mv import flavors, jobs, tasks
 from mv.errors import Refused
-from mv.models import Clip, JobStatus, Project, SceneWriting
-from mv.pipeline import rendering, stitching, timeline
+from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting
+from mv.models.audio import analysed
+from mv.music import Analysis
+from mv.pipeline import rendering, songs, stitching, timeline
 from mv.providers import get_provider
 
 
@@ -58,3 +62,11 @@ def scenes_written(sender, row: SceneWriting, **kwargs) -> None:
     project = row.project
     if row.scene_id is None and row.status == JobStatus.SUCCEEDED and project.autorun_started:
         rendering.start_project_clips(project, flavors.resolve(row.config_flavor))
+
+
+@receiver(analysed, sender=AudioTrack)
+def song_analysed(sender, track: AudioTrack, analysis: Analysis, **kwargs) -> None:
+    """Once per track, never again on a re-analysis (it would pay twice); a silent song has
+    nothing to transcribe, and pasted or inherited lyrics need none."""
+    if max(analysis.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists():
+        songs.request_transcription(track)

@@ -320,49 +320,33 @@ class ReplicateProvider(Provider):
 
     def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
         prediction = self._get(prediction_id)
-        if prediction.status in ("starting", "processing"):
-            found = PROGRESS.findall(prediction.logs or "")
-            return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
+        unfinished = _unless_succeeded(prediction_id, prediction, job="prediction", worker="model", logs_progress=True)
+        if unfinished is not None:
+            return unfinished
         metrics = prediction.metrics or {}
-        if prediction.status == "succeeded":
-            path = self._download(prediction.output, workdir / "output")
-            return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
-                             predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
-        if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the prediction was cancelled",
-                             metrics=metrics)
-        return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The model failed: {prediction.error or 'no reason given'}", metrics=metrics)
+        path = self._download(prediction.output, workdir / "output")
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
+                         predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
 
     def poll_text(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
-        if prediction.status in ("starting", "processing"):
-            return JobUpdate(state="running", prediction_id=prediction_id)
+        unfinished = _unless_succeeded(prediction_id, prediction, job="scene writer", worker="scene writer")
+        if unfinished is not None:
+            return unfinished
         metrics = prediction.metrics or {}
-        if prediction.status == "succeeded":
-            output = prediction.output  # a language model streams its answer as a list of chunks
-            text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
-            return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
-                             progress=100, metrics=metrics)
-        if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the scene writer was cancelled",
-                             metrics=metrics)
-        return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The scene writer failed: {prediction.error or 'no reason given'}", metrics=metrics)
+        output = prediction.output  # a language model streams its answer as a list of chunks
+        text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
+                         progress=100, metrics=metrics)
 
     def poll_lyrics(self, prediction_id: str) -> JobUpdate:
         prediction = self._get(prediction_id)
-        if prediction.status in ("starting", "processing"):
-            return JobUpdate(state="running", prediction_id=prediction_id)
+        unfinished = _unless_succeeded(prediction_id, prediction, job="transcription", worker="transcription")
+        if unfinished is not None:
+            return unfinished
         metrics = prediction.metrics or {}
-        if prediction.status == "succeeded":
-            return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
-                             predict_time=metrics.get("predict_time"), metrics=metrics)
-        if prediction.status == "canceled":
-            return JobUpdate(state="canceled", prediction_id=prediction_id, error="the transcription was cancelled",
-                             metrics=metrics)
-        return JobUpdate(state="failed", prediction_id=prediction_id,
-                         error=f"The transcription failed: {prediction.error or 'no reason given'}", metrics=metrics)
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
+                         predict_time=metrics.get("predict_time"), metrics=metrics)
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         try:
@@ -370,6 +354,22 @@ class ReplicateProvider(Provider):
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
             return {}
+
+
+def _unless_succeeded(prediction_id: str, prediction: Any, *, job: str, worker: str,
+                      logs_progress: bool = False) -> JobUpdate | None:
+    """Where a prediction stands unless it succeeded (then None): running (with the progress
+    its logs show, for models that log one), cancelled, or failed with the model's reason."""
+    if prediction.status in ("starting", "processing"):
+        found = PROGRESS.findall(prediction.logs or "") if logs_progress else []
+        return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
+    if prediction.status == "succeeded":
+        return None
+    metrics = prediction.metrics or {}
+    if prediction.status == "canceled":
+        return JobUpdate(state="canceled", prediction_id=prediction_id, error=f"the {job} was cancelled", metrics=metrics)
+    return JobUpdate(state="failed", prediction_id=prediction_id,
+                     error=f"The {worker} failed: {prediction.error or 'no reason given'}", metrics=metrics)
 
 
 def _suffix(url: str) -> str:

@@ -1,5 +1,5 @@
-"""The project page's edits: the timeline (split, duplicate, delete, move, re-time, bring up
-to date) and the project itself (rename, duplicate, delete).
+"""The project page's timeline edits: split, duplicate, delete, move and re-time a scene, and
+bring the video up to date.
 
 Each view: form -> one use case in mv.pipeline -> the page's #studio partial for htmx (the
 full video, the timeline and the cards, which an edit can all change), else a redirect.
@@ -17,13 +17,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.http import require_POST
 
-from mv.errors import Refused
-from mv.forms import BoundaryForm, MoveForm, RenameForm, SplitForm
+from mv.errors import message_if_refused
+from mv.forms.pages import BoundaryForm, MoveForm, SplitForm
 from mv.models import Project, Scene
-from mv.pipeline import projects, timeline
+from mv.pipeline import timeline
 from mv.views import (
     QUICK_GEN,
     _get_project_for_user,
@@ -47,14 +46,10 @@ def _edit(request: HttpRequest, pk: uuid.UUID, form_class: type[forms.Form] | No
     scene = _get_scene_for_user(request, pk)
     project = _get_project_for_user(request, scene.project_id)
     form = form_class(request.POST) if form_class else None
-    error = ""
     if form is not None and not form.is_valid():
         error = " ".join(m for errors in form.errors.values() for m in errors)
     else:
-        try:
-            action(scene, form.cleaned_data if form is not None else {})
-        except Refused as exc:
-            error = exc.message
+        error = message_if_refused(lambda: action(scene, form.cleaned_data if form is not None else {}))
     return _studio(request, project, error)
 
 
@@ -93,60 +88,4 @@ def scene_boundary(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def project_refresh(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The one "bring up to date" button."""
     project = _get_project_for_user(request, pk)
-    error = ""
-    try:
-        timeline.refresh(project, request.user)
-    except Refused as exc:
-        error = exc.message
-    return _studio(request, project, error)
-
-
-@require_POST
-@login_required
-def project_rename(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    project = _get_project_for_user(request, pk)
-    form = RenameForm(request.POST)
-    error = ""
-    if form.is_valid():
-        try:
-            projects.rename_project(project, form.cleaned_data["title"])
-        except Refused as exc:
-            error = exc.message
-    else:
-        error = "Give the project a name (at most 120 characters)."
-    if error:
-        messages.error(request, error)
-    return _back(request, project)
-
-
-@require_POST
-@login_required
-def project_duplicate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    copy = projects.duplicate_project(_get_project_for_user(request, pk))
-    messages.success(request, f"Made a copy: “{copy.title}”. Its scenes have no clips yet.")
-    if request.htmx:
-        return HttpResponseClientRedirect(copy.get_absolute_url())
-    return redirect(copy)
-
-
-@require_http_methods(["GET", "POST"])
-@login_required
-def project_delete(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
-    """GET asks for confirmation (a page of its own, so it works without JavaScript)."""
-    project = _get_project_for_user(request, pk)
-    if request.method == "GET":
-        return render(request, "mv/project_delete.html", {"project": project, "scene_count": project.scenes.count()})
-    title = project.title
-    projects.delete_project(project)
-    messages.success(request, f"Deleted “{title}” and its videos.")
-    if request.htmx:
-        return HttpResponseClientRedirect("/")
-    return redirect("project_list")
-
-
-def _back(request: HttpRequest, project: Project) -> HttpResponse:
-    """Back to where the form was: the list or the project page."""
-    target = "project_list" if request.POST.get("from") == "list" else project.get_absolute_url()
-    if request.htmx:
-        return HttpResponseClientRedirect(redirect(target).url)
-    return redirect(target)
+    return _studio(request, project, message_if_refused(lambda: timeline.refresh(project, request.user)))
