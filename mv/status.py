@@ -14,15 +14,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Qu
 from django.db.models.functions import Coalesce
 
 from mv import flavors
-from mv.models import (
-    ACTIVE_STATUSES,
-    Clip,
-    JobStatus,
-    Project,
-    Scene,
-    SceneWriting,
-    Stitch,
-)
+from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
 from mv.providers import get_provider
 
 

@@ -11,18 +11,8 @@ from django.utils import timezone
 from mv import flavors, jobs, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import (
-    ACTIVE_STATUSES,
-    AudioTrack,
-    CharacterImage,
-    Clip,
-    JobStatus,
-    Project,
-    Scene,
-    SceneWriting,
-    Stitch,
-    StitchItem,
-)
+from mv.models import (ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus,
+                       Project, Scene, SceneWriting, Stitch, StitchItem)
 from mv.pipeline import spending
 from mv.providers import get_provider
 

@@ -14,15 +14,7 @@ from django.utils import timezone
 from mv import files, flavors, jobs, media, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import (
-    ACTIVE_STATUSES,
-    AudioTrack,
-    CharacterImage,
-    Clip,
-    JobStatus,
-    Project,
-    Scene,
-)
+from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
 from mv.pipeline import spending
 from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
