@@ -32,13 +32,12 @@ NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new star
 @task
 def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
     """Advance one prediction row; while it runs, come back deferred instead of waiting."""
-    while not jobs.advance(kind, pk, token):
-        interval = jobs.poll_interval(kind, pk)
+    while (delay := jobs.advance(kind, pk, token)) is not None:
         if advance_prediction.get_backend().supports_defer:
-            run_after = timezone.now() + timedelta(seconds=interval)
+            run_after = timezone.now() + timedelta(seconds=delay)
             advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
             return
-        time.sleep(interval)  # backends that cannot defer (ImmediateBackend)
+        time.sleep(delay)  # backends that cannot defer (ImmediateBackend)
 
 
 @task
