@@ -90,11 +90,37 @@ def held() -> Iterator[Held]:
         _held.reset(reset)
 
 
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Enqueue the work started inside in one transaction once the block's own commits
+    (a project's clips: one write to the queue instead of one per clip, each of which
+    waited its turn for SQLite's lock beside the workers' claims). Inside ``held()`` the
+    work stays with its holder."""
+    if _held.get() is not None:
+        yield
+        return
+    with held() as holder:
+        yield
+    transaction.on_commit(partial(_enqueue_all, holder))
+
+
+def _enqueue_all(holder: Held) -> None:
+    # A queue that runs tasks inline (ImmediateBackend) must not run them inside one transaction.
+    with transaction.atomic() if can_hand_over() else contextlib.nullcontext():
+        for row in holder.predictions:
+            _ahead(advance_prediction).enqueue(kind=row.kind_name(), pk=str(row.pk), token=str(row.poll_token))
+        for stitch in holder.stitches:
+            _ahead(run_stitch).enqueue(stitch_id=str(stitch.pk))
+
+
+def _ahead(this: Task) -> Task:
+    """New work goes ahead of polls where the queue can order them."""
+    return this.using(priority=NEW_WORK_PRIORITY) if this.get_backend().supports_priority else this
+
+
 def _enqueue(this: Task, **kwargs: Any) -> None:
     """Enqueue once the current transaction commits, ahead of polls where the queue can."""
-    if this.get_backend().supports_priority:
-        this = this.using(priority=NEW_WORK_PRIORITY)
-    transaction.on_commit(partial(this.enqueue, **kwargs))
+    transaction.on_commit(partial(_ahead(this).enqueue, **kwargs))
 
 
 def follow(row: Prediction) -> None:

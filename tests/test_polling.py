@@ -91,3 +91,54 @@ def test_with_a_history_a_clip_is_finished_in_fewer_polls(fake_replicate, user, 
     assert polling.usual_seconds(Clip, "replicate", VIDEO) == 1.0
     later = _render(user)
     assert polls(later) <= 3
+
+
+def test_a_projects_clips_reach_the_queue_together_each_with_its_chain(fake_replicate, user, settings):
+    """The database queue gets one task per clip, written in one go after the clips, ahead of
+    polls; when the budget runs out midway the clips made before it keep their tasks."""
+    from django.db import connection
+    from django.db.models.signals import post_save
+    from django.tasks.signals import task_enqueued
+    from django_tasks_db.models import DBTaskResult
+
+    from mv import tasks
+    from tests.factories import written_project
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    settings.MV_USER_DAILY_BUDGET_USD = 3 * 3.2 + 1  # three 8 s clips with sound fit, a fourth does not
+    project = written_project(user, scenes=5)
+    writes = []  # (what, inside a transaction) in the order they happen
+
+    def clip_saved(sender, created, **kwargs):
+        writes.append(("clip", None)) if created else None
+
+    def enqueued(sender, **kwargs):
+        writes.append(("task", connection.in_atomic_block))
+
+    post_save.connect(clip_saved, sender=Clip)
+    task_enqueued.connect(enqueued)
+    try:
+        clips = rendering.start_project_clips(project, flavors.resolve("default"))
+    finally:
+        post_save.disconnect(clip_saved, sender=Clip)
+        task_enqueued.disconnect(enqueued)
+    assert writes == [("clip", None)] * 3 + [("task", True)] * 3  # one transaction for the queue, after the clips
+    assert len(clips) == 3 and Clip.objects.count() == 3
+    queued = {t.args_kwargs["kwargs"]["pk"]: t for t in DBTaskResult.objects.all()}
+    assert set(queued) == {str(c.pk) for c in clips}
+    for clip in Clip.objects.all():
+        task = queued[str(clip.pk)]
+        assert task.args_kwargs["kwargs"]["token"] == str(clip.poll_token) and task.priority == tasks.NEW_WORK_PRIORITY
+    assert fake_replicate.creates() == 0  # nothing ran inline
+
+
+def test_inside_held_a_projects_clips_stay_with_the_caller(fake_replicate, user, settings):
+    from django_tasks_db.models import DBTaskResult
+
+    from mv import tasks
+    from tests.factories import written_project
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    with tasks.held() as holder:
+        clips = rendering.start_project_clips(written_project(user, scenes=2), flavors.resolve("default"))
+    assert [c.pk for c in holder.predictions] == [c.pk for c in clips] and not DBTaskResult.objects.exists()
