@@ -128,9 +128,12 @@ def project_states(project: Project) -> list[SceneState]:
     return [scene_state(scene, by_scene.get(scene.pk, [])) for scene in scenes]
 
 
-def active_clip(scene: Scene) -> Clip | None:
-    """The one query a status poll needs while a clip renders."""
-    return Clip.objects.filter(scene=scene, status__in=ACTIVE_STATUSES).order_by("-created_at").first()
+def active_clip(user, scene_id) -> Clip | None:
+    """The one query a status poll needs while a clip renders: the newest clip in progress of
+    a scene the user may see, with its scene (None when there is none, or not theirs)."""
+    return (Clip.objects.select_related("scene")
+            .filter(scene_id=scene_id, scene__project__in=Project.objects.visible_to(user), status__in=ACTIVE_STATUSES)
+            .order_by("-created_at").first())
 
 
 def single_state(scene: Scene) -> SceneState:

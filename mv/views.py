@@ -362,11 +362,11 @@ def clip_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The polled fragment. While a clip renders it returns only the small status; once
     it is done (286 stops the poll) it swaps the card's clip section once, plus the counts
     and the full video out of band."""
-    scene = _get_scene_for_user(request, pk)
-    active = status.active_clip(scene)
+    active = status.active_clip(request.user, pk)
     if active is not None:
-        state = status.SceneState(scene=scene, current=None, active=active, failed=None)
-        return render(request, f"{QUICK_GEN}#clip-status", {"s": state, "project": scene.project})
+        state = status.SceneState(scene=active.scene, current=None, active=active, failed=None)
+        return render(request, f"{QUICK_GEN}#clip-status", {"s": state})
+    scene = _get_scene_for_user(request, pk)
     project = scene.project
     states = status.project_states(project)
     state = next(s for s in states if s.scene.pk == scene.pk)
