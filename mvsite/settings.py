@@ -284,8 +284,9 @@ MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
 # project's clips are created in one burst, and 100 is a sixth of a minute's creates, leaving the
 # rest of that minute to regenerations, lipsyncs and other people's projects.
 MV_MAX_CONCURRENT_PREDICTIONS = envint("MV_MAX_CONCURRENT_PREDICTIONS", 100)
-# Processes `manage.py mv_worker` runs the task queue in: a clip's finishing work (download,
-# checks, poster) takes ~65 ms, so one process finishing 40 clips would add seconds in a row.
+# Processes `manage.py mv_worker` runs the task queue in: the starts and finishing work (download,
+# checks, poster) of a project's clips run side by side; a clip costs 35-60 ms of worker CPU in
+# all (bench fanout), one process taking 64 of them in turn adds seconds.
 MV_WORKER_PROCESSES = envint("MV_WORKER_PROCESSES", 3)
 # The API's `wait`: at most this many seconds, in at most this many threads per web process
 # (keep it below the threads per process); when all are busy a request answers 202 at once.
