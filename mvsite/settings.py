@@ -254,9 +254,10 @@ MV_FFMPEG = env("MV_FFMPEG")  # explicit ffmpeg binary; else PATH, else imageio-
 MV_MAX_UPLOAD_MB = envint("MV_MAX_UPLOAD_MB", 50)
 MV_MAX_SONG_SECONDS = envfloat("MV_MAX_SONG_SECONDS", 1800.0)  # longest song accepted, measured by decoding it
 MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds before a prediction is cancelled
-# Seconds between polls of one prediction: the steady interval (mv.polling waits longer while
-# a model's usual run time has not passed, and when many run at once).
-MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 1.0)
+# Seconds between polls of one prediction: the steady interval, as the replicate client's own
+# default (mv.polling waits longer while a model's usual run time has not passed, and when so
+# many run that polling them this often would pass Replicate's request budget).
+MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 0.5)
 # Replicate webhooks: with the app's public address (https://studio.example.com) every
 # prediction is created with a webhook for its completion, so a finished prediction is taken in
 # at once and polling becomes a slow fallback (MV_WEBHOOK_POLL_INTERVAL). Deliveries are signed:
