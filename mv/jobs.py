@@ -24,7 +24,7 @@ from django.conf import settings
 from django.dispatch import Signal
 from django.utils import timezone
 
-from mv import files, media
+from mv import files, media, polling
 from mv.models import ACTIVE_STATUSES, JobStatus, Prediction, Stitch
 from mv.providers import ProviderError, get_provider
 from mv.providers.base import JobUpdate
@@ -36,11 +36,6 @@ logger = logging.getLogger("mv.jobs")
 finished = Signal()
 
 
-def kinds() -> list[type[Prediction]]:
-    """Every concrete kind of prediction (a new kind joins by subclassing Prediction)."""
-    return [m for m in apps.get_app_config("mv").get_models() if issubclass(m, Prediction)]
-
-
 def kind_model(kind: str) -> type[Prediction]:
     model = apps.get_model("mv", kind)
     if not issubclass(model, Prediction):
@@ -48,13 +43,13 @@ def kind_model(kind: str) -> type[Prediction]:
     return model
 
 
-def advance(kind: str, pk: str, token: str | None) -> bool:
-    """One step of a poll chain. True when the chain ends (the row finished, is gone, or
-    a newer chain took over); False while its prediction runs."""
+def advance(kind: str, pk: str, token: str | None) -> float | None:
+    """One step of a poll chain: None when the chain ends (the row finished, is gone, or a
+    newer chain took over), else the seconds until its next step while its prediction runs."""
     row = kind_model(kind).objects.filter(pk=pk).first()
-    if row is None or not row.is_current_chain(token):
-        return True
-    return advance_row(row)
+    if row is None or not row.is_current_chain(token) or advance_row(row):
+        return None
+    return polling.next_poll(row)
 
 
 def advance_row(row: Prediction) -> bool:
@@ -89,7 +84,7 @@ def deliver(prediction_id: str, payload: dict) -> Prediction | None:
     """What a provider pushed about one of its predictions (a webhook): the row that waits
     on it, of whatever kind, takes one step now, through the same code as a poll but
     reading the pushed state instead of asking. None when no row has that prediction."""
-    for model in kinds():
+    for model in Prediction.kinds():
         row = model.objects.filter(prediction_id=prediction_id).first()
         if row is not None:
             break
@@ -99,15 +94,6 @@ def deliver(prediction_id: str, payload: dict) -> Prediction | None:
         with get_provider(row.provider).pushed(prediction_id, payload):
             advance_row(row)
     return row
-
-
-def poll_interval(kind: str, pk: str) -> float:
-    """Seconds until a running row is polled again: long when its provider tells us when
-    it finishes (polling is then only the fallback for a lost webhook)."""
-    name = kind_model(kind).objects.filter(pk=pk).values_list("provider", flat=True).first()
-    if name and get_provider(name).pushes_updates:
-        return settings.MV_WEBHOOK_POLL_INTERVAL
-    return settings.MV_POLL_INTERVAL
 
 
 def step(row: Prediction, reported: dict | None = None) -> bool:
@@ -204,7 +190,7 @@ def recover() -> tuple[list[Prediction], list[Stitch]]:
     its result is simply not kept (its accept fails). Temp folders of dead workers go, and
     ffmpeg processes a dead worker left running are stopped."""
     resume: list[Prediction] = []
-    for model in kinds():
+    for model in Prediction.kinds():
         for row in model.objects.filter(status__in=ACTIVE_STATUSES):
             if (row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally:
                 row.restart()

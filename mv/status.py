@@ -124,11 +124,6 @@ def project_states(project: Project) -> list[SceneState]:
     return [scene_state(scene, by_scene.get(scene.pk, [])) for scene in scenes]
 
 
-def active_clip(scene: Scene) -> Clip | None:
-    """The one query a status poll needs while a clip renders."""
-    return Clip.objects.filter(scene=scene, status__in=ACTIVE_STATUSES).order_by("-created_at").first()
-
-
 def poll_clips(user, scene_pk) -> list[Clip]:
     """A scene's clips, newest first, each with its scene: all a status poll reads while its
     clip renders (one query; empty for an unknown scene, another user's, or one with no clip)."""

@@ -32,13 +32,12 @@ NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new star
 @task
 def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
     """Advance one prediction row; while it runs, come back deferred instead of waiting."""
-    while not jobs.advance(kind, pk, token):
-        interval = jobs.poll_interval(kind, pk)
+    while (delay := jobs.advance(kind, pk, token)) is not None:
         if advance_prediction.get_backend().supports_defer:
-            run_after = timezone.now() + timedelta(seconds=interval)
+            run_after = timezone.now() + timedelta(seconds=delay)
             advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
             return
-        time.sleep(interval)  # backends that cannot defer (ImmediateBackend)
+        time.sleep(delay)  # backends that cannot defer (ImmediateBackend)
 
 
 @task
@@ -91,11 +90,37 @@ def held() -> Iterator[Held]:
         _held.reset(reset)
 
 
+@contextlib.contextmanager
+def together() -> Iterator[None]:
+    """Enqueue the work started inside in one transaction once the block's own commits
+    (a project's clips: one write to the queue instead of one per clip, each of which
+    waited its turn for SQLite's lock beside the workers' claims). Inside ``held()`` the
+    work stays with its holder."""
+    if _held.get() is not None:
+        yield
+        return
+    with held() as holder:
+        yield
+    transaction.on_commit(partial(_enqueue_all, holder))
+
+
+def _enqueue_all(holder: Held) -> None:
+    # A queue that runs tasks inline (ImmediateBackend) must not run them inside one transaction.
+    with transaction.atomic() if can_hand_over() else contextlib.nullcontext():
+        for row in holder.predictions:
+            _ahead(advance_prediction).enqueue(kind=row.kind_name(), pk=str(row.pk), token=str(row.poll_token))
+        for stitch in holder.stitches:
+            _ahead(run_stitch).enqueue(stitch_id=str(stitch.pk))
+
+
+def _ahead(this: Task) -> Task:
+    """New work goes ahead of polls where the queue can order them."""
+    return this.using(priority=NEW_WORK_PRIORITY) if this.get_backend().supports_priority else this
+
+
 def _enqueue(this: Task, **kwargs: Any) -> None:
     """Enqueue once the current transaction commits, ahead of polls where the queue can."""
-    if this.get_backend().supports_priority:
-        this = this.using(priority=NEW_WORK_PRIORITY)
-    transaction.on_commit(partial(this.enqueue, **kwargs))
+    transaction.on_commit(partial(_ahead(this).enqueue, **kwargs))
 
 
 def follow(row: Prediction) -> None:

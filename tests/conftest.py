@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.servers.basehttp import WSGIServer
 
-from mv import media
+from mv import media, polling
 from tests.fakes.fixtures import (  # noqa: F401  (fixtures)
     _fake_replicate_server,
     _fake_replicate_tls_server,
@@ -30,6 +30,12 @@ def _media_root(settings, tmp_path: Path) -> Path:
     settings.MEDIA_ROOT = root
     settings.MV_FILE_CACHE_DIR = tmp_path / "file-cache"
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_poll_history():
+    """Each test's database starts empty: what a worker remembered of models' run times goes."""
+    polling.forget()
 
 
 @pytest.fixture

@@ -115,6 +115,36 @@ def test_waveform_and_poster_are_pictures(tmp_path, song_mp3, clip_mp4):
     assert (tmp_path / "p.jpg").read_bytes()[:2] == b"\xff\xd8"
 
 
+def test_poster_is_the_frame_at_the_asked_time(tmp_path):
+    """Red for the first second, blue after: the poster at 0.2 s is red, at 1.5 s blue."""
+    import av
+
+    clip = tmp_path / "two-colours.mp4"
+    media.run_ffmpeg(["-f", "lavfi", "-i", "color=c=red:s=96x64:r=24:d=1", "-f", "lavfi", "-i",
+                      "color=c=blue:s=96x64:r=24:d=1", "-filter_complex", "[0][1]concat=n=2", "-c:v", "libx264",
+                      "-pix_fmt", "yuv420p", str(clip)])
+
+    def colour(at: float) -> tuple[float, float, float]:
+        media.poster(clip, tmp_path / "p.jpg", at=at)
+        assert (tmp_path / "p.jpg").read_bytes()[:2] == b"\xff\xd8"
+        with av.open(str(tmp_path / "p.jpg")) as image:
+            frame = next(image.decode(video=0))
+        assert (frame.width, frame.height) == (96, 64)
+        pixels = frame.to_ndarray(format="rgb24").reshape(-1, 3)
+        return tuple(pixels.mean(axis=0))
+
+    red, _, blue = colour(0.2)
+    assert red > 200 and blue < 60
+    red, _, blue = colour(1.5)
+    assert blue > 200 and red < 60
+
+
+def test_poster_of_a_file_without_video_is_a_media_error(tmp_path, song_mp3):
+    with pytest.raises(media.MediaError):
+        media.poster(song_mp3, tmp_path / "p.jpg")
+    assert not (tmp_path / "p.jpg").exists()
+
+
 def test_prune_media_removes_only_old_unreferenced_files(user, song_mp3, settings):
     import os
     import time

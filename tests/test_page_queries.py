@@ -37,12 +37,14 @@ def test_quick_gen_queries_do_not_grow_with_scenes(alice_client, user, django_as
         alice_client.get(f"/quick-gen/{big.pk}/")
 
 
-def test_status_poll_of_a_rendering_clip_takes_three_queries(alice_client, user, django_assert_max_num_queries):
+def test_status_poll_of_a_rendering_clip_takes_two_queries(alice_client, user, django_assert_max_num_queries):
+    """The user, then the scene's clip in progress with its scene, checked as theirs in the
+    same query (the session comes from the cache)."""
     project = build(user, 3)
     scene = project.scenes.first()
     Clip.objects.create(owner=user, scene=scene, status=JobStatus.RUNNING, prompt="p", progress=30)
     alice_client.get(f"/scenes/{scene.pk}/clip/status/")
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(2):
         response = alice_client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and 'value="30"' in response.content.decode()
 
@@ -101,3 +103,12 @@ def test_a_poll_for_a_scene_without_clips_answers_its_empty_card_and_stops(alice
     response = alice_client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 286 and response["HX-Retarget"] == f"#clip-{scene.pk}"
     assert "No clip yet." in response.content.decode() and "0 ready" in response.content.decode()
+
+
+def test_status_poll_of_someone_elses_rendering_clip_is_not_found(client, user, other_user):
+    project = build(user, 1)
+    scene = project.scenes.first()
+    Clip.objects.create(owner=user, scene=scene, status=JobStatus.RUNNING, prompt="p", progress=30)
+    client.force_login(other_user)
+    response = client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 404 and b"progress" not in response.content

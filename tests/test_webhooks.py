@@ -11,7 +11,7 @@ import pytest
 import requests
 from django.dispatch import receiver
 
-from mv import flavors, jobs, tasks
+from mv import flavors, jobs, polling, tasks
 from mv.models import Clip, JobStatus
 from mv.pipeline import rendering
 from mv.providers import get_provider
@@ -58,13 +58,13 @@ def test_predictions_ask_for_a_completed_webhook_at_the_public_address(webhooks_
     create = webhooks_on.requests_to("POST", rf"/v1/models/{VIDEO}/predictions")[-1]["json"]
     assert create["webhook"] == f"{PUBLIC}/api/replicate/webhook"
     assert create["webhook_events_filter"] == ["completed"]
-    assert jobs.poll_interval("clip", str(clip.pk)) == 30.0  # polling is only the fallback
+    assert polling.next_poll(clip) == 30.0  # polling is only the fallback
 
 
 def test_without_a_public_address_predictions_are_polled_and_the_webhook_is_off(fake_replicate, user, client):
     clip = running_clip(user, fake_replicate)
     assert "webhook" not in fake_replicate.requests_to("POST", rf"/v1/models/{VIDEO}/predictions")[-1]["json"]
-    assert jobs.poll_interval("clip", str(clip.pk)) == 0.02
+    assert polling.next_poll(clip) == max(0.02, 1 / get_provider().polls_per_second)  # the steady interval
     response = post(client, fake_replicate, fake_replicate.as_json(fake_replicate.predictions[clip.prediction_id]))
     assert response.status_code == 404 and response.json()["error"] == "webhooks_off"
 

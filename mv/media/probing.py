@@ -123,6 +123,7 @@ def _decodes(path: Path | str, kind: str, message: str, frames: int = 8) -> None
             streams = getattr(container.streams, kind)
             if not streams:
                 raise MediaError(message, f"{path} has no {kind} stream")
+            streams[0].codec_context.thread_count = 1  # a few frames: decoder threads cost more than they save
             decoded = 0
             for _ in container.decode(streams[0]):
                 decoded += 1

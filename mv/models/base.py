@@ -151,6 +151,13 @@ class Prediction(Job):
     class Meta:
         abstract = True
 
+    @staticmethod
+    def kinds() -> list[type[Prediction]]:
+        """Every concrete kind of prediction (a new kind joins by subclassing Prediction)."""
+        from django.apps import apps
+
+        return [m for m in apps.get_app_config("mv").get_models() if issubclass(m, Prediction)]
+
     @classmethod
     def kind_name(cls) -> str:
         """The name a task carries to find this kind again (its model name)."""
@@ -238,8 +245,8 @@ class Prediction(Job):
         self.finished_here = True
 
     def is_current_chain(self, token: str | None) -> bool:
-        current = type(self).objects.filter(pk=self.pk).values_list("poll_token", flat=True).first()
-        return (str(current) if current else None) == token
+        """Whether the chain holding ``token`` polls this row (as read with the row)."""
+        return (str(self.poll_token) if self.poll_token else None) == token
 
     def new_chain(self) -> uuid.UUID:
         """A new poll chain takes over (older chains of this row end at their next step)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from mv import files, flavors, jobs, media, planning, tasks
@@ -79,17 +80,19 @@ def request_clip(
 
 
 def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
-    """A clip for every scene that has neither a current clip nor one in progress."""
+    """A clip for every scene that has neither a current clip nor one in progress (created in
+    one transaction and handed to the queue together)."""
     busy = set(Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).values_list("scene_id", flat=True))
     clips = []
-    for scene in project.scenes.select_related("project__character_image").filter(current_clip__isnull=True):
-        if scene.pk in busy:
-            continue
-        try:
-            clips.append(request_clip(owner=project.owner, flavor=flavor, prompt=scene.description,
-                                      negative_prompt=scene.negative_description, scene=scene))
-        except Refused:  # today's budget is spent: the other scenes wait for their Generate button
-            break
+    with tasks.together(), transaction.atomic():
+        for scene in project.scenes.select_related("project__character_image").filter(current_clip__isnull=True):
+            if scene.pk in busy:
+                continue
+            try:
+                clips.append(request_clip(owner=project.owner, flavor=flavor, prompt=scene.description,
+                                          negative_prompt=scene.negative_description, scene=scene))
+            except Refused:  # today's budget is spent: the other scenes wait for their Generate button
+                break
     return clips
 
 

@@ -20,10 +20,10 @@ from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.db.models.functions import Coalesce, TruncDate
 
-from mv import costs, flavors, jobs, planning
+from mv import costs, flavors, planning
 from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import AudioTrack, Clip, Project, Scene
+from mv.models import AudioTrack, Clip, Prediction, Project, Scene
 from mv.models.projects import MONEY
 from mv.providers import Provider, get_provider
 
@@ -127,7 +127,7 @@ def day_start(now: datetime | None = None) -> datetime:
 def _paying_kinds() -> list:
     """Every kind of prediction whose rows name who pays (``owner_path``); a kind whose path
     does not fit its model is left out rather than failing every request."""
-    return [kind for kind in jobs.kinds()
+    return [kind for kind in Prediction.kinds()
             if kind.owner_path.split("__")[0] in {field.name for field in kind._meta.get_fields()}]
 
 

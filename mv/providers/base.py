@@ -114,6 +114,7 @@ class Provider(ABC):
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
     pushes_updates: bool = False  # tells us when a prediction finishes (webhooks): polling is a slow fallback
+    polls_per_second: float | None = None  # the polls all running predictions may share (None: no limit)
 
     def pushed(self, prediction_id: str, payload: dict) -> contextlib.AbstractContextManager[None]:
         """Inside, a poll of ``prediction_id`` reads ``payload`` (what the provider pushed to

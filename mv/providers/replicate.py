@@ -94,6 +94,9 @@ class ReplicateProvider(Provider):
     label = "Replicate"
     limits_concurrency = True
     transcribes_lyrics = True
+    # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
+    # rate-limits): polls keep to 80 % of that, leaving the rest to downloads and cancels.
+    polls_per_second = 40.0
 
     def __init__(self) -> None:
         self.client = replicate.Client(api_token=settings.REPLICATE_API_TOKEN, base_url=settings.REPLICATE_BASE_URL or None)
