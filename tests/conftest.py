@@ -9,17 +9,35 @@ from django.contrib.auth import get_user_model
 from django.core.servers.basehttp import WSGIServer
 
 from mv import media, polling
+from tests.database import (  # noqa: F401  (fixtures)
+    _cheap_flush_on_postgresql,
+    _migrated_sqlite_template,
+    keep_database_tests,
+    migrated_sqlite,
+)
 from tests.fakes.fixtures import (  # noqa: F401  (fixtures)
     _fake_replicate_server,
     _fake_replicate_tls_server,
     fake_replicate,
     fake_replicate_tls,
 )
+from tests.session_media import same_input_same_output
 
 # The live server is Django's development server, which listens with a backlog of 10 and
 # resets a burst of more clients arriving at once (gunicorn's backlog is 2048); the
 # concurrency test sends 50 at once.
 WSGIServer.request_queue_size = 128
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    keep_database_tests(config, items)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_media(tmp_path_factory):
+    """Songs transcoded and analysed once per session (tests/session_media.py)."""
+    with same_input_same_output(tmp_path_factory.mktemp("session-media")) as cache:
+        yield cache
 
 
 @pytest.fixture(autouse=True)

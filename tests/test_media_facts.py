@@ -26,13 +26,14 @@ def probes(monkeypatch):
     return seen
 
 
-def test_a_rendered_clip_keeps_its_media_facts(user):
+def test_a_rendered_clip_keeps_its_media_facts(user, settings):
+    settings.MV_LOCAL_RENDER_SIZE = "320x180"
     clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="facts")
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED
     facts = media.MediaInfo.from_dict(clip.media)
     assert facts is not None and facts.video.codec == "h264"
-    assert (facts.video.width, facts.video.height) == (640, 360)
+    assert (facts.video.width, facts.video.height) == (320, 180)
     assert facts.video.fps and facts.video.frames > 0 and facts.video.duration == pytest.approx(clip.duration)
     assert facts.audio is not None and facts.audio.codec == "aac" and facts.audio.layout in ("mono", "stereo")
 

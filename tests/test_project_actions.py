@@ -126,15 +126,16 @@ def test_the_api_takes_an_aspect_ratio(alice_client):
     assert bad.status_code == 400 and bad.json()["error"] == "bad_aspect_ratio"
 
 
-def test_a_scenes_clip_is_asked_in_its_projects_format_and_rendered_portrait_locally(project):
+def test_a_scenes_clip_is_asked_in_its_projects_format_and_rendered_portrait_locally(project, settings):
     from mv import media
 
+    settings.MV_LOCAL_RENDER_SIZE = "320x180"
     clip = rendering.request_clip(owner=project.owner, flavor=flavors.resolve("default"), prompt="a drummer",
                                   scene=project.scenes.get(position=0))
     clip.refresh_from_db()
     assert clip.input["aspect_ratio"] == "9:16" and clip.status == "succeeded"
     video = media.probe(default_storage.path(clip.file.name)).video
-    assert (video.width, video.height) == (360, 640)
+    assert (video.width, video.height) == (180, 320)
 
 
 def test_the_local_frame_follows_the_aspect_ratio():

@@ -9,16 +9,15 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
+from tests.database import ROOT, app_environment
 from tests.test_scaleout import redis_up
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis,
               pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")]
 
-ROOT = Path(__file__).resolve().parents[1]
 QUEUE_DB = 12
 LOCK = "rq:scheduler-lock:default"
 
@@ -33,17 +32,14 @@ def _eventually(check, seconds: float):
     return check()
 
 
-def test_a_killed_scheduler_is_replaced_and_deferred_polls_still_run(tmp_path, request):
+def test_a_killed_scheduler_is_replaced_and_deferred_polls_still_run(tmp_path, request, migrated_sqlite):
     import redis
 
     connection = redis.Redis(db=QUEUE_DB)
     connection.flushdb()
     request.addfinalizer(connection.flushdb)  # leave no keys behind
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
-    env.update(DJANGO_SETTINGS_MODULE="mvsite.settings", DEBUG="true", MV_TASKS_BACKEND="rq",
-               REDIS_URL=f"redis://127.0.0.1:6379/{QUEUE_DB}", MV_SQLITE_PATH=str(tmp_path / "rq.sqlite3"),
-               MEDIA_ROOT=str(tmp_path / "media"), MV_PROVIDER="local")
-    assert subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, timeout=180).returncode == 0
+    env = app_environment(DEBUG="true", MV_TASKS_BACKEND="rq", REDIS_URL=f"redis://127.0.0.1:6379/{QUEUE_DB}",
+                          MV_SQLITE_PATH=str(migrated_sqlite), MEDIA_ROOT=str(tmp_path / "media"), MV_PROVIDER="local")
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen([sys.executable, "manage.py", "mv_worker", "--queue-only"], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

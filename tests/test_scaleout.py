@@ -79,27 +79,23 @@ def redis_up() -> bool:
 
 @pytest.mark.redis
 @pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
-def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path, request):
+def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path, request, migrated_sqlite):
     """Settings only: MV_TASKS_BACKEND=rq, and `manage.py mv_worker` runs the tasks on RQ
     (after resuming what a killed worker left)."""
     import os
     import subprocess
     import sys
     import uuid
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    from tests.database import ROOT, app_environment
+
     queue_db = 14
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
-    env.update(DJANGO_SETTINGS_MODULE="mvsite.settings", MV_TASKS_BACKEND="rq", REDIS_URL=f"redis://127.0.0.1:6379/{queue_db}",
-               MV_SQLITE_PATH=str(tmp_path / "rq.sqlite3"), MEDIA_ROOT=str(tmp_path / "media"), MV_PROVIDER="local")
-
-    def manage(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=root, env=env, capture_output=True, text=True,
-                              timeout=180)
+    env = app_environment(MV_TASKS_BACKEND="rq", REDIS_URL=f"redis://127.0.0.1:6379/{queue_db}",
+                          MV_SQLITE_PATH=str(migrated_sqlite), MEDIA_ROOT=str(tmp_path / "media"), MV_PROVIDER="local",
+                          MV_LOCAL_RENDER_SIZE="160x90")
 
     def python(code: str) -> str:
-        done = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], cwd=root, env=env,
+        done = subprocess.run([sys.executable, "-c", "import django; django.setup()\n" + code], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         return done.stdout.strip()
@@ -108,30 +104,28 @@ def test_the_pipeline_runs_through_rq_and_a_real_redis(tmp_path, request):
 
     redis.Redis(db=queue_db).flushdb()
     request.addfinalizer(lambda: redis.Redis(db=queue_db).flushdb())  # leave no keys behind
-    assert manage("migrate", "-v0").returncode == 0
     name = f"rq-{uuid.uuid4().hex[:8]}"
-    project_id = python(
-        "from django.contrib.auth.models import User\nfrom mv import flavors\nfrom mv.pipeline import projects\n"
+    project_id, stuck = python(
+        "from django.contrib.auth.models import User\nfrom mv import flavors, tasks\n"
+        "from mv.pipeline import projects, rendering\n"
         f"u = User.objects.create(username='{name}')\n"
         "p = projects.create_project(owner=u, video_description='rq', flavor=flavors.resolve('mv1'), number_of_scenes=2)\n"
-        "projects.start_project(p)\nprint(p.pk)")
-    stuck = python(  # a local render a killed worker left running: the worker's start-up renders it again
-        "from django.contrib.auth.models import User\nfrom mv import flavors, tasks\nfrom mv.pipeline import rendering\n"
-        f"u = User.objects.get(username='{name}')\n"
+        "projects.start_project(p)\n"
+        # a local render a killed worker left running: the worker's start-up renders it again
         "with tasks.held():\n"
         "    c = rendering.request_clip(owner=u, flavor=flavors.resolve('default'), prompt='left running')\n"
-        "c.status = 'running'; c.prediction_id = 'local-gone'; c.save()\nprint(c.pk)")
+        "c.status = 'running'; c.prediction_id = 'local-gone'; c.save()\nprint(p.pk, c.pk)").split()
     orphan = tmp_path / "media" / "clips" / "left-by-a-killed-process.mp4"
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(b"no row points here")
     os.utime(orphan, (0, 0))
-    worker = manage("mv_worker", "--batch")  # the documented worker command, here running RQ
+    worker = subprocess.run([sys.executable, "manage.py", "mv_worker", "--batch"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=180)  # the documented worker command, here on RQ
     assert worker.returncode == 0, worker.stderr[-2000:]
     assert "resumed" in worker.stdout and "removed 1 media file" in worker.stdout and not orphan.exists()
-    assert python(f"from mv.models import Clip\nprint(Clip.objects.get(pk='{stuck}').status)") == "succeeded"
     summary = python(
         "from mv.models import Project, Clip\n"
         f"p = Project.objects.get(pk='{project_id}')\n"
-        "print(p.scenes_status, Clip.objects.filter(scene__project=p, status='succeeded').count(), "
-        "p.stitches.filter(status='succeeded').count())")
-    assert summary == "ready 2 1"
+        f"print(Clip.objects.get(pk='{stuck}').status, p.scenes_status, "
+        "Clip.objects.filter(scene__project=p, status='succeeded').count(), p.stitches.filter(status='succeeded').count())")
+    assert summary == "succeeded ready 2 1"

@@ -110,8 +110,7 @@ def _audio_of(path: Path, tmp_path: Path) -> bytes:
 
 
 def test_an_api_project_with_a_song_is_stitched_to_the_plan_exactly_as_long_as_the_range(
-        alice_client, user, song_mp3, settings, tmp_path):
-    settings.MV_LOCAL_RENDER_SIZE = "320x180"
+        alice_client, user, song_mp3, tmp_path):
     track = _upload(user, song_mp3)
     created = post(alice_client, "/api/mv/create_scenes", {"idea": "a parade", "audio_id": str(track.pk),
                                                           "song_start": 9, "song_end": 26.5, "wait": 30})
@@ -140,8 +139,7 @@ def test_an_api_project_with_a_song_is_stitched_to_the_plan_exactly_as_long_as_t
     assert abs(dominant_hz(wav, 16.6, 17.4) - 880) < 5  # ...to 26.5 s (its 24-32 s tone)
 
 
-def test_api_restitch_stitches_the_current_clips_again(alice_client, client, other_user, user, song_mp3, settings):
-    settings.MV_LOCAL_RENDER_SIZE = "320x180"
+def test_api_restitch_stitches_the_current_clips_again(alice_client, client, other_user, user, song_mp3):
     track = _upload(user, song_mp3)
     project = factories.written_project(user, scenes=2, audio_track=track, audio_start=4.0, seconds=6.0)
     url = f"/api/mv/projects/{project.pk}/restitch"

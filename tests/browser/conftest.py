@@ -54,23 +54,31 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture
-def browser_page(chromium_path, settings, live_server, transactional_db, monkeypatch):
+@pytest.fixture(scope="package")
+def _chromium(chromium_path):
+    """One Chromium for the browser tests; each test gets a context of its own (a fresh profile:
+    no cookies or storage carried over). While Playwright's loop lives, Django sees an event loop
+    in this thread: the ORM is used beside it on purpose."""
     from playwright.sync_api import sync_playwright
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # the ORM is used beside Playwright's loop
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(_chromium, settings, live_server, transactional_db):
     settings.TASKS = {"default": {"BACKEND": "tests.browser.conftest.WorkerThreadBackend"}}
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.console_errors = []
-        page.on("console", lambda m: page.console_errors.append(m.text + " @ " + str(m.location)) if m.type == "error" else None)
-        yield page
-        WorkerThreadBackend._queue.join()
-        context.close()
-        browser.close()
+    context = _chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: page.console_errors.append(m.text + " @ " + str(m.location)) if m.type == "error" else None)
+    yield page
+    WorkerThreadBackend._queue.join()
+    context.close()
 
 
 @pytest.fixture
