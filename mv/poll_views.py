@@ -56,9 +56,6 @@ def _finished(request: HtmxHttpRequest, scene: Scene, clips: list[Clip]) -> Http
     retarget(response, f"#clip-{scene.pk}")
     reswap(response, "outerHTML")
     shown = request.GET.get("shown_stitch", "")
-    if project.latest_stitch_id is not None and (str(project.latest_stitch_id) != shown
-                                                 or not project.generating and status.just_finished(state.current)):
-        # A new stitch, or the last clip is in: its re-stitch may follow a moment after this
-        # answer, and the Full Video section then watches for it.
+    if project.latest_stitch_id is not None and str(project.latest_stitch_id) != shown:
         trigger_client_event(response, NEW_STITCH_EVENT)
     return response

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cache, cached_property
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from mv import flavors
 from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
@@ -96,22 +94,7 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
         first = states[0].current if states else None
     stale = bool(stitch and stitch.status == JobStatus.SUCCEEDED and not stitch_is_current(stitch, scenes))
     return {"stitch": stitch, "poster_clip": first if first is not None and first.poster else None,
-            "stitch_stale": stale, "stitch_due": stale and _restitch_due(project, scenes)}
-
-
-RESTITCH_GRACE = timedelta(seconds=30)
-
-
-def just_finished(clip: Clip | None) -> bool:
-    """Finished moments ago: its follow-up (a re-stitch) may still be on its way."""
-    return bool(clip and clip.finished_at and clip.finished_at >= timezone.now() - RESTITCH_GRACE)
-
-
-def _restitch_due(project: Project, scenes: list[Scene]) -> bool:
-    """A re-stitch is on its way: every scene has a clip and one finished moments ago (its
-    follow-up re-stitches right after it is marked done, so a poll can land in between)."""
-    return all(s.current_clip_id for s in scenes) and Clip.objects.filter(
-        scene__project=project, status=JobStatus.SUCCEEDED, finished_at__gte=timezone.now() - RESTITCH_GRACE).exists()
+            "stitch_stale": stale}
 
 
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"

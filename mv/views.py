@@ -109,8 +109,7 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})
         waiting_for_auto = project.autorun_started and not project.auto_stitch_done
         stitch = video["stitch"]
-        return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto
-                                and not video["stitch_due"])
+        return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
     return render(request, QUICK_GEN, _page_context(project))
 
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from mv import status
 from mv.models import Clip, JobStatus, Project, Scene
-from tests.factories import finished_clip, finished_stitch, written_project
+from tests.factories import finished_stitch, written_project
 
 
 def build(owner, scenes: int) -> Project:
@@ -114,22 +112,3 @@ def test_status_poll_of_someone_elses_rendering_clip_is_not_found(client, user, 
     client.force_login(other_user)
     response = client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 404 and b"progress" not in response.content
-
-
-def test_the_full_video_watches_for_the_re_stitch_a_just_finished_clip_is_about_to_start(alice_client, user):
-    """The clip's poll can answer between the clip being marked done and its follow-up
-    re-stitch being created: the Full Video section keeps polling for a short while then."""
-    project = written_project(user, scenes=2, autorun_started=True, auto_stitch_done=True)
-    for scene in project.scenes.all():
-        finished_clip(scene)
-    finished_stitch(project)
-    refit = finished_clip(project.scenes.get(position=1))  # the stitch is now older than the scenes
-    url = f"/quick-gen/{project.pk}/"
-    poll = alice_client.get(f"/scenes/{refit.scene_id}/clip/status/", {"shown_stitch": str(project.stitches.get().pk)},
-                            HTTP_HX_REQUEST="true")
-    assert "new-stitch" in poll["HX-Trigger"]  # the last clip is in: the section looks again
-    watching = alice_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="full-video")
-    assert watching.status_code == 200 and "every 2s" in watching.content.decode()
-    Clip.objects.filter(scene__project=project).update(finished_at=timezone.now() - timedelta(minutes=5))
-    settled = alice_client.get(url, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="full-video")
-    assert settled.status_code == 286 and "every 2s" not in settled.content.decode()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 
 import pytest
-from django.utils import timezone
 
 from mv import flavors
 from mv.models import AudioTrack, Clip, Project
@@ -219,8 +217,6 @@ def song_project(user, song_mp3) -> Project:
 
 
 def test_clip_status_has_the_full_video_fetch_itself_only_when_a_new_stitch_exists(alice_client, project):
-    """(or one may be on its way: see test_the_full_video_watches_for_the_re_stitch_...)"""
-    Clip.objects.filter(scene__project=project).update(finished_at=timezone.now() - timedelta(minutes=5))
     scene = project.scenes.first()
     shown = project.stitches.get()
     same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
