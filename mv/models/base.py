@@ -319,14 +319,16 @@ class Prediction(Job):
         return None
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
-        raise NotImplementedError
+        """Send this row's input to its provider (every kind says how: Clip, CharacterImage,
+        SceneWriting, LyricsTranscription)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how it starts")
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll(prediction_id, workdir=workdir)
 
     def keep_output(self, update: JobUpdate) -> None:
-        """Store what a succeeded prediction made and mark it succeeded."""
-        raise NotImplementedError
+        """Store what a succeeded prediction made and mark it succeeded (every kind says how)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how it keeps its output")
 
     def media_failure(self, detail: str) -> str:
         """The row's message when its output cannot be used."""
