@@ -27,3 +27,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: the web thread and background task threads of the
     # browser tests then share it the way the real server and worker do (WAL, busy timeout).
     DATABASES["default"]["TEST"] = {"NAME": str(Path(tempfile.mkdtemp(prefix="mv-test-db-")) / "test.sqlite3")}  # noqa: F405
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # The test database is thrown away: a commit need not wait for its WAL to reach the disk.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c synchronous_commit=off"  # noqa: F405

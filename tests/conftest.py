@@ -10,7 +10,7 @@ from django.core.servers.basehttp import WSGIServer
 
 from mv import media, polling
 from tests.database import (  # noqa: F401  (fixtures)
-    _cheap_flush_on_postgresql,
+    _cheap_flush,
     _migrated_sqlite_template,
     keep_database_tests,
     migrated_sqlite,

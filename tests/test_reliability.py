@@ -14,6 +14,7 @@ from mv import flavors, tasks
 from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project
 from mv.pipeline import projects, rendering
 from tests.factories import advance
+from tests.database import closes_its_connections
 
 pytestmark = pytest.mark.slow
 
@@ -165,14 +166,14 @@ def test_two_lipsyncs_of_one_scene_keep_both_and_end_on_the_last_to_finish(fake_
     # The slow one is held at the provider until the fast one has finished and re-stitched:
     # the order of finishing is fixed, not a race against a time window.
     fake_replicate.hold(model)
-    slow = threading.Thread(target=lipsync, args=("slow",))
+    slow = threading.Thread(target=closes_its_connections(lipsync), args=("slow",))
     slow.start()
     deadline = time.monotonic() + 60
     while fake_replicate.creates(model) < 1 and time.monotonic() < deadline:
         time.sleep(0.01)
     (slow_prediction,) = [p.id for p in fake_replicate.predictions.values() if p.model == model]
     fake_replicate.stop_holding(model)
-    fast = threading.Thread(target=lipsync, args=("fast",))
+    fast = threading.Thread(target=closes_its_connections(lipsync), args=("fast",))
     fast.start()
     fast.join(120)
     assert not fast.is_alive() and not fake_replicate.finished(slow_prediction)

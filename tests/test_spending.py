@@ -22,6 +22,7 @@ from mv.models import (
 )
 from mv.pipeline import projects, rendering, spending
 from tests.factories import advance, finished_clip, written_project
+from tests.database import closes_its_connections
 
 VEO = "google/veo-3.1"
 DUMMY = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
@@ -190,11 +191,11 @@ def test_the_active_cap_holds_under_50_concurrent_requests(fake_replicate, user,
         return post(client, "/api/mv/generate_video", {"prompt": f"clip {i}", "wait": 0}).status_code
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
-        assert set(pool.map(request, range(50))) == {202}
+        assert set(pool.map(closes_its_connections(request), range(50))) == {202}
     clips = list(Clip.objects.all())
     assert len(clips) == 50
     with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
-        list(pool.map(advance, clips))
+        list(pool.map(closes_its_connections(advance), clips))
     assert Clip.objects.filter(started_at__isnull=False).count() == 3 and fake_replicate.creates() == 3
     assert Clip.objects.filter(status=JobStatus.QUEUED, started_at__isnull=True).count() == 47  # waiting their turn
 

@@ -9,6 +9,7 @@ import time
 import pytest
 
 from mv import waiting
+from tests.database import closes_its_connections
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_when_every_waiting_slot_is_taken_a_request_answers_202_at_once(queued_c
         finally:
             holder_done.set()
 
-    thread = threading.Thread(target=hold_the_slot)
+    thread = threading.Thread(target=closes_its_connections(hold_the_slot))
     thread.start()
     deadline = time.monotonic() + 5
     while waiting._pool()._value != 0 and time.monotonic() < deadline:  # the holder is waiting
