@@ -19,7 +19,6 @@ from django.conf import settings
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.urls import path, re_path
 
 from mv import audio, costs, files, flavors, media, netguard, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
@@ -347,30 +346,3 @@ def get_character_reference(request: HttpRequest, image_id: uuid.UUID) -> HttpRe
 @api_endpoint("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
     raise ApiError(404, "not_found", "No such API endpoint or id.")
-
-
-urlpatterns = [
-    path("mv/get_config_flavors", get_config_flavors, name="api_get_config_flavors"),
-    path("mv/create_scenes", create_scenes, name="api_create_scenes"),
-    path("mv/projects/<uuid:project_id>", project_detail, name="api_project"),
-    path("mv/projects/<uuid:project_id>/stop", project_stop, name="api_project_stop"),
-    path("mv/projects/<uuid:project_id>/restitch", project_restitch, name="api_project_restitch"),
-    path("mv/generate_video", generate_video, name="api_generate_video"),
-    path("mv/lipsync", lipsync, name="api_lipsync"),
-    path("mv/retry_video", retry_video, name="api_retry_video"),
-    path("mv/cancel_video", cancel_video, name="api_cancel_video"),
-    path("mv/stitch-videos", stitch_videos, name="api_stitch_videos"),
-    path("mv/get_video/<uuid:video_id>", get_video, name="api_get_video"),
-    path("mv/get_video/<uuid:video_id>/info", get_video_info, name="api_get_video_info"),
-    path("mv/get_video/<uuid:video_id>/poster", get_poster, name="api_get_poster"),
-    path("mv/generate_character_reference", generate_character_reference, name="api_generate_character_reference"),
-    path("mv/get_character_reference/<uuid:image_id>", get_character_reference, name="api_get_character_reference"),
-    path("audio/upload", audio_upload, name="api_audio_upload"),
-    path("audio/download", audio_download, name="api_audio_download"),
-    path("audio/get/<uuid:audio_id>", audio_get, name="api_audio_get"),
-    path("audio/waveform/<uuid:audio_id>", audio_waveform, name="api_audio_waveform"),
-    path("audio/trim", audio_trim, name="api_audio_trim"),
-    path("audio/<uuid:audio_id>/analysis", audio_analysis, name="api_audio_analysis"),
-    path("audio/<uuid:audio_id>/lyrics", audio_lyrics, name="api_audio_lyrics"),
-    re_path(r"^(?P<rest>.*)$", not_found),
-]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -22,7 +21,7 @@ from mv.errors import Refused
 from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
 from mv.models import AudioTrack, CharacterImage
 from mv.pipeline import characters, projects, spending
-from mv.views import _stop_polling_if
+from mv.views import _back_to_page, _stop_polling_if
 
 CREATE = "mv/create.html"
 
@@ -123,11 +122,9 @@ def create_audio_url(request: HttpRequest) -> HttpResponse:
 def _music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
     context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
                "form": ProjectCreateForm()}
-    if request.htmx:
-        return render(request, f"{CREATE}#music-source", context)
-    if error:
-        messages.error(request, error)
-    return redirect("create")
+    if not request.htmx:
+        return _back_to_page(request, error, "create")
+    return render(request, f"{CREATE}#music-source", context)
 
 
 @require_POST
@@ -161,6 +158,6 @@ def character_images(request: HttpRequest) -> HttpResponse:
 def _character_grid(request: HttpRequest, images: list[CharacterImage], error: str) -> HttpResponse:
     context = {"images": images, "image_error": error, "images_pending": any(i.is_active for i in images),
                "selected_image": request.POST.get("character_image_id") or request.GET.get("character_image_id")}
-    if request.htmx:
-        return render(request, f"{CREATE}#character-images", context)
-    return redirect("create")
+    if not request.htmx:
+        return _back_to_page(request, error, "create")
+    return render(request, f"{CREATE}#character-images", context)

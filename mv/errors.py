@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django import forms
 
 
 class Refused(Exception):
@@ -31,6 +34,15 @@ def message_if_refused(action: Callable[[], Any]) -> str:
     except Refused as exc:
         return exc.message
     return ""
+
+
+def message_for_form(form: forms.Form, action: Callable[[dict[str, Any]], Any]) -> str:
+    """Run one use case with a page form's data: "" when it was done, else what the page shows
+    next to the form: the form's errors when it is not valid, or the message the use case was
+    refused with."""
+    if not form.is_valid():
+        return " ".join(m for errors in form.errors.values() for m in errors)
+    return message_if_refused(lambda: action(form.cleaned_data))
 
 
 # An absolute path inside a tool's message: "/tmp/mv-x1/clip.mp4" -> "clip.mp4".

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from mv.errors import message_if_refused
+from mv.errors import message_for_form
 from mv.forms.pages import RenameForm
 from mv.models import Project
 from mv.pipeline import projects
@@ -30,11 +30,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_rename(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    form = RenameForm(request.POST)
-    if form.is_valid():
-        error = message_if_refused(lambda: projects.rename_project(project, form.cleaned_data["title"]))
-    else:
-        error = "Give the project a name (at most 120 characters)."
+    error = message_for_form(RenameForm(request.POST), lambda data: projects.rename_project(project, data["title"]))
     if error:
         messages.error(request, error)
     return _back(request, project)

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
-from mv.errors import message_if_refused
+from mv.errors import message_for_form
 from mv.forms.pages import LyricsForm
 from mv.models import AudioTrack
 from mv.pipeline import songs
-from mv.views import HtmxHttpRequest, _stop_polling_if
+from mv.views import HtmxHttpRequest, _back_to_page, _stop_polling_if
 
 SONG = "mv/_song.html"
 
@@ -38,14 +37,8 @@ def song_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 def song_lyrics(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     """The card again, with the error next to the box if the lyrics were refused."""
     track = _get_track_for_user(request, pk)
-    form = LyricsForm(request.POST)
-    if form.is_valid():
-        error = message_if_refused(lambda: songs.paste_lyrics(track, form.cleaned_data["lyrics"]))
-    else:
-        error = "Paste the song's lyrics (at most 20000 characters)."
+    error = message_for_form(LyricsForm(request.POST), lambda data: songs.paste_lyrics(track, data["lyrics"]))
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return redirect("create")
+        return _back_to_page(request, error, "create")
     return render(request, f"{SONG}#song-card", {"track": track, "lyrics_error": error,
                                                  "lyrics_text": request.POST.get("lyrics", "") if error else ""})

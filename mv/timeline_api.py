@@ -14,7 +14,6 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.urls import path
 
 from mv.api import _answer, _owned, _valid
 from mv.apiutils import ApiError, api_endpoint
@@ -88,13 +87,3 @@ def bring_up_to_date(request: HttpRequest, project_id: uuid.UUID) -> JsonRespons
     data = _valid(RefreshForm, request).cleaned_data
     clips = timeline.refresh(project, request.api_user)
     return _answer(clips, lambda: _project(project.pk, video_ids=[str(c.pk) for c in clips]), data.get("wait"))
-
-
-urlpatterns = [
-    path("mv/scenes/<uuid:scene_id>/split", split_scene, name="api_scene_split"),
-    path("mv/scenes/<uuid:scene_id>/duplicate", duplicate_scene, name="api_scene_duplicate"),
-    path("mv/scenes/<uuid:scene_id>/delete", delete_scene, name="api_scene_delete"),
-    path("mv/scenes/<uuid:scene_id>/move", move_scene, name="api_scene_move"),
-    path("mv/scenes/<uuid:scene_id>/boundary", move_boundary, name="api_scene_boundary"),
-    path("mv/projects/<uuid:project_id>/bring_up_to_date", bring_up_to_date, name="api_project_bring_up_to_date"),
-]

@@ -13,18 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from mv.errors import message_if_refused
+from mv.errors import message_for_form, message_if_refused
 from mv.forms.pages import BoundaryForm, MoveForm, SplitForm
 from mv.models import Project, Scene
 from mv.pipeline import timeline
 from mv.views import (
     QUICK_GEN,
+    _back_to_page,
     _get_project_for_user,
     _get_scene_for_user,
     _page_context,
@@ -33,9 +33,7 @@ from mv.views import (
 
 def _studio(request: HttpRequest, project: Project, error: str = "") -> HttpResponse:
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return redirect("quick_gen", pk=project.pk)
+        return _back_to_page(request, error, "quick_gen", pk=project.pk)
     project.refresh_from_db()
     return render(request, f"{QUICK_GEN}#studio", {**_page_context(project), "edit_error": error})
 
@@ -45,11 +43,7 @@ def _edit(request: HttpRequest, pk: uuid.UUID, form_class: type[forms.Form] | No
     """Run one timeline edit on a scene and show the page's new state."""
     scene = _get_scene_for_user(request, pk)
     project = _get_project_for_user(request, scene.project_id)
-    form = form_class(request.POST) if form_class else None
-    if form is not None and not form.is_valid():
-        error = " ".join(m for errors in form.errors.values() for m in errors)
-    else:
-        error = message_if_refused(lambda: action(scene, form.cleaned_data if form is not None else {}))
+    error = message_for_form((form_class or forms.Form)(request.POST), lambda data: action(scene, data))
     return _studio(request, project, error)
 
 

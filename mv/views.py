@@ -25,7 +25,7 @@ from django_htmx.http import HTMX_STOP_POLLING
 from django_htmx.middleware import HtmxDetails
 
 from mv import flavors, status
-from mv.errors import Refused, message_if_refused
+from mv.errors import Refused, message_for_form, message_if_refused
 from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
 from mv.models import Clip, Project, Scene
 from mv.pipeline import projects, rendering, stitching
@@ -62,6 +62,14 @@ def _stop_polling_if(response: HttpResponse, done: bool) -> HttpResponse:
     return response
 
 
+def _back_to_page(request: HttpRequest, error: str, to: str, **kwargs: Any) -> HttpResponse:
+    """Where a plain form post (no htmx) ends: back on its page, with the error as a message;
+    an htmx post gets its partial with the error in it instead."""
+    if error:
+        messages.error(request, error)
+    return redirect(to, **kwargs)
+
+
 # --- quick-gen page ----------------------------------------------------------------------------
 
 
@@ -82,7 +90,8 @@ def _page_context(project: Project) -> dict[str, Any]:
         "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
         "reference_note": status.reference_note(project),
         # Named though empty: a missing variable costs an exception per card.
-        **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "oob_flavor")),
+        **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "flavor_error",
+                         "oob_flavor")),
     }
 
 
@@ -117,13 +126,11 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    form = FlavorSelectForm(request.POST)
-    if form.is_valid():
-        project.config_flavor = form.cleaned_data["config_flavor"]
-        project.save(update_fields=["config_flavor", "updated_at"])
+    error = message_for_form(FlavorSelectForm(request.POST), lambda data: project.use_flavor(data["config_flavor"]))
     if not request.htmx:
-        return redirect("quick_gen", pk=project.pk)
-    return render(request, f"{QUICK_GEN}#config-card", {"project": project, "flavor_form": form, "oob_flavor": True})
+        return _back_to_page(request, error, "quick_gen", pk=project.pk)
+    context = {"project": project, "flavor_form": FlavorSelectForm(), "flavor_error": error, "oob_flavor": True}
+    return render(request, f"{QUICK_GEN}#config-card", context)
 
 
 @require_POST
@@ -132,9 +139,7 @@ def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
     error = message_if_refused(lambda: stitching.restitch_project(project))  # then shown as the latest stitch
     if not request.htmx:
-        if error:
-            messages.error(request, error)
-        return redirect("quick_gen", pk=project.pk)
+        return _back_to_page(request, error, "quick_gen", pk=project.pk)
     context = {"project": project, **status.full_video(project), "stitch_error": error}
     return render(request, f"{QUICK_GEN}#full-video", context)
 
@@ -182,11 +187,8 @@ def scene_prompt_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def scene_regenerate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
-    form = RegenerateForm(request.POST)
-    if not form.is_valid():
-        error = " ".join(m for errors in form.errors.values() for m in errors)
-    else:
-        error = message_if_refused(lambda: rendering.regenerate_scene(scene, owner=request.user, **form.cleaned_data))
+    error = message_for_form(RegenerateForm(request.POST),
+                             lambda data: rendering.regenerate_scene(scene, owner=request.user, **data))
     scene.refresh_from_db()
     return _scene_response(request, scene, "clip-section", clip_error=error)
 

@@ -1,4 +1,4 @@
-"""Top-level URLs: the pages and their partials (mv.urls), the JSON API (mv.api), admin, auth.
+"""Top-level URLs: the pages and their partials (mv.urls), the JSON API (mv.api_urls), admin, auth.
 
 Media files have no URL of their own, not even with DEBUG: they are served only through the
 API's ownership-checked endpoints."""
@@ -28,8 +28,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/replicate/webhook", webhooks.replicate_webhook, name="replicate_webhook"),
-    path("api/", include("mv.timeline_api")),  # before mv.api, whose last pattern answers every other path
-    path("api/", include("mv.api")),
+    path("api/", include("mv.api_urls")),
     path("", include("mv.urls")),
 ]
 

@@ -198,6 +198,8 @@ def test_the_song_card_shows_a_refused_paste_next_to_the_box(alice_client, user,
     html = refused.content.decode()
     assert refused.status_code == 200 and 'class="field-error"' in html and "check the LRC times" in html
     assert "[09:00.00] too late" in html  # what was typed stays in the box
+    empty = alice_client.post(url, {"lyrics": " "}, headers={"HX-Request": "true"}).content.decode()
+    assert "Paste the song&#x27;s lyrics (at most 20000 characters)." in empty
     assert alice_client.get(url).status_code == 405
     without_htmx = alice_client.post(url, {"lyrics": "one line"})
     assert without_htmx.status_code == 302

@@ -84,6 +84,13 @@ def test_flavor_change_is_saved_and_updates_the_input_data(alice_client, project
     assert "<html" not in html
 
 
+def test_an_unknown_flavor_is_refused_next_to_the_picker(alice_client, project):
+    response = alice_client.post(f"/quick-gen/{project.pk}/flavor/", {"config_flavor": "no-such-flavor"}, **HX)
+    project.refresh_from_db()
+    assert project.config_flavor == "mv1"
+    assert 'role="alert">Choose one of the config flavors in the list.</p>' in response.content.decode()
+
+
 def test_regenerate_with_lipsync_makes_a_lipsync_clip_and_restitches(alice_client, user, song_mp3):
     from django.core.files.uploadedfile import SimpleUploadedFile
 

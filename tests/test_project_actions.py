@@ -38,9 +38,10 @@ def test_renaming_keeps_the_name_and_names_the_download(alice_client, project):
 
 
 def test_a_blank_name_is_refused_with_a_message(alice_client, project):
-    alice_client.post(f"/quick-gen/{project.pk}/rename/", {"title": "   "})
+    page = alice_client.post(f"/quick-gen/{project.pk}/rename/", {"title": "   "}, follow=True)
     project.refresh_from_db()
     assert project.title == "Rooftop concert at dusk"
+    assert [str(m) for m in page.context["messages"]] == ["Give the project a name (at most 120 characters)."]
     with pytest.raises(Refused):
         projects.rename_project(project, " \n ")
 

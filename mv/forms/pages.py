@@ -108,7 +108,8 @@ class PlanEstimateForm(forms.Form):
 
 
 class RenameForm(forms.Form):
-    title = forms.CharField(max_length=120, label="Project name")
+    title = forms.CharField(max_length=120, label="Project name", error_messages=dict.fromkeys(
+        ("required", "max_length"), "Give the project a name (at most 120 characters)."))
 
 
 class SplitForm(forms.Form):
@@ -127,7 +128,8 @@ class MoveForm(forms.Form):
 
 
 class FlavorSelectForm(forms.Form):
-    config_flavor = forms.ChoiceField(choices=flavor_choices, label="Config flavor")
+    config_flavor = forms.ChoiceField(choices=flavor_choices, label="Config flavor", error_messages=dict.fromkeys(
+        ("required", "invalid_choice"), "Choose one of the config flavors in the list."))
 
 
 class ScenePromptForm(forms.Form):
@@ -149,7 +151,8 @@ class LyricsForm(JsonForm):
     """Pasted lyrics, plain lines or LRC (the page's form; the API binds it to its JSON)."""
 
     lyrics = StrictCharField(max_length=20000, label="Lyrics", widget=forms.Textarea(attrs={"rows": 6}),
-                             strip=True)
+                             strip=True, error_messages=dict.fromkeys(
+                                 ("required", "max_length"), "Paste the song's lyrics (at most 20000 characters)."))
 
 
 class AudioUrlForm(forms.Form):

@@ -119,6 +119,11 @@ class Project(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("quick_gen", args=[self.id])
 
+    def use_flavor(self, name: str) -> None:
+        """The flavor every later call uses (scene writing, clips); what is made already stays."""
+        self.config_flavor = name
+        self.save(update_fields=["config_flavor", "updated_at"])
+
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("plan_writing", None)

@@ -17,7 +17,7 @@ import math
 import mimetypes
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -322,34 +322,39 @@ class ReplicateProvider(Provider):
             raise ProviderError(message, permanent=permanent) from None
 
     def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
-        prediction = self._get(prediction_id)
-        unfinished = _unless_succeeded(prediction_id, prediction, job="prediction", worker="model", logs_progress=True)
-        if unfinished is not None:
-            return unfinished
-        metrics = prediction.metrics or {}
-        path = self._download(prediction.output, workdir / "output")
-        return JobUpdate(state="succeeded", prediction_id=prediction_id, output_path=path,
-                         predict_time=metrics.get("predict_time"), progress=100, metrics=metrics)
+        return self._poll(prediction_id, lambda p: {"output_path": self._download(p.output, workdir / "output")},
+                          job="prediction", worker="model", logs_progress=True)
 
     def poll_text(self, prediction_id: str) -> JobUpdate:
-        prediction = self._get(prediction_id)
-        unfinished = _unless_succeeded(prediction_id, prediction, job="scene writer", worker="scene writer")
-        if unfinished is not None:
-            return unfinished
-        metrics = prediction.metrics or {}
-        output = prediction.output  # a language model streams its answer as a list of chunks
-        text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
-        return JobUpdate(state="succeeded", prediction_id=prediction_id, model=prediction.model or "", text=text,
-                         progress=100, metrics=metrics)
+        def answer(prediction: Any) -> dict[str, Any]:
+            output = prediction.output  # a language model streams its answer as a list of chunks
+            text = output if isinstance(output, str) else "".join(str(part) for part in (output or []))
+            return {"text": text, "model": prediction.model or ""}
+
+        return self._poll(prediction_id, answer, job="scene writer", worker="scene writer")
 
     def poll_lyrics(self, prediction_id: str) -> JobUpdate:
+        return self._poll(prediction_id, lambda p: {"output": p.output}, job="transcription", worker="transcription")
+
+    def _poll(self, prediction_id: str, kept: Callable[[Any], dict[str, Any]], *, job: str, worker: str,
+              logs_progress: bool = False) -> JobUpdate:
+        """Where a prediction of any kind stands: running (with the progress its logs show, for
+        models that log one), cancelled, failed with the model's reason, or succeeded with what
+        ``kept`` takes from it (a file, text, raw output) and the metrics it is billed on."""
         prediction = self._get(prediction_id)
-        unfinished = _unless_succeeded(prediction_id, prediction, job="transcription", worker="transcription")
-        if unfinished is not None:
-            return unfinished
+        if prediction.status in ("starting", "processing"):
+            found = PROGRESS.findall(prediction.logs or "") if logs_progress else []
+            return JobUpdate(state="running", prediction_id=prediction_id,
+                             progress=min(99, int(found[-1])) if found else 0)
         metrics = prediction.metrics or {}
-        return JobUpdate(state="succeeded", prediction_id=prediction_id, output=prediction.output, progress=100,
-                         predict_time=metrics.get("predict_time"), metrics=metrics)
+        if prediction.status == "canceled":
+            return JobUpdate(state="canceled", prediction_id=prediction_id, error=f"the {job} was cancelled",
+                             metrics=metrics)
+        if prediction.status != "succeeded":
+            return JobUpdate(state="failed", prediction_id=prediction_id, metrics=metrics,
+                             error=f"The {worker} failed: {prediction.error or 'no reason given'}")
+        return JobUpdate(state="succeeded", prediction_id=prediction_id, progress=100, metrics=metrics,
+                         predict_time=metrics.get("predict_time"), **kept(prediction))
 
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         try:
@@ -357,22 +362,6 @@ class ReplicateProvider(Provider):
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
             return {}
-
-
-def _unless_succeeded(prediction_id: str, prediction: Any, *, job: str, worker: str,
-                      logs_progress: bool = False) -> JobUpdate | None:
-    """Where a prediction stands unless it succeeded (then None): running (with the progress
-    its logs show, for models that log one), cancelled, or failed with the model's reason."""
-    if prediction.status in ("starting", "processing"):
-        found = PROGRESS.findall(prediction.logs or "") if logs_progress else []
-        return JobUpdate(state="running", prediction_id=prediction_id, progress=min(99, int(found[-1])) if found else 0)
-    if prediction.status == "succeeded":
-        return None
-    metrics = prediction.metrics or {}
-    if prediction.status == "canceled":
-        return JobUpdate(state="canceled", prediction_id=prediction_id, error=f"the {job} was cancelled", metrics=metrics)
-    return JobUpdate(state="failed", prediction_id=prediction_id,
-                     error=f"The {worker} failed: {prediction.error or 'no reason given'}", metrics=metrics)
 
 
 def _suffix(url: str) -> str:
