@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
                 "mv.context_processors.provider",
+                "mv.context_processors.page_polls",
             ],
         },
     },
@@ -259,6 +260,9 @@ MV_PREDICTION_TIMEOUT = envfloat("MV_PREDICTION_TIMEOUT", 900.0)  # seconds befo
 # default (mv.polling waits longer while a model's usual run time has not passed, and when so
 # many run that polling them this often would pass Replicate's request budget).
 MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 0.5)
+# Seconds between a page's checks on what is running (a clip, the scene writer); the slower
+# ones (the song's analysis, the full video's stitch) wait twice as long.
+MV_PAGE_POLL_SECONDS = envfloat("MV_PAGE_POLL_SECONDS", 1.0)
 # Replicate webhooks: with the app's public address (https://studio.example.com) every
 # prediction is created with a webhook for its completion, so a finished prediction is taken in
 # at once and polling becomes a slow fallback (MV_WEBHOOK_POLL_INTERVAL). Deliveries are signed:

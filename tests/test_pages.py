@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from mv import flavors
-from mv.models import AudioTrack, Clip, Project
+from mv.models import AudioTrack, Clip, JobStatus, Project
 from mv.pipeline import projects, stitching
 from tests.factories import rendered_project
 
@@ -130,6 +130,17 @@ def test_clip_status_stops_polling_and_swaps_the_section_when_done(alice_client,
     assert response.status_code == 286
     assert response["HX-Retarget"] == f"#clip-{scene.pk}"
     assert 'hx-swap-oob="true"' in response.content.decode()
+
+
+def test_pages_check_on_running_work_as_often_as_configured(alice_client, project, settings):
+    settings.MV_PAGE_POLL_SECONDS = 0.5
+    scene = project.scenes.first()
+    Clip.objects.create(owner=project.owner, scene=scene, status=JobStatus.RUNNING, prompt="p", progress=40)
+    card = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
+    assert f'id="clip-status-{scene.pk}"' in card and 'hx-trigger="every 500ms"' in card
+    project.stitches.create(owner=project.owner, status=JobStatus.RUNNING)
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert 'hx-trigger="every 1000ms, new-stitch from:body"' in page  # the full video: half as often
 
 
 def test_scene_prompt_edit_is_saved(alice_client, project):

@@ -213,7 +213,7 @@ def test_the_song_card_shows_the_analysis_and_polls_only_while_analysing(alice_c
     track = bare_track(user)
     status_url = f"/songs/{track.pk}/status/"
     busy = alice_client.get(status_url, headers={"HX-Request": "true"})
-    assert busy.status_code == 200 and "analyzing…" in busy.content.decode() and 'hx-trigger="every 2s"' in busy.content.decode()
+    assert busy.status_code == 200 and "analyzing…" in busy.content.decode() and 'hx-trigger="every 2000ms"' in busy.content.decode()
     assert "<html" not in busy.content.decode()
     track.record_analysis(music.Analysis(duration=30.0, tempo=None, beats=(0.0,), downbeats=(0.0,),
                                          sections=(music.Section(0.0, 30.0, "A", 1.0),), envelope=(0.0,),

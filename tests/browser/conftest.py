@@ -71,6 +71,7 @@ def _chromium(chromium_path):
 @pytest.fixture
 def browser_page(_chromium, settings, live_server, transactional_db):
     settings.TASKS = {"default": {"BACKEND": "tests.browser.conftest.WorkerThreadBackend"}}
+    settings.MV_PAGE_POLL_SECONDS = 0.25  # the pages see each step soon after the worker made it
     ARTIFACTS.mkdir(exist_ok=True)
     context = _chromium.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
