@@ -27,6 +27,10 @@ class Worker(RQWorker):
         kwargs.setdefault("maintenance_interval", MAINTENANCE_SECONDS)
         super().__init__(*args, **kwargs)
 
+    def work(self, *args, **kwargs) -> bool:
+        self.batch = kwargs.get("burst", args[0] if args else False)
+        return super().work(*args, **kwargs)
+
     @property
     def dequeue_timeout(self) -> int:
         """Wake up from an idle wait every few seconds, to notice a missing scheduler."""
@@ -38,9 +42,11 @@ class Worker(RQWorker):
 
     def _queue_has_no_scheduler(self) -> bool:
         """True when this worker could take the scheduler lock: nobody holds it, or its holder
-        was a process of this host that is gone. Maintenance then starts our scheduler."""
+        was a process of this host that is gone. Maintenance then starts our scheduler. Never
+        in a batch run (``mv_worker --batch``): it does what is queued and quits, and a scheduler
+        started there outlived it and kept it from exiting."""
         scheduler = getattr(self, "scheduler", None)
-        if scheduler is None or self.last_cleaned_at is None:
+        if scheduler is None or self.last_cleaned_at is None or getattr(self, "batch", False):
             return False
         process = scheduler._process
         if process is not None and process.is_alive():

@@ -19,6 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.redis,
               pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")]
 
 QUEUE_DB = 12
+BATCH_DB = 11  # the batch test's own: the two run side by side under xdist
 LOCK = "rq:scheduler-lock:default"
 
 
@@ -71,3 +72,26 @@ def test_a_killed_scheduler_is_replaced_and_deferred_polls_still_run(tmp_path, r
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait(10)
         log.close()
+
+
+def test_a_batch_worker_does_what_is_queued_and_quits_without_starting_a_scheduler(request):
+    """A scheduler started by a batch run outlived the jobs and kept `mv_worker --batch`
+    from exiting (seen once as a hung test run)."""
+    import types
+
+    import redis
+    from rq import Queue
+    from rq.worker import SimpleWorker
+
+    from mv.rqworker import Worker
+
+    connection = redis.Redis(db=BATCH_DB)
+    connection.flushdb()
+    request.addfinalizer(connection.flushdb)
+    queue = Queue("default", connection=connection)
+    jobs = [queue.enqueue("time.sleep", 0) for _ in range(3)]
+    worker = Worker([queue], connection=connection)
+    worker.execute_job = types.MethodType(SimpleWorker.execute_job, worker)  # no fork of this threaded process
+    assert worker.work(burst=True, with_scheduler=True) is True
+    assert [job.get_status(refresh=True) for job in jobs] == ["finished"] * 3
+    assert worker.scheduler._process is None and not connection.exists(LOCK)
