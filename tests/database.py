@@ -89,12 +89,14 @@ def app_environment(**extra: str) -> dict[str, str]:
 def _migrated_sqlite_template(tmp_path_factory, django_db_setup, django_db_blocker) -> Path:
     """A SQLite file as `manage.py migrate` leaves it. On the SQLite pass it is a copy of the
     test database right after pytest-django migrated it (nothing in it yet); otherwise
-    `migrate` runs once, here."""
+    `migrate` runs once, here. (pytest-django makes no test database when no test of the
+    session uses one: the connection then still names the development file.)"""
     from django.db import connection
 
     template = tmp_path_factory.mktemp("migrated") / "db.sqlite3"
+    test_database = connection.settings_dict["NAME"] == connection.settings_dict.get("TEST", {}).get("NAME")
     with django_db_blocker.unblock():
-        if connection.vendor == "sqlite" and not connection.is_in_memory_db():
+        if connection.vendor == "sqlite" and test_database and not connection.is_in_memory_db():
             connection.ensure_connection()
             with sqlite3.connect(template) as copy:
                 connection.connection.backup(copy)
