@@ -174,7 +174,9 @@ AXES_VERBOSE = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-# Sessions are read from the per-process cache first, so a status poll costs no session query.
+# Sessions are read from the cache first, so a status poll costs no session query. The cache is
+# the process's own unless MV_TASKS_BACKEND=rq (below: Redis, shared): `make run` serves from
+# one process; a deployment with several web processes runs RQ.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project_list"
@@ -233,6 +235,10 @@ elif MV_TASKS_BACKEND == "rq":
     TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
     RQ_QUEUES = {"default": {"URL": REDIS_URL}}
     INSTALLED_APPS.append("django_rq")
+    # Several web processes (and machines) then share the sessions' cache: with a cache of
+    # each process's own, a logout in one left the session alive in the others.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": "mv-cache"}}
 else:
     raise ImproperlyConfigured(f"MV_TASKS_BACKEND must be db, immediate or rq, not {MV_TASKS_BACKEND!r}")
 

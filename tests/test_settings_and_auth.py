@@ -88,3 +88,36 @@ def test_debug_off_without_a_secret_key_refuses_to_start():
     assert run_python(code, DEBUG="true", SECRET_KEY="").stdout.strip() == "dev-insecure-"
     assert run_python(code, DEBUG="false", SECRET_KEY="k" * 50).stdout.strip() == "k" * 13
 
+
+
+@pytest.mark.redis
+def test_a_logout_in_one_web_process_ends_the_session_in_the_others(migrated_sqlite):
+    """Deployed (MV_TASKS_BACKEND=rq) the web processes share the sessions' cache in Redis: a
+    process that had read a session before it was deleted elsewhere no longer accepts it."""
+    from tests.test_scaleout import redis_up
+
+    if not redis_up():
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    import redis
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))},
+           "DJANGO_SETTINGS_MODULE": "mvsite.settings", "MV_TASKS_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:6379/10",
+           "MV_SQLITE_PATH": str(migrated_sqlite)}
+    redis.Redis(db=10).flushdb()
+    setup = "import sys, django; django.setup()\nfrom django.contrib.sessions.backends.cached_db import SessionStore\n"
+    web_a = subprocess.Popen([sys.executable, "-c", setup + (
+        "s = SessionStore(); s['_auth_user_id'] = '1'; s.create(); print(s.session_key, flush=True)\n"
+        "SessionStore(s.session_key).load()\n"  # read once: now in this process's view of the cache
+        "sys.stdin.readline()\n"
+        "print('alive' if SessionStore(s.session_key).load() else 'ended', flush=True)")],
+        cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        key = web_a.stdout.readline().strip()
+        logout = subprocess.run([sys.executable, "-c", setup + f"SessionStore('{key}').delete()"], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert logout.returncode == 0, logout.stderr[-2000:]
+        answer, _ = web_a.communicate("go\n", timeout=60)
+    finally:
+        web_a.kill()
+        redis.Redis(db=10).flushdb()
+    assert answer.strip() == "ended"
