@@ -23,15 +23,16 @@ run: $(STAMP)
 	$(PY) manage.py ensure_admin
 	$(VENV)/bin/honcho start -f Procfile
 
-## make test: the whole suite: the fast part and then the browser tests in TEST_WORKERS processes
-## (pytest-xdist; each has its own SQLite/PostgreSQL test database, media folders and live server),
-## the PostgreSQL + RQ + S3 end-to-end run (marker `isolated`) on its own,
+## make test: the whole suite: the fast part in TEST_WORKERS processes (pytest-xdist; each has its
+## own SQLite/PostgreSQL test database and media folders; three keep 2 cores busy while some
+## tests wait on servers and workers they start), the browser tests in two (each with its own
+## live server), the PostgreSQL + RQ + S3 end-to-end run (marker `isolated`) on its own,
 ## then the PostgreSQL pass whenever PostgreSQL answers on 127.0.0.1:5432 (it says when it does not).
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	@bash scripts/ensure-chromium.sh
 	$(PY) -m pytest -n $(TEST_WORKERS) -m "not browser and not isolated"
-	$(PY) -m pytest -n $(TEST_WORKERS) -m browser
+	$(PY) -m pytest -n 2 -m browser
 	$(PY) -m pytest -m isolated
 	@bash scripts/test-postgres.sh $(PY) -n $(TEST_WORKERS) -m "not browser and not isolated"
 
