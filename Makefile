@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# numba compiles librosa's beat tracker into its on-disk cache once (~10 s), not in every
+	@# worker and test process that analyses a song
+	$(PY) -c "from mv.music.analysis import warm_up; warm_up()"
 	@touch $(STAMP)
 
 install: $(STAMP)
