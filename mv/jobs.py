@@ -21,7 +21,6 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -67,7 +66,7 @@ def advance_row(row: Prediction) -> bool:
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
         row.mark_failed("Something went wrong on our side; retry it.")
         done = True
-    if done and row.finished_here and not row.followed_up:
+    if done and row.finished_here:
         _finished(row, reported)
     return done
 
@@ -79,7 +78,6 @@ def _finished(row: Prediction, reported: dict) -> None:
     except Exception:
         logger.exception("%s %s: its cost could not be recorded", row.kind_name(), row.pk)
     finished.send(sender=type(row), row=row)
-    row.followed_up = True
 
 
 def deliver(prediction_id: str, payload: dict) -> Prediction | None:
@@ -110,7 +108,7 @@ def step(row: Prediction, reported: dict | None = None) -> bool:
                 return row.is_finished
             if update.state != "running":
                 reported.update(update.metrics)
-            return _apply(row, update, reported)
+            return _apply(row, update)
         except ProviderError as exc:
             if not exc.permanent and row.status == JobStatus.RUNNING:
                 logger.warning("%s %s: transient provider error, will poll again: %s", row.kind_name(), row.pk, exc.message)
@@ -151,22 +149,16 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
     return row.poll_job(provider, row.prediction_id, workdir)
 
 
-def _apply(row: Prediction, update: JobUpdate, reported: dict) -> bool:
-    """A finished prediction's row is finished and its follow-ups made (the next clip, the
-    re-stitch) in one transaction: whoever reads the row finished also finds them."""
+def _apply(row: Prediction, update: JobUpdate) -> bool:
     if update.state == "running":
         row.note_progress(update.progress)
         return False
-    fields = row.prepare_output(update) if update.state == "succeeded" else {}
-    with transaction.atomic():
-        if update.state == "succeeded":
-            row.keep_output(update, fields)
-        elif update.state == "canceled":
-            row.mark_canceled(update.error or "The prediction was cancelled.")
-        else:
-            row.mark_failed(update.error or "The model failed without saying why.")
-        if row.finished_here:
-            _finished(row, reported)
+    if update.state == "succeeded":
+        row.keep_output(update)
+    elif update.state == "canceled":
+        row.mark_canceled(update.error or "The prediction was cancelled.")
+    else:
+        row.mark_failed(update.error or "The model failed without saying why.")
     return True
 
 

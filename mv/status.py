@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cache, cached_property
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from mv import flavors
 from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
@@ -98,6 +100,14 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
 
 
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"
+
+
+SETTLE = timedelta(seconds=2)
+
+
+def settling(clip: Clip) -> bool:
+    """Finished less than SETTLE ago, so its follow-ups may still be running."""
+    return bool(clip.finished_at and clip.finished_at > timezone.now() - SETTLE)
 
 
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:

@@ -3,6 +3,7 @@ prediction's life as a worker's poll chain would take it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 
 from django.utils import timezone
 
@@ -46,7 +47,7 @@ def finished_clip(scene: Scene, source_file=None, *, duration: float = 8.0, curr
     """A succeeded clip of the scene (files optional: most page tests only read rows)."""
     clip = Clip.objects.create(owner=scene.project.owner, scene=scene, provider="local", status=JobStatus.SUCCEEDED,
                                prompt=scene.description, duration=duration, progress=100,
-                               finished_at=timezone.now())
+                               finished_at=timezone.now() - timedelta(minutes=1))  # settled: its follow-ups ran
     if source_file is not None:
         from mv import files, media
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from mv import flavors
 from mv.models import AudioTrack, Clip, JobStatus, Project
@@ -252,6 +254,7 @@ def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbn
     # 40 s song, audio start 5 s, three 8 s clips: marks at 5, 13, 21 and 29 s.
     assert page.count('class="tl-cut"') == 4 and 'x1="12.5%"' in page and 'x1="72.5%"' in page
     scene = song_project.scenes.get(position=0)
+    Clip.objects.filter(scene__project=song_project).update(finished_at=timezone.now() - timedelta(minutes=1))  # settled
     html = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
     assert html.count('class="tl-thumb') == 1 and f'id="thumb-{scene.pk}"' in html and 'x="12.5%"' in html
     assert 'id="scenes"' not in html and 'id="counts"' in html

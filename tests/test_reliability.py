@@ -244,20 +244,3 @@ def test_the_api_cancels_a_rendering_clip(fake_replicate, alice_client, user, ot
     assert response.status_code == 200 and response.json()["status"] == "canceled"
     assert fake_replicate.requests_to("POST", r"/cancel$")
     fake_replicate.release()
-
-
-def test_a_finish_and_its_follow_ups_commit_together(user, monkeypatch):
-    """The scene plan is written and its clips started in one transaction, so a page never
-    reads the plan done while its clips are still missing (it would stop polling for them).
-    Here starting the clips breaks: the plan is not left written without them."""
-    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
-                                      number_of_scenes=2)
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("the clips could not be started")
-
-    monkeypatch.setattr(rendering, "start_project_clips", broken)
-    projects.start_project(project)
-    writing = project.plan_writing
-    assert writing.status == JobStatus.FAILED and writing.error == "Something went wrong on our side; retry it."
-    assert project.scenes.count() == 0 and Clip.objects.count() == 0

@@ -275,7 +275,7 @@ class LyricsTranscription(Prediction):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_lyrics(prediction_id)
 
-    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+    def keep_output(self, update: JobUpdate) -> None:
         output = update.output
         try:
             lines = from_transcription(output)

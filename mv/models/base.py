@@ -79,8 +79,6 @@ class Job(models.Model):
     # Set on this instance when it was this instance's write that finished the row, so what
     # follows a finish runs once even when two steps race to finish it.
     finished_here = False
-    # Set once its ledger entry and follow-ups ran (mv.jobs), so a finish is followed up once.
-    followed_up = False
 
     class Meta:
         abstract = True
@@ -123,8 +121,7 @@ class Prediction(Job):
 
     Each kind (a clip, a character image, a scene writing, ...) subclasses this and says
     how it starts (``start_job``), how it is polled (``poll_job``) and what it keeps when it
-    succeeds (``prepare_output``, ``keep_output``); mv.jobs runs the life of every kind the
-    same way.
+    succeeds (``keep_output``); mv.jobs runs the life of every kind the same way.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -329,15 +326,9 @@ class Prediction(Job):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll(prediction_id, workdir=workdir)
 
-    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
-        """Check and store the files a succeeded prediction made, before the finishing
-        transaction (probing and storing hold no database lock); returns the fields its
-        success saves. A kind whose output is text has nothing to prepare."""
-        return {}
-
-    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
-        """Mark it succeeded with its output, in the transaction that also runs its follow-ups."""
-        self.succeed(**fields)
+    def keep_output(self, update: JobUpdate) -> None:
+        """Store what a succeeded prediction made and mark it succeeded (every kind says how)."""
+        raise NotImplementedError(f"{type(self).__name__} must say how it keeps its output")
 
     def media_failure(self, detail: str) -> str:
         """The row's message when its output cannot be used."""

@@ -90,12 +90,12 @@ class CharacterImage(Prediction):
         return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
                                     workdir=workdir, aspect_ratio=self.input.get("aspect_ratio"))
 
-    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+    def keep_output(self, update: JobUpdate) -> None:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no image")
         kind = media.require_image(update.output_path)  # stored under the extension its bytes say
         files.store(self.file, update.output_path, f"{self.pk}.{kind}")
-        return {"file": self.file}
+        self.succeed(file=self.file)
 
     def media_failure(self, detail: str) -> str:
         return "The model's output is not a usable image."
@@ -197,7 +197,7 @@ class Clip(VideoMixin, Prediction):
             active_speaker_detection=options.get("active_speaker_detection"),
         )
 
-    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+    def keep_output(self, update: JobUpdate) -> None:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no video")
         try:
@@ -208,11 +208,8 @@ class Clip(VideoMixin, Prediction):
         media.poster(update.output_path, poster_path, at=min(0.5, info.duration / 2))
         files.store(self.file, update.output_path, f"{self.pk}.mp4")
         files.store(self.poster, poster_path, f"{self.pk}.jpg")
-        return {"file": self.file, "poster": self.poster, "predict_time": update.predict_time,
-                "duration": info.video.duration if info.video else info.duration, "media": info.to_dict()}
-
-    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
-        self.succeed(**fields)
+        self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
+                     duration=info.video.duration if info.video else info.duration, media=info.to_dict())
         if self.finished_here and self.scene_id and self.promote_on_success:
             # Concurrent finishes each set the pointer as they finish: the last one wins.
             Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())

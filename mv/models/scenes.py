@@ -177,7 +177,7 @@ class SceneWriting(Prediction):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_text(prediction_id)
 
-    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+    def keep_output(self, update: JobUpdate) -> None:
         written = parse_scenes(update.text or "", self.number_of_scenes)
         logger.info("scenes written for project %s with %s (flavor %s)", self.project_id,
                     update.model or "the scene writer", self.config_flavor)
