@@ -42,9 +42,9 @@ class Worker(RQWorker):
 
     def _queue_has_no_scheduler(self) -> bool:
         """True when this worker could take the scheduler lock: nobody holds it, or its holder
-        was a process of this host that is gone. Maintenance then starts our scheduler. Never
-        in a batch run (``mv_worker --batch``): it does what is queued and quits, and a scheduler
-        started there outlived it and kept it from exiting."""
+        was a process of this host that is gone. Maintenance then starts our scheduler. Not in a
+        batch run (``mv_worker --batch``): it does what is queued and quits, and a scheduler this
+        check started between its jobs once kept it from exiting."""
         scheduler = getattr(self, "scheduler", None)
         if scheduler is None or self.last_cleaned_at is None or getattr(self, "batch", False):
             return False

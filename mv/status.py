@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mv import flavors
-from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
+from mv.models import ACTIVE_STATUSES, Clip, Job, JobStatus, Project, Scene, SceneWriting, Stitch
 from mv.providers import get_provider
 
 
@@ -105,9 +105,10 @@ FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest
 SETTLE = timedelta(seconds=2)
 
 
-def settling(clip: Clip) -> bool:
-    """Finished less than SETTLE ago, so its follow-ups may still be running."""
-    return bool(clip.finished_at and clip.finished_at > timezone.now() - SETTLE)
+def settling(row: Job | None) -> bool:
+    """Finished less than SETTLE ago, so what follows its finish (the re-stitch after a clip,
+    the clips a scene plan starts) may not be written yet: a page keeps polling meanwhile."""
+    return bool(row and row.finished_at and row.finished_at > timezone.now() - SETTLE)
 
 
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:

@@ -112,7 +112,7 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "studio":
         response = render(request, f"{QUICK_GEN}#studio", _page_context(project))
-        return _stop_polling_if(response, written)
+        return _stop_polling_if(response, written and not status.settling(project.plan_writing))
     if target == "full-video":
         video = status.full_video(project)
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})

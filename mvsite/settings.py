@@ -269,6 +269,8 @@ MV_POLL_INTERVAL = envfloat("MV_POLL_INTERVAL", 0.5)
 # Seconds between a page's checks on what is running (a clip, the scene writer); the slower
 # ones (the song's analysis, the full video's stitch) wait twice as long.
 MV_PAGE_POLL_SECONDS = envfloat("MV_PAGE_POLL_SECONDS", 1.0)
+if not MV_PAGE_POLL_SECONDS > 0:
+    raise ImproperlyConfigured(f"MV_PAGE_POLL_SECONDS must be a number of seconds above 0, not {MV_PAGE_POLL_SECONDS}")
 # Replicate webhooks: with the app's public address (https://studio.example.com) every
 # prediction is created with a webhook for its completion, so a finished prediction is taken in
 # at once and polling becomes a slow fallback (MV_WEBHOOK_POLL_INTERVAL). Deliveries are signed:

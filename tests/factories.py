@@ -32,7 +32,8 @@ def written_project(owner, *, scenes: int = 3, flavor: str = "default", audio_tr
     project = Project.objects.create(owner=owner, video_description=fields.pop("video_description", "a test video"),
                                      config_flavor=flavor, audio_track=audio_track, **fields)
     SceneWriting.objects.create(project=project, status=JobStatus.SUCCEEDED, provider="local",
-                                number_of_scenes=scenes, finished_at=timezone.now())
+                                number_of_scenes=scenes,
+                                finished_at=timezone.now() - timedelta(minutes=1))  # settled: its follow-ups ran
     for position in range(scenes):
         start = end = None
         if audio_track is not None:  # an even grid from the audio start, cut at the end of the song

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from mv import flavors
-from mv.models import AudioTrack, Clip, JobStatus, Project
+from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting
 from mv.pipeline import projects, stitching
 from tests.factories import rendered_project
 
@@ -180,6 +180,16 @@ def test_polled_partials_stop_when_nothing_is_left_to_wait_for(alice_client, pro
     scene = project.scenes.first()
     prompt = alice_client.get(f"/scenes/{scene.pk}/prompt/status/", **HX)
     assert prompt.status_code == 286 and f'id="prompt-{scene.pk}"' in prompt.content.decode()
+
+
+def test_the_studio_polls_on_for_a_moment_after_the_plan_is_written_so_the_clips_it_starts_show(alice_client, project):
+    """The clips a written plan starts are made just after it is marked done: a poll landing
+    in between would stop the studio's polling on cards with no clip rendering yet."""
+    SceneWriting.objects.filter(project=project).update(finished_at=timezone.now())
+    just_written = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="studio", **HX)
+    assert just_written.status_code == 200 and 'id="scenes"' in just_written.content.decode()
+    SceneWriting.objects.filter(project=project).update(finished_at=timezone.now() - timedelta(seconds=3))
+    assert alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="studio", **HX).status_code == 286
 
 
 def test_character_images_render_and_the_grid_stops_polling(alice_client):

@@ -32,6 +32,11 @@ def test_bad_boolean_setting_is_a_clear_configuration_error():
     assert result.returncode != 0 and "MV_DEBUG_MODE must be true or false" in result.stderr
 
 
+def test_a_page_poll_interval_of_zero_is_a_clear_configuration_error():
+    result = run_python("import django; django.setup()", MV_PAGE_POLL_SECONDS="0")
+    assert result.returncode != 0 and "MV_PAGE_POLL_SECONDS must be a number of seconds above 0" in result.stderr
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(transactional_db):
     with connection.cursor() as cursor:
