@@ -105,6 +105,12 @@ FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest
 SETTLE = timedelta(seconds=2)
 
 
+def plan_pending(project: Project) -> bool:
+    """Whether the studio section waits on the scene plan (and polls): it is being written, or
+    was written so recently that the clips it starts may not exist yet."""
+    return project.scenes_status == Project.ScenesStatus.WRITING or settling(project.plan_writing)
+
+
 def settling(row: Job | None) -> bool:
     """Finished less than SETTLE ago, so what follows its finish (the re-stitch after a clip,
     the clips a scene plan starts) may not be written yet: a page keeps polling meanwhile."""

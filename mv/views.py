@@ -74,6 +74,8 @@ def _back_to_page(request: HttpRequest, error: str, to: str, **kwargs: Any) -> H
 
 
 def _page_context(project: Project) -> dict[str, Any]:
+    # The plan's status is read before its scenes: once it says done, every scene is there.
+    plan_pending = status.plan_pending(project)
     states = status.project_states(project)
     track = project.audio_track
     shown = status.song_span(project)  # the waveform shows the whole song
@@ -89,6 +91,7 @@ def _page_context(project: Project) -> dict[str, Any]:
         "boundaries": _boundaries(project, states),
         "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
         "reference_note": status.reference_note(project),
+        "plan_pending": plan_pending,
         # Named though empty: a missing variable costs an exception per card.
         **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "flavor_error",
                          "oob_flavor")),
@@ -107,12 +110,11 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     polled sections (#studio, #full-video) ask the same URL with htmx and get just their
     partial, with 286 once there is nothing left to wait for."""
     project = _get_project_for_user(request, pk)
-    # The plan's status is read before its scenes: once it says done, every scene is there.
-    written = project.scenes_status != Project.ScenesStatus.WRITING
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "studio":
-        response = render(request, f"{QUICK_GEN}#studio", _page_context(project))
-        return _stop_polling_if(response, written and not status.settling(project.plan_writing))
+        context = _page_context(project)
+        response = render(request, f"{QUICK_GEN}#studio", context)
+        return _stop_polling_if(response, not context["plan_pending"])
     if target == "full-video":
         video = status.full_video(project)
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})

@@ -186,10 +186,12 @@ def test_the_studio_polls_on_for_a_moment_after_the_plan_is_written_so_the_clips
     """The clips a written plan starts are made just after it is marked done: a poll landing
     in between would stop the studio's polling on cards with no clip rendering yet."""
     SceneWriting.objects.filter(project=project).update(finished_at=timezone.now())
+    assert '<div id="studio" hx-get=' in alice_client.get(f"/quick-gen/{project.pk}/").content.decode()  # opened now
     just_written = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="studio", **HX)
     assert just_written.status_code == 200 and 'id="scenes"' in just_written.content.decode()
     SceneWriting.objects.filter(project=project).update(finished_at=timezone.now() - timedelta(seconds=3))
     assert alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="studio", **HX).status_code == 286
+    assert '<div id="studio" >' in alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
 
 
 def test_character_images_render_and_the_grid_stops_polling(alice_client):
