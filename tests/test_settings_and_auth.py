@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,13 +11,15 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
+from tests.database import app_environment
+from tests.test_scaleout import redis_up
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))}
-    full.update({"DJANGO_SETTINGS_MODULE": "mvsite.settings", **env})
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=app_environment(**env), capture_output=True,
+                          text=True, timeout=60)
 
 
 def test_provider_is_local_without_a_token_and_replicate_with_one():
@@ -96,18 +97,13 @@ def test_debug_off_without_a_secret_key_refuses_to_start():
 
 
 @pytest.mark.redis
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
 def test_a_logout_in_one_web_process_ends_the_session_in_the_others(migrated_sqlite):
     """Deployed (MV_TASKS_BACKEND=rq) the web processes share the sessions' cache in Redis: a
     process that had read a session before it was deleted elsewhere no longer accepts it."""
-    from tests.test_scaleout import redis_up
-
-    if not redis_up():
-        pytest.skip("no Redis on 127.0.0.1:6379")
     import redis
 
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("MV_", "REPLICATE_", "DATABASE_URL"))},
-           "DJANGO_SETTINGS_MODULE": "mvsite.settings", "MV_TASKS_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:6379/10",
-           "MV_SQLITE_PATH": str(migrated_sqlite)}
+    env = app_environment(MV_TASKS_BACKEND="rq", REDIS_URL="redis://127.0.0.1:6379/10", MV_SQLITE_PATH=str(migrated_sqlite))
     redis.Redis(db=10).flushdb()
     setup = "import sys, django; django.setup()\nfrom django.contrib.sessions.backends.cached_db import SessionStore\n"
     web_a = subprocess.Popen([sys.executable, "-c", setup + (
