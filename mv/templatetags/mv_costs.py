@@ -35,9 +35,10 @@ def images_price(flavor_name: str | None = None, count: int = 4) -> str:
 
 
 @register.inclusion_tag("mv/_costs.html#project-costs")
-def project_costs(project: Project, states: list[SceneState]) -> dict[str, Any]:
+def project_costs(project: Project, states: list[SceneState], oob: bool = False) -> dict[str, Any]:
     """The project page's line: spent so far, and Stop all while anything is queued or running
-    (read from the page's scene states: no query of its own)."""
+    (read from the page's scene states: no query of its own). ``oob``: sent beside a swap of the
+    studio, whose clips may have started or finished since the page was drawn."""
     running = project.scenes_status == Project.ScenesStatus.WRITING or any(
         s.active is not None or s.scene.prompt_status == Scene.PromptStatus.WRITING for s in states)
-    return {"project": project, "spend": project.spend_usd, "running": running}
+    return {"project": project, "spend": project.spend_usd, "running": running, "oob": oob}
