@@ -31,6 +31,7 @@ from mv.forms.api import (
     CreateScenesForm,
     GenerateVideoForm,
     LipsyncForm,
+    RestitchForm,
     RetryForm,
     StitchForm,
     WaitForm,
@@ -46,6 +47,7 @@ from mv.models import (
     Stitch,
     check_range,
 )
+from mv.music import captions
 from mv.pipeline import characters, projects, rendering, songs, spending, stitching
 
 logger = logging.getLogger("mv.api")
@@ -147,10 +149,27 @@ def project_stop(request: HttpRequest, project_id: uuid.UUID) -> JsonResponse:
 
 @api_endpoint("POST")
 def project_restitch(request: HttpRequest, project_id: uuid.UUID) -> JsonResponse:
-    """The page's "Re-stitch with current clips": every scene's current clip, trimmed to its slot."""
-    data = _valid(WaitForm, request).cleaned_data
-    stitch = stitching.restitch_project(_owned(Project, request, project_id))
+    """The page's "Re-stitch with current clips": every scene's current clip, trimmed to its
+    slot (``captions``: with the lyric lines burned in)."""
+    data = _valid(RestitchForm, request).cleaned_data
+    stitch = stitching.restitch_project(_owned(Project, request, project_id), captions=bool(data.get("captions")))
     return _answer([stitch], stitch.to_dict, data.get("wait"))
+
+
+CAPTION_FORMATS = {"srt": ("application/x-subrip", captions.to_srt), "vtt": ("text/vtt", captions.to_vtt)}
+
+
+@api_endpoint("GET")
+def project_captions(request: HttpRequest, project_id: uuid.UUID, fmt: str) -> HttpResponse:
+    """The lyric lines sung in the project's video, timed to the video, as SRT or WebVTT."""
+    project = _owned(Project, request, project_id)
+    if project.audio_track is None or not project.audio_track.lyrics:
+        raise ApiError(404, "no_lyrics", "This project's song has no lyrics yet: paste them on the song, or wait "
+                                         "for the transcription, then download the captions.")
+    content_type, write = CAPTION_FORMATS[fmt]
+    response = HttpResponse(write(project.caption_cues()), content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{project.caption_name(fmt)}"'
+    return response
 
 
 @api_endpoint("POST")

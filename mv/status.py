@@ -96,7 +96,7 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
         first = states[0].current if states else None
     stale = bool(stitch and stitch.status == JobStatus.SUCCEEDED and not stitch_is_current(stitch, scenes))
     return {"stitch": stitch, "poster_clip": first if first is not None and first.poster else None,
-            "stitch_stale": stale}
+            "stitch_stale": stale, "has_lyrics": project.has_lyrics}
 
 
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"

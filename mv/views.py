@@ -26,7 +26,7 @@ from django_htmx.middleware import HtmxDetails
 
 from mv import flavors, status
 from mv.errors import Refused, message_for_form, message_if_refused
-from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
+from mv.forms.pages import FlavorSelectForm, RegenerateForm, RestitchPageForm, ScenePromptForm
 from mv.models import Clip, Project, Scene
 from mv.pipeline import projects, rendering, stitching
 
@@ -139,7 +139,9 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 @login_required
 def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     project = _get_project_for_user(request, pk)
-    error = message_if_refused(lambda: stitching.restitch_project(project))  # then shown as the latest stitch
+    form = RestitchPageForm(request.POST)
+    captions = form.is_valid() and form.cleaned_data["captions"]
+    error = message_if_refused(lambda: stitching.restitch_project(project, captions=captions))  # then shown as the latest stitch
     if not request.htmx:
         return _back_to_page(request, error, "quick_gen", pk=project.pk)
     context = {"project": project, **status.full_video(project), "stitch_error": error}

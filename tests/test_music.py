@@ -353,8 +353,10 @@ def test_transcribed_words_are_grouped_into_lines_at_pauses_and_sentence_ends():
     words = [{"start": 0.0, "end": 0.3, "word": "I"}, {"start": 0.3, "end": 0.6, "word": "see"},
              {"start": 0.6, "end": 1.0, "word": "you."}, {"start": 1.1, "end": 1.4, "word": "Come"},
              {"start": 1.4, "end": 1.8, "word": "home"}, {"start": 3.0, "end": 3.5, "word": "soon"}]
-    assert from_transcription({"words": words}) == [
-        LyricLine(0.0, 1.0, "I see you."), LyricLine(1.1, 1.8, "Come home"), LyricLine(3.0, 3.5, "soon")]
+    lines = from_transcription({"words": words})
+    assert [(line.start, line.end, line.text) for line in lines] == [
+        (0.0, 1.0, "I see you."), (1.1, 1.8, "Come home"), (3.0, 3.5, "soon")]
+    assert lines[1].words == ((1.1, 1.4, "Come"), (1.4, 1.8, "home"))  # kept for word-timed captions
 
 
 def test_a_line_belongs_to_the_slots_it_is_mostly_sung_in():

@@ -109,6 +109,11 @@ class WaitForm(JsonForm):
     wait = wait_field()
 
 
+class RestitchForm(JsonForm):
+    captions = StrictBooleanField(required=False)  # burn the lyric lines in
+    wait = wait_field()
+
+
 class RetryForm(JsonForm):
     video_id = StrictUUIDField()
     wait = wait_field()

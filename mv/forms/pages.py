@@ -107,6 +107,10 @@ class PlanEstimateForm(forms.Form):
     song_end = forms.FloatField(required=False)
 
 
+class RestitchPageForm(forms.Form):
+    captions = forms.BooleanField(required=False)  # the "Burn in captions" toggle
+
+
 class RenameForm(forms.Form):
     title = forms.CharField(max_length=120, label="Project name", error_messages=dict.fromkeys(
         ("required", "max_length"), "Give the project a name (at most 120 characters)."))

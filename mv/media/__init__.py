@@ -8,6 +8,7 @@
 - ``pictures``: a clip's poster frame, a song's waveform.
 - ``previews``: the local preview renderer's labelled clips, images and lipsync.
 - ``stitching``: joining clips under the song, by stream copy where they allow it, verified.
+- ``subtitles``: burning captions in with libass.
 """
 
 from __future__ import annotations
@@ -39,11 +40,12 @@ from mv.media.probing import (
     require_video,
 )
 from mv.media.stitching import STITCHABLE, StitchResult, frame_counts, normalise_clip, stitch
+from mv.media.subtitles import burn_captions
 
 __all__ = [
     "EMPTY_AUDIO", "NOT_AUDIO", "NOT_IMAGE", "NOT_VIDEO", "PROCESSING_FAILED", "PROCESSING_TIMEOUT", "STITCHABLE",
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
-    "audio_duration", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
+    "audio_duration", "burn_captions", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
     "lipsync_preview", "normalise_clip", "poster", "probe", "render_preview_clip", "render_preview_image",
     "require_audio", "require_image", "require_video", "run_ffmpeg", "stitch", "transcode_song", "trim_audio",
     "waveform_png",

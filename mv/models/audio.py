@@ -169,8 +169,7 @@ class AudioTrack(models.Model):
             return
         start, end = self.trim_start, self.trim_start + self.duration
         part = LyricLine(start, end, "")
-        lines = [LyricLine(max(line.start, start) - start, min(line.end, end) - start, line.text)
-                 for line in music.lyrics_in(part, parent.lyric_lines())]
+        lines = [line.moved(start, end, -start) for line in music.lyrics_in(part, parent.lyric_lines())]
         self.store_lyrics(lines, parent.lyrics_source)
 
     def store_lyrics(self, lines: list[LyricLine], source: str) -> bool:
@@ -284,8 +283,7 @@ class LyricsTranscription(Prediction):
                 raise ProviderError("The transcription came back in a shape we cannot read.") from None
             lines = []  # nothing sung (an instrumental)
         track = self.track
-        lines = [LyricLine(line.start, min(line.end, track.duration), line.text)
-                 for line in lines if line.start < track.duration]
+        lines = [line.moved(0.0, track.duration, 0.0) for line in lines if line.start < track.duration]
         if not LyricsTranscription.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
             return  # cancelled meanwhile (lyrics were pasted)
         track.store_lyrics(lines, AudioTrack.LyricsSource.TRANSCRIBED)

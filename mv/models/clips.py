@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from mv import filecache, files, flavors, media
+from mv.music import LyricLine, captions
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.projects import Project
@@ -264,6 +265,8 @@ class Stitch(VideoMixin, Job):
     duration = models.FloatField(null=True, blank=True)
     num_clips = models.PositiveIntegerField(default=0)
     reencoded_clips = models.PositiveIntegerField(default=0)  # clips normalised before the copy concat
+    # The lyric lines burned into it, on the video's clock (LyricLine.to_dict()); empty: none.
+    captions = models.JSONField(default=list, blank=True)
 
     objects = OwnedQuerySet.as_manager()
 
@@ -300,6 +303,8 @@ class Stitch(VideoMixin, Job):
                                       suppress_video_audio=self.suppress_video_audio, workdir=workdir,
                                       lengths=self.planned_lengths(),
                                       known=[c.media_info(p) for c, p in zip(clips, paths, strict=True)], song=song)
+                if self.captions:
+                    out = self.burn_captions(out, workdir)
                 files.store(self.file, out, f"{self.pk}.mp4")
         except (media.MediaError, OSError, ValueError) as exc:
             logger.warning("stitch %s failed: %s", self.pk, exc)
@@ -308,6 +313,15 @@ class Stitch(VideoMixin, Job):
         self.duration, self.reencoded_clips = result.duration, result.reencoded
         self.status, self.finished_at = JobStatus.SUCCEEDED, timezone.now()
         self.save(update_fields=["file", "duration", "reencoded_clips", "status", "finished_at"])
+
+    def burn_captions(self, video: Path, workdir: Path) -> Path:
+        """The stitched video with its caption lines drawn in (styled for its shape)."""
+        info = media.probe(video, index_only=True)
+        cues = [LyricLine.from_dict(cue) for cue in self.captions]
+        burned = workdir / "captioned.mp4"
+        media.burn_captions(video, burned, captions.to_ass(cues, info.video.width, info.video.height),  # type: ignore[union-attr]
+                            workdir=workdir)
+        return burned
 
     def to_dict(self) -> dict[str, Any]:
         return self.video_dict() | {
@@ -320,6 +334,7 @@ class Stitch(VideoMixin, Job):
                 "audio_start": self.audio_start,
                 "input_video_ids": [str(c.pk) for c in self.ordered_clips()],
                 "reencoded_clips": self.reencoded_clips,
+                "captions_burned_in": bool(self.captions),
             },
         }
 

@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from mv import costs, flavors, music, planning
+from mv.music import captions
 from mv.models.audio import AudioTrack
 from mv.models.base import JobStatus, OwnedQuerySet
 from mv.models.scenes import Scene, SceneWriting
@@ -207,6 +208,33 @@ class Project(models.Model):
             return None
         end = self.song_end if self.song_end is not None else self.audio_track.duration
         return self.audio_start, min(end, self.audio_track.duration)
+
+    @property
+    def has_lyrics(self) -> bool:
+        """Whether its song has lyric lines (so captions can be offered)."""
+        return self.audio_track_id is not None and bool(self.audio_track.lyrics)  # type: ignore[union-attr]
+
+    def caption_name(self, fmt: str) -> str:
+        """The captions' file name, beside the video's (e.g. rooftop-concert.srt)."""
+        from django.utils.text import slugify
+
+        return f"{slugify(self.title)[:60].strip('-') or 'video'}.{fmt}"
+
+    def video_span(self) -> tuple[float, float] | None:
+        """The part of the song the full video covers: its scenes' slots, first start to last
+        end (as the stitch cuts it), else the chosen range (None without a song)."""
+        slots = [scene.slot for scene in self.scenes.order_by("position")]
+        if slots and all(slots):
+            return slots[0][0], slots[-1][1]  # type: ignore[index]
+        return self.song_range
+
+    def caption_cues(self) -> list[music.LyricLine]:
+        """The song's lyric lines sung in the video, on the video's clock (for SRT, VTT and
+        burned-in captions)."""
+        span = self.video_span()
+        if span is None or self.audio_track is None:
+            return []
+        return captions.video_cues(self.audio_track.lyric_lines(), *span)
 
     def to_dict(self) -> dict[str, Any]:
         scenes = list(self.scenes.select_related("current_clip"))

@@ -12,23 +12,38 @@ WORD_GAP = 0.8  # a pause this long between words starts a new line
 MAX_LINE_CHARS = 60
 
 
+Word = tuple[float, float, str]  # (start, end, word): when each word is sung, where known
+
+
 @dataclass(frozen=True)
 class LyricLine:
     start: float
     end: float
     text: str
+    words: tuple[Word, ...] = ()  # from a transcription's word times or LRC <mm:ss> stamps
 
     def to_dict(self) -> dict:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text}
+        out: dict = {"start": round(self.start, 3), "end": round(self.end, 3), "text": self.text}
+        if self.words:
+            out["words"] = [[round(s, 3), round(e, 3), w] for s, e, w in self.words]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping) -> LyricLine:
-        return cls(float(data["start"]), float(data["end"]), str(data["text"]))
+        words = tuple((float(s), float(e), str(w)) for s, e, w in data.get("words") or ())
+        return cls(float(data["start"]), float(data["end"]), str(data["text"]), words)
+
+    def moved(self, start: float, end: float, shift: float) -> LyricLine:
+        """This line cut to [start, end] of the song and moved by ``shift`` seconds (its
+        words too: those outside the cut are dropped)."""
+        words = tuple((max(s, start) + shift, min(e, end) + shift, w) for s, e, w in self.words
+                      if min(e, end) > max(s, start))
+        return LyricLine(max(self.start, start) + shift, min(self.end, end) + shift, self.text, words)
 
 
 _STAMP = re.compile(r"\[(\d{1,3}):(\d{1,2}(?:[.:]\d{1,3})?)\]")
 _TAG = re.compile(r"^\[([a-zA-Z]+):(.*)\]\s*$")
-_WORD_STAMP = re.compile(r"<\d{1,3}:\d{1,2}(?:[.:]\d{1,3})?>")
+_WORD_STAMP = re.compile(r"<(\d{1,3}):(\d{1,2}(?:[.:]\d{1,3})?)>")
 
 
 def _seconds(minutes: str, rest: str) -> float:
@@ -45,7 +60,7 @@ def parse_lyrics(text: str, *, duration: float) -> list[LyricLine]:
     """Lines from pasted lyrics.
 
     LRC (`[mm:ss.xx] text`, several stamps per line, `[offset:+ms]`, enhanced `<mm:ss.xx>` word
-    stamps dropped): each line lasts until the next stamp; an empty stamped line ends the one
+    stamps kept as the line's word times): each line lasts until the next stamp; an empty stamped line ends the one
     before it (an instrumental break). Plain lines have no timing: they are spread over
     [0, duration] in proportion to their length, an approximation (use `is_lrc` to tell the user).
     Lines past `duration` are dropped.
@@ -64,7 +79,7 @@ def parse_lyrics(text: str, *, duration: float) -> list[LyricLine]:
 
 def _parse_lrc(text: str, duration: float) -> list[LyricLine]:
     offset = 0.0
-    stamped: list[tuple[float, str]] = []
+    stamped: list[tuple[float, str, list[tuple[float, str]]]] = []
     for raw in text.splitlines():
         line = raw.strip()
         tag = _TAG.match(line)
@@ -80,16 +95,26 @@ def _parse_lrc(text: str, duration: float) -> list[LyricLine]:
             times.append(_seconds(m.group(1), m.group(2)))
             line = line[m.end():].lstrip()
         words = " ".join(_WORD_STAMP.sub(" ", line).split())
-        stamped.extend((t, words) for t in times)
+        stamped.extend((t, words, _word_stamps(line) if len(times) == 1 else []) for t in times)
     stamped.sort(key=lambda item: item[0])
     out = []
-    for i, (t, words) in enumerate(stamped):
+    for i, (t, words, timed) in enumerate(stamped):
         start = max(0.0, t - offset)
         end = stamped[i + 1][0] - offset if i + 1 < len(stamped) else start + LAST_LINE_SECONDS
         end = min(end, duration)
         if words and start < duration and end > start:
-            out.append(LyricLine(start, end, words))
+            ends = [at - offset for at, _ in timed[1:]] + [end] if timed else []
+            sung = tuple((max(0.0, at - offset), min(stop, end), word) for (at, word), stop in zip(timed, ends, strict=True)
+                         if at - offset < end)
+            out.append(LyricLine(start, end, words, sung))
     return out
+
+
+def _word_stamps(line: str) -> list[tuple[float, str]]:
+    """Enhanced LRC's `<mm:ss.xx> word` stamps: when each word (or group of words) starts."""
+    parts = _WORD_STAMP.split(line)  # text, minutes, seconds, text, ...
+    return [(_seconds(parts[i], parts[i + 1]), " ".join(parts[i + 2].split()))
+            for i in range(1, len(parts) - 2, 3) if parts[i + 2].strip()]
 
 
 def from_transcription(output: object) -> list[LyricLine]:
@@ -111,7 +136,16 @@ def from_transcription(output: object) -> list[LyricLine]:
     one_word = sum(1 for _, _, text in timed if len(text.split()) <= 1)
     if one_word > len(timed) * 0.8:
         return _group_words(timed)
-    return [LyricLine(s, e, text) for s, e, text in timed]
+    return [LyricLine(s, e, text, _segment_words(item)) for (s, e, text), item in
+            zip(timed, [i for i in items if _timed(i)], strict=True)]
+
+
+def _segment_words(item: Mapping) -> tuple[Word, ...]:
+    """A Whisper segment's word times (``words``: [{"start", "end", "word"}]), where given."""
+    words = item.get("words") if isinstance(item, Mapping) else None
+    if not isinstance(words, Sequence) or isinstance(words, str):
+        return ()
+    return tuple(t for t in (_timed(word) for word in words) if t)
 
 
 def _timed(item: object) -> tuple[float, float, str] | None:
@@ -135,7 +169,7 @@ def _group_words(words: Iterable[tuple[float, float, str]]) -> list[LyricLine]:
 
     def flush() -> None:
         if current:
-            lines.append(LyricLine(current[0][0], current[-1][1], " ".join(w for _, _, w in current)))
+            lines.append(LyricLine(current[0][0], current[-1][1], " ".join(w for _, _, w in current), tuple(current)))
             current.clear()
 
     for word in words:

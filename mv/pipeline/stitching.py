@@ -18,8 +18,10 @@ def request_stitch(
     suppress_video_audio: bool = True,
     project: Project | None = None,
     lengths: list[float] | None = None,
+    captions: list[dict] | None = None,
 ) -> Stitch:
-    """A queued stitch of these clips, in this order (each trimmed to its `lengths`, if given)."""
+    """A queued stitch of these clips, in this order (each trimmed to its `lengths`, if given;
+    `captions`: lyric lines on the video's clock to burn in)."""
     if not clips:
         raise Refused("no_clips", "There are no clips to stitch.")
     unfinished = [str(c.pk) for c in clips if c.status != JobStatus.SUCCEEDED or not c.file]
@@ -29,26 +31,33 @@ def request_stitch(
         audio_track.check_range(audio_start, None, names=("audio_start", "end"))
     with transaction.atomic():
         stitch = Stitch.objects.create(owner=owner, project=project, audio_track=audio_track, audio_start=audio_start,
-                                       suppress_video_audio=suppress_video_audio, num_clips=len(clips))
+                                       suppress_video_audio=suppress_video_audio, num_clips=len(clips),
+                                       captions=captions or [])
         StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i, length=lengths[i] if lengths else None)
                                        for i, c in enumerate(clips))
     tasks.stitch_later(stitch)
     return stitch
 
 
-def restitch_project(project: Project) -> Stitch:
+def restitch_project(project: Project, *, captions: bool = False) -> Stitch:
     """Stitch the scenes' current clips (read now, never from stale state) with the
     project's audio settings, each trimmed to its scene's slot: the video covers the chosen
-    part of the song, from its first scene's start."""
+    part of the song, from its first scene's start. With ``captions``, the lyric lines sung
+    in it are burned in."""
     scenes = list(project.scenes.select_related("current_clip").order_by("position"))
     if not scenes or any(s.current_clip is None for s in scenes):
         raise Refused("scenes_not_ready", "Every scene needs a finished clip before the video can be stitched.")
+    cues = project.caption_cues() if captions else []
+    if captions and not cues:
+        raise Refused("no_captions", "No lyrics are sung in this part of the song, so there are no captions to "
+                                     "burn in. Add the song's lyrics first, or stitch without captions.")
     slots = [s.slot for s in scenes]
     planned = project.audio_track is not None and all(slots)
     return request_stitch(owner=project.owner, clips=[s.current_clip for s in scenes], audio_track=project.audio_track,
                           audio_start=slots[0][0] if planned else project.audio_start,  # type: ignore[index]
                           suppress_video_audio=project.audio_track is not None, project=project,
-                          lengths=[end - start for start, end in slots] if planned else None)  # type: ignore[misc]
+                          lengths=[end - start for start, end in slots] if planned else None,  # type: ignore[misc]
+                          captions=[cue.to_dict() for cue in cues])
 
 
 def all_scenes_ready(project: Project) -> bool:
