@@ -40,6 +40,7 @@ from mv.forms.fields import JsonForm
 from mv.forms.pages import LyricsForm
 from mv.models import (
     AudioTrack,
+    Character,
     CharacterImage,
     Clip,
     Project,
@@ -100,7 +101,8 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
     form = _valid(CreateScenesForm, request)
     data = form.cleaned_data
     track = _owned(AudioTrack, request, data["audio_id"]) if data.get("audio_id") else None
-    song = {"song_start": data.get("song_start"), "song_end": data.get("song_end")}
+    character = _owned(Character, request, data["character_id"]) if data.get("character_id") else None
+    song = {"song_start": data.get("song_start"), "song_end": data.get("song_end"), "character": character}
     if data.get("project_id"):
         project = _owned(Project, request, data["project_id"])
         flavor = _flavor(data["config_flavor"], project)
@@ -116,7 +118,7 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                                         number_of_scenes=data.get("number_of_scenes"),
                                         scene_parameters=form.scene_parameters(), audio_track=track,
                                         audio_start=song["song_start"] or 0.0, song_end=song["song_end"],
-                                        aspect_ratio=data.get("aspect_ratio") or None)
+                                        aspect_ratio=data.get("aspect_ratio") or None, character=character)
     writing = projects.request_scenes(project, flavor)
     params = project.scene_request(flavor, used_in="mv.api.create_scenes", slots=writing.slots)
     plan = spending.project_estimate(project, flavor)

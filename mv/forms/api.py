@@ -38,6 +38,7 @@ class CreateScenesForm(JsonForm):
     song_start = StrictFloatField(required=False)
     song_end = StrictFloatField(required=False)
     aspect_ratio = StrictCharField(max_length=8, required=False)
+    character_id = StrictUUIDField(required=False)  # a saved character (mv.models.Character)
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
@@ -107,6 +108,28 @@ class LipsyncForm(JsonForm):
 
 class WaitForm(JsonForm):
     wait = wait_field()
+
+
+class CharacterForm(JsonForm):
+    """A saved character from a reference image generated earlier (JSON)."""
+
+    name = StrictCharField(max_length=120)
+    description = StrictCharField(max_length=MAX_TEXT, required=False)
+    reference_image_id = StrictUUIDField()
+
+
+class CharacterUploadForm(forms.Form):
+    """A saved character from an uploaded picture (multipart, the picture as ``file``)."""
+
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=MAX_TEXT, required=False)
+    file = forms.FileField()
+
+
+class CharacterUpdateForm(JsonForm):
+    name = StrictCharField(max_length=120, required=False)
+    description = StrictCharField(max_length=MAX_TEXT, required=False)
+    reference_image_id = StrictUUIDField(required=False)  # one of its pictures becomes the chosen one
 
 
 class RestitchForm(JsonForm):

@@ -27,7 +27,7 @@ from mv.media.errors import (
     MediaError,
 )
 from mv.media.ffmpeg import ffmpeg_exe, run_ffmpeg
-from mv.media.pictures import poster, waveform_png
+from mv.media.pictures import check_picture, poster, waveform_png
 from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image
 from mv.media.probing import (
     AudioStream,
@@ -45,7 +45,7 @@ from mv.media.subtitles import burn_captions
 __all__ = [
     "EMPTY_AUDIO", "NOT_AUDIO", "NOT_IMAGE", "NOT_VIDEO", "PROCESSING_FAILED", "PROCESSING_TIMEOUT", "STITCHABLE",
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
-    "audio_duration", "burn_captions", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
+    "audio_duration", "burn_captions", "check_picture", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
     "lipsync_preview", "normalise_clip", "poster", "probe", "render_preview_clip", "render_preview_image",
     "require_audio", "require_image", "require_video", "run_ffmpeg", "stitch", "transcode_song", "trim_audio",
     "waveform_png",

@@ -52,3 +52,26 @@ def waveform_png(src: Path | str, dst: Path, *, marks: Sequence[float] = (), dur
     with atomic_output(dst) as tmp:
         run_ffmpeg([*input_args(src), "-i", src, "-filter_complex", ",".join(chain), "-frames:v", "1", "-f", "image2",
                     tmp])
+
+
+PICTURE_DEMUXERS = {"png": "png_pipe", "jpg": "jpeg_pipe", "webp": "webp_pipe"}
+MAX_PICTURE_PIXELS = 40_000_000
+
+
+def check_picture(path: Path | str) -> tuple[str, int, int]:
+    """An uploaded picture that really is one: PNG, JPEG or WebP by its first bytes, and one
+    frame of it decodes (a renamed file or a truncated one does not). Returns (its format,
+    width, height)."""
+    from mv.media.errors import NOT_IMAGE
+    from mv.media.probing import require_image
+
+    kind = require_image(path)
+    try:
+        with av.open(str(path), format=PICTURE_DEMUXERS[kind], options={"protocol_whitelist": "file"}) as container:
+            stream = container.streams.video[0]
+            if stream.codec_context.width * stream.codec_context.height > MAX_PICTURE_PIXELS:
+                raise MediaError(NOT_IMAGE, f"{path}: {stream.codec_context.width}x{stream.codec_context.height} is too large")
+            frame = next(container.decode(stream))
+    except (av.FFmpegError, OSError, ValueError, IndexError, StopIteration) as exc:
+        raise MediaError(NOT_IMAGE, f"{path}: does not decode: {exc}") from None
+    return kind, frame.width, frame.height

@@ -16,6 +16,7 @@ from mv.models.base import (
     OwnedQuerySet,
     Prediction,
 )
+from mv.models.characters import Character
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
@@ -26,6 +27,7 @@ __all__ = [
     "ApiKey",
     "FINISHED_STATUSES",
     "AudioTrack",
+    "Character",
     "CharacterImage",
     "Clip",
     "GeneratedName",

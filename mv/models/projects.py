@@ -81,6 +81,9 @@ class Project(models.Model):
     character_image = models.ForeignKey(
         "CharacterImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="projects"
     )
+    # The saved character cast in it; character_description and character_image are the copy
+    # the project keeps of it (so a later rename, re-pick or delete changes nothing made).
+    character = models.ForeignKey("Character", null=True, blank=True, on_delete=models.SET_NULL, related_name="projects")
     audio_track = models.ForeignKey(AudioTrack, null=True, blank=True, on_delete=models.PROTECT, related_name="projects")
     audio_start = models.FloatField(default=0.0)  # where the chosen part of the song starts (the API's song_start)
     song_end = models.FloatField(null=True, blank=True)  # where it ends (null: the end of the song)
@@ -247,6 +250,9 @@ class Project(models.Model):
             "error": self.scenes_error or None,
             "status_url": reverse("api_project", args=[self.pk]),
             "config_flavor": self.config_flavor,
+            "character_id": str(self.character_id) if self.character_id else None,
+            "character_description": self.character_description,
+            "reference_image_id": str(self.character_image_id) if self.character_image_id else None,
             "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
             "audio_start": self.audio_start,
             "song_start": self.song_range[0] if self.song_range else None,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from mv import flavors, jobs, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import (ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus,
+from mv.models import (ACTIVE_STATUSES, AudioTrack, Character, CharacterImage, Clip, JobStatus,
                        Project, Scene, SceneWriting, Stitch, StitchItem)
 from mv.pipeline import spending
 from mv.providers import get_provider
@@ -31,12 +31,17 @@ def create_project(
     number_of_scenes: int | None = None,
     scene_parameters: dict[str, Any] | None = None,
     aspect_ratio: str | None = None,
+    character: Character | None = None,
 ) -> Project:
     """Create a project (no paid work starts here). With a song, the part to cover and the
-    scene count are checked first: a plan that cannot fit is refused with the numbers."""
+    scene count are checked first: a plan that cannot fit is refused with the numbers. A
+    saved ``character`` gives the project a copy of its description and chosen picture."""
     if audio_track is not None:
         planning.plan(audio_track, start=audio_start, end=song_end, count=number_of_scenes, flavor=flavor)
+    if character is not None:
+        character_description, character_image = character_copy(character)
     return Project.objects.create(
+        character=character,
         aspect_ratio=check_aspect_ratio(flavor, aspect_ratio),
         owner=owner,
         video_description=video_description,
@@ -52,12 +57,25 @@ def create_project(
     )
 
 
+def character_copy(character: Character) -> tuple[str, CharacterImage]:
+    """What a project keeps of a saved character: its description and its chosen picture."""
+    picture = character.ready_image()
+    if picture is None:
+        raise Refused("character_not_ready", f"{character.name} has no finished picture yet; wait for one, "
+                                             f"or upload a picture on the Characters page.")
+    return character.description, picture
+
+
 def revise_project(project: Project, *, flavor: Flavor, video_description: str, character_description: str = "",
                    number_of_scenes: int | None = None, scene_parameters: dict[str, Any] | None = None,
                    audio_track: AudioTrack | None = None, song_start: float | None = None,
-                   song_end: float | None = None, aspect_ratio: str | None = None) -> Project:
+                   song_end: float | None = None, aspect_ratio: str | None = None,
+                   character: Character | None = None) -> Project:
     """Change a project's brief before its scenes are written again (fields left out keep
     their values); the song range and scene count are checked before anything is saved."""
+    if character is not None:
+        character_description, project.character_image = character_copy(character)
+        project.character = character
     track = audio_track or project.audio_track
     if audio_track is not None or song_start is not None:
         project.audio_start = song_start or 0.0
@@ -74,7 +92,8 @@ def revise_project(project: Project, *, flavor: Flavor, video_description: str, 
     if aspect_ratio:
         project.aspect_ratio = check_aspect_ratio(flavor, aspect_ratio)
     project.save(update_fields=["video_description", "character_description", "number_of_scenes", "scene_parameters",
-                                "audio_track", "audio_start", "song_end", "aspect_ratio", "updated_at"])
+                                "audio_track", "audio_start", "song_end", "aspect_ratio", "character",
+                                "character_image", "updated_at"])
     return project
 
 
@@ -111,7 +130,8 @@ def duplicate_project(project: Project) -> Project:
         copy = Project.objects.create(
             owner=project.owner, title=f"{project.title} (copy)"[:120], mode=project.mode,
             video_description=project.video_description, character_description=project.character_description,
-            character_image=project.character_image, audio_track=project.audio_track, audio_start=project.audio_start,
+            character_image=project.character_image, character=project.character,
+            audio_track=project.audio_track, audio_start=project.audio_start,
             song_end=project.song_end, aspect_ratio=project.aspect_ratio, config_flavor=project.config_flavor,
             number_of_scenes=project.number_of_scenes, scene_parameters=project.scene_parameters,
         )
