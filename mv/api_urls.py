@@ -31,7 +31,7 @@ from mv.api import (
     retry_video,
     stitch_videos,
 )
-from mv.character_api import character_detail, character_list
+from mv.character_api import character_delete, character_detail, character_list
 from mv.timeline_api import (
     bring_up_to_date,
     delete_scene,
@@ -61,6 +61,7 @@ urlpatterns = [
     path("mv/get_character_reference/<uuid:image_id>", get_character_reference, name="api_get_character_reference"),
     path("mv/characters", character_list, name="api_characters"),
     path("mv/characters/<uuid:character_id>", character_detail, name="api_character"),
+    path("mv/characters/<uuid:character_id>/delete", character_delete, name="api_character_delete"),
     path("audio/upload", audio_upload, name="api_audio_upload"),
     path("audio/download", audio_download, name="api_audio_download"),
     path("audio/get/<uuid:audio_id>", audio_get, name="api_audio_get"),

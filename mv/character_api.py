@@ -1,6 +1,6 @@
 """The character bank as JSON endpoints under /api/mv/characters, beside mv.api and in its
 style: list and save characters (from a generated reference image, or an uploaded picture),
-read, update (name, description, the chosen picture) and delete one."""
+read, update (name, description, the chosen picture) and delete one (POST .../delete)."""
 
 from __future__ import annotations
 
@@ -41,14 +41,19 @@ def character_list(request: HttpRequest) -> JsonResponse:
     return JsonResponse(character.to_dict(), status=201)
 
 
-@api_endpoint("GET", "POST", "DELETE")
+@api_endpoint("POST")
+def character_delete(request: HttpRequest, character_id: uuid.UUID) -> JsonResponse:
+    """Remove it from the bank (projects that used it keep their copy)."""
+    character = _owned(Character, request, character_id)
+    characters.delete_character(character)
+    return JsonResponse({"character_id": str(character_id), "deleted": True})
+
+
+@api_endpoint("GET", "POST")
 def character_detail(request: HttpRequest, character_id: uuid.UUID) -> JsonResponse:
     """GET: one character. POST: rename it, change its description or choose another of its
-    pictures. DELETE: remove it from the bank (projects keep their copy)."""
+    pictures."""
     character = _owned(Character, request, character_id)
-    if request.method == "DELETE":
-        characters.delete_character(character)
-        return JsonResponse({"character_id": str(character_id), "deleted": True})
     if request.method == "POST":
         data = _valid(CharacterUpdateForm, request).cleaned_data
         if data.get("reference_image_id"):

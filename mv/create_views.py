@@ -52,7 +52,8 @@ def _images_from(request: HttpRequest, ids: list[str]) -> list[CharacterImage]:
 @require_GET
 @login_required
 def create(request: HttpRequest) -> HttpResponse:
-    return render(request, CREATE, _create_context(request, ProjectCreateForm(initial={"config_flavor": flavors.DEFAULT})))
+    return render(request, CREATE, _create_context(request, ProjectCreateForm(initial={"config_flavor": flavors.DEFAULT},
+                                                                        owner=request.user)))
 
 
 @require_POST
@@ -70,7 +71,7 @@ def create_submit(request: HttpRequest) -> HttpResponse:
                 character_description=data["character_description"], audio_track=data["audio_track_id"],
                 audio_start=data["audio_start"] or 0.0, song_end=data["song_end"], flavor=flavor,
                 character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
-                aspect_ratio=data.get("aspect_ratio") or None,
+                aspect_ratio=data.get("aspect_ratio") or None, character=data["character_id"],
             )
             spending.check_budget(request.user, spending.project_estimate(project, flavor))
             projects.start_project(project)

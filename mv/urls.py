@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from mv import cost_views, create_views, poll_views, project_views, song_views, timeline_views, views
+from mv import character_views, cost_views, create_views, poll_views, project_views, song_views, timeline_views, views
 
 urlpatterns = [
     path("", project_views.project_list, name="project_list"),
@@ -15,9 +15,15 @@ urlpatterns = [
     path("songs/<uuid:pk>/lyrics/", song_views.song_lyrics, name="song_lyrics"),
     path("create/characters/", create_views.create_character_images, name="create_character_images"),
     path("create/characters/status/", create_views.character_images, name="character_images"),
+    path("characters/", character_views.character_page, name="characters"),
+    path("characters/new/", character_views.character_create, name="character_create"),
+    path("characters/<uuid:pk>/rename/", character_views.character_rename, name="character_rename"),
+    path("characters/<uuid:pk>/pictures/", character_views.character_pictures, name="character_pictures"),
+    path("characters/<uuid:pk>/delete/", character_views.character_delete, name="character_delete"),
     path("create/estimate/", cost_views.create_estimate, name="create_estimate"),
     path("quick-gen/<uuid:pk>/", views.quick_gen, name="quick_gen"),
     path("quick-gen/<uuid:pk>/flavor/", views.change_flavor, name="change_flavor"),
+    path("quick-gen/<uuid:pk>/character/", views.project_character, name="project_character"),
     path("quick-gen/<uuid:pk>/restitch/", views.restitch, name="restitch"),
     path("quick-gen/<uuid:pk>/stop/", cost_views.project_stop, name="project_stop"),
     path("quick-gen/<uuid:pk>/rename/", project_views.project_rename, name="project_rename"),

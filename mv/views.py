@@ -26,9 +26,9 @@ from django_htmx.middleware import HtmxDetails
 
 from mv import flavors, status
 from mv.errors import Refused, message_for_form, message_if_refused
-from mv.forms.pages import FlavorSelectForm, RegenerateForm, RestitchPageForm, ScenePromptForm
-from mv.models import Clip, Project, Scene
-from mv.pipeline import projects, rendering, stitching
+from mv.forms.pages import FlavorSelectForm, ProjectCharacterForm, RegenerateForm, RestitchPageForm, ScenePromptForm
+from mv.models import Character, Clip, Project, Scene
+from mv.pipeline import characters, projects, rendering, stitching
 
 QUICK_GEN = "mv/quick_gen.html"
 
@@ -92,9 +92,10 @@ def _page_context(project: Project) -> dict[str, Any]:
         "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
         "reference_note": status.reference_note(project),
         "plan_pending": plan_pending,
+        "characters": Character.objects.visible_to(project.owner).only("pk", "name"),
         # Named though empty: a missing variable costs an exception per card.
         **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "flavor_error",
-                         "oob_flavor")),
+                         "oob_flavor", "character_error")),
     }
 
 
@@ -133,6 +134,22 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         return _back_to_page(request, error, "quick_gen", pk=project.pk)
     context = {"project": project, "flavor_form": FlavorSelectForm(), "flavor_error": error, "oob_flavor": True}
     return render(request, f"{QUICK_GEN}#config-card", context)
+
+
+@require_POST
+@login_required
+def project_character(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Cast a saved character in the project (the Input Data select): later clips carry it."""
+    project = _get_project_for_user(request, pk)
+    form = ProjectCharacterForm(request.POST)
+    chosen = form.cleaned_data.get("character_id") if form.is_valid() else None
+    character = Character.objects.visible_to(request.user).filter(pk=chosen).first() if chosen else None
+    error = "That character is not available any more: pick another." if chosen and character is None else \
+        message_if_refused(lambda: characters.cast_character(project, character))
+    if not request.htmx:
+        return _back_to_page(request, error, "quick_gen", pk=project.pk)
+    context = {"project": project, "characters": Character.objects.visible_to(request.user), "character_error": error}
+    return render(request, f"{QUICK_GEN}#project-character", context)
 
 
 @require_POST

@@ -97,7 +97,7 @@ def test_renaming_repicking_or_deleting_a_character_leaves_projects_their_copy(a
                                            character_id=body["character_id"], file="images/x.png")
     changed = post(alice_client, url, {"name": "Crimson", "reference_image_id": str(second.pk)}).json()
     assert changed["name"] == "Crimson" and changed["reference_image_id"] == str(second.pk)
-    assert alice_client.delete(url).json()["deleted"] is True
+    assert post(alice_client, f"{url}/delete", {}).json()["deleted"] is True
     project = Project.objects.get(pk=made["project_id"])
     assert project.character_id is None  # gone from the bank
     assert str(project.character_image_id) == first["id"] and project.character_description == "a drummer in a red jacket"

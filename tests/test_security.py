@@ -13,7 +13,7 @@ from pathlib import Path
 from django.test import Client
 
 from mv import flavors, tasks
-from mv.models import AudioTrack
+from mv.models import AudioTrack, Character
 from mv.pipeline import characters, projects, rendering, stitching
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,14 +36,16 @@ def owned_things(user, song_mp3) -> dict:
     Clip.objects.filter(pk=failed.pk).update(status=JobStatus.FAILED, error="the model failed")
     (image,) = characters.request_character_images(owner=user, flavor=flavors.resolve("default"), description="a fox",
                                                 num_images=1)
+    character = Character.objects.create(owner=user, name="mine", description="a fox", image=image)
     return {"project": project, "scene": scene, "clip": scene.current_clip, "failed": failed,
-            "stitch": project.stitches.get(), "track": track, "image": image}
+            "stitch": project.stitches.get(), "track": track, "image": image, "character": character}
 
 
 POST_ROUTES = ["create_submit", "create_audio_upload", "create_audio_url", "create_character_images", "change_flavor",
                "restitch", "project_stop", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_cancel",
                "clip_make_current", "song_lyrics", "project_rename", "project_duplicate", "project_delete", "project_refresh",
-               "scene_split", "scene_duplicate", "scene_delete", "scene_move", "scene_boundary"]
+               "scene_split", "scene_duplicate", "scene_delete", "scene_move", "scene_boundary", "project_character",
+               "character_create", "character_rename", "character_pictures", "character_delete"]
 
 
 def page_post_routes(t: dict) -> dict[str, str]:
@@ -52,7 +54,8 @@ def page_post_routes(t: dict) -> dict[str, str]:
 
     from mv import urls
 
-    ids = {"quick-gen": t["project"].pk, "scenes": t["scene"].pk, "clips": t["failed"].pk, "songs": t["track"].pk}
+    ids = {"quick-gen": t["project"].pk, "scenes": t["scene"].pk, "clips": t["failed"].pk, "songs": t["track"].pk,
+           "characters": t["character"].pk}
     routes = {}
     for pattern in urls.urlpatterns:
         assert isinstance(pattern, URLPattern)
@@ -106,7 +109,7 @@ def test_users_see_only_their_own_things(client, user, other_user, song_mp3):
         assert client.get(url).status_code == 404, url
     assert str(image.pk) not in client.get(f"/create/characters/status/?ids={image.pk}").content.decode()
     for name, url in page_post_routes(t).items():
-        if name in POST_ROUTES and not url.startswith("/create/"):
+        if name in POST_ROUTES and not url.startswith(("/create/", "/characters/new/")):  # those name no row
             assert client.post(url, {"config_flavor": "mv1", "description": "stolen"}).status_code == 404, (name, url)
     for endpoint, body in (
         ("lipsync", {"video_id": str(clip.pk), "audio_id": str(track.pk)}),
@@ -115,6 +118,9 @@ def test_users_see_only_their_own_things(client, user, other_user, song_mp3):
         ("create_scenes", {"idea": "x", "project_id": str(project.pk)}),
         ("generate_video", {"prompt": "x", "scene_id": str(scene.pk)}),
         ("generate_video", {"prompt": "x", "character_reference_id": str(image.pk)}),
+        ("characters", {"name": "x", "reference_image_id": str(image.pk)}),
+        (f"characters/{t['character'].pk}", {"name": "stolen"}),
+        ("create_scenes", {"idea": "x", "character_id": str(t["character"].pk)}),
     ):
         response = client.post(f"/api/mv/{endpoint}", json.dumps(body), content_type="application/json")
         assert response.status_code == 404, (endpoint, body, response.content[:200])

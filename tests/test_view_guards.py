@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, get_resolver
 
-from mv.models import AudioTrack, Project
+from mv.models import AudioTrack, Character, Project
 from tests.factories import finished_clip, written_project
 
 UNUSED_METHODS = ("PUT", "DELETE", "PATCH")
@@ -58,13 +58,15 @@ def test_every_route_with_an_id_answers_another_users_id_with_404(alice_client, 
     project = written_project(other_user, scenes=1, audio_track=track)
     scene = project.scenes.get()
     clip = finished_clip(scene)
+    character = Character.objects.create(owner=other_user, name="theirs")
     owner_of = {"project": project.pk, "scene": scene.pk, "clip": clip.pk, "video": clip.pk, "audio": track.pk,
-                "image": uuid.uuid4()}
+                "image": uuid.uuid4(), "character": character.pk}
     kind = _kind(name, route)
     url = fill(route, owner_of[kind])
     statuses = {method: alice_client.generic(method, url).status_code for method in ("GET", "POST")}
     assert 404 in statuses.values() and set(statuses.values()) <= {404, 405}, (name, kind, statuses)
     assert Project.objects.get(pk=project.pk).config_flavor == "default"  # nothing of theirs changed
+    assert Character.objects.get(pk=character.pk).name == "theirs"
 
 
 def _kind(name: str, route: str) -> str:
@@ -72,6 +74,7 @@ def _kind(name: str, route: str) -> str:
     converter = re.search(r"<uuid:(\w+)>", route).group(1)
     if converter != "pk":
         return {"project_id": "project", "scene_id": "scene", "video_id": "video", "audio_id": "audio",
-                "image_id": "image"}[converter]
+                "image_id": "image", "character_id": "character"}[converter]
     first = route.strip("/").split("/")[0]
-    return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip", "songs": "audio"}[first]
+    return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip", "songs": "audio",
+            "characters": "character"}[first]

@@ -11,7 +11,7 @@ from django import forms
 from mv import flavors, planning
 from mv.errors import Refused
 from mv.forms.fields import MAX_TEXT, JsonForm, StrictCharField
-from mv.models import AudioTrack, CharacterImage, Project
+from mv.models import AudioTrack, Character, CharacterImage, Project
 from mv.pipeline.projects import aspect_ratios, check_aspect_ratio
 
 
@@ -42,10 +42,16 @@ class ProjectCreateForm(forms.Form):
     character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
     aspect_ratio = forms.ChoiceField(choices=aspect_choices, initial="16:9", required=False, label="Screen format")
+    character_id = forms.ModelChoiceField(queryset=Character.objects.none(), required=False, label="Saved character",
+                                          empty_label="None: describe one below",
+                                          error_messages={"invalid_choice": "That character is not available any "
+                                                                            "more: pick another."})
 
     def __init__(self, *args: Any, owner=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owner = owner
+        if owner is not None:
+            self.fields["character_id"].queryset = Character.objects.visible_to(owner)
 
     def _owned(self, model: type[AudioTrack | CharacterImage], field: str, gone: str) -> Any:
         """The owner's row itself for an id field (another user's id reads as gone)."""
@@ -105,6 +111,37 @@ class PlanEstimateForm(forms.Form):
     audio_track_id = forms.UUIDField(required=False)
     audio_start = forms.FloatField(required=False)
     song_end = forms.FloatField(required=False)
+
+
+class CharacterCreateForm(forms.Form):
+    """A new saved character: a name, a description, and a picture (uploaded, or generated
+    from the description when none is given)."""
+
+    name = forms.CharField(max_length=120, label="Name")
+    description = forms.CharField(max_length=MAX_TEXT, required=False, label="Description",
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+    file = forms.FileField(required=False, label="Picture (PNG, JPEG or WebP)")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("file") and not (data.get("description") or "").strip():
+            raise forms.ValidationError("Upload a picture, or describe the character so pictures can be generated.")
+        return data
+
+
+class CharacterRenameForm(forms.Form):
+    name = forms.CharField(max_length=120, label="Name")
+    description = forms.CharField(max_length=MAX_TEXT, required=False, label="Description",
+                                  widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class CharacterPictureForm(forms.Form):
+    image_id = forms.UUIDField(required=False)  # choose this one of its pictures
+    file = forms.FileField(required=False)  # add an uploaded picture
+
+
+class ProjectCharacterForm(forms.Form):
+    character_id = forms.UUIDField(required=False)  # empty: no saved character
 
 
 class RestitchPageForm(forms.Form):

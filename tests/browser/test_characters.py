@@ -1,0 +1,41 @@
+"""The character bank in a real browser: a saved character picked on the create page, on a
+laptop and on a phone."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from playwright.sync_api import expect
+
+from mv.models import Project
+from mv.pipeline import characters
+from tests.fakes.media import fake_image
+
+from .conftest import ARTIFACTS
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_a_saved_character_is_picked_on_the_create_page(logged_in, live_server, user, tmp_path, width):
+    page = logged_in
+    page.set_viewport_size({"width": width, "height": 900})
+    upload = SimpleUploadedFile("red.png", fake_image(tmp_path, "png"), "image/png")
+    red = characters.save_character(user, name="Red", description="a drummer in a red jacket", upload=upload)
+    page.goto(f"{live_server.url}/create/")
+    select = page.get_by_label("Or cast a saved character")
+    select.scroll_into_view_if_needed()
+    expect(select).to_be_visible()
+    box = select.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width  # fits the screen
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    select.select_option(label="Red")
+    page.fill("#id_video_description", "A rooftop gig at dusk")
+    page.screenshot(path=str(ARTIFACTS / f"create-character-{width}.png"), full_page=True)
+    page.get_by_role("button", name="Create project").click()
+    page.wait_for_url(f"{live_server.url}/quick-gen/**")
+    project = Project.objects.get()
+    assert project.character == red and project.character_image == red.image
+    expect(page.locator("#project-character-select")).to_have_value(str(red.pk))
+    expect(page.locator("#project-character")).to_contain_text("a drummer in a red jacket")
+    assert not page.console_errors
