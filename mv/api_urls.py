@@ -31,7 +31,7 @@ from mv.api import (
     retry_video,
     stitch_videos,
 )
-from mv.character_api import character_delete, character_detail, character_list
+from mv.character_api import character_delete, character_detail, character_list, get_start_frame
 from mv.timeline_api import (
     bring_up_to_date,
     delete_scene,
@@ -62,6 +62,7 @@ urlpatterns = [
     path("mv/characters", character_list, name="api_characters"),
     path("mv/characters/<uuid:character_id>", character_detail, name="api_character"),
     path("mv/characters/<uuid:character_id>/delete", character_delete, name="api_character_delete"),
+    path("mv/start_frames/<uuid:frame_id>", get_start_frame, name="api_start_frame"),
     path("audio/upload", audio_upload, name="api_audio_upload"),
     path("audio/download", audio_download, name="api_audio_download"),
     path("audio/get/<uuid:audio_id>", audio_get, name="api_audio_get"),

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from mv import uploads
-from mv.api import _owned, _valid
+from mv.api import _owned, _serve, _valid
 from mv.apiutils import ApiError, api_endpoint
 from mv.forms.api import CharacterForm, CharacterUpdateForm, CharacterUploadForm
-from mv.models import Character, CharacterImage
+from mv.models import Character, CharacterImage, StartFrame
 from mv.pipeline import characters
 
 
@@ -61,3 +61,11 @@ def character_detail(request: HttpRequest, character_id: uuid.UUID) -> JsonRespo
         if data.get("name") or data.get("description"):
             character.rename(data.get("name") or character.name, data.get("description") or None)
     return JsonResponse(character.to_dict())
+
+
+@api_endpoint("GET")
+def get_start_frame(request: HttpRequest, frame_id: uuid.UUID) -> HttpResponse:
+    """A scene's start frame (PNG), once made."""
+    frame = _owned(StartFrame, request, frame_id)
+    return _serve(request, frame.file, "image/png", f"start-frame-{frame.scene.number}.png",
+                  "This start frame is not made yet." if frame.is_active else "This start frame could not be made.")

@@ -131,6 +131,8 @@ BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = MappingProxyType({
     "scene_writing": (("input_tokens", "scene_writer_usd_per_million_input_tokens", MILLION),
                       ("output_tokens", "scene_writer_usd_per_million_output_tokens", MILLION)),
     "lyrics": (("gpu_seconds", "lyrics_usd_per_gpu_second", Decimal(1)),),
+    "start_frame": (("images", "start_frame_usd_each", Decimal(1)),),
+    "stems": (("gpu_seconds", "stems_usd_per_gpu_second", Decimal(1)),),
 })
 KINDS: tuple[str, ...] = tuple(BILLING)
 
@@ -299,6 +301,32 @@ def estimate_lyrics(flavor: flavors.Flavor, seconds: Number) -> Estimate:
     minutes = seconds / 60
     price = to_decimal(pricing(flavor)["lyrics_usd_per_minute"])
     item = LineItem(kind="lyrics", what=f"lyrics of {_format_seconds(seconds)} of song", count=minutes, unit="min",
+                    unit_price=price, subtotal=exact(minutes * price))
+    return Estimate(items=(item,))
+
+
+def estimate_start_frames(flavor: flavors.Flavor, n: int) -> Estimate:
+    """``n`` scene start frames from the flavor's image-editing model (``start_frame_model``)."""
+    if n <= 0:
+        return Estimate()
+    prices = pricing(flavor)
+    model = flavor.get("image_params", "start_frame_model", default="",
+                       used_in="mv.costs.estimate_start_frames: model named in the estimate")
+    item = LineItem(kind="start_frame", what=f"{n} start frame{'s' if n != 1 else ''}", count=Decimal(n), unit="image",
+                    unit_price=to_decimal(prices["start_frame_usd_each"]),
+                    subtotal=cost_of("start_frame", prices, {"images": n}), model=model or "")
+    return Estimate(items=(item,))
+
+
+def estimate_stems(flavor: flavors.Flavor, seconds: Number) -> Estimate:
+    """Separating ``seconds`` of song into stems. The model bills GPU time, known only after
+    the call; the estimate uses the flavor's assumed price per minute of song."""
+    seconds = to_decimal(seconds)
+    if seconds <= 0:
+        return Estimate()
+    minutes = seconds / 60
+    price = to_decimal(pricing(flavor)["stems_usd_per_minute"])
+    item = LineItem(kind="stems", what=f"vocals of {_format_seconds(seconds)} of song", count=minutes, unit="min",
                     unit_price=price, subtotal=exact(minutes * price))
     return Estimate(items=(item,))
 

@@ -79,6 +79,9 @@ PRICING_KEYS: tuple[str, ...] = (
     "scene_writer_usd_per_million_output_tokens",
     "lyrics_usd_per_gpu_second",
     "lyrics_usd_per_minute",
+    "start_frame_usd_each",
+    "stems_usd_per_gpu_second",
+    "stems_usd_per_minute",
 )
 
 # Placeholders each template may use, and who fills them.

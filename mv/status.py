@@ -60,6 +60,18 @@ class SceneState:
         return self.current is not None and self.active is None and not clip_fits(self.scene, self.current)
 
     @property
+    def start_frame_id(self) -> str:
+        """The start frame its latest clip starts from ("" when none)."""
+        clip = self.active or self.current
+        return str(clip.input.get("start_frame") or "") if clip is not None else ""
+
+    @property
+    def continues(self) -> bool:
+        """Its latest clip starts from the previous shot's last frame."""
+        clip = self.active or self.current
+        return bool(clip is not None and clip.input.get("continue_from"))
+
+    @property
     def reference_dropped(self) -> bool:
         """The video model could not take the character reference image for its latest clip."""
         clip = self.active or self.current
@@ -249,9 +261,12 @@ def reference_note(project: Project) -> str:
     image = project.character_image
     if image is None or not image.file:
         return ""
-    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
-                                                               used_in="mv.status: reference image note"))
-    if get_provider().takes_reference_image(project.aspect_ratio, seconds):
+    flavor = flavors.resolve(project.config_flavor)
+    seconds = float(flavor.get("image_params", "video_duration", used_in="mv.status: reference image note"))
+    provider = get_provider()
+    if provider.takes_reference_image(project.aspect_ratio, seconds):
         return ""
+    if provider.takes_start_frame(flavor) and provider.makes_start_frames(flavor):
+        return ""  # each scene starts from a start frame made from the picture
     return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "
             f"of this length: the scene is made from its prompt alone.")

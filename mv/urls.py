@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from mv import character_views, cost_views, create_views, poll_views, project_views, song_views, timeline_views, views
+from mv import character_views, cost_views, create_views, frame_views, poll_views, project_views, song_views, timeline_views, views
 
 urlpatterns = [
     path("", project_views.project_list, name="project_list"),
@@ -39,6 +39,8 @@ urlpatterns = [
     path("scenes/<uuid:pk>/prompt/status/", views.scene_prompt_status, name="scene_prompt_status"),
     path("scenes/<uuid:pk>/rewrite/", views.scene_rewrite, name="scene_rewrite"),
     path("scenes/<uuid:pk>/regenerate/", views.scene_regenerate, name="scene_regenerate"),
+    path("scenes/<uuid:pk>/start-frame/", frame_views.scene_start_frame, name="scene_start_frame"),
+    path("scenes/<uuid:pk>/continue/", frame_views.scene_continue, name="scene_continue"),
     path("scenes/<uuid:pk>/clip/status/", poll_views.clip_status, name="clip_status"),
     path("clips/<uuid:pk>/retry/", views.clip_retry, name="clip_retry"),
     path("clips/<uuid:pk>/cancel/", views.clip_cancel, name="clip_cancel"),

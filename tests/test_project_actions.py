@@ -145,11 +145,18 @@ def test_the_local_frame_follows_the_aspect_ratio():
     assert frame_size("640x360", "1:1") == "640x640"
 
 
-def test_a_card_says_when_the_video_model_cannot_take_the_reference_image(alice_client, project, settings):
+def test_a_card_says_when_the_video_model_cannot_take_the_reference_image(alice_client, project, settings,
+                                                                          monkeypatch):
+    from mv.providers.replicate import ReplicateProvider
+
     image = CharacterImage.objects.create(owner=project.owner, description="a fox", status="succeeded",
                                           file="images/fox.png")
     Project.objects.filter(pk=project.pk).update(character_image=image)
     settings.MV_PROVIDER = "replicate"
+    html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert 'class="muted small reference-note"' not in html  # a start frame carries the picture instead
+    assert html.count("New start frame") == 2
+    monkeypatch.setattr(ReplicateProvider, "makes_start_frames", lambda self, flavor: False)  # no start_frame_model
     html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert html.count('class="muted small reference-note"') == 2
     assert "use the character reference image for 9:16 clips" in html

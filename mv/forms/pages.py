@@ -144,6 +144,10 @@ class ProjectCharacterForm(forms.Form):
     character_id = forms.UUIDField(required=False)  # empty: no saved character
 
 
+class ContinueShotForm(forms.Form):
+    continue_previous = forms.BooleanField(required=False)
+
+
 class RestitchPageForm(forms.Form):
     captions = forms.BooleanField(required=False)  # the "Burn in captions" toggle
 

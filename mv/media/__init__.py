@@ -5,7 +5,8 @@
 - ``containers``: the demuxer allow-list (never format auto-detection).
 - ``probing``: streams and lengths (PyAV and mutagen, never ffprobe); is it really audio, video, an image.
 - ``audio``: the song's AAC copy, sample-accurate slices and trims.
-- ``pictures``: a clip's poster frame, a song's waveform.
+- ``pictures``: a clip's poster frame, a song's waveform, an uploaded picture's check.
+- ``frames``: start frames: a picture fitted to a format, the local one, a clip's last frame.
 - ``previews``: the local preview renderer's labelled clips, images and lipsync.
 - ``stitching``: joining clips under the song, by stream copy where they allow it, verified.
 - ``subtitles``: burning captions in with libass.
@@ -27,8 +28,9 @@ from mv.media.errors import (
     MediaError,
 )
 from mv.media.ffmpeg import ffmpeg_exe, run_ffmpeg
+from mv.media.frames import fit_picture, last_frame
 from mv.media.pictures import check_picture, poster, waveform_png
-from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image
+from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image, start_frame_preview
 from mv.media.probing import (
     AudioStream,
     MediaInfo,
@@ -45,8 +47,8 @@ from mv.media.subtitles import burn_captions
 __all__ = [
     "EMPTY_AUDIO", "NOT_AUDIO", "NOT_IMAGE", "NOT_VIDEO", "PROCESSING_FAILED", "PROCESSING_TIMEOUT", "STITCHABLE",
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
-    "audio_duration", "burn_captions", "check_picture", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
+    "audio_duration", "burn_captions", "check_picture", "container_format", "cut_audio", "ffmpeg_exe", "fit_picture", "last_frame", "frame_counts", "input_args",
     "lipsync_preview", "normalise_clip", "poster", "probe", "render_preview_clip", "render_preview_image",
-    "require_audio", "require_image", "require_video", "run_ffmpeg", "stitch", "transcode_song", "trim_audio",
+    "require_audio", "require_image", "require_video", "run_ffmpeg", "start_frame_preview", "stitch", "transcode_song", "trim_audio",
     "waveform_png",
 ]

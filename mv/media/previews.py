@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mv.media.containers import input_args
 from mv.media.ffmpeg import atomic_output, run_ffmpeg
+from mv.media.frames import cover, picture_input
 from mv.media.probing import require_video
 from mv.media.stitching import STITCHABLE
 
@@ -34,8 +35,9 @@ def _palette(seed: int) -> tuple[str, str, str]:
 
 
 def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8.0, size: str = "640x360",
-                        seed: int = 0, with_audio: bool = True) -> None:
-    """The offline renderer: an animated, clearly labelled H.264/AAC clip (not a model's output)."""
+                        seed: int = 0, with_audio: bool = True, start_image: Path | None = None) -> None:
+    """The offline renderer: an animated, clearly labelled H.264/AAC clip (not a model's output);
+    with ``start_image``, the clip starts on that picture and slowly pushes in on it."""
     dst = Path(dst)
     width, height = (int(n) for n in size.split("x"))
     # Text sized by the short side and wrapped to the width, so a portrait frame fits it too.
@@ -48,6 +50,12 @@ def render_preview_clip(dst: Path, *, label: str, text: str, duration: float = 8
     args: list[str | Path] = [
         "-f", "lavfi", "-i", f"gradients=s={size}:r=24:d={duration:.3f}:c0={c0}:c1={c1}:c2={c2}:speed=0.03:seed={seed % 100000}",
     ]
+    if start_image is not None:
+        frames = max(1, round(duration * 24))
+        args = ["-loop", "1", "-framerate", "24", "-t", f"{duration:.3f}", *picture_input(start_image)]
+        zoom = f"zoompan=z='1+0.1*on/{frames}':d=1:s={size}:fps=24"  # the picture, pushed in on slowly
+        video = (f"[0:v]scale={width * 2}:{height * 2}:force_original_aspect_ratio=increase,"
+                 f"crop={width * 2}:{height * 2},{zoom},setsar=1,{video.removeprefix('[0:v]')}")
     if with_audio:
         args += ["-f", "lavfi", "-i", f"sine=frequency={180 + seed % 400}:duration={duration:.3f}:sample_rate=44100"]
     args += ["-filter_complex", video, "-map", "[v]"]
@@ -85,6 +93,25 @@ def render_preview_image(dst: Path, *, label: str, text: str, size: str = "512x5
         with atomic_output(dst) as tmp:
             run_ffmpeg(["-f", "lavfi", "-i", f"gradients=s={size}:c0={c0}:c1={c1}:c2={c2}:seed={seed % 100000}",
                         "-vf", chain, "-frames:v", "1", "-f", "image2", "-c:v", "png", tmp])
+    finally:
+        caption.unlink(missing_ok=True)
+        title.unlink(missing_ok=True)
+
+
+def start_frame_preview(reference: Path | str, dst: Path, *, size: str, text: str) -> None:
+    """The local renderer's start frame: the character's picture filling the frame, labelled
+    as a preview, with the scene's prompt on it."""
+    dst = Path(dst)
+    width, height = (int(n) for n in size.split("x"))
+    title_size, caption_size = min(width, height) // 14, min(width, height) // 22  # fits a portrait frame too
+    caption = _text_file(dst.parent, text, width=max(16, int(width / caption_size / 0.62)))
+    title = _text_file(dst.parent, "LOCAL PREVIEW  start frame", width=200)
+    chain = _title_and_caption(title, caption, sizes=(str(title_size), str(caption_size)), rows=("h/12", "h*0.7"),
+                               title_box=0.5)
+    try:
+        with atomic_output(dst) as tmp:
+            run_ffmpeg([*picture_input(reference), "-vf", f"{cover(size)},{chain}", "-frames:v", "1",
+                        "-f", "image2", "-c:v", "png", tmp])
     finally:
         caption.unlink(missing_ok=True)
         title.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from mv.models.base import (
 )
 from mv.models.characters import Character
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
+from mv.models.frames import StartFrame
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
 from mv.models.webhooks import WebhookDelivery
@@ -40,6 +41,7 @@ __all__ = [
     "ProjectQuerySet",
     "Scene",
     "SceneWriting",
+    "StartFrame",
     "Stitch",
     "StitchItem",
     "VideoMixin",

@@ -22,7 +22,8 @@ from django.utils.text import slugify
 from mv import filecache, files, flavors, media
 from mv.music import LyricLine, captions
 from mv.models.audio import AudioTrack
-from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
+from mv.models.base import ACTIVE_STATUSES, GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
+from mv.models.frames import StartFrame
 from mv.models.projects import Project
 from mv.models.scenes import Scene
 from mv.providers import get_provider
@@ -159,7 +160,11 @@ class Clip(VideoMixin, Prediction):
     def may_start(self) -> bool:
         """Its turn has come (``Prediction.chosen_to_start``: slots bound in-flight predictions
         on providers that limit them, shared fairly between users; local renders are
-        bounded by the worker count instead)."""
+        bounded by the worker count instead). A clip that starts from a start frame waits
+        for it to be made."""
+        frame = self.input.get("start_frame")
+        if frame and StartFrame.objects.filter(pk=frame, status__in=ACTIVE_STATUSES).exists():
+            return False
         provider = get_provider(self.provider)
         if not provider.limits_concurrency and not (provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS):
             return True
@@ -178,9 +183,9 @@ class Clip(VideoMixin, Prediction):
         flavor = flavors.resolve(self.config_flavor)
         if self.kind == self.Kind.LIPSYNC:
             return provider.start_lipsync(flavor, self._lipsync_request(stack), workdir=workdir)
-        return provider.start_clip(flavor, self._clip_request(stack), workdir=workdir)
+        return provider.start_clip(flavor, self._clip_request(stack, workdir), workdir=workdir)
 
-    def _clip_request(self, stack: contextlib.ExitStack) -> ClipRequest:
+    def _clip_request(self, stack: contextlib.ExitStack, workdir: Path) -> ClipRequest:
         data = self.input
         reference = None
         if data.get("character_image"):
@@ -190,8 +195,27 @@ class Clip(VideoMixin, Prediction):
         return ClipRequest(
             prompt=self.prompt, negative_prompt=self.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
             duration=float(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
-            seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
+            seed=data.get("seed"), reference_image=reference, start_image=self._start_image(stack, workdir),
+            label=data.get("label", ""),
         )
+
+    def _start_image(self, stack: contextlib.ExitStack, workdir: Path) -> Path | None:
+        """The first frame it starts from: its scene's start frame, or the previous shot's last frame."""
+        if self.input.get("start_frame"):
+            frame = StartFrame.objects.filter(pk=self.input["start_frame"]).first()
+            if frame is None or frame.status != JobStatus.SUCCEEDED or not frame.file:
+                reason = (frame.error or "it was stopped").rstrip(".") if frame else "it is gone"
+                raise ProviderError(f"The scene's start frame could not be made ({reason}); "
+                                    f"make a new start frame, then regenerate.")
+            return stack.enter_context(files.local_path(frame.file))
+        if self.input.get("continue_from"):
+            previous = Clip.objects.filter(pk=self.input["continue_from"]).first()
+            if previous is None or not previous.file:
+                raise ProviderError("The previous shot's clip is gone; untick \"continue the previous shot\".")
+            out = workdir / "previous-last-frame.png"
+            media.last_frame(stack.enter_context(files.local_path(previous.file)), out)
+            return out
+        return None
 
     def _lipsync_request(self, stack: contextlib.ExitStack) -> LipsyncRequest:
         if self.parent is None or not self.parent.file or not self.audio_slice:
@@ -256,6 +280,9 @@ class Clip(VideoMixin, Prediction):
                 "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
                 "start_time": self.audio_start,
                 "end_time": self.audio_end,
+                "start_frame_id": self.input.get("start_frame"),
+                "continues_video_id": self.input.get("continue_from"),
+                "reference_image_sent": bool(self.input.get("character_image")) and not self.input.get("reference_dropped"),
             },
         }
 

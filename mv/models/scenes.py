@@ -44,6 +44,8 @@ class Scene(models.Model):
     section = models.CharField(max_length=32, blank=True)  # e.g. "chorus" (from the song's analysis)
     energy = models.FloatField(null=True, blank=True)  # 0..1, the section's loudness
     lyrics = models.TextField(blank=True)  # the lines sung inside the slot
+    # "Continue the previous shot": its clips start from the previous scene's clip's last frame.
+    continue_previous = models.BooleanField(default=False)
     current_clip = models.ForeignKey(
         "Clip", null=True, blank=True, on_delete=models.SET_NULL, related_name="current_for"
     )
@@ -106,11 +108,16 @@ class Scene(models.Model):
             fields.append("negative_description")
         self.save(update_fields=fields)
 
+    def continue_shot(self, on: bool) -> None:
+        """Whether its next clips start from the previous scene's clip's last frame."""
+        self.continue_previous = on
+        self.save(update_fields=["continue_previous", "updated_at"])
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "position": self.position, "description": self.description,
                 "negative_description": self.negative_description,
                 "start": self.start, "end": self.end, "section": self.section, "energy": self.energy,
-                "lyrics": self.lyrics,
+                "lyrics": self.lyrics, "continue_previous": self.continue_previous,
                 "current_video_id": str(self.current_clip_id) if self.current_clip_id else None}
 
 

@@ -16,7 +16,7 @@ from mv import files, flavors, jobs, media, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
-from mv.pipeline import spending
+from mv.pipeline import frames, spending
 from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
@@ -51,8 +51,14 @@ def request_clip(
     generate_audio = bool(generate_audio)
     seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
     reference = character_image if character_image and character_image.file else None
+    carried, frame_cost = frames.how_to_carry(provider, flavor, scene=scene, reference=reference, aspect_ratio=aspect,
+                                              seconds=seconds)
     estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
-    with spending.budgeted(owner, estimate):
+    with spending.budgeted(owner, estimate + frame_cost):
+        if carried.get("start_frame") == frames.NEW:  # made first: the clip waits for it
+            frame = frames.make_start_frame(scene, reference, owner=owner, flavor=flavor,  # type: ignore[arg-type]
+                                            aspect_ratio=aspect, provider=provider)
+            carried = {"start_frame": str(frame.pk)}
         clip = Clip.objects.create(
             owner=owner,
             scene=scene,
@@ -69,8 +75,7 @@ def request_clip(
                 "duration": int(seconds) if seconds.is_integer() else seconds,
                 "generate_audio": generate_audio,
                 "seed": seed,
-                "character_image": str(reference.pk) if reference else None,
-                "reference_dropped": bool(reference and not provider.takes_reference_image(aspect, seconds)),
+                **carried,
                 "label": f"Scene {scene.number}" if scene else "Clip",
                 **({"refit": True} if refit else {}),
             },
@@ -97,7 +102,7 @@ def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
 
 
 RETRIED_INPUTS = {"aspect_ratio", "duration", "generate_audio", "seed", "character_image", "label", "options",
-                  "start_time", "end_time", "reference_dropped", "refit"}
+                  "start_time", "end_time", "reference_dropped", "refit", "start_frame", "continue_from"}
 
 
 def retry_clip(clip: Clip) -> Clip:

@@ -59,6 +59,16 @@ def images_estimate(flavor: Flavor, count: int, provider: Provider | None = None
     return _free_or(provider or get_provider(), costs.estimate_images(flavor, count))
 
 
+def start_frame_estimate(flavor: Flavor, provider: Provider | None = None) -> costs.Estimate:
+    """One scene start frame from the flavor's image-editing model."""
+    return _free_or(provider or get_provider(), costs.estimate_start_frames(flavor, 1))
+
+
+def stems_estimate(flavor: Flavor, seconds: float, provider: Provider | None = None) -> costs.Estimate:
+    """Separating a song of ``seconds`` into stems (its vocals for lipsync)."""
+    return _free_or(provider or get_provider(), costs.estimate_stems(flavor, seconds))
+
+
 def writing_estimate(flavor: Flavor, provider: Provider | None = None) -> costs.Estimate:
     return _free_or(provider or get_provider(), costs.estimate_scene_writing(flavor))
 

@@ -64,8 +64,18 @@ class ClipRequest:
     duration: float = 8  # seconds (a whole number unless a timeline edit asked for a slot's exact length)
     generate_audio: bool = True
     seed: int | None = None
-    reference_image: Path | None = None
+    reference_image: Path | None = None  # sent as reference_images (where takes_reference_image)
+    start_image: Path | None = None  # the first frame (a start frame, or the previous shot's last frame)
     label: str = ""  # e.g. "Scene 3": shown by the local renderer
+
+
+@dataclass(frozen=True)
+class StartFrameRequest:
+    """A scene's first frame made from the character's picture and the scene's prompt."""
+
+    reference: Path
+    prompt: str
+    aspect_ratio: str
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,9 @@ class LipsyncRequest:
 
 
 _MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model",
-               "lyrics": "lyrics_model"}
+               "lyrics": "lyrics_model", "start_frame": "start_frame_model", "stems": "stems_model"}
+NO_START_FRAMES = "start frames: this provider has no image-editing model"
+NO_STEMS = "vocals: this provider has no source-separation model"
 NO_LYRICS = "lyrics: not available offline"
 
 JobState = Literal["running", "succeeded", "failed", "canceled"]
@@ -129,6 +141,30 @@ class Provider(ABC):
     def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
         """Whether a clip of this shape can be steered by a character reference image."""
         return True
+
+    def takes_start_frame(self, flavor: Flavor) -> bool:
+        """Whether the flavor's video model takes a first frame (``image``)."""
+        return False
+
+    def makes_start_frames(self, flavor: Flavor) -> bool:
+        """Whether start frames can be made (an image-editing model: ``start_frame_model``)."""
+        return False
+
+    def separates_stems(self, flavor: Flavor) -> bool:
+        """Whether a song can be separated into stems (``stems_model``) for lipsync's vocals."""
+        return False
+
+    def start_start_frame(self, flavor: Flavor, request: StartFrameRequest, *, workdir: Path) -> JobUpdate:
+        """Start making a scene's first frame (only where ``makes_start_frames``)."""
+        raise ProviderError(NO_START_FRAMES)
+
+    def start_stems(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        """Start separating a song (only where ``separates_stems``)."""
+        raise ProviderError(NO_STEMS)
+
+    def poll_stems(self, prediction_id: str, *, workdir: Path, stem: str = "vocals") -> JobUpdate:
+        """Check a separation; on success ``output_path`` is the ``stem`` (as the model names it)."""
+        raise ProviderError(NO_STEMS)
 
     def model_for(self, flavor: Flavor, job: str) -> str:
         """The model name recorded on a row before it starts (``job``: image, video, lipsync)."""

@@ -23,6 +23,7 @@ from mv.providers.base import (
     LipsyncRequest,
     Provider,
     SceneRequest,
+    StartFrameRequest,
 )
 
 SHOTS = ("Wide establishing shot", "Medium shot", "Close-up", "Tracking shot", "Low-angle shot", "Over-the-shoulder shot")
@@ -42,7 +43,27 @@ class LocalProvider(Provider):
     paid = False
 
     def model_for(self, flavor: Flavor, job: str) -> str:
-        return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer"}.get(job, "local/preview")
+        return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer",
+                "start_frame": "local/start-frame"}.get(job, "local/preview")
+
+    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
+        """The preview renderer cannot be steered by a picture: it starts from a start frame."""
+        return False
+
+    def takes_start_frame(self, flavor: Flavor) -> bool:
+        return True
+
+    def makes_start_frames(self, flavor: Flavor) -> bool:
+        return True
+
+    def start_start_frame(self, flavor: Flavor, request: StartFrameRequest, *, workdir: Path) -> JobUpdate:
+        """The character's picture framed for the project's format, the scene's prompt written on it."""
+        out = workdir / "start-frame.png"
+        size = frame_size(settings.MV_LOCAL_RENDER_SIZE, request.aspect_ratio)
+        media.start_frame_preview(request.reference, out, size=size, text=request.prompt)
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/start-frame",
+                         input={"prompt": request.prompt, "aspect_ratio": request.aspect_ratio, "size": size,
+                                "renderer": "local ffmpeg preview"}, output_path=out, progress=100)
 
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
         """Written at once: the finished JSON answer, in the shape asked of the LLM."""
@@ -88,9 +109,11 @@ class LocalProvider(Provider):
             size=frame_size(settings.MV_LOCAL_RENDER_SIZE, request.aspect_ratio),
             seed=seed,
             with_audio=request.generate_audio,
+            start_image=request.start_image,
         )
         sent = {"prompt": request.prompt, "negative_prompt": request.negative_prompt, "duration": request.duration,
-                "aspect_ratio": request.aspect_ratio, "seed": seed, "renderer": "local ffmpeg preview"}
+                "aspect_ratio": request.aspect_ratio, "seed": seed, "renderer": "local ffmpeg preview",
+                **({"image": request.start_image.name} if request.start_image else {})}
         return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/preview",
                          input=sent, output_path=out, progress=100)
 

@@ -41,10 +41,12 @@ from mv.providers.base import (
     SceneRequest,
     WebhookRejected,
 )
+from mv.providers.replicate_media import StartFramesAndStems
 
 logger = logging.getLogger("mv.providers.replicate")
 
 PROGRESS = re.compile(r"(\d{1,3})%\|")
+
 
 
 def describe(exc: Exception) -> tuple[str, bool]:
@@ -89,7 +91,7 @@ def _retry_after(exc: ReplicateError) -> float | None:
     return float(match.group(1)) if match else None
 
 
-class ReplicateProvider(Provider):
+class ReplicateProvider(StartFramesAndStems, Provider):
     name = "replicate"
     label = "Replicate"
     limits_concurrency = True
@@ -267,14 +269,17 @@ class ReplicateProvider(Provider):
         try:
             if request.reference_image is not None and self.takes_reference_image(request.aspect_ratio, request.duration):
                 handles.append(open(request.reference_image, "rb"))  # noqa: SIM115  (closed below)
-                data["reference_images"] = handles
+                data["reference_images"] = list(handles)
+            elif request.start_image is not None and self.takes_start_frame(flavor):
+                handles.append(open(request.start_image, "rb"))  # noqa: SIM115  (closed below)
+                data["image"] = handles[0]
             prediction = self._create(model, data)
         finally:
             for handle in handles:
                 handle.close()
         sent = self._sent({k: v for k, v in data.items() if k != "reference_images"})
-        if handles:
-            sent["reference_images"] = [Path(request.reference_image).name]
+        if "reference_images" in data:
+            sent["reference_images"] = [Path(request.reference_image).name]  # type: ignore[arg-type]
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
 
     def start_lipsync(self, flavor: Flavor, request: LipsyncRequest, *, workdir: Path) -> JobUpdate:

@@ -56,3 +56,14 @@ def mux(workdir: Path, video: bytes, audio: bytes) -> bytes:
     for path in (v, a, out):
         path.unlink(missing_ok=True)
     return data
+
+
+def tone(workdir: Path, hz: int, seconds: float, fmt: str = "wav") -> bytes:
+    """A stereo sine of ``hz`` lasting ``seconds``, as the separation model's stems here."""
+    out = workdir / f"tone-{hz}-{uuid.uuid4().hex[:8]}.{fmt}"
+    codec = {"wav": ["-c:a", "pcm_s16le"], "mp3": ["-c:a", "libmp3lame"], "flac": ["-c:a", "flac"]}[fmt]
+    _run(["-f", "lavfi", "-i", f"sine=frequency={hz}:duration={seconds:.3f}:sample_rate=44100", "-ac", "2", *codec,
+          str(out)])
+    data = out.read_bytes()
+    out.unlink(missing_ok=True)
+    return data

@@ -47,7 +47,12 @@ KINDS = {
     "sync/lipsync-2-pro": "lipsync",
     "sync/lipsync-2": "lipsync",
     "openai/whisper": "transcription",
+    "google/nano-banana": "image_edit",
+    "cjwbw/demucs": "stems",
 }
+# What the fake's separation model answers as the vocal stem: a steady tone of this pitch as long
+# as the song sent (told apart from the test songs' tones, so a lipsync's slice shows its source).
+VOCALS_HZ = 1500
 assert set(KINDS) == set(schemas()), "every model the fake serves needs a schema file, and only those"
 
 
@@ -340,7 +345,7 @@ class FakeReplicate:
                 "openapi_schema": {"components": {"schemas": {"Input": schema.input, "Output": schema.output}}}}
 
     def _make_output(self, prediction: Prediction, kind: str) -> None:
-        from tests.fakes.media import fake_image, fake_video, mux
+        from tests.fakes.media import fake_image, fake_video, mux, tone
 
         if kind == "llm":
             text = self.llm_responses.pop(0) if self.llm_responses else _default_scenes(prediction.input)
@@ -359,6 +364,20 @@ class FakeReplicate:
             jpeg = fmt in ("jpg", "jpeg")  # a real JPEG when asked for one, else a PNG
             prediction.output_files[name] = (fake_image(self.workdir, "jpg" if jpeg else "png"),
                                              "image/jpeg" if jpeg else "image/png")
+        elif kind == "image_edit":  # a picture of the format asked for (the first input picture's own)
+            fmt = str(prediction.input.get("output_format", "jpg"))
+            jpeg = fmt in ("jpg", "jpeg")
+            name = f"output.{fmt}"
+            prediction.output_files[name] = (fake_image(self.workdir, "jpg" if jpeg else "png"),
+                                             "image/jpeg" if jpeg else "image/png")
+        elif kind == "stems":
+            seconds = self._seconds_of(str(prediction.input["audio"])) or 1.0
+            fmt = str(prediction.input.get("output_format", "mp3"))
+            stem = str(prediction.input.get("stem", "vocals"))
+            prediction.output = {key: f"{self.url}/delivery/{prediction.id}/{key}.{fmt}" for key in (stem, "other")}
+            for key, hz in ((stem, VOCALS_HZ), ("other", 110)):
+                prediction.output_files[f"{key}.{fmt}"] = (tone(self.workdir, hz, seconds, fmt), f"audio/{fmt}")
+            return
         elif kind == "transcription":
             prediction.output = self.transcriptions.pop(0) if self.transcriptions else _transcription(
                 prediction.input, self._seconds_of(str(prediction.input["audio"])))

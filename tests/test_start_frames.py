@@ -1,0 +1,146 @@
+"""Every clip carries the performer: the character's picture as reference images where the video
+model takes them (Veo 3.1: 16:9, 8 s), else a start frame made per scene by the flavor's
+image-editing model, reused until the prompt or the character changes; or the previous shot's
+last frame when a scene continues it."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from mv import flavors, media
+from mv.models import Clip, JobStatus, StartFrame
+from mv.pipeline import characters, frames, rendering
+from tests import factories
+from tests.fakes.media import fake_image
+
+
+def _cast(user, tmp_path, **fields):
+    upload = SimpleUploadedFile("red.png", fake_image(tmp_path, "png"), "image/png")
+    red = characters.save_character(user, name="Red", description="a drummer in a red jacket", upload=upload)
+    project = factories.written_project(user, scenes=2, **fields)
+    characters.cast_character(project, red)
+    project.refresh_from_db()
+    return project, red
+
+
+def _render_all(project) -> list[Clip]:
+    clips = [rendering.request_clip(owner=project.owner, flavor=flavors.resolve(project.config_flavor),
+                                    prompt=s.description, scene=s) for s in project.scenes.order_by("position")]
+    for clip in clips:
+        clip.refresh_from_db()
+    return clips
+
+
+def test_a_16_9_project_sends_the_picture_as_reference_images_and_makes_no_start_frame(fake_replicate, user, tmp_path):
+    project, red = _cast(user, tmp_path, aspect_ratio="16:9")
+    clips = _render_all(project)
+    assert all(c.status == JobStatus.SUCCEEDED for c in clips), [c.error for c in clips]
+    assert all(c.input["sent"]["reference_images"] for c in clips) and not any("image" in c.input["sent"] for c in clips)
+    assert fake_replicate.creates("google/nano-banana") == 0 and not StartFrame.objects.exists()
+
+
+def test_a_9_16_project_makes_a_start_frame_per_scene_and_every_clip_starts_from_it(fake_replicate, user, tmp_path):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    clips = _render_all(project)
+    assert all(c.status == JobStatus.SUCCEEDED for c in clips), [c.error for c in clips]
+    assert fake_replicate.creates("google/nano-banana") == 2
+    for clip in clips:
+        frame = StartFrame.objects.get(pk=clip.input["start_frame"])
+        assert frame.status == JobStatus.SUCCEEDED and frame.scene_id == clip.scene_id
+        assert frame.input["sent"]["aspect_ratio"] == "9:16" and len(frame.input["sent"]["image_input"]) == 1
+        assert media.check_picture(frame.file.path)[1:] == (720, 1280)  # the project's format
+        assert "image" in clip.input["sent"] and "reference_images" not in clip.input["sent"]
+        assert frame.cost_usd == Decimal("0.039") and frame.billed_units["kind"] == "start_frame"
+    edit = next(p for p in fake_replicate.predictions.values() if p.model == "google/nano-banana")
+    uploaded = fake_replicate.uploaded(edit.input["image_input"][0])
+    assert uploaded == red.image.file.read()  # the character's own picture went to the image editor
+
+
+def test_a_start_frame_is_reused_until_the_prompt_or_the_character_changes(fake_replicate, user, tmp_path):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    scene = project.scenes.get(position=0)
+    flavor = flavors.resolve(project.config_flavor)
+    first = rendering.request_clip(owner=user, flavor=flavor, prompt=scene.description, scene=scene)
+    again = rendering.request_clip(owner=user, flavor=flavor, prompt=scene.description, scene=scene)
+    assert again.input["start_frame"] == first.input["start_frame"]
+    assert fake_replicate.creates("google/nano-banana") == 1
+    scene.update_prompt("a new prompt for the same scene")
+    third = rendering.request_clip(owner=user, flavor=flavor, prompt=scene.description, scene=scene)
+    assert third.input["start_frame"] != first.input["start_frame"]
+    assert fake_replicate.creates("google/nano-banana") == 2
+
+
+def test_a_failed_start_frame_fails_its_clip_plainly_and_the_scene_keeps_its_clip(fake_replicate, user, tmp_path):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    scene = project.scenes.get(position=0)
+    kept = factories.finished_clip(scene)
+    fake_replicate.fail_next("google/nano-banana", "E005: the picture was flagged")
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=scene.description, scene=scene)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.FAILED and "start frame could not be made" in clip.error
+    assert fake_replicate.creates("google/veo-3.1") == 0  # no clip was paid for
+    scene.refresh_from_db()
+    assert scene.current_clip == kept
+
+
+def test_new_start_frame_alone_and_the_card_shows_it(alice_client, fake_replicate, user, tmp_path):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    clips = _render_all(project)
+    scene = clips[0].scene
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert f"/api/mv/start_frames/{clips[0].input['start_frame']}" in page
+    assert alice_client.get(f"/api/mv/start_frames/{clips[0].input['start_frame']}").status_code == 200
+    response = alice_client.post(f"/scenes/{scene.pk}/start-frame/")
+    assert response.status_code == 302
+    assert scene.start_frames.count() == 2 and Clip.objects.filter(scene=scene).count() == 1  # no clip made
+    newest = scene.start_frames.order_by("-created_at").first()
+    assert frames.reusable_frame(scene, red.image, "9:16") == newest  # the next Regenerate starts from it
+
+
+def test_continue_the_previous_shot_starts_from_its_last_frame(fake_replicate, user, tmp_path, clip_mp4):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    first, second = project.scenes.order_by("position")
+    previous = factories.finished_clip(first, clip_mp4, duration=2.0)
+    second.continue_shot(True)
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=second.description, scene=second)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED, clip.error
+    assert clip.input["continue_from"] == str(previous.pk) and "start_frame" not in clip.input
+    sent = next(p for p in fake_replicate.predictions.values() if p.model == "google/veo-3.1")
+    assert media.check_picture(_saved(fake_replicate.uploaded(sent.input["image"]), tmp_path))[1:] == (320, 180)
+    assert fake_replicate.creates("google/nano-banana") == 0
+
+
+def _saved(data: bytes, tmp_path):
+    path = tmp_path / "sent.png"
+    path.write_bytes(data)
+    return path
+
+
+def test_the_local_renderer_makes_real_start_frames_and_clips_from_them(user, tmp_path):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    clips = _render_all(project)
+    for clip in clips:
+        assert clip.status == JobStatus.SUCCEEDED, clip.error
+        frame = StartFrame.objects.get(pk=clip.input["start_frame"])
+        assert frame.provider == "local" and frame.cost_usd == 0
+        assert media.check_picture(frame.file.path)[1:] == (720, 1280)
+        assert clip.input["sent"]["image"]
+        info = media.probe(clip.file.path)
+        assert info.video.height > info.video.width
+
+
+def test_the_estimate_and_budget_count_a_new_start_frame(fake_replicate, user, tmp_path, settings):
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    settings.MV_USER_DAILY_BUDGET_USD = Decimal("3.20")  # one 8 s clip with audio, not its start frame too
+    scene = project.scenes.get(position=0)
+    import pytest
+
+    from mv.errors import Refused
+
+    with pytest.raises(Refused) as refused:
+        rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=scene.description, scene=scene)
+    assert refused.value.status == 402
+    assert not StartFrame.objects.exists() and not Clip.objects.exists()
