@@ -72,6 +72,18 @@ class SceneState:
         return bool(clip is not None and clip.input.get("continue_from"))
 
     @property
+    def voice_note(self) -> str:
+        """What its latest lipsync was sent: the vocals, or the full mix and why."""
+        clip = self.active or self.current
+        if clip is None or clip.kind != Clip.Kind.LIPSYNC:
+            return ""
+        if clip.input.get("audio_note"):
+            return clip.input["audio_note"]
+        if clip.input.get("audio_source") == "vocals":
+            return "Lipsync on the vocals (separated from the song)."
+        return "Lipsync on the vocals, once the song is separated." if clip.input.get("vocals") else ""
+
+    @property
     def reference_dropped(self) -> bool:
         """The video model could not take the character reference image for its latest clip."""
         clip = self.active or self.current

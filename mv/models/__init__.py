@@ -16,11 +16,12 @@ from mv.models.base import (
     OwnedQuerySet,
     Prediction,
 )
-from mv.models.characters import Character
-from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
+from mv.models.characters import Character, CharacterImage
+from mv.models.clips import Clip, Stitch, StitchItem, VideoMixin
 from mv.models.frames import StartFrame
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
+from mv.models.stems import VocalStem
 from mv.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "Stitch",
     "StitchItem",
     "VideoMixin",
+    "VocalStem",
     "WebhookDelivery",
     "check_range",
 ]

@@ -16,7 +16,7 @@ from mv import files, flavors, jobs, media, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
-from mv.pipeline import frames, spending
+from mv.pipeline import frames, spending, vocals
 from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
@@ -102,7 +102,8 @@ def start_project_clips(project: Project, flavor: Flavor) -> list[Clip]:
 
 
 RETRIED_INPUTS = {"aspect_ratio", "duration", "generate_audio", "seed", "character_image", "label", "options",
-                  "start_time", "end_time", "reference_dropped", "refit", "start_frame", "continue_from"}
+                  "start_time", "end_time", "reference_dropped", "refit", "start_frame", "continue_from", "vocals",
+                  "audio_source", "audio_note"}
 
 
 def retry_clip(clip: Clip) -> Clip:
@@ -174,11 +175,14 @@ def request_lipsync(
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
     start, end = audio_track.check_range(start_time, end_time)
     provider = get_provider()
+    voice, separation_cost = vocals.plan(audio_track, flavor, provider)
     estimate = spending.lipsync_estimate(flavor, end - start, provider)
     with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
         slice_path = workdir / "slice.wav"
-        media.cut_audio(song, start, end, slice_path)
-        with spending.budgeted(owner, estimate):
+        media.cut_audio(song, start, end, slice_path)  # the mix's slice; replaced by the vocals' once they are in
+        with spending.budgeted(owner, estimate + separation_cost):
+            if voice.get("vocals") == "new":  # separated first: the lipsync waits for it
+                voice = {"vocals": str(vocals.separate(audio_track, flavor, provider).pk)}
             clip = Clip(
                 owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
                 model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
@@ -186,7 +190,7 @@ def request_lipsync(
                 audio_track=audio_track, audio_start=start, audio_end=end,
                 promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
                 input={"options": {k: v for k, v in (options or {}).items() if v is not None},
-                       "start_time": start, "end_time": end},
+                       "start_time": start, "end_time": end, **voice},
                 estimated_cost_usd=estimate.exact_usd,
             )
             files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
