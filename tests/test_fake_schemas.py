@@ -13,7 +13,7 @@ from replicate.exceptions import ReplicateError
 
 from mv import flavors
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest
+from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest, StartFrameRequest
 from tests.fakes.media import fake_image, fake_video
 from tests.fakes.model_schemas import SCHEMA_DIR, load, schemas
 from tests.fakes.replicate_server import KINDS
@@ -186,6 +186,10 @@ def test_every_input_the_app_builds_from_a_flavor_passes_the_models_schemas(fake
     provider.start_lipsync(flavor, LipsyncRequest(video=video, audio=audio, temperature=0.3, active_speaker_detection=True,
                                                   occlusion_detection_enabled=False), workdir=tmp_path)
     provider.start_lyrics(flavor, audio, workdir=tmp_path)
+    provider.start_start_frame(flavor, StartFrameRequest(reference, "a kite", "9:16"), workdir=tmp_path)
+    provider.start_stems(flavor, audio, workdir=tmp_path)
+    provider.start_clip(flavor, ClipRequest(prompt="a kite", aspect_ratio="9:16", duration=6, start_image=reference),
+                        workdir=tmp_path)  # a clip that starts from a start frame (image)
     models = {p.model for p in fake_replicate.predictions.values()}
     assert models == {params[key].partition(":")[0]
                       for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model", "start_frame_model",
@@ -195,3 +199,5 @@ def test_every_input_the_app_builds_from_a_flavor_passes_the_models_schemas(fake
     assert clip["seed"] == 5 and clip["negative_prompt"] == "blur"  # the optional inputs were sent, and passed
     with_references = params["video_aspect_ratio"] == "16:9" and params["video_duration"] == 8
     assert len(clip.get("reference_images", [])) == (1 if with_references else 0)
+    started = fake_replicate.requests_to("POST", rf"/v1/models/{params['video_model']}/predictions$")[1]["json"]["input"]
+    assert started["image"].startswith(fake_replicate.url) and "reference_images" not in started
