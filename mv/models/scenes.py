@@ -76,10 +76,15 @@ class Scene(models.Model):
         return music.Slot(self.start, self.end, self.section, self.energy, self.lyrics)
 
     @property
+    def is_performance(self) -> bool:
+        """A performance shot (lyrics are sung in its slot: the character sings on camera), else b-roll."""
+        return bool(self.lyrics.strip())
+
+    @property
     def suggest_lipsync(self) -> bool:
-        """Whether its card starts with "with lipsync" ticked: it has lyrics and the flavor
-        says scenes with lyrics should be lip-synced."""
-        if not self.lyrics.strip():
+        """Whether its card starts with "with lipsync" ticked: a performance shot, and the
+        flavor says performance shots are lip-synced (mv1)."""
+        if not self.is_performance:
             return False
         flavor = flavors.resolve(self.project.config_flavor)
         return bool(flavor.get("image_params", "lipsync_scenes_with_lyrics", default=False,

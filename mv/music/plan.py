@@ -225,7 +225,8 @@ class _Span:
 
 
 def scene_plan_text(slots: Sequence[Slot]) -> str:
-    """One line per scene for the scene writer's `{scene_plan}` placeholder."""
+    """One line per scene for the scene writer's `{scene_plan}` placeholder: its time, section,
+    energy, and whether it is a performance shot (lyrics sung in it) or b-roll."""
     lines = []
     for n, slot in enumerate(slots, 1):
         parts = [f"Scene {n}: {slot.start:.1f}-{slot.end:.1f} s ({slot.length:.1f} s)"]
@@ -233,6 +234,8 @@ def scene_plan_text(slots: Sequence[Slot]) -> str:
             parts.append(slot.section)
         if slot.energy is not None:
             parts.append(f"energy {slot.energy:.2f}")
-        parts.append(f'lyrics: "{slot.lyrics}"' if slot.lyrics else "no lyrics")
+        # Sung lines make a performance shot (the character sings them on camera; the clip may be
+        # lip-synced); the rest is b-roll (no singing: story, place, details).
+        parts.append(f'performance, lyrics: "{slot.lyrics}"' if slot.lyrics else "b-roll, no lyrics")
         lines.append(", ".join(parts))
     return "\n".join(lines)
