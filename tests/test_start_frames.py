@@ -144,3 +144,23 @@ def test_the_estimate_and_budget_count_a_new_start_frame(fake_replicate, user, t
         rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=scene.description, scene=scene)
     assert refused.value.status == 402
     assert not StartFrame.objects.exists() and not Clip.objects.exists()
+
+
+def test_start_frames_count_in_the_projects_spend_and_stop_all_stops_them(fake_replicate, user, tmp_path):
+    from mv.models import Project
+    from mv.pipeline import projects
+
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    _render_all(project)
+    spend = Project.objects.with_spend().get(pk=project.pk).spend
+    clips = sum(c.cost_usd for c in Clip.objects.filter(scene__project=project))
+    assert spend == clips + 2 * Decimal("0.039")
+    fake_replicate.hold("google/nano-banana")
+    scene = project.scenes.get(position=0)
+    from mv import tasks
+
+    with tasks.held():  # started, not yet run by a worker
+        frame = frames.regenerate_start_frame(scene, owner=user)
+    assert projects.stop_project(project) == 1
+    frame.refresh_from_db()
+    assert frame.status == JobStatus.CANCELED

@@ -27,15 +27,17 @@ MONEY = models.DecimalField(max_digits=12, decimal_places=6)
 
 
 def _spend() -> models.Expression:
-    """A project's ledger so far, as an annotation: the cost of its scenes' clips and of its
-    scene writings (exact; rows not finished yet cost nothing so far)."""
+    """A project's ledger so far, as an annotation: the cost of its scenes' clips and start
+    frames and of its scene writings (exact; rows not finished yet cost nothing so far)."""
     Clip = apps.get_model("mv", "Clip")  # by name: mv.models.clips imports this module
+    StartFrame = apps.get_model("mv", "StartFrame")
 
     def total(queryset: models.QuerySet, key: str) -> models.Expression:
         summed = queryset.order_by().values(key).annotate(total=models.Sum("cost_usd")).values("total")
         return Coalesce(models.Subquery(summed[:1], output_field=MONEY), models.Value(Decimal(0)), output_field=MONEY)
 
     return (total(Clip.objects.filter(scene__project=models.OuterRef("pk")), "scene__project")
+            + total(StartFrame.objects.filter(scene__project=models.OuterRef("pk")), "scene__project")
             + total(SceneWriting.objects.filter(project=models.OuterRef("pk")), "project"))
 
 

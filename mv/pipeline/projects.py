@@ -12,7 +12,7 @@ from mv import flavors, jobs, planning, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import (ACTIVE_STATUSES, AudioTrack, Character, CharacterImage, Clip, JobStatus,
-                       Project, Scene, SceneWriting, Stitch, StitchItem)
+                       Project, Scene, SceneWriting, StartFrame, Stitch, StitchItem)
 from mv.pipeline import spending
 from mv.providers import get_provider
 
@@ -228,7 +228,8 @@ def stop_project(project: Project) -> int:
     """Stop all: cancel the project's queued and running predictions (its scenes' clips and
     its scene writing, at the provider too); every finished clip stays. How many stopped."""
     active = [*Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES),
-              *project.writings.filter(status__in=ACTIVE_STATUSES)]
+              *project.writings.filter(status__in=ACTIVE_STATUSES),
+              *StartFrame.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES)]
     return sum(jobs.cancel(row, "Stopped with Stop all.") for row in active)
 
 
