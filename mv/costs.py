@@ -291,16 +291,18 @@ def estimate_scene_writing(flavor: flavors.Flavor) -> Estimate:
 
 
 def estimate_lyrics(flavor: flavors.Flavor, seconds: Number) -> Estimate:
-    """Transcribing ``seconds`` of song. Whisper bills GPU time, which is only known after
-    the call; the estimate uses the flavor's assumed price per minute of song."""
+    """Transcribing ``seconds`` of song (Whisper bills GPU time; estimated per minute of song)."""
+    return _song_minutes_item(flavor, "lyrics", "lyrics_usd_per_minute", "lyrics", seconds)
+
+
+def _song_minutes_item(flavor: flavors.Flavor, kind: str, price_key: str, what: str, seconds: Number) -> Estimate:
     seconds = to_decimal(seconds)
     if seconds < 0:
         raise ValueError("a length in seconds cannot be negative")
     if seconds == 0:
         return Estimate()
-    minutes = seconds / 60
-    price = to_decimal(pricing(flavor)["lyrics_usd_per_minute"])
-    item = LineItem(kind="lyrics", what=f"lyrics of {_format_seconds(seconds)} of song", count=minutes, unit="min",
+    minutes, price = seconds / 60, to_decimal(pricing(flavor)[price_key])
+    item = LineItem(kind=kind, what=f"{what} of {_format_seconds(seconds)} of song", count=minutes, unit="min",
                     unit_price=price, subtotal=exact(minutes * price))
     return Estimate(items=(item,))
 
@@ -319,16 +321,8 @@ def estimate_start_frames(flavor: flavors.Flavor, n: int) -> Estimate:
 
 
 def estimate_stems(flavor: flavors.Flavor, seconds: Number) -> Estimate:
-    """Separating ``seconds`` of song into stems. The model bills GPU time, known only after
-    the call; the estimate uses the flavor's assumed price per minute of song."""
-    seconds = to_decimal(seconds)
-    if seconds <= 0:
-        return Estimate()
-    minutes = seconds / 60
-    price = to_decimal(pricing(flavor)["stems_usd_per_minute"])
-    item = LineItem(kind="stems", what=f"vocals of {_format_seconds(seconds)} of song", count=minutes, unit="min",
-                    unit_price=price, subtotal=exact(minutes * price))
-    return Estimate(items=(item,))
+    """Separating ``seconds`` of song into stems (billed by GPU time; estimated per minute of song)."""
+    return _song_minutes_item(flavor, "stems", "stems_usd_per_minute", "vocals", seconds)
 
 
 def estimate_project(flavor: flavors.Flavor, *, clip_seconds: Sequence[Number], generate_audio: bool,
