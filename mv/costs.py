@@ -296,6 +296,8 @@ def estimate_lyrics(flavor: flavors.Flavor, seconds: Number) -> Estimate:
 
 
 def _song_minutes_item(flavor: flavors.Flavor, kind: str, price_key: str, what: str, seconds: Number) -> Estimate:
+    """Work on ``seconds`` of song billed by GPU time (known only after the call), estimated
+    at the flavor's assumed price per minute of song."""
     seconds = to_decimal(seconds)
     if seconds < 0:
         raise ValueError("a length in seconds cannot be negative")
