@@ -15,14 +15,17 @@ from mv import costs
 from mv.models import (
     ApiKey,
     AudioTrack,
+    Character,
     CharacterImage,
     Clip,
     LyricsTranscription,
     Project,
     Scene,
     SceneWriting,
+    StartFrame,
     Stitch,
     StitchItem,
+    VocalStem,
 )
 from mv.pipeline import spending
 
@@ -204,6 +207,22 @@ class LyricsTranscriptionAdmin(admin.ModelAdmin):
     list_filter = ("status", "provider")
     readonly_fields = ("id", "track", "provider", "model", "input", "prediction_id", "status", "error", "text",
                        "created_at", "started_at", "finished_at", "deadline_at")
+
+
+@admin.register(Character)
+class CharacterAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "created_at")
+    readonly_fields = ("id", "image", "created_at", "updated_at")
+
+
+@admin.register(StartFrame, VocalStem)
+class SongAndSceneDerivativeAdmin(admin.ModelAdmin):
+    """Start frames and vocal stems: predictions read by operators, never edited."""
+
+    list_display = ("__str__", "status", "provider", "cost_usd", "created_at")
+    list_filter = ("status", "provider")
+    readonly_fields = ("id", "provider", "model", "input", "prediction_id", "status", "error", "file", "cost_usd",
+                       "billed_units", "created_at", "started_at", "finished_at", "deadline_at")
 
 
 @admin.register(ApiKey)
