@@ -90,6 +90,11 @@ def held() -> Iterator[Held]:
         _held.reset(reset)
 
 
+def holding() -> Held | None:
+    """The work held by the ``held()`` block we are in (None outside one)."""
+    return _held.get()
+
+
 @contextlib.contextmanager
 def together() -> Iterator[None]:
     """Enqueue the work started inside in one transaction once the block's own commits

@@ -103,7 +103,8 @@ def test_dry_run_prints_the_plan_and_the_estimate_and_creates_nothing(transactio
                  song_to=24, dry_run=True)
     out = capsys.readouterr().out
     expected = costs.estimate_project(flavors.resolve("mv1"), clip_seconds=[8, 8, 8], generate_audio=True,
-                                      lipsync_seconds=[8], scene_writing=True, images=0)
+                                      lipsync_seconds=[8], scene_writing=True, images=0) \
+        + costs.estimate_stems(flavors.resolve("mv1"), 40.0)  # the song's vocals, separated once for the lipsync
     assert "plan: flavor mv1, 3 scenes from 0.00 to 24.00 s of the song, lipsync: 2" in out
     assert "scene 2:   8.00- 16.00 s (8.00 s, clip 8 s)" in out
     assert f"estimate: {expected.summary}" in out

@@ -67,3 +67,16 @@ def tone(workdir: Path, hz: int, seconds: float, fmt: str = "wav") -> bytes:
     data = out.read_bytes()
     out.unlink(missing_ok=True)
     return data
+
+
+def inverted(workdir: Path, song: bytes, fmt: str = "wav") -> bytes:
+    """The song with its waveform inverted, as the fake separation model's vocal stem."""
+    tag = uuid.uuid4().hex[:8]
+    src, out = workdir / f"song-{tag}", workdir / f"vocals-{tag}.{fmt}"
+    src.write_bytes(song)
+    codec = {"wav": ["-c:a", "pcm_s16le"], "mp3": ["-c:a", "libmp3lame"], "flac": ["-c:a", "flac"]}[fmt]
+    _run(["-i", str(src), "-af", "aformat=channel_layouts=stereo,aeval=-val(0)|-val(1):c=same", "-ar", "44100", *codec, str(out)])
+    data = out.read_bytes()
+    for path in (src, out):
+        path.unlink(missing_ok=True)
+    return data

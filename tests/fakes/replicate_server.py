@@ -50,9 +50,9 @@ KINDS = {
     "google/nano-banana": "image_edit",
     "cjwbw/demucs": "stems",
 }
-# What the fake's separation model answers as the vocal stem: a steady tone of this pitch as long
-# as the song sent (told apart from the test songs' tones, so a lipsync's slice shows its source).
-VOCALS_HZ = 1500
+# What the fake's separation model answers: as the vocal stem, the song sent with its waveform
+# inverted (same pitch and timing, so a slice of it is tellable from the same slice of the mix
+# only by its sign: they correlate at -1); as the other stem, a low tone.
 assert set(KINDS) == set(schemas()), "every model the fake serves needs a schema file, and only those"
 
 
@@ -345,7 +345,7 @@ class FakeReplicate:
                 "openapi_schema": {"components": {"schemas": {"Input": schema.input, "Output": schema.output}}}}
 
     def _make_output(self, prediction: Prediction, kind: str) -> None:
-        from tests.fakes.media import fake_image, fake_video, mux, tone
+        from tests.fakes.media import fake_image, fake_video, inverted, mux, tone
 
         if kind == "llm":
             text = self.llm_responses.pop(0) if self.llm_responses else _default_scenes(prediction.input)
@@ -375,8 +375,9 @@ class FakeReplicate:
             fmt = str(prediction.input.get("output_format", "mp3"))
             stem = str(prediction.input.get("stem", "vocals"))
             prediction.output = {key: f"{self.url}/delivery/{prediction.id}/{key}.{fmt}" for key in (stem, "other")}
-            for key, hz in ((stem, VOCALS_HZ), ("other", 110)):
-                prediction.output_files[f"{key}.{fmt}"] = (tone(self.workdir, hz, seconds, fmt), f"audio/{fmt}")
+            prediction.output_files[f"{stem}.{fmt}"] = (inverted(self.workdir, self.uploaded(str(prediction.input["audio"])),
+                                                                 fmt), f"audio/{fmt}")
+            prediction.output_files[f"other.{fmt}"] = (tone(self.workdir, 110, seconds, fmt), f"audio/{fmt}")
             return
         elif kind == "transcription":
             prediction.output = self.transcriptions.pop(0) if self.transcriptions else _transcription(

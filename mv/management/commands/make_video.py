@@ -76,7 +76,7 @@ class Command(BaseCommand):
             raise CommandError(exc.message) from None
         analysis, slots = self._scene_plan(song, flavor, o)
         lipsync_numbers = self._lipsync_numbers(o["lipsync"], len(slots))  # before any work starts
-        if self._plan(flavor, slots, lipsync_numbers, o):
+        if self._plan(flavor, slots, lipsync_numbers, o, song_seconds=analysis.duration if analysis else slots[-1].end):
             return
         progress = Progress(self.stderr)
         owner, _ = get_user_model().objects.get_or_create(username=o["user"])
@@ -149,11 +149,16 @@ class Command(BaseCommand):
 
     def _drive(self, rows: list[Prediction], label: str, progress: Progress) -> None:
         """Step every row in turn until all are finished: they run at the same time on the
-        model."""
+        model. What they wait on (a scene's start frame, the song's vocals: started beside
+        them, held here) is stepped first."""
         pending = {str(row.pk): row for row in rows}
         total = len(pending)
         progress.show(label, 0, total)
         while pending:
+            holder = tasks.holding()
+            for row in [r for r in (holder.predictions if holder else []) if str(r.pk) not in pending]:
+                row.refresh_from_db()
+                jobs.advance_row(row)
             for pk, row in sorted(pending.items()):
                 row.refresh_from_db()
                 if jobs.advance_row(row):
@@ -179,15 +184,19 @@ class Command(BaseCommand):
         except Refused as exc:
             raise CommandError(exc.message) from None
 
-    def _plan(self, flavor: flavors.Flavor, slots: list[music.Slot], lipsync_numbers: set[int], o: dict) -> bool:
+    def _plan(self, flavor: flavors.Flavor, slots: list[music.Slot], lipsync_numbers: set[int], o: dict, *,
+              song_seconds: float) -> bool:
         """Print the plan and its estimate before anything is created or paid for; refuse it
         above --max-cost. True when the command should stop here (--dry-run)."""
         with_audio = bool(flavor.get("image_params", "video_generate_audio", used_in="make_video: clip price in the estimate"))
         clip_seconds = [planning.clip_seconds_for(slot.length, flavor) for slot in slots]
         lipsync_seconds = [round(slots[n - 1].length, 2) for n in sorted(lipsync_numbers)]
-        if get_provider().paid:
+        provider = get_provider()
+        if provider.paid:
             estimate = costs.estimate_project(flavor, clip_seconds=clip_seconds, generate_audio=with_audio,
                                               lipsync_seconds=lipsync_seconds, scene_writing=True, images=0)
+            if lipsync_numbers and provider.separates_stems(flavor):  # the song's vocals, separated once
+                estimate = estimate + costs.estimate_stems(flavor, song_seconds)
         else:
             estimate = costs.free_estimate("local preview: free")
         synced = ", ".join(map(str, sorted(lipsync_numbers))) or "none"
