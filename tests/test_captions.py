@@ -138,3 +138,22 @@ def test_the_full_video_section_offers_caption_files_and_the_burn_in_toggle(alic
     assert bool(stitch.captions) is burn
     if burn:
         assert stitch.captions == [{"start": 0.5, "end": 1.5, "text": "hey"}]
+
+
+def test_a_burn_in_that_fails_says_so_and_keeps_the_previous_video(alice_client, user, song_mp3, clip_mp4, monkeypatch):
+    from mv import media as media_module
+
+    track = _track(user, song_mp3, "[00:00.50] hey\n[00:01.50]\n")
+    project = factories.written_project(user, scenes=1, audio_track=track, seconds=2.0)
+    factories.finished_clip(project.scenes.get(), clip_mp4, duration=2.0)
+    plain = stitching.restitch_project(project)
+
+    def no_libass(*args, **kwargs):
+        raise media_module.MediaError(media_module.PROCESSING_FAILED, "No such filter: 'ass'")
+
+    monkeypatch.setattr(media_module, "burn_captions", no_libass)
+    burned = stitching.restitch_project(project, captions=True)
+    burned.refresh_from_db()
+    plain.refresh_from_db()
+    assert burned.status == JobStatus.FAILED and "captions could not be burned in" in burned.error
+    assert "filter" not in burned.error and plain.status == JobStatus.SUCCEEDED and plain.file

@@ -302,6 +302,7 @@ class Stitch(VideoMixin, Job):
         if self.is_finished:
             return
         self.mark_running()
+        failure = "The clips could not be stitched; re-stitch to try again."
         try:
             with files.workdir() as workdir:
                 clips, track = self.ordered_clips(), self.audio_track
@@ -316,11 +317,12 @@ class Stitch(VideoMixin, Job):
                                       lengths=self.planned_lengths(),
                                       known=[c.media_info(p) for c, p in zip(clips, paths, strict=True)], song=song)
                 if self.captions:
+                    failure = "The captions could not be burned in; re-stitch without them, or try again."
                     out = self.burn_captions(out, workdir)
                 files.store(self.file, out, f"{self.pk}.mp4")
         except (media.MediaError, OSError, ValueError) as exc:
             logger.warning("stitch %s failed: %s", self.pk, exc)
-            self.mark_failed("The clips could not be stitched; re-stitch to try again.")
+            self.mark_failed(failure)
             return
         self.duration, self.reencoded_clips = result.duration, result.reencoded
         self.status, self.finished_at = JobStatus.SUCCEEDED, timezone.now()
