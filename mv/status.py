@@ -276,7 +276,7 @@ def reference_note(project: Project) -> str:
     flavor = flavors.resolve(project.config_flavor)
     seconds = float(flavor.get("image_params", "video_duration", used_in="mv.status: reference image note"))
     provider = get_provider()
-    if provider.takes_reference_image(project.aspect_ratio, seconds):
+    if provider.takes_reference_image(project.aspect_ratio, seconds, flavor):
         return ""
     if provider.takes_start_frame(flavor) and provider.makes_start_frames(flavor):
         return ""  # each scene starts from a start frame made from the picture

@@ -164,3 +164,20 @@ def test_start_frames_count_in_the_projects_spend_and_stop_all_stops_them(fake_r
     assert projects.stop_project(project) == 1
     frame.refresh_from_db()
     assert frame.status == JobStatus.CANCELED
+
+
+def test_capability_flags_follow_the_flavors_video_model(fake_replicate):
+    from mv.providers import get_provider
+
+    class Fast:
+        """A flavor whose video model is Veo 3.1 Fast (no reference_images input)."""
+
+        name = "fast"
+
+        def get(self, file, key, *, used_in, default=...):
+            return {"video_model": "google/veo-3.1-fast", "start_frame_model": "google/nano-banana"}.get(key, default)
+
+    provider, veo = get_provider(), flavors.resolve("default")
+    assert provider.takes_reference_image("16:9", 8, veo) and not provider.takes_reference_image("9:16", 8, veo)
+    assert not provider.takes_reference_image("16:9", 8, Fast())  # Fast has no reference_images: a start frame instead
+    assert provider.takes_start_frame(Fast()) and provider.makes_start_frames(Fast())

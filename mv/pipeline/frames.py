@@ -42,7 +42,7 @@ def how_to_carry(provider: Provider, flavor: Flavor, *, scene: Scene | None, ref
             return {"continue_from": str(previous.pk)}, costs.Estimate()
     if reference is None:
         return {}, costs.Estimate()
-    if provider.takes_reference_image(aspect_ratio, seconds):
+    if provider.takes_reference_image(aspect_ratio, seconds, flavor):
         return {"character_image": str(reference.pk)}, costs.Estimate()
     if scene is not None and provider.takes_start_frame(flavor) and provider.makes_start_frames(flavor):
         frame = reusable_frame(scene, reference, aspect_ratio)

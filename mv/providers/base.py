@@ -138,8 +138,9 @@ class Provider(ABC):
         WebhookRejected."""
         raise WebhookRejected("this provider sends no webhooks")
 
-    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
-        """Whether a clip of this shape can be steered by a character reference image."""
+    def takes_reference_image(self, aspect_ratio: str, duration: float, flavor: Flavor | None = None) -> bool:
+        """Whether a clip of this shape (by the flavor's video model, where given) can be
+        steered by a character reference image."""
         return True
 
     def takes_start_frame(self, flavor: Flavor) -> bool:

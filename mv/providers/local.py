@@ -46,7 +46,7 @@ class LocalProvider(Provider):
         return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer",
                 "start_frame": "local/start-frame"}.get(job, "local/preview")
 
-    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
+    def takes_reference_image(self, aspect_ratio: str, duration: float, flavor: Flavor | None = None) -> bool:
         """The preview renderer cannot be steered by a picture: it starts from a start frame."""
         return False
 

@@ -249,8 +249,10 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         prediction = self._create(model, data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
-    def takes_reference_image(self, aspect_ratio: str, duration: float) -> bool:
-        """Veo takes reference images only for 16:9 clips of 8 seconds."""
+    def takes_reference_image(self, aspect_ratio: str, duration: float, flavor: Flavor | None = None) -> bool:
+        """Veo takes reference images only for 16:9 clips of 8 seconds (and Veo 3.1 Fast none)."""
+        if flavor is not None and "reference_images" not in self.video_inputs(flavor):
+            return False
         return aspect_ratio == "16:9" and duration == 8
 
     def start_clip(self, flavor: Flavor, request: ClipRequest, *, workdir: Path) -> JobUpdate:
@@ -267,7 +269,8 @@ class ReplicateProvider(StartFramesAndStems, Provider):
             data["seed"] = request.seed
         handles = []
         try:
-            if request.reference_image is not None and self.takes_reference_image(request.aspect_ratio, request.duration):
+            if request.reference_image is not None and self.takes_reference_image(request.aspect_ratio, request.duration,
+                                                                                        flavor):
                 handles.append(open(request.reference_image, "rb"))  # noqa: SIM115  (closed below)
                 data["reference_images"] = list(handles)
             elif request.start_image is not None and self.takes_start_frame(flavor):

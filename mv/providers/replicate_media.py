@@ -25,9 +25,12 @@ class StartFramesAndStems:
     def _model_setting(flavor: Flavor, key: str) -> str:
         return str(flavor.get("image_params", key, default="", used_in=f"mv.providers.replicate: {key}") or "")
 
+    def video_inputs(self, flavor: Flavor) -> frozenset[str]:
+        """What the flavor's video model takes besides its prompt (unknown models: nothing)."""
+        return VIDEO_INPUTS.get(self._model_setting(flavor, "video_model").partition(":")[0], frozenset())
+
     def takes_start_frame(self, flavor: Flavor) -> bool:
-        model = self._model_setting(flavor, "video_model").partition(":")[0]
-        return "image" in VIDEO_INPUTS.get(model, frozenset())
+        return "image" in self.video_inputs(flavor)
 
     def makes_start_frames(self, flavor: Flavor) -> bool:
         return bool(self._model_setting(flavor, "start_frame_model"))
