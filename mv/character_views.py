@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import Prefetch
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from mv import flavors, uploads
 from mv.errors import Refused, message_if_refused
 from mv.forms.pages import CharacterCreateForm, CharacterPictureForm, CharacterRenameForm
-from mv.models import Character
+from mv.models import Character, CharacterImage
 from mv.pipeline import characters
 from mv.views import _stop_polling_if
 
@@ -31,7 +32,8 @@ def _owned(request: HttpRequest, pk: uuid.UUID) -> Character:
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
-    found = list(Character.objects.visible_to(request.user).select_related("image").prefetch_related("images"))
+    oldest_first = Prefetch("images", queryset=CharacterImage.objects.order_by("created_at"))
+    found = list(Character.objects.visible_to(request.user).select_related("image").prefetch_related(oldest_first))
     pending = any(image.is_active for c in found for image in c.images.all())
     return {"characters": found, "pictures_pending": pending, "create_form": CharacterCreateForm(),
             "list_error": "", **extra}

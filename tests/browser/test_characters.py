@@ -39,3 +39,21 @@ def test_a_saved_character_is_picked_on_the_create_page(logged_in, live_server, 
     expect(page.locator("#project-character-select")).to_have_value(str(red.pk))
     expect(page.locator("#project-character")).to_contain_text("a drummer in a red jacket")
     assert not page.console_errors
+
+
+@pytest.mark.parametrize("width", [1366, 390])
+def test_the_characters_page_picks_a_picture_and_fits_the_screen(logged_in, live_server, user, tmp_path, width):
+    page = logged_in
+    page.set_viewport_size({"width": width, "height": 900})
+    first = SimpleUploadedFile("red.png", fake_image(tmp_path, "png"), "image/png")
+    red = characters.save_character(user, name="Red", description="a drummer in a red jacket", upload=first)
+    second = characters.add_picture(red, SimpleUploadedFile("red2.jpg", fake_image(tmp_path, "jpg"), "image/jpeg"))
+    page.goto(f"{live_server.url}/characters/")
+    expect(page.locator(".character-name")).to_have_text("Red")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.get_by_role("button", name="Use this one").click()
+    expect(page.locator(".image-option.chosen img")).to_have_attribute("alt", "Picture 2 of Red")
+    red.refresh_from_db()
+    assert red.image == second
+    page.screenshot(path=str(ARTIFACTS / f"characters-{width}.png"), full_page=True)
+    assert not page.console_errors
