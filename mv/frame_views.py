@@ -36,6 +36,5 @@ def scene_start_frame(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def scene_continue(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     form = ContinueShotForm(request.POST)
-    form.is_valid()
-    scene.continue_shot(bool(form.cleaned_data.get("continue_previous")))
+    scene.continue_shot(form.is_valid() and form.cleaned_data["continue_previous"])
     return redirect("quick_gen", pk=scene.project_id)

@@ -181,3 +181,16 @@ def test_capability_flags_follow_the_flavors_video_model(fake_replicate):
     assert provider.takes_reference_image("16:9", 8, veo) and not provider.takes_reference_image("9:16", 8, veo)
     assert not provider.takes_reference_image("16:9", 8, Fast())  # Fast has no reference_images: a start frame instead
     assert provider.takes_start_frame(Fast()) and provider.makes_start_frames(Fast())
+
+
+def test_the_continue_toggle_on_the_card_turns_on_and_off(alice_client, user):
+    project = factories.written_project(user, scenes=2)
+    second = project.scenes.get(position=1)
+    assert alice_client.post(f"/scenes/{second.pk}/continue/", {"continue_previous": "1"}).status_code == 302
+    second.refresh_from_db()
+    assert second.continue_previous
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert "✓ Continues the previous shot" in page
+    alice_client.post(f"/scenes/{second.pk}/continue/", {"continue_previous": ""})
+    second.refresh_from_db()
+    assert not second.continue_previous

@@ -48,7 +48,7 @@ def how_to_carry(provider: Provider, flavor: Flavor, *, scene: Scene | None, ref
         frame = reusable_frame(scene, reference, aspect_ratio)
         if frame is not None:
             return {"start_frame": str(frame.pk)}, costs.Estimate()
-        return {"start_frame": NEW, "start_frame_image": str(reference.pk)}, spending.start_frame_estimate(flavor, provider)
+        return {"start_frame": NEW}, spending.start_frame_estimate(flavor, provider)
     return {"reference_dropped": True}, costs.Estimate()
 
 
