@@ -148,3 +148,24 @@ def test_the_api_answers_where_the_lipsyncs_voice_came_from(alice_client, fake_r
                                  content_type="application/json")
     assert response.status_code == 200, response.content
     assert response.json()["metadata"]["audio_source"] == "vocals"
+
+
+def test_a_transcription_hears_the_vocals_when_the_song_was_separated_already(fake_replicate, user, song_mp3,
+                                                                              clip_mp4):
+    from mv.models import LyricsTranscription
+    from mv.pipeline import songs
+
+    track = _track(user, song_mp3)
+    LyricsTranscription.objects.filter(track=track).delete()
+    first = songs.request_transcription(track)
+    first.refresh_from_db()
+    assert first.input["heard"] == "mix"  # never separated just to transcribe
+    assert fake_replicate.creates("cjwbw/demucs") == 0
+    source = factories.finished_clip(factories.written_project(user, scenes=1).scenes.get(), clip_mp4)
+    _lipsync(user, source, track, 0.0, 4.0)  # separates the song
+    stem = VocalStem.objects.get()
+    again = songs.request_transcription(track)
+    again.refresh_from_db()
+    assert again.status == JobStatus.SUCCEEDED and again.input["heard"] == "vocals"
+    whisper = next(p for p in fake_replicate.predictions.values() if p.id == again.prediction_id)
+    assert fake_replicate.uploaded(whisper.input["audio"]) == stem.file.read()

@@ -268,7 +268,11 @@ class LyricsTranscription(Prediction):
         return "lyrics", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
-        song = stack.enter_context(files.local_path(self.track.file or self.track.original))
+        """The song's vocals when it was separated already (a voice alone is heard better;
+        never separated just for this), else its AAC copy."""
+        vocals = self.track.stems.filter(status=JobStatus.SUCCEEDED).exclude(file="").order_by("-created_at").first()
+        self.input = self.input | {"heard": "vocals" if vocals else "mix"}
+        song = stack.enter_context(files.local_path(vocals.file if vocals else self.track.file or self.track.original))
         return provider.start_lyrics(flavors.resolve(self.config_flavor), song, workdir=workdir)
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
