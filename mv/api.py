@@ -20,7 +20,7 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 
-from mv import audio, costs, files, flavors, media, netguard, uploads, waiting
+from mv import audio, costs, files, flavors, media, netguard, styles, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
 from mv.errors import Refused
 from mv.forms.api import (
@@ -93,6 +93,12 @@ def get_config_flavors(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"flavors": flavors.names(), "default": flavors.DEFAULT})
 
 
+@api_endpoint("GET")
+def get_director_styles(request: HttpRequest) -> JsonResponse:
+    """The director styles a project can use ("default": none, the flavor's look alone)."""
+    return JsonResponse({"styles": [styles.registry().styles[n].to_dict() for n in styles.names()], "default": None})
+
+
 @api_endpoint("POST")
 def create_scenes(request: HttpRequest) -> JsonResponse:
     form = _valid(CreateScenesForm, request)
@@ -106,7 +112,8 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                                 character_description=data["character_description"],
                                 number_of_scenes=data.get("number_of_scenes"),
                                 scene_parameters=form.scene_parameters(), audio_track=track,
-                                aspect_ratio=data.get("aspect_ratio") or None, **song)
+                                aspect_ratio=data.get("aspect_ratio") or None,
+                                director_style=data["director_style"] if "director_style" in form.data else None, **song)
     else:
         flavor = _flavor(data["config_flavor"])
         project = projects.create_project(owner=request.api_user, video_description=data["idea"],
@@ -114,7 +121,8 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                                         number_of_scenes=data.get("number_of_scenes"),
                                         scene_parameters=form.scene_parameters(), audio_track=track,
                                         audio_start=song["song_start"] or 0.0, song_end=song["song_end"],
-                                        aspect_ratio=data.get("aspect_ratio") or None)
+                                        aspect_ratio=data.get("aspect_ratio") or None,
+                                        director_style=data["director_style"])
     writing = projects.request_scenes(project, flavor)
     params = project.scene_request(flavor, used_in="mv.api.create_scenes", slots=writing.slots)
     plan = spending.project_estimate(project, flavor)

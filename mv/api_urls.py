@@ -19,6 +19,7 @@ from mv.api import (
     generate_video,
     get_character_reference,
     get_config_flavors,
+    get_director_styles,
     get_poster,
     get_video,
     get_video_info,
@@ -41,6 +42,7 @@ from mv.timeline_api import (
 
 urlpatterns = [
     path("mv/get_config_flavors", get_config_flavors, name="api_get_config_flavors"),
+    path("mv/get_director_styles", get_director_styles, name="api_get_director_styles"),
     path("mv/create_scenes", create_scenes, name="api_create_scenes"),
     path("mv/projects/<uuid:project_id>", project_detail, name="api_project"),
     path("mv/projects/<uuid:project_id>/stop", project_stop, name="api_project_stop"),

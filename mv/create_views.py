@@ -70,7 +70,7 @@ def create_submit(request: HttpRequest) -> HttpResponse:
                 character_description=data["character_description"], audio_track=data["audio_track_id"],
                 audio_start=data["audio_start"] or 0.0, song_end=data["song_end"], flavor=flavor,
                 character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
-                aspect_ratio=data.get("aspect_ratio") or None,
+                aspect_ratio=data.get("aspect_ratio") or None, director_style=data["director_style"],
             )
             spending.check_budget(request.user, spending.project_estimate(project, flavor))
             projects.start_project(project)

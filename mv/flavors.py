@@ -21,6 +21,7 @@ import yaml
 logger = logging.getLogger("mv.flavors")
 
 DEFAULT = "default"
+RESERVED = frozenset({"styles"})  # folders under configs/ that are not flavors (mv.styles reads styles/)
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # file stem -> key -> expected type(s). Keys outside this schema are allowed and kept.
@@ -92,6 +93,7 @@ SCENE_PLACEHOLDERS = frozenset(
         "video_type",
         "video_characteristics",
         "scene_plan",
+        "director_style",
     }
 )
 # What each placeholder is filled with (shown by `mv_flavors show`).
@@ -105,6 +107,7 @@ PLACEHOLDER_HELP: Mapping[str, str] = MappingProxyType(
         "video_type": "parameters.yaml video_type (or the request's)",
         "video_characteristics": "parameters.yaml video_characteristics (or the request's)",
         "scene_plan": "one line per scene: its time in the song, section, energy 0-1 and the lyrics sung in it",
+        "director_style": "the project's director style (configs/styles/<name>.yaml): camera, shot sizes, movement, cutting, lens and colour",
         "aspect_ratio": "the clip's aspect ratio, e.g. 16:9",
     }
 )
@@ -278,7 +281,8 @@ def load_registry(configs_dir: Path) -> Registry:
     errors: list[LoadError] = []
     raw: dict[str, dict[str, dict[str, Any]]] = {}
     own_files: dict[str, tuple[str, ...]] = {}
-    folders = sorted(p for p in configs_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) if configs_dir.is_dir() else []
+    folders = sorted(p for p in configs_dir.iterdir()
+                     if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in RESERVED) if configs_dir.is_dir() else []
     for folder in folders:
         if not NAME_RE.match(folder.name):
             errors.append(LoadError(folder.name, "", "folder name is not a valid flavor name ([A-Za-z0-9_-], 1-64)"))

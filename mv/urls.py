@@ -18,6 +18,7 @@ urlpatterns = [
     path("create/estimate/", cost_views.create_estimate, name="create_estimate"),
     path("quick-gen/<uuid:pk>/", views.quick_gen, name="quick_gen"),
     path("quick-gen/<uuid:pk>/flavor/", views.change_flavor, name="change_flavor"),
+    path("quick-gen/<uuid:pk>/style/", views.change_style, name="change_style"),
     path("quick-gen/<uuid:pk>/restitch/", views.restitch, name="restitch"),
     path("quick-gen/<uuid:pk>/stop/", cost_views.project_stop, name="project_stop"),
     path("quick-gen/<uuid:pk>/rename/", project_views.project_rename, name="project_rename"),

@@ -26,7 +26,7 @@ from django_htmx.middleware import HtmxDetails
 
 from mv import flavors, status
 from mv.errors import Refused, message_for_form, message_if_refused
-from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
+from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm, StyleSelectForm
 from mv.models import Clip, Project, Scene
 from mv.pipeline import projects, rendering, stitching
 
@@ -86,6 +86,7 @@ def _page_context(project: Project) -> dict[str, Any]:
         "counts": status.counts(states),
         **status.full_video(project, states),
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
+        "style_form": StyleSelectForm(),
         "thumbs": status.thumbnails(states, shown),
         "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
@@ -132,6 +133,19 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if not request.htmx:
         return _back_to_page(request, error, "quick_gen", pk=project.pk)
     context = {"project": project, "flavor_form": FlavorSelectForm(), "flavor_error": error, "oob_flavor": True}
+    return render(request, f"{QUICK_GEN}#config-card", context)
+
+
+@require_POST
+@login_required
+def change_style(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The director style every later scene writing and clip uses; made clips stay as they are."""
+    project = _get_project_for_user(request, pk)
+    error = message_for_form(StyleSelectForm(request.POST), lambda data: project.use_style(data["director_style"]))
+    if not request.htmx:
+        return _back_to_page(request, error, "quick_gen", pk=project.pk)
+    context = {"project": project, "flavor_form": FlavorSelectForm(), "style_form": StyleSelectForm(),
+               "style_error": error}
     return render(request, f"{QUICK_GEN}#config-card", context)
 
 

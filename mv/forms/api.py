@@ -32,6 +32,7 @@ class CreateScenesForm(JsonForm):
     video_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
     camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
     config_flavor = FlavorNameField()
+    director_style = StrictCharField(max_length=64, required=False)  # a name from get_director_styles; "" for none
     project_id = StrictUUIDField(required=False)
     # The song and the part of it to cover (checked against the track, so errors say its length).
     audio_id = StrictUUIDField(required=False)

@@ -8,7 +8,7 @@ from typing import Any
 
 from django import forms
 
-from mv import flavors, planning
+from mv import flavors, planning, styles
 from mv.errors import Refused
 from mv.forms.fields import MAX_TEXT, JsonForm, StrictCharField
 from mv.models import AudioTrack, CharacterImage, Project
@@ -32,6 +32,7 @@ class ProjectCreateForm(forms.Form):
     mode = forms.ChoiceField(choices=Project.Mode.choices, initial=Project.Mode.MUSIC_VIDEO,
                              widget=forms.RadioSelect, label="Generation mode")
     config_flavor = forms.ChoiceField(choices=flavor_choices, initial=flavors.DEFAULT, label="Config flavor")
+    director_style = forms.ChoiceField(choices=styles.choices, required=False, label="Director style")
     audio_track_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     audio_start = forms.FloatField(min_value=0, initial=0, required=False, label="Start in the song (seconds)")
     song_end = forms.FloatField(min_value=0, required=False, label="End in the song (seconds)")
@@ -130,6 +131,11 @@ class MoveForm(forms.Form):
 class FlavorSelectForm(forms.Form):
     config_flavor = forms.ChoiceField(choices=flavor_choices, label="Config flavor", error_messages=dict.fromkeys(
         ("required", "invalid_choice"), "Choose one of the config flavors in the list."))
+
+
+class StyleSelectForm(forms.Form):
+    director_style = forms.ChoiceField(choices=styles.choices, required=False, label="Director style",
+                                       error_messages={"invalid_choice": "Choose one of the director styles in the list."})
 
 
 class ScenePromptForm(forms.Form):

@@ -16,7 +16,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import costs, flavors, music, planning
+from mv import costs, flavors, music, planning, styles
 from mv.models.audio import AudioTrack
 from mv.models.base import JobStatus, OwnedQuerySet
 from mv.models.scenes import Scene, SceneWriting
@@ -85,6 +85,8 @@ class Project(models.Model):
     song_end = models.FloatField(null=True, blank=True)  # where it ends (null: the end of the song)
     aspect_ratio = models.CharField(max_length=8, default="16:9")
     config_flavor = models.CharField(max_length=64, default="default")
+    # A director style (configs/styles/<name>.yaml) combined with the flavor; "" for none.
+    director_style = models.CharField(max_length=64, blank=True, default="")
     # Scene-writing overrides (blank = the flavor's value).
     number_of_scenes = models.PositiveSmallIntegerField(null=True, blank=True)
     scene_parameters = models.JSONField(default=dict, blank=True)
@@ -123,6 +125,20 @@ class Project(models.Model):
         """The flavor every later call uses (scene writing, clips); what is made already stays."""
         self.config_flavor = name
         self.save(update_fields=["config_flavor", "updated_at"])
+
+    def use_style(self, name: str) -> None:
+        """The director style every later scene writing and clip uses ("" for none); raises
+        styles.UnknownStyle for a name that is not loaded."""
+        self.director_style = styles.resolve(name).name if name else ""
+        self.save(update_fields=["director_style", "updated_at"])
+
+    @property
+    def style(self) -> styles.DirectorStyle | None:
+        """The project's director style (None: none chosen, or one no longer installed)."""
+        try:
+            return styles.resolve(self.director_style)
+        except styles.UnknownStyle:
+            return None
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
@@ -185,6 +201,7 @@ class Project(models.Model):
             camera_angle=param("camera_angle"),
             mode=self.mode,
             scene_plan=planning.plan_text(slots, count, clip_seconds),
+            director_style=self.style.writer_text(used_in=f"{used_in}: director_style") if self.style else "",
         )
 
     def plan(self, flavor: flavors.Flavor) -> list[music.Slot] | None:
@@ -219,6 +236,7 @@ class Project(models.Model):
             "error": self.scenes_error or None,
             "status_url": reverse("api_project", args=[self.pk]),
             "config_flavor": self.config_flavor,
+            "director_style": self.director_style or None,
             "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
             "audio_start": self.audio_start,
             "song_start": self.song_range[0] if self.song_range else None,

@@ -8,7 +8,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from mv import flavors, jobs, planning, tasks
+from mv import flavors, jobs, planning, styles, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import (ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus,
@@ -31,9 +31,12 @@ def create_project(
     number_of_scenes: int | None = None,
     scene_parameters: dict[str, Any] | None = None,
     aspect_ratio: str | None = None,
+    director_style: str = "",
 ) -> Project:
     """Create a project (no paid work starts here). With a song, the part to cover and the
-    scene count are checked first: a plan that cannot fit is refused with the numbers."""
+    scene count are checked first: a plan that cannot fit is refused with the numbers; an
+    unknown director style is refused too."""
+    style = styles.resolve(director_style)
     if audio_track is not None:
         planning.plan(audio_track, start=audio_start, end=song_end, count=number_of_scenes, flavor=flavor)
     return Project.objects.create(
@@ -46,6 +49,7 @@ def create_project(
         audio_start=audio_start,
         song_end=song_end,
         config_flavor=flavor.name,
+        director_style=style.name if style else "",
         character_image=character_image,
         number_of_scenes=number_of_scenes,
         scene_parameters=scene_parameters or {},
@@ -55,9 +59,13 @@ def create_project(
 def revise_project(project: Project, *, flavor: Flavor, video_description: str, character_description: str = "",
                    number_of_scenes: int | None = None, scene_parameters: dict[str, Any] | None = None,
                    audio_track: AudioTrack | None = None, song_start: float | None = None,
-                   song_end: float | None = None, aspect_ratio: str | None = None) -> Project:
+                   song_end: float | None = None, aspect_ratio: str | None = None,
+                   director_style: str | None = None) -> Project:
     """Change a project's brief before its scenes are written again (fields left out keep
     their values); the song range and scene count are checked before anything is saved."""
+    if director_style is not None:
+        style = styles.resolve(director_style)
+        project.director_style = style.name if style else ""
     track = audio_track or project.audio_track
     if audio_track is not None or song_start is not None:
         project.audio_start = song_start or 0.0
@@ -74,7 +82,8 @@ def revise_project(project: Project, *, flavor: Flavor, video_description: str, 
     if aspect_ratio:
         project.aspect_ratio = check_aspect_ratio(flavor, aspect_ratio)
     project.save(update_fields=["video_description", "character_description", "number_of_scenes", "scene_parameters",
-                                "audio_track", "audio_start", "song_end", "aspect_ratio", "updated_at"])
+                                "audio_track", "audio_start", "song_end", "aspect_ratio", "director_style",
+                                "updated_at"])
     return project
 
 

@@ -42,6 +42,9 @@ def request_clip(
     aspect = check_aspect_ratio(flavor, aspect_ratio or (scene.project.aspect_ratio if scene else None))
     rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
     rules = rules.format(aspect_ratio=aspect).strip()
+    style = scene.project.style if scene is not None else None
+    if style is not None:
+        rules = f"{style.clip_text(used_in=f'{where}: director style appended to the prompt')}\n{rules}".strip()
     if character_image is None and scene is not None:
         character_image = scene.project.character_image
     if generate_audio is None:

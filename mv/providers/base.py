@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mv import flavors
 from mv.flavors import Flavor
 
 
@@ -48,6 +49,16 @@ class SceneRequest:
     camera_angle: str
     mode: str = "music_video"
     scene_plan: str = ""  # one line per scene (mv.planning.plan_text): times, section, energy, lyrics
+    director_style: str = ""  # the project's director style as the writer reads it (mv.styles); "" for none
+
+    def prompt(self, template: str) -> str:
+        """The flavor's template filled in; a director style reaches the writer even through a
+        template that has no ``{director_style}`` placeholder."""
+        values = self.__dict__ | {"director_style": self.director_style or "none: follow the look and feel above"}
+        text = template.format(**values)
+        if self.director_style and "director_style" not in flavors.placeholders(template):
+            text += f"\n\nDirector's style, for every scene:\n{self.director_style}"
+        return text
 
 
 @dataclass(frozen=True)

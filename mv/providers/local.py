@@ -48,7 +48,7 @@ class LocalProvider(Provider):
         """Written at once: the finished JSON answer, in the shape asked of the LLM."""
         template = flavor.get("scene_prompts", "scene_generation_prompt",
                               used_in="mv.providers.local.start_scenes: prompt template")
-        prompt = template.format(**request.__dict__ | {"number_of_scenes": request.number_of_scenes})
+        prompt = request.prompt(template)
         who = request.character_description or "the main character"
         plan = request.scene_plan.splitlines()
         if len(plan) != request.number_of_scenes or not plan[0].startswith("Scene "):

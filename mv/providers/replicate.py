@@ -226,7 +226,7 @@ class ReplicateProvider(Provider):
         where = "mv.providers.replicate.start_scenes"
         model = flavor.get("image_params", "scene_model", used_in=f"{where}: model")
         template = flavor.get("scene_prompts", "scene_generation_prompt", used_in=f"{where}: prompt template")
-        data = {"prompt": template.format(**request.__dict__),
+        data = {"prompt": request.prompt(template),
                 "temperature": flavor.get("image_params", "scene_temperature", default=0.7,
                                           used_in=f"{where}: temperature"),
                 "max_completion_tokens": flavor.get("image_params", "scene_max_tokens", default=4096,
