@@ -31,6 +31,7 @@ from mv.api import (
     retry_video,
     stitch_videos,
 )
+from mv.export_api import export_edl, export_fcpxml, export_otio, export_zip
 from mv.timeline_api import (
     bring_up_to_date,
     delete_scene,
@@ -47,6 +48,10 @@ urlpatterns = [
     path("mv/projects/<uuid:project_id>", project_detail, name="api_project"),
     path("mv/projects/<uuid:project_id>/stop", project_stop, name="api_project_stop"),
     path("mv/projects/<uuid:project_id>/restitch", project_restitch, name="api_project_restitch"),
+    path("mv/projects/<uuid:project_id>/export.otio", export_otio, name="api_export_otio"),
+    path("mv/projects/<uuid:project_id>/export.fcpxml", export_fcpxml, name="api_export_fcpxml"),
+    path("mv/projects/<uuid:project_id>/export.edl", export_edl, name="api_export_edl"),
+    path("mv/projects/<uuid:project_id>/export.zip", export_zip, name="api_export_zip"),
     path("mv/generate_video", generate_video, name="api_generate_video"),
     path("mv/lipsync", lipsync, name="api_lipsync"),
     path("mv/retry_video", retry_video, name="api_retry_video"),

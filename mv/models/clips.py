@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 
 from mv import filecache, files, flavors, media
 from mv.models.audio import AudioTrack
@@ -63,7 +62,7 @@ class VideoMixin:
     def download_name(self) -> str:
         """A file name people recognise: the project's title (e.g. rooftop-concert.mp4)."""
         project = self.project if isinstance(self, Stitch) else (self.scene.project if self.scene else None)
-        stem = slugify(project.title)[:60].strip("-") if project else ""
+        stem = project.download_stem() if project else ""
         if isinstance(self, Clip) and self.scene:
             stem = f"{stem}-scene-{self.scene.number}"
         return f"{stem or 'video'}.mp4"

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils.text import slugify
 from django.utils import timezone
 
 from mv import costs, flavors, music, planning, styles
@@ -120,6 +121,10 @@ class Project(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("quick_gen", args=[self.id])
+
+    def download_stem(self) -> str:
+        """The title as a file name people recognise (rooftop-concert): downloads and exports."""
+        return slugify(self.title)[:60].strip("-")
 
     def use_flavor(self, name: str) -> None:
         """The flavor every later call uses (scene writing, clips); what is made already stays."""
