@@ -32,6 +32,7 @@ from mv.api import (
     stitch_videos,
 )
 from mv.export_api import export_edl, export_fcpxml, export_otio, export_zip
+from mv.footage_api import upload_clip
 from mv.timeline_api import (
     bring_up_to_date,
     delete_scene,
@@ -75,6 +76,7 @@ urlpatterns = [
     path("mv/scenes/<uuid:scene_id>/delete", delete_scene, name="api_scene_delete"),
     path("mv/scenes/<uuid:scene_id>/move", move_scene, name="api_scene_move"),
     path("mv/scenes/<uuid:scene_id>/boundary", move_boundary, name="api_scene_boundary"),
+    path("mv/scenes/<uuid:scene_id>/upload_clip", upload_clip, name="api_scene_upload_clip"),
     path("mv/projects/<uuid:project_id>/bring_up_to_date", bring_up_to_date,
          name="api_project_bring_up_to_date"),
     # last: every other path under /api/ answers a JSON 404

@@ -34,6 +34,7 @@ urlpatterns = [
     path("scenes/<uuid:pk>/prompt/status/", views.scene_prompt_status, name="scene_prompt_status"),
     path("scenes/<uuid:pk>/rewrite/", views.scene_rewrite, name="scene_rewrite"),
     path("scenes/<uuid:pk>/regenerate/", views.scene_regenerate, name="scene_regenerate"),
+    path("scenes/<uuid:pk>/upload-clip/", views.scene_upload_clip, name="scene_upload_clip"),
     path("scenes/<uuid:pk>/clip/status/", poll_views.clip_status, name="clip_status"),
     path("clips/<uuid:pk>/retry/", views.clip_retry, name="clip_retry"),
     path("clips/<uuid:pk>/cancel/", views.clip_cancel, name="clip_cancel"),

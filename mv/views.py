@@ -24,11 +24,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 from django_htmx.middleware import HtmxDetails
 
-from mv import flavors, status
+from mv import flavors, status, uploads
 from mv.errors import Refused, message_for_form, message_if_refused
-from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm, StyleSelectForm
+from mv.forms.pages import FlavorSelectForm, FootageForm, RegenerateForm, ScenePromptForm, StyleSelectForm
 from mv.models import Clip, Project, Scene
-from mv.pipeline import projects, rendering, stitching
+from mv.pipeline import footage, projects, rendering, stitching
 
 QUICK_GEN = "mv/quick_gen.html"
 
@@ -215,6 +215,18 @@ def _clip_action(request: HttpRequest, pk: uuid.UUID, action: Callable[[Clip], A
     error = message_if_refused(lambda: action(clip))
     clip.scene.refresh_from_db()
     return _scene_response(request, clip.scene, "clip-section", clip_error=error)
+
+
+@require_POST
+@login_required
+def scene_upload_clip(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The card's "Use my own clip": stored at once, checked and fitted in the worker."""
+    scene = _get_scene_for_user(request, pk)
+    form = FootageForm(request.POST, request.FILES)
+    error = uploads.too_large(request) or message_for_form(
+        form, lambda data: footage.upload_scene_clip(scene, owner=request.user, uploaded=data["file"]))
+    scene.refresh_from_db()
+    return _scene_response(request, scene, "clip-section", clip_error=error)
 
 
 @require_POST

@@ -252,9 +252,10 @@ MV_PROVIDER = env("MV_PROVIDER", "replicate" if REPLICATE_API_TOKEN else "local"
 MV_PROVIDERS = {
     "replicate": "mv.providers.replicate.ReplicateProvider",
     "local": "mv.providers.local.LocalProvider",
+    "upload": "mv.providers.footage.FootageProvider",  # your own clips, fitted here (never a project's provider)
 }
-if MV_PROVIDER not in MV_PROVIDERS:
-    raise ImproperlyConfigured(f"MV_PROVIDER must be one of {', '.join(MV_PROVIDERS)}, not {MV_PROVIDER!r}")
+if MV_PROVIDER not in MV_PROVIDERS or MV_PROVIDER == "upload":
+    raise ImproperlyConfigured(f"MV_PROVIDER must be replicate or local, not {MV_PROVIDER!r}")
 MV_API_KEYS = envlist("MV_API_KEYS")  # "username:key" entries; a bare key acts as MV_API_USER
 MV_API_USER = env("MV_API_USER", "api")  # the user bare MV_API_KEYS entries act as
 MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; generated when unset

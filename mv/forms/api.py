@@ -127,6 +127,10 @@ class AudioUploadForm(forms.Form):
     file = forms.FileField()
 
 
+class FootageUploadForm(forms.Form):
+    file = forms.FileField(error_messages={"required": "Send the video as a multipart field named 'file'."})
+
+
 class AudioDownloadForm(JsonForm):
     url = forms.URLField(max_length=2000, assume_scheme="https")
 

@@ -138,6 +138,11 @@ class StyleSelectForm(forms.Form):
                                        error_messages={"invalid_choice": "Choose one of the director styles in the list."})
 
 
+class FootageForm(forms.Form):
+    file = forms.FileField(label="Your video", error_messages={"required": "Choose a video file to upload.",
+                                                              "empty": "That file is empty; choose another video."})
+
+
 class ScenePromptForm(forms.Form):
     description = forms.CharField(max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 4}), label="Prompt")
     negative_description = forms.CharField(max_length=MAX_TEXT, required=False,

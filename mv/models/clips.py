@@ -130,6 +130,8 @@ class Clip(VideoMixin, Prediction):
         "Stitch", null=True, blank=True, on_delete=models.SET_NULL, related_name="triggered_by"
     )  # the re-stitch a successful lipsync started
     file = models.FileField(upload_to=GeneratedName("clips"), max_length=300, blank=True)
+    # Your own video as it was uploaded, before it was fitted to the project (kind UPLOADED).
+    footage = models.FileField(upload_to=GeneratedName("footage"), max_length=300, blank=True)
     poster = models.FileField(upload_to=GeneratedName("posters"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     predict_time = models.FloatField(null=True, blank=True)
@@ -182,6 +184,8 @@ class Clip(VideoMixin, Prediction):
             prompt=self.prompt, negative_prompt=self.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
             duration=float(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
             seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
+            footage=stack.enter_context(files.local_path(self.footage)) if self.footage else None,
+            footage_format=self._project_format() if self.footage else None, fit=bool(data.get("fit", True)),
         )
 
     def _lipsync_request(self, stack: contextlib.ExitStack) -> LipsyncRequest:
@@ -225,6 +229,31 @@ class Clip(VideoMixin, Prediction):
             self.media = info.to_dict()
             Clip.objects.filter(pk=self.pk).update(media=self.media)
         return info
+
+    def _project_format(self) -> dict[str, Any] | None:
+        """The video facts of the project's other clips in this clip's format (landscape or
+        portrait), so your own fitted clip joins them by stream copy at the stitch."""
+        portrait = self.input.get("aspect_ratio") == "9:16"
+        others = Clip.objects.filter(current_for__project__scenes=self.scene_id).exclude(pk=self.pk).exclude(file="")
+        for clip in others.distinct()[:4]:
+            info = media.MediaInfo.from_dict(clip.media or {})
+            if info is None:
+                with files.local_path(clip.file) as path:
+                    info = clip.media_info(path)
+            if info.video is not None and (info.video.height > info.video.width) == portrait:
+                return info.video.__dict__ | {"duration": 0.0, "frames": 0}
+        return None
+
+    @property
+    def fit_note(self) -> str:
+        """How your own clip was fitted to its scene, in words for its card ("" for other clips)."""
+        sent = self.input.get("sent", {}) if self.kind == self.Kind.UPLOADED else {}
+        source, slot = sent.get("source_seconds"), sent.get("slot_seconds")
+        if sent.get("fitted") == "held":
+            return f"Your clip lasts {source:.1f} s, shorter than the scene ({slot:.1f} s): its last frame is held to the end."
+        if sent.get("fitted") == "trimmed":
+            return f"Your clip lasts {source:.1f} s: its first {slot:.1f} s fill the scene."
+        return ""
 
     def make_current(self) -> None:
         Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())

@@ -77,6 +77,9 @@ class ClipRequest:
     seed: int | None = None
     reference_image: Path | None = None
     label: str = ""  # e.g. "Scene 3": shown by the local renderer
+    footage: Path | None = None  # your own video, to fit (mv.providers.footage)
+    footage_format: dict[str, Any] | None = None  # the project's clips' video facts, to match when fitting
+    fit: bool = True  # cut or hold the footage to ``duration`` (False: keep its own length)
 
 
 @dataclass(frozen=True)
