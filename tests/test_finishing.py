@@ -7,6 +7,7 @@ commit) rather than waiting on a clock."""
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import threading
 
 import pytest
@@ -58,6 +59,20 @@ def test_two_last_clips_finishing_at_the_same_moment_stitch_exactly_once(fake_re
         return fields
 
     monkeypatch.setattr(Clip, "prepare_output", prepared_together)
+    # Inside the transaction, each finish waits a moment for the other once it has asked
+    # "every scene ready?": without the project lock both would ask before either committed,
+    # and neither would stitch. With it the second is still waiting for the lock, and the
+    # first goes on alone (the outcome does not depend on how long the moment is).
+    inside = threading.Barrier(2, timeout=2)
+    ready = stitching.all_scenes_ready
+
+    def asked_then_wait(project):
+        answer = ready(project)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            inside.wait()
+        return answer
+
+    monkeypatch.setattr(stitching, "all_scenes_ready", asked_then_wait)
 
     def finish(clip: Clip) -> None:
         while not advance(clip):  # (the fake may still say "processing" while it makes the video)
