@@ -272,7 +272,8 @@ def answers_problem(client, project: Project, shown: dict) -> str | None:
     return None
 
 
-def test_no_answer_names_a_finished_row_without_its_consequences(alice_client, user, track, queue, fake_replicate,
+def test_no_answer_names_a_finished_row_without_its_consequences_and_stopped_polls_leave_a_clip_everywhere(
+        alice_client, user, track, queue, fake_replicate,
                                                                  settings, monkeypatch):
     """A whole automatic run on the fake Replicate (one slot, so clips wait for grants), then a
     lipsync of a current clip. Right after every finish commits, before anything else runs,
@@ -315,3 +316,53 @@ def test_no_answer_names_a_finished_row_without_its_consequences(alice_client, u
         assert each.current_clip is not None and each.current_clip.status == JobStatus.SUCCEEDED
     assert alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX).status_code == 286
     assert project.stitches.count() == 2 and all(s.status == JobStatus.SUCCEEDED for s in project.stitches.all())
+
+
+def test_provider_cancels_and_the_lipsync_slice_happen_outside_transactions(fake_replicate, user, track, clip_mp4,
+                                                                            settings, monkeypatch):
+    """A new scene plan replacing one being written cancels the old one at the provider once
+    the request's transaction has committed (never inside it, holding its locks while the
+    provider answers); Stop all the same; a lipsync's song slice is cut and stored before
+    the transaction that creates its row."""
+    from django.db import connection
+
+    from mv import files
+    from mv.providers.replicate import ReplicateProvider
+
+    settings.TASKS = DUMMY
+    fake_replicate.hold("openai/gpt-4o-mini")
+    fake_replicate.hold(VEO)
+    inside: list = []
+    cancel = ReplicateProvider.cancel
+
+    def cancel_noting(self, prediction_id):
+        inside.append(("cancel", connection.in_atomic_block))
+        return cancel(self, prediction_id)
+
+    monkeypatch.setattr(ReplicateProvider, "cancel", cancel_noting)
+    project = projects.create_project(owner=user, video_description="x", flavor=flavors.resolve("default"),
+                                      number_of_scenes=2)
+    first = projects.request_scenes(project, flavors.resolve("default"))
+    advance(first)  # running at the fake
+    projects.request_scenes(project, flavors.resolve("default"))
+    first.refresh_from_db()
+    assert first.status == JobStatus.CANCELED and inside == [("cancel", False)]
+    assert fake_replicate.finished(first.prediction_id)
+
+    scenes_project = rendered_project(user, clip_mp4, scenes=1, audio_track=track)
+    running = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="p",
+                                     scene=scenes_project.scenes.get())
+    advance(running)
+    assert projects.stop_project(scenes_project) == 1 and inside[-1] == ("cancel", False)
+
+    store = files.store
+
+    def store_noting(field_file, path, name):
+        inside.append(("store", connection.in_atomic_block))
+        return store(field_file, path, name)
+
+    monkeypatch.setattr(files, "store", store_noting)
+    scene = scenes_project.scenes.get()
+    rendering.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=scene.current_clip,
+                              audio_track=track, start_time=scene.start, end_time=scene.end)
+    assert inside[-1] == ("store", False)
