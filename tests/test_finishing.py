@@ -273,8 +273,7 @@ def answers_problem(client, project: Project, shown: dict) -> str | None:
 
 
 def test_no_answer_names_a_finished_row_without_its_consequences_and_stopped_polls_leave_a_clip_everywhere(
-        alice_client, user, track, queue, fake_replicate,
-                                                                 settings, monkeypatch):
+        alice_client, user, track, queue, fake_replicate, settings, monkeypatch):
     """A whole automatic run on the fake Replicate (one slot, so clips wait for grants), then a
     lipsync of a current clip. Right after every finish commits, before anything else runs,
     the studio poll, every scene's clip poll and the API are asked: each answer that names a
