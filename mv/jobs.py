@@ -5,7 +5,9 @@ anything waits on it; a running row is polled (one poll chain per row, named by 
 ``poll_token``), cancelled and failed past its deadline, and kept when it succeeds. A
 worker that starts after a crash resumes every unfinished row from its stored id (never
 paying twice: a start cut off mid-way is failed once ``MV_START_GRACE`` has passed; free
-local renders simply start again). The background tasks (mv.tasks) only run these steps.
+local renders simply start again). A finish, however it comes, is one transaction
+(``finishing``): the row's status, its ledger entry and every row it causes commit together
+under its project's lock. The background tasks (mv.tasks) only run these steps.
 """
 
 from __future__ import annotations

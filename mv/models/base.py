@@ -188,10 +188,9 @@ class Prediction(Job):
         return True
 
     def claim_turn(self) -> bool:
-        """Claim the right to start it now. A row that waits for a slot starts only once one
-        was granted to it: here, when one is free and the fair-share pick chooses it (the
-        pick grants every row it chooses), or later by the finish that frees one
-        (``grant_slots``). False: it waits, without polling, for that grant."""
+        """Claim the right to start it now. A row that waits for a slot needs a grant: here when
+        the fair-share pick chooses it (granting every row it chooses), else later from the
+        finish that frees one. False: it waits, without polling."""
         if not self.waits_for_slots():
             return self.may_start() and self.claim_start()
         if self.granted_at is None:
@@ -207,11 +206,9 @@ class Prediction(Job):
 
     @classmethod
     def grant_slots(cls, provider: str) -> list[Prediction]:
-        """Grant the free slots on ``provider`` to the waiting rows the fair-share pick
-        chooses (``chosen_to_start``), each marked granted by one row update. Called under
-        the slot lock (``lock_slots``) by every finish of a kind that takes a slot, in its
-        transaction, and by a start that finds a slot free; the caller starts the granted
-        rows' chains (``slots_granted``)."""
+        """Grant the free slots on ``provider`` to the rows ``chosen_to_start`` picks (one row
+        update each), under the slot lock: by every finish that frees a slot, in its
+        transaction, and by a start; the caller starts the granted rows' chains."""
         from mv.providers import ProviderError, get_provider
 
         try:
@@ -228,14 +225,12 @@ class Prediction(Job):
 
     @property
     def awaits_grant(self) -> bool:
-        """Queued for a slot not granted yet: it does not poll; the finish that frees a slot
-        grants it and starts its chain."""
+        """Queued for a slot not granted yet: it does not poll (a grant starts its chain)."""
         return (self.status == JobStatus.QUEUED and self.started_at is None and self.granted_at is None
                 and self.waits_for_slots())
 
     def waits_for_slots(self) -> bool:
-        """Whether it starts only once a slot is granted (a kind that ``takes_a_slot``, on a
-        provider that bounds its predictions)."""
+        """Whether it starts only once a slot is granted (a kind says, by its provider)."""
         return False
 
     def project_key(self) -> Any:
@@ -243,8 +238,7 @@ class Prediction(Job):
         return None
 
     def lock_for_finish(self) -> None:
-        """The locks a finish takes, always in this order (so finishes, cancels and grants
-        never deadlock): the project row, then the slot lock, then the rows themselves."""
+        """A finish's locks, in the one order (project row, slot lock, then rows: no deadlock)."""
         key = self.project_key()
         if key is not None:
             lock_project(key)
@@ -391,9 +385,8 @@ class Prediction(Job):
         return provider.poll(prediction_id, workdir=workdir)
 
     def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
-        """Check and store what a succeeded prediction made, before its finishing transaction
-        (downloads, probes, posters and file work hold no lock); the fields its success
-        writes. Raises ProviderError or media.MediaError when the output cannot be used."""
+        """Check and store a success's output before its finishing transaction (file work
+        holds no lock): the fields it writes. ProviderError/MediaError: unusable."""
         return {}
 
     def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
