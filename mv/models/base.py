@@ -108,7 +108,7 @@ class Job(models.Model):
         """After a finishing transaction rolled back: the row as the database has it again."""
         if self.finished_here:
             self.finished_here = False
-            type(self).objects.filter(pk=self.pk).exists() and self.refresh_from_db()
+            self.refresh_from_db(fields=["status", "error", "finished_at"])
 
     def _finish(self, status: str, error: str) -> None:
         """Only an active row finishes: a row already finished (by a Cancel, a deadline, a
