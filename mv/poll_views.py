@@ -34,10 +34,8 @@ def clip_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     state = status.scene_state(clips[0].scene, clips)
     if state.active is not None:
         return render(request, f"{QUICK_GEN}#clip-status", {"s": state})
-    if status.settling(clips[0]):
-        # Its follow-ups (a re-stitch) run right after it is marked done: answering a moment
-        # later means the answer announces the stitch they make. 204: htmx swaps nothing, polls on.
-        return HttpResponse(status=204)
+    # Finished: what its finish caused (a re-stitch) committed with it, so the summary read
+    # next announces it.
     return _finished(request, clips[0].scene, clips)
 
 

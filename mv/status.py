@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cache, cached_property
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from mv import flavors
-from mv.models import ACTIVE_STATUSES, Clip, Job, JobStatus, Project, Scene, SceneWriting, Stitch
+from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
 from mv.providers import get_provider
 
 
@@ -102,19 +100,10 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"
 
 
-SETTLE = timedelta(seconds=2)
-
-
 def plan_pending(project: Project) -> bool:
-    """Whether the studio section waits on the scene plan (and polls): it is being written, or
-    was written so recently that the clips it starts may not exist yet."""
-    return project.scenes_status == Project.ScenesStatus.WRITING or settling(project.plan_writing)
-
-
-def settling(row: Job | None) -> bool:
-    """Finished less than SETTLE ago, so what follows its finish (the re-stitch after a clip,
-    the clips a scene plan starts) may not be written yet: a page keeps polling meanwhile."""
-    return bool(row and row.finished_at and row.finished_at > timezone.now() - SETTLE)
+    """Whether the studio section waits on the scene plan (and polls): it is being written.
+    Once it reads written, the clips its finish started are there too (one transaction)."""
+    return project.scenes_status == Project.ScenesStatus.WRITING
 
 
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:

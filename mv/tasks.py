@@ -106,7 +106,7 @@ def together() -> Iterator[None]:
 
 def _enqueue_all(holder: Held) -> None:
     # A queue that runs tasks inline (ImmediateBackend) must not run them inside one transaction.
-    with transaction.atomic() if can_hand_over() else contextlib.nullcontext():
+    with transaction.atomic() if runs_later() else contextlib.nullcontext():
         for row in holder.predictions:
             _ahead(advance_prediction).enqueue(kind=row.kind_name(), pk=str(row.pk), token=str(row.poll_token))
         for stitch in holder.stitches:
@@ -149,8 +149,8 @@ def analyze_later(track_id: str) -> None:
     _enqueue(analyze_track, track_id=str(track_id))
 
 
-def can_hand_over() -> bool:
-    """Backends that run tasks inline have nobody waiting for a freed slot."""
+def runs_later() -> bool:
+    """Whether the queue runs tasks later (a worker), not inline when they are enqueued."""
     return advance_prediction.get_backend().supports_defer
 
 

@@ -21,7 +21,6 @@ from django.utils import timezone
 from mv import files, flavors, media, music
 from mv.errors import Refused
 from mv.models.base import (
-    ACTIVE_STATUSES,
     GeneratedName,
     JobStatus,
     OwnedQuerySet,
@@ -275,7 +274,7 @@ class LyricsTranscription(Prediction):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_lyrics(prediction_id)
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         output = update.output
         try:
             lines = from_transcription(output)
@@ -284,13 +283,15 @@ class LyricsTranscription(Prediction):
                 raise ProviderError("The transcription came back in a shape we cannot read.") from None
             lines = []  # nothing sung (an instrumental)
         track = self.track
-        lines = [LyricLine(line.start, min(line.end, track.duration), line.text)
-                 for line in lines if line.start < track.duration]
-        if not LyricsTranscription.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
-            return  # cancelled meanwhile (lyrics were pasted)
-        track.store_lyrics(lines, AudioTrack.LyricsSource.TRANSCRIBED)
+        self._lines = [LyricLine(line.start, min(line.end, track.duration), line.text)
+                       for line in lines if line.start < track.duration]
         text = output.get("transcription", "") if isinstance(output, dict) else ""
-        self.succeed(text=str(text or "")[:20000], model=update.model or self.model)
+        return {"text": str(text or "")[:20000], "model": update.model or self.model}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        self.succeed(**fields)
+        if self.finished_here:  # not cancelled meanwhile (lyrics were pasted)
+            self.track.store_lyrics(self._lines, AudioTrack.LyricsSource.TRANSCRIBED)
 
     def media_failure(self, detail: str) -> str:
         return "The transcription could not be used."

@@ -15,6 +15,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
+from mv.models.locks import lock_project, lock_slots, slots_granted
+
 if TYPE_CHECKING:
     import contextlib
 
@@ -102,6 +104,12 @@ class Job(models.Model):
     def mark_canceled(self, error: str = "cancelled") -> None:
         self._finish(JobStatus.CANCELED, error)
 
+    def forget_finish(self) -> None:
+        """After a finishing transaction rolled back: the row as the database has it again."""
+        if self.finished_here:
+            self.finished_here = False
+            self.refresh_from_db(fields=["status", "error", "finished_at"])
+
     def _finish(self, status: str, error: str) -> None:
         """Only an active row finishes: a row already finished (by a Cancel, a deadline, a
         newer request) keeps its outcome."""
@@ -131,6 +139,10 @@ class Prediction(Job):
     config_flavor = models.CharField(max_length=64, default="default", db_index=True)
     prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # When a slot (MV_MAX_CONCURRENT_PREDICTIONS / MV_USER_MAX_ACTIVE_PREDICTIONS) was granted
+    # to it, by the finish that freed the slot or by a start that found one free: a granted
+    # row counts as started for the fair-share pick until it finishes, and its chain starts it.
+    granted_at = models.DateTimeField(null=True, blank=True)
     # Which poll chain may advance this row: recovery starts a new chain with a new token,
     # and any older chain still queued ends at its next step, so one chain polls a row.
     poll_token = models.UUIDField(null=True, blank=True, editable=False)
@@ -176,16 +188,62 @@ class Prediction(Job):
         return True
 
     def claim_turn(self) -> bool:
-        """``may_start`` and ``claim_start`` as one step. For a kind that takes a slot the two
-        run under a lock on the provider's active rows of that kind (PostgreSQL; SQLite's
-        IMMEDIATE transactions are serial anyway), so concurrent workers never hand out
-        one slot twice nor let a user past MV_USER_MAX_ACTIVE_PREDICTIONS."""
-        if not self.takes_a_slot:
+        """Claim the right to start it now. A row that waits for a slot needs a grant: here when
+        the fair-share pick chooses it (granting every row it chooses), else later from the
+        finish that frees one. False: it waits, without polling."""
+        if not self.waits_for_slots():
             return self.may_start() and self.claim_start()
-        with transaction.atomic():
-            active = type(self).objects.filter(provider=self.provider, status__in=ACTIVE_STATUSES)
-            list(active.select_for_update().order_by("pk").values_list("pk", flat=True))
-            return self.may_start() and self.claim_start()
+        if self.granted_at is None:
+            with transaction.atomic():
+                lock_slots(type(self), self.provider)
+                granted = type(self).grant_slots(self.provider)
+            mine = next((row for row in granted if row.pk == self.pk), None)
+            slots_granted.send(sender=type(self), rows=[row for row in granted if row is not mine])
+            if mine is None:
+                return False
+            self.granted_at = mine.granted_at
+        return self.claim_start()
+
+    @classmethod
+    def grant_slots(cls, provider: str) -> list[Prediction]:
+        """Grant the free slots on ``provider`` to the rows ``chosen_to_start`` picks (one row
+        update each), under the slot lock: by every finish that frees a slot, in its
+        transaction, and by a start; the caller starts the granted rows' chains."""
+        from mv.providers import ProviderError, get_provider
+
+        try:
+            chosen = cls.chosen_to_start(get_provider(provider))
+        except ProviderError:  # a provider no longer configured: nothing of it starts
+            return []
+        now = timezone.now()
+        granted = []
+        for item in chosen:
+            if cls.objects.filter(pk=item.item_id, status=JobStatus.QUEUED, started_at__isnull=True,
+                                  granted_at__isnull=True).update(granted_at=now):
+                granted.append(cls.objects.get(pk=item.item_id))
+        return granted
+
+    @property
+    def awaits_grant(self) -> bool:
+        """Queued for a slot not granted yet: it does not poll (a grant starts its chain)."""
+        return (self.status == JobStatus.QUEUED and self.started_at is None and self.granted_at is None
+                and self.waits_for_slots())
+
+    def waits_for_slots(self) -> bool:
+        """Whether it starts only once a slot is granted (a kind says, by its provider)."""
+        return False
+
+    def project_key(self) -> Any:
+        """The project whose row its finish locks (None: it belongs to none)."""
+        return None
+
+    def lock_for_finish(self) -> None:
+        """A finish's locks, in the one order (project row, slot lock, then rows: no deadlock)."""
+        key = self.project_key()
+        if key is not None:
+            lock_project(key)
+        if self.waits_for_slots():
+            lock_slots(type(self), self.provider)
 
     @classmethod
     def chosen_to_start(cls, provider: Provider) -> list[Any]:
@@ -193,16 +251,16 @@ class Prediction(Job):
         ``mv.costs.WaitingItem``s): each free slot (MV_MAX_CONCURRENT_PREDICTIONS, on providers
         that limit concurrency) goes to the user with the fewest started predictions, round
         robin, first in first out within a user; on paid providers a user with
-        MV_USER_MAX_ACTIVE_PREDICTIONS started waits in their own queue."""
+        MV_USER_MAX_ACTIVE_PREDICTIONS started (or granted) waits in their own queue."""
         from collections import Counter
 
         from mv import costs
 
         rows = cls.objects.filter(provider=provider.name, status__in=ACTIVE_STATUSES)
-        started = Counter(rows.filter(started_at__isnull=False).values_list(cls.owner_path, flat=True))
+        taken = models.Q(started_at__isnull=False) | models.Q(granted_at__isnull=False)
+        started = Counter(rows.filter(taken).values_list(cls.owner_path, flat=True))
         waiting = [costs.WaitingItem(user_id=user, created_at=created, item_id=pk) for pk, user, created in
-                   rows.filter(status=JobStatus.QUEUED, started_at__isnull=True)
-                   .values_list("pk", cls.owner_path, "created_at")]
+                   rows.exclude(taken).values_list("pk", cls.owner_path, "created_at")]
         free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
             else len(waiting)
         cap = settings.MV_USER_MAX_ACTIVE_PREDICTIONS if provider.paid else None
@@ -257,8 +315,8 @@ class Prediction(Job):
     def restart(self) -> None:
         """Queue it again from scratch (only for work that costs nothing to redo: a local
         render cut off by a dead worker)."""
-        values = {"status": JobStatus.QUEUED, "started_at": None, "prediction_id": "", "deadline_at": None,
-                  "progress": 0, "error": ""}
+        values = {"status": JobStatus.QUEUED, "started_at": None, "granted_at": None, "prediction_id": "",
+                  "deadline_at": None, "progress": 0, "error": ""}
         for name, value in values.items():
             setattr(self, name, value)
         self.save(update_fields=list(values))
@@ -326,9 +384,15 @@ class Prediction(Job):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll(prediction_id, workdir=workdir)
 
-    def keep_output(self, update: JobUpdate) -> None:
-        """Store what a succeeded prediction made and mark it succeeded (every kind says how)."""
-        raise NotImplementedError(f"{type(self).__name__} must say how it keeps its output")
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+        """Check and store a success's output before its finishing transaction (file work
+        holds no lock): the fields it writes. ProviderError/MediaError: unusable."""
+        return {}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        """Mark it succeeded with ``fields``, inside its finishing transaction; a kind adds the
+        rows its success changes there (a scene's current clip, a written scene plan)."""
+        self.succeed(**fields)
 
     def media_failure(self, detail: str) -> str:
         """The row's message when its output cannot be used."""

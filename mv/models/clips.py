@@ -89,12 +89,12 @@ class CharacterImage(Prediction):
         return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
                                     workdir=workdir, aspect_ratio=self.input.get("aspect_ratio"))
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no image")
         kind = media.require_image(update.output_path)  # stored under the extension its bytes say
         files.store(self.file, update.output_path, f"{self.pk}.{kind}")
-        self.succeed(file=self.file)
+        return {"file": self.file}
 
     def media_failure(self, detail: str) -> str:
         return "The model's output is not a usable image."
@@ -149,14 +149,21 @@ class Clip(VideoMixin, Prediction):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} clip {str(self.id)[:8]}"
 
-    def may_start(self) -> bool:
-        """Its turn has come (``Prediction.chosen_to_start``: slots bound in-flight predictions
-        on providers that limit them, shared fairly between users; local renders are
-        bounded by the worker count instead)."""
-        provider = get_provider(self.provider)
-        if not provider.limits_concurrency and not (provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS):
-            return True
-        return any(item.item_id == self.pk for item in Clip.chosen_to_start(provider))
+    def waits_for_slots(self) -> bool:
+        """On a provider that bounds its in-flight predictions (MV_MAX_CONCURRENT_PREDICTIONS),
+        or a paid one with MV_USER_MAX_ACTIVE_PREDICTIONS, a clip starts once a slot is
+        granted to it (``Prediction.grant_slots``: shared fairly between users); local renders
+        are bounded by the worker count instead."""
+        try:
+            provider = get_provider(self.provider)
+        except ProviderError:
+            return False
+        return provider.limits_concurrency or bool(provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS)
+
+    def project_key(self) -> Any:
+        if not self.scene_id:
+            return None
+        return Scene.objects.filter(pk=self.scene_id).values_list("project_id", flat=True).first()
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Seconds of output, measured from the file (a failed or cancelled clip made none)."""
@@ -200,7 +207,7 @@ class Clip(VideoMixin, Prediction):
             active_speaker_detection=options.get("active_speaker_detection"),
         )
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no video")
         try:
@@ -211,10 +218,13 @@ class Clip(VideoMixin, Prediction):
         media.poster(update.output_path, poster_path, at=min(0.5, info.duration / 2))
         files.store(self.file, update.output_path, f"{self.pk}.mp4")
         files.store(self.poster, poster_path, f"{self.pk}.jpg")
-        self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
-                     duration=info.video.duration if info.video else info.duration, media=info.to_dict())
+        return {"file": self.file, "poster": self.poster, "predict_time": update.predict_time,
+                "duration": info.video.duration if info.video else info.duration, "media": info.to_dict()}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        self.succeed(**fields)
         if self.finished_here and self.scene_id and self.promote_on_success:
-            # Concurrent finishes each set the pointer as they finish: the last one wins.
+            # Finishes in one project run one at a time (its row is locked): the last one wins.
             Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
 
     def media_failure(self, detail: str) -> str:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from mv import costs, flavors, music, planning
 from mv.errors import Refused
-from mv.models.base import ACTIVE_STATUSES, JobStatus, Prediction
+from mv.models.base import JobStatus, Prediction
 from mv.providers.base import JobUpdate, parse_scenes
 
 if TYPE_CHECKING:
@@ -177,19 +177,27 @@ class SceneWriting(Prediction):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_text(prediction_id)
 
-    def keep_output(self, update: JobUpdate) -> None:
-        written = parse_scenes(update.text or "", self.number_of_scenes)
-        logger.info("scenes written for project %s with %s (flavor %s)", self.project_id,
-                    update.model or "the scene writer", self.config_flavor)
-        with transaction.atomic():
-            if not SceneWriting.objects.select_for_update().filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
-                return  # cancelled meanwhile (a newer request took over)
-            if self.scene_id is None:
-                self._write_plan(written)
-            else:
-                spec = written[self.scene.position % len(written)]
-                self.scene.update_prompt(spec.description, spec.negative_description)
-            self.succeed(text=update.text or "", model=update.model or self.model)
+    def project_key(self) -> Any:
+        return self.project_id
+
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+        parse_scenes(update.text or "", self.number_of_scenes)  # an answer we cannot use fails here
+        return {"text": update.text or "", "model": update.model or self.model}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        """The scenes are written in the finishing transaction (a row cancelled meanwhile,
+        replaced by a newer request, writes nothing)."""
+        self.succeed(**fields)
+        if not self.finished_here:
+            return
+        written = parse_scenes(self.text, self.number_of_scenes)
+        logger.info("scenes written for project %s with %s (flavor %s)", self.project_id, self.model or "the scene writer",
+                    self.config_flavor)
+        if self.scene_id is None:
+            self._write_plan(written)
+        else:
+            spec = written[self.scene.position % len(written)]
+            self.scene.update_prompt(spec.description, spec.negative_description)
 
     def _write_plan(self, written: list) -> None:
         """Texts replaced in place (clips stay attached); each scene gets its slot of the plan;

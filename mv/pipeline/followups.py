@@ -1,8 +1,10 @@
-"""What happens when a prediction finishes (mv.jobs sends ``finished`` once per row), or a
-song's analysis is stored.
+"""What happens when a prediction finishes (mv.jobs sends ``finished`` once per row, inside
+the transaction that finishes it, with its project's row locked: every row written here
+commits with the finish; tasks are enqueued on commit), or a song's analysis is stored.
 
-- A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS: the oldest clip waiting for
-  one starts now instead of at its next check.
+- A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS / MV_USER_MAX_ACTIVE_PREDICTIONS:
+  it is granted, in the same transaction, to the waiting clip the fair-share pick chooses
+  (waiting clips do not poll).
 - A successful lipsync of a scene's current clip re-stitches its project.
 - The automatic run, and a project with a song made through the API, stitch once every
   scene has a clip.
@@ -21,14 +23,17 @@ from mv import flavors, jobs, tasks
 from mv.errors import Refused
 from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting
 from mv.models.audio import analysed
+from mv.models.locks import slots_granted
 from mv.music import Analysis
 from mv.pipeline import rendering, songs, stitching, timeline
-from mv.providers import get_provider
 
 
 @receiver(jobs.finished, sender=Clip)
 def clip_finished(sender, row: Clip, **kwargs) -> None:
-    _hand_over_slot(row)
+    """In the clip's finishing transaction, under its project's lock: every row it causes."""
+    if row.waits_for_slots():
+        for granted in Clip.grant_slots(row.provider):  # the slot it frees (the slot lock is held)
+            tasks.follow(granted)
     if not row.scene_id:
         return
     project = Project.objects.get(scenes__pk=row.scene_id)
@@ -49,12 +54,11 @@ def clip_finished(sender, row: Clip, **kwargs) -> None:
                 stitching.restitch_project(project)
 
 
-def _hand_over_slot(clip: Clip) -> None:
-    if not get_provider(clip.provider).limits_concurrency or not tasks.can_hand_over():
-        return
-    waiting = jobs.next_waiting(Clip, clip.provider)
-    if waiting is not None:
-        tasks.follow(waiting)
+@receiver(slots_granted)
+def start_granted(sender, rows: list, **kwargs) -> None:
+    """A start that found slots free granted them to other waiting rows too: start their chains."""
+    for row in rows:
+        tasks.follow(row)
 
 
 @receiver(jobs.finished, sender=SceneWriting)

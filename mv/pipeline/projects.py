@@ -13,6 +13,7 @@ from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import (ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus,
                        Project, Scene, SceneWriting, Stitch, StitchItem)
+from mv.models.locks import lock_project
 from mv.pipeline import spending
 from mv.providers import get_provider
 
@@ -142,8 +143,9 @@ def delete_project(project: Project) -> None:
     it may be used again). Work still under way is cancelled first."""
     clips = Clip.objects.filter(scene__project=project)
     for clip in clips.filter(status__in=ACTIVE_STATUSES):
-        jobs.cancel(clip, "The project was deleted.")
+        jobs.cancel(clip, "The project was deleted.")  # each told to the provider as its cancel commits
     with transaction.atomic():
+        lock_project(project.pk)  # first, as every writer of a project's rows does
         stitches = Stitch.objects.filter(project=project)
         clip_ids = list(clips.values_list("pk", flat=True))
         keep = set(StitchItem.objects.filter(clip__in=clip_ids).exclude(stitch__in=stitches)
@@ -172,8 +174,10 @@ def start_project(project: Project) -> bool:
 
 def request_scenes(project: Project, flavor: Flavor) -> SceneWriting:
     """Ask the scene writer for the project's scenes; old scenes stay until the answer is
-    in. A writing still under way for an earlier request is cancelled."""
+    in. A writing still under way for an earlier request is cancelled (the provider is told
+    once this transaction commits)."""
     with transaction.atomic():
+        lock_project(project.pk)
         for older in project.writings.filter(scene__isnull=True, status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
         project.config_flavor = flavor.name
@@ -188,6 +192,7 @@ def rewrite_scene(scene: Scene, flavor: Flavor) -> SceneWriting:
     """Start a rewrite of one scene's prompt; its siblings are untouched."""
     project = scene.project
     with transaction.atomic():
+        lock_project(project.pk)
         for older in scene.rewrites.filter(status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
         if project.config_flavor != flavor.name:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -167,7 +168,8 @@ def request_lipsync(
 ) -> Clip:
     """A queued lipsync of `source` against exactly [start, end) of the track. If the
     source is its scene's current clip, the result replaces it on success and the
-    project is re-stitched."""
+    project is re-stitched. The song is cut and the slice stored before the transaction
+    that creates the row (no file work inside it); a refused request leaves no slice."""
     if source.status != JobStatus.SUCCEEDED or not source.file:
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
     start, end = audio_track.check_range(start_time, end_time)
@@ -176,20 +178,24 @@ def request_lipsync(
     with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
         slice_path = workdir / "slice.wav"
         media.cut_audio(song, start, end, slice_path)
+        clip = Clip(
+            owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
+            model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
+            negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
+            audio_track=audio_track, audio_start=start, audio_end=end,
+            promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
+            input={"options": {k: v for k, v in (options or {}).items() if v is not None},
+                   "start_time": start, "end_time": end},
+            estimated_cost_usd=estimate.exact_usd,
+        )
+        files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
+    try:
         with spending.budgeted(owner, estimate):
-            clip = Clip(
-                owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
-                model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
-                negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
-                audio_track=audio_track, audio_start=start, audio_end=end,
-                promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
-                input={"options": {k: v for k, v in (options or {}).items() if v is not None},
-                       "start_time": start, "end_time": end},
-                estimated_cost_usd=estimate.exact_usd,
-            )
-            files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
             clip.save()
             tasks.follow(clip)
+    except BaseException:
+        default_storage.delete(clip.audio_slice.name)  # no row keeps it
+        raise
     return clip
 
 
