@@ -53,9 +53,10 @@ def plan(infos: Sequence[MediaInfo], lengths: Sequence[float] | None) -> tuple[V
     like = next(i.video for i in infos if i.video.signature() == common)  # type: ignore[union-attr]
     if lengths is not None and len(lengths) != len(infos):
         raise ValueError(f"{len(lengths)} lengths for {len(infos)} clips")
-    targets = (frame_counts(lengths, like.fps) if lengths is not None
-               else [parts.frames_of(i.video) for i in infos])  # type: ignore[arg-type]
-    return like, targets
+    if lengths is None:  # all of each clip, at the stitch's frame rate
+        lengths = [i.video.duration if i.video.fps != like.fps else parts.frames_of(i.video) / Fraction(like.fps)  # type: ignore[union-attr]
+                   for i in infos]
+    return like, frame_counts(lengths, like.fps)
 
 
 def stitch(clips: Sequence[Path | Callable[[], Path]], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,

@@ -9,6 +9,7 @@ song's analysis is stored.
 - A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
 - A song's first analysis starts transcribing its lyrics (mv.models.audio sends ``analysed``).
+- A clip that succeeded for its scene makes its part for the scene's slot ahead of the stitch.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def _hand_over_slot(clip: Clip) -> None:
     waiting = jobs.next_waiting(Clip, clip.provider)
     if waiting is not None:
         tasks.follow(waiting)
+
+
+@receiver(jobs.finished, sender=Clip)
+def clip_part_ahead(sender, row: Clip, **kwargs) -> None:
+    """Its part for its slot, made in a worker once this commits (mv.models.parts)."""
+    if row.status == JobStatus.SUCCEEDED and row.scene_id and row.promote_on_success:
+        tasks.prepare_part_later(row)
 
 
 @receiver(jobs.finished, sender=SceneWriting)
