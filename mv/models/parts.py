@@ -166,6 +166,6 @@ def prepare_part(clip) -> ClipPart | None:
             return None
         src = filecache.local_copies([clip.file], workdir)[0]
         dst = workdir / "part.mp4"
-        made = media.make_part(src, dst, mine.video, frames, like, workdir)
+        made = media.parts.make_part(src, dst, mine.video, frames, like, workdir)
         store.keep(0, frames, False, dst, made)
         return store.row(0, frames, False)
