@@ -6,6 +6,7 @@ and removed with its clip. Real ffmpeg on tiny clips encoded as the local render
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import av
@@ -20,6 +21,8 @@ from mv.models import Clip, ClipPart, JobStatus, Stitch
 from mv.models.parts import KeptParts
 from mv.pipeline import projects, rendering, stitching
 from tests.factories import finished_clip, written_project
+from tests.test_scaleout import s3_endpoint, s3_storage  # noqa: F401  (fixtures)
+from tests.test_stitch_fetch import downloads  # noqa: F401  (fixture)
 
 SLOT = 1.7  # seconds: no clip is 1.7 s long, so every clip is trimmed (41, 41, 40 frames of 48)
 
@@ -44,6 +47,10 @@ def closest(frame: np.ndarray, candidates: list[np.ndarray]) -> int:
 
 @pytest.fixture
 def planned(user, song_mp3, tmp_path):
+    return planned_project(user, song_mp3, tmp_path)
+
+
+def planned_project(user, song_mp3, tmp_path):
     """A project of three scenes of 1.7 s under a song, each with a finished 2 s clip whose facts are stored."""
     track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes(), "audio/mpeg"))
     project = written_project(user, scenes=3, audio_track=track, seconds=SLOT)
@@ -182,3 +189,34 @@ def test_two_stitches_keeping_the_same_part_keep_one(planned, tmp_path):
     assert all(k.info.video.frames == 41 for k in kept)
     folder = Path(default_storage.path("parts"))
     assert sorted(p.name for p in folder.iterdir()) == [Path(row.file.name).name]  # the loser's file is gone
+
+
+@pytest.mark.slow
+def test_parts_are_kept_in_s3_and_a_restitch_fetches_only_them_and_the_song(s3_storage, downloads, user, song_mp3,  # noqa: F811
+                                                                           made, tmp_path, settings):
+    project = planned_project(user, song_mp3, tmp_path)
+    stitched(stitching.restitch_project(project), tmp_path)
+    names = set(ClipPart.objects.values_list("file", flat=True))
+    listed = s3_storage.list_objects_v2(Bucket="mv-media", Prefix="parts/").get("Contents", [])
+    assert len(names) == 3 and {o["Key"] for o in listed} == names
+    shutil.rmtree(settings.MV_FILE_CACHE_DIR)  # another machine: nothing cached
+    downloads.clear()
+    made.clear()
+    again = stitching.restitch_project(project)
+    assert made == [] and sorted(downloads) == sorted([*names, project.audio_track.file.name])  # no clip fetched
+    assert media.probe(stitched(again, tmp_path)).video.frames == 122
+    projects.delete_project(project)
+    assert s3_storage.list_objects_v2(Bucket="mv-media", Prefix="parts/").get("KeyCount") == 0
+
+
+def test_parts_of_trimmed_clips_join_by_copy_in_this_process(tmp_path, song_mp3):
+    clips = [preview(tmp_path / f"c{i}.mp4", seed=i) for i in range(4)]
+    song = tmp_path / "song.m4a"
+    media.transcode_song(song_mp3, song)
+    lengths = [1.625, 1.7, 1.75, 1.9]  # 39, 41, 42, 45 frames: cuts in and at the end of groups of B-frames
+    result = media.stitch(clips, tmp_path / "out.mp4", audio=song, workdir=tmp_path, lengths=lengths)
+    frames = sum(media.frame_counts(lengths, "24/1"))
+    assert result.in_process and result.parts_made == 4 and result.reencoded_frames <= 4 * 3
+    info = media.probe(tmp_path / "out.mp4")
+    assert info.video.frames == len(frames_of(tmp_path / "out.mp4")) == frames == 167
+    assert info.video.duration == pytest.approx(frames / 24, abs=1e-9) and info.audio.duration >= frames / 24

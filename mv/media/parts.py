@@ -143,11 +143,13 @@ def _tail(src: Path, video, shown: list[int], kept: int, frames: int, like: Vide
     if len(packets) != frames - kept:
         raise remux.NotCopyable(f"{len(packets)} frames re-encoded, {frames - kept} wanted")
     shift = shown[kept] - min(p.pts for p in packets)
-    for packet in packets:
+    for n, packet in enumerate(packets, 1):
+        # Decoded one frame after another from the copied ones, as in the clip: the part ends
+        # with the clip's own decode delay, so the next clip's first frames never overlap it.
         packet.pts += shift
-        packet.dts += shift
-    if packets[0].dts <= after_dts:
-        raise remux.NotCopyable("the re-encoded frames would decode before the copied ones")
+        packet.dts = after_dts + n * step
+        if packet.dts > packet.pts:
+            raise remux.NotCopyable("the re-encoded frames need more decode delay than the clip has")
     return packets
 
 
