@@ -60,8 +60,10 @@ def _hand_over_slot(clip: Clip) -> None:
 
 @receiver(jobs.finished, sender=Clip)
 def clip_part_ahead(sender, row: Clip, **kwargs) -> None:
-    """Its part for its slot, made in a worker once this commits (mv.models.parts)."""
-    if row.status == JobStatus.SUCCEEDED and row.scene_id and row.promote_on_success:
+    """Its part for its slot, made in a worker once this commits (mv.models.parts); only
+    projects under a song have slots to trim to."""
+    if (row.status == JobStatus.SUCCEEDED and row.scene_id and row.promote_on_success
+            and Project.objects.filter(scenes__pk=row.scene_id, audio_track__isnull=False).exists()):
         tasks.prepare_part_later(row)
 
 
