@@ -220,3 +220,13 @@ def test_parts_of_trimmed_clips_join_by_copy_in_this_process(tmp_path, song_mp3)
     info = media.probe(tmp_path / "out.mp4")
     assert info.video.frames == len(frames_of(tmp_path / "out.mp4")) == frames == 167
     assert info.video.duration == pytest.approx(frames / 24, abs=1e-9) and info.audio.duration >= frames / 24
+
+
+def test_a_clip_that_finishes_for_its_scene_has_its_part_made_ahead_of_any_stitch(planned, made, user):
+    planned.__class__.objects.filter(pk=planned.pk).update(auto_stitch_done=True)  # no automatic stitch follows
+    scene = planned.scenes.get(position=2)
+    clip = rendering.regenerate_scene(scene, owner=user)  # the local renderer: it finishes, then its part is made
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED and not Stitch.objects.exists()
+    part = ClipPart.objects.get(clip=clip)
+    assert part.frames == 40 and len(made) == 1 and media.MediaInfo.from_dict(part.media).video.frames == 40
