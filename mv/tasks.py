@@ -1,4 +1,4 @@
-"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch or a song's analysis.
+"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch, a clip's part or a song's analysis.
 
 Progress lives on our rows, not in the queue. No task sits waiting on a model: a
 prediction's task advances it one step, then re-enqueues itself deferred, so one worker
@@ -22,7 +22,8 @@ from django.tasks import Task, task
 from django.utils import timezone
 
 from mv import jobs
-from mv.models import AudioTrack, Prediction, Stitch
+from mv.models import AudioTrack, Clip, Prediction, Stitch
+from mv.models.parts import prepare_part as prepare_clip_part
 
 logger = logging.getLogger("mv.tasks")
 
@@ -57,6 +58,18 @@ def run_stitch(stitch_id: str) -> None:
     except Exception:
         logger.exception("stitch %s failed unexpectedly", stitch_id)
         stitch.mark_failed("Something went wrong on our side; re-stitch to try again.")
+
+
+@task
+def prepare_part(clip_id: str) -> None:
+    """Make a clip's part for its scene's slot ahead of the stitch (mv.models.parts)."""
+    clip = Clip.objects.select_related("scene__project").filter(pk=clip_id).first()
+    if clip is None:
+        return
+    try:
+        prepare_clip_part(clip)
+    except Exception:  # the stitch makes it then; nothing is lost
+        logger.exception("the part of clip %s could not be made ahead", clip_id)
 
 
 @task
@@ -143,6 +156,13 @@ def stitch_later(stitch: Stitch) -> None:
         holder.stitches.append(stitch)
         return
     _enqueue(run_stitch, stitch_id=str(stitch.pk))
+
+
+def prepare_part_later(clip: Clip) -> None:
+    """Once the current transaction commits, make the clip's part for its slot in a worker
+    (not inside ``held()``: there the stitch, run in the same process, makes it)."""
+    if _held.get() is None:
+        _enqueue(prepare_part, clip_id=str(clip.pk))
 
 
 def analyze_later(track_id: str) -> None:

@@ -17,6 +17,7 @@ from mv.models.base import (
     Prediction,
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
+from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
 from mv.models.webhooks import WebhookDelivery
@@ -28,6 +29,7 @@ __all__ = [
     "AudioTrack",
     "CharacterImage",
     "Clip",
+    "ClipPart",
     "GeneratedName",
     "Job",
     "JobStatus",

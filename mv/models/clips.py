@@ -18,9 +18,10 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import filecache, files, flavors, media
+from mv import files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
+from mv.models.parts import stitch_with_parts
 from mv.models.projects import Project
 from mv.models.scenes import Scene
 from mv.providers import get_provider
@@ -301,7 +302,7 @@ class Stitch(VideoMixin, Job):
     file = models.FileField(upload_to=GeneratedName("stitches"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     num_clips = models.PositiveIntegerField(default=0)
-    reencoded_clips = models.PositiveIntegerField(default=0)  # clips normalised before the copy concat
+    reencoded_clips = models.PositiveIntegerField(default=0)  # clips re-encoded (whole, or their last frames) by this stitch
 
     objects = OwnedQuerySet.as_manager()
 
@@ -328,16 +329,11 @@ class Stitch(VideoMixin, Job):
         try:
             with files.workdir() as workdir:
                 clips, track = self.ordered_clips(), self.audio_track
-                # On S3: fetched at once, or taken from this machine's cache (a re-stitch downloads nothing).
-                paths = filecache.local_copies([c.file for c in clips] + ([track.file or track.original] if track else []),
-                                               workdir)
-                audio = paths.pop() if track is not None else None
-                song = track.media_info() if track is not None else None
+                # Parts kept from earlier stitches are used, the missing ones made and kept; on S3 the
+                # files it reads are fetched at once, or taken from this machine's cache.
                 out = workdir / "stitch.mp4"
-                result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
-                                      suppress_video_audio=self.suppress_video_audio, workdir=workdir,
-                                      lengths=self.planned_lengths(),
-                                      known=[c.media_info(p) for c, p in zip(clips, paths, strict=True)], song=song)
+                result = stitch_with_parts(clips, out, workdir=workdir, track=track, lengths=self.planned_lengths(),
+                                           audio_start=self.audio_start, suppress_video_audio=self.suppress_video_audio)
                 files.store(self.file, out, f"{self.pk}.mp4")
         except (media.MediaError, OSError, ValueError) as exc:
             logger.warning("stitch %s failed: %s", self.pk, exc)

@@ -11,6 +11,7 @@ commits with the finish; tasks are enqueued on commit), or a song's analysis is 
 - A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
 - A song's first analysis starts transcribing its lyrics (mv.models.audio sends ``analysed``).
+- A clip that succeeded for its scene makes its part for the scene's slot ahead of the stitch.
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def start_granted(sender, rows: list, **kwargs) -> None:
     """A start that found slots free granted them to other waiting rows too: start their chains."""
     for row in rows:
         tasks.follow(row)
+
+
+@receiver(jobs.finished, sender=Clip)
+def clip_part_ahead(sender, row: Clip, **kwargs) -> None:
+    """Its part for its slot, made in a worker once this commits (mv.models.parts); only
+    projects under a song have slots to trim to."""
+    if (row.status == JobStatus.SUCCEEDED and row.scene_id and row.promote_on_success
+            and Project.objects.filter(scenes__pk=row.scene_id, audio_track__isnull=False).exists()):
+        tasks.prepare_part_later(row)
 
 
 @receiver(jobs.finished, sender=SceneWriting)

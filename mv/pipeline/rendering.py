@@ -134,6 +134,7 @@ def make_current(clip: Clip) -> Scene:
     if clip.scene is None or clip.status != JobStatus.SUCCEEDED:
         raise Refused("not_ready", "Only a finished clip of a scene can be made current.")
     clip.make_current()
+    tasks.prepare_part_later(clip)  # its part for the slot, ahead of the re-stitch
     clip.scene.refresh_from_db()
     return clip.scene
 
