@@ -18,7 +18,6 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 
 from mv import audio, costs, files, flavors, media, netguard, uploads, waiting
 from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
@@ -45,6 +44,7 @@ from mv.models import (
     Scene,
     Stitch,
     check_range,
+    get_owned,
 )
 from mv.pipeline import characters, projects, rendering, songs, spending, stitching
 
@@ -60,10 +60,8 @@ def _valid(form_class: type[JsonForm], request: HttpRequest) -> JsonForm:
 
 
 def _owned(model: type[models.Model], request: HttpRequest, pk: uuid.UUID | str | None) -> Any:
-    """Ownership and 404 in one place: another user's id is as unknown as a made-up one."""
-    queryset = model.objects.visible_to(request.api_user) if model is not Scene else \
-        Scene.objects.filter(project__in=Project.objects.visible_to(request.api_user)).select_related("project")
-    return get_object_or_404(queryset, pk=pk)
+    """The API caller's row (models.get_owned: another user's id is as unknown as a made-up one)."""
+    return get_owned(Scene.objects.select_related("project") if model is Scene else model, request.api_user, pk)
 
 
 def _flavor(name: str, project: Project | None = None) -> flavors.Flavor:

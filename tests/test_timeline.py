@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from mv.errors import Refused
-from mv.models import AudioTrack, Clip, Stitch, StitchItem
+from mv.models import AudioTrack, Clip, Scene, Stitch, StitchItem
 from mv.pipeline import timeline
 from tests.factories import finished_clip, written_project
 
@@ -29,6 +29,14 @@ def project(user, track):
     stitch = Stitch.objects.create(owner=user, project=project, status="succeeded", num_clips=3)
     StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
     return project
+
+
+def six_second_scenes(project) -> None:
+    """The fixture's scenes made 6 s long (0-6, 6-12, 12-18 s), each with a 6 s clip: a scene
+    that grows past 6 s (and not past the longest clip, 8 s) then needs a new clip."""
+    for scene in project.scenes.all():
+        Scene.objects.filter(pk=scene.pk).update(start=6.0 * scene.position, end=6.0 * (scene.position + 1))
+    Clip.objects.filter(scene__project=project).update(duration=6.0)
 
 
 def slots(project) -> list[tuple[float, float]]:
@@ -139,18 +147,24 @@ def test_duplicating_past_the_end_of_the_song_shortens_the_last_scene(user, trac
     assert len(slots(project)) == 5  # nothing changed
 
 
-def test_only_clips_that_no_longer_fit_their_slot_are_out_of_date(project):
-    timeline.move_boundary(project.scenes.get(position=1), 9.0)
-    assert [s.position for s in timeline.out_of_date(project)] == [0, 1]
+def test_only_clips_that_no_longer_cover_their_slot_are_out_of_date(project):
+    six_second_scenes(project)
+    timeline.move_boundary(project.scenes.get(position=1), 5.0)  # 0-5 s (covered) and 5-12 s (7 s > 6 s)
+    assert [s.position for s in timeline.out_of_date(project)] == [1]
 
 
-def test_bringing_up_to_date_renders_only_the_out_of_date_scenes_for_their_slots_and_re_stitches(project):
+def test_a_scene_longer_than_the_longest_clip_is_covered_by_a_clip_that_long(project):
+    timeline.move_boundary(project.scenes.get(position=1), 10.0)  # 0-10 s with its 8 s clip
+    assert timeline.out_of_date(project) == []
+
+
+def test_bringing_up_to_date_renders_only_the_scenes_without_a_covering_clip_and_re_stitches(project):
     timeline.split_scene(project.scenes.get(position=0))
     old_clips = set(Clip.objects.values_list("pk", flat=True))
     stitches = Stitch.objects.count()
     new = timeline.refresh(project, project.owner)  # runs in-process on the local provider
-    assert sorted(c.scene.position for c in new) == [0, 1]
-    assert sorted(float(c.input["duration"]) for c in new) == [4.0, 4.0]
+    assert [c.scene.position for c in new] == [1]  # the first half's 8 s clip still covers its 4 s
+    assert [c.input["duration"] for c in new] == [4]
     assert old_clips <= set(Clip.objects.values_list("pk", flat=True))  # every old clip is kept
     assert Stitch.objects.count() == stitches + 1  # stitched automatically once all fit
     assert timeline.out_of_date(project) == []
@@ -196,7 +210,8 @@ def test_without_htmx_an_edit_redirects_to_the_page(alice_client, project):
 
 
 def test_the_page_marks_out_of_date_clips_and_an_older_full_video(alice_client, project):
-    timeline.delete_scene(project.scenes.get(position=2))
+    six_second_scenes(project)
+    timeline.delete_scene(project.scenes.get(position=2))  # scene 2 now lasts 12 s: its 6 s clip is short
     html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert 'id="video-stale"' in html and html.count('class="stale-note small"') == 1
     assert "1 scene needs a new clip" in html

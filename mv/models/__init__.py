@@ -15,6 +15,7 @@ from mv.models.base import (
     JobStatus,
     OwnedQuerySet,
     Prediction,
+    get_owned,
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
 from mv.models.projects import Project, ProjectQuerySet
@@ -43,4 +44,5 @@ __all__ = [
     "VideoMixin",
     "WebhookDelivery",
     "check_range",
+    "get_owned",
 ]

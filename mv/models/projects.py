@@ -197,7 +197,7 @@ class Project(models.Model):
 
     def planned_slots(self) -> list[music.Slot] | None:
         """The scenes' slots as they stand (None when a scene has none: no song)."""
-        slots = [scene.as_slot() for scene in self.scenes.order_by("position")]
+        slots = [scene.slot for scene in self.scenes.order_by("position")]
         return slots if slots and all(slots) else None  # type: ignore[return-value]
 
     @property

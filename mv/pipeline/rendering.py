@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from mv import files, flavors, jobs, media, planning, tasks
+from mv import files, flavors, jobs, media, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
@@ -46,8 +46,8 @@ def request_clip(
         character_image = scene.project.character_image
     if generate_audio is None:
         generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
-    if duration is None and scene is not None and scene.slot is not None:
-        duration = planning.clip_seconds_for(scene.slot[1] - scene.slot[0], flavor)  # trimmed to the slot at the stitch
+    if duration is None and scene is not None:
+        duration = scene.clip_seconds(flavor)  # the shortest that covers its slot, trimmed to it at the stitch
     generate_audio = bool(generate_audio)
     seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
     reference = character_image if character_image and character_image.file else None
@@ -141,11 +141,11 @@ def regenerate_scene(scene: Scene, *, owner, lipsync: bool = False, description:
     project = scene.project
     flavor = flavors.resolve(project.config_flavor)
     if lipsync:
-        if project.audio_track is None or scene.current_clip is None or scene.slot is None:
+        slot = scene.slot
+        if project.audio_track is None or scene.current_clip is None or slot is None:
             raise Refused("lipsync_unavailable", "Lipsync needs a song and a finished clip.")
-        start, end = scene.slot
         return request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip, audio_track=project.audio_track,
-                               start_time=start, end_time=end)
+                               start_time=slot.start, end_time=slot.end)
     if description and (description, negative_description) != (scene.description, scene.negative_description):
         scene.update_prompt(description, negative_description)
     return request_clip(owner=owner, flavor=flavor, prompt=scene.description,

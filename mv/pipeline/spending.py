@@ -99,10 +99,10 @@ def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
 def regenerate_estimate(scene: Scene, *, lipsync: bool = False) -> costs.Estimate:
     """The scene card's Regenerate (a new clip), or Regenerate with lipsync (its slot of the song)."""
     flavor = flavors.resolve(scene.project.config_flavor)
-    if lipsync and scene.slot is not None:
-        start, end = scene.slot
-        return lipsync_estimate(flavor, round(end - start, 6))
-    return clip_estimate(flavor)
+    slot = scene.slot
+    if lipsync and slot is not None:
+        return lipsync_estimate(flavor, round(slot.length, 6))
+    return clip_estimate(flavor, seconds=scene.clip_seconds(flavor))  # the length it is asked for
 
 
 def retry_estimate(clip: Clip) -> costs.Estimate:

@@ -3,7 +3,7 @@ and bring the video up to date afterwards.
 
 Every edit keeps every clip (a deleted scene's clips stay stored, without a scene) and
 changes only the slots it touches. A scene whose current clip no longer fits its slot is
-out of date (`status.clip_fits`); `refresh` renders just those, and once every scene has a
+out of date (`Scene.fits`); `refresh` renders just those, and once every scene has a
 fitting clip the full video is re-stitched (here after an edit, in followups after a render).
 """
 
@@ -18,14 +18,6 @@ from mv.models import ACTIVE_STATUSES, Clip, Project, Scene, Stitch
 from mv.pipeline import rendering, stitching
 
 MIN_SLOT = 0.5  # seconds: no edit leaves a scene shorter than this
-
-
-def _range(project: Project) -> tuple[float, float] | None:
-    """The part of the song the scenes cover (None without a song)."""
-    track = project.audio_track
-    if track is None:
-        return None
-    return project.audio_start, min(project.song_end or track.duration, track.duration)
 
 
 def beats(project: Project) -> list[float]:
@@ -60,7 +52,7 @@ def split_scene(scene: Scene, at: float | None = None) -> Scene:
     project = scene.project
     if scene.slot is None:
         raise Refused("no_song", "Scenes can be split only in a project with a song; duplicate it instead.")
-    start, end = scene.slot
+    start, end = scene.slot.start, scene.slot.end
     if end - start < 2 * MIN_SLOT:
         raise Refused("too_short", "This scene is too short to split.")
     cut = _snap(project, (start + end) / 2 if at is None else at, start, end)
@@ -119,7 +111,7 @@ def move_boundary(scene: Scene, at: float) -> Scene:
         raise Refused("first_scene", "The first scene starts where the song starts; move the song's start instead.")
     previous = project.scenes.get(position=scene.position - 1)
     low, high = previous.start, scene.end
-    song = _range(project)
+    song = project.song_range
     if song is not None:
         low, high = max(low, song[0]), min(high, song[1])
     if high - low < 2 * MIN_SLOT:
@@ -157,7 +149,7 @@ def move_scene(scene: Scene, to: int) -> Scene:
 def _replan(project: Project, scenes: list[Scene], *, keep_lengths: bool) -> None:
     """Lay the scenes end to end from the first one's start, each keeping its length, and
     end the last ones at the end of the song. Only changed slots are written."""
-    song = _range(project)
+    song = project.song_range
     if song is None or not scenes:
         return
     cursor = min(s.start for s in scenes if s.start is not None)
@@ -175,7 +167,7 @@ def out_of_date(project: Project) -> list[Scene]:
     """Scenes without a clip, or whose clip no longer fits their slot, and nothing rendering."""
     scenes = list(project.scenes.select_related("current_clip").order_by("position"))
     busy = set(Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).values_list("scene_id", flat=True))
-    return [s for s in scenes if s.pk not in busy and not status.clip_fits(s, s.current_clip)]
+    return [s for s in scenes if s.pk not in busy and not s.fits(s.current_clip)]
 
 
 def refresh(project: Project, owner) -> list[Clip]:
@@ -184,15 +176,10 @@ def refresh(project: Project, owner) -> list[Clip]:
     flavor = flavors.resolve(project.config_flavor)
     stale = out_of_date(project)
     clips = [rendering.request_clip(owner=owner, flavor=flavor, prompt=s.description,
-                                    negative_prompt=s.negative_description, scene=s,
-                                    duration=_slot_length(s), refit=True) for s in stale]
+                                    negative_prompt=s.negative_description, scene=s, refit=True) for s in stale]
     if not clips and not _restitch_if_ready(project):
         raise Refused("up_to_date", "Everything is up to date.")
     return clips
-
-
-def _slot_length(scene: Scene) -> float | None:
-    return round(scene.end - scene.start, 3) if scene.slot is not None else None
 
 
 def _restitch_if_ready(project: Project) -> Stitch | None:
@@ -204,7 +191,7 @@ def _restitch_if_ready(project: Project) -> Stitch | None:
         if latest is None or not stitching.all_scenes_ready(locked):
             return None
         scenes = list(locked.scenes.select_related("current_clip").order_by("position"))
-        if not all(status.clip_fits(s, s.current_clip) for s in scenes):
+        if not all(s.fits(s.current_clip) for s in scenes):
             return None
         if status.stitch_is_current(latest, scenes):
             return None
