@@ -69,6 +69,33 @@ class SceneState:
         return bool(clip is not None and clip.input.get("reference_dropped"))
 
 
+def card_key(state: SceneState) -> tuple:
+    """Everything a scene card shows, so an edit's answer swaps only the cards it changed."""
+    scene = state.scene
+    return (state.pk, scene.start, scene.end, scene.section, scene.description, scene.negative_description,
+            scene.current_clip_id, getattr(state.active, "pk", None), getattr(state.failed, "pk", None),
+            state.out_of_date, len(state.history))
+
+
+def changed_places(before: list[SceneState], after: list[SceneState]) -> list[int]:
+    """The places (0-based) whose card differs after an edit, among those that exist after it.
+    A change in the number of scenes changes the last card (its "Later" button) too, and every
+    card when it crosses one scene (their Delete buttons)."""
+    if len(before) != len(after) and min(len(before), len(after)) <= 1:
+        return list(range(len(after)))
+    changed = {i for i, state in enumerate(after) if i >= len(before) or card_key(before[i]) != card_key(state)}
+    if len(before) != len(after):
+        changed |= {len(after) - 1, min(len(before), len(after)) - 1}
+    return sorted(i for i in changed if 0 <= i < len(after))
+
+
+def video_key(video: dict) -> tuple:
+    """What the Full Video section shows: it is swapped (restarting its player) only when this changes."""
+    stitch, poster = video["stitch"], video["poster_clip"]
+    return (getattr(stitch, "pk", None), getattr(stitch, "status", None), video["stitch_stale"],
+            getattr(poster, "pk", None))
+
+
 def to_render(states: list[SceneState]) -> int:
     """The banner's count: the scenes "Bring the video up to date" renders."""
     return sum(1 for s in states if s.needs_clip)

@@ -86,8 +86,10 @@ def _page_context(project: Project) -> dict[str, Any]:
         "reference_note": status.reference_note(project),
         "plan_pending": plan_pending,
         # Named though empty: a missing variable costs an exception per card.
+        "scene_count": len(states),
         **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "flavor_error",
-                         "oob_flavor")),
+                         "oob_flavor", "edited", "refresh_error", "oob_video", "oob_timeline", "oob_banner",
+                         "oob_place")),
     }
 
 

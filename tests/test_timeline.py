@@ -4,6 +4,9 @@ where the re-stitch is what is tested)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from mv.errors import Refused
@@ -27,7 +30,7 @@ def project(user, track):
     clips = [finished_clip(scene) for scene in project.scenes.order_by("position")]
     Clip.objects.filter(pk__in=[c.pk for c in clips]).update(file="clips/stored.mp4")  # a stitch needs files
     stitch = Stitch.objects.create(owner=user, project=project, status="succeeded", num_clips=3)
-    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i, length=8.0) for i, c in enumerate(clips))
     return project
 
 
@@ -37,6 +40,7 @@ def six_second_scenes(project) -> None:
     for scene in project.scenes.all():
         Scene.objects.filter(pk=scene.pk).update(start=6.0 * scene.position, end=6.0 * (scene.position + 1))
     Clip.objects.filter(scene__project=project).update(duration=6.0)
+    StitchItem.objects.filter(stitch__project=project).update(length=6.0)
 
 
 def slots(project) -> list[tuple[float, float]]:
@@ -179,18 +183,45 @@ def test_bringing_an_up_to_date_project_up_to_date_is_refused(project):
 # --- the views ----------------------------------------------------------------------------------
 
 
-def test_the_split_view_returns_the_studio_partial(alice_client, project):
-    scene = project.scenes.get(position=0)
-    response = alice_client.post(f"/scenes/{scene.pk}/split/", {"at": ""}, **HX)
+def oob_ids(html: str) -> list[str]:
+    """The ids an answer swaps out of band, in order (a delete as "-id", an append as "+id")."""
+    found = []
+    for match in re.finditer(r'<(\w+) ([^>]*)hx-swap-oob="([^"]+)"', html):
+        attrs, how = match.group(2), match.group(3)
+        if how.startswith("beforeend:"):
+            found.append("+" + re.search(r'id="([^"]+)"', html[match.end():]).group(1))
+        else:
+            found.append(("-" if how == "delete" else "") + re.search(r'id="([^"]+)"', attrs).group(1))
+    return found
+
+
+def test_a_boundary_move_swaps_only_the_two_cards_it_changed_and_the_parts_that_count_them(alice_client, project):
+    six_second_scenes(project)
+    second = project.scenes.get(position=1)
+    response = alice_client.post(f"/scenes/{second.pk}/boundary/", {"start": "5"}, **HX)
     html = response.content.decode()
-    assert response.status_code == 200 and html.startswith('\n<div id="studio"') or 'id="studio"' in html
-    assert "<html" not in html and html.count('class="tl-thumb') == 4 and "Bring the video up to date" in html
+    assert response.status_code == 200 and "<html" not in html and 'id="studio"' not in html
+    assert oob_ids(html) == ["place-1", "place-2", "timeline", "counts", "banner", "project-costs", "full-video"]
+    assert "1 scene needs a new clip" in html and 'id="video-stale"' in html  # the cut is no longer where it was
+    assert f'<details class="menu scene-edit" open>\n        <summary class="button ghost" id="edit-{second.pk}">' in html
+    assert json.loads(response["HX-Trigger-After-Settle"]) == {"studio-edited": {"scene": str(second.pk)}}
 
 
-def test_a_refused_edit_shows_its_message(alice_client, project):
+def test_splitting_appends_a_place_and_deleting_removes_the_last(alice_client, project):
+    first = project.scenes.get(position=0)
+    html = alice_client.post(f"/scenes/{first.pk}/split/", {"at": ""}, **HX).content.decode()
+    assert oob_ids(html)[:4] == ["place-1", "place-2", "place-3", "+place-4"]
+    html = alice_client.post(f"/scenes/{first.pk}/delete/", **HX).content.decode()
+    assert oob_ids(html)[:4] == ["place-1", "place-2", "place-3", "-place-4"]
+
+
+def test_a_refused_edit_shows_its_message_in_the_edited_card_only(alice_client, project):
     scene = project.scenes.get(position=0)
-    html = alice_client.post(f"/scenes/{scene.pk}/boundary/", {"start": "3"}, **HX).content.decode()
-    assert 'id="edit-error"' in html and "The first scene starts where the song starts" in html
+    Scene.objects.filter(pk=scene.pk).update(end=0.6)
+    html = alice_client.post(f"/scenes/{scene.pk}/split/", {"at": ""}, **HX).content.decode()
+    assert oob_ids(html)[0] == "place-1" and html.count("place-") == 1
+    card = html.split('id="place-1"')[1].split('id="timeline"')[0]
+    assert 'id="edit-error"' in card and "This scene is too short to split." in card
 
 
 def test_edit_views_answer_405_to_get_and_404_for_another_users_scene(alice_client, client, other_user, project):

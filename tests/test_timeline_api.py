@@ -102,6 +102,20 @@ def test_moving_a_boundary_snaps_it_to_a_beat_and_names_the_scene_its_clip_no_lo
     assert body["scenes_to_render"] == []  # 4.5 s: covered (the first scene's 11.5 s is as long as clips go)
 
 
+def test_after_a_boundary_move_the_page_says_the_full_video_is_older_and_counts_what_the_api_names(
+        api, alice_client, project):
+    Clip.objects.filter(scene__project=project).update(duration=6.0)  # 6 s clips in 6 s scenes, stitched so
+    for each in project.scenes.all():
+        Scene.objects.filter(pk=each.pk).update(start=6.0 * each.position, end=6.0 * (each.position + 1))
+    StitchItem.objects.update(length=6.0)
+    assert "Older than the scenes" not in alice_client.get(project.get_absolute_url()).content.decode()
+    body = post(api, f"/api/mv/scenes/{scene(project, 2).pk}/boundary", {"start": 11.5}).json()
+    assert body["scenes_to_render"] == [str(scene(project, 2).pk)]  # 6-11.5 s still covered; 11.5-18 s not
+    html = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "Older than the scenes" in html and 'id="video-stale"' in html
+    assert f"{len(body['scenes_to_render'])} scene needs a new clip" in html
+
+
 def test_bringing_up_to_date_renders_what_is_out_of_date_and_then_says_it_is(api, project):
     post(api, f"/api/mv/scenes/{scene(project, 0).pk}/split")
     response = post(api, f"/api/mv/projects/{project.pk}/bring_up_to_date", {"wait": 60})
