@@ -136,19 +136,33 @@ def test_reordering_to_a_place_that_does_not_exist_is_refused(project):
     assert refused.value.message == "Choose a place between 1 and 3."
 
 
-def test_duplicating_inserts_a_copy_as_long_as_the_scene_and_pushes_the_rest_back(project):
-    copy = timeline.duplicate_scene(project.scenes.get(position=0))
-    assert copy.position == 1 and copy.current_clip is None
-    assert slots(project) == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
+def test_duplicating_splits_the_scenes_slot_into_two_scenes_with_its_prompt_the_copy_needing_a_clip(project):
+    first = project.scenes.get(position=0)
+    copy = timeline.duplicate_scene(first)
+    assert copy.position == 1 and copy.current_clip is None and copy.description == "scene 1"
+    assert slots(project) == [(0.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 24.0)]  # the part stays filled
     assert descriptions(project) == ["scene 1", "scene 1", "scene 2", "scene 3"]
+    assert [s.pk for s in timeline.out_of_date(project)] == [copy.pk]  # the original's clip still covers it
 
 
-def test_duplicating_past_the_end_of_the_song_shortens_the_last_scene(user, track):
-    project = written_project(user, scenes=5, audio_track=track)  # 0-40 s, the song is full
-    with pytest.raises(Refused) as refused:
-        timeline.duplicate_scene(project.scenes.get(position=0))
-    assert refused.value.code == "no_room"
-    assert len(slots(project)) == 5  # nothing changed
+def test_duplicating_cuts_on_the_beat_nearest_the_middle_that_keeps_both_halves_a_clip_long(user, track):
+    track.analysis = {"beats": [3.95, 6.2, 8.0]}  # 3.95 s is nearest the middle of 0-10 s, but too early
+    track.save(update_fields=["analysis"])
+    project = written_project(user, scenes=2, audio_track=track, seconds=10.0)
+    timeline.duplicate_scene(project.scenes.get(position=0))
+    assert slots(project) == [(0.0, 6.2), (6.2, 10.0), (10.0, 20.0)]
+    timeline.duplicate_scene(project.scenes.get(position=0))  # 0-6.2 s: shorter than two 4 s clips
+    assert slots(project)[:3] == [(0.0, 3.95), (3.95, 6.2), (6.2, 10.0)]
+
+
+def test_a_fresh_project_that_fills_the_whole_song_can_duplicate_any_scene(user, track):
+    project = written_project(user, scenes=5, audio_track=track)  # 0-40 s: the song is full
+    for position in (0, 4, 2):
+        timeline.duplicate_scene(project.scenes.get(position=position))
+    assert len(slots(project)) == 8 and slots(project)[0][0] == 0.0 and slots(project)[-1][1] == 40.0
+    short = written_project(user, scenes=2, audio_track=track, seconds=3.0)  # shorter than two 4 s clips
+    timeline.duplicate_scene(short.scenes.get(position=0))
+    assert slots(short) == [(0.0, 1.5), (1.5, 3.0), (3.0, 6.0)]
 
 
 def test_only_clips_that_no_longer_cover_their_slot_are_out_of_date(project):

@@ -69,7 +69,7 @@ def test_duplicating_a_scene_puts_a_copy_after_it(api, project):
     second = scene(project, 1)
     body = post(api, f"/api/mv/scenes/{second.pk}/duplicate").json()
     assert body["scene"]["position"] == 2 and body["scene"]["description"] == "scene 2"
-    assert slots(project) == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
+    assert slots(project) == [(0.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 24.0)]  # its slot, split
     assert body["scenes_to_render"] == [body["scene"]["id"]]
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F
 
-from mv import flavors, status
+from mv import flavors, planning, status
 from mv.errors import Refused
 from mv.models import ACTIVE_STATUSES, Clip, Project, Scene, Stitch
 from mv.pipeline import rendering, stitching
@@ -27,12 +27,12 @@ def beats(project: Project) -> list[float]:
     return [float(b) for b in analysis.get("beats") or []]
 
 
-def _snap(project: Project, t: float, low: float, high: float) -> float:
-    """The beat nearest to t strictly inside (low, high), else t clamped into it."""
-    inside = [b for b in beats(project) if low + MIN_SLOT <= b <= high - MIN_SLOT]
+def _snap(project: Project, t: float, low: float, high: float, margin: float = MIN_SLOT) -> float:
+    """The beat nearest to t at least `margin` inside (low, high), else t clamped into it."""
+    inside = [b for b in beats(project) if low + margin <= b <= high - margin]
     if inside:
         return min(inside, key=lambda b: abs(b - t))
-    return round(min(max(t, low + MIN_SLOT), high - MIN_SLOT), 3)
+    return round(min(max(t, low + margin), high - margin), 3)
 
 
 def _ordered(project: Project) -> list[Scene]:
@@ -46,16 +46,17 @@ def _shift_after(project: Project, position: int, by: int) -> None:
     project.scenes.filter(position__gt=1000).update(position=F("position") - 1000 + by)
 
 
-def split_scene(scene: Scene, at: float | None = None) -> Scene:
-    """Add a scene by cutting this one in two (at the beat nearest `at`, by default its middle);
-    the new second half starts with the same prompt and no clip."""
+def split_scene(scene: Scene, at: float | None = None, *, margin: float = MIN_SLOT) -> Scene:
+    """Add a scene by cutting this one in two (at the beat nearest `at`, by default its middle,
+    each half at least `margin` long); the new second half starts with the same prompt and no
+    clip (the first keeps its clip, which still covers its shorter slot)."""
     project = scene.project
     if scene.slot is None:
         raise Refused("no_song", "Scenes can be split only in a project with a song; duplicate it instead.")
     start, end = scene.slot.start, scene.slot.end
     if end - start < 2 * MIN_SLOT:
         raise Refused("too_short", "This scene is too short to split.")
-    cut = _snap(project, (start + end) / 2 if at is None else at, start, end)
+    cut = _snap(project, (start + end) / 2 if at is None else at, start, end, margin)
     with transaction.atomic():
         _shift_after(project, scene.position, 1)
         Scene.objects.filter(pk=scene.pk).update(end=cut)
@@ -67,16 +68,18 @@ def split_scene(scene: Scene, at: float | None = None) -> Scene:
 
 
 def duplicate_scene(scene: Scene) -> Scene:
-    """A copy right after this scene, as long as it; the later scenes move back and the last
-    ones end at the end of the song."""
+    """Two scenes with this scene's prompt where it was: its slot split on the beat nearest its
+    middle (each half at least the video model's shortest clip when the scene is two of those
+    long), the copy second and needing a clip. The scenes always fill the chosen part of the
+    song, so a copy can only take time from its original. Without a song: a copy right after it."""
     project = scene.project
+    if scene.slot is not None:
+        shortest = min(planning.durations(flavors.resolve(project.config_flavor)))
+        return split_scene(scene, margin=shortest if scene.slot.length >= 2 * shortest else MIN_SLOT)
     with transaction.atomic():
         _shift_after(project, scene.position, 1)
         copy = Scene.objects.create(project=project, position=scene.position + 1, description=scene.description,
-                                    negative_description=scene.negative_description, start=scene.start,
-                                    end=scene.end, section=scene.section, energy=scene.energy)
-        if scene.slot is not None:
-            _replan(project, _ordered(project), keep_lengths=True)
+                                    negative_description=scene.negative_description)
     _restitch_if_ready(project)
     return copy
 
