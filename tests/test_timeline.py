@@ -145,14 +145,14 @@ def test_duplicating_splits_the_scenes_slot_into_two_scenes_with_its_prompt_the_
     assert [s.pk for s in timeline.out_of_date(project)] == [copy.pk]  # the original's clip still covers it
 
 
-def test_duplicating_cuts_on_the_beat_nearest_the_middle_that_keeps_both_halves_a_clip_long(user, track):
-    track.analysis = {"beats": [3.95, 6.2, 8.0]}  # 3.95 s is nearest the middle of 0-10 s, but too early
+def test_duplicating_cuts_on_no_beat_that_would_leave_a_half_shorter_than_a_clip(user, track):
+    track.analysis = {"beats": [3.95, 6.2, 8.0]}  # around the middle of 0-10 s, each leaves a half < 4 s
     track.save(update_fields=["analysis"])
     project = written_project(user, scenes=2, audio_track=track, seconds=10.0)
     timeline.duplicate_scene(project.scenes.get(position=0))
-    assert slots(project) == [(0.0, 6.2), (6.2, 10.0), (10.0, 20.0)]
-    timeline.duplicate_scene(project.scenes.get(position=0))  # 0-6.2 s: shorter than two 4 s clips
-    assert slots(project)[:3] == [(0.0, 3.95), (3.95, 6.2), (6.2, 10.0)]
+    assert slots(project) == [(0.0, 5.0), (5.0, 10.0), (10.0, 20.0)]
+    timeline.duplicate_scene(project.scenes.get(position=0))  # 0-5 s: shorter than two 4 s clips, still cut
+    assert slots(project)[:3] == [(0.0, 3.95), (3.95, 5.0), (5.0, 10.0)]
 
 
 def test_a_fresh_project_that_fills_the_whole_song_can_duplicate_any_scene(user, track):
