@@ -165,6 +165,29 @@ def test_a_fresh_project_that_fills_the_whole_song_can_duplicate_any_scene(user,
     assert slots(short) == [(0.0, 1.5), (1.5, 3.0), (3.0, 6.0)]
 
 
+def test_prompts_that_say_their_part_are_renumbered_after_a_reorder_split_or_delete(project):
+    for scene in project.scenes.all():
+        Scene.objects.filter(pk=scene.pk).update(description=f"Shot {scene.position + 1}. Part {scene.position + 1} of 3.")
+    timeline.move_scene(project.scenes.get(position=2), 0)
+    assert descriptions(project) == ["Shot 3. Part 1 of 3.", "Shot 1. Part 2 of 3.", "Shot 2. Part 3 of 3."]
+    timeline.split_scene(project.scenes.get(position=0))
+    assert descriptions(project)[:2] == ["Shot 3. Part 1 of 4.", "Shot 3. Part 2 of 4."]
+    timeline.delete_scene(project.scenes.get(position=0))
+    assert descriptions(project) == ["Shot 3. Part 1 of 3.", "Shot 1. Part 2 of 3.", "Shot 2. Part 3 of 3."]
+
+
+def test_the_local_scene_writer_ends_each_sentence_with_one_full_stop():
+    from mv import flavors
+    from mv.providers.base import SceneRequest
+    from mv.providers.local import LocalProvider
+
+    request = SceneRequest(idea="A packed room.", character_description="", character_characteristics="calm",
+                           number_of_scenes=2, video_type="music video", video_characteristics="warm light",
+                           camera_angle="eye level", mode="music_video", scene_plan="")
+    text = LocalProvider().start_scenes(flavors.resolve("default"), request).text
+    assert "A packed room. Part 1 of 2. Look: warm light." in text and ".." not in text
+
+
 def test_only_clips_that_no_longer_cover_their_slot_are_out_of_date(project):
     six_second_scenes(project)
     timeline.move_boundary(project.scenes.get(position=1), 5.0)  # 0-5 s (covered) and 5-12 s (7 s > 6 s)

@@ -9,6 +9,8 @@ fitting clip the full video is re-stitched (here after an edit, in followups aft
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.db.models import F
 
@@ -33,6 +35,19 @@ def _snap(project: Project, t: float, low: float, high: float, margin: float = M
     if inside:
         return min(inside, key=lambda b: abs(b - t))
     return round(min(max(t, low + margin), high - margin), 3)
+
+
+PART = re.compile(r"\bPart \d+ of \d+\b")  # how a written prompt says where its scene is in the story
+
+
+def _renumber(project: Project) -> None:
+    """Prompts that say where their scene is ("Part 2 of 6") say it again after an edit that
+    added, removed or moved scenes."""
+    scenes = list(project.scenes.order_by("position").only("pk", "position", "description"))
+    for each in scenes:
+        text = PART.sub(f"Part {each.position + 1} of {len(scenes)}", each.description)
+        if text != each.description:
+            Scene.objects.filter(pk=each.pk).update(description=text)
 
 
 def _ordered(project: Project) -> list[Scene]:
@@ -63,7 +78,9 @@ def split_scene(scene: Scene, at: float | None = None, *, margin: float = MIN_SL
         added = Scene.objects.create(project=project, position=scene.position + 1, description=scene.description,
                                      negative_description=scene.negative_description, start=cut, end=end,
                                      section=scene.section, energy=scene.energy)
+        _renumber(project)
     _restitch_if_ready(project)
+    added.refresh_from_db()
     return added
 
 
@@ -80,7 +97,9 @@ def duplicate_scene(scene: Scene) -> Scene:
         _shift_after(project, scene.position, 1)
         copy = Scene.objects.create(project=project, position=scene.position + 1, description=scene.description,
                                     negative_description=scene.negative_description)
+        _renumber(project)
     _restitch_if_ready(project)
+    copy.refresh_from_db()
     return copy
 
 
@@ -101,6 +120,7 @@ def delete_scene(scene: Scene) -> None:
         position = scene.position
         scene.delete()  # clips keep their rows (scene set to null)
         _shift_after(project, position, -1)
+        _renumber(project)
     _restitch_if_ready(project)
 
 
@@ -144,6 +164,7 @@ def move_scene(scene: Scene, to: int) -> Scene:
             Scene.objects.filter(pk=each.pk).update(position=position)
         if scene.slot is not None:
             _replan(project, scenes, keep_lengths=True)
+        _renumber(project)
     scene.refresh_from_db()
     _restitch_if_ready(project)
     return scene
