@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from mv import audio, costs, files, flavors, jobs, media, music, planning, tasks
@@ -55,6 +57,17 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="admin", help="owner of the project (created if missing)")
 
     def handle(self, *args, **o) -> None:
+        """The progress bars say what happens; the app's own notes are shown with -v 2."""
+        logger = logging.getLogger("mv")
+        level = logger.level
+        if o["verbosity"] < 2:
+            logger.setLevel(logging.WARNING)
+        try:
+            self._make(o)
+        finally:
+            logger.setLevel(level)
+
+    def _make(self, o: dict) -> None:
         song = Path(o["audio"])
         if not song.is_file():
             raise CommandError(f"no such file: {song}")
@@ -79,6 +92,8 @@ class Command(BaseCommand):
         if self._plan(flavor, slots, lipsync_numbers, o):
             return
         progress = Progress(self.stderr)
+        # One process, no server: the database is brought up to date here (a fresh clone has none yet).
+        call_command("migrate", interactive=False, verbosity=0)
         owner, _ = get_user_model().objects.get_or_create(username=o["user"])
         try:
             track = audio.import_upload(owner, SimpleUploadedFile(song.name, song.read_bytes()))
