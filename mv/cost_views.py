@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from mv import flavors
+from mv import flavors, planning
 from mv.errors import Refused
 from mv.forms.pages import PlanEstimateForm
 from mv.models import AudioTrack, Project
@@ -26,7 +26,8 @@ def plan_estimate(data: Any, user: Any = None) -> dict[str, Any]:
     one of ``user``'s songs chosen, its range planned as the project would be)."""
     form = PlanEstimateForm(data)
     if not form.is_valid():
-        return {"estimate": None, "estimate_error": "choose between 1 and 20 scenes and a range in seconds to see the price"}
+        most = planning.max_scenes()
+        return {"estimate": None, "estimate_error": f"choose between 1 and {most} scenes and a range in seconds to see the price"}
     choices = form.cleaned_data
     flavor = flavors.resolve(choices["config_flavor"] or flavors.DEFAULT)
     track = None

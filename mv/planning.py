@@ -11,6 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from mv import music
 from mv.errors import Refused
 from mv.flavors import Flavor
@@ -27,6 +29,16 @@ RANGE_NAMES = ("song_start", "song_end")
 def durations(flavor: Flavor) -> list[int]:
     """The clip lengths the flavor's video model can make, in seconds."""
     return [int(d) for d in flavor.get("image_params", "video_durations", used_in="mv.planning: clip durations")]
+
+
+def max_scenes() -> int:
+    """The most scenes a project may ask for: as many as the longest song accepted
+    (MV_MAX_SONG_SECONDS) holds at the shortest clip any flavor makes. Whether a count fits the
+    chosen part is the plan's own check (`plan_does_not_fit`, naming the numbers)."""
+    from mv import flavors
+
+    shortest = min(min(durations(flavors.resolve(name))) for name in flavors.names())
+    return music.count_range(settings.MV_MAX_SONG_SECONDS, [shortest])[1]
 
 
 def analysis_of(track: AudioTrack) -> music.Analysis | None:

@@ -75,8 +75,9 @@ class Command(BaseCommand):
             raise CommandError("--out is required (where to write the final mp4), unless --dry-run")
         if o["max_cost"] is not None and not 0 <= o["max_cost"] < float("inf"):
             raise CommandError("--max-cost must be a number of US dollars, 0 or more")
-        if o["scenes"] is not None and not 1 <= o["scenes"] <= 20:
-            raise CommandError("--scenes must be between 1 and 20")
+        most = planning.max_scenes()
+        if o["scenes"] is not None and not 1 <= o["scenes"] <= most:
+            raise CommandError(f"--scenes must be between 1 and {most}")
         try:
             flavor = flavors.resolve(o["flavor"])
         except flavors.InvalidFlavorName as exc:
