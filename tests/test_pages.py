@@ -288,11 +288,11 @@ def test_lipsync_slice_is_the_scenes_slot_whatever_the_clip_lengths(alice_client
 
 
 def test_create_errors_open_the_configuration_and_keep_what_was_typed(alice_client):
-    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "number_of_scenes": "50",
+    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "number_of_scenes": "500",
                                                  "video_description": "neon city", "url": "https://example.com/a.mp3",
                                                  "character_description": "x" * 6000}).content.decode()
     assert '<details class="card collapsible" id="section-config" open>' in html
-    assert "Ensure this value is less than or equal to 20" in html
+    assert "Ensure this value is less than or equal to 450" in html
     assert "Ensure this value has at most" in html  # the character description's limit, next to it
     assert 'value="https://example.com/a.mp3"' in html and "neon city" in html
     assert Project.objects.count() == 0
