@@ -38,7 +38,8 @@ def plan_estimate(data: Any, user: Any = None) -> dict[str, Any]:
             estimate = spending.song_estimate(track, flavor, start=choices["audio_start"], end=choices["song_end"],
                                               count=choices["number_of_scenes"])
         except Refused as exc:
-            return {"estimate": None, "estimate_error": exc.message, "flavor_name": flavor.name}
+            message = planning.range_message(track, choices["audio_start"]) if exc.code == "invalid_times" else exc.message
+            return {"estimate": None, "estimate_error": message, "flavor_name": flavor.name}
         return {"estimate": estimate, "flavor_name": flavor.name}
     count = choices["number_of_scenes"] or int(
         flavor.get("parameters", "number_of_scenes", used_in="mv.cost_views: scene count in the estimate"))

@@ -90,6 +90,14 @@ def plan_for(duration: float, analysis: music.Analysis | None, lyrics: Sequence[
         raise Refused("plan_does_not_fit", str(exc), details) from None
 
 
+def range_message(track: AudioTrack, start: float | None) -> str:
+    """What the create page says of a part of the song the track cannot give (the API's
+    `invalid_times` names its fields instead)."""
+    if start is not None and (start < 0 or start >= track.duration):
+        return f"The start must be between 0 and the song's length ({track.duration:.2f} s)."
+    return f"The end must be after the start and at most the song's length ({track.duration:.2f} s)."
+
+
 def slots_from(stored: Sequence[dict[str, Any]]) -> list[music.Slot]:
     """Slots as stored on a scene writing (Slot.to_dict)."""
     return [music.Slot(float(s["start"]), float(s["end"]), str(s.get("section") or ""),

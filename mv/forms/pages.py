@@ -92,8 +92,7 @@ class ProjectCreateForm(forms.Form):
                           flavor=flavors.resolve(data["config_flavor"]))
         except Refused as exc:
             if exc.code == "invalid_times":
-                self.add_error("song_end", f"The end must be after the start and at most the song's length "
-                                           f"({track.duration:.2f} s).")
+                self.add_error("song_end", planning.range_message(track, start))
             else:
                 self.add_error("number_of_scenes" if count else "song_end", exc.message)
 
