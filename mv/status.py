@@ -123,8 +123,9 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
     done = bool(stitch and stitch.status == JobStatus.SUCCEEDED)
     stale = done and not stitch_is_current(stitch, scenes)  # type: ignore[arg-type]
     first = stitch.items.select_related("clip").order_by("position").first() if done else None  # type: ignore[union-attr]
+    ready = project.scenes_status == Project.ScenesStatus.READY and bool(scenes)
     return {"stitch": stitch, "poster_clip": first.clip if first is not None and first.clip.poster else None,
-            "stitch_stale": stale}
+            "stitch_stale": stale, "can_restitch": ready and all(s.current_clip_id for s in scenes)}
 
 
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"
