@@ -110,6 +110,8 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
         context = _page_context(project)
         response = render(request, f"{QUICK_GEN}#studio", context)
         return _stop_polling_if(response, not context["plan_pending"])
+    if target == "banner":  # after a clip finished or a new stitch: the count and "older" again
+        return render(request, f"{QUICK_GEN}#banner", _page_context(project))
     if target == "full-video":
         video = status.full_video(project)
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})

@@ -257,12 +257,16 @@ def test_clip_status_has_the_full_video_fetch_itself_only_when_a_new_stitch_exis
     shown = project.stitches.get()
     same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
     assert 'id="full-video"' not in same.content.decode() and 'id="counts"' in same.content.decode()
-    assert "HX-Trigger" not in same
+    assert json.loads(same["HX-Trigger"]) == {"clip-finished": {}}  # the banner counts again
     stitching.restitch_project(project)
     newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
-    assert 'id="full-video"' not in newer.content.decode() and json.loads(newer["HX-Trigger"]) == {"new-stitch": {}}
+    assert 'id="full-video"' not in newer.content.decode()
+    assert json.loads(newer["HX-Trigger"]) == {"clip-finished": {}, "new-stitch": {}}
     page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()  # the section listens for that event
     assert 'hx-trigger="new-stitch from:body"' in page.split('id="full-video"')[1].split(">")[0]
+    assert 'hx-trigger="new-stitch from:body, clip-finished from:body"' in page.split('id="banner"')[1].split(">")[0]
+    banner = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="banner", **HX).content.decode()
+    assert banner.lstrip().startswith('<div id="banner"') and "<html" not in banner
 
 
 def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbnail(alice_client, song_project):
