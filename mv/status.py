@@ -15,7 +15,6 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Qu
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from mv import flavors
 from mv.music import Slot
 from mv.models import ACTIVE_STATUSES, Clip, Job, JobStatus, Project, Scene, SceneWriting, Stitch
 from mv.providers import get_provider
@@ -278,7 +277,7 @@ def reference_note(project: Project) -> str:
     image = project.character_image
     if image is None or not image.file:
         return ""
-    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
+    seconds = float(project.flavor.get("image_params", "video_duration",
                                                                used_in="mv.status: reference image note"))
     if get_provider().takes_reference_image(project.aspect_ratio, seconds):
         return ""

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 from django_htmx.middleware import HtmxDetails
 
-from mv import flavors, status
+from mv import status
 from mv.errors import Refused, message_for_form, message_if_refused
 from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
 from mv.models import Clip, Project, Scene, get_owned
@@ -167,7 +167,7 @@ def scene_prompt(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def scene_rewrite(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     try:
-        projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+        projects.rewrite_scene(scene, scene.project.flavor)
     except Refused as exc:  # e.g. today's budget is spent
         return _scene_response(request, scene, "scene-prompt", prompt_error=exc.message)
     scene.refresh_from_db()

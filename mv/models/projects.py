@@ -123,11 +123,25 @@ class Project(models.Model):
         """The flavor every later call uses (scene writing, clips); what is made already stays."""
         self.config_flavor = name
         self.save(update_fields=["config_flavor", "updated_at"])
+        self.__dict__.pop("flavor", None)
+
+    @property
+    def flavor(self) -> flavors.Flavor:
+        """Its flavor, resolved once per row (a page asks it for every card: fits, prices, lipsync)."""
+        if self.__dict__.get("flavor") is None or self.__dict__["flavor"].name != self.config_flavor:
+            self.__dict__["flavor"] = flavors.resolve(self.config_flavor)
+        return self.__dict__["flavor"]
+
+    @property
+    def longest_clip(self) -> int:
+        """The longest clip its video model makes, in seconds."""
+        return max(planning.durations(self.flavor))
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("plan_writing", None)
         self.__dict__.pop("spend", None)
+        self.__dict__.pop("flavor", None)
 
     @property
     def spend_usd(self) -> Decimal:

@@ -91,8 +91,7 @@ class Scene(models.Model):
         slot = self.slot
         if slot is None or clip.duration is None:
             return True
-        longest = max(planning.durations(flavors.resolve(self.project.config_flavor)))
-        return clip.duration >= min(slot.length, longest) - FIT_TOLERANCE
+        return clip.duration >= min(slot.length, self.project.longest_clip) - FIT_TOLERANCE
 
     def clip_seconds(self, flavor: flavors.Flavor) -> int | None:
         """The clip length it is asked for: the shortest the video model makes that covers its
@@ -106,7 +105,7 @@ class Scene(models.Model):
         says scenes with lyrics should be lip-synced."""
         if not self.lyrics.strip():
             return False
-        flavor = flavors.resolve(self.project.config_flavor)
+        flavor = self.project.flavor
         return bool(flavor.get("image_params", "lipsync_scenes_with_lyrics", default=False,
                                used_in="mv.models.Scene.suggest_lipsync"))
 

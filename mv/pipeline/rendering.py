@@ -12,7 +12,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from mv import files, flavors, jobs, media, tasks
+from mv import files, jobs, media, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
@@ -139,7 +139,7 @@ def regenerate_scene(scene: Scene, *, owner, lipsync: bool = False, description:
     """The card's Regenerate. Plain: a new clip from the prompt as shown (an unsaved edit is
     saved first). With lipsync: the current clip lip-synced to the scene's slot of the song."""
     project = scene.project
-    flavor = flavors.resolve(project.config_flavor)
+    flavor = project.flavor
     if lipsync:
         slot = scene.slot
         if project.audio_track is None or scene.current_clip is None or slot is None:

@@ -98,7 +98,7 @@ def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
 
 def regenerate_estimate(scene: Scene, *, lipsync: bool = False) -> costs.Estimate:
     """The scene card's Regenerate (a new clip), or Regenerate with lipsync (its slot of the song)."""
-    flavor = flavors.resolve(scene.project.config_flavor)
+    flavor = scene.project.flavor
     slot = scene.slot
     if lipsync and slot is not None:
         return lipsync_estimate(flavor, round(slot.length, 6))

@@ -14,7 +14,7 @@ import re
 from django.db import transaction
 from django.db.models import F
 
-from mv import flavors, planning, status
+from mv import planning, status
 from mv.errors import Refused
 from mv.models import ACTIVE_STATUSES, Clip, Project, Scene, Stitch
 from mv.pipeline import rendering, stitching
@@ -91,7 +91,7 @@ def duplicate_scene(scene: Scene) -> Scene:
     song, so a copy can only take time from its original. Without a song: a copy right after it."""
     project = scene.project
     if scene.slot is not None:
-        shortest = min(planning.durations(flavors.resolve(project.config_flavor)))
+        shortest = min(planning.durations(project.flavor))
         return split_scene(scene, margin=shortest if scene.slot.length >= 2 * shortest else MIN_SLOT)
     with transaction.atomic():
         _shift_after(project, scene.position, 1)
@@ -197,7 +197,7 @@ def out_of_date(project: Project) -> list[Scene]:
 def refresh(project: Project, owner) -> list[Clip]:
     """The one "bring up to date" button: render every out-of-date scene for its slot; the
     full video follows by itself once they are in (or now, if nothing needs rendering)."""
-    flavor = flavors.resolve(project.config_flavor)
+    flavor = project.flavor
     stale = out_of_date(project)
     clips = [rendering.request_clip(owner=owner, flavor=flavor, prompt=s.description,
                                     negative_prompt=s.negative_description, scene=s, refit=True) for s in stale]
