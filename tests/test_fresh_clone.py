@@ -64,11 +64,12 @@ def test_an_unknown_page_under_the_default_settings_is_the_styled_404(fresh_clon
         done = run(fresh_clone, *command)
         assert done.returncode == 0, done.stderr[-2000:]
     page = run(fresh_clone, code=(
-        "from django.test import Client; r = Client().get('/no/such/page/'); "
-        "print(r.status_code); print(r.content.decode())"))
+        "import re; from django.test import Client; client = Client(); r = client.get('/no/such/page/'); "
+        "css = re.search(r'href=\"(/static/mv/app[.][0-9a-f]+[.]css)\"', r.content.decode()).group(1); "
+        "print(r.status_code, client.get(css).status_code); print(r.content.decode())"))
     assert page.returncode == 0, page.stderr[-2000:]
     status, _, html = page.stdout.partition("\n")
-    assert status == "404"
+    assert status == "404 200"  # the styled page, and its stylesheet served by its hashed name (whitenoise)
     assert "Page not found" in html and "Back to your projects" in html and 'href="/static/mv/app.' in html
     assert "URLconf" not in html and "Using the URLconf" not in html  # not Django's debug page
 
