@@ -28,7 +28,7 @@ RANGE_NAMES = ("song_start", "song_end")
 
 def durations(flavor: Flavor) -> list[int]:
     """The clip lengths the flavor's video model can make, in seconds."""
-    return [int(d) for d in flavor.get("image_params", "video_durations", used_in="mv.planning: clip durations")]
+    return list(flavor.video.durations)
 
 
 def max_scenes() -> int:

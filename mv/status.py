@@ -277,8 +277,7 @@ def reference_note(project: Project) -> str:
     image = project.character_image
     if image is None or not image.file:
         return ""
-    seconds = float(project.flavor.get("image_params", "video_duration",
-                                                               used_in="mv.status: reference image note"))
+    seconds = float(project.flavor.video.duration)
     if get_provider().takes_reference_image(project.aspect_ratio, seconds):
         return ""
     return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "

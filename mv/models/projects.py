@@ -135,7 +135,7 @@ class Project(models.Model):
     @property
     def longest_clip(self) -> int:
         """The longest clip its video model makes, in seconds."""
-        return max(planning.durations(self.flavor))
+        return self.flavor.video.longest
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
@@ -188,7 +188,7 @@ class Project(models.Model):
         video_type = param("video_type")
         if self.mode == self.Mode.AD_CREATIVE and not overrides.get("video_type"):
             video_type = "product ad creative"  # the mode decides what kind of video is written
-        clip_seconds = int(flavor.get("image_params", "video_duration", used_in=f"{used_in}: clip length"))
+        clip_seconds = flavor.video.duration
         return SceneRequest(
             idea=self.video_description,
             character_description=self.character_description,

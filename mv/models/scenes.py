@@ -105,9 +105,7 @@ class Scene(models.Model):
         says scenes with lyrics should be lip-synced."""
         if not self.lyrics.strip():
             return False
-        flavor = self.project.flavor
-        return bool(flavor.get("image_params", "lipsync_scenes_with_lyrics", default=False,
-                               used_in="mv.models.Scene.suggest_lipsync"))
+        return self.project.flavor.video.lipsync_scenes_with_lyrics
 
     @property
     def rewrite(self) -> SceneWriting | None:

@@ -37,19 +37,17 @@ def request_clip(
 ) -> Clip:
     """A queued generated clip, rendered in the background; with a scene it becomes the
     scene's current clip only once it succeeded (its parent is the previous one)."""
-    where = "mv.pipeline.rendering.request_clip"
     provider = get_provider()
     aspect = check_aspect_ratio(flavor, aspect_ratio or (scene.project.aspect_ratio if scene else None))
-    rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
-    rules = rules.format(aspect_ratio=aspect).strip()
+    rules = flavor.video.rules_template.format(aspect_ratio=aspect).strip()
     if character_image is None and scene is not None:
         character_image = scene.project.character_image
     if generate_audio is None:
-        generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
+        generate_audio = flavor.video.generate_audio
     if duration is None and scene is not None:
         duration = scene.clip_seconds(flavor)  # the shortest that covers its slot, trimmed to it at the stitch
     generate_audio = bool(generate_audio)
-    seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    seconds = float(duration or flavor.video.duration)
     reference = character_image if character_image and character_image.file else None
     estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
     with spending.budgeted(owner, estimate):

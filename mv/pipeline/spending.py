@@ -36,9 +36,7 @@ def _free_or(provider: Provider, estimate: costs.Estimate) -> costs.Estimate:
 
 
 def _video_params(flavor: Flavor) -> tuple[int, bool]:
-    where = "mv.pipeline.spending: clip length and audio in the estimate"
-    return (int(flavor.get("image_params", "video_duration", used_in=where)),
-            bool(flavor.get("image_params", "video_generate_audio", used_in=where)))
+    return flavor.video.duration, flavor.video.generate_audio
 
 
 def clip_estimate(flavor: Flavor, *, seconds: float | None = None, generate_audio: bool | None = None,

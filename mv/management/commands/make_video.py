@@ -198,7 +198,7 @@ class Command(BaseCommand):
     def _plan(self, flavor: flavors.Flavor, slots: list[music.Slot], lipsync_numbers: set[int], o: dict) -> bool:
         """Print the plan and its estimate before anything is created or paid for; refuse it
         above --max-cost. True when the command should stop here (--dry-run)."""
-        with_audio = bool(flavor.get("image_params", "video_generate_audio", used_in="make_video: clip price in the estimate"))
+        with_audio = flavor.video.generate_audio
         clip_seconds = [planning.clip_seconds_for(slot.length, flavor) for slot in slots]
         lipsync_seconds = [round(slots[n - 1].length, 2) for n in sorted(lipsync_numbers)]
         if get_provider().paid:
