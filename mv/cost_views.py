@@ -8,14 +8,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from mv import flavors, planning
 from mv.errors import Refused
 from mv.forms.pages import PlanEstimateForm
-from mv.models import AudioTrack, Project
+from mv.models import AudioTrack, Project, get_owned
 from mv.pipeline import projects, spending
 
 COSTS = "mv/_costs.html"
@@ -60,7 +60,7 @@ def create_estimate(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_stop(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Stop all: cancel the project's queued and running predictions; finished clips stay."""
-    project = get_object_or_404(Project.objects.visible_to(request.user), pk=pk)
+    project = get_owned(Project, request.user, pk)
     projects.stop_project(project)
     if getattr(request, "htmx", False):
         return HttpResponseClientRedirect(project.get_absolute_url())
