@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("mv.models")
 
 # A clip this much shorter than its slot still covers it (the stitch holds its last frame):
-# two frames at 24 fps, what a model's rounding of its length may take off.
+# a tenth of a second (two or three frames), what a model's rounding of its length may take off.
 FIT_TOLERANCE = 0.1
 
 
