@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mv import audio, cost_views, flavors, uploads
 from mv.errors import Refused
@@ -55,9 +55,12 @@ def create(request: HttpRequest) -> HttpResponse:
     return render(request, CREATE, _create_context(request, ProjectCreateForm(initial={"config_flavor": flavors.DEFAULT})))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def create_submit(request: HttpRequest) -> HttpResponse:
+    """POST: make the project. GET (the address opened directly, or a reload): the create page."""
+    if request.method == "GET":
+        return redirect("create")
     form = ProjectCreateForm(request.POST, owner=request.user)
     if not form.is_valid():
         return render(request, CREATE, _create_context(request, form), status=200)

@@ -58,7 +58,7 @@ def plan(project: Project) -> tuple[list[Cut], Fraction]:
     rate = _rate(clips)  # type: ignore[arg-type]
     slots = [s.slot for s in scenes]
     if project.audio_track is not None and all(slots):
-        counts = media.frame_counts([end - start for start, end in slots], f"{rate.numerator}/{rate.denominator}")
+        counts = media.frame_counts([slot.length for slot in slots], f"{rate.numerator}/{rate.denominator}")
     else:  # no song: every clip whole, as the stitch does
         counts = [max(1, _frames(c.duration or 0, rate)) for c in clips]  # type: ignore[union-attr]
     return [Cut(i + 1, c, n) for i, (c, n) in enumerate(zip(clips, counts, strict=True))], rate  # type: ignore[arg-type]
@@ -74,7 +74,7 @@ def song_part(project: Project, cuts: list[Cut], rate: Fraction) -> tuple[float,
     if project.song_range is None:
         return None
     first = project.scenes.order_by("position").first()
-    begin = first.slot[0] if first is not None and first.slot else project.song_range[0]
+    begin = first.slot.start if first is not None and first.slot else project.song_range[0]
     return begin, begin + float(sum(cut.frames for cut in cuts) / rate)
 
 

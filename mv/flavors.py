@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -156,6 +157,28 @@ def positional_placeholders(template: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """A flavor's video model settings, typed: read from ``image_params`` once per flavor
+    (``Flavor.video``) instead of by string keys wherever they are used."""
+
+    durations: tuple[int, ...]  # the clip lengths the model makes, shortest first
+    duration: int  # a clip's length when no scene plan says otherwise
+    generate_audio: bool
+    aspect_ratios: tuple[str, ...]  # the screen formats a project may choose
+    aspect_ratio: str  # the default one
+    rules_template: str  # appended to each clip's prompt ({aspect_ratio})
+    lipsync_scenes_with_lyrics: bool
+
+    @property
+    def shortest(self) -> int:
+        return self.durations[0]
+
+    @property
+    def longest(self) -> int:
+        return self.durations[-1]
+
+
+@dataclass(frozen=True)
 class Flavor:
     """One resolved flavor: its values with ``default`` filled in, and where each came from."""
 
@@ -165,6 +188,22 @@ class Flavor:
     # and a mapping the flavor sets only partly counts as the flavor's own.
     sources: Mapping[str, Mapping[str, str]]
     files: tuple[str, ...] = ()  # the YAML files this flavor's own folder holds
+
+    @cached_property
+    def video(self) -> VideoConfig:
+        """Its video settings, typed, built on first use (the values are logged then, in MV_DEBUG_MODE)."""
+        def value(key: str, default: Any = ...) -> Any:
+            return self.get("image_params", key, default=default, used_in=f"mv.flavors.Flavor.video: {key}")
+
+        return VideoConfig(
+            durations=tuple(sorted({int(d) for d in value("video_durations")})),
+            duration=int(value("video_duration")),
+            generate_audio=bool(value("video_generate_audio")),
+            aspect_ratios=tuple(value("video_aspect_ratios", ["16:9"])),
+            aspect_ratio=str(value("video_aspect_ratio")),
+            rules_template=str(value("video_rules_template", "")),
+            lipsync_scenes_with_lyrics=bool(value("lipsync_scenes_with_lyrics", False)),
+        )
 
     def get(self, file: str, key: str, *, used_in: str, default: Any = ...) -> Any:
         """A config value, logged (in MV_DEBUG_MODE) with where it came from and where it goes."""

@@ -7,12 +7,12 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from mv.errors import message_for_form
 from mv.forms.pages import LyricsForm
-from mv.models import AudioTrack
+from mv.models import AudioTrack, get_owned
 from mv.pipeline import songs
 from mv.views import HtmxHttpRequest, _back_to_page, _stop_polling_if
 
@@ -20,7 +20,7 @@ SONG = "mv/_song.html"
 
 
 def _get_track_for_user(request: HtmxHttpRequest, pk: uuid.UUID) -> AudioTrack:
-    return get_object_or_404(AudioTrack.objects.visible_to(request.user), pk=pk)
+    return get_owned(AudioTrack, request.user, pk)
 
 
 @require_GET

@@ -73,13 +73,37 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def kept_secret(path: Path) -> str:
+    """The secret kept in `path`, made (random, readable by this user only) the first time:
+    a fresh clone runs every command with no environment, and the key survives restarts. Two
+    processes starting together agree: the file appears whole (a hard link) or not at all."""
+    if not path.exists():
+        import secrets
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(64))
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            finally:
+                os.unlink(temp)
+        except OSError as exc:
+            raise ImproperlyConfigured(f"SECRET_KEY is not set and {path} cannot be written ({exc.strerror}): "
+                                       f"set SECRET_KEY or MV_SECRET_KEY_FILE") from None
+    value = path.read_text().strip()
+    if not value:
+        raise ImproperlyConfigured(f"{path} is empty: delete it (a new key is made) or set SECRET_KEY")
+    return value
+
+
+# DEBUG (Django's debug pages) is a developer's opt-in. The secret key: SECRET_KEY when set
+# (production: the same on every machine), else one made once and kept in a git-ignored file.
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = env("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set (a long random value) unless DEBUG is on")
-    # Development fallback, only with DEBUG on: stable per checkout, never used when SECRET_KEY is set.
-    SECRET_KEY = "dev-insecure-" + str(BASE_DIR)
+SECRET_KEY = env("SECRET_KEY") or kept_secret(Path(env("MV_SECRET_KEY_FILE", str(BASE_DIR / ".secret_key"))))
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 

@@ -64,7 +64,9 @@ def finished_stitch(project: Project, source_file=None, *, duration: float = 16.
     stitch = Stitch.objects.create(owner=project.owner, project=project, status=JobStatus.SUCCEEDED,
                                    audio_track=project.audio_track, audio_start=project.audio_start,
                                    num_clips=len(clips), duration=duration, finished_at=timezone.now())
-    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    lengths = [s.slot.length if s.slot else None for s in project.scenes.order_by("position")]  # as restitch cuts them
+    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i, length=lengths[i])
+                                   for i, c in enumerate(clips))
     if source_file is not None:
         from mv import files
 

@@ -254,12 +254,16 @@ def test_clip_status_has_the_full_video_fetch_itself_only_when_a_new_stitch_exis
     shown = project.stitches.get()
     same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
     assert 'id="full-video"' not in same.content.decode() and 'id="counts"' in same.content.decode()
-    assert "HX-Trigger" not in same
+    assert json.loads(same["HX-Trigger"]) == {"clip-finished": {}}  # the banner counts again
     stitching.restitch_project(project)
     newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
-    assert 'id="full-video"' not in newer.content.decode() and json.loads(newer["HX-Trigger"]) == {"new-stitch": {}}
+    assert 'id="full-video"' not in newer.content.decode()
+    assert json.loads(newer["HX-Trigger"]) == {"clip-finished": {}, "new-stitch": {}}
     page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()  # the section listens for that event
     assert 'hx-trigger="new-stitch from:body"' in page.split('id="full-video"')[1].split(">")[0]
+    assert 'hx-trigger="new-stitch from:body, clip-finished from:body"' in page.split('id="banner"')[1].split(">")[0]
+    banner = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="banner", **HX).content.decode()
+    assert banner.lstrip().startswith('<div id="banner"') and "<html" not in banner
 
 
 def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbnail(alice_client, song_project):
@@ -284,11 +288,11 @@ def test_lipsync_slice_is_the_scenes_slot_whatever_the_clip_lengths(alice_client
 
 
 def test_create_errors_open_the_configuration_and_keep_what_was_typed(alice_client):
-    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "number_of_scenes": "50",
+    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "number_of_scenes": "500",
                                                  "video_description": "neon city", "url": "https://example.com/a.mp3",
                                                  "character_description": "x" * 6000}).content.decode()
     assert '<details class="card collapsible" id="section-config" open>' in html
-    assert "Ensure this value is less than or equal to 20" in html
+    assert "Ensure this value is less than or equal to 450" in html
     assert "Ensure this value has at most" in html  # the character description's limit, next to it
     assert 'value="https://example.com/a.mp3"' in html and "neon city" in html
     assert Project.objects.count() == 0

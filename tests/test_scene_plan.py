@@ -263,3 +263,21 @@ def test_the_scene_writer_waits_for_the_songs_analysis_and_plans_on_it(user, son
     project.refresh_from_db()
     again = projects.request_scenes(project, flavor)
     assert factories.advance(again) and again.status == "succeeded"
+
+
+def test_32_scenes_over_a_200_s_part_are_accepted_and_too_many_get_the_plain_message(user):
+    from mv.forms.api import CreateScenesForm
+    from mv.forms.pages import ProjectCreateForm
+
+    track = AudioTrack.objects.create(owner=user, title="long", original="audio/original/x.mp3", duration=240.0)
+    page = {"mode": "music_video", "config_flavor": "default", "audio_track_id": str(track.pk), "audio_start": "0",
+            "song_end": "200", "video_description": "a long drive", "number_of_scenes": "32"}
+    form = ProjectCreateForm(page, owner=user)
+    assert form.is_valid(), form.errors
+    assert len(planning.plan(track, start=0, end=200, count=32, flavor=flavors.resolve("default"))) == 32
+    api = CreateScenesForm({"idea": "a long drive", "audio_id": str(track.pk), "song_end": 200, "number_of_scenes": 32})
+    assert api.is_valid(), api.errors_as_details()
+    too_many = ProjectCreateForm(page | {"number_of_scenes": "51"}, owner=user)
+    assert not too_many.is_valid()
+    assert ("51 scenes of at least 4 s need 204 s; the chosen part of the song is 200 s. Choose at most 50 scenes"
+            in " ".join(too_many.errors["number_of_scenes"]))

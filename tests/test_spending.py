@@ -155,8 +155,8 @@ def test_buttons_and_the_create_page_show_prices(fake_replicate, alice_client, u
     text = live.content.decode()
     assert "≈ $38.40 — 12 clips × 8 s with audio at veo-3.1 ($0.40/s)" in text
     assert 'id="images-price" hx-swap-oob="true">$0.16<' in text
-    bad = alice_client.get("/create/estimate/?number_of_scenes=99", HTTP_HX_REQUEST="true").content.decode()
-    assert "choose between 1 and 20 scenes" in bad
+    bad = alice_client.get("/create/estimate/?number_of_scenes=999", HTTP_HX_REQUEST="true").content.decode()
+    assert "choose between 1 and 450 scenes" in bad  # a 30 min song (MV_MAX_SONG_SECONDS) in 4 s clips
 
 
 def test_the_local_renderer_says_it_is_free(alice_client):

@@ -19,6 +19,7 @@ from mv.forms.fields import (
     StrictIntegerField,
     StrictUUIDField,
     UUIDListField,
+    up_to_max_scenes,
     wait_field,
 )
 
@@ -27,7 +28,7 @@ class CreateScenesForm(JsonForm):
     idea = StrictCharField(max_length=MAX_TEXT)
     character_description = StrictCharField(max_length=MAX_TEXT, required=False)
     character_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
-    number_of_scenes = StrictIntegerField(min_value=1, max_value=20, required=False)
+    number_of_scenes = StrictIntegerField(min_value=1, required=False)  # at most planning.max_scenes(): __init__
     video_type = StrictCharField(max_length=MAX_SHORT, required=False)
     video_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
     camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
@@ -42,6 +43,10 @@ class CreateScenesForm(JsonForm):
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
+
+    def __init__(self, data: dict[str, Any], files: Any = None) -> None:
+        super().__init__(data, files)
+        up_to_max_scenes(self.fields["number_of_scenes"])
 
     def scene_parameters(self) -> dict[str, str]:
         return {k: self.cleaned_data[k] for k in self.OVERRIDES if self.cleaned_data.get(k)}

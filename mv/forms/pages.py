@@ -10,7 +10,7 @@ from django import forms
 
 from mv import flavors, planning, styles
 from mv.errors import Refused
-from mv.forms.fields import MAX_TEXT, JsonForm, StrictCharField
+from mv.forms.fields import MAX_TEXT, JsonForm, StrictCharField, up_to_max_scenes
 from mv.models import AudioTrack, CharacterImage, Project
 from mv.pipeline.projects import aspect_ratios, check_aspect_ratio
 
@@ -41,12 +41,13 @@ class ProjectCreateForm(forms.Form):
     character_description = forms.CharField(max_length=MAX_TEXT, required=False,
                                             widget=forms.Textarea(attrs={"rows": 3}), label="Character description")
     character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
-    number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
+    number_of_scenes = forms.IntegerField(min_value=1, required=False, label="Number of scenes")  # max: __init__
     aspect_ratio = forms.ChoiceField(choices=aspect_choices, initial="16:9", required=False, label="Screen format")
 
     def __init__(self, *args: Any, owner=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owner = owner
+        up_to_max_scenes(self.fields["number_of_scenes"])
 
     def _owned(self, model: type[AudioTrack | CharacterImage], field: str, gone: str) -> Any:
         """The owner's row itself for an id field (another user's id reads as gone)."""
@@ -92,8 +93,7 @@ class ProjectCreateForm(forms.Form):
                           flavor=flavors.resolve(data["config_flavor"]))
         except Refused as exc:
             if exc.code == "invalid_times":
-                self.add_error("song_end", f"The end must be after the start and at most the song's length "
-                                           f"({track.duration:.2f} s).")
+                self.add_error("song_end", planning.range_message(track, start))
             else:
                 self.add_error("number_of_scenes" if count else "song_end", exc.message)
 
@@ -102,10 +102,14 @@ class PlanEstimateForm(forms.Form):
     """The create page's choices that change its price (read from the whole form)."""
 
     config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
-    number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False)
+    number_of_scenes = forms.IntegerField(min_value=1, required=False)
     audio_track_id = forms.UUIDField(required=False)
     audio_start = forms.FloatField(required=False)
     song_end = forms.FloatField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        up_to_max_scenes(self.fields["number_of_scenes"])
 
 
 class RenameForm(forms.Form):

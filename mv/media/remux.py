@@ -39,7 +39,7 @@ def _or_false(fallback: str) -> Callable[[Callable[..., None]], Callable[..., bo
             try:
                 copy(*args, **kwargs)
             except NotCopyable as exc:
-                logger.info("%s: %s", fallback, exc)
+                logger.debug("%s: %s", fallback, exc)  # routine (a trimmed clip is re-encoded), not news
                 return False
             except (av.FFmpegError, OSError, ValueError) as exc:
                 logger.warning("%s, the copy failed: %s", fallback, exc)

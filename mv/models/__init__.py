@@ -15,6 +15,7 @@ from mv.models.base import (
     JobStatus,
     OwnedQuerySet,
     Prediction,
+    get_owned,
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
 from mv.models.parts import ClipPart
@@ -45,4 +46,5 @@ __all__ = [
     "VideoMixin",
     "WebhookDelivery",
     "check_range",
+    "get_owned",
 ]

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
@@ -55,6 +56,13 @@ class OwnedQuerySet(models.QuerySet):
         if user.is_superuser:
             return self
         return self.filter(**{self.owner_path: user})
+
+
+def get_owned(rows: type[models.Model] | OwnedQuerySet, user, pk: Any) -> Any:
+    """The row `pk` of a model (or of a queryset of it) if `user` may see it, else 404: the one
+    ownership check of the pages and the API (another user's id is as unknown as a made-up one)."""
+    queryset = rows if isinstance(rows, models.QuerySet) else rows._default_manager.all()
+    return get_object_or_404(queryset.visible_to(user), pk=pk)
 
 
 class JobStatus(models.TextChoices):

@@ -130,6 +130,19 @@ class Project(models.Model):
         """The flavor every later call uses (scene writing, clips); what is made already stays."""
         self.config_flavor = name
         self.save(update_fields=["config_flavor", "updated_at"])
+        self.__dict__.pop("flavor", None)
+
+    @property
+    def flavor(self) -> flavors.Flavor:
+        """Its flavor, resolved once per row (a page asks it for every card: fits, prices, lipsync)."""
+        if self.__dict__.get("flavor") is None or self.__dict__["flavor"].name != self.config_flavor:
+            self.__dict__["flavor"] = flavors.resolve(self.config_flavor)
+        return self.__dict__["flavor"]
+
+    @property
+    def longest_clip(self) -> int:
+        """The longest clip its video model makes, in seconds."""
+        return self.flavor.video.longest
 
     def use_style(self, name: str) -> None:
         """The director style every later scene writing and clip uses ("" for none); raises
@@ -149,6 +162,7 @@ class Project(models.Model):
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("plan_writing", None)
         self.__dict__.pop("spend", None)
+        self.__dict__.pop("flavor", None)
 
     @property
     def spend_usd(self) -> Decimal:
@@ -195,7 +209,7 @@ class Project(models.Model):
         video_type = param("video_type")
         if self.mode == self.Mode.AD_CREATIVE and not overrides.get("video_type"):
             video_type = "product ad creative"  # the mode decides what kind of video is written
-        clip_seconds = int(flavor.get("image_params", "video_duration", used_in=f"{used_in}: clip length"))
+        clip_seconds = flavor.video.duration
         return SceneRequest(
             idea=self.video_description,
             character_description=self.character_description,
@@ -219,7 +233,7 @@ class Project(models.Model):
 
     def planned_slots(self) -> list[music.Slot] | None:
         """The scenes' slots as they stand (None when a scene has none: no song)."""
-        slots = [scene.as_slot() for scene in self.scenes.order_by("position")]
+        slots = [scene.slot for scene in self.scenes.order_by("position")]
         return slots if slots and all(slots) else None  # type: ignore[return-value]
 
     @property

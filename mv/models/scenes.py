@@ -17,13 +17,22 @@ from django.utils import timezone
 
 from mv import costs, flavors, music, planning
 from mv.errors import Refused
-from mv.models.base import JobStatus, Prediction
+from mv.models.base import ACTIVE_STATUSES, JobStatus, OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, parse_scenes
 
 if TYPE_CHECKING:
+    from mv.models.clips import Clip
     from mv.providers.base import Provider
 
 logger = logging.getLogger("mv.models")
+
+# A clip this much shorter than its slot still covers it (the stitch holds its last frame):
+# a tenth of a second (two or three frames), what a model's rounding of its length may take off.
+FIT_TOLERANCE = 0.1
+
+
+class SceneQuerySet(OwnedQuerySet):
+    owner_path = "project__owner"
 
 
 class Scene(models.Model):
@@ -50,6 +59,8 @@ class Scene(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SceneQuerySet.as_manager()
+
     class Meta:
         ordering = ["project", "position"]
         constraints = [models.UniqueConstraint(fields=["project", "position"], name="scene_unique_position")]
@@ -62,16 +73,31 @@ class Scene(models.Model):
         return self.position + 1
 
     @property
-    def slot(self) -> tuple[float, float] | None:
-        """(start, end) of the scene in the song, or None without a song."""
-        if self.start is None or self.end is None:
-            return None
-        return self.start, self.end
-
-    def as_slot(self) -> music.Slot | None:
+    def slot(self) -> music.Slot | None:
+        """The scene's part of the song (start, end, length, section, energy, lyrics), or None
+        without a song: the one rule for its lipsync slice, its length in the stitch, the clip
+        length it is asked for and what the pages show."""
         if self.start is None or self.end is None:
             return None
         return music.Slot(self.start, self.end, self.section, self.energy, self.lyrics)
+
+    def fits(self, clip: Clip | None) -> bool:
+        """Whether the clip covers the scene's slot (the stitch trims it to the slot), so the
+        scene needs no new clip: always for a scene without a song or a clip of unknown length;
+        a slot longer than the video model's longest clip is covered by a clip that long (the
+        stitch holds its last frame; no new clip would do better)."""
+        if clip is None:
+            return False
+        slot = self.slot
+        if slot is None or clip.duration is None:
+            return True
+        return clip.duration >= min(slot.length, self.project.longest_clip) - FIT_TOLERANCE
+
+    def clip_seconds(self, flavor: flavors.Flavor) -> int | None:
+        """The clip length it is asked for: the shortest the video model makes that covers its
+        slot (None without a song: the flavor's length)."""
+        slot = self.slot
+        return planning.clip_seconds_for(slot.length, flavor) if slot is not None else None
 
     @property
     def suggest_lipsync(self) -> bool:
@@ -79,9 +105,7 @@ class Scene(models.Model):
         says scenes with lyrics should be lip-synced."""
         if not self.lyrics.strip():
             return False
-        flavor = flavors.resolve(self.project.config_flavor)
-        return bool(flavor.get("image_params", "lipsync_scenes_with_lyrics", default=False,
-                               used_in="mv.models.Scene.suggest_lipsync"))
+        return self.project.flavor.video.lipsync_scenes_with_lyrics
 
     @property
     def rewrite(self) -> SceneWriting | None:

@@ -47,7 +47,7 @@ def upload_scene_clip(scene: Scene, *, owner, uploaded: UploadedFile) -> Clip:
             owner=owner, scene=scene, kind=Clip.Kind.UPLOADED, provider="upload", model="upload/fit",
             prompt=scene.description, config_flavor=project.config_flavor, parent=scene.current_clip,
             estimated_cost_usd=0,
-            input={"aspect_ratio": aspect, "duration": (slot[1] - slot[0]) if slot else 0.0, "fit": slot is not None,
+            input={"aspect_ratio": aspect, "duration": slot.length if slot else 0.0, "fit": slot is not None,
                    "label": f"Scene {scene.number}", "filename": "your clip"},
         )
         clip.footage.save(f"{clip.pk}{Path(uploaded.name or '').suffix.lower()[:8] or '.mp4'}", uploaded, save=False)

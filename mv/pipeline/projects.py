@@ -90,14 +90,13 @@ def revise_project(project: Project, *, flavor: Flavor, video_description: str, 
 
 def aspect_ratios(flavor: Flavor) -> list[str]:
     """The screen formats the flavor's video model takes."""
-    return list(flavor.get("image_params", "video_aspect_ratios", default=["16:9"],
-                           used_in="mv.pipeline.projects: the formats a project may choose"))
+    return list(flavor.video.aspect_ratios)
 
 
 def check_aspect_ratio(flavor: Flavor, aspect_ratio: str | None) -> str:
     """The chosen format, or the flavor's default; one its video model cannot make is refused."""
     if not aspect_ratio:
-        return flavor.get("image_params", "video_aspect_ratio", used_in="mv.pipeline.projects: default format")
+        return flavor.video.aspect_ratio
     allowed = aspect_ratios(flavor)
     if aspect_ratio not in allowed:
         raise Refused("bad_aspect_ratio", f"The {flavor.name} flavor's video model makes {', '.join(allowed)} videos; "

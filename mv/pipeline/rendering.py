@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from mv import files, flavors, jobs, media, planning, tasks
+from mv import files, jobs, media, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
@@ -38,22 +38,21 @@ def request_clip(
 ) -> Clip:
     """A queued generated clip, rendered in the background; with a scene it becomes the
     scene's current clip only once it succeeded (its parent is the previous one)."""
-    where = "mv.pipeline.rendering.request_clip"
     provider = get_provider()
     aspect = check_aspect_ratio(flavor, aspect_ratio or (scene.project.aspect_ratio if scene else None))
-    rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
-    rules = rules.format(aspect_ratio=aspect).strip()
+    rules = flavor.video.rules_template.format(aspect_ratio=aspect).strip()
     style = scene.project.style if scene is not None else None
     if style is not None:
-        rules = f"{style.clip_text(used_in=f'{where}: director style appended to the prompt')}\n{rules}".strip()
+        used_in = "mv.pipeline.rendering.request_clip: director style appended to the prompt"
+        rules = f"{style.clip_text(used_in=used_in)}\n{rules}".strip()
     if character_image is None and scene is not None:
         character_image = scene.project.character_image
     if generate_audio is None:
-        generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
-    if duration is None and scene is not None and scene.slot is not None:
-        duration = planning.clip_seconds_for(scene.slot[1] - scene.slot[0], flavor)  # trimmed to the slot at the stitch
+        generate_audio = flavor.video.generate_audio
+    if duration is None and scene is not None:
+        duration = scene.clip_seconds(flavor)  # the shortest that covers its slot, trimmed to it at the stitch
     generate_audio = bool(generate_audio)
-    seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    seconds = float(duration or flavor.video.duration)
     reference = character_image if character_image and character_image.file else None
     estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
     with spending.budgeted(owner, estimate):
@@ -144,13 +143,13 @@ def regenerate_scene(scene: Scene, *, owner, lipsync: bool = False, description:
     """The card's Regenerate. Plain: a new clip from the prompt as shown (an unsaved edit is
     saved first). With lipsync: the current clip lip-synced to the scene's slot of the song."""
     project = scene.project
-    flavor = flavors.resolve(project.config_flavor)
+    flavor = project.flavor
     if lipsync:
-        if project.audio_track is None or scene.current_clip is None or scene.slot is None:
+        slot = scene.slot
+        if project.audio_track is None or scene.current_clip is None or slot is None:
             raise Refused("lipsync_unavailable", "Lipsync needs a song and a finished clip.")
-        start, end = scene.slot
         return request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip, audio_track=project.audio_track,
-                               start_time=start, end_time=end)
+                               start_time=slot.start, end_time=slot.end)
     if description and (description, negative_description) != (scene.description, scene.negative_description):
         scene.update_prompt(description, negative_description)
     return request_clip(owner=owner, flavor=flavor, prompt=scene.description,

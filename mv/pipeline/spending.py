@@ -36,9 +36,7 @@ def _free_or(provider: Provider, estimate: costs.Estimate) -> costs.Estimate:
 
 
 def _video_params(flavor: Flavor) -> tuple[int, bool]:
-    where = "mv.pipeline.spending: clip length and audio in the estimate"
-    return (int(flavor.get("image_params", "video_duration", used_in=where)),
-            bool(flavor.get("image_params", "video_generate_audio", used_in=where)))
+    return flavor.video.duration, flavor.video.generate_audio
 
 
 def clip_estimate(flavor: Flavor, *, seconds: float | None = None, generate_audio: bool | None = None,
@@ -98,11 +96,11 @@ def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
 
 def regenerate_estimate(scene: Scene, *, lipsync: bool = False) -> costs.Estimate:
     """The scene card's Regenerate (a new clip), or Regenerate with lipsync (its slot of the song)."""
-    flavor = flavors.resolve(scene.project.config_flavor)
-    if lipsync and scene.slot is not None:
-        start, end = scene.slot
-        return lipsync_estimate(flavor, round(end - start, 6))
-    return clip_estimate(flavor)
+    flavor = scene.project.flavor
+    slot = scene.slot
+    if lipsync and slot is not None:
+        return lipsync_estimate(flavor, round(slot.length, 6))
+    return clip_estimate(flavor, seconds=scene.clip_seconds(flavor))  # the length it is asked for
 
 
 def retry_estimate(clip: Clip) -> costs.Estimate:

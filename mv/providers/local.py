@@ -61,7 +61,8 @@ class LocalProvider(Provider):
                 "description": (
                     f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
                     f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
-                    f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}.{music}"
+                    f"{_sentence(request.idea)} Part {i + 1} of {request.number_of_scenes}. "
+                    f"Look: {_sentence(request.video_characteristics)}{music}"
                 ),
                 "negative_description": "blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
             })
@@ -121,3 +122,9 @@ def frame_size(landscape: str, aspect_ratio: str) -> str:
     ratio = float(w) / float(h) if h else 16 / 9
     width, height = (long_side, long_side / ratio) if ratio >= 1 else (long_side * ratio, long_side)
     return f"{int(width) // 2 * 2}x{int(height) // 2 * 2}"
+
+
+def _sentence(text: str) -> str:
+    """The text ending with one full stop (an idea typed with its own stays as typed)."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."
