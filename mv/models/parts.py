@@ -157,7 +157,7 @@ def prepare_part(clip) -> ClipPart | None:
         return None
     like, _ = media.plan(present, None)
     index = [s.pk for s in scenes].index(scene.pk)
-    frames = media.frame_counts([end - start for start, end in slots], like.fps)[index]  # type: ignore[misc]
+    frames = media.frame_counts([slot.length for slot in slots], like.fps)[index]  # type: ignore[union-attr]
     if not media.parts.needs_part(mine.video, frames, like):
         return None
     with files.workdir() as workdir:
