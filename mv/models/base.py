@@ -204,12 +204,13 @@ class Prediction(Job):
         if self.granted_at is None:
             with transaction.atomic():
                 lock_slots(type(self), self.provider)
-                granted = type(self).grant_slots(self.provider)
+                self.refresh_from_db(fields=["granted_at"])  # another start may have granted it
+                granted = [] if self.granted_at else type(self).grant_slots(self.provider)
             mine = next((row for row in granted if row.pk == self.pk), None)
             slots_granted.send(sender=type(self), rows=[row for row in granted if row is not mine])
-            if mine is None:
+            self.granted_at = mine.granted_at if mine else self.granted_at
+            if self.granted_at is None:
                 return False
-            self.granted_at = mine.granted_at
         return self.claim_start()
 
     @classmethod
