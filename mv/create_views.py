@@ -20,7 +20,7 @@ from mv import audio, cost_views, flavors, uploads
 from mv.errors import Refused
 from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
 from mv.models import AudioTrack, CharacterImage
-from mv.pipeline import characters, projects, spending
+from mv.pipeline import characters, projects, songs, spending
 from mv.views import _back_to_page, _stop_polling_if
 
 CREATE = "mv/create.html"
@@ -91,7 +91,7 @@ def create_audio_upload(request: HttpRequest) -> HttpResponse:
         error = "Choose an audio file to upload."
     else:
         try:
-            track = audio.import_upload(request.user, upload)
+            track = songs.receive_upload(request.user, upload)  # imported in the worker: the card polls
         except audio.AudioImportError as exc:
             error = str(exc)
     return _music_source(request, track, error)
@@ -113,17 +113,27 @@ def create_audio_url(request: HttpRequest) -> HttpResponse:
         error = "Enter a valid http(s) URL."
     else:
         try:
-            track = audio.import_url(request.user, form.cleaned_data["url"])
+            track = songs.request_url(request.user, form.cleaned_data["url"])
         except audio.AudioImportError as exc:
             error = str(exc)
     return _music_source(request, track, error)
 
 
 def _music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
-    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
-               "form": ProjectCreateForm()}
     if not request.htmx:
         return _back_to_page(request, error, "create")
+    return render_music_source(request, track, error)
+
+
+def render_music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
+    """The song picker with this track (as it stands now), or empty with the message of a
+    song that could not be imported."""
+    if track is not None:
+        track.refresh_from_db()
+        if track.import_failed:
+            track, error = None, track.analysis_error
+    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
+               "form": ProjectCreateForm()}
     return render(request, f"{CREATE}#music-source", context)
 
 

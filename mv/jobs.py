@@ -45,9 +45,10 @@ def kind_model(kind: str) -> type[Prediction]:
 
 def advance(kind: str, pk: str, token: str | None) -> float | None:
     """One step of a poll chain: None when the chain ends (the row finished, is gone, or a
-    newer chain took over), else the seconds until its next step while its prediction runs."""
+    newer chain took over, or it waits for an event that starts a new chain), else the
+    seconds until its next step while its prediction runs."""
     row = kind_model(kind).objects.filter(pk=pk).first()
-    if row is None or not row.is_current_chain(token) or advance_row(row):
+    if row is None or not row.is_current_chain(token) or advance_row(row) or row.waits_for_event():
         return None
     return polling.next_poll(row)
 

@@ -1,4 +1,5 @@
-"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch or a song's analysis.
+"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch, a song's
+import or its analysis.
 
 Progress lives on our rows, not in the queue. No task sits waiting on a model: a
 prediction's task advances it one step, then re-enqueues itself deferred, so one worker
@@ -57,6 +58,20 @@ def run_stitch(stitch_id: str) -> None:
     except Exception:
         logger.exception("stitch %s failed unexpectedly", stitch_id)
         stitch.mark_failed("Something went wrong on our side; re-stitch to try again.")
+
+
+@task
+def import_track(track_id: str) -> None:
+    """Check, transcode and draw a stored (or URL) song: the slow part of an upload, off the request."""
+    from mv import audio  # mv.audio enqueues this task
+
+    track = AudioTrack.objects.filter(pk=track_id).first()
+    if track is not None and track.is_importing:
+        try:
+            audio.finish_import(track)
+        except Exception:
+            logger.exception("import of track %s failed unexpectedly", track_id)
+            audio.fail_import(track, audio.CONVERT_FAILED)
 
 
 @task
@@ -149,6 +164,10 @@ def analyze_later(track_id: str) -> None:
     _enqueue(analyze_track, track_id=str(track_id))
 
 
+def import_later(track_id: str) -> None:
+    _enqueue(import_track, track_id=str(track_id))
+
+
 def can_hand_over() -> bool:
     """Backends that run tasks inline have nobody waiting for a freed slot."""
     return advance_prediction.get_backend().supports_defer
@@ -165,4 +184,7 @@ def resume_interrupted() -> int:
     tracks = [str(pk) for pk in AudioTrack.objects.needing_analysis().values_list("pk", flat=True)]
     for track_id in tracks:
         analyze_later(track_id)
-    return len(predictions) + len(stitches) + len(tracks)
+    imports = [str(pk) for pk in AudioTrack.objects.needing_import().values_list("pk", flat=True)]
+    for track_id in imports:
+        import_later(track_id)
+    return len(predictions) + len(stitches) + len(tracks) + len(imports)
