@@ -143,6 +143,15 @@ def test_create_right_after_the_upload_keeps_the_song_and_the_plan_lands(alice_c
     assert "Waiting for the song" not in alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
 
 
+def test_the_create_page_prices_a_song_still_importing_on_the_scene_count(alice_client, song_mp3, queue, settings):
+    upload = alice_client.post("/api/audio/upload", {"file": SimpleUploadedFile("song.mp3", song_mp3.read_bytes())})
+    settings.MV_PROVIDER = "replicate"
+    estimate = alice_client.get("/create/estimate/", {"config_flavor": "default", "number_of_scenes": "3",
+                                                      "audio_track_id": upload.json()["audio_id"]},
+                                HTTP_HX_REQUEST="true")
+    assert estimate.status_code == 200 and "3 clips × 8 s" in estimate.content.decode()
+
+
 def test_create_scenes_on_the_api_with_a_song_still_importing_keeps_it(alice_client, song_mp3, queue):
     upload = alice_client.post("/api/audio/upload", {"file": SimpleUploadedFile("song.mp3", song_mp3.read_bytes())})
     audio_id = upload.json()["audio_id"]

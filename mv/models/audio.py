@@ -174,8 +174,9 @@ class AudioTrack(models.Model):
         """Analyse the stored original and keep the result (a track already analysed by this
         version is left alone; a trim first takes its part of its parent's lyrics). Whatever
         the song, the track stays usable: one that cannot be read is failed with a plain
-        message. True when an analysis was stored (``analysed`` is then sent)."""
-        if self.analysis_is_current:
+        message. True when an analysis was stored (``analysed`` is then sent). A song not
+        imported (yet, or ever) has nothing to analyse."""
+        if self.analysis_is_current or self.is_importing or self.import_failed:
             return False
         self.inherit_lyrics()
         try:
