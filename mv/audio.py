@@ -2,8 +2,9 @@
 
 A file is accepted only if it decodes as audio (never by its extension). It is
 transcoded to AAC once so every later stitch can stream-copy it; the original is kept as
-the source for sample-accurate lipsync slices. Each new track's music analysis is queued
-when its row commits (mv.pipeline.songs).
+the source for sample-accurate lipsync slices. A track whose files are in sends ``arrived``
+in the transaction that stores them; its music analysis is queued on commit
+(mv.pipeline.followups).
 
 A request never does that slow work: ``receive_upload`` stores the bytes and ``request_url``
 checks the URL, each writes an ``importing`` row and answers; ``finish_import`` (the worker's
