@@ -164,8 +164,11 @@ def start_project(project: Project) -> bool:
 
 def request_scenes(project: Project, flavor: Flavor) -> SceneWriting:
     """Ask the scene writer for the project's scenes; old scenes stay until the answer is
-    in. A writing still under way for an earlier request is cancelled."""
+    in. A writing still under way for an earlier request is cancelled. The song's row is
+    locked first (before the project's), in the order the song-analysed event takes them."""
     with transaction.atomic():
+        if project.audio_track_id is not None:
+            project.audio_track = AudioTrack.objects.select_for_update().get(pk=project.audio_track_id)
         for older in project.writings.filter(scene__isnull=True, status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
         project.config_flavor = flavor.name
@@ -209,10 +212,9 @@ def _whole_plan(project: Project, flavor: Flavor) -> list | None:
     """The plan cut now when the song's analysis is in (or will never come). While the song
     is importing or analysing, None: what can be checked is (Refused otherwise), and the
     song-analysed event cuts the plan and starts the writing (``start_after_song``). The
-    track row is locked first, so this request and that event never miss each other."""
-    if project.audio_track_id is None:
+    caller holds the track row's lock, so this request and that event never miss each other."""
+    if project.audio_track is None:
         return None
-    project.audio_track = AudioTrack.objects.select_for_update().get(pk=project.audio_track_id)
     slots = project.plan(flavor)
     return slots if project.audio_track.is_settled else None
 
