@@ -225,3 +225,20 @@ def test_a_starting_worker_imports_the_songs_left_importing(user, song_mp3, queu
     work(queue)
     track.refresh_from_db()
     assert track.analysis_status == Status.READY
+
+
+def test_a_song_still_importing_or_failed_is_refused_where_its_file_is_needed(alice_client, song_mp3, queue):
+    upload = alice_client.post("/api/audio/upload", {"file": SimpleUploadedFile("song.mp3", song_mp3.read_bytes())})
+    audio_id = upload.json()["audio_id"]
+    trim = alice_client.post("/api/audio/trim", json.dumps({"audio_id": audio_id, "start_at": 1}),
+                             content_type="application/json")
+    assert trim.status_code == 400 and trim.json()["error"] == "song_importing"
+    assert "still importing" in trim.json()["message"]
+    junk = alice_client.post("/api/audio/upload", {"file": SimpleUploadedFile("notes.mp3", b"not a song " * 500)})
+    work(queue)
+    refused = alice_client.post("/api/mv/create_scenes", json.dumps({"idea": "x", "audio_id": junk.json()["audio_id"]}),
+                                content_type="application/json")
+    assert refused.status_code == 400 and refused.json()["error"] == "song_not_imported"
+    assert refused.json()["message"].startswith("That song could not be used: This file isn't audio")
+    assert not Project.objects.exists()
+    assert alice_client.get(f"/api/audio/{junk.json()['audio_id']}").status_code == 404  # no bytes to serve
