@@ -29,6 +29,8 @@ CREATE = "mv/create.html"
 def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, Any]:
     track_id = form["audio_track_id"].value()
     track = AudioTrack.objects.visible_to(request.user).filter(pk=track_id).first() if _is_uuid(track_id) else None
+    if track is not None and track.import_failed:
+        track = None  # the picker again; the form's error says why
     image_id = form["character_image_id"].value()
     url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
     return {"form": form, "track": track, "url_form": url_form, "selected_image": image_id,

@@ -110,7 +110,9 @@ def test_a_song_too_long_fails_its_import_and_cannot_make_a_project(alice_client
                                                  "audio_track_id": response.json()["audio_id"],
                                                  "video_description": "a drive at night"})
     assert page.status_code == 200 and not Project.objects.exists()
-    assert "That song could not be used: The song is longer than 0.5 minutes" in page.content.decode()
+    html = page.content.decode()
+    assert "That song could not be used: The song is longer than 0.5 minutes" in html
+    assert 'name="audio_track_id"' not in html and 'id="id_file"' in html  # the picker, to choose another song
 
 
 def _submit(alice_client, track_id: str) -> Project:
