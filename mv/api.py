@@ -183,6 +183,8 @@ def lipsync(request: HttpRequest) -> JsonResponse:
     track = _owned(AudioTrack, request, data["audio_id"]) if data.get("audio_id") else None
     if source is not None and source.status != "succeeded":
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
+    if track is not None:
+        track.require_imported()
     asked = (data.get("start_time"), data.get("end_time"))
     check_range(*asked, track.duration if track is not None else None)  # fails before any download
     with files.workdir() as workdir:
@@ -222,6 +224,8 @@ def stitch_videos(request: HttpRequest) -> JsonResponse:
     if missing:
         raise Refused("not_found", "Some of those videos do not exist.", {"missing_video_ids": missing}, status=404)
     track = _owned(AudioTrack, request, data["audio_overlay_id"]) if data.get("audio_overlay_id") else None
+    if track is not None:
+        track.require_imported()
     suppress = data.get("suppress_video_audio")
     stitch = stitching.request_stitch(owner=request.api_user, clips=[found[v] for v in data["video_ids"]],
                                       audio_track=track, audio_start=data.get("audio_start") or 0.0,
@@ -277,27 +281,31 @@ def _import(action: Callable[[], AudioTrack], failure_code: str) -> AudioTrack:
 
 @api_endpoint("POST")
 def audio_upload(request: HttpRequest) -> JsonResponse:
+    """The bytes are stored and the answer comes at once (status "importing"); the checks,
+    transcode, waveform and analysis run in the worker: read them at the analysis URL."""
     form = AudioUploadForm(request.POST, request.FILES)
     if uploads.too_large(request):
         raise Refused("too_large", uploads.too_large(request), status=413)
     if not form.is_valid():
         raise Refused("validation_error", "Send the song as a multipart field named 'file'.",
                        {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
-    track = _import(lambda: audio.import_upload(request.api_user, form.cleaned_data["file"]), "not_audio")
+    track = _import(lambda: songs.receive_upload(request.api_user, form.cleaned_data["file"]), "not_audio")
     return JsonResponse(track.to_dict(), status=201)
 
 
 @api_endpoint("POST")
 def audio_download(request: HttpRequest) -> JsonResponse:
+    """The URL is checked now; the download and import run in the worker (status "importing")."""
     data = _valid(AudioDownloadForm, request).cleaned_data
-    track = _import(lambda: audio.import_url(request.api_user, data["url"]), "download_failed")
+    track = _import(lambda: songs.request_url(request.api_user, data["url"]), "download_failed")
     return JsonResponse(track.to_dict(), status=201)
 
 
 @api_endpoint("GET")
 def audio_get(request: HttpRequest, audio_id: uuid.UUID) -> HttpResponse:
     track = _owned(AudioTrack, request, audio_id)
-    return serve_file(request, track.file or track.original, content_type="audio/mp4", filename=f"{track.pk}.m4a")
+    return _serve(request, track.file or track.original, "audio/mp4", f"{track.pk}.m4a",
+                  track.analysis_error or "This song has no file.")
 
 
 @api_endpoint("GET")
@@ -310,13 +318,15 @@ def audio_waveform(request: HttpRequest, audio_id: uuid.UUID) -> HttpResponse:
 def audio_trim(request: HttpRequest) -> JsonResponse:
     data = _valid(AudioTrimForm, request).cleaned_data
     track = _owned(AudioTrack, request, data["audio_id"])
+    track.require_imported()
     trimmed = audio.trim(track, data["start_at"], data.get("end_at"))
     return JsonResponse(trimmed.to_dict() | {"original_audio_id": str(track.pk)}, status=201)
 
 
 @api_endpoint("GET")
 def audio_analysis(request: HttpRequest, audio_id: uuid.UUID) -> JsonResponse:
-    """The song's tempo, beats, bars, sections and lyrics (status "analyzing" until ready)."""
+    """The song's tempo, beats, bars, sections and lyrics: status "importing", then "analyzing",
+    then "ready", or "failed" with a plain message in "error"."""
     return JsonResponse(_owned(AudioTrack, request, audio_id).analysis_to_dict())
 
 

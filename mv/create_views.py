@@ -20,7 +20,7 @@ from mv import audio, cost_views, flavors, uploads
 from mv.errors import Refused
 from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
 from mv.models import AudioTrack, CharacterImage
-from mv.pipeline import characters, projects, spending
+from mv.pipeline import characters, projects, songs, spending
 from mv.views import _back_to_page, _stop_polling_if
 
 CREATE = "mv/create.html"
@@ -29,6 +29,8 @@ CREATE = "mv/create.html"
 def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, Any]:
     track_id = form["audio_track_id"].value()
     track = AudioTrack.objects.visible_to(request.user).filter(pk=track_id).first() if _is_uuid(track_id) else None
+    if track is not None and track.import_failed:
+        track = None  # the picker again; the form's error says why
     image_id = form["character_image_id"].value()
     url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
     return {"form": form, "track": track, "url_form": url_form, "selected_image": image_id,
@@ -94,7 +96,7 @@ def create_audio_upload(request: HttpRequest) -> HttpResponse:
         error = "Choose an audio file to upload."
     else:
         try:
-            track = audio.import_upload(request.user, upload)
+            track = songs.receive_upload(request.user, upload)  # imported in the worker: the card polls
         except audio.AudioImportError as exc:
             error = str(exc)
     return _music_source(request, track, error)
@@ -116,17 +118,27 @@ def create_audio_url(request: HttpRequest) -> HttpResponse:
         error = "Enter a valid http(s) URL."
     else:
         try:
-            track = audio.import_url(request.user, form.cleaned_data["url"])
+            track = songs.request_url(request.user, form.cleaned_data["url"])
         except audio.AudioImportError as exc:
             error = str(exc)
     return _music_source(request, track, error)
 
 
 def _music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
-    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
-               "form": ProjectCreateForm()}
     if not request.htmx:
         return _back_to_page(request, error, "create")
+    return render_music_source(request, track, error)
+
+
+def render_music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
+    """The song picker with this track (as it stands now), or empty with the message of a
+    song that could not be imported."""
+    if track is not None:
+        track.refresh_from_db()
+        if track.import_failed:
+            track, error = None, track.analysis_error
+    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
+               "form": ProjectCreateForm()}
     return render(request, f"{CREATE}#music-source", context)
 
 

@@ -51,10 +51,12 @@ def kind_model(kind: str) -> type[Prediction]:
 
 def advance(kind: str, pk: str, token: str | None) -> float | None:
     """One step of a poll chain: None when the chain ends (the row finished, is gone, a
-    newer chain took over, or it waits for a slot: the finish that frees one starts a new
-    chain for it), else the seconds until its next step while its prediction runs."""
+    newer chain took over, or it waits: for a slot, which the finish that frees one grants,
+    or for an event such as its song's analysis; either starts a new chain for it), else the
+    seconds until its next step while its prediction runs."""
     row = kind_model(kind).objects.filter(pk=pk).first()
-    if row is None or not row.is_current_chain(token) or advance_row(row) or row.awaits_grant:
+    if (row is None or not row.is_current_chain(token) or advance_row(row) or row.awaits_grant
+            or row.waits_for_event()):
         return None
     return polling.next_poll(row)
 

@@ -66,9 +66,15 @@ def lyric_lines(track: AudioTrack) -> list[music.LyricLine]:
 
 
 def plan(track: AudioTrack, *, start: float | None, end: float | None, count: int | None,
-         flavor: Flavor) -> list[music.Slot]:
+         flavor: Flavor) -> list[music.Slot] | None:
     """The scenes for [start, end] of the track (count None: as many as the music asks for).
-    Raises Refused with the numbers when the range or the count does not fit."""
+    Raises Refused with the numbers when the range or the count does not fit, or with the
+    import's message for a song that could not be imported. None while the song is still
+    importing (its length is not known yet): only the range is checked, as far as it can be."""
+    track.refuse_if_unusable()
+    if track.is_importing:
+        check_range(start, end, None, names=RANGE_NAMES)
+        return None
     return plan_for(track.duration, analysis_of(track), lyric_lines(track), start=start, end=end, count=count,
                     flavor=flavor)
 

@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from mv import create_views
 from mv.errors import message_for_form
 from mv.forms.pages import LyricsForm
 from mv.models import AudioTrack, get_owned
@@ -26,9 +27,16 @@ def _get_track_for_user(request: HtmxHttpRequest, pk: uuid.UUID) -> AudioTrack:
 @require_GET
 @login_required
 def song_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The status line; polled by a card that showed the song importing, once the import is
+    over, the whole song picker (its length, waveform and player, or the failure's message)."""
     track = _get_track_for_user(request, pk)
+    if request.GET.get("importing") and not track.is_importing:
+        response = create_views.render_music_source(request, track, "")
+        response["HX-Retarget"], response["HX-Reswap"] = "#music-source", "outerHTML"
+        return response
     response = render(request, f"{SONG}#song-status", {"track": track, "bands_oob": bool(track.waveform)})
-    busy = track.analysis_status == AudioTrack.AnalysisStatus.ANALYZING or track.lyrics_state()[0] == "transcribing"
+    busy = track.analysis_status in (AudioTrack.AnalysisStatus.IMPORTING, AudioTrack.AnalysisStatus.ANALYZING) \
+        or track.lyrics_state()[0] == "transcribing"
     return _stop_polling_if(response, not busy)
 
 

@@ -13,8 +13,7 @@ from functools import cache, cached_property
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from mv import flavors
-from mv.models import ACTIVE_STATUSES, Clip, Job, JobStatus, Project, Scene, SceneWriting, Stitch
+from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
 from mv.music import Slot
 from mv.providers import get_provider
 

@@ -1,4 +1,5 @@
-"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch, a clip's part or a song's analysis.
+"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch, a clip's
+part, a song's import or its analysis.
 
 Progress lives on our rows, not in the queue. No task sits waiting on a model: a
 prediction's task advances it one step, then re-enqueues itself deferred, so one worker
@@ -70,6 +71,20 @@ def prepare_part(clip_id: str) -> None:
         prepare_clip_part(clip)
     except Exception:  # the stitch makes it then; nothing is lost
         logger.exception("the part of clip %s could not be made ahead", clip_id)
+
+
+@task
+def import_track(track_id: str) -> None:
+    """Check, transcode and draw a stored (or URL) song: the slow part of an upload, off the request."""
+    from mv import audio  # mv.audio enqueues this task
+
+    track = AudioTrack.objects.filter(pk=track_id).first()
+    if track is not None and track.is_importing:
+        try:
+            audio.finish_import(track)
+        except Exception:
+            logger.exception("import of track %s failed unexpectedly", track_id)
+            audio.fail_import(track, audio.CONVERT_FAILED)
 
 
 @task
@@ -169,6 +184,10 @@ def analyze_later(track_id: str) -> None:
     _enqueue(analyze_track, track_id=str(track_id))
 
 
+def import_later(track_id: str) -> None:
+    _enqueue(import_track, track_id=str(track_id))
+
+
 def runs_later() -> bool:
     """Whether the queue runs tasks later (a worker), not inline when they are enqueued."""
     return advance_prediction.get_backend().supports_defer
@@ -185,4 +204,7 @@ def resume_interrupted() -> int:
     tracks = [str(pk) for pk in AudioTrack.objects.needing_analysis().values_list("pk", flat=True)]
     for track_id in tracks:
         analyze_later(track_id)
-    return len(predictions) + len(stitches) + len(tracks)
+    imports = [str(pk) for pk in AudioTrack.objects.needing_import().values_list("pk", flat=True)]
+    for track_id in imports:
+        import_later(track_id)
+    return len(predictions) + len(stitches) + len(tracks) + len(imports)

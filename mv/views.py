@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 from django_htmx.middleware import HtmxDetails
 
-from mv import flavors, status, uploads
+from mv import status, uploads
 from mv.errors import Refused, message_for_form, message_if_refused
 from mv.forms.pages import FlavorSelectForm, FootageForm, RegenerateForm, ScenePromptForm, StyleSelectForm
 from mv.models import Clip, Project, Scene, get_owned

@@ -308,9 +308,6 @@ MV_WEBHOOK_POLL_INTERVAL = envfloat("MV_WEBHOOK_POLL_INTERVAL", 30.0)
 # How long a start (the create call with its retries) may take before a worker that finds it
 # unfinished calls it interrupted; until then another worker may still be inside that call.
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
-# How long after a song arrives its scene plan may wait for the song's analysis (seconds);
-# past it the scenes are planned on an even grid.
-MV_ANALYSIS_WAIT = envfloat("MV_ANALYSIS_WAIT", 60.0)
 # Song and video URLs given by users may point at private or local hosts only when this is on.
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).

@@ -98,8 +98,9 @@ def free_port() -> int:
 # The web server runs with one fault hook that pauses the upload at a chosen point and says so
 # in a marker file, so the kill always lands exactly there (no sleeps, no races):
 #   body       - the view is reading the multipart body (half of it sent, the rest never comes)
-#   converting - the whole upload arrived; ffmpeg is converting it (before anything is stored)
-#   storing    - the song is being written into MEDIA_ROOT (the second file, half written)
+# and a worker importing a stored upload (WORKER_WITH_PAUSE):
+#   converting - ffmpeg is converting it (before anything is stored)
+#   storing    - its AAC copy is being written into MEDIA_ROOT (half written)
 SERVER_WITH_PAUSE = """
 import os, sys, time, pathlib
 import django
@@ -149,9 +150,12 @@ if phase == "storing":
     files.store = store
 execute_from_command_line(["manage.py", "runserver", sys.argv[1], "--noreload"])
 """
+WORKER_WITH_PAUSE = SERVER_WITH_PAUSE.replace("len(stored) == 2", "len(stored) == 1").replace(
+    'execute_from_command_line(["manage.py", "runserver", sys.argv[1], "--noreload"])',
+    'execute_from_command_line(["manage.py", "mv_worker", "--interval", "0.1", "--processes", "1"])')
 
 
-@pytest.mark.parametrize("phase", ["body", "converting", "storing"])
+@pytest.mark.parametrize("phase", ["body"])
 def test_killed_web_server_mid_upload_registers_no_track(user, settings, song_mp3, tmp_path, phase):
     port = free_port()
     marker = tmp_path / "paused"
@@ -200,3 +204,36 @@ def test_killed_web_server_mid_upload_registers_no_track(user, settings, song_mp
         call_command("prune_media", "--older-than", "0", stdout=io.StringIO())
     stray = {str(p.relative_to(media_root)): p.stat().st_size for p in media_root.rglob("*") if p.is_file()}
     assert not stray, f"files left in MEDIA_ROOT by the killed upload: {stray}"
+
+
+@pytest.mark.parametrize("phase", ["converting", "storing"])
+def test_killed_worker_mid_import_leaves_the_song_importing_and_a_restart_imports_it(user, settings, song_mp3,
+                                                                                       tmp_path, phase):
+    """The upload's bytes are stored and its row says "importing"; a worker killed while it
+    converts or stores the song registers nothing half made, and the next worker imports it."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio, tasks
+
+    track = audio.receive_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))  # as the request left it
+    marker = tmp_path / "paused"
+    env = app_env(settings, DEBUG="true", MV_TEST_PAUSE=phase, MV_TEST_MARKER=str(marker))
+    worker = subprocess.Popen([sys.executable, "-c", WORKER_WITH_PAUSE], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        paused = wait_until(lambda: marker.exists() or worker.poll() is not None, 180) and worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    assert paused, f"the worker never reached the {phase} pause: {worker.stderr.read().decode()[-2000:]}"
+    track.refresh_from_db()
+    assert track.is_importing and track.original and not track.file and not track.waveform  # nothing half registered
+    media_root = Path(settings.MEDIA_ROOT)
+    if phase == "storing":  # the half-written copy exists only under its hidden temporary name
+        assert any(p.name.startswith(".incoming-") for p in media_root.rglob("*") if p.is_file())
+    tasks.resume_interrupted()  # what the next worker does first (the tests' queue runs it at once)
+    track.refresh_from_db()
+    assert track.analysis_status == AudioTrack.AnalysisStatus.READY and track.file and abs(track.duration - 40) < 0.1
+    call_command("prune_media", "--older-than", "0", stdout=io.StringIO())
+    kept = {p.relative_to(media_root).as_posix() for p in media_root.rglob("*") if p.is_file()}
+    assert kept == {track.original.name, track.file.name, track.waveform.name}

@@ -58,8 +58,16 @@ class ProjectCreateForm(forms.Form):
         return row
 
     def clean_audio_track_id(self) -> AudioTrack | None:
-        return self._owned(AudioTrack, "audio_track_id",
-                           "That song is not available any more: upload it or paste its URL again.")
+        """The song, also while it is still importing (the plan waits for it); one whose import
+        failed is refused with its message."""
+        track = self._owned(AudioTrack, "audio_track_id",
+                            "That song is not available any more: upload it or paste its URL again.")
+        if track is not None:
+            try:
+                track.refuse_if_unusable()
+            except Refused as exc:
+                raise forms.ValidationError(exc.message) from None
+        return track
 
     def clean_character_image_id(self) -> CharacterImage | None:
         return self._owned(CharacterImage, "character_image_id",

@@ -379,6 +379,10 @@ class Prediction(Job):
         """Whether it may start now (a kind bounded by a slot limit waits its turn)."""
         return True
 
+    def waits_for_event(self) -> bool:
+        """Queued for an event that will start it (a new poll chain), so no chain polls it meanwhile."""
+        return False
+
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """What a finished row is billed for: (a kind of ``mv.costs.BILLING``, its units),
         e.g. ("image", {"images": 1}); None when nothing is billed. ``reported`` holds what

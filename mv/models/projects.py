@@ -188,6 +188,15 @@ class Project(models.Model):
         return self.ScenesStatus.READY if writing.status == JobStatus.SUCCEEDED else self.ScenesStatus.FAILED
 
     @property
+    def waiting_for_song(self) -> str:
+        """"importing" or "analyzing" while the scene plan waits for its song (the song's
+        event starts it), else ""."""
+        writing = self.plan_writing
+        if writing is None or not writing.waits_for_event():
+            return ""
+        return self.audio_track.analysis_status if self.audio_track is not None else ""
+
+    @property
     def scenes_error(self) -> str:
         writing = self.plan_writing
         return writing.error if writing is not None and self.scenes_status == self.ScenesStatus.FAILED else ""

@@ -7,18 +7,16 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
 from mv import costs, flavors, music, planning
 from mv.errors import Refused
-from mv.models.base import ACTIVE_STATUSES, JobStatus, OwnedQuerySet, Prediction
-from mv.providers.base import JobUpdate, parse_scenes
+from mv.models.base import JobStatus, OwnedQuerySet, Prediction
+from mv.providers.base import JobUpdate, ProviderError, parse_scenes
 
 if TYPE_CHECKING:
     from mv.models.clips import Clip
@@ -170,32 +168,33 @@ class SceneWriting(Prediction):
         return planning.slots_from(stored) if stored else None
 
     def may_start(self) -> bool:
-        """A whole plan waits a little for its song's analysis, so the cuts follow the music
-        (MV_ANALYSIS_WAIT after the song arrived; then it goes ahead on what there is)."""
+        """A whole plan waits for its song's analysis, so the cuts follow the music. Nothing
+        waits on a clock: the song-analysed event starts it (mv.pipeline.followups)."""
         track = self.project.audio_track if self.scene_id is None else None
-        if track is None or track.analysis_status != track.AnalysisStatus.ANALYZING:
-            return True
-        return timezone.now() - track.created_at >= timedelta(seconds=settings.MV_ANALYSIS_WAIT)
+        return track is None or track.is_settled
 
-    def _replan(self, flavor: flavors.Flavor) -> None:
-        """Cut the plan again now: the song's analysis may have arrived since it was asked for
-        (the count asked for was checked then and still fits the same part of the song)."""
-        project = self.project
-        if self.scene_id is not None or project.audio_track is None:
-            return
-        try:
-            slots = project.plan(flavor)
-        except Refused:
-            return  # the plan it was asked for stands
+    def waits_for_event(self) -> bool:
+        """Still queued for its song: its poll chain ends here; the song's event starts a new one."""
+        return self.status == JobStatus.QUEUED and self.started_at is None and not self.may_start()
+
+    def plan_now(self, flavor: flavors.Flavor) -> list[music.Slot] | None:
+        """Cut the whole plan now, on the song as it stands, and keep it on the writing (its
+        scene count follows the plan). Refused when the part asked for does not fit the song."""
+        slots = self.project.plan(flavor)
         self.input = self.input | {"plan": [slot.to_dict() for slot in slots or []]}
-        if len(slots or []) != self.number_of_scenes:
-            self.number_of_scenes = len(slots or [])
-            self.save(update_fields=["number_of_scenes"])
+        self.number_of_scenes = len(slots) if slots else self.number_of_scenes
+        self.save(update_fields=["input", "number_of_scenes"])
+        return slots
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = self._flavor()
-        self._replan(flavor)
-        request = self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job", slots=self.slots)
+        slots = self.slots
+        if slots is None and self.scene_id is None and self.project.audio_track_id is not None:
+            try:  # asked for before its song arrived, and its event could not cut it
+                slots = self.plan_now(flavor)
+            except Refused as exc:
+                raise ProviderError(exc.message) from None
+        request = self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job", slots=slots)
         return provider.start_scenes(flavor, request)
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:

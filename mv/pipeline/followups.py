@@ -10,6 +10,9 @@ commits with the finish; tasks are enqueued on commit), or a song's analysis is 
   scene has a clip.
 - A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
+- A song's files in (``arrived``) queue its analysis.
+- A song's analysis stored, or failed, or its import failed (``settled``) starts the scene
+  plans waiting for it, cut on the analysis.
 - A song's first analysis starts transcribing its lyrics (mv.models.audio sends ``analysed``).
 - A clip that succeeded for its scene makes its part for the scene's slot ahead of the stitch.
 """
@@ -23,10 +26,10 @@ from django.dispatch import receiver
 from mv import flavors, jobs, tasks
 from mv.errors import Refused
 from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting
-from mv.models.audio import analysed
+from mv.models.audio import analysed, arrived, settled
 from mv.models.locks import slots_granted
 from mv.music import Analysis
-from mv.pipeline import rendering, songs, stitching, timeline
+from mv.pipeline import projects, rendering, songs, stitching, timeline
 
 
 @receiver(jobs.finished, sender=Clip)
@@ -76,6 +79,23 @@ def scenes_written(sender, row: SceneWriting, **kwargs) -> None:
     project = row.project
     if row.scene_id is None and row.status == JobStatus.SUCCEEDED and project.autorun_started:
         rendering.start_project_clips(project, flavors.resolve(row.config_flavor))
+
+
+@receiver(settled, sender=AudioTrack)
+def song_settled(sender, track: AudioTrack, **kwargs) -> None:
+    """The song-analysed event (its analysis is in, or will never come), sent inside the
+    transaction that stores it: the whole scene plans waiting for the song are cut now and
+    start on commit. Nothing waits on a clock for it."""
+    waiting = SceneWriting.objects.filter(project__audio_track=track, scene__isnull=True,
+                                          status=JobStatus.QUEUED, started_at__isnull=True)
+    for writing in waiting.select_related("project"):
+        projects.start_after_song(writing)
+
+
+@receiver(arrived, sender=AudioTrack)
+def song_arrived(sender, track: AudioTrack, **kwargs) -> None:
+    """A song's files are in: analyse it (queued when they commit)."""
+    tasks.analyze_later(track.pk)
 
 
 @receiver(analysed, sender=AudioTrack)

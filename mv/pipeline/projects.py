@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.core.files.storage import default_storage
@@ -174,8 +175,11 @@ def start_project(project: Project) -> bool:
 def request_scenes(project: Project, flavor: Flavor) -> SceneWriting:
     """Ask the scene writer for the project's scenes; old scenes stay until the answer is
     in. A writing still under way for an earlier request is cancelled (the provider is told
-    once this transaction commits)."""
+    once this transaction commits). The song's row is locked first, then the project's: the
+    order the song-analysed event takes them."""
     with transaction.atomic():
+        if project.audio_track_id is not None:
+            project.audio_track = AudioTrack.objects.select_for_update().get(pk=project.audio_track_id)
         lock_project(project.pk)
         for older in project.writings.filter(scene__isnull=True, status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
@@ -204,7 +208,7 @@ def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> Sc
     """The plan is fixed here and kept on the writing: a whole plan is cut from the song now
     (Refused when it does not fit), a rewrite keeps the scenes' slots as they are."""
     provider = get_provider()
-    slots = project.plan(flavor) if scene is None else project.planned_slots()
+    slots = _whole_plan(project, flavor) if scene is None else project.planned_slots()
     count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes", slots=slots).number_of_scenes
     estimate = spending.writing_estimate(flavor, provider)
     with spending.budgeted(project.owner, estimate):
@@ -215,6 +219,30 @@ def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> Sc
         )
         tasks.follow(writing)
     return writing
+
+
+def _whole_plan(project: Project, flavor: Flavor) -> list | None:
+    """The plan cut now when the song's analysis is in (or will never come). While the song
+    is importing or analysing, None: what can be checked is (Refused otherwise), and the
+    song-analysed event cuts the plan and starts the writing (``start_after_song``). The
+    caller holds the track row's lock, so this request and that event never miss each other."""
+    if project.audio_track is None:
+        return None
+    slots = project.plan(flavor)
+    return slots if project.audio_track.is_settled else None
+
+
+def start_after_song(writing: SceneWriting) -> None:
+    """A whole plan that waited for its song (sent inside the transaction that stores the
+    song's analysis, or its failure): cut it now on the analysis, under a lock on the project
+    row, and start it on commit. A plan that no longer fits, or a song that could not be
+    imported, fails it at its start with the plain message."""
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=writing.project_id)
+        writing.project = project
+        with contextlib.suppress(Refused):
+            writing.plan_now(flavors.resolve(writing.config_flavor))
+        tasks.follow(writing)
 
 
 def stop_project(project: Project) -> int:

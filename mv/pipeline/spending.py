@@ -80,8 +80,13 @@ def _slots_estimate(flavor: Flavor, slots: list) -> costs.Estimate:
 def song_estimate(track: AudioTrack, flavor: Flavor, *, start: float | None, end: float | None,
                   count: int | None) -> costs.Estimate:
     """The create page's price before the project exists: [start, end] of the song planned as
-    the project would be. Raises Refused (the plan's message) when it does not fit."""
-    return _slots_estimate(flavor, planning.plan(track, start=start, end=end, count=count, flavor=flavor))
+    the project would be. Raises Refused (the plan's message) when it does not fit. While
+    the song is importing, the count asked for (or the flavor's) at the flavor's clip length."""
+    slots = planning.plan(track, start=start, end=end, count=count, flavor=flavor)
+    if slots is None:
+        return plan_estimate(flavor, scenes=count or int(flavor.get(
+            "parameters", "number_of_scenes", used_in="mv.pipeline.spending: scenes while the song imports")))
+    return _slots_estimate(flavor, slots)
 
 
 def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:

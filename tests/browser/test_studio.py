@@ -176,7 +176,7 @@ def test_a_9_16_project_gives_a_portrait_video(logged_in, live_server, song_mp3)
     page.select_option("#id_aspect_ratio", "9:16")
     page.fill("#id_number_of_scenes", "2")
     page.set_input_files("#id_file", str(song_mp3))
-    expect(page.locator("#music-source .track-title")).to_be_visible(timeout=20000)
+    expect(page.locator("#music-source .waveform-pick")).to_be_visible(timeout=30000)  # imported in the worker
     page.fill("#id_song_end", "16")
     page.fill("#id_video_description", "Dancer in a neon alley")
     page.click("button:has-text('Create project')")
