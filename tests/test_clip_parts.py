@@ -230,3 +230,23 @@ def test_a_clip_that_finishes_for_its_scene_has_its_part_made_ahead_of_any_stitc
     assert clip.status == JobStatus.SUCCEEDED and not Stitch.objects.exists()
     part = ClipPart.objects.get(clip=clip)
     assert part.frames == 40 and len(made) == 1 and media.MediaInfo.from_dict(part.media).video.frames == 40
+
+
+def test_another_encoders_clip_is_reencoded_whole_once_and_kept(planned, made, tmp_path):
+    """Its cut is a copy (no B-frames), but it carries other headers than the parts we
+    re-encoded: a copy decodes every clip under one set, so it is re-encoded whole (a
+    ``forced`` part), kept like any part."""
+    scene = planned.scenes.get(position=1)
+    foreign = tmp_path / "foreign.mp4"
+    media.run_ffmpeg(["-i", planned.sources[1], "-c:v", "libx264", "-preset", "veryfast", "-x264-params",
+                      "bframes=0:cabac=0:weightp=0", "-an", foreign])  # still High profile: only the headers differ
+    other = finished_clip(scene, foreign, duration=2.0)
+    Clip.objects.filter(pk=other.pk).update(media=media.probe(foreign).to_dict())
+    first = stitching.restitch_project(planned)
+    out = stitched(first, tmp_path)
+    assert ClipPart.objects.filter(clip=other, forced=False, reencoded_frames=0).exists()  # its cut: a copy
+    assert ClipPart.objects.filter(clip=other, forced=True, frames=41, reencoded_frames=41).count() == 1
+    assert media.probe(out).video.frames == len(frames_of(out)) == 122
+    made.clear()
+    stitched(stitching.restitch_project(planned), tmp_path)
+    assert made == []
