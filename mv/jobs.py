@@ -18,16 +18,17 @@ import signal
 import tempfile
 import time
 from datetime import timedelta
+from functools import partial
 
 from django.apps import apps
 from django.conf import settings
 from django.dispatch import Signal
 from django.utils import timezone
 
-from mv import files, media, polling
+from mv import dbretry, files, liveness, media, polling
 from mv.models import ACTIVE_STATUSES, JobStatus, Prediction, Stitch
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import JobUpdate
+from mv.providers.base import JobUpdate, sending_to
 
 logger = logging.getLogger("mv.jobs")
 
@@ -61,7 +62,9 @@ def advance_row(row: Prediction) -> bool:
     reported: dict = {}
     try:
         done = step(row, reported)
-    except Exception:
+    except Exception as exc:
+        if dbretry.is_transient(exc):
+            raise  # a database error that passes: the whole step is run again (mv.dbretry)
         # A bug must never leave a row running forever: fail it with a plain message.
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
         row.mark_failed("Something went wrong on our side; retry it.")
@@ -125,17 +128,26 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
     is starting it, it waits for a slot, or it finished here)."""
     if row.status == JobStatus.QUEUED:
         if row.started_at is not None:
-            if timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
-                return None  # another worker may still be inside the create call
-            # The model may have accepted that start, so starting again could pay twice.
-            row.mark_failed("Interrupted while starting (the worker restarted); retry to run it again.")
-            return None
+            update = reconcile(row, provider)
+            if update is not None or row.started_at is not None or row.status != JobStatus.QUEUED:
+                return update
         if not row.claim_turn():
             return None
-        update = row.start_job(provider, workdir, stack)
-        if not row.accept(update):
-            # Finished meanwhile (a Cancel, the start outlived MV_START_GRACE, a newer
-            # request): nobody will collect this prediction, so stop paying for it.
+        try:
+            with liveness.starting(row.pk), sending_to(partial(_sending, row)):
+                update = row.start_job(provider, workdir, stack)
+        except ProviderError as exc:
+            if not exc.maybe_created or not row.start_key:
+                raise
+            # Sent, but no answer says what became of it: the next step looks for it.
+            logger.warning("%s %s: %s; it will be looked for at the provider", row.kind_name(), row.pk, exc.message)
+            dbretry.call(row.release_start)
+            return None
+        if not dbretry.call(row.accept, update):
+            if row.prediction_id == update.prediction_id:
+                return None  # a reconcile found this prediction and resumed it meanwhile
+            # Finished meanwhile (a Cancel, a newer request): nobody will collect this
+            # prediction, so stop paying for it.
             provider.cancel(update.prediction_id)
             return None
         return update
@@ -147,6 +159,56 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
         row.mark_failed(f"Timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled.")
         return None
     return row.poll_job(provider, row.prediction_id, workdir)
+
+
+def _sending(row: Prediction, key: str) -> None:
+    """The create with ``key`` is about to go out: record its key on the row first (so a
+    worker cut off from here on can find it at the provider), or stop it when the row is no
+    longer this claim's (cancelled meanwhile: nothing is sent, nothing paid)."""
+    if not dbretry.call(row.note_start_sent, key):
+        raise ProviderError("The job was cancelled or restarted before it was sent.")
+
+
+def reconcile(row: Prediction, provider) -> JobUpdate | None:
+    """A queued row whose start was claimed but never stored a prediction id. Left alone while
+    its claimer may still be inside the start (a live process of this machine; another
+    machine's claim for MV_START_GRACE). Else: nothing was sent (no start key) -> start it
+    again; the provider lists the prediction with its key -> resume it; the provider shows
+    none -> start it again, once the create could no longer land (MV_CREATE_TIMEOUT after it
+    was sent). A provider that cannot list predictions fails it as interrupted instead."""
+    gone = liveness.claimer_gone(row.started_by)
+    if gone is False and (not liveness.claimer_is_me(row.started_by) or liveness.is_starting(row.pk)):
+        return None
+    if gone is None and timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
+        return None  # claimed on another machine, which may still be inside the create
+    if not row.start_key:
+        dbretry.call(row.start_again)  # nothing was sent: nothing to find, nothing paid
+        return None
+    if not provider.lists_predictions:
+        row.mark_failed("Interrupted while starting (the worker restarted); retry to run it again.")
+        return None
+    try:
+        found = provider.find_started(row.start_key, row.start_sent_at or row.started_at, _TakenIds())
+    except ProviderError as exc:
+        logger.warning("%s %s: could not look for its prediction yet: %s", row.kind_name(), row.pk, exc.message)
+        return None  # asked again at the next step
+    if found:
+        if not dbretry.call(row.adopt, found):
+            return None
+        logger.info("%s %s: resumed prediction %s, found by its start key", row.kind_name(), row.pk, found)
+        return JobUpdate(state="running", prediction_id=found)
+    sent = row.start_sent_at or row.started_at
+    if timezone.now() - sent < timedelta(seconds=settings.MV_CREATE_TIMEOUT):
+        return None  # the create may still be landing: look again at the next step
+    dbretry.call(row.start_again)
+    return None
+
+
+class _TakenIds:
+    """The prediction ids rows already hold (asked per id, only for listed candidates)."""
+
+    def __contains__(self, prediction_id: object) -> bool:
+        return any(m.objects.filter(prediction_id=prediction_id).exists() for m in Prediction.kinds())
 
 
 def _apply(row: Prediction, update: JobUpdate) -> bool:
