@@ -35,7 +35,8 @@ def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
     while (delay := dbretry.call(jobs.advance, kind, pk, token)) is not None:
         if advance_prediction.get_backend().supports_defer:
             run_after = timezone.now() + timedelta(seconds=delay)
-            advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
+            # The queue is in the database too: a busy moment must not end the poll chain.
+            dbretry.call(advance_prediction.using(run_after=run_after).enqueue, kind=kind, pk=pk, token=token)
             return
         time.sleep(delay)  # backends that cannot defer (ImmediateBackend)
 
