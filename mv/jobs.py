@@ -136,6 +136,9 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
         try:
             with liveness.starting(row.pk), sending_to(partial(_sending, row)):
                 update = row.start_job(provider, workdir, stack)
+        except _ClaimLost:
+            row.refresh_from_db()  # cancelled (or taken over) before anything was sent: nothing to undo
+            return None
         except ProviderError as exc:
             if not exc.maybe_created or not row.start_key:
                 raise
@@ -166,7 +169,11 @@ def _sending(row: Prediction, key: str) -> None:
     worker cut off from here on can find it at the provider), or stop it when the row is no
     longer this claim's (cancelled meanwhile: nothing is sent, nothing paid)."""
     if not dbretry.call(row.note_start_sent, key):
-        raise ProviderError("The job was cancelled or restarted before it was sent.")
+        raise _ClaimLost("The job was cancelled or restarted before it was sent.")
+
+
+class _ClaimLost(ProviderError):
+    """The row stopped being this start's before its create went out."""
 
 
 def reconcile(row: Prediction, provider) -> JobUpdate | None:
