@@ -79,10 +79,11 @@ def describe(exc: Exception) -> tuple[str, bool]:
     return "Something unexpected went wrong talking to Replicate; try again.", True
 
 
-# After these the request had reached Replicate, which may have created (and be billing) a
-# prediction whose id we never got: not retried, and the message says so.
-_MAYBE_CREATED = ("Replicate {what} after the job was sent, so it may have been created and be running at "
-                  "Replicate without us knowing its id (check the Replicate dashboard); retry to run it again.")
+def _maybe_created(what: str) -> ProviderError:
+    """After these the request had reached Replicate, which may have created (and be billing)
+    a prediction whose id we never got: not retried; the row is reconciled (mv.jobs)."""
+    return ProviderError(f"Replicate {what} after the job was sent, so it may have been created and be running at "
+                         "Replicate without us knowing its id.", permanent=False, maybe_created=True)
 
 
 # What a webhook pushed, by prediction id: read by a poll instead of asking again (see pushed()).
@@ -99,6 +100,7 @@ class ReplicateProvider(Provider):
     label = "Replicate"
     limits_concurrency = True
     transcribes_lyrics = True
+    lists_predictions = True  # GET /v1/predictions, with each one's model and input (replicate_listing)
     # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
     # rate-limits): polls keep to 80 % of that, leaving the rest to downloads and cancels.
     polls_per_second = 40.0
@@ -153,12 +155,11 @@ class ReplicateProvider(Provider):
 
     def _create(self, model: str, data: dict[str, Any]):
         """Create a prediction, retrying only answers that prove nothing was created (429,
-        503) or connection failures before the request went out, so a retry never pays
-        twice. Files go up first; then the create's key (``start_key``) is announced and the
-        create sent, so a worker cut off from here on is reconciled by finding the prediction
-        with that key. A 500/502 or a dropped answer might have created one: not retried, the
-        row is reconciled instead. A community model is named with its version
-        (``owner/name:<version id>``) and created by it."""
+        503) or connection failures before the request went out, so a retry never pays twice.
+        Files go up first, then the create's key is announced (mv.jobs records it) and the
+        create sent: a start cut off from then on, or a 500/502 or dropped answer (which may
+        have created one: not retried), is found again by that key. A community model is
+        named with its version (``owner/name:<version id>``) and created by it."""
         attempts = max(1, settings.MV_CREATE_RETRIES)
         version = model.partition(":")[2]
         target = {"version": version} if version else {"model": model}
@@ -176,8 +177,7 @@ class ReplicateProvider(Provider):
                     time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
                     continue
                 if (exc.status or 0) >= 500 and exc.status != 503:
-                    raise ProviderError(_MAYBE_CREATED.format(what=f"answered with a server error ({exc.status})"),
-                                        permanent=False, maybe_created=True) from None
+                    raise _maybe_created(f"answered with a server error ({exc.status})") from None
                 raise _error(exc) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
                 if attempt < attempts:
@@ -185,13 +185,10 @@ class ReplicateProvider(Provider):
                     continue
                 raise _error(exc) from None
             except httpx.TransportError:
-                raise ProviderError(_MAYBE_CREATED.format(what="did not answer (the connection dropped)"),
-                                    permanent=False, maybe_created=True) from None
+                raise _maybe_created("did not answer (the connection dropped)") from None
             except ModelError as exc:
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
-
-    lists_predictions = True
 
     def find_started(self, key: str, since: datetime, taken: Container[str] = ()) -> str | None:
         try:
