@@ -171,3 +171,27 @@ def test_clips_finishing_while_the_database_is_locked_past_its_busy_timeout_all_
     assert all(a.status_code != 500 for a in answers)
     assert fake_replicate.creates() == 4
     assert "Traceback" not in Path(log).read_text()
+
+
+@pytest.mark.urls("tests.error_urls")
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_view_meeting_a_locked_database_answers_503_not_500(db, settings, debug):
+    from django.test import Client
+
+    settings.DEBUG = debug
+    client = Client(raise_request_exception=False)
+    page, api = client.get("/locked/"), client.get("/api/locked/")
+    assert page.status_code == 503 and page["Retry-After"] == str(settings.MV_DB_RETRY_AFTER)
+    assert "Busy for a moment" in page.content.decode() and "database is locked" not in page.content.decode()
+    assert api.status_code == 503 and api.json()["error"] == "busy" and "locked" not in api.json()["message"]
+
+
+@pytest.mark.urls("tests.error_urls")
+def test_a_middleware_meeting_a_locked_database_answers_503_not_500(db, settings):
+    from django.test import Client
+
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "tests.error_urls.LockedMiddleware"]
+    client = Client(raise_request_exception=False)
+    page, api = client.get("/locked-early/"), client.get("/api/locked-early/")
+    assert page.status_code == 503 and "Busy for a moment" in page.content.decode()
+    assert api.status_code == 503 and api.json()["error"] == "busy" and api["Retry-After"]
