@@ -195,3 +195,24 @@ def test_a_middleware_meeting_a_locked_database_answers_503_not_500(db, settings
     page, api = client.get("/locked-early/"), client.get("/api/locked-early/")
     assert page.status_code == 503 and "Busy for a moment" in page.content.decode()
     assert api.status_code == 503 and api.json()["error"] == "busy" and api["Retry-After"]
+
+
+@pytest.mark.skipif("connection.vendor != 'postgresql'", reason="drops a PostgreSQL connection")
+def test_a_dropped_postgresql_connection_is_opened_again_and_the_work_done(transactional_db, settings):
+    import psycopg
+
+    settings.MV_DB_RETRY_SECONDS = 30
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"],
+                         dbname=db["NAME"], autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])  # as a restarted server or a proxy would
+    attempts = []
+
+    def count_projects() -> int:
+        attempts.append(1)
+        return Project.objects.count()
+
+    assert dbretry.call(count_projects) == 0 and len(attempts) == 2  # the first met the dropped connection
+    assert connection.connection.info.backend_pid != pid
