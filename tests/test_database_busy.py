@@ -17,7 +17,7 @@ from django.db import OperationalError, connection, transaction
 from mv import dbretry, flavors
 from mv.models import Clip, JobStatus, Project
 from mv.pipeline import rendering
-from tests.test_restarts import ROOT, app_env, start_worker, wait_until
+from tests.test_restarts import ROOT, app_env, wait_until
 
 sqlite_only = pytest.mark.skipif("connection.vendor != 'sqlite'", reason="locks the SQLite file")
 
