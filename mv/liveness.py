@@ -8,10 +8,12 @@ another machine the answer is "unknown" and MV_START_GRACE decides.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import threading
+from collections.abc import Iterator
 
 # Rows this process is starting right now (their create may be in flight in another thread).
 _starting: set[str] = set()
@@ -66,19 +68,16 @@ def claimer_is_me(claimer: str) -> bool:
     return claimer == identity()
 
 
-class starting:
-    """Marks a row as being started by this process (``with starting(pk): ...``)."""
-
-    def __init__(self, pk: object) -> None:
-        self.pk = str(pk)
-
-    def __enter__(self) -> None:
+@contextlib.contextmanager
+def starting(pk: object) -> Iterator[None]:
+    """Inside, the row is being started by this process (its create may be in flight)."""
+    with _lock:
+        _starting.add(str(pk))
+    try:
+        yield
+    finally:
         with _lock:
-            _starting.add(self.pk)
-
-    def __exit__(self, *exc: object) -> None:
-        with _lock:
-            _starting.discard(self.pk)
+            _starting.discard(str(pk))
 
 
 def is_starting(pk: object) -> bool:
