@@ -183,11 +183,8 @@ def reconcile(row: Prediction, provider) -> JobUpdate | None:
     again; the provider lists the prediction with its key -> resume it; the provider shows
     none -> start it again, once the create could no longer land (MV_CREATE_TIMEOUT after it
     was sent). A provider that cannot list predictions fails it as interrupted instead."""
-    gone = liveness.claimer_gone(row.started_by)
-    if gone is False and (not liveness.claimer_is_me(row.started_by) or liveness.is_starting(row.pk)):
+    if _claimer_may_be_starting(row):
         return None
-    if gone is None and timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
-        return None  # claimed on another machine, which may still be inside the create
     if not row.start_key:
         dbretry.call(row.start_again)  # nothing was sent: nothing to find, nothing paid
         return None
@@ -209,6 +206,16 @@ def reconcile(row: Prediction, provider) -> JobUpdate | None:
         return None  # the create may still be landing: look again at the next step
     dbretry.call(row.start_again)
     return None
+
+
+def _claimer_may_be_starting(row: Prediction) -> bool:
+    """Whether the process that claimed the row's start may still be inside it: it runs (on
+    this machine; this very process only while it is starting that row), or it is on another
+    machine and its claim is younger than MV_START_GRACE."""
+    gone = liveness.claimer_gone(row.started_by)
+    if gone is False:
+        return not liveness.claimer_is_me(row.started_by) or liveness.is_starting(row.pk)
+    return gone is None and timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE)
 
 
 class _TakenIds:
@@ -240,9 +247,22 @@ def cancel(row: Prediction, message: str = "Cancelled by you.") -> bool:
     ):
         return False
     row.refresh_from_db()
-    reported = get_provider(row.provider).cancel(row.prediction_id) if row.prediction_id else {}
+    provider = get_provider(row.provider)
+    prediction_id = row.prediction_id or _sent_by_a_dead_start(row, provider)
+    reported = provider.cancel(prediction_id) if prediction_id else {}
     _finished(row, reported)
     return True
+
+
+def _sent_by_a_dead_start(row: Prediction, provider) -> str:
+    """The prediction a start cut off after sending its create made (found by its key), so a
+    Cancel stops it too; "" when there is none to find (a live start cancels its own)."""
+    if not row.start_key or not provider.lists_predictions or _claimer_may_be_starting(row):
+        return ""
+    try:
+        return provider.find_started(row.start_key, row.start_sent_at or row.started_at, _TakenIds()) or ""
+    except ProviderError:
+        return ""
 
 
 def next_waiting(kind: type[Prediction], provider: str) -> Prediction | None:

@@ -217,3 +217,18 @@ def test_a_local_render_cut_off_has_nothing_to_find_and_renders_again(user, sett
     assert advance(clip) is True  # claimed by this process, which is not rendering it: started again at once
     clip.refresh_from_db()
     assert clip.status == JobStatus.SUCCEEDED and clip.file
+
+
+def test_cancelling_a_start_cut_off_after_its_create_cancels_that_prediction(fake_replicate, user, settings,
+                                                                             monkeypatch):
+    fake_replicate.hold("google/veo-3.1")
+    clip = _clip(user, settings)
+    with monkeypatch.context() as patch:
+        _die_after_the_answer(patch, fake_replicate)
+        with pytest.raises(Killed):
+            advance(clip)
+    (made,) = fake_replicate.predictions
+    assert not fake_replicate.finished(made)
+    assert jobs.cancel(Clip.objects.get(pk=clip.pk))  # Stop, before any worker resumed it
+    assert fake_replicate.finished(made)  # the prediction it made is cancelled at the provider too
+    assert fake_replicate.requests_to("POST", rf"/v1/predictions/{made}/cancel")
