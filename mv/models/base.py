@@ -139,7 +139,7 @@ class Prediction(Job):
     # (mv.liveness.identity), and the key its create carries (what the provider echoes back, so
     # the prediction can be found again) with when it was sent. No key: nothing was sent.
     started_by = models.CharField(max_length=200, blank=True, editable=False)
-    start_key = models.CharField(max_length=64, blank=True, db_index=True, editable=False)
+    start_key = models.CharField(max_length=64, blank=True, editable=False)
     start_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The ledger: what it was estimated to cost before it started, what it is billed for
     # (e.g. {"seconds": 8.0} measured from the output, {"images": 1}) and its cost at the

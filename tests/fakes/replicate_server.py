@@ -3,9 +3,10 @@
 The real ``replicate==1.0.7`` client runs unchanged against it: predictions with a
 starting -> processing -> succeeded/failed lifecycle, every create checked against the model's
 published input schema (tests/fakes/schemas/, a 422 like Replicate's), file uploads, downloadable outputs
-(real mp4s made with ffmpeg), Prefer: wait, cancel, and fault injection (failures,
-429/5xx with Retry-After, dropped connections, predictions that never finish, outputs
-that 404 or are not video). Run in-process via ``FakeReplicate().start()`` or as a
+(real mp4s made with ffmpeg), Prefer: wait, cancel, the list of predictions (newest first,
+paginated with ``next``, each with its model and input, as Replicate keeps them), and fault
+injection (failures, 429/5xx with Retry-After, dropped connections, answers held after the
+request was handled, predictions that never finish, outputs that 404 or are not video). Run in-process via ``FakeReplicate().start()`` or as a
 process: ``python -m tests.fakes.replicate_server --port 8123 --latency 3``.
 """
 
