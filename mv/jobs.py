@@ -274,14 +274,15 @@ def next_waiting(kind: type[Prediction], provider: str) -> Prediction | None:
 
 def recover() -> tuple[list[Prediction], list[Stitch]]:
     """On worker start: the unfinished predictions to resume in new poll chains and the
-    stitches to run again (the caller enqueues them). Local renders under way are queued
-    again from scratch: they cost nothing, and should another worker still be rendering one,
-    its result is simply not kept (its accept fails). Temp folders of dead workers go, and
-    ffmpeg processes a dead worker left running are stopped."""
+    stitches to run again (the caller enqueues them). Local renders a dead worker left are
+    queued again from scratch: they cost nothing (one a live worker of this machine is still
+    rendering is left to it). Temp folders of dead workers go, and ffmpeg processes a dead
+    worker left running are stopped."""
     resume: list[Prediction] = []
     for model in Prediction.kinds():
         for row in model.objects.filter(status__in=ACTIVE_STATUSES):
-            if (row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally:
+            if ((row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally
+                    and not (row.started_at and row.status == JobStatus.QUEUED and _claimer_may_be_starting(row))):
                 row.restart()
             resume.append(row)
     Stitch.objects.filter(status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)

@@ -161,3 +161,26 @@ def test_a_killed_process_not_yet_reaped_counts_as_gone():
         time.sleep(0.05)
     assert not process_alive(child.pid)
     child.wait()
+
+
+def test_a_local_render_a_live_worker_is_making_is_left_to_it(user, settings):
+    import subprocess
+    import sys
+
+    from mv import liveness
+
+    clip = _queued_clip(user, settings)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another worker, rendering
+    try:
+        claimer = liveness.identity().rsplit("/", 2)[0] + f"/{other.pid}/{liveness._start_time(other.pid)}"
+        Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now(), started_by=claimer)
+        tasks.resume_interrupted()  # this worker starts beside it
+        clip.refresh_from_db()
+        assert clip.status == JobStatus.QUEUED and clip.started_by == claimer  # not taken from it
+        assert advance(clip) is False
+    finally:
+        other.kill()
+        other.wait()
+    assert advance(clip) is True  # its worker is gone: rendered again, for free
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED and clip.file
