@@ -29,10 +29,10 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from mv import files, media, polling
+from mv import dbretry, files, liveness, media, polling
 from mv.models import ACTIVE_STATUSES, JobStatus, Prediction, Stitch
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import JobUpdate
+from mv.providers.base import JobUpdate, sending_to
 
 logger = logging.getLogger("mv.jobs")
 
@@ -70,7 +70,9 @@ def advance_row(row: Prediction) -> bool:
     reported: dict = {}
     try:
         return step(row, reported)
-    except Exception:
+    except Exception as exc:
+        if dbretry.is_transient(exc):
+            raise  # a database error that passes: the whole step is run again (mv.dbretry)
         # A bug must never leave a row running forever: fail it with a plain message.
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
         _fail(row, "Something went wrong on our side; retry it.", reported)
@@ -175,17 +177,29 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
     is starting it, it waits for a slot, or it finished here)."""
     if row.status == JobStatus.QUEUED:
         if row.started_at is not None:
-            if timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
-                return None  # another worker may still be inside the create call
-            # The model may have accepted that start, so starting again could pay twice.
-            _fail(row, "Interrupted while starting (the worker restarted); retry to run it again.", reported)
-            return None
+            update = reconcile(row, provider)
+            if update is not None or row.started_at is not None or row.status != JobStatus.QUEUED:
+                return update
         if not row.claim_turn():
             return None
-        update = row.start_job(provider, workdir, stack)
-        if not row.accept(update):
-            # Finished meanwhile (a Cancel, the start outlived MV_START_GRACE, a newer
-            # request): nobody will collect this prediction, so stop paying for it.
+        try:
+            with liveness.starting(row.pk), sending_to(partial(_sending, row)):
+                update = row.start_job(provider, workdir, stack)
+        except _ClaimLost:
+            row.refresh_from_db()  # cancelled (or taken over) before anything was sent: nothing to undo
+            return None
+        except ProviderError as exc:
+            if not exc.maybe_created or not row.start_key:
+                raise
+            # Sent, but no answer says what became of it: the next step looks for it.
+            logger.warning("%s %s: %s; it will be looked for at the provider", row.kind_name(), row.pk, exc.message)
+            dbretry.call(row.release_start)
+            return None
+        if not dbretry.call(row.accept, update):
+            if row.prediction_id == update.prediction_id:
+                return None  # a reconcile found this prediction and resumed it meanwhile
+            # Finished meanwhile (a Cancel, a newer request): nobody will collect this
+            # prediction, so stop paying for it.
             provider.cancel(update.prediction_id)
             return None
         return update
@@ -197,6 +211,67 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
         _fail(row, f"Timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled.", reported)
         return None
     return row.poll_job(provider, row.prediction_id, workdir)
+
+
+def _sending(row: Prediction, key: str) -> None:
+    """The create with ``key`` is about to go out: record its key on the row first (so a
+    worker cut off from here on can find it at the provider), or stop it when the row is no
+    longer this claim's (cancelled meanwhile: nothing is sent, nothing paid)."""
+    if not dbretry.call(row.note_start_sent, key):
+        raise _ClaimLost("The job was cancelled or restarted before it was sent.")
+
+
+class _ClaimLost(ProviderError):
+    """The row stopped being this start's before its create went out."""
+
+
+def reconcile(row: Prediction, provider) -> JobUpdate | None:
+    """A queued row whose start was claimed but never stored a prediction id. Left alone while
+    its claimer may still be inside the start (a live process of this machine; another
+    machine's claim for MV_START_GRACE). Else: nothing was sent (no start key) -> start it
+    again; the provider lists the prediction with its key -> resume it; the provider shows
+    none -> start it again, once the create could no longer land (MV_CREATE_TIMEOUT after it
+    was sent). A provider that cannot list predictions fails it as interrupted instead."""
+    if _claimer_may_be_starting(row):
+        return None
+    if not row.start_key:
+        dbretry.call(row.start_again)  # nothing was sent: nothing to find, nothing paid
+        return None
+    if not provider.lists_predictions:
+        _fail(row, "Interrupted while starting (the worker restarted); retry to run it again.", {})
+        return None
+    try:
+        found = provider.find_started(row.start_key, row.start_sent_at or row.started_at, _TakenIds())
+    except ProviderError as exc:
+        logger.warning("%s %s: could not look for its prediction yet: %s", row.kind_name(), row.pk, exc.message)
+        return None  # asked again at the next step
+    if found:
+        if not dbretry.call(row.adopt, found):
+            return None
+        logger.info("%s %s: resumed prediction %s, found by its start key", row.kind_name(), row.pk, found)
+        return JobUpdate(state="running", prediction_id=found)
+    sent = row.start_sent_at or row.started_at
+    if timezone.now() - sent < timedelta(seconds=settings.MV_CREATE_TIMEOUT):
+        return None  # the create may still be landing: look again at the next step
+    dbretry.call(row.start_again)
+    return None
+
+
+def _claimer_may_be_starting(row: Prediction) -> bool:
+    """Whether the process that claimed the row's start may still be inside it: it runs (on
+    this machine; this very process only while it is starting that row), or it is on another
+    machine and its claim is younger than MV_START_GRACE."""
+    gone = liveness.claimer_gone(row.started_by)
+    if gone is False:
+        return not liveness.claimer_is_me(row.started_by) or liveness.is_starting(row.pk)
+    return gone is None and timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE)
+
+
+class _TakenIds:
+    """The prediction ids rows already hold (asked per id, only for listed candidates)."""
+
+    def __contains__(self, prediction_id: object) -> bool:
+        return any(m.objects.filter(prediction_id=prediction_id).exists() for m in Prediction.kinds())
 
 
 def cancel(row: Prediction, message: str = "Cancelled by you.") -> bool:
@@ -211,27 +286,45 @@ def cancel(row: Prediction, message: str = "Cancelled by you.") -> bool:
             row.refresh_from_db(fields=["prediction_id"])  # an accept may have landed just before
     if not row.finished_here:
         return False
-    if row.prediction_id:
-        transaction.on_commit(partial(_cancel_at_provider, row))
+    transaction.on_commit(partial(_cancel_at_provider, row))
     return True
 
 
 def _cancel_at_provider(row: Prediction) -> None:
-    reported = get_provider(row.provider).cancel(row.prediction_id)
+    """Tell the provider, once the cancel committed; a start cut off after sending its create
+    is found by its key and stopped too. What it reports it used joins the ledger."""
+    row.refresh_from_db(fields=["prediction_id", "start_key", "start_sent_at", "started_by", "started_at"])
+    provider = get_provider(row.provider)
+    prediction_id = row.prediction_id or _sent_by_a_dead_start(row, provider)
+    if not prediction_id:
+        return
+    reported = provider.cancel(prediction_id)
     if reported:
         _ledger(row, reported)
 
 
+def _sent_by_a_dead_start(row: Prediction, provider) -> str:
+    """The prediction a start cut off after sending its create made (found by its key), so a
+    Cancel stops it too; "" when there is none to find (a live start cancels its own)."""
+    if not row.start_key or not provider.lists_predictions or _claimer_may_be_starting(row):
+        return ""
+    try:
+        return provider.find_started(row.start_key, row.start_sent_at or row.started_at, _TakenIds()) or ""
+    except ProviderError:
+        return ""
+
+
 def recover() -> tuple[list[Prediction], list[Stitch]]:
     """On worker start: the unfinished predictions to resume in new poll chains and the
-    stitches to run again (the caller enqueues them). Local renders under way are queued
-    again from scratch: they cost nothing, and should another worker still be rendering one,
-    its result is simply not kept (its accept fails). Temp folders of dead workers go, and
-    ffmpeg processes a dead worker left running are stopped."""
+    stitches to run again (the caller enqueues them). Local renders a dead worker left are
+    queued again from scratch: they cost nothing (one a live worker of this machine is still
+    rendering is left to it). Temp folders of dead workers go, and ffmpeg processes a dead
+    worker left running are stopped."""
     resume: list[Prediction] = []
     for model in Prediction.kinds():
         for row in model.objects.filter(status__in=ACTIVE_STATUSES):
-            if (row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally:
+            if ((row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally
+                    and not (row.started_at and row.status == JobStatus.QUEUED and _claimer_may_be_starting(row))):
                 row.restart()
             resume.append(row)
     Stitch.objects.filter(status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.tasks import Task, task
 from django.utils import timezone
 
-from mv import jobs
+from mv import dbretry, jobs
 from mv.models import AudioTrack, Clip, Prediction, Stitch
 from mv.models.parts import prepare_part as prepare_clip_part
 
@@ -34,10 +34,11 @@ NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new star
 @task
 def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
     """Advance one prediction row; while it runs, come back deferred instead of waiting."""
-    while (delay := jobs.advance(kind, pk, token)) is not None:
+    while (delay := dbretry.call(jobs.advance, kind, pk, token)) is not None:
         if advance_prediction.get_backend().supports_defer:
             run_after = timezone.now() + timedelta(seconds=delay)
-            advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
+            # The queue is in the database too: a busy moment must not end the poll chain.
+            dbretry.call(advance_prediction.using(run_after=run_after).enqueue, kind=kind, pk=pk, token=token)
             return
         time.sleep(delay)  # backends that cannot defer (ImmediateBackend)
 
@@ -46,17 +47,23 @@ def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
 def deliver_prediction(prediction_id: str, payload: dict[str, Any]) -> None:
     """Take in what a webhook said about a prediction (its download and checks run here,
     in a worker, not in the web request that received it)."""
-    jobs.deliver(prediction_id, payload)
+    dbretry.call(jobs.deliver, prediction_id, payload)
 
 
 @task
 def run_stitch(stitch_id: str) -> None:
+    dbretry.call(_stitch, stitch_id)
+
+
+def _stitch(stitch_id: str) -> None:
     stitch = Stitch.objects.filter(pk=stitch_id).first()
     if stitch is None:
         return
     try:
         stitch.render()
-    except Exception:
+    except Exception as exc:
+        if dbretry.is_transient(exc):
+            raise  # run again by dbretry.call: a database that is busy for a while fails no stitch
         logger.exception("stitch %s failed unexpectedly", stitch_id)
         stitch.mark_failed("Something went wrong on our side; re-stitch to try again.")
 

@@ -132,6 +132,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view's database error that passes (locked, busy) answers 503 + Retry-After (mv.error_pages).
+    "mv.error_pages.TransientDatabaseErrorMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
@@ -156,7 +158,16 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite (WAL, busy timeout) by default; DATABASE_URL for PostgreSQL.
+# Database: SQLite (WAL, busy timeout) by default; DATABASE_URL for PostgreSQL (or SQLite elsewhere).
+# The web process and the worker share a SQLite file: WAL lets readers run beside the writer,
+# and IMMEDIATE + a busy timeout queue writers instead of failing with "database is locked".
+# Every SQLite database gets them, the default path and any sqlite:/// DATABASE_URL alike.
+MV_SQLITE_TIMEOUT = envfloat("MV_SQLITE_TIMEOUT", 30.0)
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": MV_SQLITE_TIMEOUT,
+}
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
@@ -168,16 +179,15 @@ else:
             # Kept open between requests and tasks: opening one (the PRAGMAs below and the
             # functions Django registers on each connection) cost more than a status poll.
             "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
-            "OPTIONS": {
-                # The web process and the worker share the file: WAL lets readers run
-                # beside the writer, and IMMEDIATE + a busy timeout queue writers
-                # instead of failing with "database is locked".
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-            },
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+# How long in all the worker keeps retrying a unit of work that met a database error that
+# passes (locked, busy, serialization failure, dropped connection), backing off (mv.dbretry);
+# and the Retry-After a request that meets one answers with its 503.
+MV_DB_RETRY_SECONDS = envfloat("MV_DB_RETRY_SECONDS", 300.0)
+MV_DB_RETRY_AFTER = envint("MV_DB_RETRY_AFTER", 2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logins and API keys: django-axes refuses an address or a user name after repeated failures.
@@ -305,9 +315,15 @@ MV_PUBLIC_URL = env("MV_PUBLIC_URL").rstrip("/")
 REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET")
 MV_WEBHOOK_TOLERANCE = envint("MV_WEBHOOK_TOLERANCE", 300)
 MV_WEBHOOK_POLL_INTERVAL = envfloat("MV_WEBHOOK_POLL_INTERVAL", 30.0)
-# How long a start (the create call with its retries) may take before a worker that finds it
-# unfinished calls it interrupted; until then another worker may still be inside that call.
+# A start cut off before its prediction id was stored is reconciled (mv.jobs.reconcile): a
+# claim made on another machine is left to it for MV_START_GRACE seconds (this machine's
+# claims are checked by process); the provider's newest MV_RECONCILE_PAGES pages of
+# predictions are searched for the create's key; a create the provider does not list is
+# started again once MV_CREATE_TIMEOUT seconds have passed since it was sent (the client's
+# own read timeout for a create: by then it has landed or never will).
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
+MV_RECONCILE_PAGES = envint("MV_RECONCILE_PAGES", 5)
+MV_CREATE_TIMEOUT = envfloat("MV_CREATE_TIMEOUT", 30.0)
 # Song and video URLs given by users may point at private or local hosts only when this is on.
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).

@@ -89,6 +89,37 @@ def test_killed_worker_resumes_all_clips_without_new_predictions(fake_replicate,
         assert Path(clip.file.path).stat().st_size > 1000
 
 
+def test_worker_killed_while_creates_are_in_flight_loses_none_and_pays_none_twice(fake_replicate, user, settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    # Each create is made at the provider at once, but its answer is held: the worker's two
+    # queue processes each wait inside a create call when the kill lands.
+    fake_replicate.hold_answers("POST", r"/v1/models/google/veo-3\.1/predictions$")
+    clips = [rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=f"in flight {i}")
+             for i in range(4)]
+    ids = [c.pk for c in clips]
+    env = app_env(settings, MV_PROVIDER="replicate", REPLICATE_API_TOKEN=fake_replicate.token,
+                  REPLICATE_BASE_URL=fake_replicate.url, MV_POLL_INTERVAL="0.2", MV_TASKS_BACKEND="db",
+                  MV_WORKER_PROCESSES="2")
+    worker = start_worker(env)
+    try:
+        assert wait_until(lambda: fake_replicate.answers_waiting() == 2, 120), fake_replicate.answers_waiting()
+        assert fake_replicate.creates() == 2
+        worker.send_signal(signal.SIGKILL)  # its queue processes die with it
+        worker.wait(10)
+        assert Clip.objects.filter(pk__in=ids, status=JobStatus.QUEUED, prediction_id="").count() == 4
+        assert Clip.objects.filter(pk__in=ids).exclude(start_key="").count() == 2  # sent, ids never stored
+        fake_replicate.release_answers()  # the answers reach nobody
+        worker = start_worker(env)
+        assert wait_until(lambda: Clip.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == 4, 180), \
+            list(Clip.objects.filter(pk__in=ids).values_list("status", "error"))
+    finally:
+        fake_replicate.release_answers()
+        worker.kill()
+        worker.wait(10)
+    assert fake_replicate.creates() == 4  # one create per clip: the two cut off were found again, not re-sent
+    assert sorted(c.prediction_id for c in Clip.objects.filter(pk__in=ids)) == sorted(fake_replicate.predictions)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -155,6 +155,12 @@ class Prediction(Job):
     # and any older chain still queued ends at its next step, so one chain polls a row.
     poll_token = models.UUIDField(null=True, blank=True, editable=False)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, from the provider's logs
+    # The start, for reconciling one cut off at any instant (mv.jobs.reconcile): who claimed it
+    # (mv.liveness.identity), and the key its create carries (what the provider echoes back, so
+    # the prediction can be found again) with when it was sent. No key: nothing was sent.
+    started_by = models.CharField(max_length=200, blank=True, editable=False)
+    start_key = models.CharField(max_length=64, blank=True, editable=False)
+    start_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The ledger: what it was estimated to cost before it started, what it is billed for
     # (e.g. {"seconds": 8.0} measured from the output, {"images": 1}) and its cost at the
     # prices in force.
@@ -186,13 +192,58 @@ class Prediction(Job):
     # --- the verbs of its life ------------------------------------------------------------
 
     def claim_start(self) -> bool:
-        """Claim the right to start it (one worker wins); the time is the claim's proof."""
-        now = timezone.now()
+        """Claim the right to start it (one worker wins); the time is the claim's proof, and
+        the claimer's identity says whether it may still be inside the create."""
+        from mv import liveness
+
+        now, me = timezone.now(), liveness.identity()
         if not type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
-            started_at=now
+            started_at=now, started_by=me
         ):
             return False
-        self.started_at = now
+        self.started_at, self.started_by = now, me
+        return True
+
+    def _mine(self) -> models.QuerySet:
+        """This row, only while it is still queued under this instance's claim."""
+        return type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at=self.started_at)
+
+    def note_start_sent(self, key: str) -> bool:
+        """Record the key of the create about to be sent (before it is sent: a row without a
+        key provably paid for nothing). False when the claim was lost (cancelled, restarted):
+        then the create must not be sent."""
+        now = timezone.now()
+        if not self._mine().update(start_key=key, start_sent_at=now):
+            return False
+        self.start_key, self.start_sent_at = key, now
+        return True
+
+    def release_start(self) -> None:
+        """Nobody is inside the create any more (it ended without an answer that says what
+        happened): the next step reconciles it at once instead of waiting on the claimer."""
+        if self._mine().update(started_by=""):
+            self.started_by = ""
+
+    def start_again(self) -> bool:
+        """Forget a start that provably created nothing, so it is claimed and started anew."""
+        values = {"started_at": None, "started_by": "", "start_key": "", "start_sent_at": None}
+        if not self._mine().update(**values):
+            self.refresh_from_db()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        return True
+
+    def adopt(self, prediction_id: str) -> bool:
+        """Take over the prediction a cut-off start created (found at the provider by its key):
+        it runs now, polled like any other. False when the row changed meanwhile."""
+        values = {"status": JobStatus.RUNNING, "prediction_id": prediction_id,
+                  "deadline_at": timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)}
+        if not self._mine().update(**values):
+            self.refresh_from_db()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
         return True
 
     def claim_turn(self) -> bool:
@@ -286,10 +337,8 @@ class Prediction(Job):
             "model": update.model or self.model,
             "input": self.input | {"sent": update.input},
         }
-        if not type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at=self.started_at).update(
-            **values
-        ):
-            self.refresh_from_db(fields=["status", "error", "finished_at"])
+        if not self._mine().update(**values):
+            self.refresh_from_db(fields=["status", "error", "finished_at", "prediction_id"])
             return False
         for name, value in values.items():
             setattr(self, name, value)
@@ -325,7 +374,8 @@ class Prediction(Job):
         """Queue it again from scratch (only for work that costs nothing to redo: a local
         render cut off by a dead worker)."""
         values = {"status": JobStatus.QUEUED, "started_at": None, "granted_at": None, "prediction_id": "",
-                  "deadline_at": None, "progress": 0, "error": ""}
+                  "deadline_at": None, "progress": 0, "error": "", "started_by": "", "start_key": "",
+                  "start_sent_at": None}
         for name, value in values.items():
             setattr(self, name, value)
         self.save(update_fields=list(values))
