@@ -91,8 +91,9 @@ class SceneAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    list_display = ("thumbnail", "short_id", "project_title", "scene_number", "kind", "status", "provider",
-                    "config_flavor", "duration", "created_at")
+    # Narrow enough for a laptop: provider and flavor are filters on the right.
+    list_display = ("thumbnail", "short_id", "project_title", "scene_number", "kind", "status", "seconds",
+                    "created_at")
     list_display_links = ("thumbnail", "short_id")
     list_select_related = ("scene__project",)
     list_filter = ("status", "kind", "provider", "config_flavor")
@@ -112,8 +113,12 @@ class ClipAdmin(admin.ModelAdmin):
     def thumbnail(self, obj: Clip) -> str:
         if not obj.poster:
             return format_html('<span class="mv-thumb-empty">{}</span>', obj.get_status_display())
-        return format_html('<img src="{}" width="96" height="54" loading="lazy" alt="" style="object-fit: cover">',
-                           reverse("api_get_poster", args=[obj.pk]))
+        return format_html('<img class="mv-thumb" src="{}" width="96" height="54" loading="lazy" alt="">',
+                           reverse("api_get_poster", args=[obj.pk]))  # a portrait poster shown whole (mv/admin.css)
+
+    @admin.display(description="Length", ordering="duration")
+    def seconds(self, obj: Clip) -> str:
+        return "—" if obj.duration is None else f"{obj.duration:.2f} s"
 
     @admin.display(description="Id", ordering="id")
     def short_id(self, obj: Clip) -> str:

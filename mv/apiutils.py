@@ -28,15 +28,6 @@ from mv.errors import Refused
 logger = logging.getLogger("mv.api")
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
-
-
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JsonResponse:
     return JsonResponse({"error": code, "message": message, "details": details or {}}, status=status)
 
@@ -56,7 +47,7 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
     try:
         body = request.body
     except RequestDataTooBig:
-        raise ApiError(413, "too_large", "The request body is too large.") from None
+        raise Refused("too_large", "The request body is too large.", status=413) from None
     if not body:
         return {}
     try:
@@ -64,14 +55,14 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         # a lone surrogate ("\ud800") is valid JSON but not text: refuse it here, for every field
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError, RecursionError):  # RecursionError: nested thousands of levels deep
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON text.") from None
+        raise Refused("invalid_json", "The request body is not valid JSON text.") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+        raise Refused("invalid_json", "The request body must be a JSON object.")
     return data
 
 
 def api_endpoint(*methods: str) -> Callable:
-    """Wrap a JSON view: allowed methods (405), auth (401), ApiError -> JSON 4xx.
+    """Wrap a JSON view: allowed methods (405), auth (401), Refused -> JSON 4xx (its status).
 
     API-key requests carry no session, so they are exempt from CSRF; session requests
     keep Django's CSRF protection through the normal middleware.
@@ -92,7 +83,7 @@ def api_endpoint(*methods: str) -> Callable:
             request.api_user = user
             try:
                 return view(request, *args, **kwargs)
-            except (ApiError, Refused) as exc:
+            except Refused as exc:
                 return error_response(exc.status, exc.code, exc.message, exc.details)
             except Http404:
                 return error_response(404, "not_found", "No such item (or it is not yours).")

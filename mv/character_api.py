@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from mv import uploads
 from mv.api import _owned, _serve, _valid
-from mv.apiutils import ApiError, api_endpoint
+from mv.apiutils import api_endpoint
+from mv.errors import Refused
 from mv.forms.api import CharacterForm, CharacterUpdateForm, CharacterUploadForm
 from mv.models import Character, CharacterImage, StartFrame
 from mv.pipeline import characters
@@ -26,10 +27,10 @@ def character_list(request: HttpRequest) -> JsonResponse:
     if request.content_type == "multipart/form-data":
         form = CharacterUploadForm(request.POST, request.FILES)  # reading the body sets too_large
         if uploads.too_large(request):
-            raise ApiError(413, "too_large", uploads.too_large(request))
+            raise Refused("too_large", uploads.too_large(request), status=413)
         if not form.is_valid():
-            raise ApiError(400, "validation_error", "Send a name and the picture as a multipart field named 'file'.",
-                           {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
+            raise Refused("validation_error", "Send a name and the picture as a multipart field named 'file'.",
+                          {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
         data = form.cleaned_data
         character = characters.save_character(request.api_user, name=data["name"], description=data["description"],
                                               upload=data["file"])

@@ -155,8 +155,8 @@ def test_buttons_and_the_create_page_show_prices(fake_replicate, alice_client, u
     text = live.content.decode()
     assert "≈ $38.40 — 12 clips × 8 s with audio at veo-3.1 ($0.40/s)" in text
     assert 'id="images-price" hx-swap-oob="true">$0.16<' in text
-    bad = alice_client.get("/create/estimate/?number_of_scenes=99", HTTP_HX_REQUEST="true").content.decode()
-    assert "choose between 1 and 20 scenes" in bad
+    bad = alice_client.get("/create/estimate/?number_of_scenes=999", HTTP_HX_REQUEST="true").content.decode()
+    assert "choose between 1 and 450 scenes" in bad  # a 30 min song (MV_MAX_SONG_SECONDS) in 4 s clips
 
 
 def test_the_local_renderer_says_it_is_free(alice_client):
@@ -201,26 +201,55 @@ def test_the_active_cap_holds_under_50_concurrent_requests(fake_replicate, user,
 
 
 def test_user_bs_first_clip_starts_within_one_clips_turn_while_user_a_has_40_queued(fake_replicate, user, settings):
+    """The slot A's finished clip frees is granted to B's first clip by that finish, in its
+    transaction; the clips still waiting do not poll (their chains end until a grant)."""
     settings.TASKS = DUMMY
     settings.MV_MAX_CONCURRENT_PREDICTIONS = 2
     fake_replicate.hold(VEO)
     default = flavors.resolve("default")
     bob = get_user_model().objects.create_user("bob2", "b@example.com", "pw-bob-123")
     a_clips = [rendering.request_clip(owner=user, flavor=default, prompt=f"a{i}") for i in range(40)]
-    for clip in a_clips:  # every worker poll: two start, the rest wait
+    for clip in a_clips:  # each clip's first step: two are granted a slot and start, the rest wait
         advance(clip)
     b_clip = rendering.request_clip(owner=bob, flavor=default, prompt="b's first")
+    b_clip.refresh_from_db()
+    assert jobs.advance("clip", str(b_clip.pk), str(b_clip.poll_token)) is None  # no slot: its chain ends
     assert [c.pk for c in Clip.objects.filter(status=JobStatus.RUNNING).order_by("created_at")] == \
         [a_clips[0].pk, a_clips[1].pk]
+    assert not Clip.objects.filter(status=JobStatus.QUEUED).exclude(granted_at=None).exists()
 
     fake_replicate.release(prediction_id=Clip.objects.get(pk=a_clips[0].pk).prediction_id)
-    assert advance(a_clips[0])  # one of A's clips finishes: one slot frees
-    assert jobs.next_waiting(Clip, "replicate").pk == b_clip.pk  # the hand-over goes to B
-    for clip in [*a_clips[2:], b_clip]:  # every waiting row polls, A's older ones first
-        advance(clip)
+    token = b_clip.poll_token
+    assert advance(a_clips[0])  # one of A's clips finishes: its finish grants the slot it frees
+    b_clip.refresh_from_db()
+    assert b_clip.granted_at is not None and b_clip.poll_token != token  # granted to B, its chain started
+    assert list(Clip.objects.filter(status=JobStatus.QUEUED).exclude(granted_at=None)) == [b_clip]
+    assert not advance(b_clip)  # that chain's first step starts it
     b_clip.refresh_from_db()
     assert b_clip.status == JobStatus.RUNNING
     assert Clip.objects.filter(owner=user, status=JobStatus.RUNNING).count() == 1  # A got no extra slot
+    assert fake_replicate.creates() == 3
+
+
+def test_a_cancelled_running_clip_grants_its_slot_and_a_cancelled_waiting_one_takes_none(fake_replicate, user,
+                                                                                         settings):
+    settings.TASKS = DUMMY
+    settings.MV_MAX_CONCURRENT_PREDICTIONS = 1
+    fake_replicate.hold(VEO)
+    default = flavors.resolve("default")
+    first, second, third = (rendering.request_clip(owner=user, flavor=default, prompt=f"c{i}") for i in range(3))
+    for clip in (first, second, third):
+        advance(clip)
+    assert [c.status for c in Clip.objects.order_by("created_at")] == [JobStatus.RUNNING, JobStatus.QUEUED,
+                                                                        JobStatus.QUEUED]
+    rendering.cancel_clip(Clip.objects.get(pk=second.pk))  # waiting: frees nothing, grants nothing new
+    assert not Clip.objects.filter(status=JobStatus.QUEUED).exclude(granted_at=None).exists()
+    rendering.cancel_clip(Clip.objects.get(pk=first.pk))  # running: its slot goes to the next waiting clip
+    third.refresh_from_db()
+    assert third.granted_at is not None
+    advance(third)
+    third.refresh_from_db()
+    assert third.status == JobStatus.RUNNING and fake_replicate.creates() == 2
 
 
 def test_stop_all_cancels_queued_and_running_predictions_and_keeps_finished_clips(fake_replicate, alice_client, user,

@@ -8,6 +8,8 @@
 - ``pictures``: a clip's poster frame, a song's waveform, an uploaded picture's check.
 - ``frames``: start frames: a picture fitted to a format, the local one, a clip's last frame.
 - ``previews``: the local preview renderer's labelled clips, images and lipsync.
+- ``encoding``: re-encoding a clip to the stitch's format with our encoder's headers.
+- ``parts``: a clip made ready for its slot (trimmed, in the stitch's format), by copy as far as its stream allows.
 - ``stitching``: joining clips under the song, by stream copy where they allow it, verified.
 - ``subtitles``: burning captions in with libass.
 """
@@ -41,14 +43,16 @@ from mv.media.probing import (
     require_image,
     require_video,
 )
-from mv.media.stitching import STITCHABLE, StitchResult, frame_counts, normalise_clip, stitch
+from mv.media.parts import Made, Store, Stored, format_key, make_part
+from mv.media.stitching import STITCHABLE, StitchResult, frame_counts, normalise_clip, plan, stitch
 from mv.media.subtitles import burn_captions
 
 __all__ = [
     "EMPTY_AUDIO", "NOT_AUDIO", "NOT_IMAGE", "NOT_VIDEO", "PROCESSING_FAILED", "PROCESSING_TIMEOUT", "STITCHABLE",
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
-    "audio_duration", "burn_captions", "check_picture", "container_format", "cut_audio", "ffmpeg_exe", "fit_picture", "last_frame", "frame_counts", "input_args",
-    "lipsync_preview", "normalise_clip", "poster", "probe", "render_preview_clip", "render_preview_image",
-    "require_audio", "require_image", "require_video", "run_ffmpeg", "start_frame_preview", "stitch", "transcode_song", "trim_audio",
+    "audio_duration", "burn_captions", "check_picture", "container_format", "cut_audio", "ffmpeg_exe", "fit_picture",
+    "frame_counts", "input_args", "last_frame", "lipsync_preview", "Made", "Store", "Stored", "format_key", "make_part",
+    "normalise_clip", "plan", "poster", "probe", "render_preview_clip", "render_preview_image", "require_audio",
+    "require_image", "require_video", "run_ffmpeg", "start_frame_preview", "stitch", "transcode_song", "trim_audio",
     "waveform_png",
 ]

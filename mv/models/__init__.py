@@ -15,10 +15,12 @@ from mv.models.base import (
     JobStatus,
     OwnedQuerySet,
     Prediction,
+    get_owned,
 )
 from mv.models.characters import Character, CharacterImage
 from mv.models.clips import Clip, Stitch, StitchItem, VideoMixin
 from mv.models.frames import StartFrame
+from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
 from mv.models.stems import VocalStem
@@ -32,6 +34,7 @@ __all__ = [
     "Character",
     "CharacterImage",
     "Clip",
+    "ClipPart",
     "GeneratedName",
     "Job",
     "JobStatus",
@@ -49,4 +52,5 @@ __all__ = [
     "VocalStem",
     "WebhookDelivery",
     "check_range",
+    "get_owned",
 ]

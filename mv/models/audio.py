@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.urls import reverse
@@ -21,7 +21,6 @@ from django.utils import timezone
 from mv import files, flavors, media, music
 from mv.errors import Refused
 from mv.models.base import (
-    ACTIVE_STATUSES,
     GeneratedName,
     JobStatus,
     OwnedQuerySet,
@@ -39,9 +38,15 @@ logger = logging.getLogger("mv.models")
 TIME_SLACK = 1e-6  # a range may end exactly at the track's end, rounding included
 ANALYSIS_FAILED = "The song could not be analysed; scenes use an even grid."
 
+# Sent once a track's files are stored and checked, in the transaction that stores them
+# (mv.audio); mv.pipeline.followups then queues its analysis.
+arrived = Signal()
 # Sent once a track's analysis is stored (with the Analysis); mv.pipeline.followups then starts
 # transcribing its lyrics.
 analysed = Signal()
+# Sent once a track's analysis is in, or will never come (it failed, or the song could not be
+# imported), inside the transaction that stores it: the scene plans waiting for the song start.
+settled = Signal()
 
 
 class AudioTrackQuerySet(OwnedQuerySet):
@@ -51,9 +56,17 @@ class AudioTrackQuerySet(OwnedQuerySet):
         stale = Q(analysis_status=AudioTrack.AnalysisStatus.READY) & ~Q(analysis__version=ANALYSIS_VERSION)
         return self.filter(Q(analysis_status=AudioTrack.AnalysisStatus.ANALYZING) | stale)
 
+    def needing_import(self) -> AudioTrackQuerySet:
+        """What a starting worker imports: songs stored (or asked for by URL) and not checked yet."""
+        return self.filter(analysis_status=AudioTrack.AnalysisStatus.IMPORTING)
+
 
 class AudioTrack(models.Model):
     class AnalysisStatus(models.TextChoices):
+        """importing (bytes stored or a URL asked for; checks, transcode and waveform run in the
+        worker) -> analyzing -> ready, or failed (a failed import has no ``file``)."""
+
+        IMPORTING = "importing", "Importing"
         ANALYZING = "analyzing", "Analyzing"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
@@ -105,8 +118,40 @@ class AudioTrack(models.Model):
     def check_range(self, start: float | None, end: float | None, *,
                     names: tuple[str, str] = ("start_time", "end_time")) -> tuple[float, float]:
         """The one time-range rule: 0 <= start < end <= the track's length (end defaults to
-        the track's end). The error names the fields and the track's length."""
-        return check_range(start, end, self.duration, names=names)
+        the track's end). The error names the fields and the track's length (not known yet
+        while the song is importing: then only what can be checked without it)."""
+        return check_range(start, end, None if self.is_importing else self.duration, names=names)
+
+    # --- import ----------------------------------------------------------------------------
+
+    @property
+    def is_importing(self) -> bool:
+        return self.analysis_status == self.AnalysisStatus.IMPORTING
+
+    @property
+    def import_failed(self) -> bool:
+        """The song never became usable (not audio, too long, too big, the download failed):
+        the row keeps the message, its stored bytes are gone."""
+        return self.analysis_status == self.AnalysisStatus.FAILED and not self.file
+
+    @property
+    def is_settled(self) -> bool:
+        """Its analysis is in or will never come: a scene plan waiting for the song may go ahead."""
+        return self.analysis_status in (self.AnalysisStatus.READY, self.AnalysisStatus.FAILED)
+
+    def require_imported(self) -> None:
+        """Refused while the song is importing or when its import failed (what needs its
+        length or its file: a lipsync, a stitch, a trim)."""
+        self.refuse_if_unusable()
+        if self.is_importing:
+            raise Refused("song_importing", "That song is still importing; use it once its status is "
+                                            "analyzing or ready.")
+
+    def refuse_if_unusable(self) -> None:
+        """Refused, with the import's own message, for a song that could not be imported."""
+        if self.import_failed:
+            raise Refused("song_not_imported", f"That song could not be used: {self.analysis_error.rstrip('.')}. "
+                                               "Upload it again or choose another song.")
 
     # --- music analysis and lyrics ---------------------------------------------------------
 
@@ -128,8 +173,9 @@ class AudioTrack(models.Model):
         """Analyse the stored original and keep the result (a track already analysed by this
         version is left alone; a trim first takes its part of its parent's lyrics). Whatever
         the song, the track stays usable: one that cannot be read is failed with a plain
-        message. True when an analysis was stored (``analysed`` is then sent)."""
-        if self.analysis_is_current:
+        message. True when an analysis was stored (``analysed`` is then sent). A song not
+        imported (yet, or ever) has nothing to analyse."""
+        if self.analysis_is_current or self.is_importing or self.import_failed:
             return False
         self.inherit_lyrics()
         try:
@@ -143,8 +189,9 @@ class AudioTrack(models.Model):
             logger.exception("track %s: analysis failed unexpectedly", self.pk)
             self.analysis_failed(ANALYSIS_FAILED)
             return False
-        self.record_analysis(result)
-        analysed.send(sender=AudioTrack, track=self, analysis=result)
+        with transaction.atomic():  # the analysis and what it causes commit together
+            self.record_analysis(result)
+            analysed.send(sender=AudioTrack, track=self, analysis=result)
         return True
 
     def record_analysis(self, result: Analysis) -> None:
@@ -154,9 +201,14 @@ class AudioTrack(models.Model):
         self._set_analysis({}, self.AnalysisStatus.FAILED, message[:2000])
 
     def _set_analysis(self, analysis: dict, status: str, error: str) -> None:
-        """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no error."""
+        """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no
+        error. Under a lock on the track row, with ``settled`` sent in the same transaction, so
+        a scene plan asked for meanwhile is either seen by its handler or sees the analysis."""
         self.analysis, self.analysis_status, self.analysis_error = analysis, status, error
-        AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
+        with transaction.atomic():
+            list(AudioTrack.objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
+            settled.send(sender=AudioTrack, track=self)
 
     def lyric_lines(self) -> list[LyricLine]:
         return [LyricLine.from_dict(line) for line in self.lyrics or []]
@@ -204,7 +256,7 @@ class AudioTrack(models.Model):
             return "failed", f"lyrics: the transcription failed ({(latest.error or 'no reason given').rstrip('.')})"
         if not get_provider().transcribes_lyrics:
             return "unavailable", "lyrics: not available offline"
-        if self.analysis_status == self.AnalysisStatus.ANALYZING:
+        if self.analysis_status in (self.AnalysisStatus.ANALYZING, self.AnalysisStatus.IMPORTING):
             return "none", "lyrics: transcribed once the song is analysed"
         return "none", "lyrics: none yet"
 
@@ -240,6 +292,7 @@ class AudioTrack(models.Model):
         return {"audio_id": str(self.pk), "title": self.title, "duration": self.duration,
                 "audio_url": reverse("api_audio_get", args=[self.pk]), "source": self.source,
                 "parent_audio_id": str(self.parent_id) if self.parent_id else None,
+                "status": self.analysis_status, "error": self.analysis_error or None,
                 "analysis_status": self.analysis_status,
                 "analysis_url": reverse("api_audio_analysis", args=[self.pk])}
 
@@ -278,7 +331,7 @@ class LyricsTranscription(Prediction):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_lyrics(prediction_id)
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         output = update.output
         try:
             lines = from_transcription(output)
@@ -287,12 +340,14 @@ class LyricsTranscription(Prediction):
                 raise ProviderError("The transcription came back in a shape we cannot read.") from None
             lines = []  # nothing sung (an instrumental)
         track = self.track
-        lines = [line.moved(0.0, track.duration, 0.0) for line in lines if line.start < track.duration]
-        if not LyricsTranscription.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
-            return  # cancelled meanwhile (lyrics were pasted)
-        track.store_lyrics(lines, AudioTrack.LyricsSource.TRANSCRIBED)
+        self._lines = [line.moved(0.0, track.duration, 0.0) for line in lines if line.start < track.duration]
         text = output.get("transcription", "") if isinstance(output, dict) else ""
-        self.succeed(text=str(text or "")[:20000], model=update.model or self.model)
+        return {"text": str(text or "")[:20000], "model": update.model or self.model}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        self.succeed(**fields)
+        if self.finished_here:  # not cancelled meanwhile (lyrics were pasted)
+            self.track.store_lyrics(self._lines, AudioTrack.LyricsSource.TRANSCRIBED)
 
     def media_failure(self, detail: str) -> str:
         return "The transcription could not be used."

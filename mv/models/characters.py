@@ -108,12 +108,12 @@ class CharacterImage(Prediction):
         return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
                                     workdir=workdir, aspect_ratio=self.input.get("aspect_ratio"))
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no image")
         kind = media.require_image(update.output_path)  # stored under the extension its bytes say
         files.store(self.file, update.output_path, f"{self.pk}.{kind}")
-        self.succeed(file=self.file)
+        return {"file": self.file}
 
     def media_failure(self, detail: str) -> str:
         return "The model's output is not a usable image."

@@ -17,15 +17,14 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 
-from mv import filecache, files, flavors, media
-from mv.music import LyricLine, captions
+from mv import files, flavors, media
 from mv.models.audio import AudioTrack
-from mv.models.base import ACTIVE_STATUSES, GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
+from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.characters import CharacterImage
-from mv.models.frames import StartFrame
-from mv.models.stems import VocalStem
+from mv.models.performing import PerformerInputs
+from mv.models.parts import stitch_with_parts
+from mv.music import LyricLine, captions
 from mv.models.projects import Project
 from mv.models.scenes import Scene
 from mv.providers import get_provider
@@ -67,13 +66,13 @@ class VideoMixin:
     def download_name(self) -> str:
         """A file name people recognise: the project's title (e.g. rooftop-concert.mp4)."""
         project = self.project if isinstance(self, Stitch) else (self.scene.project if self.scene else None)
-        stem = slugify(project.title)[:60].strip("-") if project else ""
+        stem = project.download_stem() if project else ""
         if isinstance(self, Clip) and self.scene:
             stem = f"{stem}-scene-{self.scene.number}"
         return f"{stem or 'video'}.mp4"
 
 
-class Clip(VideoMixin, Prediction):
+class Clip(VideoMixin, PerformerInputs, Prediction):
     class Kind(models.TextChoices):
         GENERATED = "generated", "Generated"
         LIPSYNC = "lipsync", "Lipsync"
@@ -96,6 +95,8 @@ class Clip(VideoMixin, Prediction):
         "Stitch", null=True, blank=True, on_delete=models.SET_NULL, related_name="triggered_by"
     )  # the re-stitch a successful lipsync started
     file = models.FileField(upload_to=GeneratedName("clips"), max_length=300, blank=True)
+    # Your own video as it was uploaded, before it was fitted to the project (kind UPLOADED).
+    footage = models.FileField(upload_to=GeneratedName("footage"), max_length=300, blank=True)
     poster = models.FileField(upload_to=GeneratedName("posters"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     predict_time = models.FloatField(null=True, blank=True)
@@ -113,20 +114,21 @@ class Clip(VideoMixin, Prediction):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} clip {str(self.id)[:8]}"
 
-    def may_start(self) -> bool:
-        """Its turn has come (``Prediction.chosen_to_start``: slots bound in-flight predictions
-        on providers that limit them, shared fairly between users; local renders are
-        bounded by the worker count instead). A clip that starts from a start frame waits
-        for it to be made."""
-        frame, voice = self.input.get("start_frame"), self.input.get("vocals")
-        if frame and StartFrame.objects.filter(pk=frame, status__in=ACTIVE_STATUSES).exists():
+    def waits_for_slots(self) -> bool:
+        """On a provider that bounds its in-flight predictions (MV_MAX_CONCURRENT_PREDICTIONS),
+        or a paid one with MV_USER_MAX_ACTIVE_PREDICTIONS, a clip starts once a slot is
+        granted to it (``Prediction.grant_slots``: shared fairly between users); local renders
+        are bounded by the worker count instead."""
+        try:
+            provider = get_provider(self.provider)
+        except ProviderError:
             return False
-        if voice and VocalStem.objects.filter(pk=voice, status__in=ACTIVE_STATUSES).exists():
-            return False
-        provider = get_provider(self.provider)
-        if not provider.limits_concurrency and not (provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS):
-            return True
-        return any(item.item_id == self.pk for item in Clip.chosen_to_start(provider))
+        return provider.limits_concurrency or bool(provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS)
+
+    def project_key(self) -> Any:
+        if not self.scene_id:
+            return None
+        return Scene.objects.filter(pk=self.scene_id).values_list("project_id", flat=True).first()
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Seconds of output, measured from the file (a failed or cancelled clip made none)."""
@@ -156,42 +158,9 @@ class Clip(VideoMixin, Prediction):
             duration=float(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
             seed=data.get("seed"), reference_image=reference, start_image=self._start_image(stack, workdir),
             label=data.get("label", ""),
+            footage=stack.enter_context(files.local_path(self.footage)) if self.footage else None,
+            footage_format=self._project_format() if self.footage else None, fit=bool(data.get("fit", True)),
         )
-
-    def _start_image(self, stack: contextlib.ExitStack, workdir: Path) -> Path | None:
-        """The first frame it starts from: its scene's start frame, or the previous shot's last frame."""
-        if self.input.get("start_frame"):
-            frame = StartFrame.objects.filter(pk=self.input["start_frame"]).first()
-            if frame is None or frame.status != JobStatus.SUCCEEDED or not frame.file:
-                reason = (frame.error or "it was stopped").rstrip(".") if frame else "it is gone"
-                raise ProviderError(f"The scene's start frame could not be made ({reason}); "
-                                    f"make a new start frame, then regenerate.")
-            return stack.enter_context(files.local_path(frame.file))
-        if self.input.get("continue_from"):
-            previous = Clip.objects.filter(pk=self.input["continue_from"]).first()
-            if previous is None or not previous.file:
-                raise ProviderError("The previous shot's clip is gone; untick \"continue the previous shot\".")
-            out = workdir / "previous-last-frame.png"
-            media.last_frame(stack.enter_context(files.local_path(previous.file)), out)
-            return out
-        return None
-
-    def _use_vocals(self, workdir: Path) -> None:
-        """Its slice cut from the song's vocal stem, sample-accurate, in place of the mix's
-        (kept when the separation failed, and the card says so)."""
-        stem = VocalStem.objects.filter(pk=self.input.get("vocals")).first() if self.input.get("vocals") else None
-        if stem is None or self.input.get("audio_source"):
-            return
-        if stem.status != JobStatus.SUCCEEDED or not stem.file:
-            self.input |= {"audio_source": "mix", "audio_note": "Lipsync on the full mix: the song's vocals could "
-                                                                "not be separated."}
-            return
-        sliced = workdir / "vocals-slice.wav"
-        with files.local_path(stem.file) as voice:
-            media.cut_audio(voice, self.audio_start or 0.0, self.audio_end or 0.0, sliced)
-        files.store(self.audio_slice, sliced, f"{self.pk}-vocals.wav")
-        Clip.objects.filter(pk=self.pk).update(audio_slice=self.audio_slice.name)
-        self.input |= {"audio_source": "vocals"}
 
     def _lipsync_request(self, stack: contextlib.ExitStack) -> LipsyncRequest:
         if self.parent is None or not self.parent.file or not self.audio_slice:
@@ -205,7 +174,7 @@ class Clip(VideoMixin, Prediction):
             active_speaker_detection=options.get("active_speaker_detection"),
         )
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no video")
         try:
@@ -216,10 +185,13 @@ class Clip(VideoMixin, Prediction):
         media.poster(update.output_path, poster_path, at=min(0.5, info.duration / 2))
         files.store(self.file, update.output_path, f"{self.pk}.mp4")
         files.store(self.poster, poster_path, f"{self.pk}.jpg")
-        self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
-                     duration=info.video.duration if info.video else info.duration, media=info.to_dict())
+        return {"file": self.file, "poster": self.poster, "predict_time": update.predict_time,
+                "duration": info.video.duration if info.video else info.duration, "media": info.to_dict()}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        self.succeed(**fields)
         if self.finished_here and self.scene_id and self.promote_on_success:
-            # Concurrent finishes each set the pointer as they finish: the last one wins.
+            # Finishes in one project run one at a time (its row is locked): the last one wins.
             Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
 
     def media_failure(self, detail: str) -> str:
@@ -234,6 +206,31 @@ class Clip(VideoMixin, Prediction):
             self.media = info.to_dict()
             Clip.objects.filter(pk=self.pk).update(media=self.media)
         return info
+
+    def _project_format(self) -> dict[str, Any] | None:
+        """The video facts of the project's other clips in this clip's format (landscape or
+        portrait), so your own fitted clip joins them by stream copy at the stitch."""
+        portrait = self.input.get("aspect_ratio") == "9:16"
+        others = Clip.objects.filter(current_for__project__scenes=self.scene_id).exclude(pk=self.pk).exclude(file="")
+        for clip in others.distinct()[:4]:
+            info = media.MediaInfo.from_dict(clip.media or {})
+            if info is None:
+                with files.local_path(clip.file) as path:
+                    info = clip.media_info(path)
+            if info.video is not None and (info.video.height > info.video.width) == portrait:
+                return info.video.__dict__ | {"duration": 0.0, "frames": 0}
+        return None
+
+    @property
+    def fit_note(self) -> str:
+        """How your own clip was fitted to its scene, in words for its card ("" for other clips)."""
+        sent = self.input.get("sent", {}) if self.kind == self.Kind.UPLOADED else {}
+        source, slot = sent.get("source_seconds"), sent.get("slot_seconds")
+        if sent.get("fitted") == "held":
+            return f"Your clip lasts {source:.1f} s, shorter than the scene ({slot:.1f} s): its last frame is held to the end."
+        if sent.get("fitted") == "trimmed":
+            return f"Your clip lasts {source:.1f} s: its first {slot:.1f} s fill the scene."
+        return ""
 
     def make_current(self) -> None:
         Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
@@ -276,7 +273,7 @@ class Stitch(VideoMixin, Job):
     file = models.FileField(upload_to=GeneratedName("stitches"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     num_clips = models.PositiveIntegerField(default=0)
-    reencoded_clips = models.PositiveIntegerField(default=0)  # clips normalised before the copy concat
+    reencoded_clips = models.PositiveIntegerField(default=0)  # clips re-encoded (whole, or their last frames) by this stitch
     # The lyric lines burned into it, on the video's clock (LyricLine.to_dict()); empty: none.
     captions = models.JSONField(default=list, blank=True)
 
@@ -306,16 +303,11 @@ class Stitch(VideoMixin, Job):
         try:
             with files.workdir() as workdir:
                 clips, track = self.ordered_clips(), self.audio_track
-                # On S3: fetched at once, or taken from this machine's cache (a re-stitch downloads nothing).
-                paths = filecache.local_copies([c.file for c in clips] + ([track.file or track.original] if track else []),
-                                               workdir)
-                audio = paths.pop() if track is not None else None
-                song = track.media_info() if track is not None else None
+                # Parts kept from earlier stitches are used, the missing ones made and kept; on S3 the
+                # files it reads are fetched at once, or taken from this machine's cache.
                 out = workdir / "stitch.mp4"
-                result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
-                                      suppress_video_audio=self.suppress_video_audio, workdir=workdir,
-                                      lengths=self.planned_lengths(),
-                                      known=[c.media_info(p) for c, p in zip(clips, paths, strict=True)], song=song)
+                result = stitch_with_parts(clips, out, workdir=workdir, track=track, lengths=self.planned_lengths(),
+                                           audio_start=self.audio_start, suppress_video_audio=self.suppress_video_audio)
                 if self.captions:
                     failure = "The captions could not be burned in; re-stitch without them, or try again."
                     out = self.burn_captions(out, workdir)

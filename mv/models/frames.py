@@ -51,6 +51,10 @@ class StartFrame(Prediction):
     def get_absolute_url(self) -> str:
         return reverse("api_start_frame", args=[self.pk])
 
+    def project_key(self) -> Any:
+        """Its finish locks the project first: the clips waiting for it are started in it."""
+        return self.scene.project_id
+
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return "start_frame", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
 
@@ -62,15 +66,16 @@ class StartFrame(Prediction):
         return provider.start_start_frame(flavors.resolve(self.config_flavor),
                                           StartFrameRequest(reference, self.prompt, self.aspect_ratio), workdir=workdir)
 
-    def keep_output(self, update: JobUpdate) -> None:
-        """Stored as a PNG of exactly the project's format, whatever shape the model returned."""
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+        """Stored as a PNG of exactly the project's format, whatever shape the model returned
+        (before the finishing transaction: file work holds no lock)."""
         if update.output_path is None:
             raise ProviderError("the model finished but returned no image")
         media.require_image(update.output_path)
         fitted = update.output_path.with_name("start-frame-fitted.png")
         media.fit_picture(update.output_path, fitted, FRAME_SIZES.get(self.aspect_ratio, "1280x720"))
         files.store(self.file, fitted, f"{self.pk}.png")
-        self.succeed(file=self.file)
+        return {"file": self.file}
 
     def media_failure(self, detail: str) -> str:
         return "The model's start frame is not a usable image."

@@ -49,12 +49,12 @@ class VocalStem(Prediction):
                                                        used_in="mv.models.VocalStem: the vocal stem's output key")
         return provider.poll_stems(prediction_id, workdir=workdir, stem=stem)
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the separation model finished but returned no vocals")
         media.require_audio(update.output_path)
         files.store(self.file, update.output_path, f"{self.pk}{update.output_path.suffix or '.wav'}")
-        self.succeed(file=self.file)
+        return {"file": self.file}
 
     def media_failure(self, detail: str) -> str:
         return "The separated vocals are not usable audio."

@@ -1,19 +1,45 @@
-"""A song's lyrics: transcribed after its first analysis (where the provider can), or pasted
-by the user, which always wins.
+"""A song arriving from a request, and its lyrics.
 
-The analysis itself is ``AudioTrack.analyze``, run once per track in the background
-(mv.tasks.analyze_track, queued when a track is registered and by a starting worker for the
-tracks left analysing or analysed by an older ``ANALYSIS_VERSION``); never on a request.
+An upload or a URL becomes an ``importing`` track at once; its import (mv.audio.finish_import:
+download, checks, transcode, waveform) runs in the worker (mv.tasks.import_track, queued on
+commit, and by a starting worker for tracks left importing). The analysis is
+``AudioTrack.analyze``, run once per track in the background (mv.tasks.analyze_track, queued
+when a track's files are in and by a starting worker for the tracks left analysing or analysed
+by an older ``ANALYSIS_VERSION``); never on a request.
+
+Lyrics are transcribed after its first analysis (where the provider can), or pasted by the
+user, which always wins.
 """
 
 from __future__ import annotations
 
-from mv import flavors, jobs, music, tasks
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+
+from mv import audio, flavors, jobs, music, tasks
 from mv.errors import Refused
 from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription
 from mv.providers import get_provider
 
 MAX_LYRICS_CHARS = 20000
+
+
+def receive_upload(owner, uploaded: UploadedFile) -> AudioTrack:
+    """The uploaded song stored as an ``importing`` track; its import runs in the worker.
+    Raises mv.audio.AudioTooLarge for a file over the limit."""
+    with transaction.atomic():
+        track = audio.receive_upload(owner, uploaded)
+        tasks.import_later(track.pk)
+    return track
+
+
+def request_url(owner, url: str) -> AudioTrack:
+    """An ``importing`` track for the song at ``url`` (checked against the network guard
+    now); the download and import run in the worker. Raises mv.audio.AudioImportError."""
+    with transaction.atomic():
+        track = audio.request_url(owner, url)
+        tasks.import_later(track.pk)
+    return track
 
 
 def request_transcription(track: AudioTrack) -> LyricsTranscription | None:

@@ -36,9 +36,7 @@ def _free_or(provider: Provider, estimate: costs.Estimate) -> costs.Estimate:
 
 
 def _video_params(flavor: Flavor) -> tuple[int, bool]:
-    where = "mv.pipeline.spending: clip length and audio in the estimate"
-    return (int(flavor.get("image_params", "video_duration", used_in=where)),
-            bool(flavor.get("image_params", "video_generate_audio", used_in=where)))
+    return flavor.video.duration, flavor.video.generate_audio
 
 
 def clip_estimate(flavor: Flavor, *, seconds: float | None = None, generate_audio: bool | None = None,
@@ -92,8 +90,13 @@ def _slots_estimate(flavor: Flavor, slots: list) -> costs.Estimate:
 def song_estimate(track: AudioTrack, flavor: Flavor, *, start: float | None, end: float | None,
                   count: int | None) -> costs.Estimate:
     """The create page's price before the project exists: [start, end] of the song planned as
-    the project would be. Raises Refused (the plan's message) when it does not fit."""
-    return _slots_estimate(flavor, planning.plan(track, start=start, end=end, count=count, flavor=flavor))
+    the project would be. Raises Refused (the plan's message) when it does not fit. While
+    the song is importing, the count asked for (or the flavor's) at the flavor's clip length."""
+    slots = planning.plan(track, start=start, end=end, count=count, flavor=flavor)
+    if slots is None:
+        return plan_estimate(flavor, scenes=count or int(flavor.get(
+            "parameters", "number_of_scenes", used_in="mv.pipeline.spending: scenes while the song imports")))
+    return _slots_estimate(flavor, slots)
 
 
 def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
@@ -108,11 +111,11 @@ def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
 
 def regenerate_estimate(scene: Scene, *, lipsync: bool = False) -> costs.Estimate:
     """The scene card's Regenerate (a new clip), or Regenerate with lipsync (its slot of the song)."""
-    flavor = flavors.resolve(scene.project.config_flavor)
-    if lipsync and scene.slot is not None:
-        start, end = scene.slot
-        return lipsync_estimate(flavor, round(end - start, 6))
-    return clip_estimate(flavor)
+    flavor = scene.project.flavor
+    slot = scene.slot
+    if lipsync and slot is not None:
+        return lipsync_estimate(flavor, round(slot.length, 6))
+    return clip_estimate(flavor, seconds=scene.clip_seconds(flavor))  # the length it is asked for
 
 
 def retry_estimate(clip: Clip) -> costs.Estimate:

@@ -69,7 +69,7 @@ class LocalProvider(Provider):
         """Written at once: the finished JSON answer, in the shape asked of the LLM."""
         template = flavor.get("scene_prompts", "scene_generation_prompt",
                               used_in="mv.providers.local.start_scenes: prompt template")
-        prompt = template.format(**request.__dict__ | {"number_of_scenes": request.number_of_scenes})
+        prompt = request.prompt(template)
         who = request.character_description or "the main character"
         plan = request.scene_plan.splitlines()
         if len(plan) != request.number_of_scenes or not plan[0].startswith("Scene "):
@@ -82,7 +82,8 @@ class LocalProvider(Provider):
                 "description": (
                     f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
                     f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
-                    f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}.{music}"
+                    f"{_sentence(request.idea)} Part {i + 1} of {request.number_of_scenes}. "
+                    f"Look: {_sentence(request.video_characteristics)}{music}"
                 ),
                 "negative_description": "blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
             })
@@ -144,3 +145,9 @@ def frame_size(landscape: str, aspect_ratio: str) -> str:
     ratio = float(w) / float(h) if h else 16 / 9
     width, height = (long_side, long_side / ratio) if ratio >= 1 else (long_side * ratio, long_side)
     return f"{int(width) // 2 * 2}x{int(height) // 2 * 2}"
+
+
+def _sentence(text: str) -> str:
+    """The text ending with one full stop (an idea typed with its own stays as typed)."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."

@@ -17,8 +17,9 @@ import math
 import mimetypes
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextvars import ContextVar
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,10 +29,12 @@ import replicate
 from django.conf import settings
 from django.urls import reverse
 from replicate.exceptions import ModelError, ReplicateError
+from replicate.helpers import encode_json
 from replicate.prediction import Prediction as ReplicatePrediction
 from replicate.webhook import WebhookSigningSecret, WebhookValidationError
 
 from mv.flavors import Flavor
+from mv.providers import replicate_listing as listing
 from mv.providers.base import (
     ClipRequest,
     JobUpdate,
@@ -40,6 +43,8 @@ from mv.providers.base import (
     ProviderError,
     SceneRequest,
     WebhookRejected,
+    announce,
+    start_key,
 )
 from mv.providers.replicate_media import StartFramesAndStems
 
@@ -76,10 +81,11 @@ def describe(exc: Exception) -> tuple[str, bool]:
     return "Something unexpected went wrong talking to Replicate; try again.", True
 
 
-# After these the request had reached Replicate, which may have created (and be billing) a
-# prediction whose id we never got: not retried, and the message says so.
-_MAYBE_CREATED = ("Replicate {what} after the job was sent, so it may have been created and be running at "
-                  "Replicate without us knowing its id (check the Replicate dashboard); retry to run it again.")
+def _maybe_created(what: str) -> ProviderError:
+    """After these the request had reached Replicate, which may have created (and be billing)
+    a prediction whose id we never got: not retried; the row is reconciled (mv.jobs)."""
+    return ProviderError(f"Replicate {what} after the job was sent, so it may have been created and be running at "
+                         "Replicate without us knowing its id.", permanent=False, maybe_created=True)
 
 
 # What a webhook pushed, by prediction id: read by a poll instead of asking again (see pushed()).
@@ -96,6 +102,7 @@ class ReplicateProvider(StartFramesAndStems, Provider):
     label = "Replicate"
     limits_concurrency = True
     transcribes_lyrics = True
+    lists_predictions = True  # GET /v1/predictions, with each one's model and input (replicate_listing)
     # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
     # rate-limits): polls keep to 80 % of that, leaving the rest to downloads and cancels.
     polls_per_second = 40.0
@@ -150,21 +157,29 @@ class ReplicateProvider(StartFramesAndStems, Provider):
 
     def _create(self, model: str, data: dict[str, Any]):
         """Create a prediction, retrying only answers that prove nothing was created (429,
-        503) or connection failures before the request went out, so a retry never pays
-        twice. A 500/502 or a read timeout might have created one: not retried. A community
-        model is named with its version (``owner/name:<version id>``) and created by it."""
+        503) or connection failures before the request went out, so a retry never pays twice.
+        Files go up first, then the create's key is announced (mv.jobs records it) and the
+        create sent: a start cut off from then on, or a 500/502 or dropped answer (which may
+        have created one: not retried), is found again by that key. A community model is
+        named with its version (``owner/name:<version id>``) and created by it."""
         attempts = max(1, settings.MV_CREATE_RETRIES)
         version = model.partition(":")[2]
         target = {"version": version} if version else {"model": model}
+        key = start_key(model, listing.digests(data))
+        try:
+            sent = encode_json(data, self.client)  # uploads the files (nothing is created yet)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise _error(exc) from None
+        announce(key)
         for attempt in range(1, attempts + 1):
             try:
-                return self.client.predictions.create(**target, input=data, **self._webhook())
+                return self.client.predictions.create(**target, input=sent, **self._webhook())
             except ReplicateError as exc:
                 if exc.status in (429, 503) and attempt < attempts:
                     time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
                     continue
                 if (exc.status or 0) >= 500 and exc.status != 503:
-                    raise ProviderError(_MAYBE_CREATED.format(what=f"answered with a server error ({exc.status})")) from None
+                    raise _maybe_created(f"answered with a server error ({exc.status})") from None
                 raise _error(exc) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
                 if attempt < attempts:
@@ -172,10 +187,16 @@ class ReplicateProvider(StartFramesAndStems, Provider):
                     continue
                 raise _error(exc) from None
             except httpx.TransportError:
-                raise ProviderError(_MAYBE_CREATED.format(what="did not answer (the connection dropped)")) from None
+                raise _maybe_created("did not answer (the connection dropped)") from None
             except ModelError as exc:
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
+
+    def find_started(self, key: str, since: datetime, taken: Container[str] = ()) -> str | None:
+        try:
+            return listing.find_started(self.client, key, since, taken, pages=settings.MV_RECONCILE_PAGES)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise ProviderError(describe(exc)[0], permanent=False) from None
 
     def _webhook(self) -> dict[str, Any]:
         """Ask to be told when the prediction completes (only with a public address)."""
@@ -228,7 +249,7 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         where = "mv.providers.replicate.start_scenes"
         model = flavor.get("image_params", "scene_model", used_in=f"{where}: model")
         template = flavor.get("scene_prompts", "scene_generation_prompt", used_in=f"{where}: prompt template")
-        data = {"prompt": template.format(**request.__dict__),
+        data = {"prompt": request.prompt(template),
                 "temperature": flavor.get("image_params", "scene_temperature", default=0.7,
                                           used_in=f"{where}: temperature"),
                 "max_completion_tokens": flavor.get("image_params", "scene_max_tokens", default=4096,
