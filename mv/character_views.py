@@ -14,13 +14,13 @@ from django.contrib import messages
 from django.db.models import Prefetch
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from mv import flavors, uploads
 from mv.errors import Refused, message_if_refused
 from mv.forms.pages import CharacterCreateForm, CharacterPictureForm, CharacterRenameForm
-from mv.models import Character, CharacterImage
+from mv.models import Character, CharacterImage, get_owned
 from mv.pipeline import characters
 from mv.views import _stop_polling_if
 
@@ -28,7 +28,7 @@ PAGE = "mv/characters.html"
 
 
 def _owned(request: HttpRequest, pk: uuid.UUID) -> Character:
-    return get_object_or_404(Character.objects.visible_to(request.user), pk=pk)
+    return get_owned(Character, request.user, pk)
 
 
 def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:

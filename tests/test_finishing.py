@@ -305,8 +305,10 @@ def test_no_answer_names_a_finished_row_without_its_consequences_and_stopped_pol
     rendering.request_lipsync(owner=user, flavor=flavors.resolve("default"), source=scene.current_clip,
                               audio_track=track, start_time=scene.start, end_time=scene.end)
     queue.drain()
-    # the plan, three clips, the lipsync: each checked right after its commit, all answers sound
-    assert checked == [None] * (1 + 3 + 1)
+    # the plan, three clips, the song's vocal stem the lipsync is cut from, the lipsync: each
+    # checked right after its commit, all answers sound
+    assert track.stems.get().status == "succeeded"
+    assert checked == [None] * (1 + 3 + 1 + 1)
     assert fake_replicate.creates(VEO) == 3 and SceneWriting.objects.get(project=project).status == "succeeded"
     # Every poll has stopped: the studio, each card and the full video.
     assert studio(alice_client, project)[0] == 286
