@@ -75,7 +75,7 @@ def envlist(name: str, default: str = "") -> list[str]:
 
 DEBUG = envbool("DEBUG", False)
 SECRET_KEY = env("SECRET_KEY")
-if not SECRET_KEY:
+if not SECRET_KEY.strip():  # only spaces is no secret either
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set (a long random value) unless DEBUG is on")
     # Development fallback, only with DEBUG on: stable per checkout, never used when SECRET_KEY is set.
@@ -167,7 +167,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MV_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = "mv.auth.lockout_parameters"
 AXES_LOCKOUT_CALLABLE = "mv.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "mv.auth.client_ip"
-AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "mv.auth.LockoutHandler"  # separate counts per address and per user name
+AXES_RESET_ON_SUCCESS = True  # only the user's own failures from that address (LockoutHandler)
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 

@@ -91,6 +91,8 @@ def test_debug_off_without_a_secret_key_refuses_to_start():
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY[:13])"
     refused = run_python(code, DEBUG="false", SECRET_KEY="")
     assert refused.returncode != 0 and "SECRET_KEY must be set" in refused.stderr
+    spaces = run_python(code, DEBUG="false", SECRET_KEY="   \t  ")  # blank is no secret either
+    assert spaces.returncode != 0 and "SECRET_KEY must be set" in spaces.stderr
     assert run_python(code, DEBUG="true", SECRET_KEY="").stdout.strip() == "dev-insecure-"
     assert run_python(code, DEBUG="false", SECRET_KEY="k" * 50).stdout.strip() == "k" * 13
 
