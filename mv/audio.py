@@ -35,6 +35,7 @@ class AudioTooLarge(AudioImportError):
 
 CONVERT_FAILED = "This song could not be prepared for the video; save it as MP3 or WAV and try again."
 DOWNLOAD_FAILED = "Could not download audio from that URL"
+MIN_TRIM_SECONDS = 1.0  # a shorter cut is no song to make a video of (and encodes to nothing)
 
 
 def _limit_bytes() -> int:
@@ -167,6 +168,9 @@ def _download_failed(failure: netguard.FetchError | None) -> AudioImportError:
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:
     """A new track cut from this one (the original is kept)."""
     start_at, end_at = track.check_range(start_at, end_at, names=("start_at", "end_at"))
+    if end_at is not None and end_at - start_at < MIN_TRIM_SECONDS:
+        raise AudioImportError(f"The part to keep is {max(0.0, end_at - start_at):.2f} s long; "
+                               f"keep at least {MIN_TRIM_SECONDS:g} s of the song.")
     with files.workdir() as workdir, files.local_path(track.original or track.file) as source:
         out = workdir / "trim.m4a"
         try:

@@ -290,3 +290,65 @@ def test_a_body_nested_100000_levels_deep_is_a_400(api_client, endpoint):
     response = api_client.post(endpoint, raw, content_type="application/json", HTTP_X_API_KEY="test-api-key")
     TRIED["cases"] += 1
     assert response.status_code == 400 and response.json()["error"] == "invalid_json", endpoint
+
+
+# --- the third review's 500s: huge Range numbers, trims near the end ----------------------------
+
+
+@pytest.fixture
+def media_urls(owned):
+    """Every URL that serves a stored file, each with a file behind it."""
+    from django.core.files.base import ContentFile
+
+    image = CharacterImage.objects.create(owner=owned["clip"].owner, description="a fox", status="succeeded")
+    image.file.save("fox.png", ContentFile(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200), save=True)
+    clip, track = owned["clip"], owned["track"]
+    return [f"/api/mv/get_video/{clip.pk}", f"/api/mv/get_video/{clip.pk}/poster", f"/api/audio/get/{track.pk}",
+            f"/api/audio/waveform/{track.pk}", f"/api/mv/get_character_reference/{image.pk}"]
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("header,expected", [
+    (f"bytes={HUGE}-", 416), (f"bytes=0-{HUGE}", 206), (f"bytes=-{HUGE}", 206), (f"bytes={HUGE}-{HUGE}", 416),
+    ("bytes=" + "0" * 5000 + "1-", 206), (f"bytes=1-{'0' * 4999}2", 206),
+])
+def test_a_range_header_with_thousands_of_digits_is_answered_on_every_media_url(api_client, media_urls, header,
+                                                                                  expected):
+    for url, method in [(url, api_client.get) for url in media_urls] + [(media_urls[0], api_client.head)]:
+        response = method(url, HTTP_X_API_KEY="test-api-key", HTTP_RANGE=header)
+        TRIED["cases"] += 1
+        assert response.status_code == expected, (url, header[:20], response.status_code)
+        if expected == 416:
+            assert response["Content-Range"].startswith("bytes */")
+        else:
+            span, size = response["Content-Range"].split()[1].split("/")
+            first, last = (int(n) for n in span.split("-"))
+            assert int(response["Content-Length"]) == last - first + 1
+            assert (first, last) == ((1, 2) if header.endswith("2") else (1 if "1-" in header else 0, int(size) - 1))
+
+
+@pytest.mark.parametrize("body", [{"start_at": 39.99}, {"start_at": 39.999999}, {"start_at": 0, "end_at": 1e-7},
+                                  {"start_at": 12.5, "end_at": 12.6}])
+def test_a_trim_too_short_to_be_a_song_is_a_400_that_says_so(api_client, owned, body):
+    before = counts()
+    response = api_client.post("/api/audio/trim", json.dumps(body | {"audio_id": str(owned["track"].pk)}),
+                               content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert response.status_code == 400, (body, response.status_code, response.content[:200])
+    assert response.json()["error"] == "trim_failed" and "at least 1 s" in response.json()["message"]
+    assert counts() == before
+
+
+def test_a_trim_whose_cut_fails_is_a_400_not_a_500(api_client, owned, monkeypatch):
+    from mv import media
+
+    def broken(*args, **kwargs):
+        raise media.MediaError("ffmpeg failed", "exit 1")
+
+    monkeypatch.setattr(media, "trim_audio", broken)
+    response = api_client.post("/api/audio/trim", json.dumps({"audio_id": str(owned["track"].pk), "start_at": 10}),
+                               content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    assert response.status_code == 400 and response.json()["error"] == "trim_failed"
+    assert "could not be cut" in response.json()["message"]

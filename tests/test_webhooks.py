@@ -178,3 +178,19 @@ def test_the_fake_replicate_sends_a_signed_webhook_that_finishes_the_clip(live_s
     assert polls_of(fake_replicate, clip) == []
     assert get_provider("replicate").pushes_updates
     assert requests.get(f"{live_server.url}{URL}", timeout=5).status_code == 405
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"id": "x", "output": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # json.loads gives up: RecursionError
+    b"[" * 5000 + b"]" * 5000,
+    b'{"id": "x", "status": "succeeded"',  # cut short
+    b'["not", "a", "prediction"]',
+])
+def test_a_signed_webhook_that_is_no_readable_prediction_is_a_400_and_changes_nothing(webhooks_on, user, client,
+                                                                                       raw):
+    clip = running_clip(user, webhooks_on)
+    headers = {k: v for k, v in signed_headers(webhooks_on.webhook_secret, raw).items() if k != "Content-Type"}
+    response = client.post(URL, raw, content_type="application/json", headers=headers)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json"
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.RUNNING and clip.error == ""

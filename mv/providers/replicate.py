@@ -40,6 +40,7 @@ from mv.providers.base import (
     ProviderError,
     SceneRequest,
     WebhookRejected,
+    WebhookUnreadable,
 )
 
 logger = logging.getLogger("mv.providers.replicate")
@@ -133,15 +134,19 @@ class ReplicateProvider(Provider):
             text = body.decode("utf-8")
             replicate.webhooks.validate(headers=headers, body=text, tolerance=settings.MV_WEBHOOK_TOLERANCE,
                                         secret=WebhookSigningSecret(key=self.webhook_secret()))
-            payload = json.loads(text)
         except (UnicodeDecodeError, ValueError, WebhookValidationError) as exc:
             raise WebhookRejected(exc.__class__.__name__) from None
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
+            raise WebhookUnreadable("not JSON") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
-            raise WebhookRejected("no prediction id")
+            raise WebhookUnreadable("no prediction id")
         try:
             ReplicatePrediction(**payload)  # what a poll will read it as
-        except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
-            raise WebhookRejected("not a prediction") from None
+            json.dumps(payload)  # and what a task carries it as
+        except (TypeError, ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
+            raise WebhookUnreadable("not a prediction") from None
         return {k.lower(): v for k, v in headers.items()}["webhook-id"], payload
 
     # --- helpers ---------------------------------------------------------------------------
