@@ -79,7 +79,8 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
             logger.warning("song waveform failed: %s", exc.detail)
             raise AudioImportError(CONVERT_FAILED) from None
         track = AudioTrack(owner=owner, title=title[:300], source=kind, source_url=url[:2000], parent=parent,
-                           trim_start=trim[0], trim_end=trim[1], duration=duration or info.duration)
+                           trim_start=trim[0], trim_end=trim[1], duration=duration or info.duration,
+                           container=media.container_format(source))
         with transaction.atomic():
             files.store(track.original, source, f"{track.pk}{source.suffix.lower() or '.bin'}")
             files.store(track.file, aac, f"{track.pk}.m4a")

@@ -78,6 +78,9 @@ class AudioTrack(models.Model):
     # The file as received (lossless source for lipsync slices) and an AAC copy made
     # once on arrival, so every stitch can stream-copy the song instead of re-encoding.
     original = models.FileField(upload_to=GeneratedName("audio/original"), max_length=300)
+    # The original's demuxer, found from its first bytes when it arrived (mv.media.container_format):
+    # the analysis decodes it as that, never by format auto-detection ("" for rows made before).
+    container = models.CharField(max_length=16, blank=True)
     file = models.FileField(upload_to=GeneratedName("audio"), max_length=300, blank=True)
     waveform = models.FileField(upload_to=GeneratedName("audio/waveforms"), max_length=300, blank=True)
     duration = models.FloatField(default=0.0)
@@ -89,6 +92,8 @@ class AudioTrack(models.Model):
     # Timed lyric lines [{"start": s, "end": s, "text": "..."}], pasted or transcribed.
     lyrics = models.JSONField(default=list, blank=True)
     lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
+    # Why the lyrics were not transcribed when that was refused (today's budget), for the song card.
+    lyrics_refusal = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = AudioTrackQuerySet.as_manager()
@@ -134,7 +139,7 @@ class AudioTrack(models.Model):
         self.inherit_lyrics()
         try:
             with files.local_path(self.original or self.file) as path:
-                result = music.analyze(path)
+                result = music.analyze(path, container=(self.container or None) if self.original else None)
         except music.AnalysisError as exc:
             logger.info("track %s: analysis failed: %s", self.pk, exc)
             self.analysis_failed(f"{exc} Scenes use an even grid.")
