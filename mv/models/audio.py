@@ -18,7 +18,7 @@ from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media, music
+from mv import costs, files, flavors, media, music
 from mv.errors import Refused
 from mv.models.base import (
     ACTIVE_STATUSES,
@@ -194,8 +194,13 @@ class AudioTrack(models.Model):
     def latest_transcription(self) -> LyricsTranscription | None:
         return self.transcriptions.order_by("-created_at").first()
 
+    def lyrics_refused(self, reason: str) -> None:
+        """Transcribing was refused (today's budget): the song card and the API say why."""
+        self.lyrics_refusal = reason[:500]
+        type(self).objects.filter(pk=self.pk).update(lyrics_refusal=self.lyrics_refusal)
+
     def lyrics_state(self) -> tuple[str, str]:
-        """(status, a sentence for people): ready, transcribing, failed, unavailable or none."""
+        """(status, a sentence for people): ready, transcribing, refused, failed, unavailable or none."""
         lines = len(self.lyrics or [])
         if self.lyrics_source == self.LyricsSource.PASTED:
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (pasted)"
@@ -204,6 +209,8 @@ class AudioTrack(models.Model):
                 return "ready", "lyrics: none heard in the song"
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (transcribed)"
         latest = self.latest_transcription
+        if latest is None and self.lyrics_refusal:
+            return "refused", f"lyrics were not transcribed: {self.lyrics_refusal} You can paste them instead."
         if latest is not None and latest.is_active:
             return "transcribing", "lyrics: transcribing…"
         if latest is not None and latest.status != JobStatus.SUCCEEDED:
@@ -268,6 +275,10 @@ class LyricsTranscription(Prediction):
     @property
     def owner(self):
         return self.track.owner
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """The whole song at the flavor's assumed price per minute (GPU time is known after)."""
+        return costs.estimate_lyrics(flavor, self.track.duration or 0.0)
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Whisper on Replicate is billed by the GPU time it reports (also when it failed)."""

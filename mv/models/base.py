@@ -15,6 +15,8 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
+from mv.models.money import PaidWork, lock_owner, started_by_owner
+
 if TYPE_CHECKING:
     import contextlib
 
@@ -115,13 +117,15 @@ class Job(models.Model):
             self.refresh_from_db(fields=["status", "error", "finished_at"])
 
 
-class Prediction(Job):
-    """A paid job we wait on: sent to a provider, its id stored before anything waits on
-    it, polled by one chain (``poll_token``) under a deadline, finished once.
+class Prediction(PaidWork, Job):
+    """A paid job we wait on: admitted through the money gate (``PaidWork.admit``: estimate,
+    budget; ``within_owner_cap`` before it starts), sent to a provider, its id stored before
+    anything waits on it, polled by one chain (``poll_token``) under a deadline, finished once.
 
     Each kind (a clip, a character image, a scene writing, ...) subclasses this and says
-    how it starts (``start_job``), how it is polled (``poll_job``) and what it keeps when it
-    succeeds (``keep_output``); mv.jobs runs the life of every kind the same way.
+    what it costs (``paid_estimate``), how it starts (``start_job``), how it is polled
+    (``poll_job``) and what it keeps when it succeeds (``keep_output``); mv.jobs runs the life
+    of every kind the same way.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -180,12 +184,13 @@ class Prediction(Job):
         run under a lock on the provider's active rows of that kind (PostgreSQL; SQLite's
         IMMEDIATE transactions are serial anyway), so concurrent workers never hand out
         one slot twice nor let a user past MV_USER_MAX_ACTIVE_PREDICTIONS."""
-        if not self.takes_a_slot:
-            return self.may_start() and self.claim_start()
         with transaction.atomic():
-            active = type(self).objects.filter(provider=self.provider, status__in=ACTIVE_STATUSES)
-            list(active.select_for_update().order_by("pk").values_list("pk", flat=True))
-            return self.may_start() and self.claim_start()
+            if settings.MV_USER_MAX_ACTIVE_PREDICTIONS is not None:
+                lock_owner(self.owner)  # the owner's cap counts every kind: one start at a time
+            if self.takes_a_slot:
+                active = type(self).objects.filter(provider=self.provider, status__in=ACTIVE_STATUSES)
+                list(active.select_for_update().order_by("pk").values_list("pk", flat=True))
+            return self.may_start() and self.within_owner_cap() and self.claim_start()
 
     @classmethod
     def chosen_to_start(cls, provider: Provider) -> list[Any]:
@@ -206,7 +211,9 @@ class Prediction(Job):
         free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
             else len(waiting)
         cap = settings.MV_USER_MAX_ACTIVE_PREDICTIONS if provider.paid else None
-        return costs.choose_to_start(waiting, started, per_user_cap=cap, free_slots=max(0, free))
+        # a user's running predictions of every kind (lyrics, images, ...) count toward the cap
+        by_owner = started_by_owner(provider.name) if cap is not None else started
+        return costs.choose_to_start(waiting, by_owner, per_user_cap=cap, free_slots=max(0, free))
 
     def accept(self, update: JobUpdate) -> bool:
         """The provider took the job: store its id and deadline before anything waits on

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
 
-from mv import filecache, files, flavors, media
+from mv import costs, filecache, files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.projects import Project
@@ -103,6 +103,9 @@ class CharacterImage(Prediction):
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return "image", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
 
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        return costs.estimate_images(flavor, 1)
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "status": self.status, "error": self.error or None,
                 "image_url": reverse("api_get_character_reference", args=[self.pk]), **self.cost_fields()}
@@ -156,6 +159,20 @@ class Clip(VideoMixin, Prediction):
         if not provider.limits_concurrency and not (provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS):
             return True
         return any(item.item_id == self.pk for item in Clip.chosen_to_start(provider))
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """A generated clip: the seconds asked of the video model (with or without audio); a
+        lipsync: its slice of the song, at least the model's minimum billed length."""
+        if self.kind == self.Kind.LIPSYNC:
+            return costs.estimate_lipsync(flavor, [max(0.0, (self.audio_end or 0.0) - (self.audio_start or 0.0))])
+        if self.kind == self.Kind.UPLOADED:
+            return costs.Estimate()  # made by nobody we pay
+        seconds = self.input.get("duration") or flavor.get("image_params", "video_duration",
+                                                           used_in="mv.models.Clip.paid_estimate: clip length")
+        audio = self.input.get("generate_audio")
+        if audio is None:
+            audio = flavor.get("image_params", "video_generate_audio", used_in="mv.models.Clip.paid_estimate: audio")
+        return costs.estimate_clips(flavor, [seconds], bool(audio))
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Seconds of output, measured from the file (a failed or cancelled clip made none)."""

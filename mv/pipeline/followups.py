@@ -2,7 +2,8 @@
 song's analysis is stored.
 
 - A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS: the oldest clip waiting for
-  one starts now instead of at its next check.
+  one starts now instead of at its next check; any other kind finishing frees its owner's
+  turn under MV_USER_MAX_ACTIVE_PREDICTIONS the same way.
 - A successful lipsync of a scene's current clip re-stitches its project.
 - The automatic run, and a project with a song made through the API, stitch once every
   scene has a clip.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from mv import flavors, jobs, tasks
@@ -54,6 +56,16 @@ def _hand_over_slot(clip: Clip) -> None:
         return
     waiting = jobs.next_waiting(Clip, clip.provider)
     if waiting is not None:
+        tasks.follow(waiting)
+
+
+@receiver(jobs.finished)
+def turn_freed(sender, row, **kwargs) -> None:
+    """Any other kind finishing (lyrics, an image, a scene writing) frees its owner's turn
+    under MV_USER_MAX_ACTIVE_PREDICTIONS, which counts every kind: a waiting clip starts now."""
+    if sender is Clip or settings.MV_USER_MAX_ACTIVE_PREDICTIONS is None or not tasks.can_hand_over():
+        return
+    if get_provider(row.provider).paid and (waiting := jobs.next_waiting(Clip, row.provider)) is not None:
         tasks.follow(waiting)
 
 
