@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException
 from django.http import (
     Http404,
     HttpRequest,
@@ -57,6 +58,8 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         body = request.body
     except RequestDataTooBig:
         raise ApiError(413, "too_large", "The request body is too large.") from None
+    except RawPostDataException:  # read as a form already (the CSRF check of a multipart Content-Type)
+        raise ApiError(400, "invalid_json", "Send the request body as JSON (Content-Type: application/json).") from None
     if not body:
         return {}
     try:

@@ -352,3 +352,19 @@ def test_a_trim_whose_cut_fails_is_a_400_not_a_500(api_client, owned, monkeypatc
                                content_type="application/json", HTTP_X_API_KEY="test-api-key")
     assert response.status_code == 400 and response.json()["error"] == "trim_failed"
     assert "could not be cut" in response.json()["message"]
+
+
+@pytest.mark.parametrize("endpoint", POST_ENDPOINTS)
+def test_a_json_body_sent_as_multipart_by_a_logged_in_caller_is_a_400(user, endpoint):
+    """Found by scripts/fuzz_live.py: with a session the CSRF check reads the body as a form
+    first, and the API then could not read it as JSON (a 500)."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/create/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(endpoint, json.dumps({"url": "x", "prompt": "x"}),
+                           content_type="multipart/form-data; boundary=xyz", HTTP_X_CSRFTOKEN=token)
+    TRIED["cases"] += 1
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json", (endpoint, response.status_code)
