@@ -481,13 +481,15 @@ def main() -> int:
         server.terminate()
         server.wait(30)
     log_text = errors.read_text(errors="replace") if errors.exists() else ""
-    tracebacks = log_text.count("Traceback (most recent call last)")
+    # Django logs a refused body (400) with its traceback too: count what was a server error
+    tracebacks = sum(log_text.count(marker) for marker in ("Internal Server Error", "WORKER TIMEOUT",
+                                                            "Exception in worker process"))
     total = sum(v for k, v in fuzzer.statuses.items() if isinstance(k, int))
     five = sum(v for k, v in fuzzer.statuses.items() if isinstance(k, int) and k >= 500)
     print(f"fuzzed {ran / 60:.1f} min against gunicorn on 127.0.0.1: {total} requests "
           f"({', '.join(f'{k}: {v}' for k, v in sorted(fuzzer.by_kind.items()))})")
     print("statuses: " + ", ".join(f"{k}: {v}" for k, v in sorted(fuzzer.statuses.items(), key=lambda kv: str(kv[0]))))
-    print(f"5xx answers (or dropped connections): {five}; tracebacks in the server's error log: {tracebacks}")
+    print(f"5xx answers (or dropped connections): {five}; server errors in the server's log: {tracebacks}")
     for record in fuzzer.failures[:20]:
         print("  " + record)
     if tracebacks:
