@@ -368,3 +368,54 @@ def test_a_json_body_sent_as_multipart_by_a_logged_in_caller_is_a_400(user, endp
                            content_type="multipart/form-data; boundary=xyz", HTTP_X_CSRFTOKEN=token)
     TRIED["cases"] += 1
     assert response.status_code == 400 and response.json()["error"] == "invalid_json", (endpoint, response.status_code)
+
+
+range_values = st.one_of(
+    st.from_regex(r"bytes=[0-9]{0,40}-[0-9]{0,40}", fullmatch=True),
+    st.builds(lambda a, b, sep: f"bytes={'9' * a}{sep}{'1' * b}", st.integers(0, 6000), st.integers(0, 6000),
+              st.sampled_from(["-", "--", ",", "-,", ""])),
+    st.text(max_size=40).map(lambda t: "bytes=" + t),
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(header=range_values, which=st.integers(0, 4))
+def test_fuzzed_range_headers_are_answered_200_206_or_416(api_client, media_urls, header, which):
+    try:
+        response = api_client.get(media_urls[which], HTTP_X_API_KEY="test-api-key", HTTP_RANGE=header)
+    except UnicodeEncodeError:  # no client can send it
+        return
+    TRIED["cases"] += 1
+    assert response.status_code in (200, 206, 416), (header[:40], response.status_code)
+    if response.status_code == 206:
+        first, last = (int(n) for n in response["Content-Range"].split()[1].split("/")[0].split("-"))
+        assert int(response["Content-Length"]) == last - first + 1 > 0
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
+              st.text(max_size=20)),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(payload=st.one_of(json_values, st.fixed_dictionaries(
+    {"id": st.text(max_size=30)}, optional={"status": json_values, "output": json_values, "error": json_values,
+                                            "metrics": json_values, "logs": json_values, "urls": json_values})),
+       depth=st.sampled_from([0, 0, 0, 2000, 6000]))
+def test_fuzzed_signed_webhook_bodies_are_a_200_or_a_4xx(fake_replicate, client, settings, payload, depth):
+    from tests.fakes.webhooks import signed_headers
+
+    settings.MV_PUBLIC_URL = "http://127.0.0.1:9"
+    settings.REPLICATE_WEBHOOK_SECRET = fake_replicate.webhook_secret
+    raw = json.dumps(payload).encode()
+    if depth:
+        raw = b'{"id": "x", "output": ' + b"[" * depth + b"]" * depth + b"}"
+    headers = {k: v for k, v in signed_headers(fake_replicate.webhook_secret, raw).items() if k != "Content-Type"}
+    response = client.post("/api/replicate/webhook", raw, content_type="application/json", headers=headers)
+    TRIED["cases"] += 1
+    assert response.status_code in (200, 400), (raw[:100], response.status_code)
