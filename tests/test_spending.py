@@ -477,3 +477,25 @@ def test_a_new_kind_of_prediction_rides_on_the_gate_by_saying_what_it_costs(fake
     assert refused.value.code == "no_price"
     assert all("paid_estimate" in vars(kind) for kind in Prediction.kinds()), \
         [k.__name__ for k in Prediction.kinds() if "paid_estimate" not in vars(k)]
+
+
+def test_a_row_made_without_the_gate_is_priced_and_budget_checked_before_it_starts(fake_replicate, user, song_mp3,
+                                                                                  settings):
+    """Code that creates a paid row with objects.create (skipping admit) still cannot spend:
+    the row is priced and checked against today's budget when it would start."""
+    from mv.models import LyricsTranscription
+
+    settings.TASKS = DUMMY
+    track = new_song(user, song_mp3)
+    within = LyricsTranscription.objects.create(track=track, provider="replicate", config_flavor="default",
+                                                model=WHISPER)
+    advance(within)
+    within.refresh_from_db()
+    assert within.estimated_cost_usd == costs_of_lyrics(track) and within.status == JobStatus.RUNNING
+    over_budget(user, settings)
+    over = LyricsTranscription.objects.create(track=track, provider="replicate", config_flavor="default", model=WHISPER)
+    creates = fake_replicate.creates()
+    advance(over)
+    over.refresh_from_db()
+    assert over.status == JobStatus.FAILED and "left of today's" in over.error
+    assert fake_replicate.creates() == creates

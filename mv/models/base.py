@@ -190,7 +190,8 @@ class Prediction(PaidWork, Job):
             if self.takes_a_slot:
                 active = type(self).objects.filter(provider=self.provider, status__in=ACTIVE_STATUSES)
                 list(active.select_for_update().order_by("pk").values_list("pk", flat=True))
-            return self.may_start() and self.within_owner_cap() and self.claim_start()
+            return (self.may_start() and self.within_owner_cap() and self.priced_before_start()
+                    and self.claim_start())
 
     @classmethod
     def chosen_to_start(cls, provider: Provider) -> list[Any]:
