@@ -5,7 +5,8 @@
 It builds a scratch site (SQLite and media in a temporary folder, never the dev data) with
 real media owned by a user (a song, a clip with its poster, a character image, a project with
 scenes), starts gunicorn with DEBUG off on a free loopback port, and until the time is up sends
-generated requests, one after another:
+generated requests, one after another (with ``--paid`` the site prices and budgets every request
+as with Replicate, at an address nobody answers):
 
 - every JSON endpoint of the API with bodies made of the endpoint's own field names and hostile
   values (huge and tiny numbers, NaN, lone surrogates, deep nesting, wrong types, megabyte
@@ -446,6 +447,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--log", type=Path, default=Path("fuzz-5xx.log"), help="where each 5xx is written")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    parser.add_argument("--paid", action="store_true",
+                        help="the Replicate provider (at an address nobody answers) with a $5 daily budget and a cap "
+                             "of 1, so requests go through pricing and the budget (402s); still nothing is paid")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="mv-fuzz-"))
@@ -455,6 +459,8 @@ def main() -> int:
            "REPLICATE_BASE_URL": "http://127.0.0.1:9", "REPLICATE_WEBHOOK_SECRET": SECRET,
            "MV_LOGIN_FAILURE_LIMIT": "1000000",  # guessing is part of the fuzz; a lockout would hide the rest
            "MV_MAX_WAIT_SECONDS": "0", "MV_TASKS_BACKEND": "db"}
+    if args.paid:  # requests are priced and budgeted; no worker runs, so no prediction is ever sent
+        env |= {"MV_PROVIDER": "replicate", "MV_USER_DAILY_BUDGET_USD": "5", "MV_USER_MAX_ACTIVE_PREDICTIONS": "1"}
     os.environ.update(env)
     sys.path.insert(0, str(ROOT))
     import django
