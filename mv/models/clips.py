@@ -18,7 +18,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media
+from mv import costs, files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.parts import stitch_with_parts
@@ -103,6 +103,9 @@ class CharacterImage(Prediction):
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return "image", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
 
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        return costs.estimate_images(flavor, 1)
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "status": self.status, "error": self.error or None,
                 "image_url": reverse("api_get_character_reference", args=[self.pk]), **self.cost_fields()}
@@ -165,6 +168,20 @@ class Clip(VideoMixin, Prediction):
         if not self.scene_id:
             return None
         return Scene.objects.filter(pk=self.scene_id).values_list("project_id", flat=True).first()
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """A generated clip: the seconds asked of the video model (with or without audio); a
+        lipsync: its slice of the song, at least the model's minimum billed length."""
+        if self.kind == self.Kind.LIPSYNC:
+            return costs.estimate_lipsync(flavor, [max(0.0, (self.audio_end or 0.0) - (self.audio_start or 0.0))])
+        if self.kind == self.Kind.UPLOADED:
+            return costs.Estimate()  # made by nobody we pay
+        seconds = self.input.get("duration") or flavor.get("image_params", "video_duration",
+                                                           used_in="mv.models.Clip.paid_estimate: clip length")
+        audio = self.input.get("generate_audio")
+        if audio is None:
+            audio = flavor.get("image_params", "video_generate_audio", used_in="mv.models.Clip.paid_estimate: audio")
+        return costs.estimate_clips(flavor, [seconds], bool(audio))
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Seconds of output, measured from the file (a failed or cancelled clip made none)."""
