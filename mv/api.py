@@ -339,7 +339,7 @@ def audio_trim(request: HttpRequest) -> JsonResponse:
     data = _valid(AudioTrimForm, request).cleaned_data
     track = _owned(AudioTrack, request, data["audio_id"])
     track.require_imported()
-    trimmed = audio.trim(track, data["start_at"], data.get("end_at"))
+    trimmed = _import(lambda: audio.trim(track, data["start_at"], data.get("end_at")), "trim_failed")
     return JsonResponse(trimmed.to_dict() | {"original_audio_id": str(track.pk)}, status=201)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException
 from django.http import (
     Http404,
     HttpRequest,
@@ -48,6 +49,8 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         body = request.body
     except RequestDataTooBig:
         raise Refused("too_large", "The request body is too large.", status=413) from None
+    except RawPostDataException:  # read as a form already (the CSRF check of a multipart Content-Type)
+        raise Refused("invalid_json", "Send the request body as JSON (Content-Type: application/json).") from None
     if not body:
         return {}
     try:
@@ -113,6 +116,14 @@ def _csrf_for_sessions(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_FAR = 10**18  # past any file we store: a longer number of digits means "past the end"
+
+
+def _byte_position(digits: str) -> int:
+    """A Range header's number, read without converting thousands of digits (Python refuses
+    past 4,300, and it would be slow well before): any longer number is past every file."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _FAR
 
 
 def serve_file(request: HttpRequest, field_file, *, content_type: str, filename: str) -> HttpResponse:
@@ -128,10 +139,10 @@ def serve_file(request: HttpRequest, field_file, *, content_type: str, filename:
     status = 200
     if match and (match.group(1) or match.group(2)):
         if match.group(1):
-            start = int(match.group(1))
-            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+            start = _byte_position(match.group(1))
+            end = min(_byte_position(match.group(2)), size - 1) if match.group(2) else size - 1
         else:
-            start = max(0, size - int(match.group(2)))
+            start = max(0, size - _byte_position(match.group(2)))
         if start > end or start >= size:
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"

@@ -45,6 +45,7 @@ class AudioTooLarge(AudioImportError):
 
 CONVERT_FAILED = "This song could not be prepared for the video; save it as MP3 or WAV and try again."
 DOWNLOAD_FAILED = "Could not download audio from that URL"
+MIN_TRIM_SECONDS = 1.0  # a shorter cut is no song to make a video of (and encodes to nothing)
 
 
 def _limit_bytes() -> int:
@@ -62,6 +63,7 @@ class Prepared:
     aac: Path
     picture: Path
     duration: float
+    container: str  # the demuxer its first bytes name: the analysis decodes with it, never auto-detected
 
 
 def _prepare(source: Path, workdir: Path, check: Callable[[float], None] | None = None) -> Prepared:
@@ -93,7 +95,7 @@ def _prepare(source: Path, workdir: Path, check: Callable[[float], None] | None 
     except media.MediaError as exc:
         logger.warning("song waveform failed: %s", exc.detail)
         raise AudioImportError(CONVERT_FAILED) from None
-    return Prepared(aac, picture, duration or info.duration)
+    return Prepared(aac, picture, duration or info.duration, media.container_format(source))
 
 
 def _register(owner, source: Path, *, title: str, kind: str, url: str = "", parent: AudioTrack | None = None,
@@ -104,7 +106,8 @@ def _register(owner, source: Path, *, title: str, kind: str, url: str = "", pare
     with files.workdir() as workdir:
         ready = _prepare(source, workdir, check)
         track = AudioTrack(owner=owner, title=title[:300], source=kind, source_url=url[:2000], parent=parent,
-                           trim_start=trim[0], trim_end=trim[1], duration=ready.duration)
+                           trim_start=trim[0], trim_end=trim[1], duration=ready.duration,
+                           container=ready.container)
         with transaction.atomic():
             files.store(track.original, source, f"{track.pk}{source.suffix.lower() or '.bin'}")
             files.store(track.file, ready.aac, f"{track.pk}.m4a")
@@ -205,9 +208,9 @@ def _land(track: AudioTrack, ready: Prepared, downloaded: Path | None, title: st
         files.store(track.original, downloaded, f"{track.pk}{downloaded.suffix.lower() or '.bin'}")
     files.store(track.file, ready.aac, f"{track.pk}.m4a")
     files.store(track.waveform, ready.picture, f"{track.pk}.png")
-    track.title, track.duration = title[:300], ready.duration
+    track.title, track.duration, track.container = title[:300], ready.duration, ready.container
     track.analysis_status = AudioTrack.AnalysisStatus.ANALYZING
-    fields = ["original", "file", "waveform", "title", "duration", "analysis_status"]
+    fields = ["original", "file", "waveform", "title", "duration", "container", "analysis_status"]
     with transaction.atomic():
         if AudioTrack.objects.select_for_update().filter(pk=track.pk, analysis_status=AudioTrack.AnalysisStatus.IMPORTING) \
                 .update(**{name: getattr(track, name) for name in fields}):
@@ -295,6 +298,9 @@ def _download_failed(failure: netguard.FetchError | None) -> AudioImportError:
 def trim(track: AudioTrack, start_at: float, end_at: float | None = None) -> AudioTrack:
     """A new track cut from this one (the original is kept)."""
     start_at, end_at = track.check_range(start_at, end_at, names=("start_at", "end_at"))
+    if end_at is not None and end_at - start_at < MIN_TRIM_SECONDS:
+        raise AudioImportError(f"The part to keep is {max(0.0, end_at - start_at):.2f} s long; "
+                               f"keep at least {MIN_TRIM_SECONDS:g} s of the song.")
     with files.workdir() as workdir, files.local_path(track.original or track.file) as source:
         out = workdir / "trim.m4a"
         try:

@@ -250,10 +250,19 @@ def estimate_clips(flavor: flavors.Flavor, seconds_list: Sequence[Number], gener
     return _per_second_item(kind, flavor, seconds_list, "clip", model, " with audio" if generate_audio else "")
 
 
+LIPSYNC_MIN_BILLED_SECONDS = 1  # when a flavor does not say (image_params lipsync_min_billed_seconds)
+
+
 def estimate_lipsync(flavor: flavors.Flavor, seconds_list: Sequence[Number]) -> Estimate:
-    """Lipsyncs whose outputs last these many seconds (the song slices they are cut to)."""
+    """Lipsyncs whose outputs last these many seconds (the song slices they are cut to), each
+    priced at least at the model's minimum billed length, so no lipsync is estimated at $0."""
     model = flavor.get("image_params", "lipsync_model", used_in="mv.costs.estimate_lipsync: model named in the estimate")
-    return _per_second_item("lipsync", flavor, seconds_list, "lipsync", model)
+    least = to_decimal(flavor.get("image_params", "lipsync_min_billed_seconds", default=LIPSYNC_MIN_BILLED_SECONDS,
+                                  used_in="mv.costs.estimate_lipsync: shortest output priced"))
+    seconds = [to_decimal(s) for s in seconds_list]
+    if any(s < 0 for s in seconds):
+        raise ValueError("a length in seconds cannot be negative")
+    return _per_second_item("lipsync", flavor, [max(s, least) for s in seconds], "lipsync", model)
 
 
 def estimate_images(flavor: flavors.Flavor, n: int) -> Estimate:

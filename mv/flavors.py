@@ -61,6 +61,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_sync_mode": (str,),
                 "lipsync_temperature": (int, float),
                 "lipsync_active_speaker": (bool,),
+                "lipsync_min_billed_seconds": (int, float),
                 "lyrics_model": (str,),
                 "lyrics_params": (Mapping,),
                 "lipsync_scenes_with_lyrics": (bool,),

@@ -103,6 +103,8 @@ def kept_secret(path: Path) -> str:
 # DEBUG (Django's debug pages) is a developer's opt-in. The secret key: SECRET_KEY when set
 # (production: the same on every machine), else one made once and kept in a git-ignored file.
 DEBUG = envbool("DEBUG", False)
+if env("SECRET_KEY") and not env("SECRET_KEY").strip():  # only spaces is no secret either
+    raise ImproperlyConfigured("SECRET_KEY is only spaces: set a long random value, or unset it to use the kept key")
 SECRET_KEY = env("SECRET_KEY") or kept_secret(Path(env("MV_SECRET_KEY_FILE", str(BASE_DIR / ".secret_key"))))
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
@@ -201,7 +203,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MV_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = "mv.auth.lockout_parameters"
 AXES_LOCKOUT_CALLABLE = "mv.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "mv.auth.client_ip"
-AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "mv.auth.LockoutHandler"  # separate counts per address and per user name
+AXES_RESET_ON_SUCCESS = True  # only the user's own failures from that address (LockoutHandler)
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 

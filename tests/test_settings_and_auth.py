@@ -86,6 +86,17 @@ def test_media_files_have_no_public_url_even_with_debug(settings):
         importlib.reload(mvsite.urls)
 
 
+def test_a_secret_key_of_spaces_is_refused():
+    """A blank key is no secret: with DEBUG off or on, a SECRET_KEY of spaces stops every command."""
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY[:13])"
+    for debug in ("false", "true"):
+        spaces = run_python(code, DEBUG=debug, SECRET_KEY="   \t  ")
+        assert spaces.returncode != 0 and "SECRET_KEY is only spaces" in spaces.stderr
+    assert run_python(code, DEBUG="false", SECRET_KEY="k" * 50).stdout.strip() == "k" * 13
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not redis_up(), reason="no Redis on 127.0.0.1:6379")
 def test_a_logout_in_one_web_process_ends_the_session_in_the_others(migrated_sqlite):
     """Deployed (MV_TASKS_BACKEND=rq) the web processes share the sessions' cache in Redis: a
     process that had read a session before it was deleted elsewhere no longer accepts it."""

@@ -18,7 +18,7 @@ from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media, music
+from mv import costs, files, flavors, media, music
 from mv.errors import Refused
 from mv.models.base import (
     GeneratedName,
@@ -91,6 +91,9 @@ class AudioTrack(models.Model):
     # The file as received (lossless source for lipsync slices) and an AAC copy made
     # once on arrival, so every stitch can stream-copy the song instead of re-encoding.
     original = models.FileField(upload_to=GeneratedName("audio/original"), max_length=300)
+    # The original's demuxer, found from its first bytes when it arrived (mv.media.container_format):
+    # the analysis decodes it as that, never by format auto-detection ("" for rows made before).
+    container = models.CharField(max_length=16, blank=True)
     file = models.FileField(upload_to=GeneratedName("audio"), max_length=300, blank=True)
     waveform = models.FileField(upload_to=GeneratedName("audio/waveforms"), max_length=300, blank=True)
     duration = models.FloatField(default=0.0)
@@ -102,6 +105,8 @@ class AudioTrack(models.Model):
     # Timed lyric lines [{"start": s, "end": s, "text": "..."}], pasted or transcribed.
     lyrics = models.JSONField(default=list, blank=True)
     lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
+    # Why the lyrics were not transcribed when that was refused (today's budget), for the song card.
+    lyrics_refusal = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = AudioTrackQuerySet.as_manager()
@@ -180,7 +185,7 @@ class AudioTrack(models.Model):
         self.inherit_lyrics()
         try:
             with files.local_path(self.original or self.file) as path:
-                result = music.analyze(path)
+                result = music.analyze(path, container=(self.container or None) if self.original else None)
         except music.AnalysisError as exc:
             logger.info("track %s: analysis failed: %s", self.pk, exc)
             self.analysis_failed(f"{exc} Scenes use an even grid.")
@@ -240,8 +245,13 @@ class AudioTrack(models.Model):
     def latest_transcription(self) -> LyricsTranscription | None:
         return self.transcriptions.order_by("-created_at").first()
 
+    def lyrics_refused(self, reason: str) -> None:
+        """Transcribing was refused (today's budget): the song card and the API say why."""
+        self.lyrics_refusal = reason[:500]
+        type(self).objects.filter(pk=self.pk).update(lyrics_refusal=self.lyrics_refusal)
+
     def lyrics_state(self) -> tuple[str, str]:
-        """(status, a sentence for people): ready, transcribing, failed, unavailable or none."""
+        """(status, a sentence for people): ready, transcribing, refused, failed, unavailable or none."""
         lines = len(self.lyrics or [])
         if self.lyrics_source == self.LyricsSource.PASTED:
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (pasted)"
@@ -250,6 +260,8 @@ class AudioTrack(models.Model):
                 return "ready", "lyrics: none heard in the song"
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (transcribed)"
         latest = self.latest_transcription
+        if latest is None and self.lyrics_refusal:
+            return "refused", f"lyrics were not transcribed: {self.lyrics_refusal} You can paste them instead."
         if latest is not None and latest.is_active:
             return "transcribing", "lyrics: transcribing…"
         if latest is not None and latest.status != JobStatus.SUCCEEDED:
@@ -315,6 +327,10 @@ class LyricsTranscription(Prediction):
     @property
     def owner(self):
         return self.track.owner
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """The whole song at the flavor's assumed price per minute (GPU time is known after)."""
+        return costs.estimate_lyrics(flavor, self.track.duration or 0.0)
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Whisper on Replicate is billed by the GPU time it reports (also when it failed)."""

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.deconstruct import deconstructible
 
 from mv.models.locks import lock_project, lock_slots, slots_granted
+from mv.models.money import PaidWork, lock_owner, started_by_owner
 
 if TYPE_CHECKING:
     import contextlib
@@ -131,13 +132,15 @@ class Job(models.Model):
             self.refresh_from_db(fields=["status", "error", "finished_at"])
 
 
-class Prediction(Job):
-    """A paid job we wait on: sent to a provider, its id stored before anything waits on
-    it, polled by one chain (``poll_token``) under a deadline, finished once.
+class Prediction(PaidWork, Job):
+    """A paid job we wait on: admitted through the money gate (``PaidWork.admit``: estimate,
+    budget; ``within_owner_cap`` before it starts), sent to a provider, its id stored before
+    anything waits on it, polled by one chain (``poll_token``) under a deadline, finished once.
 
     Each kind (a clip, a character image, a scene writing, ...) subclasses this and says
-    how it starts (``start_job``), how it is polled (``poll_job``) and what it keeps when it
-    succeeds (``keep_output``); mv.jobs runs the life of every kind the same way.
+    what it costs (``paid_estimate``), how it starts (``start_job``), how it is polled
+    (``poll_job``) and what it keeps when it succeeds (``keep_output``); mv.jobs runs the life
+    of every kind the same way.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -248,10 +251,18 @@ class Prediction(Job):
 
     def claim_turn(self) -> bool:
         """Claim the right to start it now. A row that waits for a slot needs a grant: here when
-        the fair-share pick chooses it (granting every row it chooses), else later from the
-        finish that frees one. False: it waits, without polling."""
+        the fair-share pick chooses it (granting every row it chooses, within each owner's
+        MV_USER_MAX_ACTIVE_PREDICTIONS over every kind), else later from the finish that frees
+        one. False: it waits, without polling. Any other row starts when its owner is within
+        that cap (checked under a lock on the owner, so concurrent workers never let a user
+        past it). Either way a row that reached its start without passing the gate is priced
+        and checked against today's budget first (``priced_before_start``)."""
         if not self.waits_for_slots():
-            return self.may_start() and self.claim_start()
+            with transaction.atomic():
+                if settings.MV_USER_MAX_ACTIVE_PREDICTIONS is not None:
+                    lock_owner(self.owner)  # the owner's cap counts every kind: one start at a time
+                return (self.may_start() and self.within_owner_cap() and self.priced_before_start()
+                        and self.claim_start())
         if self.granted_at is None:
             with transaction.atomic():
                 lock_slots(type(self), self.provider)
@@ -262,7 +273,8 @@ class Prediction(Job):
             self.granted_at = mine.granted_at if mine else self.granted_at
             if self.granted_at is None:
                 return False
-        return self.claim_start()
+        with transaction.atomic():
+            return self.priced_before_start() and self.claim_start()
 
     @classmethod
     def grant_slots(cls, provider: str) -> list[Prediction]:
@@ -324,7 +336,10 @@ class Prediction(Job):
         free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
             else len(waiting)
         cap = settings.MV_USER_MAX_ACTIVE_PREDICTIONS if provider.paid else None
-        return costs.choose_to_start(waiting, started, per_user_cap=cap, free_slots=max(0, free))
+        # a user's running predictions of every kind (lyrics, images, ...) count toward the cap
+        # (this kind's rows count once started or granted; a grant is a start not yet made)
+        by_owner = started_by_owner(provider.name, besides=cls) + started if cap is not None else started
+        return costs.choose_to_start(waiting, by_owner, per_user_cap=cap, free_slots=max(0, free))
 
     def accept(self, update: JobUpdate) -> bool:
         """The provider took the job: store its id and deadline before anything waits on

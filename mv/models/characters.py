@@ -16,7 +16,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media
+from mv import costs, files, flavors, media
 from mv.models.base import GeneratedName, JobStatus, OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, ProviderError
 
@@ -120,6 +120,9 @@ class CharacterImage(Prediction):
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return "image", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        return costs.estimate_images(flavor, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "status": self.status, "error": self.error or None,

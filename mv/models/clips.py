@@ -18,7 +18,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media
+from mv import costs, files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.characters import CharacterImage
@@ -129,6 +129,20 @@ class Clip(VideoMixin, PerformerInputs, Prediction):
         if not self.scene_id:
             return None
         return Scene.objects.filter(pk=self.scene_id).values_list("project_id", flat=True).first()
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """A generated clip: the seconds asked of the video model (with or without audio); a
+        lipsync: its slice of the song, at least the model's minimum billed length."""
+        if self.kind == self.Kind.LIPSYNC:
+            return costs.estimate_lipsync(flavor, [max(0.0, (self.audio_end or 0.0) - (self.audio_start or 0.0))])
+        if self.kind == self.Kind.UPLOADED:
+            return costs.Estimate()  # made by nobody we pay
+        seconds = self.input.get("duration") or flavor.get("image_params", "video_duration",
+                                                           used_in="mv.models.Clip.paid_estimate: clip length")
+        audio = self.input.get("generate_audio")
+        if audio is None:
+            audio = flavor.get("image_params", "video_generate_audio", used_in="mv.models.Clip.paid_estimate: audio")
+        return costs.estimate_clips(flavor, [seconds], bool(audio))
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Seconds of output, measured from the file (a failed or cancelled clip made none)."""

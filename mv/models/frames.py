@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
-from mv import files, flavors, media
+from mv import costs, files, flavors, media
 from mv.models.base import ACTIVE_STATUSES, GeneratedName, JobStatus, OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, ProviderError, StartFrameRequest
 
@@ -57,6 +57,10 @@ class StartFrame(Prediction):
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return "start_frame", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """One image from the flavor's image-editing model."""
+        return costs.estimate_start_frames(flavor, 1)
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         image = self.character_image

@@ -252,6 +252,9 @@ class SceneWriting(Prediction):
     def media_failure(self, detail: str) -> str:
         return "The scene writer's answer could not be used."
 
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        return costs.estimate_scene_writing(flavor)
+
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Tokens in and out, as the provider counts them; else counted from the prompt sent
         and the answer (a failed or cancelled call that reports nothing wrote nothing)."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
-from mv import files, flavors, media
+from mv import costs, files, flavors, media
 from mv.models.base import GeneratedName, Prediction
 from mv.providers.base import JobUpdate, ProviderError
 
@@ -39,6 +39,10 @@ class VocalStem(Prediction):
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Billed by the GPU time the model reports (also when it failed)."""
         return "stems", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """The whole song separated (priced per minute of it, assumed: the model bills GPU time)."""
+        return costs.estimate_stems(flavor, self.track.duration or 0.0)
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         song = stack.enter_context(files.local_path(self.track.original or self.track.file))

@@ -4,7 +4,8 @@ commits with the finish; tasks are enqueued on commit), or a song's analysis is 
 
 - A clip frees a slot under MV_MAX_CONCURRENT_PREDICTIONS / MV_USER_MAX_ACTIVE_PREDICTIONS:
   it is granted, in the same transaction, to the waiting clip the fair-share pick chooses
-  (waiting clips do not poll).
+  (waiting clips do not poll); any other kind finishing frees its owner's turn under
+  MV_USER_MAX_ACTIVE_PREDICTIONS (which counts every kind) the same way.
 - A successful lipsync of a scene's current clip re-stitches its project.
 - The automatic run, and a project with a song made through the API, stitch once every
   scene has a clip.
@@ -23,15 +24,17 @@ from __future__ import annotations
 
 import contextlib
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from mv import flavors, jobs, tasks
 from mv.errors import Refused
 from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting, StartFrame, VocalStem
 from mv.models.audio import analysed, arrived, settled
-from mv.models.locks import slots_granted
+from mv.models.locks import lock_slots, slots_granted
 from mv.music import Analysis
 from mv.pipeline import projects, rendering, songs, stitching, timeline
+from mv.providers import get_provider
 
 
 @receiver(jobs.finished, sender=Clip)
@@ -74,6 +77,19 @@ def clip_part_ahead(sender, row: Clip, **kwargs) -> None:
     if (row.status == JobStatus.SUCCEEDED and row.scene_id and row.promote_on_success
             and Project.objects.filter(scenes__pk=row.scene_id, audio_track__isnull=False).exists()):
         tasks.prepare_part_later(row)
+
+
+@receiver(jobs.finished)
+def turn_freed(sender, row, **kwargs) -> None:
+    """Any other kind finishing (lyrics, an image, a scene writing) frees its owner's turn
+    under MV_USER_MAX_ACTIVE_PREDICTIONS, which counts every kind: the waiting clips that may
+    start now are granted their slots in this finish's transaction (slot lock after the
+    project's, the one lock order)."""
+    if sender is Clip or settings.MV_USER_MAX_ACTIVE_PREDICTIONS is None or not get_provider(row.provider).paid:
+        return
+    lock_slots(Clip, row.provider)
+    for granted in Clip.grant_slots(row.provider):
+        tasks.follow(granted)
 
 
 @receiver(jobs.finished, sender=SceneWriting)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mv import costs, flavors, tasks
+from django.db import transaction
+
+from mv import flavors, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import CharacterImage, Clip, JobStatus, Scene, StartFrame
-from mv.pipeline import spending
 from mv.providers import Provider, get_provider
 
-NEW = "new"  # a start frame to make (created inside the clip's budget check)
+NEW = "new"  # a start frame to make (admitted through the money gate with its clip)
 
 
 def previous_clip(scene: Scene) -> Clip | None:
@@ -33,38 +34,33 @@ def reusable_frame(scene: Scene, image: CharacterImage, aspect_ratio: str) -> St
 
 
 def how_to_carry(provider: Provider, flavor: Flavor, *, scene: Scene | None, reference: CharacterImage | None,
-                 aspect_ratio: str, seconds: float) -> tuple[dict[str, Any], costs.Estimate]:
-    """What the clip's input says about its first frame and picture, and what that adds to its
-    price (a new start frame). ``reference_dropped``: the picture could not be carried at all."""
+                 aspect_ratio: str, seconds: float) -> dict[str, Any]:
+    """What the clip's input says about its first frame and picture (``NEW``: a start frame to
+    make first). ``reference_dropped``: the picture could not be carried at all."""
     if scene is not None and scene.continue_previous and provider.takes_start_frame(flavor):
         previous = previous_clip(scene)
         if previous is not None:
-            return {"continue_from": str(previous.pk)}, costs.Estimate()
+            return {"continue_from": str(previous.pk)}
     if reference is None:
-        return {}, costs.Estimate()
+        return {}
     if provider.takes_reference_image(aspect_ratio, seconds, flavor):
-        return {"character_image": str(reference.pk)}, costs.Estimate()
+        return {"character_image": str(reference.pk)}
     if scene is not None and provider.takes_start_frame(flavor) and provider.makes_start_frames(flavor):
         frame = reusable_frame(scene, reference, aspect_ratio)
-        if frame is not None:
-            return {"start_frame": str(frame.pk)}, costs.Estimate()
-        return {"start_frame": NEW}, spending.start_frame_estimate(flavor, provider)
-    return {"reference_dropped": True}, costs.Estimate()
+        return {"start_frame": str(frame.pk) if frame is not None else NEW}
+    return {"reference_dropped": True}
 
 
-def make_start_frame(scene: Scene, image: CharacterImage, *, owner, flavor: Flavor, aspect_ratio: str,
-                     provider: Provider | None = None) -> StartFrame:
-    """A new start frame for the scene (inside the caller's budget check), followed before the
-    clip that waits for it."""
+def new_start_frame(scene: Scene, image: CharacterImage, *, owner, flavor: Flavor, aspect_ratio: str,
+                    provider: Provider | None = None) -> StartFrame:
+    """A new start frame for the scene, not saved: the caller admits it through the money gate
+    (``Prediction.admit``) with the clip that waits for it, and follows it."""
     provider = provider or get_provider()
-    frame = StartFrame.objects.create(
+    return StartFrame(
         owner=owner, scene=scene, character_image=image, prompt=scene.description, aspect_ratio=aspect_ratio,
         provider=provider.name, model=provider.model_for(flavor, "start_frame"), config_flavor=flavor.name,
-        estimated_cost_usd=spending.start_frame_estimate(flavor, provider).exact_usd,
         input={"prompt": scene.description, "aspect_ratio": aspect_ratio},
     )
-    tasks.follow(frame)
-    return frame
 
 
 def regenerate_start_frame(scene: Scene, *, owner) -> StartFrame:
@@ -78,6 +74,9 @@ def regenerate_start_frame(scene: Scene, *, owner) -> StartFrame:
         raise Refused("no_character", "This project has no character picture to make a start frame from.")
     if not (provider.takes_start_frame(flavor) and provider.makes_start_frames(flavor)):
         raise Refused("no_start_frames", "This flavor's models cannot make start frames.")
-    with spending.budgeted(owner, spending.start_frame_estimate(flavor, provider)):
-        return make_start_frame(scene, image, owner=owner, flavor=flavor, aspect_ratio=project.aspect_ratio,
-                                provider=provider)
+    frame = new_start_frame(scene, image, owner=owner, flavor=flavor, aspect_ratio=project.aspect_ratio,
+                            provider=provider)
+    with transaction.atomic():
+        StartFrame.admit([frame], owner=owner)  # the money gate: estimate, today's budget
+        tasks.follow(frame)
+    return frame

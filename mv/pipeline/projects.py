@@ -15,7 +15,6 @@ from mv.flavors import Flavor
 from mv.models import (ACTIVE_STATUSES, AudioTrack, Character, CharacterImage, Clip, JobStatus,
                        Project, Scene, SceneWriting, StartFrame, Stitch, StitchItem)
 from mv.models.locks import lock_project
-from mv.pipeline import spending
 from mv.providers import get_provider
 
 
@@ -228,13 +227,13 @@ def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> Sc
     provider = get_provider()
     slots = _whole_plan(project, flavor) if scene is None else project.planned_slots()
     count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes", slots=slots).number_of_scenes
-    estimate = spending.writing_estimate(flavor, provider)
-    with spending.budgeted(project.owner, estimate):
-        writing = SceneWriting.objects.create(
+    with transaction.atomic():
+        writing = SceneWriting(
             project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
-            model=provider.model_for(flavor, "scenes"), number_of_scenes=count, estimated_cost_usd=estimate.exact_usd,
+            model=provider.model_for(flavor, "scenes"), number_of_scenes=count,
             input={"plan": [slot.to_dict() for slot in slots]} if slots else {},
         )
+        SceneWriting.admit([writing], owner=project.owner)  # the money gate: estimate, today's budget
         tasks.follow(writing)
     return writing
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from mv import files, jobs, media, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
-from mv.pipeline import frames, spending, vocals
+from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Prediction, Project, Scene
+from mv.pipeline import frames, vocals
 from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
@@ -54,15 +54,16 @@ def request_clip(
     generate_audio = bool(generate_audio)
     seconds = float(duration or flavor.video.duration)
     reference = character_image if character_image and character_image.file else None
-    carried, frame_cost = frames.how_to_carry(provider, flavor, scene=scene, reference=reference, aspect_ratio=aspect,
-                                              seconds=seconds)
-    estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
-    with spending.budgeted(owner, estimate + frame_cost):
-        if carried.get("start_frame") == frames.NEW:  # made first: the clip waits for it
-            frame = frames.make_start_frame(scene, reference, owner=owner, flavor=flavor,  # type: ignore[arg-type]
-                                            aspect_ratio=aspect, provider=provider)
+    carried = frames.how_to_carry(provider, flavor, scene=scene, reference=reference, aspect_ratio=aspect,
+                                  seconds=seconds)
+    with transaction.atomic():
+        # A start frame to make passes the money gate with its clip (both are made, or neither);
+        # the clip waits for it.
+        frame = frames.new_start_frame(scene, reference, owner=owner, flavor=flavor, aspect_ratio=aspect,  # type: ignore[arg-type]
+                                       provider=provider) if carried.get("start_frame") == frames.NEW else None
+        if frame is not None:
             carried = {"start_frame": str(frame.pk)}
-        clip = Clip.objects.create(
+        clip = Clip(
             owner=owner,
             scene=scene,
             kind=Clip.Kind.GENERATED,
@@ -72,7 +73,6 @@ def request_clip(
             negative_prompt=negative_prompt,
             config_flavor=flavor.name,
             parent=scene.current_clip if scene else None,
-            estimated_cost_usd=estimate.exact_usd,
             input={
                 "aspect_ratio": aspect,
                 "duration": int(seconds) if seconds.is_integer() else seconds,
@@ -83,7 +83,10 @@ def request_clip(
                 **({"refit": True} if refit else {}),
             },
         )
-        tasks.follow(clip)
+        rows: list[Prediction] = [frame, clip] if frame is not None else [clip]
+        Prediction.admit(rows, owner=owner)  # the money gate: estimates, today's budget (all, or none)
+        for row in rows:
+            tasks.follow(row)
     return clip
 
 
@@ -113,15 +116,15 @@ def retry_clip(clip: Clip) -> Clip:
     """Run a failed clip again as a new clip with the same inputs (the failed one stays)."""
     if clip.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise Refused("not_failed", "Only a failed or cancelled clip can be retried.")
-    estimate = spending.retry_estimate(clip)
-    with spending.budgeted(clip.owner, estimate):
-        again = Clip.objects.create(
+    with transaction.atomic():
+        again = Clip(
             owner=clip.owner, scene=clip.scene, kind=clip.kind, provider=get_provider().name, model=clip.model,
             prompt=clip.prompt, negative_prompt=clip.negative_prompt, config_flavor=clip.config_flavor,
             parent=clip.parent, audio_track=clip.audio_track, audio_start=clip.audio_start, audio_end=clip.audio_end,
             audio_slice=clip.audio_slice.name, promote_on_success=clip.promote_on_success,
-            input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS}, estimated_cost_usd=estimate.exact_usd,
+            input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS},
         )
+        Clip.admit([again], owner=clip.owner)
         tasks.follow(again)
     return again
 
@@ -180,28 +183,31 @@ def request_lipsync(
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
     start, end = audio_track.check_range(start_time, end_time)
     provider = get_provider()
-    voice, separation_cost = vocals.plan(audio_track, flavor, provider)
-    estimate = spending.lipsync_estimate(flavor, end - start, provider)
+    voice = vocals.plan(audio_track, flavor, provider)
+    clip = Clip(
+        owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
+        model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
+        negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
+        audio_track=audio_track, audio_start=start, audio_end=end,
+        promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
+        input={"options": {k: v for k, v in (options or {}).items() if v is not None},
+               "start_time": start, "end_time": end, **voice},
+    )
+    clip.estimate()  # a clip with no price is refused before any work
     with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
         slice_path = workdir / "slice.wav"
         media.cut_audio(song, start, end, slice_path)  # the mix's slice; replaced by the vocals' once they are in
-        clip = Clip(
-            owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
-            model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
-            negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
-            audio_track=audio_track, audio_start=start, audio_end=end,
-            promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
-            input={"options": {k: v for k, v in (options or {}).items() if v is not None},
-                   "start_time": start, "end_time": end, **voice},
-            estimated_cost_usd=estimate.exact_usd,
-        )
         files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
     try:
-        with spending.budgeted(owner, estimate + separation_cost):
-            if voice.get("vocals") == "new":  # separated first: the lipsync waits for it
-                clip.input = clip.input | {"vocals": str(vocals.separate(audio_track, flavor, provider).pk)}
-            clip.save()
-            tasks.follow(clip)
+        with transaction.atomic():
+            rows: list[Prediction] = [clip]
+            if voice.get("vocals") == vocals.NEW:  # separated first (once per song): the lipsync waits for it
+                stem, new = vocals.separation(audio_track, flavor, provider)
+                clip.input = clip.input | {"vocals": str(stem.pk)}
+                rows = [stem, clip] if new else rows
+            Prediction.admit(rows, owner=owner)  # the money gate: estimates, today's budget (all, or none)
+            for row in rows:
+                tasks.follow(row)
     except BaseException:
         default_storage.delete(clip.audio_slice.name)  # no row keeps it
         raise

@@ -44,7 +44,8 @@ def request_url(owner, url: str) -> AudioTrack:
 
 def request_transcription(track: AudioTrack) -> LyricsTranscription | None:
     """Start transcribing the track's lyrics, when the provider can, no lyrics were pasted
-    and none is already under way (then that one is returned)."""
+    and none is already under way (then that one is returned). Paid work like any other: over
+    the owner's budget for today nothing starts, and the song card says why (None)."""
     provider = get_provider()
     if not provider.transcribes_lyrics or track.lyrics_source == AudioTrack.LyricsSource.PASTED:
         return None
@@ -52,8 +53,15 @@ def request_transcription(track: AudioTrack) -> LyricsTranscription | None:
     if running is not None:
         return running
     flavor = flavors.resolve(flavors.DEFAULT)
-    row = LyricsTranscription.objects.create(track=track, provider=provider.name, config_flavor=flavor.name,
-                                             model=provider.model_for(flavor, "lyrics"))
+    row = LyricsTranscription(track=track, provider=provider.name, config_flavor=flavor.name,
+                              model=provider.model_for(flavor, "lyrics"))
+    try:
+        LyricsTranscription.admit([row], owner=track.owner)
+    except Refused as exc:
+        why = exc.message.rstrip(".")
+        track.lyrics_refused(f"over today's budget ({why[:1].lower()}{why[1:]})." if exc.code == "budget_exceeded"
+                             else exc.message)
+        return None
     tasks.follow(row)
     return row
 

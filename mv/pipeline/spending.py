@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 
 from mv import costs, flavors, planning
-from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import AudioTrack, Clip, Prediction, Project, Scene
-from mv.models.projects import MONEY
+from mv.models import AudioTrack, Clip, Project, Scene, money
 from mv.providers import Provider, get_provider
 
 
@@ -55,16 +52,6 @@ def lipsync_estimate(flavor: Flavor, seconds: float, provider: Provider | None =
 
 def images_estimate(flavor: Flavor, count: int, provider: Provider | None = None) -> costs.Estimate:
     return _free_or(provider or get_provider(), costs.estimate_images(flavor, count))
-
-
-def start_frame_estimate(flavor: Flavor, provider: Provider | None = None) -> costs.Estimate:
-    """One scene start frame from the flavor's image-editing model."""
-    return _free_or(provider or get_provider(), costs.estimate_start_frames(flavor, 1))
-
-
-def stems_estimate(flavor: Flavor, seconds: float, provider: Provider | None = None) -> costs.Estimate:
-    """Separating a song of ``seconds`` into stems (its vocals for lipsync)."""
-    return _free_or(provider or get_provider(), costs.estimate_stems(flavor, seconds))
 
 
 def writing_estimate(flavor: Flavor, provider: Provider | None = None) -> costs.Estimate:
@@ -131,27 +118,9 @@ def price_label(estimate: costs.Estimate) -> str:
     return "free" if estimate.free_reason else costs.format_usd(estimate.exact_usd)
 
 
-def day_start(now: datetime | None = None) -> datetime:
-    """Midnight UTC of today: budgets are per UTC day."""
-    now = now or datetime.now(UTC)
-    return datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
-
-
-def _paying_kinds() -> list:
-    """Every kind of prediction whose rows name who pays (``owner_path``); a kind whose path
-    does not fit its model is left out rather than failing every request."""
-    return [kind for kind in Prediction.kinds()
-            if kind.owner_path.split("__")[0] in {field.name for field in kind._meta.get_fields()}]
-
-
-def spent_today(user) -> Decimal:
-    """What the user's predictions started today cost, or are estimated to while unfinished."""
-    total = Decimal(0)
-    for kind in _paying_kinds():
-        rows = kind.objects.filter(**{kind.owner_path: user}, created_at__gte=day_start())
-        total += rows.aggregate(total=Coalesce(models.Sum(Coalesce("cost_usd", "estimated_cost_usd")),
-                                               models.Value(Decimal(0)), output_field=MONEY))["total"]
-    return costs.exact(total)
+day_start = money.day_start  # budgets are per UTC day
+spent_today = money.spent_today  # what the user's predictions started today cost, or are estimated to
+_paying_kinds = money.paying_kinds
 
 
 def spend_by_user_and_day(days: int = 30) -> list[dict[str, Any]]:
@@ -175,21 +144,9 @@ def spend_by_user_and_day(days: int = 30) -> list[dict[str, Any]]:
 
 
 def check_budget(owner, estimate: costs.Estimate) -> None:
-    """Refuse (402) work whose estimate would take its user past today's budget
-    (MV_USER_DAILY_BUDGET_USD). Called inside the transaction that creates the rows: the
-    user is locked, so concurrent requests of one user are counted one after another."""
-    budget = settings.MV_USER_DAILY_BUDGET_USD
-    if budget is None or estimate.exact_usd <= 0:
-        return
-    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
-    spent = spent_today(owner)
-    try:
-        costs.check_budget(spent, estimate.exact_usd, budget)
-    except costs.BudgetExceeded as exc:
-        raise Refused(exc.code, str(exc), {
-            "estimated_cost_usd": float(costs.cents(estimate.exact_usd)),
-            "spent_today_usd": float(costs.cents(spent)), "budget_usd": float(costs.cents(budget))},
-            status=402) from None
+    """Refuse (402) work whose estimate would take its user past today's budget (the same
+    rule as every prediction's gate, mv.models.money)."""
+    money.check_budget(owner, estimate)
 
 
 @contextlib.contextmanager

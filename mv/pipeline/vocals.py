@@ -7,12 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-
-from mv import costs, tasks
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, JobStatus, VocalStem
-from mv.pipeline import spending
 from mv.providers import Provider
 
 MIX_OFFLINE = "Lipsync on the full mix: the song cannot be separated here (no separation model)."
@@ -25,26 +21,25 @@ def usable_stem(track: AudioTrack) -> VocalStem | None:
             .exclude(status=JobStatus.SUCCEEDED, file="").order_by("-created_at").first())
 
 
-def plan(track: AudioTrack, flavor: Flavor, provider: Provider) -> tuple[dict[str, Any], costs.Estimate]:
-    """What a lipsync's input says about its voice, and what a first separation adds to its price."""
+NEW = "new"  # a separation to make (admitted through the money gate with its lipsync)
+
+
+def plan(track: AudioTrack, flavor: Flavor, provider: Provider) -> dict[str, Any]:
+    """What a lipsync's input says about its voice (``NEW``: the song is separated first)."""
     if not provider.separates_stems(flavor):
-        return {"audio_source": "mix", "audio_note": MIX_OFFLINE}, costs.Estimate()
+        return {"audio_source": "mix", "audio_note": MIX_OFFLINE}
+    stem = usable_stem(track)
+    return {"vocals": str(stem.pk) if stem is not None else NEW}
+
+
+def separation(track: AudioTrack, flavor: Flavor, provider: Provider) -> tuple[VocalStem, bool]:
+    """The song's one separation, read under a lock on the track row (call it inside the
+    transaction that admits the lipsync), so two lipsyncs asked at once still make one: the
+    one made or being made (False), or a new one, not saved (True), for the caller to admit
+    through the money gate with the lipsync that waits on it, and follow."""
+    AudioTrack.objects.select_for_update().filter(pk=track.pk).values_list("pk", flat=True).first()
     stem = usable_stem(track)
     if stem is not None:
-        return {"vocals": str(stem.pk)}, costs.Estimate()
-    return {"vocals": "new"}, spending.stems_estimate(flavor, track.duration, provider)
-
-
-def separate(track: AudioTrack, flavor: Flavor, provider: Provider) -> VocalStem:
-    """The song's one separation (inside the caller's budget check): the track row is locked,
-    so two lipsyncs asked at once still make one; followed before the lipsync that waits on it."""
-    with transaction.atomic():
-        AudioTrack.objects.select_for_update().filter(pk=track.pk).values_list("pk", flat=True).first()
-        stem = usable_stem(track)
-        if stem is not None:
-            return stem
-        stem = VocalStem.objects.create(
-            track=track, provider=provider.name, model=provider.model_for(flavor, "stems"), config_flavor=flavor.name,
-            estimated_cost_usd=spending.stems_estimate(flavor, track.duration, provider).exact_usd)
-        tasks.follow(stem)
-    return stem
+        return stem, False
+    return VocalStem(track=track, provider=provider.name, model=provider.model_for(flavor, "stems"),
+                     config_flavor=flavor.name), True

@@ -75,6 +75,11 @@ class WebhookRejected(Exception):
     """A webhook delivery that is not provably the provider's, fresh, and about one prediction."""
 
 
+class WebhookUnreadable(WebhookRejected):
+    """A delivery signed by the provider whose body is no prediction we can read (not JSON,
+    nested past any sane depth, not the shape of a prediction): a 400, not a 401."""
+
+
 @dataclass(frozen=True)
 class SceneRequest:
     """Everything the scene-writing LLM is given (flavor defaults already applied)."""

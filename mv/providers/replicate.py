@@ -9,20 +9,17 @@ needed. Outputs are copied into our storage as soon as a prediction succeeds.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import math
-import mimetypes
 import re
 import time
 from collections.abc import Callable, Container, Iterator
 from contextvars import ContextVar
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import replicate
@@ -34,6 +31,7 @@ from replicate.prediction import Prediction as ReplicatePrediction
 from replicate.webhook import WebhookSigningSecret, WebhookValidationError
 
 from mv.flavors import Flavor
+from mv.providers import outputs
 from mv.providers import replicate_listing as listing
 from mv.providers.base import (
     ClipRequest,
@@ -43,6 +41,7 @@ from mv.providers.base import (
     ProviderError,
     SceneRequest,
     WebhookRejected,
+    WebhookUnreadable,
     announce,
     start_key,
 )
@@ -142,15 +141,19 @@ class ReplicateProvider(StartFramesAndStems, Provider):
             text = body.decode("utf-8")
             replicate.webhooks.validate(headers=headers, body=text, tolerance=settings.MV_WEBHOOK_TOLERANCE,
                                         secret=WebhookSigningSecret(key=self.webhook_secret()))
-            payload = json.loads(text)
         except (UnicodeDecodeError, ValueError, WebhookValidationError) as exc:
             raise WebhookRejected(exc.__class__.__name__) from None
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
+            raise WebhookUnreadable("not JSON") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
-            raise WebhookRejected("no prediction id")
+            raise WebhookUnreadable("no prediction id")
         try:
             ReplicatePrediction(**payload)  # what a poll will read it as
-        except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
-            raise WebhookRejected("not a prediction") from None
+            json.dumps(payload)  # and what a task carries it as
+        except (TypeError, ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
+            raise WebhookUnreadable("not a prediction") from None
         return {k.lower(): v for k, v in headers.items()}["webhook-id"], payload
 
     # --- helpers ---------------------------------------------------------------------------
@@ -205,39 +208,9 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         return {"webhook": f"{settings.MV_PUBLIC_URL}{reverse('replicate_webhook')}", "webhook_events_filter": ["completed"]}
 
     def _download(self, output: Any, dest: Path) -> Path:
-        """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
-        Replicate deletes outputs after an hour. A dest without a suffix gets the output's
-        own (from its URL, or a data URL's media type), so an image stays a .png or .jpg."""
-        if isinstance(output, list | tuple):
-            if not output:
-                raise ProviderError("the model returned no output")
-            output = output[0]
-        if output is None:
-            raise ProviderError("the model returned no output")
-        url = getattr(output, "url", None) or str(output)
-        if not dest.suffix:
-            dest = dest.with_name(dest.name + _suffix(url))
-        tmp = dest.with_name(dest.name + ".part")
-        if url.startswith("data:"):
-            try:
-                tmp.write_bytes(base64.b64decode(url.split(",", 1)[1]))
-            except (IndexError, ValueError):
-                raise ProviderError("the model returned an unreadable data URL") from None
-            tmp.replace(dest)
-            return dest
-        try:
-            http = self.client._client  # the client's own httpx client (auth header, timeouts)
-            with http.stream("GET", url, timeout=httpx.Timeout(60.0, connect=10.0)) as response:
-                if response.status_code >= 400:
-                    raise ProviderError(f"the model's output could not be downloaded (HTTP {response.status_code})")
-                with open(tmp, "wb") as fh:
-                    for chunk in response.iter_bytes():
-                        fh.write(chunk)
-        except httpx.HTTPError as exc:
-            logger.warning("downloading the model's output failed: %r", exc)
-            raise ProviderError("the model's output could not be downloaded (the connection failed)", permanent=False) from None
-        tmp.replace(dest)
-        return dest
+        """Copy an output to dest at once (Replicate deletes outputs after an hour), from
+        Replicate's delivery hosts only (mv.providers.outputs)."""
+        return outputs.download(output, dest)
 
     @staticmethod
     def _sent(data: dict[str, Any]) -> dict[str, Any]:
@@ -391,14 +364,6 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
             return {}
-
-
-def _suffix(url: str) -> str:
-    """An output's file extension, from its URL's path (a data URL: from its media type)."""
-    if url.startswith("data:"):
-        return mimetypes.guess_extension(url[5:].split(",", 1)[0].split(";", 1)[0].strip().lower()) or ""
-    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
 
 
 def _error(exc: Exception) -> ProviderError:
