@@ -9,11 +9,12 @@ from decimal import Decimal
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from mv import flavors, media
+from mv import flavors, jobs, media
 from mv.models import Clip, JobStatus, StartFrame
 from mv.pipeline import characters, frames, rendering
 from tests import factories
 from tests.fakes.media import fake_image
+from tests.test_finishing import VEO, queue  # noqa: F401  (the task queue run by hand)
 
 
 def _cast(user, tmp_path, **fields):
@@ -194,3 +195,23 @@ def test_the_continue_toggle_on_the_card_turns_on_and_off(alice_client, user):
     alice_client.post(f"/scenes/{second.pk}/continue/", {"continue_previous": ""})
     second.refresh_from_db()
     assert not second.continue_previous
+
+
+def test_a_clip_waiting_for_its_start_frame_does_not_poll_and_the_frames_finish_starts_it(
+        fake_replicate, user, tmp_path, queue):
+    """The clip's chain ends while its start frame is being made (nothing is sent for it); the
+    frame's finish gives it a new chain, enqueued on commit, and it starts from the frame."""
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    fake_replicate.set_latency("google/nano-banana", polls=2)
+    scene = project.scenes.get(position=0)
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=scene.description, scene=scene)
+    frame = StartFrame.objects.get(pk=clip.input["start_frame"])
+    waiting_token = str(Clip.objects.get(pk=clip.pk).poll_token)
+    assert jobs.advance("clip", str(clip.pk), waiting_token) is None  # its chain ends: it waits for the frame
+    assert fake_replicate.creates(VEO) == 0 and Clip.objects.get(pk=clip.pk).started_at is None
+    queue.drain()
+    clip.refresh_from_db()
+    frame.refresh_from_db()
+    assert frame.status == JobStatus.SUCCEEDED and clip.status == JobStatus.SUCCEEDED, clip.error
+    assert str(clip.poll_token) != waiting_token  # started by the frame's finish, in a new chain
+    assert fake_replicate.creates(VEO) == 1 and "image" in clip.input["sent"]
