@@ -21,6 +21,7 @@ from mv.models import (
     Project,
     Scene,
     SceneWriting,
+    SongGeneration,
     Stitch,
     StitchItem,
 )
@@ -209,6 +210,14 @@ class LyricsTranscriptionAdmin(admin.ModelAdmin):
     list_filter = ("status", "provider")
     readonly_fields = ("id", "track", "provider", "model", "input", "prediction_id", "status", "error", "text",
                        "created_at", "started_at", "finished_at", "deadline_at")
+
+
+@admin.register(SongGeneration)
+class SongGenerationAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "provider", "duration", "created_at")
+    list_filter = ("status", "provider")
+    readonly_fields = ("id", "track", "prompt", "lyrics", "duration", "provider", "model", "input", "prediction_id",
+                       "status", "error", "estimated_cost_usd", "cost_usd", "created_at", "started_at", "finished_at")
 
 
 @admin.register(ApiKey)

@@ -33,6 +33,7 @@ from mv.api import (
 )
 from mv.export_api import export_edl, export_fcpxml, export_otio, export_zip
 from mv.footage_api import upload_clip
+from mv.song_api import audio_generate, audio_generation
 from mv.timeline_api import (
     bring_up_to_date,
     delete_scene,
@@ -65,6 +66,8 @@ urlpatterns = [
     path("mv/get_character_reference/<uuid:image_id>", get_character_reference, name="api_get_character_reference"),
     path("audio/upload", audio_upload, name="api_audio_upload"),
     path("audio/download", audio_download, name="api_audio_download"),
+    path("audio/generate", audio_generate, name="api_audio_generate"),
+    path("audio/generate/<uuid:song_id>", audio_generation, name="api_audio_generation"),
     path("audio/get/<uuid:audio_id>", audio_get, name="api_audio_get"),
     path("audio/waveform/<uuid:audio_id>", audio_waveform, name="api_audio_waveform"),
     path("audio/trim", audio_trim, name="api_audio_trim"),

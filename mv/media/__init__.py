@@ -29,7 +29,7 @@ from mv.media.errors import (
 )
 from mv.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from mv.media.pictures import poster, waveform_png
-from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image
+from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image, render_preview_song
 from mv.media.probing import (
     AudioStream,
     MediaInfo,
@@ -47,7 +47,7 @@ __all__ = [
     "EMPTY_AUDIO", "NOT_AUDIO", "NOT_IMAGE", "NOT_VIDEO", "PROCESSING_FAILED", "PROCESSING_TIMEOUT", "STITCHABLE",
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
     "audio_duration", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
-    "lipsync_preview", "Made", "Store", "Stored", "format_key", "make_part", "normalise_clip", "plan", "poster", "probe", "render_preview_clip", "render_preview_image",
+    "lipsync_preview", "Made", "Store", "Stored", "format_key", "make_part", "normalise_clip", "plan", "poster", "probe", "render_preview_clip", "render_preview_image", "render_preview_song",
     "require_audio", "require_image", "require_video", "run_ffmpeg", "stitch", "transcode_song", "trim_audio",
     "waveform_png",
 ]

@@ -21,6 +21,7 @@ from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
 from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
+from mv.models.songs import SongGeneration
 from mv.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "ProjectQuerySet",
     "Scene",
     "SceneWriting",
+    "SongGeneration",
     "Stitch",
     "StitchItem",
     "VideoMixin",

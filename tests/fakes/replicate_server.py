@@ -50,6 +50,7 @@ KINDS = {
     "sync/lipsync-2-pro": "lipsync",
     "sync/lipsync-2": "lipsync",
     "openai/whisper": "transcription",
+    "meta/musicgen": "music",
 }
 assert set(KINDS) == set(schemas()), "every model the fake serves needs a schema file, and only those"
 
@@ -407,6 +408,16 @@ class FakeReplicate:
             jpeg = fmt in ("jpg", "jpeg")  # a real JPEG when asked for one, else a PNG
             prediction.output_files[name] = (fake_image(self.workdir, "jpg" if jpeg else "png"),
                                              "image/jpeg" if jpeg else "image/png")
+        elif kind == "music":  # a real drum pattern of exactly the asked length, in the asked format
+            import numpy as np
+
+            from tests.fakes.songs import SR, drum_pattern, write_samples
+
+            seconds = float(prediction.input.get("duration", 8))
+            samples = drum_pattern(120.0, seconds + 4).samples[: int(seconds * SR)]
+            wav = write_samples(np.pad(samples, (0, int(seconds * SR) - len(samples))), self.workdir / f"{prediction.id}.wav")
+            name = "output.wav"
+            prediction.output_files[name] = (wav.read_bytes(), "audio/wav")
         elif kind == "transcription":
             prediction.output = self.transcriptions.pop(0) if self.transcriptions else _transcription(
                 prediction.input, self._seconds_of(str(prediction.input["audio"])))
