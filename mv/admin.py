@@ -23,6 +23,7 @@ from mv.models import (
     Scene,
     SceneWriting,
     StartFrame,
+    SongGeneration,
     Stitch,
     StitchItem,
     VocalStem,
@@ -228,6 +229,14 @@ class SongAndSceneDerivativeAdmin(admin.ModelAdmin):
     list_filter = ("status", "provider")
     readonly_fields = ("id", "provider", "model", "input", "prediction_id", "status", "error", "file", "cost_usd",
                        "billed_units", "created_at", "started_at", "finished_at", "deadline_at")
+
+
+@admin.register(SongGeneration)
+class SongGenerationAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "provider", "duration", "created_at")
+    list_filter = ("status", "provider")
+    readonly_fields = ("id", "track", "prompt", "lyrics", "duration", "provider", "model", "input", "prediction_id",
+                       "status", "error", "estimated_cost_usd", "cost_usd", "created_at", "started_at", "finished_at")
 
 
 @admin.register(ApiKey)

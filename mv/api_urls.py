@@ -35,6 +35,7 @@ from mv.api import (
 from mv.character_api import character_delete, character_detail, character_list, get_start_frame
 from mv.export_api import export_edl, export_fcpxml, export_otio, export_zip
 from mv.footage_api import upload_clip
+from mv.song_api import audio_generate, audio_generation
 from mv.timeline_api import (
     bring_up_to_date,
     delete_scene,
@@ -73,6 +74,8 @@ urlpatterns = [
     path("mv/start_frames/<uuid:frame_id>", get_start_frame, name="api_start_frame"),
     path("audio/upload", audio_upload, name="api_audio_upload"),
     path("audio/download", audio_download, name="api_audio_download"),
+    path("audio/generate", audio_generate, name="api_audio_generate"),
+    path("audio/generate/<uuid:song_id>", audio_generation, name="api_audio_generation"),
     path("audio/get/<uuid:audio_id>", audio_get, name="api_audio_get"),
     path("audio/waveform/<uuid:audio_id>", audio_waveform, name="api_audio_waveform"),
     path("audio/trim", audio_trim, name="api_audio_trim"),

@@ -133,6 +133,7 @@ BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = MappingProxyType({
     "lyrics": (("gpu_seconds", "lyrics_usd_per_gpu_second", Decimal(1)),),
     "start_frame": (("images", "start_frame_usd_each", Decimal(1)),),
     "stems": (("gpu_seconds", "stems_usd_per_gpu_second", Decimal(1)),),
+    "music": (("gpu_seconds", "music_usd_per_gpu_second", Decimal(1)),),
 })
 KINDS: tuple[str, ...] = tuple(BILLING)
 
@@ -296,6 +297,16 @@ def estimate_scene_writing(flavor: flavors.Flavor) -> Estimate:
     cost = cost_of("scene_writing", pricing(flavor), {"input_tokens": input_tokens, "output_tokens": output_tokens})
     item = LineItem(kind="scene_writing", what=f"scene writing, ≤ {input_tokens + output_tokens:,} tokens",
                     count=Decimal(1), unit="call", unit_price=cost, subtotal=cost, model=model)
+    return Estimate(items=(item,))
+
+
+def estimate_music(flavor: flavors.Flavor, seconds: Number) -> Estimate:
+    """Making ``seconds`` of song: billed by GPU time once made; estimated at the flavor's
+    assumed price per second of song."""
+    seconds = to_decimal(seconds)
+    price = to_decimal(pricing(flavor)["music_usd_per_second"])
+    item = LineItem(kind="music", what=f"a song of {_format_seconds(seconds)}", count=seconds, unit="s",
+                    unit_price=price, subtotal=exact(seconds * price))
     return Estimate(items=(item,))
 
 

@@ -17,8 +17,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mv import audio, cost_views, flavors, uploads
-from mv.errors import Refused
-from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
+from mv.errors import Refused, message_for_form
+from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm, SongGenerateForm
 from mv.models import AudioTrack, CharacterImage
 from mv.pipeline import characters, projects, songs, spending
 from mv.views import _back_to_page, _stop_polling_if
@@ -33,7 +33,7 @@ def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, 
         track = None  # the picker again; the form's error says why
     image_id = form["character_image_id"].value()
     url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
-    return {"form": form, "track": track, "url_form": url_form, "selected_image": image_id,
+    return {"form": form, "track": track, "url_form": url_form, "song_form": SongGenerateForm(), "selected_image": image_id,
             "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else []),
             **cost_views.plan_estimate(form.data if form.is_bound else form.initial)}
 
@@ -126,6 +126,23 @@ def create_audio_url(request: HttpRequest) -> HttpResponse:
     return _music_source(request, track, error)
 
 
+@require_POST
+@login_required
+def create_audio_generate(request: HttpRequest) -> HttpResponse:
+    """"Generate a song": the picker shows the song while the music model makes it."""
+    form = SongGenerateForm(request.POST)
+    track = None
+
+    def generate(data: dict) -> None:
+        nonlocal track
+        flavor = flavors.resolve(data.get("config_flavor") or flavors.DEFAULT)
+        track = songs.request_song(request.user, flavor, prompt=data["prompt"], duration=data["duration"],
+                                   lyrics=data["lyrics"]).track
+
+    error = message_for_form(form, generate)
+    return _music_source(request, track, error)
+
+
 def _music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
     if not request.htmx:
         return _back_to_page(request, error, "create")
@@ -140,6 +157,7 @@ def render_music_source(request: HttpRequest, track: AudioTrack | None, error: s
         if track.import_failed:
             track, error = None, track.analysis_error
     context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
+               "song_form": SongGenerateForm(request.POST or None) if error else SongGenerateForm(),
                "form": ProjectCreateForm()}
     return render(request, f"{CREATE}#music-source", context)
 

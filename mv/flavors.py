@@ -64,6 +64,9 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_min_billed_seconds": (int, float),
                 "lyrics_model": (str,),
                 "lyrics_params": (Mapping,),
+                "music_model": (str,),
+                "music_params": (Mapping,),
+                "music_max_seconds": (int,),
                 "lipsync_scenes_with_lyrics": (bool,),
                 "pricing": (Mapping,),
             }
@@ -85,6 +88,8 @@ PRICING_KEYS: tuple[str, ...] = (
     "start_frame_usd_each",
     "stems_usd_per_gpu_second",
     "stems_usd_per_minute",
+    "music_usd_per_gpu_second",
+    "music_usd_per_second",
 )
 
 # Placeholders each template may use, and who fills them.

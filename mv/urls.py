@@ -10,6 +10,7 @@ urlpatterns = [
     path("create/submit/", create_views.create_submit, name="create_submit"),
     path("create/audio/upload/", create_views.create_audio_upload, name="create_audio_upload"),
     path("create/audio/url/", create_views.create_audio_url, name="create_audio_url"),
+    path("create/audio/generate/", create_views.create_audio_generate, name="create_audio_generate"),
     path("create/audio/", create_views.create_music_source, name="create_music_source"),
     path("songs/<uuid:pk>/status/", song_views.song_status, name="song_status"),
     path("songs/<uuid:pk>/lyrics/", song_views.song_lyrics, name="song_lyrics"),

@@ -13,7 +13,7 @@ from replicate.exceptions import ReplicateError
 
 from mv import flavors
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest, StartFrameRequest
+from mv.providers.base import ClipRequest, LipsyncRequest, MusicRequest, SceneRequest, StartFrameRequest
 from tests.fakes.media import fake_image, fake_video
 from tests.fakes.model_schemas import SCHEMA_DIR, load, schemas
 from tests.fakes.replicate_server import KINDS
@@ -21,7 +21,7 @@ from tests.fakes.replicate_server import KINDS
 WHISPER = "openai/whisper"
 # Models the project's Replicate reference has no section on: their schema files cite the
 # model's own Replicate page first.
-NOT_IN_REFERENCE = {"google/nano-banana", "cjwbw/demucs"}
+NOT_IN_REFERENCE = {"google/nano-banana", "cjwbw/demucs", "meta/musicgen"}
 
 
 def create(fake, model: str, data: dict) -> httpx.Response:
@@ -61,7 +61,7 @@ def test_each_schema_file_loads_and_says_where_its_fields_come_from(path):
 def test_every_model_a_flavor_names_has_a_schema_and_the_fake_serves_only_those():
     named = {flavors.resolve(name).values["image_params"][key].partition(":")[0] for name in flavors.names()
              for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model", "start_frame_model",
-                         "stems_model")}
+                         "stems_model", "music_model")}
     assert named <= set(schemas())
     for name in flavors.names():  # a community model is named with the version its schema is for
         for key in ("lyrics_model", "stems_model"):
@@ -190,10 +190,11 @@ def test_every_input_the_app_builds_from_a_flavor_passes_the_models_schemas(fake
     provider.start_stems(flavor, audio, workdir=tmp_path)
     provider.start_clip(flavor, ClipRequest(prompt="a kite", aspect_ratio="9:16", duration=6, start_image=reference),
                         workdir=tmp_path)  # a clip that starts from a start frame (image)
+    provider.start_music(flavor, MusicRequest(prompt="a marching band", duration=12.4, lyrics="la la"), workdir=tmp_path)
     models = {p.model for p in fake_replicate.predictions.values()}
     assert models == {params[key].partition(":")[0]
                       for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model", "start_frame_model",
-                         "stems_model")}
+                                  "stems_model", "music_model")}
     assert not fake_replicate.invalid_creates
     clip = fake_replicate.requests_to("POST", rf"/v1/models/{params['video_model']}/predictions$")[0]["json"]["input"]
     assert clip["seed"] == 5 and clip["negative_prompt"] == "blur"  # the optional inputs were sent, and passed

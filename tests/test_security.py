@@ -45,7 +45,7 @@ POST_ROUTES = ["create_submit", "create_audio_upload", "create_audio_url", "crea
                "restitch", "project_stop", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_cancel",
                "clip_make_current", "song_lyrics", "project_rename", "project_duplicate", "project_delete", "project_refresh",
                "scene_split", "scene_duplicate", "scene_delete", "scene_move", "scene_boundary", "change_style",
-               "scene_upload_clip", "project_character", "scene_start_frame", "scene_continue",
+               "scene_upload_clip", "create_audio_generate", "project_character", "scene_start_frame", "scene_continue",
                "character_create", "character_rename", "character_pictures", "character_delete"]
 
 

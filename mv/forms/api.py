@@ -164,6 +164,14 @@ class FootageUploadForm(forms.Form):
     file = forms.FileField(error_messages={"required": "Send the video as a multipart field named 'file'."})
 
 
+class SongGenerateForm(JsonForm):
+    prompt = StrictCharField(max_length=500)
+    lyrics = StrictCharField(max_length=MAX_TEXT, required=False)
+    duration = StrictFloatField(min_value=1, max_value=600)
+    config_flavor = FlavorNameField()
+    wait = wait_field()
+
+
 class AudioDownloadForm(JsonForm):
     url = forms.URLField(max_length=2000, assume_scheme="https")
 

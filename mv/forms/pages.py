@@ -223,6 +223,16 @@ class LyricsForm(JsonForm):
                                  ("required", "max_length"), "Paste the song's lyrics (at most 20000 characters)."))
 
 
+class SongGenerateForm(forms.Form):
+    prompt = forms.CharField(max_length=500, label="Describe the song", error_messages={
+        "required": "Describe the song to make: its style, mood and instruments."})
+    duration = forms.FloatField(min_value=5, max_value=600, initial=30, label="Length (seconds)", error_messages={
+        "required": "Give the song's length in seconds.", "invalid": "Give the song's length in seconds."})
+    lyrics = forms.CharField(max_length=MAX_TEXT, required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                             label="Lyrics (optional)")
+    config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
+
+
 class AudioUrlForm(forms.Form):
     url = forms.URLField(max_length=2000, label="Audio URL", assume_scheme="https")
 

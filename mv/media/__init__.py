@@ -32,7 +32,8 @@ from mv.media.errors import (
 from mv.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from mv.media.frames import fit_picture, last_frame
 from mv.media.pictures import check_picture, poster, waveform_png
-from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image, start_frame_preview
+from mv.media.previews import (lipsync_preview, render_preview_clip, render_preview_image, render_preview_song,
+                               start_frame_preview)
 from mv.media.probing import (
     AudioStream,
     MediaInfo,
@@ -52,7 +53,8 @@ __all__ = [
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
     "audio_duration", "burn_captions", "check_picture", "container_format", "cut_audio", "ffmpeg_exe", "fit_picture",
     "frame_counts", "input_args", "last_frame", "lipsync_preview", "Made", "Store", "Stored", "format_key", "make_part",
-    "normalise_clip", "plan", "poster", "probe", "render_preview_clip", "render_preview_image", "require_audio",
-    "require_image", "require_video", "run_ffmpeg", "start_frame_preview", "stitch", "transcode_song", "trim_audio",
+    "normalise_clip", "plan", "poster", "probe", "render_preview_clip", "render_preview_image", "render_preview_song",
+    "require_audio", "require_image", "require_video", "run_ffmpeg", "start_frame_preview", "stitch", "transcode_song",
+    "trim_audio",
     "waveform_png",
 ]

@@ -24,6 +24,7 @@ from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
 from mv.models.stems import VocalStem
+from mv.models.songs import SongGeneration
 from mv.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "Scene",
     "SceneWriting",
     "StartFrame",
+    "SongGeneration",
     "Stitch",
     "StitchItem",
     "VideoMixin",

@@ -57,8 +57,10 @@ class AudioTrackQuerySet(OwnedQuerySet):
         return self.filter(Q(analysis_status=AudioTrack.AnalysisStatus.ANALYZING) | stale)
 
     def needing_import(self) -> AudioTrackQuerySet:
-        """What a starting worker imports: songs stored (or asked for by URL) and not checked yet."""
-        return self.filter(analysis_status=AudioTrack.AnalysisStatus.IMPORTING)
+        """What a starting worker imports: songs stored (or asked for by URL) and not checked yet
+        (a song a music model is still making has nothing stored yet: its generation imports it)."""
+        return self.filter(analysis_status=AudioTrack.AnalysisStatus.IMPORTING).exclude(
+            source=AudioTrack.Source.GENERATED, original="")
 
 
 class AudioTrack(models.Model):
@@ -79,6 +81,7 @@ class AudioTrack(models.Model):
         UPLOAD = "upload", "Uploaded file"
         URL = "url", "Downloaded from a URL"
         TRIM = "trim", "Trimmed from another track"
+        GENERATED = "generated", "Made by a music model"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_tracks")
@@ -132,6 +135,11 @@ class AudioTrack(models.Model):
     @property
     def is_importing(self) -> bool:
         return self.analysis_status == self.AnalysisStatus.IMPORTING
+
+    @property
+    def being_made(self) -> bool:
+        """A music model is still making this song (nothing is stored yet)."""
+        return self.is_importing and self.source == self.Source.GENERATED and not self.original
 
     @property
     def import_failed(self) -> bool:

@@ -27,9 +27,10 @@ import contextlib
 from django.conf import settings
 from django.dispatch import receiver
 
-from mv import flavors, jobs, tasks
+from mv import audio, flavors, jobs, tasks
 from mv.errors import Refused
-from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting, StartFrame, VocalStem
+from mv.models import (AudioTrack, Clip, JobStatus, Project, SceneWriting, SongGeneration, StartFrame,
+                       VocalStem)
 from mv.models.audio import analysed, arrived, settled
 from mv.models.locks import lock_slots, slots_granted
 from mv.music import Analysis
@@ -116,11 +117,23 @@ def song_arrived(sender, track: AudioTrack, **kwargs) -> None:
     tasks.analyze_later(track.pk)
 
 
+@receiver(jobs.finished, sender=SongGeneration)
+def song_made(sender, row: SongGeneration, **kwargs) -> None:
+    """A made song is imported like an upload (checked, transcoded, drawn, then analysed); a
+    generation that failed fails its track with the same message, in the same transaction."""
+    if row.status == JobStatus.SUCCEEDED:
+        tasks.import_later(row.track_id)
+    else:
+        audio.fail_import(row.track, row.error or "The song could not be made; try again.")
+
+
 @receiver(analysed, sender=AudioTrack)
 def song_analysed(sender, track: AudioTrack, analysis: Analysis, **kwargs) -> None:
     """Once per track, never again on a re-analysis (it would pay twice); a silent song has
-    nothing to transcribe, and pasted or inherited lyrics need none."""
-    if max(analysis.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists():
+    nothing to transcribe, pasted or inherited lyrics need none, and a song our music model
+    made has the words it was given or none (it plays no vocals)."""
+    if (max(analysis.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists()
+            and track.source != AudioTrack.Source.GENERATED):
         songs.request_transcription(track)
 
 

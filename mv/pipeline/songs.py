@@ -18,7 +18,7 @@ from django.db import transaction
 
 from mv import audio, flavors, jobs, music, tasks
 from mv.errors import Refused
-from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription
+from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription, SongGeneration
 from mv.providers import get_provider
 
 MAX_LYRICS_CHARS = 20000
@@ -40,6 +40,33 @@ def request_url(owner, url: str) -> AudioTrack:
         track = audio.request_url(owner, url)
         tasks.import_later(track.pk)
     return track
+
+
+def request_song(owner, flavor: flavors.Flavor, *, prompt: str, duration: float, lyrics: str = "") -> SongGeneration:
+    """A song made by the flavor's music model: at once an ``importing`` track (usable by a
+    project, which waits for it), and its generation, paid work like any other (over today's
+    budget nothing is kept). The song is imported like an upload once it arrives."""
+    provider = get_provider()
+    if not provider.makes_music:
+        raise Refused("no_music_model", "There is no music model here: upload a song or paste a URL instead.")
+    longest = int(flavor.get("image_params", "music_max_seconds", used_in="mv.pipeline.songs.request_song: longest"))
+    prompt, lyrics = prompt.strip(), (lyrics or "").strip()
+    if not prompt:
+        raise Refused("no_prompt", "Describe the song to make: its style, mood and instruments.")
+    if not 5 <= duration <= longest:
+        raise Refused("bad_duration", f"A song can last 5 to {longest} seconds with this flavor's music model.",
+                      {"longest": longest})
+    if len(lyrics) > MAX_LYRICS_CHARS:
+        raise Refused("lyrics_too_long", f"The lyrics are longer than {MAX_LYRICS_CHARS} characters.")
+    with transaction.atomic():
+        track = AudioTrack.objects.create(owner=owner, title=prompt[:80], source=AudioTrack.Source.GENERATED,
+                                          analysis_status=AudioTrack.AnalysisStatus.IMPORTING)
+        row = SongGeneration(track=track, provider=provider.name, config_flavor=flavor.name,
+                             model=provider.model_for(flavor, "music"), prompt=prompt, lyrics=lyrics,
+                             duration=float(duration))
+        SongGeneration.admit([row], owner=owner)  # the money gate: over budget, neither row is kept
+        tasks.follow(row)
+    return row
 
 
 def request_transcription(track: AudioTrack) -> LyricsTranscription | None:

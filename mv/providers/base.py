@@ -137,6 +137,16 @@ class StartFrameRequest:
 
 
 @dataclass(frozen=True)
+class MusicRequest:
+    """A song to make when the user has none (the flavor's ``music_model``)."""
+
+    prompt: str  # style, mood, instruments
+    duration: float  # seconds
+    lyrics: str = ""  # the words, when given (a model that sings may use them)
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
 class LipsyncRequest:
     video: Path
     audio: Path  # the exact slice of the song, already cut (WAV)
@@ -146,10 +156,12 @@ class LipsyncRequest:
 
 
 _MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model",
-               "lyrics": "lyrics_model", "start_frame": "start_frame_model", "stems": "stems_model"}
+               "lyrics": "lyrics_model", "start_frame": "start_frame_model", "stems": "stems_model",
+               "music": "music_model"}
 NO_START_FRAMES = "start frames: this provider has no image-editing model"
 NO_STEMS = "vocals: this provider has no source-separation model"
 NO_LYRICS = "lyrics: not available offline"
+NO_MUSIC = "This provider has no music model: upload a song or paste a URL instead."
 
 JobState = Literal["running", "succeeded", "failed", "canceled"]
 
@@ -182,6 +194,7 @@ class Provider(ABC):
     renders_locally: bool = False  # free work on this machine: labelled as a preview, restarted after a crash
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
+    makes_music: bool = False  # has a music model (start_music)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
     pushes_updates: bool = False  # tells us when a prediction finishes (webhooks): polling is a slow fallback
     polls_per_second: float | None = None  # the polls all running predictions may share (None: no limit)
@@ -265,6 +278,11 @@ class Provider(ABC):
     @abstractmethod
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         """Stop a started job; returns what the provider reports it used ({} when it says nothing)."""
+
+    def start_music(self, flavor: Flavor, request: MusicRequest, *, workdir: Path) -> JobUpdate:
+        """Start making a song (a finished one, with its ``output_path``, when made at once);
+        its output is polled like a clip's (``poll``)."""
+        raise ProviderError(NO_MUSIC)
 
     def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
         """Start transcribing a song's lyrics (only where ``transcribes_lyrics``)."""

@@ -21,6 +21,7 @@ from mv.providers.base import (
     ClipRequest,
     JobUpdate,
     LipsyncRequest,
+    MusicRequest,
     Provider,
     SceneRequest,
     StartFrameRequest,
@@ -40,11 +41,12 @@ class LocalProvider(Provider):
     label = "Local preview renderer (offline)"
     renders_locally = True
     transcribes_lyrics = False  # no transcription model offline: lyrics can only be pasted
+    makes_music = True  # a plain instrumental made here (render_preview_song)
     paid = False
 
     def model_for(self, flavor: Flavor, job: str) -> str:
         return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer",
-                "start_frame": "local/start-frame"}.get(job, "local/preview")
+                "start_frame": "local/start-frame", "music": "local/song-preview"}.get(job, "local/preview")
 
     def takes_reference_image(self, aspect_ratio: str, duration: float, flavor: Flavor | None = None) -> bool:
         """The preview renderer cannot be steered by a picture: it starts from a start frame."""
@@ -124,6 +126,15 @@ class LocalProvider(Provider):
         return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/lipsync-preview",
                          input={"video": request.video.name, "audio": request.audio.name, "renderer": "local ffmpeg preview"},
                          output_path=out, progress=100)
+
+    def start_music(self, flavor: Flavor, request: MusicRequest, *, workdir: Path) -> JobUpdate:
+        """A plain instrumental made here (chords, kick, hat), clearly not a model's song."""
+        out = workdir / "song.wav"
+        seed = request.seed if request.seed is not None else _seed(request.prompt)
+        bpm = media.render_preview_song(out, seconds=request.duration, seed=seed)
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/song-preview",
+                         input={"prompt": request.prompt, "duration": request.duration, "seed": seed, "bpm": bpm,
+                                "renderer": "local ffmpeg preview (instrumental)"}, output_path=out, progress=100)
 
     def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
         # Local jobs finish inside start_*; a poll means the worker died before storing it.

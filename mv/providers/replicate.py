@@ -37,6 +37,7 @@ from mv.providers.base import (
     ClipRequest,
     JobUpdate,
     LipsyncRequest,
+    MusicRequest,
     Provider,
     ProviderError,
     SceneRequest,
@@ -101,6 +102,7 @@ class ReplicateProvider(StartFramesAndStems, Provider):
     label = "Replicate"
     limits_concurrency = True
     transcribes_lyrics = True
+    makes_music = True
     lists_predictions = True  # GET /v1/predictions, with each one's model and input (replicate_listing)
     # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
     # rate-limits): polls keep to 80 % of that, leaving the rest to downloads and cancels.
@@ -302,6 +304,14 @@ class ReplicateProvider(StartFramesAndStems, Provider):
             prediction = self._create(model, data)
             sent = self._sent(data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def start_music(self, flavor: Flavor, request: MusicRequest, *, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_music"
+        model = flavor.get("image_params", "music_model", used_in=f"{where}: model")
+        params = flavor.get("image_params", "music_params", default={}, used_in=f"{where}: inputs")
+        data: dict[str, Any] = {**params, "prompt": request.prompt, "duration": max(1, round(request.duration))}
+        prediction = self._create(model, data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
     def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
         where = "mv.providers.replicate.start_lyrics"

@@ -52,6 +52,7 @@ KINDS = {
     "openai/whisper": "transcription",
     "google/nano-banana": "image_edit",
     "cjwbw/demucs": "stems",
+    "meta/musicgen": "music",
 }
 # What the fake's separation model answers: as the vocal stem, the song sent with its waveform
 # inverted (same pitch and timing, so a slice of it is tellable from the same slice of the mix
@@ -427,6 +428,16 @@ class FakeReplicate:
                                                                  fmt), f"audio/{fmt}")
             prediction.output_files[f"other.{fmt}"] = (tone(self.workdir, 110, seconds, fmt), f"audio/{fmt}")
             return
+        elif kind == "music":  # a real drum pattern of exactly the asked length, in the asked format
+            import numpy as np
+
+            from tests.fakes.songs import SR, drum_pattern, write_samples
+
+            seconds = float(prediction.input.get("duration", 8))
+            samples = drum_pattern(120.0, seconds + 4).samples[: int(seconds * SR)]
+            wav = write_samples(np.pad(samples, (0, int(seconds * SR) - len(samples))), self.workdir / f"{prediction.id}.wav")
+            name = "output.wav"
+            prediction.output_files[name] = (wav.read_bytes(), "audio/wav")
         elif kind == "transcription":
             prediction.output = self.transcriptions.pop(0) if self.transcriptions else _transcription(
                 prediction.input, self._seconds_of(str(prediction.input["audio"])))
