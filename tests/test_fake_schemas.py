@@ -47,7 +47,7 @@ def test_each_schema_file_loads_and_says_where_its_fields_come_from(path):
     assert path.stem == schema.model.replace("/", "__")
     assert schema.source and all(len(line) > 20 for line in schema.source)
     if schema.model in NOT_IN_REFERENCE:
-        assert schema.source[0].startswith(f"replicate.com/{schema.model}/")
+        assert schema.source[0].startswith(f"replicate.com/{schema.model}")  # its Replicate page first
     else:
         assert "replicate-api.md section" in schema.source[0]  # the reference doc first, then what it cites
     datetime.date.fromisoformat(schema.date)
