@@ -215,3 +215,25 @@ def test_a_clip_waiting_for_its_start_frame_does_not_poll_and_the_frames_finish_
     assert frame.status == JobStatus.SUCCEEDED and clip.status == JobStatus.SUCCEEDED, clip.error
     assert str(clip.poll_token) != waiting_token  # started by the frame's finish, in a new chain
     assert fake_replicate.creates(VEO) == 1 and "image" in clip.input["sent"]
+
+
+def test_deleting_a_project_stops_its_start_frames_and_removes_their_files(fake_replicate, user, tmp_path,
+                                                                           monkeypatch):
+    from django.core.files.storage import default_storage
+
+    from mv import tasks
+    from mv.pipeline import projects
+
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    _render_all(project)
+    made = [f.file.name for f in StartFrame.objects.filter(scene__project=project)]
+    assert len(made) == 2 and all(default_storage.exists(name) for name in made)
+    with tasks.held():  # started, not yet run by a worker
+        frame = frames.regenerate_start_frame(project.scenes.get(position=0), owner=user)
+    cancelled = []
+    cancel = jobs.cancel
+    monkeypatch.setattr(jobs, "cancel", lambda row, message: cancelled.append(row.pk) or cancel(row, message))
+    projects.delete_project(project)
+    assert cancelled == [frame.pk]  # stopped (at the provider too) before its scene went
+    assert not StartFrame.objects.filter(pk=frame.pk).exists()
+    assert not any(default_storage.exists(name) for name in made)  # its frames' files went with it

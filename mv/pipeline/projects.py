@@ -159,8 +159,9 @@ def delete_project(project: Project) -> None:
     """The project, its scenes, clips and full videos and their media files (the song stays:
     it may be used again). Work still under way is cancelled first."""
     clips = Clip.objects.filter(scene__project=project)
-    for clip in clips.filter(status__in=ACTIVE_STATUSES):
-        jobs.cancel(clip, "The project was deleted.")  # each told to the provider as its cancel commits
+    frames = StartFrame.objects.filter(scene__project=project)
+    for row in [*clips.filter(status__in=ACTIVE_STATUSES), *frames.filter(status__in=ACTIVE_STATUSES)]:
+        jobs.cancel(row, "The project was deleted.")  # each told to the provider as its cancel commits
     with transaction.atomic():
         lock_project(project.pk)  # first, as every writer of a project's rows does
         stitches = Stitch.objects.filter(project=project)
@@ -168,14 +169,14 @@ def delete_project(project: Project) -> None:
         keep = set(StitchItem.objects.filter(clip__in=clip_ids).exclude(stitch__in=stitches)
                    .values_list("clip_id", flat=True))  # also in a stitch made outside this project
         doomed = [*stitches, *Clip.objects.filter(pk__in=clip_ids).exclude(pk__in=keep)]
-        names = [f.name for row in doomed for f in _files_of(row) if f]
+        names = [f.name for row in [*doomed, *frames] for f in _files_of(row) if f]  # start frames go with their scenes
         stitches.delete()
         Clip.objects.filter(pk__in=clip_ids).exclude(pk__in=keep).delete()
         project.delete()
         transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
 
 
-def _files_of(row: Clip | Stitch) -> list:
+def _files_of(row: Clip | Stitch | StartFrame) -> list:
     return [row.file, row.poster, row.audio_slice] if isinstance(row, Clip) else [row.file]
 
 
