@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, get_resolver
 
-from mv.models import AudioTrack, Project
+from mv.models import AudioTrack, Project, SongGeneration
 from tests.factories import finished_clip, written_project
 
 UNUSED_METHODS = ("PUT", "DELETE", "PATCH")
@@ -58,8 +58,9 @@ def test_every_route_with_an_id_answers_another_users_id_with_404(alice_client, 
     project = written_project(other_user, scenes=1, audio_track=track)
     scene = project.scenes.get()
     clip = finished_clip(scene)
+    song = SongGeneration.objects.create(track=track, provider="local", prompt="their song", duration=20.0)
     owner_of = {"project": project.pk, "scene": scene.pk, "clip": clip.pk, "video": clip.pk, "audio": track.pk,
-                "image": uuid.uuid4()}
+                "image": uuid.uuid4(), "song": song.pk}
     kind = _kind(name, route)
     url = fill(route, owner_of[kind])
     statuses = {method: alice_client.generic(method, url).status_code for method in ("GET", "POST")}
@@ -72,6 +73,6 @@ def _kind(name: str, route: str) -> str:
     converter = re.search(r"<uuid:(\w+)>", route).group(1)
     if converter != "pk":
         return {"project_id": "project", "scene_id": "scene", "video_id": "video", "audio_id": "audio",
-                "image_id": "image"}[converter]
+                "image_id": "image", "song_id": "song"}[converter]
     first = route.strip("/").split("/")[0]
     return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip", "songs": "audio"}[first]
