@@ -189,6 +189,7 @@ class Estimate:
 
     items: tuple[LineItem, ...] = ()
     free_reason: str = ""  # why it costs nothing at all (the local renderer)
+    note: str = ""  # a word on the plan behind it (the share of paid clip seconds trimmed away)
 
     @property
     def exact_usd(self) -> Decimal:
@@ -201,15 +202,17 @@ class Estimate:
     @property
     def summary(self) -> str:
         """One line for people: "≈ $14.40 — 12 clips × 8 s at veo-3.1 ($0.15/s)"."""
+        note = f" · {self.note}" if self.note else ""
         if self.free_reason:
-            return f"$0.00 — {self.free_reason}"
+            return f"$0.00 — {self.free_reason}{note}"
         if not self.items:
-            return "$0.00 — nothing to pay for"
-        return f"≈ {format_usd(self.exact_usd)} — " + "; ".join(item.summary() for item in self.items)
+            return f"$0.00 — nothing to pay for{note}"
+        return f"≈ {format_usd(self.exact_usd)} — " + "; ".join(item.summary() for item in self.items) + note
 
     def __add__(self, other: Estimate) -> Estimate:
         reason = self.free_reason if self.free_reason == other.free_reason else ""
-        return Estimate(items=self.items + other.items, free_reason=reason)
+        return Estimate(items=self.items + other.items, free_reason=reason,
+                        note="; ".join(n for n in (self.note, other.note) if n))
 
     def to_dict(self) -> dict[str, Any]:
         return {"estimated_cost_usd": float(self.total_usd), "summary": self.summary,

@@ -226,7 +226,14 @@ class Project(models.Model):
             "scenes": [] if self.scenes_status == self.ScenesStatus.WRITING else [s.to_dict() for s in scenes],
             "latest_stitch": latest.to_dict() if latest else None,
             "spend_usd": float(costs.cents(self.spend_usd)),
-        }
+        } | self.clip_seconds(scenes)
+
+    def clip_seconds(self, scenes: Sequence[Scene] | None = None) -> dict[str, float]:
+        """`paid_seconds` and `trimmed_seconds` of the scenes as they stand (mv.planning.clip_seconds)."""
+        scenes = list(self.scenes.all()) if scenes is None else scenes
+        slots = [scene.as_slot() for scene in scenes]
+        flavor = flavors.resolve(self.config_flavor)
+        return planning.clip_seconds([s for s in slots if s] if all(slots) else None, flavor, scenes=len(scenes))
 
 
 __all__ = ["Project", "ProjectQuerySet"]

@@ -25,6 +25,9 @@ from mv.music.plan import (
     check_cuttable,
     clip_duration_for,
     count_range,
+    paid_seconds,
+    part_end,
+    section_name,
     plan_scenes,
     scene_plan_text,
 )
@@ -33,5 +36,5 @@ from mv.music.sections import Section
 __all__ = [
     "ANALYSIS_VERSION", "Analysis", "AnalysisError", "LyricLine", "PlanError", "Section", "Slot", "analyze",
     "analyze_samples", "check_count", "check_cuttable", "clip_duration_for", "count_range", "from_transcription",
-    "is_lrc", "lyrics_in", "parse_lyrics", "plan_scenes", "scene_plan_text", "warm_up",
+    "is_lrc", "lyrics_in", "paid_seconds", "parse_lyrics", "part_end", "plan_scenes", "scene_plan_text", "section_name", "warm_up",
 ]

@@ -11,6 +11,7 @@ Facts and pitfalls behind the choices: shared/reference/music-analysis.md.
 from __future__ import annotations
 
 import logging
+import math
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -72,7 +73,7 @@ class Analysis:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["tempo"] = None if self.tempo is None else round(self.tempo, 3)
-        data["duration"] = _ms(self.duration)
+        data["duration"] = math.floor(self.duration * 1000) / 1000  # down: never past the file's end
         data["beats"] = [_ms(t) for t in self.beats]
         data["downbeats"] = [_ms(t) for t in self.downbeats]
         data["sections"] = [{"start": _ms(s.start), "end": _ms(s.end), "label": s.label, "energy": round(s.energy, 3)}
