@@ -131,6 +131,7 @@ BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = MappingProxyType({
     "scene_writing": (("input_tokens", "scene_writer_usd_per_million_input_tokens", MILLION),
                       ("output_tokens", "scene_writer_usd_per_million_output_tokens", MILLION)),
     "lyrics": (("gpu_seconds", "lyrics_usd_per_gpu_second", Decimal(1)),),
+    "analysis": (("gpu_seconds", "analysis_usd_per_gpu_second", Decimal(1)),),
 })
 KINDS: tuple[str, ...] = tuple(BILLING)
 
@@ -303,6 +304,18 @@ def estimate_lyrics(flavor: flavors.Flavor, seconds: Number) -> Estimate:
     price = to_decimal(pricing(flavor)["lyrics_usd_per_minute"])
     item = LineItem(kind="lyrics", what=f"lyrics of {_format_seconds(seconds)} of song", count=minutes, unit="min",
                     unit_price=price, subtotal=exact(minutes * price))
+    return Estimate(items=(item,))
+
+
+def estimate_structure(flavor: flavors.Flavor, seconds: Number) -> Estimate:
+    """The structure model hearing ``seconds`` of song: billed on GPU time, known only after
+    the call; estimated at the flavor's assumed price per minute of song."""
+    seconds = to_decimal(seconds)
+    if seconds <= 0:
+        return Estimate()
+    price = to_decimal(pricing(flavor)["analysis_usd_per_minute"])
+    item = LineItem(kind="analysis", what=f"song structure of {_format_seconds(seconds)} of song", count=seconds / 60,
+                    unit="min", unit_price=price, subtotal=exact(seconds / 60 * price))
     return Estimate(items=(item,))
 
 

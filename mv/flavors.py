@@ -61,6 +61,8 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_active_speaker": (bool,),
                 "lyrics_model": (str,),
                 "lyrics_params": (Mapping,),
+                "analysis_model": (str,),
+                "analysis_params": (Mapping,),
                 "lipsync_scenes_with_lyrics": (bool,),
                 "pricing": (Mapping,),
             }
@@ -79,6 +81,8 @@ PRICING_KEYS: tuple[str, ...] = (
     "scene_writer_usd_per_million_output_tokens",
     "lyrics_usd_per_gpu_second",
     "lyrics_usd_per_minute",
+    "analysis_usd_per_gpu_second",
+    "analysis_usd_per_minute",
 )
 
 # Placeholders each template may use, and who fills them.

@@ -6,7 +6,7 @@ and the API read rows.
 """
 
 from mv.models.apikeys import ApiKey
-from mv.models.audio import AudioTrack, LyricsTranscription, check_range
+from mv.models.audio import AudioTrack, LyricsTranscription, StructureAnalysis, check_range
 from mv.models.base import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -32,6 +32,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "LyricsTranscription",
+    "StructureAnalysis",
     "OwnedQuerySet",
     "Prediction",
     "Project",

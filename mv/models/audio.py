@@ -28,6 +28,7 @@ from mv.models.base import (
     Prediction,
 )
 from mv.music import ANALYSIS_VERSION, Analysis, LyricLine, from_transcription
+from mv.music.analysis import ENVELOPE_RATE
 from mv.providers import get_provider
 from mv.providers.base import JobUpdate, ProviderError
 
@@ -48,7 +49,8 @@ class AudioTrackQuerySet(OwnedQuerySet):
     def needing_analysis(self) -> AudioTrackQuerySet:
         """What a starting worker analyses: tracks still analysing (cut off, or never queued)
         or analysed by an older ANALYSIS_VERSION."""
-        stale = Q(analysis_status=AudioTrack.AnalysisStatus.READY) & ~Q(analysis__version=ANALYSIS_VERSION)
+        stale = (Q(analysis_status=AudioTrack.AnalysisStatus.READY) & ~Q(analysis__version=ANALYSIS_VERSION)
+                 & ~Q(analysis__source="model"))
         return self.filter(Q(analysis_status=AudioTrack.AnalysisStatus.ANALYZING) | stale)
 
 
@@ -112,7 +114,9 @@ class AudioTrack(models.Model):
 
     @property
     def analysis_is_current(self) -> bool:
-        return self.analysis_status == self.AnalysisStatus.READY and self.analysis.get("version") == ANALYSIS_VERSION
+        """Analysed by this version, or by the structure model (never replaced by a local analysis)."""
+        return self.analysis_status == self.AnalysisStatus.READY and (
+            self.analysis.get("version") == ANALYSIS_VERSION or self.analysis.get("source") == "model")
 
     def music_analysis(self) -> Analysis | None:
         """The stored analysis (None while analyzing, when it failed, or if it cannot be read)."""
@@ -209,6 +213,17 @@ class AudioTrack(models.Model):
             return "none", "lyrics: transcribed once the song is analysed"
         return "none", "lyrics: none yet"
 
+    def structure_state(self) -> str:
+        """Who heard the song's structure, for people."""
+        if self.analysis.get("source") == "model":
+            return "beats and sections heard by the structure model"
+        latest = self.structure_analyses.order_by("-created_at").first()
+        if latest is not None and latest.is_active:
+            return "local analysis; the structure model is listening…"
+        if latest is not None and latest.status != JobStatus.SUCCEEDED:
+            return "local analysis (the structure model failed)"
+        return "local analysis"
+
     def analysis_to_dict(self) -> dict[str, Any]:
         """The API's view of the analysis and lyrics (times in seconds)."""
         found = self.music_analysis()
@@ -219,6 +234,9 @@ class AudioTrack(models.Model):
             "note": found.note or None if found else None,
             "duration": found.duration if found else self.duration,
             "tempo": found.tempo if found else None,
+            "source": found.source if found else None,
+            "meter": found.meter if found else None,
+            "structure_message": self.structure_state(),
             "beats": list(found.beats) if found else [],
             "downbeats": list(found.downbeats) if found else [],
             "sections": [{"start": s.start, "end": s.end, "label": s.label, "energy": s.energy}
@@ -294,6 +312,57 @@ class LyricsTranscription(Prediction):
 
     def media_failure(self, detail: str) -> str:
         return "The transcription could not be used."
+
+    def to_dict(self) -> dict[str, Any]:
+        return super().to_dict() | {"audio_id": str(self.track_id)}
+
+
+class StructureAnalysis(Prediction):
+    """The flavor's structure model (``analysis_model``, e.g. All-In-One) hearing a track:
+    its beats, bars and named sections replace the local analysis when it succeeds; when it
+    fails the local analysis stays, and says so."""
+
+    track = models.ForeignKey(AudioTrack, on_delete=models.CASCADE, related_name="structure_analyses")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Structure of {self.track}"
+
+    owner_path = "track__owner"
+
+    @property
+    def owner(self):
+        return self.track.owner
+
+    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Billed by the GPU time Replicate reports (also when it failed)."""
+        return "analysis", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
+
+    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
+        song = stack.enter_context(files.local_path(self.track.file or self.track.original))
+        return provider.start_structure(flavors.resolve(self.config_flavor), song, workdir=workdir)
+
+    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
+        return provider.poll_structure(prediction_id, workdir=workdir)
+
+    def keep_output(self, update: JobUpdate) -> None:
+        track = self.track
+        local = track.music_analysis()
+        try:
+            result = music.from_allinone(update.output, duration=track.duration, envelope=local.envelope if local else (),
+                                         envelope_rate=local.envelope_rate if local else ENVELOPE_RATE)
+        except music.StructureError as exc:
+            logger.info("track %s: structure answer unreadable: %s", track.pk, exc)
+            raise ProviderError("The structure model's answer could not be read; the local analysis is used.") from None
+        if not StructureAnalysis.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
+            return
+        track.record_analysis(result)
+        self.succeed(model=update.model or self.model)
+
+    def media_failure(self, detail: str) -> str:
+        return "The structure model's answer could not be used; the local analysis is used."
 
     def to_dict(self) -> dict[str, Any]:
         return super().to_dict() | {"audio_id": str(self.track_id)}

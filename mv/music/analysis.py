@@ -52,6 +52,8 @@ class Analysis:
     envelope_rate: int = ENVELOPE_RATE
     note: str = ""  # set when the analysis fell back to an even grid, saying why
     version: int = ANALYSIS_VERSION
+    meter: int = 4  # beats to the bar (3 or 4)
+    source: str = "local"  # "local" (this module) or "model" (a hosted structure model: mv.music.structure)
 
     @property
     def fell_back(self) -> bool:
@@ -95,6 +97,8 @@ class Analysis:
             envelope_rate=int(data.get("envelope_rate", ENVELOPE_RATE)),
             note=str(data.get("note", "")),
             version=int(data.get("version", 0)),
+            meter=int(data.get("meter", 4)),
+            source=str(data.get("source", "local")),
         )
 
 

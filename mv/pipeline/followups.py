@@ -8,7 +8,8 @@ song's analysis is stored.
   scene has a clip.
 - A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
-- A song's first analysis starts transcribing its lyrics (mv.models.audio sends ``analysed``).
+- A song's first analysis starts transcribing its lyrics and, where a structure model runs,
+  hearing its structure (mv.models.audio sends ``analysed``).
 """
 
 from __future__ import annotations
@@ -70,3 +71,5 @@ def song_analysed(sender, track: AudioTrack, analysis: Analysis, **kwargs) -> No
     nothing to transcribe, and pasted or inherited lyrics need none."""
     if max(analysis.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists():
         songs.request_transcription(track)
+    if analysis.source == "local" and not analysis.fell_back:  # silence and noise have no structure to hear
+        songs.request_structure(track)

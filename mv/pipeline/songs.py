@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from mv import flavors, jobs, music, tasks
 from mv.errors import Refused
-from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription
+from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription, StructureAnalysis
+from mv.pipeline import spending
 from mv.providers import get_provider
 
 MAX_LYRICS_CHARS = 20000
@@ -28,6 +29,25 @@ def request_transcription(track: AudioTrack) -> LyricsTranscription | None:
     flavor = flavors.resolve(flavors.DEFAULT)
     row = LyricsTranscription.objects.create(track=track, provider=provider.name, config_flavor=flavor.name,
                                              model=provider.model_for(flavor, "lyrics"))
+    tasks.follow(row)
+    return row
+
+
+def request_structure(track: AudioTrack) -> StructureAnalysis | None:
+    """Ask the flavor's structure model to hear the track, once per track, where the provider
+    runs one and the flavor names one (else, or over today's budget, the local analysis stays)."""
+    provider = get_provider()
+    flavor = flavors.resolve(flavors.DEFAULT)
+    model = flavor.get("image_params", "analysis_model", default="", used_in="mv.pipeline.songs: structure model")
+    if not provider.analyses_structure or not model or track.structure_analyses.exists():
+        return None
+    estimate = spending.structure_estimate(flavor, track.duration, provider)
+    try:
+        with spending.budgeted(track.owner, estimate):
+            row = StructureAnalysis.objects.create(track=track, provider=provider.name, config_flavor=flavor.name,
+                                                   model=model, estimated_cost_usd=estimate.exact_usd)
+    except Refused:
+        return None  # over today's budget: the local analysis is what the plan uses
     tasks.follow(row)
     return row
 

@@ -56,6 +56,11 @@ def lipsync_estimate(flavor: Flavor, seconds: float, provider: Provider | None =
     return _free_or(provider or get_provider(), costs.estimate_lipsync(flavor, [seconds]))
 
 
+def structure_estimate(flavor: Flavor, seconds: float, provider: Provider | None = None) -> costs.Estimate:
+    """The structure model hearing a song of ``seconds``."""
+    return _free_or(provider or get_provider(), costs.estimate_structure(flavor, seconds))
+
+
 def images_estimate(flavor: Flavor, count: int, provider: Provider | None = None) -> costs.Estimate:
     return _free_or(provider or get_provider(), costs.estimate_images(flavor, count))
 

@@ -94,6 +94,7 @@ class ReplicateProvider(Provider):
     label = "Replicate"
     limits_concurrency = True
     transcribes_lyrics = True
+    analyses_structure = True
     # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
     # rate-limits): polls keep to 80 % of that, leaving the rest to downloads and cancels.
     polls_per_second = 40.0
@@ -310,6 +311,27 @@ class ReplicateProvider(Provider):
             prediction = self._create(model, data)
             sent = self._sent(data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def start_structure(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_structure"
+        model = flavor.get("image_params", "analysis_model", used_in=f"{where}: model")
+        params = flavor.get("image_params", "analysis_params", default={}, used_in=f"{where}: inputs")
+        with open(audio, "rb") as song:
+            data: dict[str, Any] = {**params, "music_input": song}
+            prediction = self._create(model, data)
+            sent = self._sent(data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def poll_structure(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        """All-In-One answers with files, its analysis JSON first: read at once (outputs expire)."""
+        def answer(prediction: Any) -> dict[str, Any]:
+            path = self._download(prediction.output, workdir / "structure.json")
+            try:
+                return {"output": json.loads(path.read_text(encoding="utf-8"))}
+            except (OSError, UnicodeDecodeError, ValueError):
+                raise ProviderError("The structure model's answer is not JSON.") from None
+
+        return self._poll(prediction_id, answer, job="structure analysis", worker="structure model")
 
     def _get(self, prediction_id: str):
         payload = (_pushed.get() or {}).get(prediction_id)
