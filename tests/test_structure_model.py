@@ -135,3 +135,10 @@ def test_all_in_one_json_becomes_an_analysis_with_its_silence_folded_in():
     for bad in ({}, {"beats": [1, 2], "segments": "x"}, {"beats": [0.5, 1.0], "segments": [{"start": 0}]}, []):
         with pytest.raises(music.StructureError):
             music.from_allinone(bad, duration=10, envelope=[], envelope_rate=10)
+
+
+def test_the_song_card_says_who_heard_the_song(fake_replicate, alice_client, user, song):
+    fake_replicate.structures.append(waltz(64.0))
+    track = uploaded(user, song)
+    card = alice_client.get(f"/songs/{track.pk}/status/", HTTP_HX_REQUEST="true").content.decode()
+    assert "90 BPM · 3/4 · 4 sections · beats and sections heard by the structure model" in " ".join(card.split())
