@@ -92,7 +92,7 @@ def render() -> None:
         wav = FOLDER / f"{midi.stem}.wav"
         if not wav.exists():
             raw = FOLDER / f"{midi.stem}.raw.wav"
-            subprocess.run(["fluidsynth", "-ni", "-g", "0.6", "-r", "44100", "-F", str(raw), str(SOUNDFONT), str(midi)],
+            subprocess.run(["fluidsynth", "-ni", "-R", "0", "-C", "0", "-g", "0.6", "-r", str(SR), "-F", str(raw), str(SOUNDFONT), str(midi)],
                            check=True, capture_output=True)
             subprocess.run([ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", str(SR),
                             str(wav)], check=True)

@@ -494,3 +494,18 @@ def test_a_plan_ends_exactly_at_the_parts_end_and_never_past_the_file():
     assert slots[-1].end == 223.893
     assert round(slots[-1].end, 3) <= 223.8934 and Slot(0, slots[-1].end, "", None, "").to_dict()["end"] <= 223.8934
     assert analysis.to_dict()["duration"] <= 223.8934  # stored durations are floored to the ms, not rounded up
+
+
+def test_a_waltz_has_three_beats_to_the_bar_and_its_downbeats_on_them(folder):
+    song = songs.waltz(132, seconds=24)
+    found = analyze(song.write(folder / "waltz.wav"))
+    assert found.meter == 3
+    assert _hits(found.beats, song.beats) >= 0.9
+    assert _hits(found.downbeats, song.downbeats) >= 0.8
+    assert found.to_dict()["meter"] == 3
+
+
+@pytest.mark.parametrize("bpm", [100, 128])
+def test_a_four_four_groove_stays_in_four(drums, bpm):
+    _, analysis = drums[bpm]
+    assert analysis.meter == 4
