@@ -58,7 +58,7 @@ def _least_trimmed(analysis) -> float:
     for a, b in zip(fixed, fixed[1:], strict=False):
         length = b - a
         sums = {0}
-        while min(t for t in sums if t >= 0) < length and len(sums) < 10_000:
+        while max(sums) < length:
             sums |= {t + d for t in sums for d in VEO}
         total += min(t for t in sums if t >= length - 0.001) - length
     return total
