@@ -17,9 +17,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
-## make run: install, migrate, ensure an admin user, then serve + run the worker.
-## Without a SECRET_KEY it runs with DEBUG on (the development key is only accepted then).
-run bench: export DEBUG ?= $(if $(SECRET_KEY),false,true)
+## make run: install, migrate, ensure an admin user, then serve + run the worker, with DEBUG off
+## (DEBUG=true make run for Django's debug pages) and, without a SECRET_KEY, the key made once
+## and kept in .secret_key (git-ignored).
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0

@@ -13,8 +13,10 @@ odd clip (1080p30): re-encode only it (ours) against normalising every clip. And
 to a scene plan: half the clips trimmed to the frame (7.5 s, 6.25 s, ...) against the plain
 stitch of the same clips, with clips whose H.264 headers match ours (x264 `stitchable`, as the
 app's own encoders write them) and with clips from another encoder (x264 ultrafast: no CABAC, no
-B-frames). A trimmed clip is cut by copy where the frames before its cut decode on their own
-(always without B-frames), else re-encoded; each row says how many were re-encoded.
+B-frames). A trimmed clip is cut by copy up to its last cut where the frames before it decode
+on their own (any cut without B-frames), and only the frames after it are re-encoded; each row
+says how many clips were (partly) re-encoded. No part is kept between these stitches (the
+`restitch` bench measures kept parts).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from mv.models import (
     Project,
     Scene,
     SceneWriting,
+    SongGeneration,
     Stitch,
     StitchItem,
 )
@@ -88,8 +89,9 @@ class SceneAdmin(admin.ModelAdmin):
 
 @admin.register(Clip)
 class ClipAdmin(admin.ModelAdmin):
-    list_display = ("thumbnail", "short_id", "project_title", "scene_number", "kind", "status", "provider",
-                    "config_flavor", "duration", "created_at")
+    # Narrow enough for a laptop: provider and flavor are filters on the right.
+    list_display = ("thumbnail", "short_id", "project_title", "scene_number", "kind", "status", "seconds",
+                    "created_at")
     list_display_links = ("thumbnail", "short_id")
     list_select_related = ("scene__project",)
     list_filter = ("status", "kind", "provider", "config_flavor")
@@ -109,8 +111,12 @@ class ClipAdmin(admin.ModelAdmin):
     def thumbnail(self, obj: Clip) -> str:
         if not obj.poster:
             return format_html('<span class="mv-thumb-empty">{}</span>', obj.get_status_display())
-        return format_html('<img src="{}" width="96" height="54" loading="lazy" alt="" style="object-fit: cover">',
-                           reverse("api_get_poster", args=[obj.pk]))
+        return format_html('<img class="mv-thumb" src="{}" width="96" height="54" loading="lazy" alt="">',
+                           reverse("api_get_poster", args=[obj.pk]))  # a portrait poster shown whole (mv/admin.css)
+
+    @admin.display(description="Length", ordering="duration")
+    def seconds(self, obj: Clip) -> str:
+        return "—" if obj.duration is None else f"{obj.duration:.2f} s"
 
     @admin.display(description="Id", ordering="id")
     def short_id(self, obj: Clip) -> str:
@@ -204,6 +210,14 @@ class LyricsTranscriptionAdmin(admin.ModelAdmin):
     list_filter = ("status", "provider")
     readonly_fields = ("id", "track", "provider", "model", "input", "prediction_id", "status", "error", "text",
                        "created_at", "started_at", "finished_at", "deadline_at")
+
+
+@admin.register(SongGeneration)
+class SongGenerationAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "status", "provider", "duration", "created_at")
+    list_filter = ("status", "provider")
+    readonly_fields = ("id", "track", "prompt", "lyrics", "duration", "provider", "model", "input", "prediction_id",
+                       "status", "error", "estimated_cost_usd", "cost_usd", "created_at", "started_at", "finished_at")
 
 
 @admin.register(ApiKey)

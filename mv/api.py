@@ -18,10 +18,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 
-from mv import audio, costs, files, flavors, media, netguard, planning, uploads, waiting
-from mv.apiutils import ApiError, api_endpoint, parse_json, serve_file
+from mv import audio, costs, files, flavors, media, netguard, planning, styles, uploads, waiting
+from mv.apiutils import api_endpoint, parse_json, serve_file
 from mv.errors import Refused
 from mv.forms.api import (
     AudioDownloadForm,
@@ -45,6 +44,7 @@ from mv.models import (
     Scene,
     Stitch,
     check_range,
+    get_owned,
 )
 from mv.pipeline import characters, projects, rendering, songs, spending, stitching
 
@@ -55,15 +55,13 @@ IMAGE_TYPES = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "w
 def _valid(form_class: type[JsonForm], request: HttpRequest) -> JsonForm:
     form = form_class(parse_json(request))
     if not form.is_valid():
-        raise ApiError(400, "validation_error", "Some fields are invalid.", form.errors_as_details())
+        raise Refused("validation_error", "Some fields are invalid.", form.errors_as_details())
     return form
 
 
 def _owned(model: type[models.Model], request: HttpRequest, pk: uuid.UUID | str | None) -> Any:
-    """Ownership and 404 in one place: another user's id is as unknown as a made-up one."""
-    queryset = model.objects.visible_to(request.api_user) if model is not Scene else \
-        Scene.objects.filter(project__in=Project.objects.visible_to(request.api_user)).select_related("project")
-    return get_object_or_404(queryset, pk=pk)
+    """The API caller's row (models.get_owned: another user's id is as unknown as a made-up one)."""
+    return get_owned(Scene.objects.select_related("project") if model is Scene else model, request.api_user, pk)
 
 
 def _flavor(name: str, project: Project | None = None) -> flavors.Flavor:
@@ -84,13 +82,19 @@ def _answer(rows: list, body: Callable[[], dict[str, Any]], wait: float | None) 
 def _serve(request: HttpRequest, field_file, content_type: str, filename: str, missing: str) -> HttpResponse:
     """A stored file, or a JSON 404 saying plainly why there is none yet."""
     if not field_file:
-        raise ApiError(404, "not_ready", missing)
+        raise Refused("not_ready", missing, status=404)
     return serve_file(request, field_file, content_type=content_type, filename=filename)
 
 
 @api_endpoint("GET")
 def get_config_flavors(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"flavors": flavors.names(), "default": flavors.DEFAULT})
+
+
+@api_endpoint("GET")
+def get_director_styles(request: HttpRequest) -> JsonResponse:
+    """The director styles a project can use ("default": none, the flavor's look alone)."""
+    return JsonResponse({"styles": [styles.registry().styles[n].to_dict() for n in styles.names()], "default": None})
 
 
 @api_endpoint("POST")
@@ -106,7 +110,8 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                                 character_description=data["character_description"],
                                 number_of_scenes=data.get("number_of_scenes"),
                                 scene_parameters=form.scene_parameters(), audio_track=track,
-                                aspect_ratio=data.get("aspect_ratio") or None, **song)
+                                aspect_ratio=data.get("aspect_ratio") or None,
+                                director_style=data["director_style"] if "director_style" in form.data else None, **song)
     else:
         flavor = _flavor(data["config_flavor"])
         project = projects.create_project(owner=request.api_user, video_description=data["idea"],
@@ -114,7 +119,8 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
                                         number_of_scenes=data.get("number_of_scenes"),
                                         scene_parameters=form.scene_parameters(), audio_track=track,
                                         audio_start=song["song_start"] or 0.0, song_end=song["song_end"],
-                                        aspect_ratio=data.get("aspect_ratio") or None)
+                                        aspect_ratio=data.get("aspect_ratio") or None,
+                                        director_style=data["director_style"])
     writing = projects.request_scenes(project, flavor)
     params = project.scene_request(flavor, used_in="mv.api.create_scenes", slots=writing.slots)
     plan = spending.project_estimate(project, flavor)
@@ -178,6 +184,8 @@ def lipsync(request: HttpRequest) -> JsonResponse:
     track = _owned(AudioTrack, request, data["audio_id"]) if data.get("audio_id") else None
     if source is not None and source.status != "succeeded":
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
+    if track is not None:
+        track.require_imported()
     asked = (data.get("start_time"), data.get("end_time"))
     check_range(*asked, track.duration if track is not None else None)  # fails before any download
     with files.workdir() as workdir:
@@ -187,7 +195,7 @@ def lipsync(request: HttpRequest) -> JsonResponse:
                 track = audio.import_url(request.api_user, data["audio_url"],
                                          check=lambda duration: check_range(*asked, duration))
             except audio.AudioImportError as exc:
-                raise ApiError(400, "bad_audio_url", str(exc)) from None
+                raise Refused("bad_audio_url", str(exc)) from None
         if source is None:
             source = rendering.import_clip(request.api_user, video_path, source_url=data["video_url"])
     clip = rendering.request_lipsync(owner=request.api_user, flavor=_flavor(source.config_flavor), source=source,
@@ -202,10 +210,10 @@ def _fetch_video(url: str, workdir: Path) -> Path:
         path = netguard.fetch_url(url, workdir / "video.mp4", limit_bytes=settings.MV_MAX_UPLOAD_MB * 1024 * 1024)
         media.require_video(path)
     except netguard.FetchError as exc:
-        raise ApiError(400, "bad_video_url", f"Could not use video_url: {exc}.") from None
+        raise Refused("bad_video_url", f"Could not use video_url: {exc}.") from None
     except media.MediaError as exc:
         logger.info("video_url refused: %s", exc.detail)
-        raise ApiError(400, "bad_video_url", "video_url is not a video we can use — MP4, MOV or WebM work.") from None
+        raise Refused("bad_video_url", "video_url is not a video we can use — MP4, MOV or WebM work.") from None
     return path
 
 
@@ -215,8 +223,10 @@ def stitch_videos(request: HttpRequest) -> JsonResponse:
     found = {str(c.pk): c for c in Clip.objects.visible_to(request.api_user).filter(pk__in=data["video_ids"])}
     missing = [v for v in data["video_ids"] if v not in found]
     if missing:
-        raise ApiError(404, "not_found", "Some of those videos do not exist.", {"missing_video_ids": missing})
+        raise Refused("not_found", "Some of those videos do not exist.", {"missing_video_ids": missing}, status=404)
     track = _owned(AudioTrack, request, data["audio_overlay_id"]) if data.get("audio_overlay_id") else None
+    if track is not None:
+        track.require_imported()
     suppress = data.get("suppress_video_audio")
     stitch = stitching.request_stitch(owner=request.api_user, clips=[found[v] for v in data["video_ids"]],
                                       audio_track=track, audio_start=data.get("audio_start") or 0.0,
@@ -265,34 +275,38 @@ def _import(action: Callable[[], AudioTrack], failure_code: str) -> AudioTrack:
     try:
         return action()
     except audio.AudioTooLarge as exc:
-        raise ApiError(413, "too_large", str(exc)) from None
+        raise Refused("too_large", str(exc), status=413) from None
     except audio.AudioImportError as exc:
-        raise ApiError(400, failure_code, str(exc)) from None
+        raise Refused(failure_code, str(exc)) from None
 
 
 @api_endpoint("POST")
 def audio_upload(request: HttpRequest) -> JsonResponse:
+    """The bytes are stored and the answer comes at once (status "importing"); the checks,
+    transcode, waveform and analysis run in the worker: read them at the analysis URL."""
     form = AudioUploadForm(request.POST, request.FILES)
     if uploads.too_large(request):
-        raise ApiError(413, "too_large", uploads.too_large(request))
+        raise Refused("too_large", uploads.too_large(request), status=413)
     if not form.is_valid():
-        raise ApiError(400, "validation_error", "Send the song as a multipart field named 'file'.",
+        raise Refused("validation_error", "Send the song as a multipart field named 'file'.",
                        {k: [e["message"] for e in v] for k, v in form.errors.get_json_data().items()})
-    track = _import(lambda: audio.import_upload(request.api_user, form.cleaned_data["file"]), "not_audio")
+    track = _import(lambda: songs.receive_upload(request.api_user, form.cleaned_data["file"]), "not_audio")
     return JsonResponse(track.to_dict(), status=201)
 
 
 @api_endpoint("POST")
 def audio_download(request: HttpRequest) -> JsonResponse:
+    """The URL is checked now; the download and import run in the worker (status "importing")."""
     data = _valid(AudioDownloadForm, request).cleaned_data
-    track = _import(lambda: audio.import_url(request.api_user, data["url"]), "download_failed")
+    track = _import(lambda: songs.request_url(request.api_user, data["url"]), "download_failed")
     return JsonResponse(track.to_dict(), status=201)
 
 
 @api_endpoint("GET")
 def audio_get(request: HttpRequest, audio_id: uuid.UUID) -> HttpResponse:
     track = _owned(AudioTrack, request, audio_id)
-    return serve_file(request, track.file or track.original, content_type="audio/mp4", filename=f"{track.pk}.m4a")
+    return _serve(request, track.file or track.original, "audio/mp4", f"{track.pk}.m4a",
+                  track.analysis_error or "This song has no file.")
 
 
 @api_endpoint("GET")
@@ -305,13 +319,15 @@ def audio_waveform(request: HttpRequest, audio_id: uuid.UUID) -> HttpResponse:
 def audio_trim(request: HttpRequest) -> JsonResponse:
     data = _valid(AudioTrimForm, request).cleaned_data
     track = _owned(AudioTrack, request, data["audio_id"])
-    trimmed = audio.trim(track, data["start_at"], data.get("end_at"))
+    track.require_imported()
+    trimmed = _import(lambda: audio.trim(track, data["start_at"], data.get("end_at")), "trim_failed")
     return JsonResponse(trimmed.to_dict() | {"original_audio_id": str(track.pk)}, status=201)
 
 
 @api_endpoint("GET")
 def audio_analysis(request: HttpRequest, audio_id: uuid.UUID) -> JsonResponse:
-    """The song's tempo, beats, bars, sections and lyrics (status "analyzing" until ready)."""
+    """The song's tempo, beats, bars, sections and lyrics: status "importing", then "analyzing",
+    then "ready", or "failed" with a plain message in "error"."""
     return JsonResponse(_owned(AudioTrack, request, audio_id).analysis_to_dict())
 
 
@@ -346,4 +362,4 @@ def get_character_reference(request: HttpRequest, image_id: uuid.UUID) -> HttpRe
 
 @api_endpoint("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
-    raise ApiError(404, "not_found", "No such API endpoint or id.")
+    raise Refused("not_found", "No such API endpoint or id.", status=404)

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import RequestDataTooBig
+from django.http.request import RawPostDataException
 from django.http import (
     Http404,
     HttpRequest,
@@ -26,15 +27,6 @@ from django.http import (
 from mv.errors import Refused
 
 logger = logging.getLogger("mv.api")
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> JsonResponse:
@@ -56,7 +48,9 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
     try:
         body = request.body
     except RequestDataTooBig:
-        raise ApiError(413, "too_large", "The request body is too large.") from None
+        raise Refused("too_large", "The request body is too large.", status=413) from None
+    except RawPostDataException:  # read as a form already (the CSRF check of a multipart Content-Type)
+        raise Refused("invalid_json", "Send the request body as JSON (Content-Type: application/json).") from None
     if not body:
         return {}
     try:
@@ -64,14 +58,14 @@ def parse_json(request: HttpRequest) -> dict[str, Any]:
         # a lone surrogate ("\ud800") is valid JSON but not text: refuse it here, for every field
         json.dumps(data, ensure_ascii=False).encode("utf-8")
     except (ValueError, UnicodeError, RecursionError):  # RecursionError: nested thousands of levels deep
-        raise ApiError(400, "invalid_json", "The request body is not valid JSON text.") from None
+        raise Refused("invalid_json", "The request body is not valid JSON text.") from None
     if not isinstance(data, dict):
-        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+        raise Refused("invalid_json", "The request body must be a JSON object.")
     return data
 
 
 def api_endpoint(*methods: str) -> Callable:
-    """Wrap a JSON view: allowed methods (405), auth (401), ApiError -> JSON 4xx.
+    """Wrap a JSON view: allowed methods (405), auth (401), Refused -> JSON 4xx (its status).
 
     API-key requests carry no session, so they are exempt from CSRF; session requests
     keep Django's CSRF protection through the normal middleware.
@@ -92,7 +86,7 @@ def api_endpoint(*methods: str) -> Callable:
             request.api_user = user
             try:
                 return view(request, *args, **kwargs)
-            except (ApiError, Refused) as exc:
+            except Refused as exc:
                 return error_response(exc.status, exc.code, exc.message, exc.details)
             except Http404:
                 return error_response(404, "not_found", "No such item (or it is not yours).")
@@ -122,6 +116,14 @@ def _csrf_for_sessions(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_FAR = 10**18  # past any file we store: a longer number of digits means "past the end"
+
+
+def _byte_position(digits: str) -> int:
+    """A Range header's number, read without converting thousands of digits (Python refuses
+    past 4,300, and it would be slow well before): any longer number is past every file."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else _FAR
 
 
 def serve_file(request: HttpRequest, field_file, *, content_type: str, filename: str) -> HttpResponse:
@@ -137,10 +139,10 @@ def serve_file(request: HttpRequest, field_file, *, content_type: str, filename:
     status = 200
     if match and (match.group(1) or match.group(2)):
         if match.group(1):
-            start = int(match.group(1))
-            end = min(int(match.group(2)), size - 1) if match.group(2) else size - 1
+            start = _byte_position(match.group(1))
+            end = min(_byte_position(match.group(2)), size - 1) if match.group(2) else size - 1
         else:
-            start = max(0, size - int(match.group(2)))
+            start = max(0, size - _byte_position(match.group(2)))
         if start > end or start >= size:
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"

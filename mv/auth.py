@@ -3,8 +3,9 @@
 API keys belong to users. ``MV_API_KEYS`` entries are ``username:key`` (a bare key acts as the
 ``MV_API_USER`` user, as before); ``manage.py mv_api_key create USERNAME`` makes a key stored
 only as a hash (``ApiKey``), revocable in the admin. Keys are checked by ``ApiKeyBackend``
-through Django's ``authenticate()``, so django-axes counts bad keys like bad passwords: logins
-lock per user name and per address, API keys per address, for ``AXES_COOLOFF_TIME``.
+through Django's ``authenticate()``, so django-axes counts bad keys like bad passwords
+(``LockoutHandler`` says how: three counts, each limited to ``AXES_FAILURE_LIMIT`` within
+``AXES_COOLOFF_TIME``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -87,6 +92,54 @@ def lockout_parameters(request, credentials: dict | None) -> list[str]:
     if credentials and "api_key" in credentials:
         return ["ip_address"]
     return ["username", "ip_address"]
+
+
+class LockoutHandler(AxesDatabaseHandler):
+    """django-axes' database handler with three separate counts of failures:
+
+    - per address, of logins (wrong passwords for any user name),
+    - per address, of API keys (bad keys carry no user name),
+    - per user name, of logins (from any address).
+
+    An address over its own limit is refused outright (even a right password or a valid key):
+    that stops one guesser. A user name over its limit does not refuse a right password from
+    an address that is not over its limit, so nobody can lock a named account out for
+    everyone; a wrong one there is answered with the lockout (and counts for its address).
+    A successful login clears only that user's failures from that address (the user's own
+    typos), never other user names' failures there nor bad keys, so logging in between
+    guesses resets nothing a guesser made.
+    """
+
+    @staticmethod
+    def _is_key(credentials: dict | None) -> bool:
+        return bool(credentials) and "api_key" in credentials
+
+    def filter_user_attempts(self, request, credentials: dict | None = None) -> list:
+        address = request.axes_ip_address
+        if self._is_key(credentials):
+            return [AccessAttempt.objects.filter(ip_address=address, username__isnull=True)]
+        username = get_client_username(request, credentials)
+        by_address = AccessAttempt.objects.filter(ip_address=address, username__isnull=False)
+        return [by_address, AccessAttempt.objects.filter(username=username)] if username else [by_address]
+
+    def is_locked(self, request, credentials: dict | None = None) -> bool:
+        """Checked before a password or key is: only the address's own count refuses then."""
+        from axes.attempts import get_cool_off_threshold
+        from axes.helpers import get_failure_limit
+
+        attempts = self.filter_user_attempts(request, credentials)[0]
+        if settings.AXES_COOLOFF_TIME is not None:
+            attempts = attempts.filter(attempt_time__gte=get_cool_off_threshold(request))
+        failures = attempts.aggregate(total=models.Sum("failures_since_start"))["total"] or 0
+        return failures >= get_failure_limit(request, credentials)
+
+    def reset_user_attempts(self, request, credentials: dict | None = None) -> int:
+        """After a successful login: that user's failures from that address, nothing else."""
+        username = get_client_username(request, credentials)
+        if not username:
+            return 0
+        count, _ = AccessAttempt.objects.filter(username=username, ip_address=request.axes_ip_address).delete()
+        return count
 
 
 def client_ip(request: HttpRequest) -> str:

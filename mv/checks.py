@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from django.core import checks
 
-from mv import flavors
+from mv import flavors, styles
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -121,3 +121,12 @@ def _check_pricing(flavor: flavors.Flavor) -> list[checks.CheckMessage]:
                 hint=f"set in {flavor.source_of('image_params', 'pricing.' + key)}/image_params.yaml",
                 id="mv.E005"))
     return messages
+
+
+@checks.register("mv")
+def check_director_styles(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Every file under configs/styles/ loads: a broken style would silently vanish from the lists."""
+    return [checks.Error(f"director style {error.file}: {error.message}",
+                         hint=f"fix configs/{styles.FOLDER}/{error.file}; every style sets "
+                              f"{', '.join(styles.FIELDS)}", id="mv.E007")
+            for error in styles.registry().errors]

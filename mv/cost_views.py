@@ -8,14 +8,14 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from mv import flavors
+from mv import flavors, planning
 from mv.errors import Refused
 from mv.forms.pages import PlanEstimateForm
-from mv.models import AudioTrack, Project
+from mv.models import AudioTrack, Project, get_owned
 from mv.pipeline import projects, spending
 
 COSTS = "mv/_costs.html"
@@ -26,7 +26,8 @@ def plan_estimate(data: Any, user: Any = None) -> dict[str, Any]:
     one of ``user``'s songs chosen, its range planned as the project would be)."""
     form = PlanEstimateForm(data)
     if not form.is_valid():
-        return {"estimate": None, "estimate_error": "choose between 1 and 20 scenes and a range in seconds to see the price"}
+        most = planning.max_scenes()
+        return {"estimate": None, "estimate_error": f"choose between 1 and {most} scenes and a range in seconds to see the price"}
     choices = form.cleaned_data
     flavor = flavors.resolve(choices["config_flavor"] or flavors.DEFAULT)
     track = None
@@ -37,7 +38,8 @@ def plan_estimate(data: Any, user: Any = None) -> dict[str, Any]:
             estimate = spending.song_estimate(track, flavor, start=choices["audio_start"], end=choices["song_end"],
                                               count=choices["number_of_scenes"])
         except Refused as exc:
-            return {"estimate": None, "estimate_error": exc.message, "flavor_name": flavor.name}
+            message = planning.range_message(track, choices["audio_start"]) if exc.code == "invalid_times" else exc.message
+            return {"estimate": None, "estimate_error": message, "flavor_name": flavor.name}
         return {"estimate": estimate, "flavor_name": flavor.name}
     count = choices["number_of_scenes"] or int(
         flavor.get("parameters", "number_of_scenes", used_in="mv.cost_views: scene count in the estimate"))
@@ -58,7 +60,7 @@ def create_estimate(request: HttpRequest) -> HttpResponse:
 @login_required
 def project_stop(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Stop all: cancel the project's queued and running predictions; finished clips stay."""
-    project = get_object_or_404(Project.objects.visible_to(request.user), pk=pk)
+    project = get_owned(Project, request.user, pk)
     projects.stop_project(project)
     if getattr(request, "htmx", False):
         return HttpResponseClientRedirect(project.get_absolute_url())

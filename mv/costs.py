@@ -113,8 +113,7 @@ def _refusal(cost: Decimal, allowed: Decimal) -> tuple[str, str]:
 
 
 def _format_seconds(seconds: Decimal) -> str:
-    text = f"{seconds.quantize(CENT, rounding=ROUND_HALF_UP).normalize():f}"
-    return f"{text} s"
+    return f"{seconds.quantize(CENT, rounding=ROUND_HALF_UP).normalize():f} s"
 
 
 def _short_model(model: str) -> str:
@@ -132,6 +131,7 @@ BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = MappingProxyType({
                       ("output_tokens", "scene_writer_usd_per_million_output_tokens", MILLION)),
     "lyrics": (("gpu_seconds", "lyrics_usd_per_gpu_second", Decimal(1)),),
     "analysis": (("gpu_seconds", "analysis_usd_per_gpu_second", Decimal(1)),),
+    "music": (("gpu_seconds", "music_usd_per_gpu_second", Decimal(1)),),
 })
 KINDS: tuple[str, ...] = tuple(BILLING)
 
@@ -204,10 +204,8 @@ class Estimate:
     def summary(self) -> str:
         """One line for people: "≈ $14.40 — 12 clips × 8 s at veo-3.1 ($0.15/s)"."""
         note = f" · {self.note}" if self.note else ""
-        if self.free_reason:
-            return f"$0.00 — {self.free_reason}{note}"
-        if not self.items:
-            return f"$0.00 — nothing to pay for{note}"
+        if self.free_reason or not self.items:
+            return f"$0.00 — {self.free_reason or 'nothing to pay for'}{note}"
         return f"≈ {format_usd(self.exact_usd)} — " + "; ".join(item.summary() for item in self.items) + note
 
     def __add__(self, other: Estimate) -> Estimate:
@@ -252,10 +250,19 @@ def estimate_clips(flavor: flavors.Flavor, seconds_list: Sequence[Number], gener
     return _per_second_item(kind, flavor, seconds_list, "clip", model, " with audio" if generate_audio else "")
 
 
+LIPSYNC_MIN_BILLED_SECONDS = 1  # when a flavor does not say (image_params lipsync_min_billed_seconds)
+
+
 def estimate_lipsync(flavor: flavors.Flavor, seconds_list: Sequence[Number]) -> Estimate:
-    """Lipsyncs whose outputs last these many seconds (the song slices they are cut to)."""
+    """Lipsyncs whose outputs last these many seconds (the song slices they are cut to), each
+    priced at least at the model's minimum billed length, so no lipsync is estimated at $0."""
     model = flavor.get("image_params", "lipsync_model", used_in="mv.costs.estimate_lipsync: model named in the estimate")
-    return _per_second_item("lipsync", flavor, seconds_list, "lipsync", model)
+    least = to_decimal(flavor.get("image_params", "lipsync_min_billed_seconds", default=LIPSYNC_MIN_BILLED_SECONDS,
+                                  used_in="mv.costs.estimate_lipsync: shortest output priced"))
+    seconds = [to_decimal(s) for s in seconds_list]
+    if any(s < 0 for s in seconds):
+        raise ValueError("a length in seconds cannot be negative")
+    return _per_second_item("lipsync", flavor, [max(s, least) for s in seconds], "lipsync", model)
 
 
 def estimate_images(flavor: flavors.Flavor, n: int) -> Estimate:
@@ -292,30 +299,37 @@ def estimate_scene_writing(flavor: flavors.Flavor) -> Estimate:
     return Estimate(items=(item,))
 
 
+def estimate_music(flavor: flavors.Flavor, seconds: Number) -> Estimate:
+    """Making ``seconds`` of song: billed by GPU time once made; estimated at the flavor's
+    assumed price per second of song."""
+    seconds = to_decimal(seconds)
+    price = to_decimal(pricing(flavor)["music_usd_per_second"])
+    item = LineItem(kind="music", what=f"a song of {_format_seconds(seconds)}", count=seconds, unit="s",
+                    unit_price=price, subtotal=exact(seconds * price))
+    return Estimate(items=(item,))
+
+
 def estimate_lyrics(flavor: flavors.Flavor, seconds: Number) -> Estimate:
-    """Transcribing ``seconds`` of song. Whisper bills GPU time, which is only known after
-    the call; the estimate uses the flavor's assumed price per minute of song."""
+    """Transcribing ``seconds`` of song (Whisper bills GPU time, known only after the call)."""
+    return _per_minute_of_song(flavor, seconds, "lyrics", "lyrics")
+
+
+def estimate_structure(flavor: flavors.Flavor, seconds: Number) -> Estimate:
+    """The structure model hearing ``seconds`` of song (billed on GPU time, known only after)."""
+    return _per_minute_of_song(flavor, seconds, "analysis", "song structure")
+
+
+def _per_minute_of_song(flavor: flavors.Flavor, seconds: Number, kind: str, what: str) -> Estimate:
+    """A model that listens to a song, at the flavor's assumed ``<kind>_usd_per_minute`` of song."""
     seconds = to_decimal(seconds)
     if seconds < 0:
         raise ValueError("a length in seconds cannot be negative")
     if seconds == 0:
         return Estimate()
     minutes = seconds / 60
-    price = to_decimal(pricing(flavor)["lyrics_usd_per_minute"])
-    item = LineItem(kind="lyrics", what=f"lyrics of {_format_seconds(seconds)} of song", count=minutes, unit="min",
+    price = to_decimal(pricing(flavor)[f"{kind}_usd_per_minute"])
+    item = LineItem(kind=kind, what=f"{what} of {_format_seconds(seconds)} of song", count=minutes, unit="min",
                     unit_price=price, subtotal=exact(minutes * price))
-    return Estimate(items=(item,))
-
-
-def estimate_structure(flavor: flavors.Flavor, seconds: Number) -> Estimate:
-    """The structure model hearing ``seconds`` of song: billed on GPU time, known only after
-    the call; estimated at the flavor's assumed price per minute of song."""
-    seconds = to_decimal(seconds)
-    if seconds <= 0:
-        return Estimate()
-    price = to_decimal(pricing(flavor)["analysis_usd_per_minute"])
-    item = LineItem(kind="analysis", what=f"song structure of {_format_seconds(seconds)} of song", count=seconds / 60,
-                    unit="min", unit_price=price, subtotal=exact(seconds / 60 * price))
     return Estimate(items=(item,))
 
 

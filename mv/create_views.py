@@ -14,13 +14,13 @@ from django.contrib.auth.decorators import login_required
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from mv import audio, cost_views, flavors, uploads
-from mv.errors import Refused
-from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm
+from mv.errors import Refused, message_for_form
+from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm, SongGenerateForm
 from mv.models import AudioTrack, CharacterImage
-from mv.pipeline import characters, projects, spending
+from mv.pipeline import characters, projects, songs, spending
 from mv.views import _back_to_page, _stop_polling_if
 
 CREATE = "mv/create.html"
@@ -29,9 +29,11 @@ CREATE = "mv/create.html"
 def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, Any]:
     track_id = form["audio_track_id"].value()
     track = AudioTrack.objects.visible_to(request.user).filter(pk=track_id).first() if _is_uuid(track_id) else None
+    if track is not None and track.import_failed:
+        track = None  # the picker again; the form's error says why
     image_id = form["character_image_id"].value()
     url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
-    return {"form": form, "track": track, "url_form": url_form, "selected_image": image_id,
+    return {"form": form, "track": track, "url_form": url_form, "song_form": SongGenerateForm(), "selected_image": image_id,
             "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else []),
             **cost_views.plan_estimate(form.data if form.is_bound else form.initial)}
 
@@ -55,9 +57,12 @@ def create(request: HttpRequest) -> HttpResponse:
     return render(request, CREATE, _create_context(request, ProjectCreateForm(initial={"config_flavor": flavors.DEFAULT})))
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @login_required
 def create_submit(request: HttpRequest) -> HttpResponse:
+    """POST: make the project. GET (the address opened directly, or a reload): the create page."""
+    if request.method == "GET":
+        return redirect("create")
     form = ProjectCreateForm(request.POST, owner=request.user)
     if not form.is_valid():
         return render(request, CREATE, _create_context(request, form), status=200)
@@ -70,7 +75,7 @@ def create_submit(request: HttpRequest) -> HttpResponse:
                 character_description=data["character_description"], audio_track=data["audio_track_id"],
                 audio_start=data["audio_start"] or 0.0, song_end=data["song_end"], flavor=flavor,
                 character_image=data["character_image_id"], number_of_scenes=data["number_of_scenes"],
-                aspect_ratio=data.get("aspect_ratio") or None,
+                aspect_ratio=data.get("aspect_ratio") or None, director_style=data["director_style"],
             )
             spending.check_budget(request.user, spending.project_estimate(project, flavor))
             projects.start_project(project)
@@ -91,7 +96,7 @@ def create_audio_upload(request: HttpRequest) -> HttpResponse:
         error = "Choose an audio file to upload."
     else:
         try:
-            track = audio.import_upload(request.user, upload)
+            track = songs.receive_upload(request.user, upload)  # imported in the worker: the card polls
         except audio.AudioImportError as exc:
             error = str(exc)
     return _music_source(request, track, error)
@@ -113,17 +118,45 @@ def create_audio_url(request: HttpRequest) -> HttpResponse:
         error = "Enter a valid http(s) URL."
     else:
         try:
-            track = audio.import_url(request.user, form.cleaned_data["url"])
+            track = songs.request_url(request.user, form.cleaned_data["url"])
         except audio.AudioImportError as exc:
             error = str(exc)
     return _music_source(request, track, error)
 
 
+@require_POST
+@login_required
+def create_audio_generate(request: HttpRequest) -> HttpResponse:
+    """"Generate a song": the picker shows the song while the music model makes it."""
+    form = SongGenerateForm(request.POST)
+    track = None
+
+    def generate(data: dict) -> None:
+        nonlocal track
+        flavor = flavors.resolve(data.get("config_flavor") or flavors.DEFAULT)
+        track = songs.request_song(request.user, flavor, prompt=data["prompt"], duration=data["duration"],
+                                   lyrics=data["lyrics"]).track
+
+    error = message_for_form(form, generate)
+    return _music_source(request, track, error)
+
+
 def _music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
-    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
-               "form": ProjectCreateForm()}
     if not request.htmx:
         return _back_to_page(request, error, "create")
+    return render_music_source(request, track, error)
+
+
+def render_music_source(request: HttpRequest, track: AudioTrack | None, error: str) -> HttpResponse:
+    """The song picker with this track (as it stands now), or empty with the message of a
+    song that could not be imported."""
+    if track is not None:
+        track.refresh_from_db()
+        if track.import_failed:
+            track, error = None, track.analysis_error
+    context = {"track": track, "music_error": error, "url_form": AudioUrlForm(request.POST or None),
+               "song_form": SongGenerateForm(request.POST or None) if error else SongGenerateForm(),
+               "form": ProjectCreateForm()}
     return render(request, f"{CREATE}#music-source", context)
 
 

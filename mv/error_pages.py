@@ -1,18 +1,25 @@
-"""The site's error pages: styled 404, 403 and 500 with the header and a way back.
+"""The site's error pages: styled 404, 403, 500 and 503 with the header and a way back.
 
 Paths under /api/ keep answering the API's JSON error shape. The 500 page is rendered
 without the request (no context processors, no database), and falls back to plain HTML
 if even that fails, so a broken database or template never hides the error page itself.
+A database error that passes (locked, busy, a dropped connection: mv.dbretry) is no 500:
+the request answers 503 with Retry-After, from a view (the middleware below) or from a
+middleware or anywhere else (``server_error``, which sees the exception being handled).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Callable
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseServerError
 from django.template import loader
 from django.views import defaults
 
+from mv import dbretry
 from mv.apiutils import error_response
 
 logger = logging.getLogger("mv.error_pages")
@@ -62,7 +69,41 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return HttpResponse(body, status=403)
 
 
+def busy(request: HttpRequest) -> HttpResponse:
+    """503 + Retry-After: the database is busy for a moment; nothing was lost."""
+    if _is_api(request):
+        response = error_response(503, "busy", "The service is busy for a moment; try again in a few seconds.")
+    else:
+        try:
+            body = loader.get_template("503.html").render()
+        except Exception:
+            logger.exception("the 503 page could not be rendered")
+            body = FALLBACK_500.replace("Something went wrong", "Busy for a moment")
+        response = HttpResponse(body, status=503)
+    response["Retry-After"] = str(settings.MV_DB_RETRY_AFTER)
+    return response
+
+
+class TransientDatabaseErrorMiddleware:
+    """A view that meets a database error that passes answers 503 with Retry-After (in
+    DEBUG too, where Django would show its technical 500 page)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if dbretry.is_transient(exception):
+            logger.warning("%s %s: database busy, answered 503", request.method, request.path)
+            return busy(request)
+        return None
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
+    if dbretry.is_transient(sys.exc_info()[1]):  # e.g. a session read in a middleware met a locked database
+        return busy(request)
     if _is_api(request):
         return error_response(500, "server_error", "Something went wrong on our side; the error has been logged.")
     try:

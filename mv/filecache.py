@@ -39,13 +39,21 @@ def local_copies(stored: Sequence[FieldFile], workdir: Path) -> list[Path]:
     if all(isinstance(f.storage, FileSystemStorage) for f in stored):
         return [Path(f.path) for f in stored]
     cache = FileCache.from_settings()
-    targets = [workdir / f"fetched-{i}{Path(f.name).suffix}" for i, f in enumerate(stored)]
+    batch = uuid.uuid4().hex[:8]  # a folder may receive several batches (a stitch fetches what it lacks as it goes)
+    targets = [workdir / f"fetched-{batch}-{i}{Path(f.name).suffix}" for i, f in enumerate(stored)]
     missing = [(f, t) for f, t in zip(stored, targets, strict=True)
                if isinstance(f.storage, FileSystemStorage) or not cache.take(_key(f.storage, f.name), t)]
     if missing:
         with ThreadPoolExecutor(max_workers=max(1, min(len(missing), settings.MV_FETCH_THREADS))) as pool:
             list(pool.map(lambda item: _fetch(item[0], item[1], cache), missing))
     return [Path(f.path) if isinstance(f.storage, FileSystemStorage) else t for f, t in zip(stored, targets, strict=True)]
+
+
+def remember(stored: FieldFile, path: Path) -> None:
+    """A file just stored (a part the stitch made) goes into this machine's cache too, so
+    the next stitch here does not download what it wrote."""
+    if not isinstance(stored.storage, FileSystemStorage):
+        FileCache.from_settings().keep(_key(stored.storage, stored.name), path)
 
 
 def _key(storage: Storage, name: str) -> str:

@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -21,6 +22,7 @@ import yaml
 logger = logging.getLogger("mv.flavors")
 
 DEFAULT = "default"
+RESERVED = frozenset({"styles"})  # folders under configs/ that are not flavors (mv.styles reads styles/)
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # file stem -> key -> expected type(s). Keys outside this schema are allowed and kept.
@@ -59,10 +61,14 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_sync_mode": (str,),
                 "lipsync_temperature": (int, float),
                 "lipsync_active_speaker": (bool,),
+                "lipsync_min_billed_seconds": (int, float),
                 "lyrics_model": (str,),
                 "lyrics_params": (Mapping,),
                 "analysis_model": (str,),
                 "analysis_params": (Mapping,),
+                "music_model": (str,),
+                "music_params": (Mapping,),
+                "music_max_seconds": (int,),
                 "lipsync_scenes_with_lyrics": (bool,),
                 "pricing": (Mapping,),
             }
@@ -83,6 +89,8 @@ PRICING_KEYS: tuple[str, ...] = (
     "lyrics_usd_per_minute",
     "analysis_usd_per_gpu_second",
     "analysis_usd_per_minute",
+    "music_usd_per_gpu_second",
+    "music_usd_per_second",
 )
 
 # Placeholders each template may use, and who fills them.
@@ -96,6 +104,7 @@ SCENE_PLACEHOLDERS = frozenset(
         "video_type",
         "video_characteristics",
         "scene_plan",
+        "director_style",
     }
 )
 # What each placeholder is filled with (shown by `mv_flavors show`).
@@ -109,6 +118,7 @@ PLACEHOLDER_HELP: Mapping[str, str] = MappingProxyType(
         "video_type": "parameters.yaml video_type (or the request's)",
         "video_characteristics": "parameters.yaml video_characteristics (or the request's)",
         "scene_plan": "one line per scene: its time in the song, section, energy 0-1 and the lyrics sung in it",
+        "director_style": "the project's director style (configs/styles/<name>.yaml): camera, shot sizes, movement, cutting, lens and colour",
         "aspect_ratio": "the clip's aspect ratio, e.g. 16:9",
     }
 )
@@ -157,6 +167,28 @@ def positional_placeholders(template: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class VideoConfig:
+    """A flavor's video model settings, typed: read from ``image_params`` once per flavor
+    (``Flavor.video``) instead of by string keys wherever they are used."""
+
+    durations: tuple[int, ...]  # the clip lengths the model makes, shortest first
+    duration: int  # a clip's length when no scene plan says otherwise
+    generate_audio: bool
+    aspect_ratios: tuple[str, ...]  # the screen formats a project may choose
+    aspect_ratio: str  # the default one
+    rules_template: str  # appended to each clip's prompt ({aspect_ratio})
+    lipsync_scenes_with_lyrics: bool
+
+    @property
+    def shortest(self) -> int:
+        return self.durations[0]
+
+    @property
+    def longest(self) -> int:
+        return self.durations[-1]
+
+
+@dataclass(frozen=True)
 class Flavor:
     """One resolved flavor: its values with ``default`` filled in, and where each came from."""
 
@@ -166,6 +198,22 @@ class Flavor:
     # and a mapping the flavor sets only partly counts as the flavor's own.
     sources: Mapping[str, Mapping[str, str]]
     files: tuple[str, ...] = ()  # the YAML files this flavor's own folder holds
+
+    @cached_property
+    def video(self) -> VideoConfig:
+        """Its video settings, typed, built on first use (the values are logged then, in MV_DEBUG_MODE)."""
+        def value(key: str, default: Any = ...) -> Any:
+            return self.get("image_params", key, default=default, used_in=f"mv.flavors.Flavor.video: {key}")
+
+        return VideoConfig(
+            durations=tuple(sorted({int(d) for d in value("video_durations")})),
+            duration=int(value("video_duration")),
+            generate_audio=bool(value("video_generate_audio")),
+            aspect_ratios=tuple(value("video_aspect_ratios", ["16:9"])),
+            aspect_ratio=str(value("video_aspect_ratio")),
+            rules_template=str(value("video_rules_template", "")),
+            lipsync_scenes_with_lyrics=bool(value("lipsync_scenes_with_lyrics", False)),
+        )
 
     def get(self, file: str, key: str, *, used_in: str, default: Any = ...) -> Any:
         """A config value, logged (in MV_DEBUG_MODE) with where it came from and where it goes."""
@@ -282,7 +330,8 @@ def load_registry(configs_dir: Path) -> Registry:
     errors: list[LoadError] = []
     raw: dict[str, dict[str, dict[str, Any]]] = {}
     own_files: dict[str, tuple[str, ...]] = {}
-    folders = sorted(p for p in configs_dir.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))) if configs_dir.is_dir() else []
+    folders = sorted(p for p in configs_dir.iterdir()
+                     if p.is_dir() and not p.name.startswith((".", "_")) and p.name not in RESERVED) if configs_dir.is_dir() else []
     for folder in folders:
         if not NAME_RE.match(folder.name):
             errors.append(LoadError(folder.name, "", "folder name is not a valid flavor name ([A-Za-z0-9_-], 1-64)"))

@@ -5,7 +5,9 @@ anything waits on it; a running row is polled (one poll chain per row, named by 
 ``poll_token``), cancelled and failed past its deadline, and kept when it succeeds. A
 worker that starts after a crash resumes every unfinished row from its stored id (never
 paying twice: a start cut off mid-way is failed once ``MV_START_GRACE`` has passed; free
-local renders simply start again). The background tasks (mv.tasks) only run these steps.
+local renders simply start again). A finish, however it comes, is one transaction
+(``finishing``): the row's status, its ledger entry and every row it causes commit together
+under its project's lock. The background tasks (mv.tasks) only run these steps.
 """
 
 from __future__ import annotations
@@ -17,22 +19,26 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import timedelta
+from functools import partial
 
 from django.apps import apps
 from django.conf import settings
+from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from mv import files, media, polling
+from mv import dbretry, files, liveness, media, polling
 from mv.models import ACTIVE_STATUSES, JobStatus, Prediction, Stitch
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import JobUpdate
+from mv.providers.base import JobUpdate, sending_to
 
 logger = logging.getLogger("mv.jobs")
 
 # Sent once when a prediction row finishes, whichever way (sender: its model class,
-# row: the row). The use cases hang their follow-ups on it (mv.pipeline.followups).
+# row: the row), inside the transaction that finishes it. The use cases hang their
+# follow-ups on it (mv.pipeline.followups): they write rows, and enqueue tasks on commit.
 finished = Signal()
 
 
@@ -44,40 +50,76 @@ def kind_model(kind: str) -> type[Prediction]:
 
 
 def advance(kind: str, pk: str, token: str | None) -> float | None:
-    """One step of a poll chain: None when the chain ends (the row finished, is gone, or a
-    newer chain took over), else the seconds until its next step while its prediction runs."""
+    """One step of a poll chain: None when the chain ends (the row finished, is gone, a
+    newer chain took over, or it waits: for a slot, which the finish that frees one grants,
+    or for an event such as its song's analysis; either starts a new chain for it), else the
+    seconds until its next step while its prediction runs."""
     row = kind_model(kind).objects.filter(pk=pk).first()
-    if row is None or not row.is_current_chain(token) or advance_row(row):
+    if (row is None or not row.is_current_chain(token) or advance_row(row) or row.awaits_grant
+            or row.waits_for_event()):
         return None
     return polling.next_poll(row)
 
 
 def advance_row(row: Prediction) -> bool:
-    """One step of the row's life; when this step finishes it, its ledger is written and its
-    follow-ups run (once: a row finished elsewhere, by a Cancel or a racing webhook, is left
-    alone). True once it is finished."""
+    """One step of the row's life; when this step finishes it, its status, its ledger entry
+    and its follow-ups commit together (``finishing``; once: a row finished elsewhere, by a
+    Cancel or a racing webhook, is left alone). True once it is finished."""
     if row.is_finished:
         return True
     reported: dict = {}
     try:
-        done = step(row, reported)
-    except Exception:
+        return step(row, reported)
+    except Exception as exc:
+        if dbretry.is_transient(exc):
+            raise  # a database error that passes: the whole step is run again (mv.dbretry)
         # A bug must never leave a row running forever: fail it with a plain message.
         logger.exception("%s %s failed unexpectedly", row.kind_name(), row.pk)
-        row.mark_failed("Something went wrong on our side; retry it.")
-        done = True
-    if done and row.finished_here:
-        _finished(row, reported)
-    return done
+        _fail(row, "Something went wrong on our side; retry it.", reported)
+        return True
 
 
-def _finished(row: Prediction, reported: dict) -> None:
-    """The one place a finished row's cost is recorded, then its follow-ups run."""
+@contextlib.contextmanager
+def finishing(row: Prediction, reported: dict) -> Iterator[None]:
+    """The one transaction of a finish: the project row is locked first (then the slot lock:
+    ``Prediction.lock_for_finish``), the block writes the row's new status (only an active
+    row finishes), and when it did, its ledger entry and every follow-up it causes (the
+    ``finished`` receivers: the re-stitch, the slot it frees, the next step of the automatic
+    run) are written before the commit. A reader that sees the row finished sees them too.
+    Provider calls, downloads and file work happen before it; task enqueues on commit."""
     try:
-        row.record_cost(reported)
+        with transaction.atomic():
+            row.lock_for_finish()
+            yield
+            if row.finished_here:
+                _ledger(row, reported)
+                finished.send(sender=type(row), row=row)
+    except BaseException:
+        row.forget_finish()  # rolled back: the row is as the database has it
+        raise
+
+
+def _ledger(row: Prediction, reported: dict) -> None:
+    """The finished row's cost (a pricing bug is logged; it never undoes the finish)."""
+    try:
+        with transaction.atomic():
+            row.record_cost(reported)
     except Exception:
         logger.exception("%s %s: its cost could not be recorded", row.kind_name(), row.pk)
-    finished.send(sender=type(row), row=row)
+
+
+def _fail(row: Prediction, message: str, reported: dict) -> None:
+    """Fail it with its follow-ups; should a follow-up itself break, the row still fails
+    (with its ledger entry, without follow-ups) rather than stay active for ever."""
+    try:
+        with finishing(row, reported):
+            row.mark_failed(message)
+    except Exception:
+        logger.exception("%s %s: its follow-ups failed", row.kind_name(), row.pk)
+        with transaction.atomic():
+            row.mark_failed(message)
+            if row.finished_here:
+                _ledger(row, reported)
 
 
 def deliver(prediction_id: str, payload: dict) -> Prediction | None:
@@ -106,17 +148,27 @@ def step(row: Prediction, reported: dict | None = None) -> bool:
             update = _start_or_poll(row, provider, workdir, stack, reported)
             if update is None:
                 return row.is_finished
-            if update.state != "running":
-                reported.update(update.metrics)
-            return _apply(row, update)
+            if update.state == "running":
+                row.note_progress(update.progress)
+                return False
+            reported.update(update.metrics)
+            fields = row.prepare_output(update) if update.state == "succeeded" else {}
+            with finishing(row, reported):
+                if update.state == "succeeded":
+                    row.keep_output(update, fields)
+                elif update.state == "canceled":
+                    row.mark_canceled(update.error or "The prediction was cancelled.")
+                else:
+                    row.mark_failed(update.error or "The model failed without saying why.")
+            return True
         except ProviderError as exc:
             if not exc.permanent and row.status == JobStatus.RUNNING:
                 logger.warning("%s %s: transient provider error, will poll again: %s", row.kind_name(), row.pk, exc.message)
                 return False
-            row.mark_failed(exc.message)
+            _fail(row, exc.message, reported)
         except media.MediaError as exc:
             logger.warning("%s %s: unusable output: %s", row.kind_name(), row.pk, exc)
-            row.mark_failed(row.media_failure(str(exc)))
+            _fail(row, row.media_failure(str(exc)), reported)
     return True
 
 
@@ -125,74 +177,154 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
     is starting it, it waits for a slot, or it finished here)."""
     if row.status == JobStatus.QUEUED:
         if row.started_at is not None:
-            if timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE):
-                return None  # another worker may still be inside the create call
-            # The model may have accepted that start, so starting again could pay twice.
-            row.mark_failed("Interrupted while starting (the worker restarted); retry to run it again.")
-            return None
+            update = reconcile(row, provider)
+            if update is not None or row.started_at is not None or row.status != JobStatus.QUEUED:
+                return update
         if not row.claim_turn():
             return None
-        update = row.start_job(provider, workdir, stack)
-        if not row.accept(update):
-            # Finished meanwhile (a Cancel, the start outlived MV_START_GRACE, a newer
-            # request): nobody will collect this prediction, so stop paying for it.
+        try:
+            with liveness.starting(row.pk), sending_to(partial(_sending, row)):
+                update = row.start_job(provider, workdir, stack)
+        except _ClaimLost:
+            row.refresh_from_db()  # cancelled (or taken over) before anything was sent: nothing to undo
+            return None
+        except ProviderError as exc:
+            if not exc.maybe_created or not row.start_key:
+                raise
+            # Sent, but no answer says what became of it: the next step looks for it.
+            logger.warning("%s %s: %s; it will be looked for at the provider", row.kind_name(), row.pk, exc.message)
+            dbretry.call(row.release_start)
+            return None
+        if not dbretry.call(row.accept, update):
+            if row.prediction_id == update.prediction_id:
+                return None  # a reconcile found this prediction and resumed it meanwhile
+            # Finished meanwhile (a Cancel, a newer request): nobody will collect this
+            # prediction, so stop paying for it.
             provider.cancel(update.prediction_id)
             return None
         return update
     if not row.prediction_id:
-        row.mark_failed("Interrupted before the model accepted the job; retry to run it again.")
+        _fail(row, "Interrupted before the model accepted the job; retry to run it again.", reported)
         return None
     if row.deadline_at and timezone.now() > row.deadline_at:
         reported.update(provider.cancel(row.prediction_id))
-        row.mark_failed(f"Timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled.")
+        _fail(row, f"Timed out after {settings.MV_PREDICTION_TIMEOUT:.0f} s; the prediction was cancelled.", reported)
         return None
     return row.poll_job(provider, row.prediction_id, workdir)
 
 
-def _apply(row: Prediction, update: JobUpdate) -> bool:
-    if update.state == "running":
-        row.note_progress(update.progress)
-        return False
-    if update.state == "succeeded":
-        row.keep_output(update)
-    elif update.state == "canceled":
-        row.mark_canceled(update.error or "The prediction was cancelled.")
-    else:
-        row.mark_failed(update.error or "The model failed without saying why.")
-    return True
+def _sending(row: Prediction, key: str) -> None:
+    """The create with ``key`` is about to go out: record its key on the row first (so a
+    worker cut off from here on can find it at the provider), or stop it when the row is no
+    longer this claim's (cancelled meanwhile: nothing is sent, nothing paid)."""
+    if not dbretry.call(row.note_start_sent, key):
+        raise _ClaimLost("The job was cancelled or restarted before it was sent.")
+
+
+class _ClaimLost(ProviderError):
+    """The row stopped being this start's before its create went out."""
+
+
+def reconcile(row: Prediction, provider) -> JobUpdate | None:
+    """A queued row whose start was claimed but never stored a prediction id. Left alone while
+    its claimer may still be inside the start (a live process of this machine; another
+    machine's claim for MV_START_GRACE). Else: nothing was sent (no start key) -> start it
+    again; the provider lists the prediction with its key -> resume it; the provider shows
+    none -> start it again, once the create could no longer land (MV_CREATE_TIMEOUT after it
+    was sent). A provider that cannot list predictions fails it as interrupted instead."""
+    if _claimer_may_be_starting(row):
+        return None
+    if not row.start_key:
+        dbretry.call(row.start_again)  # nothing was sent: nothing to find, nothing paid
+        return None
+    if not provider.lists_predictions:
+        _fail(row, "Interrupted while starting (the worker restarted); retry to run it again.", {})
+        return None
+    try:
+        found = provider.find_started(row.start_key, row.start_sent_at or row.started_at, _TakenIds())
+    except ProviderError as exc:
+        logger.warning("%s %s: could not look for its prediction yet: %s", row.kind_name(), row.pk, exc.message)
+        return None  # asked again at the next step
+    if found:
+        if not dbretry.call(row.adopt, found):
+            return None
+        logger.info("%s %s: resumed prediction %s, found by its start key", row.kind_name(), row.pk, found)
+        return JobUpdate(state="running", prediction_id=found)
+    sent = row.start_sent_at or row.started_at
+    if timezone.now() - sent < timedelta(seconds=settings.MV_CREATE_TIMEOUT):
+        return None  # the create may still be landing: look again at the next step
+    dbretry.call(row.start_again)
+    return None
+
+
+def _claimer_may_be_starting(row: Prediction) -> bool:
+    """Whether the process that claimed the row's start may still be inside it: it runs (on
+    this machine; this very process only while it is starting that row), or it is on another
+    machine and its claim is younger than MV_START_GRACE."""
+    gone = liveness.claimer_gone(row.started_by)
+    if gone is False:
+        return not liveness.claimer_is_me(row.started_by) or liveness.is_starting(row.pk)
+    return gone is None and timezone.now() - row.started_at < timedelta(seconds=settings.MV_START_GRACE)
+
+
+class _TakenIds:
+    """The prediction ids rows already hold (asked per id, only for listed candidates)."""
+
+    def __contains__(self, prediction_id: object) -> bool:
+        return any(m.objects.filter(prediction_id=prediction_id).exists() for m in Prediction.kinds())
 
 
 def cancel(row: Prediction, message: str = "Cancelled by you.") -> bool:
-    """Stop an active row and the prediction it pays for. A start under way when this
-    lands cancels its own prediction (see accept), and the poll chain ends at its next
-    step. False when it was not active."""
-    if not type(row).objects.filter(pk=row.pk, status__in=ACTIVE_STATUSES).update(
-        status=JobStatus.CANCELED, error=message, finished_at=timezone.now()
-    ):
+    """Stop an active row and the prediction it pays for: the row, its ledger entry and its
+    follow-ups commit in one transaction; the provider is told once that commits (never
+    from inside a transaction), and what it reports it used is added to the ledger then. A
+    start under way when this lands cancels its own prediction (see accept), and the poll
+    chain ends at its next step. False when it was not active."""
+    with finishing(row, {}):
+        row.mark_canceled(message)
+        if row.finished_here:
+            row.refresh_from_db(fields=["prediction_id"])  # an accept may have landed just before
+    if not row.finished_here:
         return False
-    row.refresh_from_db()
-    reported = get_provider(row.provider).cancel(row.prediction_id) if row.prediction_id else {}
-    _finished(row, reported)
+    transaction.on_commit(partial(_cancel_at_provider, row))
     return True
 
 
-def next_waiting(kind: type[Prediction], provider: str) -> Prediction | None:
-    """The row of this kind whose turn it is on this provider (fair shares between users:
-    ``Prediction.chosen_to_start``), or None."""
-    chosen = kind.chosen_to_start(get_provider(provider))
-    return kind.objects.filter(pk=chosen[0].item_id).first() if chosen else None
+def _cancel_at_provider(row: Prediction) -> None:
+    """Tell the provider, once the cancel committed; a start cut off after sending its create
+    is found by its key and stopped too. What it reports it used joins the ledger."""
+    row.refresh_from_db(fields=["prediction_id", "start_key", "start_sent_at", "started_by", "started_at"])
+    provider = get_provider(row.provider)
+    prediction_id = row.prediction_id or _sent_by_a_dead_start(row, provider)
+    if not prediction_id:
+        return
+    reported = provider.cancel(prediction_id)
+    if reported:
+        _ledger(row, reported)
+
+
+def _sent_by_a_dead_start(row: Prediction, provider) -> str:
+    """The prediction a start cut off after sending its create made (found by its key), so a
+    Cancel stops it too; "" when there is none to find (a live start cancels its own)."""
+    if not row.start_key or not provider.lists_predictions or _claimer_may_be_starting(row):
+        return ""
+    try:
+        return provider.find_started(row.start_key, row.start_sent_at or row.started_at, _TakenIds()) or ""
+    except ProviderError:
+        return ""
 
 
 def recover() -> tuple[list[Prediction], list[Stitch]]:
     """On worker start: the unfinished predictions to resume in new poll chains and the
-    stitches to run again (the caller enqueues them). Local renders under way are queued
-    again from scratch: they cost nothing, and should another worker still be rendering one,
-    its result is simply not kept (its accept fails). Temp folders of dead workers go, and
-    ffmpeg processes a dead worker left running are stopped."""
+    stitches to run again (the caller enqueues them). Local renders a dead worker left are
+    queued again from scratch: they cost nothing (one a live worker of this machine is still
+    rendering is left to it). Temp folders of dead workers go, and ffmpeg processes a dead
+    worker left running are stopped."""
     resume: list[Prediction] = []
     for model in Prediction.kinds():
         for row in model.objects.filter(status__in=ACTIVE_STATUSES):
-            if (row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally:
+            if ((row.started_at or row.prediction_id) and get_provider(row.provider).renders_locally
+                    and not (row.started_at and row.status == JobStatus.QUEUED and _claimer_may_be_starting(row))):
                 row.restart()
             resume.append(row)
     Stitch.objects.filter(status=JobStatus.RUNNING).update(status=JobStatus.QUEUED)

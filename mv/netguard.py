@@ -14,8 +14,11 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
+from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -46,6 +49,21 @@ class BlockedAddress(FetchError):
 
     def __init__(self) -> None:
         super().__init__(PRIVATE_HOST)
+
+
+class HttpStatus(FetchError):
+    """The server answered with an error status (the same plain message; the code for callers)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(COULD_NOT_DOWNLOAD)
+        self.status = status
+
+
+class NotAllowedHost(FetchError):
+    """A fetch limited to some hosts (a provider's outputs) was asked for another one."""
+
+    def __init__(self) -> None:
+        super().__init__(COULD_NOT_DOWNLOAD)
 
 
 class TooLarge(FetchError):
@@ -91,6 +109,11 @@ def is_public(address: str) -> bool:
     return ip.is_global
 
 
+# The one (host, port) a fetch of our own may reach on a private address: a provider's
+# configured base URL (the fake Replicate on 127.0.0.1 in tests), set for that fetch only.
+_trusted: ContextVar[tuple[str, int] | None] = ContextVar("mv_netguard_trusted", default=None)
+
+
 def resolve(host: str, port: int) -> list[tuple[int, str]]:
     """(family, address) pairs for host, refused if any is not public (unless allowed)."""
     try:
@@ -98,7 +121,8 @@ def resolve(host: str, port: int) -> list[tuple[int, str]]:
     except (socket.gaierror, UnicodeError, ValueError):
         raise FetchError(COULD_NOT_DOWNLOAD) from None
     addresses = [(family, sockaddr[0]) for family, _, _, _, sockaddr in infos]
-    if not settings.MV_ALLOW_PRIVATE_URLS and (not addresses or not all(is_public(a) for _, a in addresses)):
+    allowed = settings.MV_ALLOW_PRIVATE_URLS or _trusted.get() == (host.lower(), port)
+    if not allowed and (not addresses or not all(is_public(a) for _, a in addresses)):
         raise BlockedAddress()
     return addresses
 
@@ -176,13 +200,38 @@ def session() -> requests.Session:
     return s
 
 
-def fetch_url(url: str, dest: Path, *, limit_bytes: int, timeout: float = 60) -> Path:
-    """Download url to dest, stopping as soon as more than limit_bytes have arrived."""
-    check_url(url)
+def fetch_url(url: str, dest: Path, *, limit_bytes: int, timeout: float = 60, headers: dict[str, str] | None = None,
+              hosts: Callable[[str], bool] | None = None, trusted: tuple[str, int] | None = None,
+              verify: bool | str = True) -> Path:
+    """Download url to dest, stopping as soon as more than limit_bytes have arrived.
+
+    ``hosts``: when given, the URL and every redirect's target must pass it (a provider's
+    outputs come from its delivery hosts only). ``trusted``: the one (host, port) that may be
+    on a private address for this fetch (a provider's configured base URL), nothing else.
+    ``headers`` go to the first host only (requests drops Authorization on a redirect
+    to another host)."""
+    if hosts is not None and not hosts(url):
+        raise NotAllowedHost()
+    token = _trusted.set((trusted[0].lower(), trusted[1]) if trusted else None)
     try:
-        with session() as s, s.get(url, stream=True, timeout=timeout) as response:
+        check_url(url)
+        return _fetch(url, dest, limit_bytes=limit_bytes, timeout=timeout, headers=headers or {}, hosts=hosts,
+                      verify=verify)
+    finally:
+        _trusted.reset(token)
+
+
+def _fetch(url: str, dest: Path, *, limit_bytes: int, timeout: float, headers: dict[str, str],
+           hosts: Callable[[str], bool] | None, verify: bool | str) -> Path:
+    def each_hop(response: requests.Response, **kwargs: Any) -> None:
+        if hosts is not None and response.is_redirect and not hosts(urljoin(response.url, response.headers["location"])):
+            raise NotAllowedHost()
+
+    try:
+        with session() as s, s.get(url, stream=True, timeout=timeout, headers=headers, verify=verify,
+                                   hooks={"response": each_hop}) as response:
             if response.status_code >= 400:
-                raise FetchError(COULD_NOT_DOWNLOAD)
+                raise HttpStatus(response.status_code)
             received = 0
             with open(dest, "wb") as fh:
                 for chunk in response.iter_content(64 * 1024):

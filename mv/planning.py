@@ -11,6 +11,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
+
 from mv import music
 from mv.errors import Refused
 from mv.flavors import Flavor
@@ -26,7 +28,17 @@ RANGE_NAMES = ("song_start", "song_end")
 
 def durations(flavor: Flavor) -> list[int]:
     """The clip lengths the flavor's video model can make, in seconds."""
-    return [int(d) for d in flavor.get("image_params", "video_durations", used_in="mv.planning: clip durations")]
+    return list(flavor.video.durations)
+
+
+def max_scenes() -> int:
+    """The most scenes a project may ask for: as many as the longest song accepted
+    (MV_MAX_SONG_SECONDS) holds at the shortest clip any flavor makes. Whether a count fits the
+    chosen part is the plan's own check (`plan_does_not_fit`, naming the numbers)."""
+    from mv import flavors
+
+    shortest = min(min(durations(flavors.resolve(name))) for name in flavors.names())
+    return music.count_range(settings.MV_MAX_SONG_SECONDS, [shortest])[1]
 
 
 def analysis_of(track: AudioTrack) -> music.Analysis | None:
@@ -54,9 +66,15 @@ def lyric_lines(track: AudioTrack) -> list[music.LyricLine]:
 
 
 def plan(track: AudioTrack, *, start: float | None, end: float | None, count: int | None,
-         flavor: Flavor) -> list[music.Slot]:
+         flavor: Flavor) -> list[music.Slot] | None:
     """The scenes for [start, end] of the track (count None: as many as the music asks for).
-    Raises Refused with the numbers when the range or the count does not fit."""
+    Raises Refused with the numbers when the range or the count does not fit, or with the
+    import's message for a song that could not be imported. None while the song is still
+    importing (its length is not known yet): only the range is checked, as far as it can be."""
+    track.refuse_if_unusable()
+    if track.is_importing:
+        check_range(start, end, None, names=RANGE_NAMES)
+        return None
     return plan_for(track.duration, analysis_of(track), lyric_lines(track), start=start, end=end, count=count,
                     flavor=flavor)
 
@@ -76,6 +94,14 @@ def plan_for(duration: float, analysis: music.Analysis | None, lyrics: Sequence[
         if count is not None:
             details["number_of_scenes"] = count
         raise Refused("plan_does_not_fit", str(exc), details) from None
+
+
+def range_message(track: AudioTrack, start: float | None) -> str:
+    """What the create page says of a part of the song the track cannot give (the API's
+    `invalid_times` names its fields instead)."""
+    if start is not None and (start < 0 or start >= track.duration):
+        return f"The start must be between 0 and the song's length ({track.duration:.2f} s)."
+    return f"The end must be after the start and at most the song's length ({track.duration:.2f} s)."
 
 
 def slots_from(stored: Sequence[dict[str, Any]]) -> list[music.Slot]:

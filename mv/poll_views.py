@@ -22,7 +22,8 @@ from mv import status
 from mv.models import Clip, Scene
 from mv.views import QUICK_GEN, HtmxHttpRequest, _get_scene_for_user
 
-NEW_STITCH_EVENT = "new-stitch"  # the Full Video section listens for it (hx-trigger ... from:body)
+NEW_STITCH_EVENT = "new-stitch"  # the Full Video section and the banner listen for it (hx-trigger ... from:body)
+CLIP_FINISHED_EVENT = "clip-finished"  # the banner ("N scenes need a new clip") listens for it
 
 
 @require_GET
@@ -34,10 +35,8 @@ def clip_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     state = status.scene_state(clips[0].scene, clips)
     if state.active is not None:
         return render(request, f"{QUICK_GEN}#clip-status", {"s": state})
-    if status.settling(clips[0]):
-        # Its follow-ups (a re-stitch) run right after it is marked done: answering a moment
-        # later means the answer announces the stitch they make. 204: htmx swaps nothing, polls on.
-        return HttpResponse(status=204)
+    # Finished: what its finish caused (a re-stitch) committed with it, so the summary read
+    # next announces it.
     return _finished(request, clips[0].scene, clips)
 
 
@@ -60,6 +59,7 @@ def _finished(request: HtmxHttpRequest, scene: Scene, clips: list[Clip]) -> Http
     retarget(response, f"#clip-{scene.pk}")
     reswap(response, "outerHTML")
     shown = request.GET.get("shown_stitch", "")
+    trigger_client_event(response, CLIP_FINISHED_EVENT)  # the banner counts again
     if project.latest_stitch_id is not None and str(project.latest_stitch_id) != shown:
         trigger_client_event(response, NEW_STITCH_EVENT)
     return response

@@ -7,12 +7,13 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from mv import create_views
 from mv.errors import message_for_form
 from mv.forms.pages import LyricsForm
-from mv.models import AudioTrack
+from mv.models import AudioTrack, get_owned
 from mv.pipeline import songs
 from mv.views import HtmxHttpRequest, _back_to_page, _stop_polling_if
 
@@ -20,15 +21,22 @@ SONG = "mv/_song.html"
 
 
 def _get_track_for_user(request: HtmxHttpRequest, pk: uuid.UUID) -> AudioTrack:
-    return get_object_or_404(AudioTrack.objects.visible_to(request.user), pk=pk)
+    return get_owned(AudioTrack, request.user, pk)
 
 
 @require_GET
 @login_required
 def song_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The status line; polled by a card that showed the song importing, once the import is
+    over, the whole song picker (its length, waveform and player, or the failure's message)."""
     track = _get_track_for_user(request, pk)
+    if request.GET.get("importing") and not track.is_importing:
+        response = create_views.render_music_source(request, track, "")
+        response["HX-Retarget"], response["HX-Reswap"] = "#music-source", "outerHTML"
+        return response
     response = render(request, f"{SONG}#song-status", {"track": track, "bands_oob": bool(track.waveform)})
-    busy = track.analysis_status == AudioTrack.AnalysisStatus.ANALYZING or track.lyrics_state()[0] == "transcribing"
+    busy = track.analysis_status in (AudioTrack.AnalysisStatus.IMPORTING, AudioTrack.AnalysisStatus.ANALYZING) \
+        or track.lyrics_state()[0] == "transcribing" or "listening" in track.structure_state()
     return _stop_polling_if(response, not busy)
 
 

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import cache, cached_property
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
-from mv import flavors
-from mv.models import ACTIVE_STATUSES, Clip, Job, JobStatus, Project, Scene, SceneWriting, Stitch
+from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
+from mv.music import Slot
 from mv.providers import get_provider
 
 
@@ -46,18 +44,20 @@ class SceneState:
             return "failed"
         return "ready" if self.current is not None else "waiting"
 
-    @property
-    def slice(self) -> tuple[float, float] | None:
+    @cached_property
+    def slot(self) -> Slot | None:
         return self.scene.slot
-
-    @property
-    def slot_length(self) -> float | None:
-        return self.slice[1] - self.slice[0] if self.slice else None
 
     @cached_property
     def out_of_date(self) -> bool:
-        """Its clip no longer fits its slot (after a timeline edit) and nothing is rendering."""
-        return self.current is not None and self.active is None and not clip_fits(self.scene, self.current)
+        """Its clip no longer covers its slot (after a timeline edit) and nothing is rendering."""
+        return self.current is not None and self.active is None and not self.scene.fits(self.current)
+
+    @cached_property
+    def needs_clip(self) -> bool:
+        """What "Bring the video up to date" renders (timeline.out_of_date, the API's
+        scenes_to_render): nothing rendering, and no clip or one that no longer covers the slot."""
+        return self.active is None and not self.scene.fits(self.current)
 
     @property
     def reference_dropped(self) -> bool:
@@ -66,55 +66,72 @@ class SceneState:
         return bool(clip is not None and clip.input.get("reference_dropped"))
 
 
-FIT_TOLERANCE = 0.1  # seconds a clip may differ from its slot and still fit
+def card_key(state: SceneState) -> tuple:
+    """Everything a scene card shows, so an edit's answer swaps only the cards it changed."""
+    scene = state.scene
+    return (state.pk, scene.start, scene.end, scene.section, scene.description, scene.negative_description,
+            scene.current_clip_id, getattr(state.active, "pk", None), getattr(state.failed, "pk", None),
+            state.out_of_date, len(state.history))
 
 
-def clip_fits(scene: Scene, clip: Clip | None) -> bool:
-    """Whether the clip covers the scene's slot (always, for a scene without a song)."""
-    if clip is None:
-        return False
-    if scene.slot is None or clip.duration is None:
-        return True
-    return abs(clip.duration - (scene.slot[1] - scene.slot[0])) <= FIT_TOLERANCE
+def changed_places(before: list[SceneState], after: list[SceneState]) -> list[int]:
+    """The places (0-based) whose card differs after an edit, among those that exist after it.
+    A change in the number of scenes changes the last card (its "Later" button) too, and every
+    card when it crosses one scene (their Delete buttons)."""
+    if len(before) != len(after) and min(len(before), len(after)) <= 1:
+        return list(range(len(after)))
+    changed = {i for i, state in enumerate(after) if i >= len(before) or card_key(before[i]) != card_key(state)}
+    if len(before) != len(after):
+        changed |= {len(after) - 1, min(len(before), len(after)) - 1}
+    return sorted(i for i in changed if 0 <= i < len(after))
+
+
+def video_key(video: dict) -> tuple:
+    """What the Full Video section shows: it is swapped (restarting its player) only when this changes."""
+    stitch, poster = video["stitch"], video["poster_clip"]
+    return (getattr(stitch, "pk", None), getattr(stitch, "status", None), video["stitch_stale"],
+            getattr(poster, "pk", None))
+
+
+def to_render(states: list[SceneState]) -> int:
+    """The banner's count: the scenes "Bring the video up to date" renders."""
+    return sum(1 for s in states if s.needs_clip)
 
 
 def stitch_is_current(stitch: Stitch, scenes: list[Scene]) -> bool:
-    """Whether the stitch is made of the scenes' current clips, in their order."""
-    shown = list(stitch.items.order_by("position").values_list("clip_id", flat=True))
-    return shown == [s.current_clip_id for s in scenes]
+    """Whether the stitch shows the scenes as they are: their current clips, in their order,
+    each cut to its slot's length (a moved boundary changes no clip but two lengths)."""
+    shown = [(clip, None if length is None else round(length, 3))
+             for clip, length in stitch.items.order_by("position").values_list("clip_id", "length")]
+    wanted = [(s.current_clip_id, round(s.slot.length, 3) if s.slot is not None else None) for s in scenes]
+    if any(length is None for _, length in shown):  # stitched without slots: only the clips count
+        return [clip for clip, _ in shown] == [clip for clip, _ in wanted]
+    return shown == wanted
 
 
 def full_video(project: Project, states: list[SceneState] | None = None) -> dict:
-    """What the Full Video section shows: the latest stitch, a poster (the first scene's clip)
-    and whether the stitch is older than the scenes (after an edit or a new clip)."""
+    """What the Full Video section shows: the latest stitch, its poster (the first frame of the
+    video shown: its first clip's poster, whatever the scenes' order is now) and whether the stitch is older than the scenes (after an edit or a new clip)."""
     stitch = latest_stitch(project)
     if states is None:
         scenes = list(project.scenes.select_related("current_clip").order_by("position"))
-        first = scenes[0].current_clip if scenes else None
     else:
         scenes = [s.scene for s in states]
-        first = states[0].current if states else None
-    stale = bool(stitch and stitch.status == JobStatus.SUCCEEDED and not stitch_is_current(stitch, scenes))
-    return {"stitch": stitch, "poster_clip": first if first is not None and first.poster else None,
-            "stitch_stale": stale}
+    done = bool(stitch and stitch.status == JobStatus.SUCCEEDED)
+    stale = done and not stitch_is_current(stitch, scenes)  # type: ignore[arg-type]
+    first = stitch.items.select_related("clip").order_by("position").first() if done else None  # type: ignore[union-attr]
+    ready = project.scenes_status == Project.ScenesStatus.READY and bool(scenes)
+    return {"stitch": stitch, "poster_clip": first.clip if first is not None and first.clip.poster else None,
+            "stitch_stale": stale, "can_restitch": ready and all(s.current_clip_id for s in scenes)}
 
 
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"
 
 
-SETTLE = timedelta(seconds=2)
-
-
 def plan_pending(project: Project) -> bool:
-    """Whether the studio section waits on the scene plan (and polls): it is being written, or
-    was written so recently that the clips it starts may not exist yet."""
-    return project.scenes_status == Project.ScenesStatus.WRITING or settling(project.plan_writing)
-
-
-def settling(row: Job | None) -> bool:
-    """Finished less than SETTLE ago, so what follows its finish (the re-stitch after a clip,
-    the clips a scene plan starts) may not be written yet: a page keeps polling meanwhile."""
-    return bool(row and row.finished_at and row.finished_at > timezone.now() - SETTLE)
+    """Whether the studio section waits on the scene plan (and polls): it is being written.
+    Once it reads written, the clips its finish started are there too (one transaction)."""
+    return project.scenes_status == Project.ScenesStatus.WRITING
 
 
 def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:
@@ -201,19 +218,19 @@ def song_span(project: Project) -> tuple[float, float] | None:
 def thumbnails(states: list[SceneState], song: tuple[float, float] | None) -> list[dict]:
     """One thumbnail per scene for the timeline strip: where it sits (percent of the song
     range, or equal widths without a song) and what state it is in."""
-    timed = song is not None and all(s.slice is not None for s in states)
+    timed = song is not None and all(s.slot is not None for s in states)
     return [thumbnail(s, song if timed else None, i, len(states)) for i, s in enumerate(states)]
 
 
 def thumbnail(state: SceneState, song: tuple[float, float] | None, index: int, total: int) -> dict:
     """One scene's thumbnail: at its time in the song, else the index-th of `total` equal widths."""
-    if song is None or state.slice is None:
+    if song is None or state.slot is None:
         width = 100 / max(total, 1)
         return {"s": state, "left": _pct(index * width), "width": _pct(width)}
     start, end = song
     span = (end - start) or 1.0
-    return {"s": state, "left": _pct((state.slice[0] - start) / span * 100),
-            "width": _pct((state.slice[1] - state.slice[0]) / span * 100)}
+    return {"s": state, "left": _pct((state.slot.start - start) / span * 100),
+            "width": _pct(state.slot.length / span * 100)}
 
 
 def _pct(value: float) -> str:
@@ -239,7 +256,7 @@ def boundaries(states: list[SceneState], duration: float) -> list[float]:
     """Scene boundaries as percentages of the song, for the waveform picture."""
     if not duration:
         return []
-    marks = [s.slice[0] for s in states if s.slice] + ([states[-1].slice[1]] if states and states[-1].slice else [])
+    marks = [s.slot.start for s in states if s.slot] + ([states[-1].slot.end] if states and states[-1].slot else [])
     return [round(m / duration * 100, 3) for m in marks if 0 < m < duration]
 
 
@@ -249,8 +266,7 @@ def reference_note(project: Project) -> str:
     image = project.character_image
     if image is None or not image.file:
         return ""
-    seconds = float(flavors.resolve(project.config_flavor).get("image_params", "video_duration",
-                                                               used_in="mv.status: reference image note"))
+    seconds = float(project.flavor.video.duration)
     if get_provider().takes_reference_image(project.aspect_ratio, seconds):
         return ""
     return (f"The video model can't use the character reference image for {project.aspect_ratio} clips "

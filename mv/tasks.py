@@ -1,4 +1,5 @@
-"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch or a song's analysis.
+"""Background tasks: thin wrappers that take ids and run mv.jobs steps, a stitch, a clip's
+part, a song's import or its analysis.
 
 Progress lives on our rows, not in the queue. No task sits waiting on a model: a
 prediction's task advances it one step, then re-enqueues itself deferred, so one worker
@@ -21,8 +22,9 @@ from django.db import transaction
 from django.tasks import Task, task
 from django.utils import timezone
 
-from mv import jobs
-from mv.models import AudioTrack, Prediction, Stitch
+from mv import dbretry, jobs
+from mv.models import AudioTrack, Clip, Prediction, Stitch
+from mv.models.parts import prepare_part as prepare_clip_part
 
 logger = logging.getLogger("mv.tasks")
 
@@ -32,10 +34,11 @@ NEW_WORK_PRIORITY = 10  # above polls (re-enqueued at the default 0): a new star
 @task
 def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
     """Advance one prediction row; while it runs, come back deferred instead of waiting."""
-    while (delay := jobs.advance(kind, pk, token)) is not None:
+    while (delay := dbretry.call(jobs.advance, kind, pk, token)) is not None:
         if advance_prediction.get_backend().supports_defer:
             run_after = timezone.now() + timedelta(seconds=delay)
-            advance_prediction.using(run_after=run_after).enqueue(kind=kind, pk=pk, token=token)
+            # The queue is in the database too: a busy moment must not end the poll chain.
+            dbretry.call(advance_prediction.using(run_after=run_after).enqueue, kind=kind, pk=pk, token=token)
             return
         time.sleep(delay)  # backends that cannot defer (ImmediateBackend)
 
@@ -44,19 +47,51 @@ def advance_prediction(kind: str, pk: str, token: str | None = None) -> None:
 def deliver_prediction(prediction_id: str, payload: dict[str, Any]) -> None:
     """Take in what a webhook said about a prediction (its download and checks run here,
     in a worker, not in the web request that received it)."""
-    jobs.deliver(prediction_id, payload)
+    dbretry.call(jobs.deliver, prediction_id, payload)
 
 
 @task
 def run_stitch(stitch_id: str) -> None:
+    dbretry.call(_stitch, stitch_id)
+
+
+def _stitch(stitch_id: str) -> None:
     stitch = Stitch.objects.filter(pk=stitch_id).first()
     if stitch is None:
         return
     try:
         stitch.render()
-    except Exception:
+    except Exception as exc:
+        if dbretry.is_transient(exc):
+            raise  # run again by dbretry.call: a database that is busy for a while fails no stitch
         logger.exception("stitch %s failed unexpectedly", stitch_id)
         stitch.mark_failed("Something went wrong on our side; re-stitch to try again.")
+
+
+@task
+def prepare_part(clip_id: str) -> None:
+    """Make a clip's part for its scene's slot ahead of the stitch (mv.models.parts)."""
+    clip = Clip.objects.select_related("scene__project").filter(pk=clip_id).first()
+    if clip is None:
+        return
+    try:
+        prepare_clip_part(clip)
+    except Exception:  # the stitch makes it then; nothing is lost
+        logger.exception("the part of clip %s could not be made ahead", clip_id)
+
+
+@task
+def import_track(track_id: str) -> None:
+    """Check, transcode and draw a stored (or URL) song: the slow part of an upload, off the request."""
+    from mv import audio  # mv.audio enqueues this task
+
+    track = AudioTrack.objects.filter(pk=track_id).first()
+    if track is not None and track.is_importing:
+        try:
+            audio.finish_import(track)
+        except Exception:
+            logger.exception("import of track %s failed unexpectedly", track_id)
+            audio.fail_import(track, audio.CONVERT_FAILED)
 
 
 @task
@@ -106,7 +141,7 @@ def together() -> Iterator[None]:
 
 def _enqueue_all(holder: Held) -> None:
     # A queue that runs tasks inline (ImmediateBackend) must not run them inside one transaction.
-    with transaction.atomic() if can_hand_over() else contextlib.nullcontext():
+    with transaction.atomic() if runs_later() else contextlib.nullcontext():
         for row in holder.predictions:
             _ahead(advance_prediction).enqueue(kind=row.kind_name(), pk=str(row.pk), token=str(row.poll_token))
         for stitch in holder.stitches:
@@ -145,12 +180,23 @@ def stitch_later(stitch: Stitch) -> None:
     _enqueue(run_stitch, stitch_id=str(stitch.pk))
 
 
+def prepare_part_later(clip: Clip) -> None:
+    """Once the current transaction commits, make the clip's part for its slot in a worker
+    (not inside ``held()``: there the stitch, run in the same process, makes it)."""
+    if _held.get() is None:
+        _enqueue(prepare_part, clip_id=str(clip.pk))
+
+
 def analyze_later(track_id: str) -> None:
     _enqueue(analyze_track, track_id=str(track_id))
 
 
-def can_hand_over() -> bool:
-    """Backends that run tasks inline have nobody waiting for a freed slot."""
+def import_later(track_id: str) -> None:
+    _enqueue(import_track, track_id=str(track_id))
+
+
+def runs_later() -> bool:
+    """Whether the queue runs tasks later (a worker), not inline when they are enqueued."""
     return advance_prediction.get_backend().supports_defer
 
 
@@ -165,4 +211,7 @@ def resume_interrupted() -> int:
     tracks = [str(pk) for pk in AudioTrack.objects.needing_analysis().values_list("pk", flat=True)]
     for track_id in tracks:
         analyze_later(track_id)
-    return len(predictions) + len(stitches) + len(tracks)
+    imports = [str(pk) for pk in AudioTrack.objects.needing_import().values_list("pk", flat=True)]
+    for track_id in imports:
+        import_later(track_id)
+    return len(predictions) + len(stitches) + len(tracks) + len(imports)

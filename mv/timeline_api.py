@@ -16,7 +16,8 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 
 from mv.api import _answer, _owned, _valid
-from mv.apiutils import ApiError, api_endpoint
+from mv.apiutils import api_endpoint
+from mv.errors import Refused
 from mv.forms.api import BoundaryForm, MoveForm, RefreshForm, SplitForm
 from mv.forms.fields import JsonForm
 from mv.models import Project, Scene
@@ -66,7 +67,7 @@ def move_scene(request: HttpRequest, scene_id: uuid.UUID) -> JsonResponse:
     position = _valid(MoveForm, request).cleaned_data["position"]
     count = scene.project.scenes.count()
     if position >= count:
-        raise ApiError(400, "bad_position", f"position must be between 0 and {count - 1}.",
+        raise Refused("bad_position", f"position must be between 0 and {count - 1}.",
                        {"position": position, "scene_count": count})
     return JsonResponse(_project(timeline.move_scene(scene, position).project_id))
 

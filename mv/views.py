@@ -17,18 +17,17 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING
 from django_htmx.middleware import HtmxDetails
 
-from mv import flavors, status
+from mv import status, uploads
 from mv.errors import Refused, message_for_form, message_if_refused
-from mv.forms.pages import FlavorSelectForm, RegenerateForm, ScenePromptForm
-from mv.models import Clip, Project, Scene
-from mv.pipeline import projects, rendering, stitching
+from mv.forms.pages import FlavorSelectForm, FootageForm, RegenerateForm, ScenePromptForm, StyleSelectForm
+from mv.models import Clip, Project, Scene, get_owned
+from mv.pipeline import footage, projects, rendering, stitching
 
 QUICK_GEN = "mv/quick_gen.html"
 
@@ -38,21 +37,15 @@ class HtmxHttpRequest(HttpRequest):
 
 
 def _get_project_for_user(request: HttpRequest, pk: uuid.UUID) -> Project:
-    projects = Project.objects.visible_to(request.user).select_related("audio_track", "character_image").with_spend()
-    return get_object_or_404(projects, pk=pk)
+    return get_owned(Project.objects.select_related("audio_track", "character_image").with_spend(), request.user, pk)
 
 
 def _get_scene_for_user(request: HttpRequest, pk: uuid.UUID) -> Scene:
-    return get_object_or_404(_scenes_of(Project.objects.visible_to(request.user)), pk=pk)
+    return get_owned(Scene.objects.select_related("project__audio_track", "current_clip"), request.user, pk)
 
 
 def _get_clip_for_user(request: HttpRequest, pk: uuid.UUID) -> Clip:
-    return get_object_or_404(Clip.objects.visible_to(request.user).select_related("scene__project")
-                             .filter(scene__isnull=False), pk=pk)
-
-
-def _scenes_of(projects: QuerySet[Project]) -> QuerySet[Scene]:
-    return Scene.objects.select_related("project__audio_track", "current_clip").filter(project__in=projects)
+    return get_owned(Clip.objects.select_related("scene__project").filter(scene__isnull=False), request.user, pk)
 
 
 def _stop_polling_if(response: HttpResponse, done: bool) -> HttpResponse:
@@ -86,15 +79,18 @@ def _page_context(project: Project) -> dict[str, Any]:
         "counts": status.counts(states),
         **status.full_video(project, states),
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
+        "style_form": StyleSelectForm(),
         "thumbs": status.thumbnails(states, shown),
         "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
-        "to_render": sum(1 for s in states if s.active is None and (s.current is None or s.out_of_date)),
+        "to_render": status.to_render(states),
         "reference_note": status.reference_note(project),
         "plan_pending": plan_pending,
         # Named though empty: a missing variable costs an exception per card.
+        "scene_count": len(states),
         **dict.fromkeys(("oob", "prompt_form", "saved", "clip_error", "edit_error", "stitch_error", "flavor_error",
-                         "oob_flavor")),
+                         "oob_flavor", "edited", "refresh_error", "oob_video", "oob_timeline", "oob_banner",
+                         "oob_place")),
     }
 
 
@@ -115,6 +111,8 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
         context = _page_context(project)
         response = render(request, f"{QUICK_GEN}#studio", context)
         return _stop_polling_if(response, not context["plan_pending"])
+    if target == "banner":  # after a clip finished or a new stitch: the count and "older" again
+        return render(request, f"{QUICK_GEN}#banner", _page_context(project))
     if target == "full-video":
         video = status.full_video(project)
         response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})
@@ -132,6 +130,19 @@ def change_flavor(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     if not request.htmx:
         return _back_to_page(request, error, "quick_gen", pk=project.pk)
     context = {"project": project, "flavor_form": FlavorSelectForm(), "flavor_error": error, "oob_flavor": True}
+    return render(request, f"{QUICK_GEN}#config-card", context)
+
+
+@require_POST
+@login_required
+def change_style(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The director style every later scene writing and clip uses; made clips stay as they are."""
+    project = _get_project_for_user(request, pk)
+    error = message_for_form(StyleSelectForm(request.POST), lambda data: project.use_style(data["director_style"]))
+    if not request.htmx:
+        return _back_to_page(request, error, "quick_gen", pk=project.pk)
+    context = {"project": project, "flavor_form": FlavorSelectForm(), "style_form": StyleSelectForm(),
+               "style_error": error}
     return render(request, f"{QUICK_GEN}#config-card", context)
 
 
@@ -170,7 +181,7 @@ def scene_prompt(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def scene_rewrite(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     scene = _get_scene_for_user(request, pk)
     try:
-        projects.rewrite_scene(scene, flavors.resolve(scene.project.config_flavor))
+        projects.rewrite_scene(scene, scene.project.flavor)
     except Refused as exc:  # e.g. today's budget is spent
         return _scene_response(request, scene, "scene-prompt", prompt_error=exc.message)
     scene.refresh_from_db()
@@ -201,6 +212,18 @@ def _clip_action(request: HttpRequest, pk: uuid.UUID, action: Callable[[Clip], A
     error = message_if_refused(lambda: action(clip))
     clip.scene.refresh_from_db()
     return _scene_response(request, clip.scene, "clip-section", clip_error=error)
+
+
+@require_POST
+@login_required
+def scene_upload_clip(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """The card's "Use my own clip": stored at once, checked and fitted in the worker."""
+    scene = _get_scene_for_user(request, pk)
+    form = FootageForm(request.POST, request.FILES)
+    error = uploads.too_large(request) or message_for_form(
+        form, lambda data: footage.upload_scene_clip(scene, owner=request.user, uploaded=data["file"]))
+    scene.refresh_from_db()
+    return _scene_response(request, scene, "clip-section", clip_error=error)
 
 
 @require_POST

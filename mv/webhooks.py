@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from mv import tasks
 from mv.models import WebhookDelivery
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import WebhookRejected
+from mv.providers.base import WebhookRejected, WebhookUnreadable
 
 logger = logging.getLogger("mv.webhooks")
 
@@ -32,6 +32,9 @@ def replicate_webhook(request: HttpRequest) -> JsonResponse:
         return _refuse(404, "webhooks_off", "This site takes no webhooks (it has no public address set).")
     try:
         webhook_id, prediction = provider.read_webhook(dict(request.headers), request.body)
+    except WebhookUnreadable as exc:
+        logger.warning("refused a signed webhook: %s", exc)
+        return _refuse(400, "invalid_json", "The webhook's body is not a prediction in JSON.")
     except WebhookRejected as exc:
         logger.warning("refused a webhook: %s", exc)
         return _refuse(401, "bad_signature", "The webhook's signature or timestamp is not valid.")

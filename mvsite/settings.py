@@ -73,13 +73,39 @@ def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
+def kept_secret(path: Path) -> str:
+    """The secret kept in `path`, made (random, readable by this user only) the first time:
+    a fresh clone runs every command with no environment, and the key survives restarts. Two
+    processes starting together agree: the file appears whole (a hard link) or not at all."""
+    if not path.exists():
+        import secrets
+
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".secret-")
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(64))
+            try:
+                os.link(temp, path)
+            except FileExistsError:
+                pass  # another process made it first: use theirs
+            finally:
+                os.unlink(temp)
+        except OSError as exc:
+            raise ImproperlyConfigured(f"SECRET_KEY is not set and {path} cannot be written ({exc.strerror}): "
+                                       f"set SECRET_KEY or MV_SECRET_KEY_FILE") from None
+    value = path.read_text().strip()
+    if not value:
+        raise ImproperlyConfigured(f"{path} is empty: delete it (a new key is made) or set SECRET_KEY")
+    return value
+
+
+# DEBUG (Django's debug pages) is a developer's opt-in. The secret key: SECRET_KEY when set
+# (production: the same on every machine), else one made once and kept in a git-ignored file.
 DEBUG = envbool("DEBUG", False)
-SECRET_KEY = env("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set (a long random value) unless DEBUG is on")
-    # Development fallback, only with DEBUG on: stable per checkout, never used when SECRET_KEY is set.
-    SECRET_KEY = "dev-insecure-" + str(BASE_DIR)
+if env("SECRET_KEY") and not env("SECRET_KEY").strip():  # only spaces is no secret either
+    raise ImproperlyConfigured("SECRET_KEY is only spaces: set a long random value, or unset it to use the kept key")
+SECRET_KEY = env("SECRET_KEY") or kept_secret(Path(env("MV_SECRET_KEY_FILE", str(BASE_DIR / ".secret_key"))))
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 
@@ -108,6 +134,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view's database error that passes (locked, busy) answers 503 + Retry-After (mv.error_pages).
+    "mv.error_pages.TransientDatabaseErrorMiddleware",
     "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
@@ -132,7 +160,16 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite (WAL, busy timeout) by default; DATABASE_URL for PostgreSQL.
+# Database: SQLite (WAL, busy timeout) by default; DATABASE_URL for PostgreSQL (or SQLite elsewhere).
+# The web process and the worker share a SQLite file: WAL lets readers run beside the writer,
+# and IMMEDIATE + a busy timeout queue writers instead of failing with "database is locked".
+# Every SQLite database gets them, the default path and any sqlite:/// DATABASE_URL alike.
+MV_SQLITE_TIMEOUT = envfloat("MV_SQLITE_TIMEOUT", 30.0)
+_SQLITE_OPTIONS = {
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    "transaction_mode": "IMMEDIATE",
+    "timeout": MV_SQLITE_TIMEOUT,
+}
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60))}
@@ -144,16 +181,15 @@ else:
             # Kept open between requests and tasks: opening one (the PRAGMAs below and the
             # functions Django registers on each connection) cost more than a status poll.
             "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
-            "OPTIONS": {
-                # The web process and the worker share the file: WAL lets readers run
-                # beside the writer, and IMMEDIATE + a busy timeout queue writers
-                # instead of failing with "database is locked".
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 30,
-            },
         }
     }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+# How long in all the worker keeps retrying a unit of work that met a database error that
+# passes (locked, busy, serialization failure, dropped connection), backing off (mv.dbretry);
+# and the Retry-After a request that meets one answers with its 503.
+MV_DB_RETRY_SECONDS = envfloat("MV_DB_RETRY_SECONDS", 300.0)
+MV_DB_RETRY_AFTER = envint("MV_DB_RETRY_AFTER", 2)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logins and API keys: django-axes refuses an address or a user name after repeated failures.
@@ -167,7 +203,8 @@ AXES_COOLOFF_TIME = timedelta(minutes=envfloat("MV_LOGIN_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = "mv.auth.lockout_parameters"
 AXES_LOCKOUT_CALLABLE = "mv.auth.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "mv.auth.client_ip"
-AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "mv.auth.LockoutHandler"  # separate counts per address and per user name
+AXES_RESET_ON_SUCCESS = True  # only the user's own failures from that address (LockoutHandler)
 AXES_DISABLE_ACCESS_LOG = True
 AXES_VERBOSE = False
 
@@ -252,9 +289,10 @@ MV_PROVIDER = env("MV_PROVIDER", "replicate" if REPLICATE_API_TOKEN else "local"
 MV_PROVIDERS = {
     "replicate": "mv.providers.replicate.ReplicateProvider",
     "local": "mv.providers.local.LocalProvider",
+    "upload": "mv.providers.footage.FootageProvider",  # your own clips, fitted here (never a project's provider)
 }
-if MV_PROVIDER not in MV_PROVIDERS:
-    raise ImproperlyConfigured(f"MV_PROVIDER must be one of {', '.join(MV_PROVIDERS)}, not {MV_PROVIDER!r}")
+if MV_PROVIDER not in MV_PROVIDERS or MV_PROVIDER == "upload":
+    raise ImproperlyConfigured(f"MV_PROVIDER must be replicate or local, not {MV_PROVIDER!r}")
 MV_API_KEYS = envlist("MV_API_KEYS")  # "username:key" entries; a bare key acts as MV_API_USER
 MV_API_USER = env("MV_API_USER", "api")  # the user bare MV_API_KEYS entries act as
 MV_ADMIN_PASSWORD = env("MV_ADMIN_PASSWORD")  # first-run admin password; generated when unset
@@ -280,12 +318,15 @@ MV_PUBLIC_URL = env("MV_PUBLIC_URL").rstrip("/")
 REPLICATE_WEBHOOK_SECRET = env("REPLICATE_WEBHOOK_SECRET")
 MV_WEBHOOK_TOLERANCE = envint("MV_WEBHOOK_TOLERANCE", 300)
 MV_WEBHOOK_POLL_INTERVAL = envfloat("MV_WEBHOOK_POLL_INTERVAL", 30.0)
-# How long a start (the create call with its retries) may take before a worker that finds it
-# unfinished calls it interrupted; until then another worker may still be inside that call.
+# A start cut off before its prediction id was stored is reconciled (mv.jobs.reconcile): a
+# claim made on another machine is left to it for MV_START_GRACE seconds (this machine's
+# claims are checked by process); the provider's newest MV_RECONCILE_PAGES pages of
+# predictions are searched for the create's key; a create the provider does not list is
+# started again once MV_CREATE_TIMEOUT seconds have passed since it was sent (the client's
+# own read timeout for a create: by then it has landed or never will).
 MV_START_GRACE = envfloat("MV_START_GRACE", 120.0)
-# How long after a song arrives its scene plan may wait for the song's analysis (seconds);
-# past it the scenes are planned on an even grid.
-MV_ANALYSIS_WAIT = envfloat("MV_ANALYSIS_WAIT", 60.0)
+MV_RECONCILE_PAGES = envint("MV_RECONCILE_PAGES", 5)
+MV_CREATE_TIMEOUT = envfloat("MV_CREATE_TIMEOUT", 30.0)
 # Song and video URLs given by users may point at private or local hosts only when this is on.
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).

@@ -19,7 +19,6 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="mv-test-media-"))
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 MV_POLL_INTERVAL = 0.02
 MV_LOCAL_RENDER_SIZE = "160x90"  # the local renderer's clips: a third of the ffmpeg time of 640x360
-MV_ANALYSIS_WAIT = 0.0  # a test that waits for a song's analysis says so
 MV_API_KEYS = ["test-api-key"]
 MV_ALLOW_PRIVATE_URLS = True  # the tests serve song and video URLs from 127.0.0.1
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405

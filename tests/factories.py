@@ -3,8 +3,6 @@ prediction's life as a worker's poll chain would take it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.utils import timezone
 
 from mv import jobs
@@ -32,8 +30,7 @@ def written_project(owner, *, scenes: int = 3, flavor: str = "default", audio_tr
     project = Project.objects.create(owner=owner, video_description=fields.pop("video_description", "a test video"),
                                      config_flavor=flavor, audio_track=audio_track, **fields)
     SceneWriting.objects.create(project=project, status=JobStatus.SUCCEEDED, provider="local",
-                                number_of_scenes=scenes,
-                                finished_at=timezone.now() - timedelta(minutes=1))  # settled: its follow-ups ran
+                                number_of_scenes=scenes, finished_at=timezone.now())
     for position in range(scenes):
         start = end = None
         if audio_track is not None:  # an even grid from the audio start, cut at the end of the song
@@ -47,8 +44,7 @@ def written_project(owner, *, scenes: int = 3, flavor: str = "default", audio_tr
 def finished_clip(scene: Scene, source_file=None, *, duration: float = 8.0, current: bool = True) -> Clip:
     """A succeeded clip of the scene (files optional: most page tests only read rows)."""
     clip = Clip.objects.create(owner=scene.project.owner, scene=scene, provider="local", status=JobStatus.SUCCEEDED,
-                               prompt=scene.description, duration=duration, progress=100,
-                               finished_at=timezone.now() - timedelta(minutes=1))  # settled: its follow-ups ran
+                               prompt=scene.description, duration=duration, progress=100, finished_at=timezone.now())
     if source_file is not None:
         from mv import files, media
 
@@ -68,7 +64,9 @@ def finished_stitch(project: Project, source_file=None, *, duration: float = 16.
     stitch = Stitch.objects.create(owner=project.owner, project=project, status=JobStatus.SUCCEEDED,
                                    audio_track=project.audio_track, audio_start=project.audio_start,
                                    num_clips=len(clips), duration=duration, finished_at=timezone.now())
-    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    lengths = [s.slot.length if s.slot else None for s in project.scenes.order_by("position")]  # as restitch cuts them
+    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i, length=lengths[i])
+                                   for i, c in enumerate(clips))
     if source_file is not None:
         from mv import files
 

@@ -38,13 +38,14 @@ class SessionMedia:
         self.songs: dict[tuple[str, float | None], tuple[Path, float]] = {}
         self.lock = threading.Lock()  # the browser tests' worker thread uploads too
 
-    def analyzer(self, real: Callable[[Path], music.Analysis]) -> Callable[[Path], music.Analysis]:
-        def analyze(path: Path) -> music.Analysis:
-            key = _digest(path)
-            if key is None:
-                return real(path)
+    def analyzer(self, real: Callable[..., music.Analysis]) -> Callable[..., music.Analysis]:
+        def analyze(path: Path, container: str | None = None) -> music.Analysis:
+            digest = _digest(path)
+            if digest is None:
+                return real(path, container=container)
+            key = f"{digest}:{container or ''}"  # the same bytes read as another demuxer are another input
             if key not in self.analyses:
-                self.analyses[key] = real(path)  # frozen dataclass: safe to hand out again
+                self.analyses[key] = real(path, container=container)  # frozen dataclass: safe to hand out again
             return self.analyses[key]
 
         return analyze

@@ -51,4 +51,8 @@ def test_admin_clip_list_shows_thumbnail_project_title_and_short_id_and_no_add(c
     assert str(project.pk) not in listing  # the project by its title, not its id
     assert "/admin/mv/clip/add/" not in listing
     assert "MV Studio admin" in listing and "mv/favicon.svg" in listing
+    assert 'class="mv-thumb"' in listing and "mv/admin.css" in listing and 'style="' not in listing.split("<tbody>")[1]
+    Clip.objects.filter(pk=clip.pk).update(duration=7.708333333333333)
+    listing = client.get("/admin/mv/clip/").content.decode()
+    assert "7.71 s" in listing and "7.7083" not in listing
     assert client.get("/admin/mv/clip/add/").status_code == 403

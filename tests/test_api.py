@@ -171,8 +171,10 @@ def test_upload_rejects_text_renamed_mp3(alice_client, tmp_path):
     fake.write_text("not audio at all " * 100)
     with open(fake, "rb") as fh:
         response = alice_client.post("/api/audio/upload", {"file": fh})
-    assert response.status_code == 400
-    assert AudioTrack.objects.count() == 0
+    assert response.status_code == 201 and response.json()["status"] == "importing"
+    body = alice_client.get(response.json()["analysis_url"]).json()
+    assert body["status"] == "failed" and body["error"] == media.NOT_AUDIO
+    assert AudioTrack.objects.get().import_failed
 
 
 def test_upload_over_the_limit_is_413(alice_client, settings, song_mp3):
@@ -220,8 +222,10 @@ def test_audio_download_fetches_a_direct_link(alice_client, song_mp3, http_files
     response = post(alice_client, "/api/audio/download", {"url": f"{base}/song.mp3"})
     missing = post(alice_client, "/api/audio/download", {"url": f"{base}/nope.mp3"})
     assert response.status_code == 201, response.content
-    assert abs(response.json()["duration"] - 40) < 0.2
-    assert missing.status_code == 400 and "Could not download" in missing.json()["message"]
+    assert abs(alice_client.get(response.json()["analysis_url"]).json()["duration"] - 40) < 0.2
+    assert missing.status_code == 201  # found missing by the worker's download
+    failed = alice_client.get(missing.json()["analysis_url"]).json()
+    assert failed["status"] == "failed" and failed["error"].startswith("Could not download audio from that URL")
 
 
 def test_lipsync_by_urls_keeps_the_fetched_video_as_the_parent(alice_client, song_mp3, clip_mp4, http_files):

@@ -80,10 +80,77 @@ def test_repeated_wrong_passwords_lock_the_user_name_out(user, settings):
     for attempt in range(5):
         response = login(Client(), "alice", f"wrong-{attempt}", address=f"10.0.0.{attempt + 1}")
     assert response.status_code == 429 and "Too many failed attempts" in response.content.decode()
-    refused = login(Client(), "alice", "pw-alice-123", address="10.0.0.99")  # the right password, from elsewhere
-    assert refused.status_code == 429 and "_auth_user_id" not in refused.client.session
+    wrong = login(Client(), "alice", "still-wrong", address="10.0.0.99")  # a wrong one from elsewhere: locked
+    assert wrong.status_code == 429 and "Too many failed attempts" in wrong.content.decode()
     other = get_user_model().objects.create_user("carol", password="pw-carol-123")
     assert login(Client(), other.username, "pw-carol-123", address="10.0.0.98").status_code == 302
+
+
+def test_a_locked_user_name_still_lets_the_right_password_in_from_an_address_not_over_its_limit(user, settings):
+    """Locking a name must not lock its owner out for everyone: guessing from five addresses
+    locks "alice", yet alice logs in from hers (which failed nothing)."""
+    settings.AXES_FAILURE_LIMIT = 5
+    for attempt in range(5):
+        login(Client(), "alice", f"wrong-{attempt}", address=f"10.0.0.{attempt + 1}")
+    client = Client()
+    assert login(client, "alice", "pw-alice-123", address="10.0.0.99").status_code == 302
+    assert "_auth_user_id" in client.session
+    # an address over its own limit is still refused, right password or not
+    for attempt in range(5):
+        login(Client(), f"guess-{attempt}", "x", address="10.0.0.2")
+    assert login(Client(), "alice", "pw-alice-123", address="10.0.0.2").status_code == 429
+
+
+def test_a_login_clears_only_its_own_user_names_failures_not_other_names_guessed_from_that_address(
+        user, other_user, settings):
+    """Four wrong passwords for alice, bob logs in from the same address, repeat: the fifth
+    wrong guess locks alice (a reset by bob used to clear the address for everyone)."""
+    settings.AXES_FAILURE_LIMIT = 5
+    address = "10.4.4.4"
+    answers = []
+    for _round in range(4):
+        for attempt in range(4):
+            answers.append(login(Client(), "alice", f"wrong-{_round}-{attempt}", address=address).status_code)
+        if 429 in answers:
+            break
+        assert login(Client(), "bob", "pw-bob-123", address=address).status_code == 302
+    assert answers[:4] == [200] * 4 and answers[4] == 429
+    assert login(Client(), "alice", "wrong-again", address="10.4.4.5").status_code == 429  # the name is locked too
+
+
+def test_bad_api_keys_are_not_forgiven_by_someone_elses_login_from_that_address(user, other_user, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    settings.MV_API_KEYS = ["alice:alice-key-123"]
+    address = "10.5.5.5"
+    codes = []
+    for attempt in range(13):
+        codes.append(get("/api/mv/get_config_flavors", f"guess-{attempt}", REMOTE_ADDR=address).status_code)
+        assert login(Client(), "bob", "pw-bob-123", address=address).status_code == 302
+    assert codes[:4] == [401] * 4 and set(codes[4:]) == {429}
+
+
+def test_a_user_who_logs_in_after_typos_starts_again_from_zero(user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    for _round in range(3):
+        for _ in range(2):
+            assert login(Client(), "alice", "typo", address="10.6.6.6").status_code == 200
+        assert login(Client(), "alice", "pw-alice-123", address="10.6.6.6").status_code == 302
+
+
+def test_failed_passwords_from_an_address_do_not_block_a_valid_api_key_from_it(user, settings):
+    """Logins and keys are counted apart per address: a colleague's typos behind the same NAT
+    do not stop the scripts' key, and bad keys do not lock the login page."""
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.MV_API_KEYS = ["alice:alice-key-123"]
+    address = "10.7.7.7"
+    for attempt in range(3):
+        login(Client(), f"guess-{attempt}", "x", address=address)
+    assert login(Client(), "alice", "pw-alice-123", address=address).status_code == 429
+    assert get("/api/mv/get_config_flavors", "alice-key-123", REMOTE_ADDR=address).status_code == 200
+    for attempt in range(3):
+        get("/api/mv/get_config_flavors", f"guess-{attempt}", REMOTE_ADDR="10.8.8.8")
+    assert get("/api/mv/get_config_flavors", "alice-key-123", REMOTE_ADDR="10.8.8.8").status_code == 429
+    assert login(Client(), "alice", "pw-alice-123", address="10.8.8.8").status_code == 302
 
 
 def test_repeated_failures_from_one_address_lock_it_out(user, settings):

@@ -4,6 +4,7 @@ estimate priced on the plan of the chosen part of the song (or its refusal, in p
 from __future__ import annotations
 
 import re
+from html import unescape as html_unescape
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -103,6 +104,14 @@ def test_a_plan_that_does_not_fit_shows_its_message_instead_of_a_price(alice_cli
     message = re.search(r'<strong id="create-estimate-value">(.*?)</strong>', html, re.DOTALL).group(1).strip()
     assert message == ("5 scenes of at least 4 s need 20 s; the chosen part of the song is 10 s. "
                        "Choose at most 2 scenes or a longer part.")  # no scene under 4 s, the last included
+
+
+def test_an_end_past_the_song_says_so_in_words_in_the_estimate(alice_client, track, settings):
+    settings.MV_PROVIDER = "replicate"
+    html = _estimate(alice_client, _analysed(track), audio_start="0", song_end="90")
+    message = re.search(r'<strong id="create-estimate-value">(.*?)</strong>', html, re.DOTALL).group(1).strip()
+    assert html_unescape(message) == f"The end must be after the start and at most the song's length ({track.duration:.2f} s)."
+    assert "song_end" not in message and "<=" not in message
 
 
 def test_another_users_song_is_not_planned(client, other_user, track, settings):

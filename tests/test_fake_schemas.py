@@ -13,7 +13,7 @@ from replicate.exceptions import ReplicateError
 
 from mv import flavors
 from mv.providers import ProviderError, get_provider
-from mv.providers.base import ClipRequest, LipsyncRequest, SceneRequest
+from mv.providers.base import ClipRequest, LipsyncRequest, MusicRequest, SceneRequest
 from tests.fakes.media import fake_image, fake_video
 from tests.fakes.model_schemas import SCHEMA_DIR, load, schemas
 from tests.fakes.replicate_server import KINDS
@@ -55,7 +55,7 @@ def test_each_schema_file_loads_and_says_where_its_fields_come_from(path):
 
 def test_every_model_a_flavor_names_has_a_schema_and_the_fake_serves_only_those():
     named = {flavors.resolve(name).values["image_params"][key].partition(":")[0] for name in flavors.names()
-             for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model")}
+             for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model", "music_model")}
     assert named <= set(schemas())
     for name in flavors.names():  # a community model is named with the version its schema is for
         model, _, version = flavors.resolve(name).values["image_params"]["lyrics_model"].partition(":")
@@ -178,9 +178,10 @@ def test_every_input_the_app_builds_from_a_flavor_passes_the_models_schemas(fake
     provider.start_lipsync(flavor, LipsyncRequest(video=video, audio=audio, temperature=0.3, active_speaker_detection=True,
                                                   occlusion_detection_enabled=False), workdir=tmp_path)
     provider.start_lyrics(flavor, audio, workdir=tmp_path)
+    provider.start_music(flavor, MusicRequest(prompt="a marching band", duration=12.4, lyrics="la la"), workdir=tmp_path)
     models = {p.model for p in fake_replicate.predictions.values()}
     assert models == {params[key].partition(":")[0]
-                      for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model")}
+                      for key in ("scene_model", "model", "video_model", "lipsync_model", "lyrics_model", "music_model")}
     assert not fake_replicate.invalid_creates
     clip = fake_replicate.requests_to("POST", rf"/v1/models/{params['video_model']}/predictions$")[0]["json"]["input"]
     assert clip["seed"] == 5 and clip["negative_prompt"] == "blur"  # the optional inputs were sent, and passed

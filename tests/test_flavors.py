@@ -348,3 +348,15 @@ def test_the_scene_plan_placeholder_passes_the_check_and_mv_flavors_show_explain
     call_command("mv_flavors", "show", "planned")
     assert "{scene_plan}: one line per scene: its time in the song, section, energy 0-1 and the lyrics" in \
         capsys.readouterr().out
+
+
+def test_a_flavors_video_settings_are_typed_and_read_once():
+    from mv import flavors as registry
+
+    flavor = registry.resolve("mv1")
+    video = flavor.video
+    assert video is flavor.video  # built once per flavor
+    assert video.durations == (4, 6, 8) and (video.shortest, video.longest) == (4, 8)
+    assert video.duration == 8 and video.generate_audio is True and video.aspect_ratio == "16:9"
+    assert "9:16" in video.aspect_ratios and "{aspect_ratio}" in video.rules_template
+    assert video.lipsync_scenes_with_lyrics is True and registry.resolve("default").video.lipsync_scenes_with_lyrics is False

@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mv import tasks
 from mv.models import AudioTrack, CharacterImage, Clip, Project, Stitch
 from mv.pipeline import projects, rendering
 from tests.conftest import make_clip
@@ -115,7 +116,11 @@ def test_truncated_media_upload_is_rejected(api_client, song_mp3, tmp_path, clip
     with open(broken, "rb") as fh:
         response = api_client.post("/api/audio/upload", {"file": fh}, HTTP_X_API_KEY="test-api-key")
     TRIED["cases"] += 1
-    assert response.status_code == 400 and AudioTrack.objects.count() == 0
+    assert response.status_code == 201  # stored; the worker's checks refuse it
+    tasks.import_track.call(track_id=response.json()["audio_id"])  # the worker's part (this queue only collects)
+    body = api_client.get(response.json()["analysis_url"], HTTP_X_API_KEY="test-api-key").json()
+    assert body["status"] == "failed" and body["error"]
+    assert AudioTrack.objects.get().import_failed
 
 
 # --- valid ids, bad times; huge strings; the page forms ---------------------------------------
@@ -290,3 +295,132 @@ def test_a_body_nested_100000_levels_deep_is_a_400(api_client, endpoint):
     response = api_client.post(endpoint, raw, content_type="application/json", HTTP_X_API_KEY="test-api-key")
     TRIED["cases"] += 1
     assert response.status_code == 400 and response.json()["error"] == "invalid_json", endpoint
+
+
+# --- the third review's 500s: huge Range numbers, trims near the end ----------------------------
+
+
+@pytest.fixture
+def media_urls(owned):
+    """Every URL that serves a stored file, each with a file behind it."""
+    from django.core.files.base import ContentFile
+
+    image = CharacterImage.objects.create(owner=owned["clip"].owner, description="a fox", status="succeeded")
+    image.file.save("fox.png", ContentFile(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200), save=True)
+    clip, track = owned["clip"], owned["track"]
+    return [f"/api/mv/get_video/{clip.pk}", f"/api/mv/get_video/{clip.pk}/poster", f"/api/audio/get/{track.pk}",
+            f"/api/audio/waveform/{track.pk}", f"/api/mv/get_character_reference/{image.pk}"]
+
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("header,expected", [
+    (f"bytes={HUGE}-", 416), (f"bytes=0-{HUGE}", 206), (f"bytes=-{HUGE}", 206), (f"bytes={HUGE}-{HUGE}", 416),
+    ("bytes=" + "0" * 5000 + "1-", 206), (f"bytes=1-{'0' * 4999}2", 206),
+])
+def test_a_range_header_with_thousands_of_digits_is_answered_on_every_media_url(api_client, media_urls, header,
+                                                                                  expected):
+    for url, method in [(url, api_client.get) for url in media_urls] + [(media_urls[0], api_client.head)]:
+        response = method(url, HTTP_X_API_KEY="test-api-key", HTTP_RANGE=header)
+        TRIED["cases"] += 1
+        assert response.status_code == expected, (url, header[:20], response.status_code)
+        if expected == 416:
+            assert response["Content-Range"].startswith("bytes */")
+        else:
+            span, size = response["Content-Range"].split()[1].split("/")
+            first, last = (int(n) for n in span.split("-"))
+            assert int(response["Content-Length"]) == last - first + 1
+            assert (first, last) == ((1, 2) if header.endswith("2") else (1 if "1-" in header else 0, int(size) - 1))
+
+
+@pytest.mark.parametrize("body", [{"start_at": 39.99}, {"start_at": 39.999999}, {"start_at": 0, "end_at": 1e-7},
+                                  {"start_at": 12.5, "end_at": 12.6}])
+def test_a_trim_too_short_to_be_a_song_is_a_400_that_says_so(api_client, owned, body):
+    before = counts()
+    response = api_client.post("/api/audio/trim", json.dumps(body | {"audio_id": str(owned["track"].pk)}),
+                               content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    TRIED["cases"] += 1
+    assert response.status_code == 400, (body, response.status_code, response.content[:200])
+    assert response.json()["error"] == "trim_failed" and "at least 1 s" in response.json()["message"]
+    assert counts() == before
+
+
+def test_a_trim_whose_cut_fails_is_a_400_not_a_500(api_client, owned, monkeypatch):
+    from mv import media
+
+    def broken(*args, **kwargs):
+        raise media.MediaError("ffmpeg failed", "exit 1")
+
+    monkeypatch.setattr(media, "trim_audio", broken)
+    response = api_client.post("/api/audio/trim", json.dumps({"audio_id": str(owned["track"].pk), "start_at": 10}),
+                               content_type="application/json", HTTP_X_API_KEY="test-api-key")
+    assert response.status_code == 400 and response.json()["error"] == "trim_failed"
+    assert "could not be cut" in response.json()["message"]
+
+
+@pytest.mark.parametrize("endpoint", POST_ENDPOINTS)
+def test_a_json_body_sent_as_multipart_by_a_logged_in_caller_is_a_400(user, endpoint):
+    """Found by scripts/fuzz_live.py: with a session the CSRF check reads the body as a form
+    first, and the API then could not read it as JSON (a 500)."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    client.get("/create/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(endpoint, json.dumps({"url": "x", "prompt": "x"}),
+                           content_type="multipart/form-data; boundary=xyz", HTTP_X_CSRFTOKEN=token)
+    TRIED["cases"] += 1
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json", (endpoint, response.status_code)
+
+
+range_values = st.one_of(
+    st.from_regex(r"bytes=[0-9]{0,40}-[0-9]{0,40}", fullmatch=True),
+    st.builds(lambda a, b, sep: f"bytes={'9' * a}{sep}{'1' * b}", st.integers(0, 6000), st.integers(0, 6000),
+              st.sampled_from(["-", "--", ",", "-,", ""])),
+    st.text(max_size=40).map(lambda t: "bytes=" + t),
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(header=range_values, which=st.integers(0, 4))
+def test_fuzzed_range_headers_are_answered_200_206_or_416(api_client, media_urls, header, which):
+    try:
+        response = api_client.get(media_urls[which], HTTP_X_API_KEY="test-api-key", HTTP_RANGE=header)
+    except UnicodeEncodeError:  # no client can send it
+        return
+    TRIED["cases"] += 1
+    assert response.status_code in (200, 206, 416), (header[:40], response.status_code)
+    if response.status_code == 206:
+        first, last = (int(n) for n in response["Content-Range"].split()[1].split("/")[0].split("-"))
+        assert int(response["Content-Length"]) == last - first + 1 > 0
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
+              st.text(max_size=20)),
+    lambda children: st.one_of(st.lists(children, max_size=4), st.dictionaries(st.text(max_size=8), children, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(payload=st.one_of(json_values, st.fixed_dictionaries(
+    {"id": st.text(max_size=30)}, optional={"status": json_values, "output": json_values, "error": json_values,
+                                            "metrics": json_values, "logs": json_values, "urls": json_values})),
+       depth=st.sampled_from([0, 0, 0, 2000, 6000]))
+def test_fuzzed_signed_webhook_bodies_are_a_200_or_a_4xx(fake_replicate, client, settings, payload, depth):
+    from tests.fakes.webhooks import signed_headers
+
+    settings.MV_PUBLIC_URL = "http://127.0.0.1:9"
+    settings.REPLICATE_WEBHOOK_SECRET = fake_replicate.webhook_secret
+    raw = json.dumps(payload).encode()
+    if depth:
+        raw = b'{"id": "x", "output": ' + b"[" * depth + b"]" * depth + b"}"
+    headers = {k: v for k, v in signed_headers(fake_replicate.webhook_secret, raw).items() if k != "Content-Type"}
+    response = client.post("/api/replicate/webhook", raw, content_type="application/json", headers=headers)
+    TRIED["cases"] += 1
+    assert response.status_code in (200, 400), (raw[:100], response.status_code)

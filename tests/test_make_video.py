@@ -159,8 +159,8 @@ def test_an_unknown_flavor_from_the_command_line_exits_with_status_1(tmp_path, s
     result = subprocess.run([sys.executable, "manage.py", "make_video", "--audio", str(song_mp3), "--idea", "x",
                              "--flavor", "nosuch", "--out", str(tmp_path / "o.mp4")],
                             cwd=root, capture_output=True, text=True, timeout=120,
-                            env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "mvsite.settings", "DEBUG": "true",
-                                 "MV_SQLITE_PATH": str(tmp_path / "db.sqlite3")})
+                            env={"PATH": "/usr/bin:/bin", "MV_SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+                                 "MV_SECRET_KEY_FILE": str(tmp_path / "secret_key")})  # as on a fresh clone
     assert result.returncode == 1
     assert "there is no config flavor 'nosuch'; choose one of: default" in result.stderr
     assert "Traceback" not in result.stderr

@@ -86,8 +86,8 @@ def test_the_project_pages_parts_show_no_ids_as_they_change(alice_client, finish
     answer, the Full Video section, a failed attempt's message; and the delete confirmation."""
     first, second = finished_project.scenes.order_by("position")
     studio = alice_client.post(f"/scenes/{first.pk}/split/", {"at": ""}, **HX).content.decode()
-    assert 'id="studio"' in studio and "Bring the video up to date" in studio
-    assert_no_visible_uuids(studio, "the studio after a split")
+    assert 'id="place-2"' in studio and 'id="timeline"' in studio and "Bring the video up to date" in studio
+    assert_no_visible_uuids(studio, "the parts a split swaps")
     Clip.objects.create(owner=finished_project.owner, scene=second, status="failed", prompt="p",
                         error="The model refused the prompt.")
     poll = alice_client.get(f"/scenes/{second.pk}/clip/status/", **HX).content.decode()
@@ -97,7 +97,7 @@ def test_the_project_pages_parts_show_no_ids_as_they_change(alice_client, finish
     assert 'id="full-video-player"' in full
     assert_no_visible_uuids(full, "the Full Video section")
     page = alice_client.get(f"/quick-gen/{finished_project.pk}/").content.decode()
-    assert "Out of date" in page and "The last attempt failed" in page
+    assert "1 scene needs a new clip" in page and "The last attempt failed" in page
     assert_no_visible_uuids(page, "the project page after an edit and a failure")
     confirm = alice_client.get(f"/quick-gen/{finished_project.pk}/delete/").content.decode()
     assert finished_project.title in confirm

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from mv import status
 from mv.models import Clip, JobStatus, Project, Scene
@@ -115,15 +112,3 @@ def test_status_poll_of_someone_elses_rendering_clip_is_not_found(client, user, 
     response = client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 404 and b"progress" not in response.content
 
-
-def test_a_poll_right_after_the_clip_finished_waits_a_moment_for_its_follow_ups(alice_client, user):
-    """A clip's follow-up re-stitch is made just after the clip is marked done: a poll landing
-    in between swaps nothing yet (204, polling goes on), so its answer can announce the stitch."""
-    project = build(user, 2)
-    scene = project.scenes.get(position=1)
-    clip = scene.current_clip
-    Clip.objects.filter(pk=clip.pk).update(finished_at=timezone.now())
-    url = f"/scenes/{scene.pk}/clip/status/"
-    assert alice_client.get(url, HTTP_HX_REQUEST="true").status_code == 204
-    Clip.objects.filter(pk=clip.pk).update(finished_at=timezone.now() - timedelta(seconds=3))
-    assert alice_client.get(url, HTTP_HX_REQUEST="true").status_code == 286

@@ -76,21 +76,35 @@ def _render(user) -> Clip:
     return clip
 
 
+def _polls_to_finish(user, run_s: float) -> int:
+    """How many polls a prediction that runs ``run_s`` seconds gets on ``next_poll``'s schedule,
+    on a simulated clock: each poll lands when the one before scheduled it (no wall clock)."""
+    import pytest
+
+    elapsed, polls, now = 0.0, 0, timezone.now()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: now)  # frozen: the row is exactly `elapsed` old
+        while elapsed < run_s - 1e-9:
+            clip = _running(user, 1, seconds_ago=elapsed)[0]
+            elapsed += polling.next_poll(clip)
+            clip.delete()
+            polls += 1
+    return polls
+
+
 def test_with_a_history_a_clip_is_finished_in_fewer_polls(fake_replicate, user, settings):
-    """The fake's predictions take 1 s; polled every 0.1 s that is about ten polls. Once the
-    model's runs are known, the first poll waits for the usual time."""
+    """A 1 s run polled every 0.1 s takes ten polls while the model has no history. The fake
+    reports each of its runs as 1 s (they finish on their third poll, whatever the load); once
+    MIN_HISTORY of them are in, the first poll waits for the usual time and is the last."""
     settings.MV_POLL_INTERVAL = 0.1
-    fake_replicate.set_latency(VIDEO, run_s=1.0)
-
-    def polls(clip: Clip) -> int:
-        return len(fake_replicate.requests_to("GET", rf"/v1/predictions/{clip.prediction_id}$"))
-
-    first = [_render(user) for _ in range(polling.MIN_HISTORY)]
-    assert min(polls(c) for c in first[1:]) >= 5  # (the first create waits for the fake to make its video)
+    fake_replicate.set_latency(VIDEO, run_s=1.0, polls=3)
+    assert _polls_to_finish(user, 1.0) == 10
+    rendered = [_render(user) for _ in range(polling.MIN_HISTORY)]
+    assert [len(fake_replicate.requests_to("GET", rf"/v1/predictions/{c.prediction_id}$")) for c in rendered] == \
+        [3] * polling.MIN_HISTORY
     polling.forget()  # as a worker re-reads the history after CACHE_SECONDS
     assert polling.usual_seconds(Clip, "replicate", VIDEO) == 1.0
-    later = _render(user)
-    assert polls(later) <= 3
+    assert _polls_to_finish(user, 1.0) == 1
 
 
 def test_a_projects_clips_reach_the_queue_together_each_with_its_chain(fake_replicate, user, settings):

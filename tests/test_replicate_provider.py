@@ -308,16 +308,16 @@ def test_a_restarted_worker_resumes_scene_writing_from_its_prediction_id(fake_re
     assert len(fake_replicate.requests_to("GET", r"/v1/predictions/")) == polls
 
 
-def test_a_scene_writer_start_cut_off_by_a_crash_is_failed_not_paid_twice(fake_replicate, user, settings):
+def test_a_scene_writer_start_cut_off_before_its_create_is_started_again_once(fake_replicate, user, settings):
     settings.TASKS = DUMMY_TASKS
     project = writing_project(user)
-    SceneWriting.objects.filter(project=project).update(  # died inside the create call, long ago
-        started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1))
+    SceneWriting.objects.filter(project=project).update(  # its worker died before sending the create
+        started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1), started_by="")
     settings.TASKS = IMMEDIATE_TASKS
     tasks.resume_interrupted()
     project.refresh_from_db()
-    assert project.scenes_status == Project.ScenesStatus.FAILED and "interrupted" in project.scenes_error.lower()
-    assert fake_replicate.creates() == 0
+    assert project.scenes_status == Project.ScenesStatus.READY, project.scenes_error
+    assert fake_replicate.creates() == 1
 
 
 def test_scene_writing_past_its_deadline_is_cancelled_and_failed(fake_replicate, user, settings):
@@ -536,3 +536,91 @@ def test_a_restarted_worker_resumes_a_character_image_from_its_prediction_id(fak
     polls = len(fake_replicate.requests_to("GET", r"/v1/predictions/"))
     tasks.advance_prediction.call(kind="characterimage", pk=str(image.pk), token=old_token)  # the old chain ends
     assert len(fake_replicate.requests_to("GET", r"/v1/predictions/")) == polls
+
+
+# --- where outputs may come from (mv.providers.outputs) -------------------------------------------
+
+
+@pytest.mark.parametrize("url, allowed", [
+    ("https://replicate.delivery/pbxt/abc/out.mp4", True),
+    ("https://pbxt.replicate.delivery/abc/out.png", True),
+    ("http://replicate.delivery/abc/out.mp4", False),  # not over https
+    ("https://replicate.delivery:8443/abc/out.mp4", False),
+    ("https://replicate.delivery.example.com/out.mp4", False),
+    ("https://evilreplicate.delivery/out.mp4", False),
+    ("https://api.replicate.com.example.com/out.mp4", False),
+    ("http://127.0.0.1:18996/leak-output.mp4", False),
+    ("http://169.254.169.254/latest/meta-data/", False),
+    ("file:///etc/passwd", False),
+    ("https://replicate.delivery:notaport/x", False),
+])
+def test_outputs_come_only_from_replicates_delivery_hosts(settings, url, allowed):
+    from mv.providers import outputs
+
+    settings.REPLICATE_BASE_URL = ""
+    assert outputs.is_delivery_url(url) is allowed
+
+
+def test_the_token_goes_to_the_api_origin_only(settings):
+    from mv.providers import outputs
+
+    settings.REPLICATE_BASE_URL, settings.REPLICATE_API_TOKEN = "", "r8_secret"
+    assert outputs.auth_headers("https://replicate.delivery/pbxt/x/out.mp4") == {}
+    assert outputs.auth_headers("https://api.replicate.com/v1/files/x/download") == {"Authorization": "Bearer r8_secret"}
+    assert outputs.auth_headers("http://api.replicate.com/v1/files/x") == {}
+    settings.REPLICATE_BASE_URL = "http://127.0.0.1:5555"
+    assert outputs.auth_headers("http://127.0.0.1:5555/delivery/x/out.mp4") == {"Authorization": "Bearer r8_secret"}
+    assert outputs.auth_headers("http://127.0.0.1:5556/delivery/x/out.mp4") == {}
+    assert outputs.is_delivery_url("http://127.0.0.1:5555/delivery/x") and not outputs.is_delivery_url("http://127.0.0.1:5556/x")
+
+
+def test_only_the_configured_base_host_may_be_private_and_only_for_that_fetch(fake_replicate, tmp_path, settings, user):
+    """The fake listens on 127.0.0.1: outputs there are fetched because it is REPLICATE_BASE_URL,
+    while the guard keeps refusing 127.0.0.1 to everything else (a user's song URL)."""
+    from mv import netguard
+
+    settings.MV_ALLOW_PRIVATE_URLS = False  # the guard on, as in production
+    provider = get_provider()
+    prediction = provider.client.predictions.create(model=IMAGE, input={"prompt": "x", "output_format": "jpg"})
+    url = f"{fake_replicate.url}/delivery/{prediction.id}/output.jpg"
+    assert provider._download([url], tmp_path / "output").stat().st_size > 0
+    with pytest.raises(netguard.BlockedAddress):
+        netguard.fetch_url(url, tmp_path / "user.jpg", limit_bytes=10**6)
+    with pytest.raises(ProviderError, match="not at Replicate's delivery address"):  # same host, another port
+        provider._download([url.replace(f":{settings.REPLICATE_BASE_URL.rsplit(':', 1)[1]}", ":9")], tmp_path / "o2")
+    settings.MV_MAX_UPLOAD_MB = 0  # the same size limit as user URLs
+    with pytest.raises(ProviderError, match="larger than 0 MB"):
+        provider._download([url], tmp_path / "big")
+    assert not list(tmp_path.glob("big*"))
+    settings.MV_MAX_UPLOAD_MB = 50
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="guarded", duration=4)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED, clip.error  # a whole clip, fetched through the guard
+
+
+def test_a_redirect_from_a_delivery_host_to_another_host_is_not_followed(fake_replicate, tmp_path, monkeypatch):
+    import requests
+
+    from mv.providers import outputs
+
+    target = f"{fake_replicate.url}/delivery/x/out.mp4"
+    elsewhere = "http://127.0.0.1:9/secret"
+    sent = []
+    original = requests.Session.send
+
+    def send(self, request, **kwargs):
+        sent.append(request.url)
+        if request.url == target:  # the delivery host answers with a redirect to another host
+            response = requests.Response()
+            response.status_code, response.url, response.request = 302, request.url, request
+            response.headers["Location"] = elsewhere
+            response.raw = __import__("io").BytesIO(b"")
+            for hook in request.hooks["response"]:
+                hook(response, **kwargs)
+            return response
+        return original(self, request, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "send", send)
+    with pytest.raises(ProviderError, match="not at Replicate's delivery address"):
+        outputs.download(target, tmp_path / "out.mp4")
+    assert sent == [target]

@@ -89,6 +89,37 @@ def test_killed_worker_resumes_all_clips_without_new_predictions(fake_replicate,
         assert Path(clip.file.path).stat().st_size > 1000
 
 
+def test_worker_killed_while_creates_are_in_flight_loses_none_and_pays_none_twice(fake_replicate, user, settings):
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    # Each create is made at the provider at once, but its answer is held: the worker's two
+    # queue processes each wait inside a create call when the kill lands.
+    fake_replicate.hold_answers("POST", r"/v1/models/google/veo-3\.1/predictions$")
+    clips = [rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=f"in flight {i}")
+             for i in range(4)]
+    ids = [c.pk for c in clips]
+    env = app_env(settings, MV_PROVIDER="replicate", REPLICATE_API_TOKEN=fake_replicate.token,
+                  REPLICATE_BASE_URL=fake_replicate.url, MV_POLL_INTERVAL="0.2", MV_TASKS_BACKEND="db",
+                  MV_WORKER_PROCESSES="2")
+    worker = start_worker(env)
+    try:
+        assert wait_until(lambda: fake_replicate.answers_waiting() == 2, 120), fake_replicate.answers_waiting()
+        assert fake_replicate.creates() == 2
+        worker.send_signal(signal.SIGKILL)  # its queue processes die with it
+        worker.wait(10)
+        assert Clip.objects.filter(pk__in=ids, status=JobStatus.QUEUED, prediction_id="").count() == 4
+        assert Clip.objects.filter(pk__in=ids).exclude(start_key="").count() == 2  # sent, ids never stored
+        fake_replicate.release_answers()  # the answers reach nobody
+        worker = start_worker(env)
+        assert wait_until(lambda: Clip.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == 4, 180), \
+            list(Clip.objects.filter(pk__in=ids).values_list("status", "error"))
+    finally:
+        fake_replicate.release_answers()
+        worker.kill()
+        worker.wait(10)
+    assert fake_replicate.creates() == 4  # one create per clip: the two cut off were found again, not re-sent
+    assert sorted(c.prediction_id for c in Clip.objects.filter(pk__in=ids)) == sorted(fake_replicate.predictions)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -98,8 +129,9 @@ def free_port() -> int:
 # The web server runs with one fault hook that pauses the upload at a chosen point and says so
 # in a marker file, so the kill always lands exactly there (no sleeps, no races):
 #   body       - the view is reading the multipart body (half of it sent, the rest never comes)
-#   converting - the whole upload arrived; ffmpeg is converting it (before anything is stored)
-#   storing    - the song is being written into MEDIA_ROOT (the second file, half written)
+# and a worker importing a stored upload (WORKER_WITH_PAUSE):
+#   converting - ffmpeg is converting it (before anything is stored)
+#   storing    - its AAC copy is being written into MEDIA_ROOT (half written)
 SERVER_WITH_PAUSE = """
 import os, sys, time, pathlib
 import django
@@ -149,9 +181,12 @@ if phase == "storing":
     files.store = store
 execute_from_command_line(["manage.py", "runserver", sys.argv[1], "--noreload"])
 """
+WORKER_WITH_PAUSE = SERVER_WITH_PAUSE.replace("len(stored) == 2", "len(stored) == 1").replace(
+    'execute_from_command_line(["manage.py", "runserver", sys.argv[1], "--noreload"])',
+    'execute_from_command_line(["manage.py", "mv_worker", "--interval", "0.1", "--processes", "1"])')
 
 
-@pytest.mark.parametrize("phase", ["body", "converting", "storing"])
+@pytest.mark.parametrize("phase", ["body"])
 def test_killed_web_server_mid_upload_registers_no_track(user, settings, song_mp3, tmp_path, phase):
     port = free_port()
     marker = tmp_path / "paused"
@@ -200,3 +235,36 @@ def test_killed_web_server_mid_upload_registers_no_track(user, settings, song_mp
         call_command("prune_media", "--older-than", "0", stdout=io.StringIO())
     stray = {str(p.relative_to(media_root)): p.stat().st_size for p in media_root.rglob("*") if p.is_file()}
     assert not stray, f"files left in MEDIA_ROOT by the killed upload: {stray}"
+
+
+@pytest.mark.parametrize("phase", ["converting", "storing"])
+def test_killed_worker_mid_import_leaves_the_song_importing_and_a_restart_imports_it(user, settings, song_mp3,
+                                                                                       tmp_path, phase):
+    """The upload's bytes are stored and its row says "importing"; a worker killed while it
+    converts or stores the song registers nothing half made, and the next worker imports it."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio, tasks
+
+    track = audio.receive_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))  # as the request left it
+    marker = tmp_path / "paused"
+    env = app_env(settings, DEBUG="true", MV_TEST_PAUSE=phase, MV_TEST_MARKER=str(marker))
+    worker = subprocess.Popen([sys.executable, "-c", WORKER_WITH_PAUSE], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        paused = wait_until(lambda: marker.exists() or worker.poll() is not None, 180) and worker.poll() is None
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+    assert paused, f"the worker never reached the {phase} pause: {worker.stderr.read().decode()[-2000:]}"
+    track.refresh_from_db()
+    assert track.is_importing and track.original and not track.file and not track.waveform  # nothing half registered
+    media_root = Path(settings.MEDIA_ROOT)
+    if phase == "storing":  # the half-written copy exists only under its hidden temporary name
+        assert any(p.name.startswith(".incoming-") for p in media_root.rglob("*") if p.is_file())
+    tasks.resume_interrupted()  # what the next worker does first (the tests' queue runs it at once)
+    track.refresh_from_db()
+    assert track.analysis_status == AudioTrack.AnalysisStatus.READY and track.file and abs(track.duration - 40) < 0.1
+    call_command("prune_media", "--older-than", "0", stdout=io.StringIO())
+    kept = {p.relative_to(media_root).as_posix() for p in media_root.rglob("*") if p.is_file()}
+    assert kept == {track.original.name, track.file.name, track.waveform.name}

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
+from django.tasks import default_task_backend
 
-from mv import audio, flavors, media, music, planning
+from mv import audio, flavors, jobs, media, music, planning
 from mv.models import AudioTrack, Project, Stitch
 from mv.pipeline import projects
 from mv.providers.base import SceneRequest
@@ -245,9 +246,10 @@ def test_the_create_page_shows_the_song_to_pick_the_range_on(alice_client, song_
     assert 'name="audio_start"' in page and 'name="song_end"' in page
 
 
-def test_the_scene_writer_waits_for_the_songs_analysis_and_plans_on_it(user, song_wav, settings):
+def test_the_scene_writer_starts_from_the_song_analysed_event_and_plans_on_it(user, song_wav, settings):
+    """No clock: the writing waits (its poll chain ends) until the analysis is stored, and the
+    event that stores it cuts the plan on the beats and starts the writing on commit."""
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
-    settings.MV_ANALYSIS_WAIT = 600
     song, path = song_wav
     track = _upload(user, path)
     AudioTrack.objects.filter(pk=track.pk).update(analysis_status=AudioTrack.AnalysisStatus.ANALYZING, analysis={})
@@ -255,19 +257,56 @@ def test_the_scene_writer_waits_for_the_songs_analysis_and_plans_on_it(user, son
     flavor = flavors.resolve("default")
     project = projects.create_project(owner=user, video_description="x", audio_track=track, flavor=flavor)
     writing = projects.request_scenes(project, flavor)
-    grid = writing.slots
-    assert not factories.advance(writing) and writing.status == "queued"  # still analysing: it waits
-    _analysed(track, path)
-    assert factories.advance(writing) and writing.status == "succeeded"
+    assert writing.slots is None  # not cut on a grid the analysis would replace
+    chain = str(writing.poll_token)
+    assert jobs.advance("scenewriting", str(writing.pk), chain) is None  # its chain ends: nothing polls it
+    writing.refresh_from_db()
+    assert writing.status == "queued" and writing.started_at is None and writing.waits_for_event()
+    queue = default_task_backend.results
+    queue.clear()
+    track.record_analysis(music.analyze(path))
     writing.refresh_from_db()
     beats = music.Analysis.from_dict(track.analysis).beats
-    assert writing.slots != grid and writing.number_of_scenes == len(writing.slots) == project.scenes.count()
+    assert writing.slots and writing.number_of_scenes == len(writing.slots)  # cut by the event, on the beats
     assert sum(min(abs(b - s.start) for b in beats) < 0.002 for s in writing.slots[1:]) >= 0.75 * (len(writing.slots) - 1)
-    settings.MV_ANALYSIS_WAIT = 0  # an analysis that never comes does not hold the scenes up
+    assert [r.kwargs for r in queue] == [{"kind": "scenewriting", "pk": str(writing.pk),
+                                          "token": str(writing.poll_token)}]
+    assert str(writing.poll_token) != chain
+    assert factories.advance(writing) and writing.status == "succeeded"
+    assert project.scenes.count() == writing.number_of_scenes
+
+
+def test_a_song_whose_analysis_fails_starts_its_waiting_writing_on_an_even_grid(user, song_wav, settings):
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}}
+    _, path = song_wav
+    track = _upload(user, path)
     AudioTrack.objects.filter(pk=track.pk).update(analysis_status=AudioTrack.AnalysisStatus.ANALYZING, analysis={})
-    project.refresh_from_db()
-    again = projects.request_scenes(project, flavor)
-    assert factories.advance(again) and again.status == "succeeded"
+    track.refresh_from_db()
+    flavor = flavors.resolve("default")
+    project = projects.create_project(owner=user, video_description="x", audio_track=track, flavor=flavor)
+    writing = projects.request_scenes(project, flavor)
+    track.analysis_failed("The song could not be analysed; scenes use an even grid.")
+    writing.refresh_from_db()
+    assert writing.slots and not writing.waits_for_event()
+    assert factories.advance(writing) and writing.status == "succeeded"
+
+
+def test_32_scenes_over_a_200_s_part_are_accepted_and_too_many_get_the_plain_message(user):
+    from mv.forms.api import CreateScenesForm
+    from mv.forms.pages import ProjectCreateForm
+
+    track = AudioTrack.objects.create(owner=user, title="long", original="audio/original/x.mp3", duration=240.0)
+    page = {"mode": "music_video", "config_flavor": "default", "audio_track_id": str(track.pk), "audio_start": "0",
+            "song_end": "200", "video_description": "a long drive", "number_of_scenes": "32"}
+    form = ProjectCreateForm(page, owner=user)
+    assert form.is_valid(), form.errors
+    assert len(planning.plan(track, start=0, end=200, count=32, flavor=flavors.resolve("default"))) == 32
+    api = CreateScenesForm({"idea": "a long drive", "audio_id": str(track.pk), "song_end": 200, "number_of_scenes": 32})
+    assert api.is_valid(), api.errors_as_details()
+    too_many = ProjectCreateForm(page | {"number_of_scenes": "51"}, owner=user)
+    assert not too_many.is_valid()
+    assert ("51 scenes of at least 4 s need 204 s; the chosen part of the song is 200 s. Choose at most 50 scenes"
+            in " ".join(too_many.errors["number_of_scenes"]))
 
 
 def test_the_api_says_how_many_clip_seconds_the_plan_pays_for_and_trims(alice_client, user, song_mp3):

@@ -43,7 +43,8 @@ def owned_things(user, song_mp3) -> dict:
 POST_ROUTES = ["create_submit", "create_audio_upload", "create_audio_url", "create_character_images", "change_flavor",
                "restitch", "project_stop", "scene_prompt", "scene_rewrite", "scene_regenerate", "clip_retry", "clip_cancel",
                "clip_make_current", "song_lyrics", "project_rename", "project_duplicate", "project_delete", "project_refresh",
-               "scene_split", "scene_duplicate", "scene_delete", "scene_move", "scene_boundary"]
+               "scene_split", "scene_duplicate", "scene_delete", "scene_move", "scene_boundary", "change_style",
+               "scene_upload_clip", "create_audio_generate"]
 
 
 def page_post_routes(t: dict) -> dict[str, str]:

@@ -86,14 +86,13 @@ def test_media_files_have_no_public_url_even_with_debug(settings):
         importlib.reload(mvsite.urls)
 
 
-def test_debug_off_without_a_secret_key_refuses_to_start():
-    """No guessable fallback key in production: the development key exists only with DEBUG on."""
+def test_a_secret_key_of_spaces_is_refused():
+    """A blank key is no secret: with DEBUG off or on, a SECRET_KEY of spaces stops every command."""
     code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY[:13])"
-    refused = run_python(code, DEBUG="false", SECRET_KEY="")
-    assert refused.returncode != 0 and "SECRET_KEY must be set" in refused.stderr
-    assert run_python(code, DEBUG="true", SECRET_KEY="").stdout.strip() == "dev-insecure-"
+    for debug in ("false", "true"):
+        spaces = run_python(code, DEBUG=debug, SECRET_KEY="   \t  ")
+        assert spaces.returncode != 0 and "SECRET_KEY is only spaces" in spaces.stderr
     assert run_python(code, DEBUG="false", SECRET_KEY="k" * 50).stdout.strip() == "k" * 13
-
 
 
 @pytest.mark.redis

@@ -70,7 +70,7 @@ def test_a_track_is_analysed_once_and_never_on_a_request(alice_client, user, gro
     track.refresh_from_db()
     assert track.analysis_status == Status.READY
 
-    def must_not_run(path):
+    def must_not_run(path, container=None):
         raise AssertionError("analysed again")
 
     monkeypatch.setattr(music, "analyze", must_not_run)
@@ -123,7 +123,7 @@ def test_an_odd_song_is_ready_on_an_even_grid_with_a_note(alice_client, tmp_path
 
 
 def test_an_analysis_that_breaks_fails_with_a_plain_message_and_the_track_stays_usable(alice_client, groove, monkeypatch):
-    def broken(path):
+    def broken(path, container=None):
         raise MemoryError("numba exploded at 0x7f")
 
     monkeypatch.setattr(music, "analyze", broken)
@@ -162,7 +162,7 @@ def test_a_starting_worker_analyses_tracks_cut_off_or_of_an_older_version(user, 
     assert set(AudioTrack.objects.needing_analysis()) == {cut_off, stale}
     seen = []
 
-    def analyse(path):
+    def analyse(path, container=None):
         seen.append(path)
         return current
 
@@ -206,11 +206,11 @@ def test_the_song_card_shows_the_analysis_and_polls_only_while_analysing(alice_c
     with open(path, "rb") as fh:
         page = alice_client.post("/create/audio/upload/", {"file": fh}, headers={"HX-Request": "true"})
     html = page.content.decode()
-    assert 'id="song-card-' in html and "analyzing…" in html  # queued with the upload; the card polls
+    assert 'id="song-card-' in html and "128 BPM" in html  # the tests' queue imports and analyses as it commits
     track_id = page.content.decode().split('name="audio_track_id" value="')[1].split('"')[0]
     settled = alice_client.get(f"/songs/{track_id}/status/", headers={"HX-Request": "true"})
     assert "128 BPM · 1 section" in settled.content.decode() and settled.status_code == 286
-    track = bare_track(user)
+    track = bare_track(user, analysis_status=Status.ANALYZING)
     status_url = f"/songs/{track.pk}/status/"
     busy = alice_client.get(status_url, headers={"HX-Request": "true"})
     assert busy.status_code == 200 and "analyzing…" in busy.content.decode() and 'hx-trigger="every 2000ms"' in busy.content.decode()
@@ -239,3 +239,30 @@ def test_the_worker_warms_the_analysis_up_and_queues_songs_left_analysing(user, 
     call_command("mv_worker", batch=True, processes=1, stdout=out)
     assert warmed == [True] and analysed == [str(left.pk)]  # queued at start, run by the worker
     assert "resumed 1 interrupted job(s)" in out.getvalue()
+
+
+def test_the_analysis_decodes_the_original_as_the_container_found_at_upload_never_auto_detected(
+        user, groove, tmp_path):
+    """A stored original that is a playlist (an ffconcat script naming another file) must not
+    make the analysis read that file: it decodes with the demuxer found when the song arrived
+    and the file protocol only."""
+    from mv import files, media
+
+    path, _ = groove
+    track = audio.import_upload(user, SimpleUploadedFile("groove.wav", path.read_bytes()))
+    assert track.container == "wav" == media.container_format(path)
+    secret = tmp_path / "secret.wav"
+    shutil.copyfile(path, secret)  # a real song another file could point at
+    with files.local_path(track.original) as stored:
+        Path(stored).write_bytes(f"ffconcat version 1.0\nfile {secret}\n".encode())
+    AudioTrack.objects.filter(pk=track.pk).update(analysis={}, analysis_status=Status.ANALYZING)
+    track.refresh_from_db()
+    track.analyze()
+    track.refresh_from_db()
+    assert track.analysis_status == Status.FAILED and track.music_analysis() is None
+    # the same playlist given to decode directly: no demuxer on the allow-list names it
+    playlist = tmp_path / "list.mp3"
+    playlist.write_bytes(f"ffconcat version 1.0\nfile {secret}\n".encode())
+    with pytest.raises(music.AnalysisError):
+        music.analysis.decode(playlist, 8000)
+    assert len(music.analysis.decode(secret, 8000)) > 8000  # while the real song decodes

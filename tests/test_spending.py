@@ -155,8 +155,8 @@ def test_buttons_and_the_create_page_show_prices(fake_replicate, alice_client, u
     text = live.content.decode()
     assert "≈ $38.40 — 12 clips × 8 s with audio at veo-3.1 ($0.40/s)" in text
     assert 'id="images-price" hx-swap-oob="true">$0.16<' in text
-    bad = alice_client.get("/create/estimate/?number_of_scenes=99", HTTP_HX_REQUEST="true").content.decode()
-    assert "choose between 1 and 20 scenes" in bad
+    bad = alice_client.get("/create/estimate/?number_of_scenes=999", HTTP_HX_REQUEST="true").content.decode()
+    assert "choose between 1 and 450 scenes" in bad  # a 30 min song (MV_MAX_SONG_SECONDS) in 4 s clips
 
 
 def test_the_local_renderer_says_it_is_free(alice_client):
@@ -201,26 +201,55 @@ def test_the_active_cap_holds_under_50_concurrent_requests(fake_replicate, user,
 
 
 def test_user_bs_first_clip_starts_within_one_clips_turn_while_user_a_has_40_queued(fake_replicate, user, settings):
+    """The slot A's finished clip frees is granted to B's first clip by that finish, in its
+    transaction; the clips still waiting do not poll (their chains end until a grant)."""
     settings.TASKS = DUMMY
     settings.MV_MAX_CONCURRENT_PREDICTIONS = 2
     fake_replicate.hold(VEO)
     default = flavors.resolve("default")
     bob = get_user_model().objects.create_user("bob2", "b@example.com", "pw-bob-123")
     a_clips = [rendering.request_clip(owner=user, flavor=default, prompt=f"a{i}") for i in range(40)]
-    for clip in a_clips:  # every worker poll: two start, the rest wait
+    for clip in a_clips:  # each clip's first step: two are granted a slot and start, the rest wait
         advance(clip)
     b_clip = rendering.request_clip(owner=bob, flavor=default, prompt="b's first")
+    b_clip.refresh_from_db()
+    assert jobs.advance("clip", str(b_clip.pk), str(b_clip.poll_token)) is None  # no slot: its chain ends
     assert [c.pk for c in Clip.objects.filter(status=JobStatus.RUNNING).order_by("created_at")] == \
         [a_clips[0].pk, a_clips[1].pk]
+    assert not Clip.objects.filter(status=JobStatus.QUEUED).exclude(granted_at=None).exists()
 
     fake_replicate.release(prediction_id=Clip.objects.get(pk=a_clips[0].pk).prediction_id)
-    assert advance(a_clips[0])  # one of A's clips finishes: one slot frees
-    assert jobs.next_waiting(Clip, "replicate").pk == b_clip.pk  # the hand-over goes to B
-    for clip in [*a_clips[2:], b_clip]:  # every waiting row polls, A's older ones first
-        advance(clip)
+    token = b_clip.poll_token
+    assert advance(a_clips[0])  # one of A's clips finishes: its finish grants the slot it frees
+    b_clip.refresh_from_db()
+    assert b_clip.granted_at is not None and b_clip.poll_token != token  # granted to B, its chain started
+    assert list(Clip.objects.filter(status=JobStatus.QUEUED).exclude(granted_at=None)) == [b_clip]
+    assert not advance(b_clip)  # that chain's first step starts it
     b_clip.refresh_from_db()
     assert b_clip.status == JobStatus.RUNNING
     assert Clip.objects.filter(owner=user, status=JobStatus.RUNNING).count() == 1  # A got no extra slot
+    assert fake_replicate.creates() == 3
+
+
+def test_a_cancelled_running_clip_grants_its_slot_and_a_cancelled_waiting_one_takes_none(fake_replicate, user,
+                                                                                         settings):
+    settings.TASKS = DUMMY
+    settings.MV_MAX_CONCURRENT_PREDICTIONS = 1
+    fake_replicate.hold(VEO)
+    default = flavors.resolve("default")
+    first, second, third = (rendering.request_clip(owner=user, flavor=default, prompt=f"c{i}") for i in range(3))
+    for clip in (first, second, third):
+        advance(clip)
+    assert [c.status for c in Clip.objects.order_by("created_at")] == [JobStatus.RUNNING, JobStatus.QUEUED,
+                                                                        JobStatus.QUEUED]
+    rendering.cancel_clip(Clip.objects.get(pk=second.pk))  # waiting: frees nothing, grants nothing new
+    assert not Clip.objects.filter(status=JobStatus.QUEUED).exclude(granted_at=None).exists()
+    rendering.cancel_clip(Clip.objects.get(pk=first.pk))  # running: its slot goes to the next waiting clip
+    third.refresh_from_db()
+    assert third.granted_at is not None
+    advance(third)
+    third.refresh_from_db()
+    assert third.status == JobStatus.RUNNING and fake_replicate.creates() == 2
 
 
 def test_stop_all_cancels_queued_and_running_predictions_and_keeps_finished_clips(fake_replicate, alice_client, user,
@@ -289,3 +318,213 @@ def test_rewriting_a_prompt_over_budget_says_so_under_the_prompt(fake_replicate,
     response = alice_client.post(f"/scenes/{scene.pk}/rewrite/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200 and "you have $0.00 left of today" in response.content.decode()
     assert not SceneWriting.objects.filter(scene=scene).exists() and fake_replicate.creates() == 0
+
+
+# --- every kind of paid prediction through one gate (issue 20) -------------------------------------
+
+WHISPER = "openai/whisper"
+
+
+def over_budget(user, settings, budget: float = 1.0) -> None:
+    """Today's budget spent: a finished image that cost all of it."""
+    settings.MV_USER_DAILY_BUDGET_USD = budget
+    CharacterImage.objects.create(owner=user, description="d", cost_usd=Decimal(str(budget)),
+                                  status=JobStatus.SUCCEEDED, provider="replicate")
+
+
+def test_an_upload_over_budget_starts_no_transcription_and_the_song_card_and_api_say_why(
+        fake_replicate, alice_client, user, song_mp3, settings):
+    """The review's case: over budget, generate_video is a 402, and an upload used to start a
+    paid Whisper prediction anyway. Now the upload is kept, nothing is paid for, and the
+    card and the analysis API say the lyrics were not transcribed; pasting still works."""
+    from mv.models import AudioTrack, LyricsTranscription
+
+    over_budget(user, settings)
+    assert post(alice_client, "/api/mv/generate_video", {"prompt": "x", "wait": 0}).status_code == 402
+    with open(song_mp3, "rb") as fh:
+        response = alice_client.post("/api/audio/upload", {"file": fh})
+    assert response.status_code == 201
+    track = AudioTrack.objects.get(pk=response.json()["audio_id"])
+    assert track.analysis_status == AudioTrack.AnalysisStatus.READY  # analysed (free), then the gate said no
+    assert not LyricsTranscription.objects.exists() and fake_replicate.creates(WHISPER) == 0
+    body = alice_client.get(f"/api/audio/{track.pk}/analysis").json()
+    assert body["lyrics_status"] == "refused"
+    assert body["lyrics_message"].startswith("lyrics were not transcribed: over today's budget (this would cost about")
+    assert "$0.00 left of today's $1.00 budget" in body["lyrics_message"]
+    card = alice_client.get(f"/songs/{track.pk}/status/", headers={"HX-Request": "true"}).content.decode()
+    assert "lyrics were not transcribed: over today&#x27;s budget" in card and "hx-trigger" not in card  # no polling
+    pasted = alice_client.post(f"/songs/{track.pk}/lyrics/", {"lyrics": "one line\ntwo lines"},
+                               headers={"HX-Request": "true"}).content.decode()
+    assert "lyrics: 2 lines (pasted)" in pasted
+
+
+def test_a_transcription_within_budget_is_estimated_and_counts_toward_the_budget(fake_replicate, user, song_mp3,
+                                                                                   settings):
+    from mv.models import LyricsTranscription
+
+    settings.TASKS = DUMMY
+    settings.MV_USER_DAILY_BUDGET_USD = 5.0
+    track = new_song(user, song_mp3)
+    row = songs_request(track)
+    assert row is not None and row.estimated_cost_usd == costs_of_lyrics(track)
+    assert spending.spent_today(user) == row.estimated_cost_usd  # under way: counted at its estimate
+    assert LyricsTranscription.objects.count() == 1
+
+
+def new_song(user, song_mp3):
+    return audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+
+
+def songs_request(track):
+    from mv.pipeline import songs
+
+    return songs.request_transcription(track)
+
+
+def costs_of_lyrics(track) -> Decimal:
+    from mv import costs
+
+    return costs.estimate_lyrics(flavors.resolve("default"), track.duration).exact_usd
+
+
+def test_lyrics_count_toward_the_per_user_active_cap_and_wait_their_turn(fake_replicate, user, song_mp3, settings):
+    """With MV_USER_MAX_ACTIVE_PREDICTIONS=1 a running transcription holds the user's one turn:
+    a clip waits; once the transcription finishes, the clip starts."""
+    from mv.models import LyricsTranscription
+
+    settings.TASKS = DUMMY
+    settings.MV_USER_MAX_ACTIVE_PREDICTIONS = 1
+    fake_replicate.hold(WHISPER)
+    track = new_song(user, song_mp3)
+    lyrics = songs_request(track)
+    advance(lyrics)
+    lyrics.refresh_from_db()
+    assert lyrics.status == JobStatus.RUNNING
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="waits for the lyrics")
+    advance(clip)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.QUEUED and clip.started_at is None and fake_replicate.creates(VEO) == 0
+    fake_replicate.release(WHISPER)
+    advance(lyrics)
+    assert LyricsTranscription.objects.get().status == JobStatus.SUCCEEDED
+    advance(clip)
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.RUNNING and fake_replicate.creates(VEO) == 1
+    # and the other way round: a running clip holds the turn, a transcription waits
+    track2 = new_song(user, song_mp3)
+    second = songs_request(track2)
+    advance(second)
+    second.refresh_from_db()
+    assert second.status == JobStatus.QUEUED and second.started_at is None
+
+
+def test_a_lipsync_of_a_millionth_of_a_second_over_budget_is_refused_and_priced_at_the_minimum(
+        fake_replicate, alice_client, user, song_mp3, settings):
+    """The review's case: a 0.000001 s lipsync skipped the budget (estimate $0) and was billed
+    $0.664. It is priced at the model's minimum billed length, and refused over budget."""
+    from mv import costs
+
+    track = new_song(user, song_mp3)
+    video = post(alice_client, "/api/mv/generate_video", {"prompt": "a singer", "duration": 4, "wait": 30}).json()
+    default = flavors.resolve("default")
+    least = costs.estimate_lipsync(default, [0.000001])
+    assert least.exact_usd == costs.estimate_lipsync(default, [1]).exact_usd == Decimal("0.083")
+    settings.MV_USER_DAILY_BUDGET_USD = float(spending.spent_today(user))  # nothing left
+    creates = fake_replicate.creates()
+    for _ in range(3):
+        refused = post(alice_client, "/api/mv/lipsync", {"video_id": video["video_id"], "audio_id": str(track.pk),
+                                                         "start_time": 1.0, "end_time": 1.000001, "wait": 0})
+        assert refused.status_code == 402 and refused.json()["error"] == "budget_exceeded"
+    assert fake_replicate.creates() == creates and Clip.objects.filter(kind=Clip.Kind.LIPSYNC).count() == 0
+
+
+def test_a_zero_estimate_on_a_paid_provider_is_no_pass_once_nothing_is_left(fake_replicate, user, settings):
+    from mv import costs
+    from mv.errors import Refused
+
+    over_budget(user, settings)
+    with pytest.raises(Refused) as refused:
+        spending.check_budget(user, costs.Estimate())  # paid, nothing priced
+    assert refused.value.status == 402
+    spending.check_budget(user, costs.free_estimate())  # the local renderer: free, always passes
+
+
+@pytest.mark.parametrize("kind", ["clip", "lipsync", "images", "scene writing", "rewrite", "retry", "lyrics"])
+def test_every_kind_of_paid_prediction_is_refused_over_budget_and_creates_nothing(
+        fake_replicate, user, song_mp3, clip_mp4, settings, kind):
+    from mv.errors import Refused
+    from mv.models import LyricsTranscription
+    from mv.pipeline import characters
+
+    settings.TASKS = DUMMY
+    default = flavors.resolve("default")
+    track = new_song(user, song_mp3)
+    project = written_project(user, scenes=1, audio_track=track)
+    scene = project.scenes.get()
+    done = finished_clip(scene, clip_mp4)
+    failed = Clip.objects.create(owner=user, scene=scene, provider="replicate", status=JobStatus.FAILED,
+                                 input={"duration": 4, "generate_audio": False}, config_flavor="default")
+    over_budget(user, settings)
+    before = (Clip.objects.count(), CharacterImage.objects.count(), SceneWriting.objects.count(),
+              LyricsTranscription.objects.count(), fake_replicate.creates())
+    actions = {
+        "clip": lambda: rendering.request_clip(owner=user, flavor=default, prompt="x"),
+        "lipsync": lambda: rendering.request_lipsync(owner=user, flavor=default, source=done, audio_track=track,
+                                                     start_time=0, end_time=2),
+        "images": lambda: characters.request_character_images(owner=user, flavor=default, description="a fox",
+                                                              num_images=2),
+        "scene writing": lambda: projects.request_scenes(project, default),
+        "rewrite": lambda: projects.rewrite_scene(scene, default),
+        "retry": lambda: rendering.retry_clip(failed),
+    }
+    if kind == "lyrics":
+        assert songs_request(track) is None
+        track.refresh_from_db()
+        assert track.lyrics_state()[0] == "refused"
+    else:
+        with pytest.raises(Refused) as refused:
+            actions[kind]()
+        assert refused.value.status == 402 and refused.value.code == "budget_exceeded"
+    after = (Clip.objects.count(), CharacterImage.objects.count(), SceneWriting.objects.count(),
+             LyricsTranscription.objects.count(), fake_replicate.creates())
+    assert after == before
+
+
+def test_a_new_kind_of_prediction_rides_on_the_gate_by_saying_what_it_costs(fake_replicate, user, settings):
+    """The gate is the rows' own: a kind with no estimate is refused on a paid provider rather
+    than run unpriced, and any kind's estimate is checked against the budget the same way."""
+    from mv.errors import Refused
+    from mv.models import Prediction
+    from mv.models.money import PaidWork
+
+    class Unpriced(PaidWork):
+        provider, config_flavor = "replicate", "default"
+        owner = user
+
+    with pytest.raises(Refused) as refused:
+        Unpriced().estimate()
+    assert refused.value.code == "no_price"
+    assert all("paid_estimate" in vars(kind) for kind in Prediction.kinds()), \
+        [k.__name__ for k in Prediction.kinds() if "paid_estimate" not in vars(k)]
+
+
+def test_a_row_made_without_the_gate_is_priced_and_budget_checked_before_it_starts(fake_replicate, user, song_mp3,
+                                                                                  settings):
+    """Code that creates a paid row with objects.create (skipping admit) still cannot spend:
+    the row is priced and checked against today's budget when it would start."""
+    from mv.models import LyricsTranscription
+
+    settings.TASKS = DUMMY
+    track = new_song(user, song_mp3)
+    within = LyricsTranscription.objects.create(track=track, provider="replicate", config_flavor="default",
+                                                model=WHISPER)
+    advance(within)
+    within.refresh_from_db()
+    assert within.estimated_cost_usd == costs_of_lyrics(track) and within.status == JobStatus.RUNNING
+    over_budget(user, settings)
+    over = LyricsTranscription.objects.create(track=track, provider="replicate", config_flavor="default", model=WHISPER)
+    creates = fake_replicate.creates()
+    advance(over)
+    over.refresh_from_db()
+    assert over.status == JobStatus.FAILED and "left of today's" in over.error
+    assert fake_replicate.creates() == creates

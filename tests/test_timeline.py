@@ -4,10 +4,13 @@ where the re-stitch is what is tested)."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from mv.errors import Refused
-from mv.models import AudioTrack, Clip, Stitch, StitchItem
+from mv.models import AudioTrack, Clip, Scene, Stitch, StitchItem
 from mv.pipeline import timeline
 from tests.factories import finished_clip, written_project
 
@@ -27,8 +30,17 @@ def project(user, track):
     clips = [finished_clip(scene) for scene in project.scenes.order_by("position")]
     Clip.objects.filter(pk__in=[c.pk for c in clips]).update(file="clips/stored.mp4")  # a stitch needs files
     stitch = Stitch.objects.create(owner=user, project=project, status="succeeded", num_clips=3)
-    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i) for i, c in enumerate(clips))
+    StitchItem.objects.bulk_create(StitchItem(stitch=stitch, clip=c, position=i, length=8.0) for i, c in enumerate(clips))
     return project
+
+
+def six_second_scenes(project) -> None:
+    """The fixture's scenes made 6 s long (0-6, 6-12, 12-18 s), each with a 6 s clip: a scene
+    that grows past 6 s (and not past the longest clip, 8 s) then needs a new clip."""
+    for scene in project.scenes.all():
+        Scene.objects.filter(pk=scene.pk).update(start=6.0 * scene.position, end=6.0 * (scene.position + 1))
+    Clip.objects.filter(scene__project=project).update(duration=6.0)
+    StitchItem.objects.filter(stitch__project=project).update(length=6.0)
 
 
 def slots(project) -> list[tuple[float, float]]:
@@ -124,33 +136,76 @@ def test_reordering_to_a_place_that_does_not_exist_is_refused(project):
     assert refused.value.message == "Choose a place between 1 and 3."
 
 
-def test_duplicating_inserts_a_copy_as_long_as_the_scene_and_pushes_the_rest_back(project):
-    copy = timeline.duplicate_scene(project.scenes.get(position=0))
-    assert copy.position == 1 and copy.current_clip is None
-    assert slots(project) == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
+def test_duplicating_splits_the_scenes_slot_into_two_scenes_with_its_prompt_the_copy_needing_a_clip(project):
+    first = project.scenes.get(position=0)
+    copy = timeline.duplicate_scene(first)
+    assert copy.position == 1 and copy.current_clip is None and copy.description == "scene 1"
+    assert slots(project) == [(0.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, 24.0)]  # the part stays filled
     assert descriptions(project) == ["scene 1", "scene 1", "scene 2", "scene 3"]
+    assert [s.pk for s in timeline.out_of_date(project)] == [copy.pk]  # the original's clip still covers it
 
 
-def test_duplicating_past_the_end_of_the_song_shortens_the_last_scene(user, track):
-    project = written_project(user, scenes=5, audio_track=track)  # 0-40 s, the song is full
-    with pytest.raises(Refused) as refused:
-        timeline.duplicate_scene(project.scenes.get(position=0))
-    assert refused.value.code == "no_room"
-    assert len(slots(project)) == 5  # nothing changed
+def test_duplicating_cuts_on_no_beat_that_would_leave_a_half_shorter_than_a_clip(user, track):
+    track.analysis = {"beats": [3.95, 6.2, 8.0]}  # around the middle of 0-10 s, each leaves a half < 4 s
+    track.save(update_fields=["analysis"])
+    project = written_project(user, scenes=2, audio_track=track, seconds=10.0)
+    timeline.duplicate_scene(project.scenes.get(position=0))
+    assert slots(project) == [(0.0, 5.0), (5.0, 10.0), (10.0, 20.0)]
+    timeline.duplicate_scene(project.scenes.get(position=0))  # 0-5 s: shorter than two 4 s clips, still cut
+    assert slots(project)[:3] == [(0.0, 3.95), (3.95, 5.0), (5.0, 10.0)]
 
 
-def test_only_clips_that_no_longer_fit_their_slot_are_out_of_date(project):
-    timeline.move_boundary(project.scenes.get(position=1), 9.0)
-    assert [s.position for s in timeline.out_of_date(project)] == [0, 1]
+def test_a_fresh_project_that_fills_the_whole_song_can_duplicate_any_scene(user, track):
+    project = written_project(user, scenes=5, audio_track=track)  # 0-40 s: the song is full
+    for position in (0, 4, 2):
+        timeline.duplicate_scene(project.scenes.get(position=position))
+    assert len(slots(project)) == 8 and slots(project)[0][0] == 0.0 and slots(project)[-1][1] == 40.0
+    short = written_project(user, scenes=2, audio_track=track, seconds=3.0)  # shorter than two 4 s clips
+    timeline.duplicate_scene(short.scenes.get(position=0))
+    assert slots(short) == [(0.0, 1.5), (1.5, 3.0), (3.0, 6.0)]
 
 
-def test_bringing_up_to_date_renders_only_the_out_of_date_scenes_for_their_slots_and_re_stitches(project):
+def test_prompts_that_say_their_part_are_renumbered_after_a_reorder_split_or_delete(project):
+    for scene in project.scenes.all():
+        Scene.objects.filter(pk=scene.pk).update(description=f"Shot {scene.position + 1}. Part {scene.position + 1} of 3.")
+    timeline.move_scene(project.scenes.get(position=2), 0)
+    assert descriptions(project) == ["Shot 3. Part 1 of 3.", "Shot 1. Part 2 of 3.", "Shot 2. Part 3 of 3."]
+    timeline.split_scene(project.scenes.get(position=0))
+    assert descriptions(project)[:2] == ["Shot 3. Part 1 of 4.", "Shot 3. Part 2 of 4."]
+    timeline.delete_scene(project.scenes.get(position=0))
+    assert descriptions(project) == ["Shot 3. Part 1 of 3.", "Shot 1. Part 2 of 3.", "Shot 2. Part 3 of 3."]
+
+
+def test_the_local_scene_writer_ends_each_sentence_with_one_full_stop():
+    from mv import flavors
+    from mv.providers.base import SceneRequest
+    from mv.providers.local import LocalProvider
+
+    request = SceneRequest(idea="A packed room.", character_description="", character_characteristics="calm",
+                           number_of_scenes=2, video_type="music video", video_characteristics="warm light",
+                           camera_angle="eye level", mode="music_video", scene_plan="")
+    text = LocalProvider().start_scenes(flavors.resolve("default"), request).text
+    assert "A packed room. Part 1 of 2. Look: warm light." in text and ".." not in text
+
+
+def test_only_clips_that_no_longer_cover_their_slot_are_out_of_date(project):
+    six_second_scenes(project)
+    timeline.move_boundary(project.scenes.get(position=1), 5.0)  # 0-5 s (covered) and 5-12 s (7 s > 6 s)
+    assert [s.position for s in timeline.out_of_date(project)] == [1]
+
+
+def test_a_scene_longer_than_the_longest_clip_is_covered_by_a_clip_that_long(project):
+    timeline.move_boundary(project.scenes.get(position=1), 10.0)  # 0-10 s with its 8 s clip
+    assert timeline.out_of_date(project) == []
+
+
+def test_bringing_up_to_date_renders_only_the_scenes_without_a_covering_clip_and_re_stitches(project):
     timeline.split_scene(project.scenes.get(position=0))
     old_clips = set(Clip.objects.values_list("pk", flat=True))
     stitches = Stitch.objects.count()
     new = timeline.refresh(project, project.owner)  # runs in-process on the local provider
-    assert sorted(c.scene.position for c in new) == [0, 1]
-    assert sorted(float(c.input["duration"]) for c in new) == [4.0, 4.0]
+    assert [c.scene.position for c in new] == [1]  # the first half's 8 s clip still covers its 4 s
+    assert [c.input["duration"] for c in new] == [4]
     assert old_clips <= set(Clip.objects.values_list("pk", flat=True))  # every old clip is kept
     assert Stitch.objects.count() == stitches + 1  # stitched automatically once all fit
     assert timeline.out_of_date(project) == []
@@ -165,18 +220,45 @@ def test_bringing_an_up_to_date_project_up_to_date_is_refused(project):
 # --- the views ----------------------------------------------------------------------------------
 
 
-def test_the_split_view_returns_the_studio_partial(alice_client, project):
-    scene = project.scenes.get(position=0)
-    response = alice_client.post(f"/scenes/{scene.pk}/split/", {"at": ""}, **HX)
+def oob_ids(html: str) -> list[str]:
+    """The ids an answer swaps out of band, in order (a delete as "-id", an append as "+id")."""
+    found = []
+    for match in re.finditer(r'<(\w+) ([^>]*)hx-swap-oob="([^"]+)"', html):
+        attrs, how = match.group(2), match.group(3)
+        if how.startswith("beforeend:"):
+            found.append("+" + re.search(r'id="([^"]+)"', html[match.end():]).group(1))
+        else:
+            found.append(("-" if how == "delete" else "") + re.search(r'id="([^"]+)"', attrs).group(1))
+    return found
+
+
+def test_a_boundary_move_swaps_only_the_two_cards_it_changed_and_the_parts_that_count_them(alice_client, project):
+    six_second_scenes(project)
+    second = project.scenes.get(position=1)
+    response = alice_client.post(f"/scenes/{second.pk}/boundary/", {"start": "5"}, **HX)
     html = response.content.decode()
-    assert response.status_code == 200 and html.startswith('\n<div id="studio"') or 'id="studio"' in html
-    assert "<html" not in html and html.count('class="tl-thumb') == 4 and "Bring the video up to date" in html
+    assert response.status_code == 200 and "<html" not in html and 'id="studio"' not in html
+    assert oob_ids(html) == ["place-1", "place-2", "timeline", "counts", "banner", "project-costs", "full-video"]
+    assert "1 scene needs a new clip" in html and 'id="video-stale"' in html  # the cut is no longer where it was
+    assert f'<details class="menu scene-edit" open>\n        <summary class="button ghost" id="edit-{second.pk}">' in html
+    assert json.loads(response["HX-Trigger-After-Settle"]) == {"studio-edited": {"scene": str(second.pk)}}
 
 
-def test_a_refused_edit_shows_its_message(alice_client, project):
+def test_splitting_appends_a_place_and_deleting_removes_the_last(alice_client, project):
+    first = project.scenes.get(position=0)
+    html = alice_client.post(f"/scenes/{first.pk}/split/", {"at": ""}, **HX).content.decode()
+    assert oob_ids(html)[:4] == ["place-1", "place-2", "place-3", "+place-4"]
+    html = alice_client.post(f"/scenes/{first.pk}/delete/", **HX).content.decode()
+    assert oob_ids(html)[:4] == ["place-1", "place-2", "place-3", "-place-4"]
+
+
+def test_a_refused_edit_shows_its_message_in_the_edited_card_only(alice_client, project):
     scene = project.scenes.get(position=0)
-    html = alice_client.post(f"/scenes/{scene.pk}/boundary/", {"start": "3"}, **HX).content.decode()
-    assert 'id="edit-error"' in html and "The first scene starts where the song starts" in html
+    Scene.objects.filter(pk=scene.pk).update(end=0.6)
+    html = alice_client.post(f"/scenes/{scene.pk}/split/", {"at": ""}, **HX).content.decode()
+    assert oob_ids(html)[0] == "place-1" and html.count("place-") == 1
+    card = html.split('id="place-1"')[1].split('id="timeline"')[0]
+    assert 'id="edit-error"' in card and "This scene is too short to split." in card
 
 
 def test_edit_views_answer_405_to_get_and_404_for_another_users_scene(alice_client, client, other_user, project):
@@ -196,7 +278,8 @@ def test_without_htmx_an_edit_redirects_to_the_page(alice_client, project):
 
 
 def test_the_page_marks_out_of_date_clips_and_an_older_full_video(alice_client, project):
-    timeline.delete_scene(project.scenes.get(position=2))
+    six_second_scenes(project)
+    timeline.delete_scene(project.scenes.get(position=2))  # scene 2 now lasts 12 s: its 6 s clip is short
     html = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert 'id="video-stale"' in html and html.count('class="stale-note small"') == 1
     assert "1 scene needs a new clip" in html

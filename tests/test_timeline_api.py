@@ -61,15 +61,15 @@ def test_splitting_at_a_time_cuts_at_the_nearest_beat_and_answers_the_project_an
     assert slots(project) == [(0.0, 2.9), (2.9, 8.0), (8.0, 16.0), (16.0, 24.0)]
     assert body["scene"] == scene(project, 1).to_dict() and body["scene"]["start"] == 2.9
     assert [s["position"] for s in body["scenes"]] == [0, 1, 2, 3] and body["project_id"] == str(project.pk)
-    # The first scene's 8 s clip no longer fits and the new half has none: both need a clip.
-    assert body["scenes_to_render"] == [str(first.pk), body["scene"]["id"]]
+    # The first scene's 8 s clip still covers its 2.9 s; the new half has no clip.
+    assert body["scenes_to_render"] == [body["scene"]["id"]]
 
 
 def test_duplicating_a_scene_puts_a_copy_after_it(api, project):
     second = scene(project, 1)
     body = post(api, f"/api/mv/scenes/{second.pk}/duplicate").json()
     assert body["scene"]["position"] == 2 and body["scene"]["description"] == "scene 2"
-    assert slots(project) == [(0.0, 8.0), (8.0, 16.0), (16.0, 24.0), (24.0, 32.0)]
+    assert slots(project) == [(0.0, 8.0), (8.0, 12.0), (12.0, 16.0), (16.0, 24.0)]  # its slot, split
     assert body["scenes_to_render"] == [body["scene"]["id"]]
 
 
@@ -91,11 +91,29 @@ def test_reordering_moves_a_scene_and_keeps_every_length(api, project):
     assert Stitch.objects.count() == 2  # re-stitched in the new order at once
 
 
-def test_moving_a_boundary_snaps_it_to_a_beat(api, project):
-    body = post(api, f"/api/mv/scenes/{scene(project, 1).pk}/boundary", {"start": 8.8}).json()
+def test_moving_a_boundary_snaps_it_to_a_beat_and_names_the_scene_its_clip_no_longer_covers(api, project):
+    second = scene(project, 1)
+    Clip.objects.filter(pk=second.current_clip_id).update(duration=6.0)  # a 6 s clip in its 8 s slot
+    body = post(api, f"/api/mv/scenes/{second.pk}/boundary", {"start": 8.8}).json()
     assert slots(project)[:2] == [(0.0, 9.0), (9.0, 16.0)]
     assert [s["end"] for s in body["scenes"]][:1] == [9.0]
-    assert len(body["scenes_to_render"]) == 2
+    assert body["scenes_to_render"] == [str(second.pk)]  # 7 s now: its 6 s clip does not cover it
+    body = post(api, f"/api/mv/scenes/{second.pk}/boundary", {"start": 11.5}).json()
+    assert body["scenes_to_render"] == []  # 4.5 s: covered (the first scene's 11.5 s is as long as clips go)
+
+
+def test_after_a_boundary_move_the_page_says_the_full_video_is_older_and_counts_what_the_api_names(
+        api, alice_client, project):
+    Clip.objects.filter(scene__project=project).update(duration=6.0)  # 6 s clips in 6 s scenes, stitched so
+    for each in project.scenes.all():
+        Scene.objects.filter(pk=each.pk).update(start=6.0 * each.position, end=6.0 * (each.position + 1))
+    StitchItem.objects.update(length=6.0)
+    assert "Older than the scenes" not in alice_client.get(project.get_absolute_url()).content.decode()
+    body = post(api, f"/api/mv/scenes/{scene(project, 2).pk}/boundary", {"start": 11.5}).json()
+    assert body["scenes_to_render"] == [str(scene(project, 2).pk)]  # 6-11.5 s still covered; 11.5-18 s not
+    html = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "Older than the scenes" in html and 'id="video-stale"' in html
+    assert f"{len(body['scenes_to_render'])} scene needs a new clip" in html
 
 
 def test_bringing_up_to_date_renders_what_is_out_of_date_and_then_says_it_is(api, project):
@@ -103,7 +121,7 @@ def test_bringing_up_to_date_renders_what_is_out_of_date_and_then_says_it_is(api
     response = post(api, f"/api/mv/projects/{project.pk}/bring_up_to_date", {"wait": 60})
     assert response.status_code == 200  # rendered in-process on the local provider
     body = response.json()
-    assert len(body["video_ids"]) == 2 and body["scenes_to_render"] == []
+    assert len(body["video_ids"]) == 1 and body["scenes_to_render"] == []
     assert body["latest_stitch"]["metadata"]["num_videos_stitched"] == 4
     again = post(api, f"/api/mv/projects/{project.pk}/bring_up_to_date")
     assert again.status_code == 400 and again.json()["error"] == "up_to_date"

@@ -16,6 +16,22 @@ def upload(client, name: str, content: bytes):
     return client.post("/api/audio/upload", {"file": SimpleUploadedFile(name, content)})
 
 
+def analysis_of(client, track_id: str) -> dict:
+    """What the analysis URL says (the tests' queue runs the import as the upload commits)."""
+    return client.get(f"/api/audio/{track_id}/analysis").json()
+
+
+def stored(media_root: Path) -> set[Path]:
+    return {p for p in media_root.rglob("*") if p.is_file()}
+
+
+def assert_failed_without_bytes(track: AudioTrack, media_root: Path, before: set[Path]) -> None:
+    """A failed import: the row says so, and no stored byte of it is left."""
+    assert track.analysis_status == AudioTrack.AnalysisStatus.FAILED and track.import_failed
+    assert not track.original and not track.file and not track.waveform
+    assert stored(media_root) == before
+
+
 @pytest.fixture
 def bobs_song(other_user, song_mp3) -> Path:
     """Another user's stored song: the file a playlist upload would try to read."""
@@ -29,11 +45,13 @@ def bobs_song(other_user, song_mp3) -> Path:
     ("steal.ffconcat", "ffconcat version 1.0\nfile '{path}'\nfile '{path}'\n"),
     ("steal.mp3", "#EXTM3U\n#EXTINF:40,\nfile://{path}\n#EXT-X-ENDLIST\n"),
 ])
-def test_upload_refuses_playlist_that_reads_other_files(alice_client, user, bobs_song, name, playlist):
+def test_upload_refuses_playlist_that_reads_other_files(alice_client, user, bobs_song, name, playlist, _media_root):
+    before = stored(_media_root)
     response = upload(alice_client, name, playlist.format(path=bobs_song).encode())
-    assert response.status_code == 400
-    assert response.json()["message"] == media.NOT_AUDIO
-    assert not AudioTrack.objects.filter(owner=user).exists()
+    assert response.status_code == 201 and response.json()["status"] == "importing"
+    body = analysis_of(alice_client, response.json()["audio_id"])
+    assert body["status"] == "failed" and body["error"] == media.NOT_AUDIO
+    assert_failed_without_bytes(AudioTrack.objects.get(owner=user), _media_root, before)
 
 
 @pytest.mark.parametrize("ext,codec", [("wav", ["-c:a", "pcm_s16le"]), ("flac", ["-c:a", "flac"]),
@@ -45,14 +63,18 @@ def test_common_audio_formats_are_accepted(alice_client, user, song_mp3, tmp_pat
     media.run_ffmpeg(["-i", song_mp3, "-t", "2", "-vn", *codec, path])
     response = upload(alice_client, path.name, path.read_bytes())
     assert response.status_code == 201, response.content
-    assert abs(response.json()["duration"] - 2) < 0.2
+    body = analysis_of(alice_client, response.json()["audio_id"])
+    assert body["status"] == "ready" and abs(body["duration"] - 2) < 0.2
 
 
-def test_a_song_longer_than_the_limit_is_refused(alice_client, user, song_mp3, settings):
+def test_a_song_longer_than_the_limit_fails_its_import_with_a_plain_message(alice_client, user, song_mp3, settings,
+                                                                             _media_root):
     settings.MV_MAX_SONG_SECONDS = 10
     response = upload(alice_client, "song.mp3", song_mp3.read_bytes())
-    assert response.status_code == 413 and "longer than" in response.json()["message"]
-    assert not AudioTrack.objects.exists()
+    assert response.status_code == 201
+    body = analysis_of(alice_client, response.json()["audio_id"])
+    assert body["status"] == "failed" and body["error"] == "The song is longer than 0.166667 minutes, the longest accepted."
+    assert_failed_without_bytes(AudioTrack.objects.get(), _media_root, set())
 
 
 def test_the_decoded_length_counts_not_the_header(user, song_mp3, settings, tmp_path):

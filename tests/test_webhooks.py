@@ -178,3 +178,58 @@ def test_the_fake_replicate_sends_a_signed_webhook_that_finishes_the_clip(live_s
     assert polls_of(fake_replicate, clip) == []
     assert get_provider("replicate").pushes_updates
     assert requests.get(f"{live_server.url}{URL}", timeout=5).status_code == 405
+
+
+@pytest.mark.parametrize("raw", [
+    b'{"id": "x", "output": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # json.loads gives up: RecursionError
+    b"[" * 5000 + b"]" * 5000,
+    b'{"id": "x", "status": "succeeded"',  # cut short
+    b'["not", "a", "prediction"]',
+])
+def test_a_signed_webhook_that_is_no_readable_prediction_is_a_400_and_changes_nothing(webhooks_on, user, client,
+                                                                                       raw):
+    clip = running_clip(user, webhooks_on)
+    headers = {k: v for k, v in signed_headers(webhooks_on.webhook_secret, raw).items() if k != "Content-Type"}
+    response = client.post(URL, raw, content_type="application/json", headers=headers)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_json"
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.RUNNING and clip.error == ""
+
+
+@pytest.fixture
+def listener():
+    """A plain HTTP server on another loopback port that records what reaches it."""
+    import http.server
+    import threading
+
+    seen: list[dict] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append({"path": self.path, "authorization": self.headers.get("Authorization")})
+            self.send_response(200)
+            self.send_header("Content-Type", "video/mp4")
+            self.end_headers()
+            self.wfile.write(b"\x00" * 64)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+
+
+def test_a_signed_webhook_pointing_the_output_elsewhere_fetches_nothing_and_sends_no_token(webhooks_on, user, client,
+                                                                                           listener):
+    """The review's case: a signed webhook for a running prediction whose output is on another
+    host. Nothing is fetched from there (let alone with the token); the clip fails saying why."""
+    address, seen = listener
+    clip = running_clip(user, webhooks_on)
+    webhooks_on.release(VIDEO)
+    done = webhooks_on.as_json(webhooks_on.predictions[clip.prediction_id]) | {"output": f"{address}/leak-output.mp4"}
+    assert post(client, webhooks_on, done).status_code == 200
+    clip.refresh_from_db()
+    assert seen == []
+    assert clip.status == JobStatus.FAILED and "not at Replicate's delivery address" in clip.error and not clip.file

@@ -1,5 +1,5 @@
 """Worker start-up recovery with several workers: one poll chain per clip, and a start
-another worker is still making is left alone."""
+another live worker is still making is left alone."""
 
 from __future__ import annotations
 
@@ -20,21 +20,42 @@ def _queued_clip(user, settings) -> Clip:
     return rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="x")
 
 
-def test_a_start_another_worker_is_making_is_not_failed(fake_replicate, user, settings):
+def test_a_start_another_live_worker_is_making_is_left_to_it(fake_replicate, user, settings):
+    import subprocess
+    import sys
+
+    from mv import liveness
+
     clip = _queued_clip(user, settings)
-    Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now())  # another worker is inside the create call
-    tasks.resume_interrupted()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a worker inside the create call
+    try:
+        claimer = liveness.identity().rsplit("/", 2)[0] + f"/{other.pid}/{liveness._start_time(other.pid)}"
+        Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now(), started_by=claimer,
+                                               start_key="k" * 64, start_sent_at=timezone.now())
+        tasks.resume_interrupted()
+        assert advance(clip) is False
+        clip.refresh_from_db()
+        assert clip.status == JobStatus.QUEUED and not clip.error and fake_replicate.creates() == 0
+        assert not fake_replicate.requests_to("GET", r"^/v1/predictions(\?|$)")  # not even looked for
+    finally:
+        other.kill()
+        other.wait()
+    settings.MV_CREATE_TIMEOUT = 0
+    assert advance(clip) is False  # its claimer is gone, and the provider lists no such create: started again
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.RUNNING and fake_replicate.creates() == 1
+
+
+def test_a_claim_from_another_machine_is_left_alone_for_the_grace_then_started_again(fake_replicate, user, settings):
+    clip = _queued_clip(user, settings)
+    Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now(), started_by="another-host/4242/777")
     assert advance(clip) is False
     clip.refresh_from_db()
-    assert clip.status == JobStatus.QUEUED and not clip.error
-
-
-def test_a_start_older_than_the_grace_is_failed_as_interrupted(fake_replicate, user, settings):
-    clip = _queued_clip(user, settings)
+    assert clip.status == JobStatus.QUEUED and fake_replicate.creates() == 0
     Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now() - timedelta(seconds=settings.MV_START_GRACE + 1))
-    assert advance(clip) is True
+    assert advance(clip) is False  # no start key: it never sent its create, so it starts again
     clip.refresh_from_db()
-    assert clip.status == JobStatus.FAILED and "interrupted" in clip.error.lower()
+    assert clip.status == JobStatus.RUNNING and fake_replicate.creates() == 1
 
 
 def test_recovery_ends_the_older_poll_chain(fake_replicate, user, settings):
@@ -140,3 +161,26 @@ def test_a_killed_process_not_yet_reaped_counts_as_gone():
         time.sleep(0.05)
     assert not process_alive(child.pid)
     child.wait()
+
+
+def test_a_local_render_a_live_worker_is_making_is_left_to_it(user, settings):
+    import subprocess
+    import sys
+
+    from mv import liveness
+
+    clip = _queued_clip(user, settings)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another worker, rendering
+    try:
+        claimer = liveness.identity().rsplit("/", 2)[0] + f"/{other.pid}/{liveness._start_time(other.pid)}"
+        Clip.objects.filter(pk=clip.pk).update(started_at=timezone.now(), started_by=claimer)
+        tasks.resume_interrupted()  # this worker starts beside it
+        clip.refresh_from_db()
+        assert clip.status == JobStatus.QUEUED and clip.started_by == claimer  # not taken from it
+        assert advance(clip) is False
+    finally:
+        other.kill()
+        other.wait()
+    assert advance(clip) is True  # its worker is gone: rendered again, for free
+    clip.refresh_from_db()
+    assert clip.status == JobStatus.SUCCEEDED and clip.file

@@ -19,6 +19,7 @@ from mv.forms.fields import (
     StrictIntegerField,
     StrictUUIDField,
     UUIDListField,
+    up_to_max_scenes,
     wait_field,
 )
 
@@ -27,11 +28,12 @@ class CreateScenesForm(JsonForm):
     idea = StrictCharField(max_length=MAX_TEXT)
     character_description = StrictCharField(max_length=MAX_TEXT, required=False)
     character_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
-    number_of_scenes = StrictIntegerField(min_value=1, max_value=20, required=False)
+    number_of_scenes = StrictIntegerField(min_value=1, required=False)  # at most planning.max_scenes(): __init__
     video_type = StrictCharField(max_length=MAX_SHORT, required=False)
     video_characteristics = StrictCharField(max_length=MAX_SHORT, required=False)
     camera_angle = StrictCharField(max_length=MAX_SHORT, required=False)
     config_flavor = FlavorNameField()
+    director_style = StrictCharField(max_length=64, required=False)  # a name from get_director_styles; "" for none
     project_id = StrictUUIDField(required=False)
     # The song and the part of it to cover (checked against the track, so errors say its length).
     audio_id = StrictUUIDField(required=False)
@@ -41,6 +43,10 @@ class CreateScenesForm(JsonForm):
     wait = wait_field()
 
     OVERRIDES = ("character_characteristics", "video_type", "video_characteristics", "camera_angle")
+
+    def __init__(self, data: dict[str, Any], files: Any = None) -> None:
+        super().__init__(data, files)
+        up_to_max_scenes(self.fields["number_of_scenes"])
 
     def scene_parameters(self) -> dict[str, str]:
         return {k: self.cleaned_data[k] for k in self.OVERRIDES if self.cleaned_data.get(k)}
@@ -124,6 +130,18 @@ class StitchForm(JsonForm):
 
 class AudioUploadForm(forms.Form):
     file = forms.FileField()
+
+
+class FootageUploadForm(forms.Form):
+    file = forms.FileField(error_messages={"required": "Send the video as a multipart field named 'file'."})
+
+
+class SongGenerateForm(JsonForm):
+    prompt = StrictCharField(max_length=500)
+    lyrics = StrictCharField(max_length=MAX_TEXT, required=False)
+    duration = StrictFloatField(min_value=1, max_value=600)
+    config_flavor = FlavorNameField()
+    wait = wait_field()
 
 
 class AudioDownloadForm(JsonForm):

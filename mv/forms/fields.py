@@ -113,6 +113,19 @@ def wait_field() -> StrictFloatField:
     return StrictFloatField(required=False, min_value=0, max_value=600)
 
 
+def up_to_max_scenes(field: forms.IntegerField) -> None:
+    """A number_of_scenes field takes up to planning.max_scenes() (read when the form is made:
+    the flavors are loaded by then)."""
+    from django.core.validators import MaxValueValidator
+
+    from mv import planning
+
+    most = planning.max_scenes()
+    field.max_value = most
+    field.validators = [v for v in field.validators if not isinstance(v, MaxValueValidator)] + [MaxValueValidator(most)]
+    field.widget.attrs["max"] = str(most)
+
+
 class JsonForm(forms.Form):
     """A form bound to a parsed JSON object."""
 

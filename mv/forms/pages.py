@@ -8,9 +8,9 @@ from typing import Any
 
 from django import forms
 
-from mv import flavors, planning
+from mv import flavors, planning, styles
 from mv.errors import Refused
-from mv.forms.fields import MAX_TEXT, JsonForm, StrictCharField
+from mv.forms.fields import MAX_TEXT, JsonForm, StrictCharField, up_to_max_scenes
 from mv.models import AudioTrack, CharacterImage, Project
 from mv.pipeline.projects import aspect_ratios, check_aspect_ratio
 
@@ -32,6 +32,7 @@ class ProjectCreateForm(forms.Form):
     mode = forms.ChoiceField(choices=Project.Mode.choices, initial=Project.Mode.MUSIC_VIDEO,
                              widget=forms.RadioSelect, label="Generation mode")
     config_flavor = forms.ChoiceField(choices=flavor_choices, initial=flavors.DEFAULT, label="Config flavor")
+    director_style = forms.ChoiceField(choices=styles.choices, required=False, label="Director style")
     audio_track_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
     audio_start = forms.FloatField(min_value=0, initial=0, required=False, label="Start in the song (seconds)")
     song_end = forms.FloatField(min_value=0, required=False, label="End in the song (seconds)")
@@ -40,12 +41,13 @@ class ProjectCreateForm(forms.Form):
     character_description = forms.CharField(max_length=MAX_TEXT, required=False,
                                             widget=forms.Textarea(attrs={"rows": 3}), label="Character description")
     character_image_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
-    number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False, label="Number of scenes")
+    number_of_scenes = forms.IntegerField(min_value=1, required=False, label="Number of scenes")  # max: __init__
     aspect_ratio = forms.ChoiceField(choices=aspect_choices, initial="16:9", required=False, label="Screen format")
 
     def __init__(self, *args: Any, owner=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.owner = owner
+        up_to_max_scenes(self.fields["number_of_scenes"])
 
     def _owned(self, model: type[AudioTrack | CharacterImage], field: str, gone: str) -> Any:
         """The owner's row itself for an id field (another user's id reads as gone)."""
@@ -56,8 +58,16 @@ class ProjectCreateForm(forms.Form):
         return row
 
     def clean_audio_track_id(self) -> AudioTrack | None:
-        return self._owned(AudioTrack, "audio_track_id",
-                           "That song is not available any more: upload it or paste its URL again.")
+        """The song, also while it is still importing (the plan waits for it); one whose import
+        failed is refused with its message."""
+        track = self._owned(AudioTrack, "audio_track_id",
+                            "That song is not available any more: upload it or paste its URL again.")
+        if track is not None:
+            try:
+                track.refuse_if_unusable()
+            except Refused as exc:
+                raise forms.ValidationError(exc.message) from None
+        return track
 
     def clean_character_image_id(self) -> CharacterImage | None:
         return self._owned(CharacterImage, "character_image_id",
@@ -91,8 +101,7 @@ class ProjectCreateForm(forms.Form):
                           flavor=flavors.resolve(data["config_flavor"]))
         except Refused as exc:
             if exc.code == "invalid_times":
-                self.add_error("song_end", f"The end must be after the start and at most the song's length "
-                                           f"({track.duration:.2f} s).")
+                self.add_error("song_end", planning.range_message(track, start))
             else:
                 self.add_error("number_of_scenes" if count else "song_end", exc.message)
 
@@ -101,10 +110,14 @@ class PlanEstimateForm(forms.Form):
     """The create page's choices that change its price (read from the whole form)."""
 
     config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
-    number_of_scenes = forms.IntegerField(min_value=1, max_value=20, required=False)
+    number_of_scenes = forms.IntegerField(min_value=1, required=False)
     audio_track_id = forms.UUIDField(required=False)
     audio_start = forms.FloatField(required=False)
     song_end = forms.FloatField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        up_to_max_scenes(self.fields["number_of_scenes"])
 
 
 class RenameForm(forms.Form):
@@ -132,6 +145,16 @@ class FlavorSelectForm(forms.Form):
         ("required", "invalid_choice"), "Choose one of the config flavors in the list."))
 
 
+class StyleSelectForm(forms.Form):
+    director_style = forms.ChoiceField(choices=styles.choices, required=False, label="Director style",
+                                       error_messages={"invalid_choice": "Choose one of the director styles in the list."})
+
+
+class FootageForm(forms.Form):
+    file = forms.FileField(label="Your video", error_messages={"required": "Choose a video file to upload.",
+                                                              "empty": "That file is empty; choose another video."})
+
+
 class ScenePromptForm(forms.Form):
     description = forms.CharField(max_length=MAX_TEXT, widget=forms.Textarea(attrs={"rows": 4}), label="Prompt")
     negative_description = forms.CharField(max_length=MAX_TEXT, required=False,
@@ -153,6 +176,16 @@ class LyricsForm(JsonForm):
     lyrics = StrictCharField(max_length=20000, label="Lyrics", widget=forms.Textarea(attrs={"rows": 6}),
                              strip=True, error_messages=dict.fromkeys(
                                  ("required", "max_length"), "Paste the song's lyrics (at most 20000 characters)."))
+
+
+class SongGenerateForm(forms.Form):
+    prompt = forms.CharField(max_length=500, label="Describe the song", error_messages={
+        "required": "Describe the song to make: its style, mood and instruments."})
+    duration = forms.FloatField(min_value=5, max_value=600, initial=30, label="Length (seconds)", error_messages={
+        "required": "Give the song's length in seconds.", "invalid": "Give the song's length in seconds."})
+    lyrics = forms.CharField(max_length=MAX_TEXT, required=False, widget=forms.Textarea(attrs={"rows": 3}),
+                             label="Lyrics (optional)")
+    config_flavor = forms.ChoiceField(choices=flavor_choices, required=False)
 
 
 class AudioUrlForm(forms.Form):

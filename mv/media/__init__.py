@@ -7,6 +7,8 @@
 - ``audio``: the song's AAC copy, sample-accurate slices and trims.
 - ``pictures``: a clip's poster frame, a song's waveform.
 - ``previews``: the local preview renderer's labelled clips, images and lipsync.
+- ``encoding``: re-encoding a clip to the stitch's format with our encoder's headers.
+- ``parts``: a clip made ready for its slot (trimmed, in the stitch's format), by copy as far as its stream allows.
 - ``stitching``: joining clips under the song, by stream copy where they allow it, verified.
 """
 
@@ -27,7 +29,7 @@ from mv.media.errors import (
 )
 from mv.media.ffmpeg import ffmpeg_exe, run_ffmpeg
 from mv.media.pictures import poster, waveform_png
-from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image
+from mv.media.previews import lipsync_preview, render_preview_clip, render_preview_image, render_preview_song
 from mv.media.probing import (
     AudioStream,
     MediaInfo,
@@ -38,13 +40,14 @@ from mv.media.probing import (
     require_image,
     require_video,
 )
-from mv.media.stitching import STITCHABLE, StitchResult, frame_counts, normalise_clip, stitch
+from mv.media.parts import Made, Store, Stored, format_key, make_part
+from mv.media.stitching import STITCHABLE, StitchResult, frame_counts, normalise_clip, plan, stitch
 
 __all__ = [
     "EMPTY_AUDIO", "NOT_AUDIO", "NOT_IMAGE", "NOT_VIDEO", "PROCESSING_FAILED", "PROCESSING_TIMEOUT", "STITCHABLE",
     "STITCH_FAILED", "UNREADABLE", "AudioStream", "MediaError", "MediaInfo", "StitchResult", "VideoStream",
     "audio_duration", "container_format", "cut_audio", "ffmpeg_exe", "frame_counts", "input_args",
-    "lipsync_preview", "normalise_clip", "poster", "probe", "render_preview_clip", "render_preview_image",
+    "lipsync_preview", "Made", "Store", "Stored", "format_key", "make_part", "normalise_clip", "plan", "poster", "probe", "render_preview_clip", "render_preview_image", "render_preview_song",
     "require_audio", "require_image", "require_video", "run_ffmpeg", "stitch", "transcode_song", "trim_audio",
     "waveform_png",
 ]

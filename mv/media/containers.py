@@ -21,6 +21,11 @@ def container_format(path: Path | str) -> str:
             head = fh.read(16)
     except OSError as exc:
         raise MediaError(UNREADABLE, f"cannot read {path}: {exc}") from None
+    return sniff(head, name=str(path))
+
+
+def sniff(head: bytes, *, name: str = "the file") -> str:
+    """The demuxer for a file that starts with ``head`` (its first 16 bytes), from the allow-list."""
     if head[:3] == b"ID3":
         return "mp3"
     if head[:4] == b"fLaC":
@@ -39,7 +44,7 @@ def container_format(path: Path | str) -> str:
         return "aac"  # ADTS
     if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
         return "mp3"
-    raise MediaError(UNREADABLE, f"{path}: not a supported audio or video container (first bytes {head[:8]!r})")
+    raise MediaError(UNREADABLE, f"{name}: not a supported audio or video container (first bytes {head[:8]!r})")
 
 
 # Options for every demuxer we open: only the file itself, through the file protocol.

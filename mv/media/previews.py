@@ -113,3 +113,27 @@ def lipsync_preview(video: Path | str, audio_wav: Path | str, dst: Path) -> None
     finally:
         title.unlink(missing_ok=True)
 
+
+
+# A four-chord progression (C, G, Am, F as root and third ratio), one chord a bar.
+_CHORDS = ((261.63, 1.2599), (196.00, 1.2599), (220.00, 1.1892), (174.61, 1.2599))
+
+
+def render_preview_song(dst: Path, *, seconds: float, seed: int = 0) -> float:
+    """The offline renderer's song: a real, plain instrumental made here with ffmpeg (a chord a
+    bar, a kick on every beat, a hat between), at a tempo picked from ``seed`` (96-135 BPM), as
+    a 44.1 kHz stereo WAV of exactly ``seconds``. Never a model's music. Returns the tempo."""
+    bpm = 96 + seed % 40
+    beat = 60.0 / bpm
+    bar = 4 * beat
+    root = "if(eq(ld(1),0),{0},if(eq(ld(1),1),{1},if(eq(ld(1),2),{2},{3})))"
+    third = root.format(*(f"{r * t:.2f}" for r, t in _CHORDS))
+    root = root.format(*(f"{r:.2f}" for r, _ in _CHORDS))
+    expr = (f"st(1,mod(floor(t/{bar:.6f}),4));st(0,{root});st(2,{third});"
+            f"0.1*(sin(2*PI*ld(0)*t)+sin(2*PI*ld(2)*t)+sin(2*PI*ld(0)*1.4983*t))"
+            f"+0.6*sin(2*PI*55*t)*exp(-14*mod(t,{beat:.6f}))"
+            f"+0.06*(random(3)*2-1)*exp(-45*mod(t+{beat / 2:.6f},{beat:.6f}))")
+    with atomic_output(Path(dst)) as tmp:
+        run_ffmpeg(["-f", "lavfi", "-i", f"aevalsrc='{expr}':s=44100:d={seconds:.3f}", "-ac", "2",
+                    "-c:a", "pcm_s16le", "-f", "wav", tmp])
+    return float(bpm)

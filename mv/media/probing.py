@@ -3,6 +3,7 @@ or an image: PyAV and mutagen, never ffprobe, never judged by a file's name."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ class VideoStream:
     duration: float
     frames: int
     track_id: int
+    headers: str = ""  # a fingerprint of the H.264 SPS/PPS it decodes with ("" when not known)
 
     def signature(self) -> tuple:
         """What must match for clips to be joined by stream copy."""
@@ -90,6 +92,7 @@ def probe(path: Path | str, *, unreadable: str = UNREADABLE, index_only: bool = 
                 duration=_seconds(v),
                 frames=int(v.frames or 0),
                 track_id=int(v.id),
+                headers=headers_fingerprint(cc.extradata),
             )
         if container.streams.audio:
             a = container.streams.audio[0]
@@ -104,6 +107,11 @@ def probe(path: Path | str, *, unreadable: str = UNREADABLE, index_only: bool = 
         if not duration:
             duration = max(video.duration if video else 0.0, audio.duration if audio else 0.0)
     return MediaInfo(duration=duration, video=video, audio=audio)
+
+
+def headers_fingerprint(extradata: bytes | None) -> str:
+    """A short fingerprint of a stream's parameter sets: clips joined by copy must share them."""
+    return hashlib.sha1(bytes(extradata or b"")).hexdigest()[:16]
 
 
 def audio_duration(path: Path | str) -> float:

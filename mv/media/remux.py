@@ -1,6 +1,6 @@
-"""Stream copy in this process (PyAV): joining clips under the song, and cutting a clip short,
-without starting an ffmpeg process (its start-up and a second pass over the bytes for
-``+faststart`` cost more than moving the packets).
+"""Stream copy in this process (PyAV): joining clips under the song (and opening a clip's video
+for mv.media.parts to cut it), without starting an ffmpeg process (its start-up and a second
+pass over the bytes for ``+faststart`` cost more than moving the packets).
 
 Only what is safe to copy is copied here; anything else returns False and the caller takes
 the ffmpeg path. Files are opened with the demuxer the caller names (never auto-detection).
@@ -39,7 +39,7 @@ def _or_false(fallback: str) -> Callable[[Callable[..., None]], Callable[..., bo
             try:
                 copy(*args, **kwargs)
             except NotCopyable as exc:
-                logger.info("%s: %s", fallback, exc)
+                logger.debug("%s: %s", fallback, exc)  # routine (a trimmed clip is re-encoded), not news
                 return False
             except (av.FFmpegError, OSError, ValueError) as exc:
                 logger.warning("%s, the copy failed: %s", fallback, exc)
@@ -155,34 +155,3 @@ def _song_packets(stream, out_stream, start: float) -> Iterator:
         packet.dts = packet.pts
         packet.stream = out_stream
         yield packet
-
-
-@_or_false("clip re-encoded to its length")
-def cut(src: Path, dst: Path, frames: int, *, demuxer: Callable[[Path], str]) -> None:
-    """The first ``frames`` frames of a clip (and its sound up to there) by stream copy,
-    when the packets decoded before the cut are exactly the frames shown before it (a cut
-    on a keyframe, or after a group of B-frames): such a prefix decodes exactly as in the
-    whole clip. False when the clip has no such cut at that frame."""
-    with _input(src, demuxer) as container:
-        video, _ = _video(container)
-        sound = container.streams.audio[0] if container.streams.audio else None
-        kept, rest = [], []
-        for packet in container.demux(video):
-            if packet.dts is not None:
-                (kept if len(kept) < frames else rest).append(packet)
-        if len(kept) < frames or not rest or max(p.pts for p in kept) >= min(p.pts for p in rest):
-            raise NotCopyable(f"frames shown before frame {frames} are decoded after it")
-        seconds = min(p.pts for p in rest) * video.time_base
-        tail = []
-        if sound is not None:
-            container.seek(0, stream=sound)
-            tail = [p for p in container.demux(sound) if p.pts is not None and p.pts * sound.time_base < seconds]
-        with av.open(str(dst), "w", format="mp4") as out:
-            video_out = out.add_stream_from_template(video)
-            sound_out = out.add_stream_from_template(sound) if sound is not None else None
-            for packet in kept:
-                packet.stream = video_out
-                out.mux_one(packet)
-            for packet in tail:
-                packet.stream = sound_out
-                out.mux_one(packet)

@@ -6,7 +6,7 @@ and the API read rows.
 """
 
 from mv.models.apikeys import ApiKey
-from mv.models.audio import AudioTrack, LyricsTranscription, StructureAnalysis, check_range
+from mv.models.audio import AudioTrack, check_range
 from mv.models.base import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -15,10 +15,14 @@ from mv.models.base import (
     JobStatus,
     OwnedQuerySet,
     Prediction,
+    get_owned,
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
+from mv.models.listening import LyricsTranscription, StructureAnalysis
+from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
+from mv.models.songs import SongGeneration
 from mv.models.webhooks import WebhookDelivery
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "AudioTrack",
     "CharacterImage",
     "Clip",
+    "ClipPart",
     "GeneratedName",
     "Job",
     "JobStatus",
@@ -39,9 +44,11 @@ __all__ = [
     "ProjectQuerySet",
     "Scene",
     "SceneWriting",
+    "SongGeneration",
     "Stitch",
     "StitchItem",
     "VideoMixin",
     "WebhookDelivery",
     "check_range",
+    "get_owned",
 ]

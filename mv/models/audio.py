@@ -1,48 +1,50 @@
 """A song as it arrived (upload, URL or trim), with the one check of a time range in it, its
-music analysis (``AudioTrack.analyze``, run by a task once per track) and its lyrics (pasted,
-or transcribed by a ``LyricsTranscription``)."""
+music analysis (``AudioTrack.analyze``, run by a task once per track, then perhaps heard again
+by a ``StructureAnalysis``) and its lyrics (pasted, or transcribed by a ``LyricsTranscription``;
+both in mv.models.listening)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import files, flavors, media, music
+from mv import files, media, music
 from mv.errors import Refused
 from mv.models.base import (
-    ACTIVE_STATUSES,
     GeneratedName,
     JobStatus,
     OwnedQuerySet,
-    Prediction,
 )
-from mv.music import ANALYSIS_VERSION, Analysis, LyricLine, from_transcription
-from mv.music.analysis import ENVELOPE_RATE
+from mv.music import ANALYSIS_VERSION, Analysis, LyricLine
 from mv.providers import get_provider
-from mv.providers.base import JobUpdate, ProviderError
 
 if TYPE_CHECKING:
-    from mv.providers.base import Provider
+    from mv.models.listening import LyricsTranscription
 
 logger = logging.getLogger("mv.models")
 
 TIME_SLACK = 1e-6  # a range may end exactly at the track's end, rounding included
 ANALYSIS_FAILED = "The song could not be analysed; scenes use an even grid."
 
+# Sent once a track's files are stored and checked, in the transaction that stores them
+# (mv.audio); mv.pipeline.followups then queues its analysis.
+arrived = Signal()
 # Sent once a track's analysis is stored (with the Analysis); mv.pipeline.followups then starts
 # transcribing its lyrics.
 analysed = Signal()
+# Sent once a track's analysis is in, or will never come (it failed, or the song could not be
+# imported), inside the transaction that stores it: the scene plans waiting for the song start.
+# Where the flavor's structure model hears the song, "in" means its answer (or its failure, or
+# its refusal over budget) after the local analysis: the plans are cut on the better analysis.
+settled = Signal()
 
 
 class AudioTrackQuerySet(OwnedQuerySet):
@@ -53,9 +55,19 @@ class AudioTrackQuerySet(OwnedQuerySet):
                  & ~Q(analysis__source="model"))
         return self.filter(Q(analysis_status=AudioTrack.AnalysisStatus.ANALYZING) | stale)
 
+    def needing_import(self) -> AudioTrackQuerySet:
+        """What a starting worker imports: songs stored (or asked for by URL) and not checked yet
+        (a song a music model is still making has nothing stored yet: its generation imports it)."""
+        return self.filter(analysis_status=AudioTrack.AnalysisStatus.IMPORTING).exclude(
+            source=AudioTrack.Source.GENERATED, original="")
+
 
 class AudioTrack(models.Model):
     class AnalysisStatus(models.TextChoices):
+        """importing (bytes stored or a URL asked for; checks, transcode and waveform run in the
+        worker) -> analyzing -> ready, or failed (a failed import has no ``file``)."""
+
+        IMPORTING = "importing", "Importing"
         ANALYZING = "analyzing", "Analyzing"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
@@ -68,6 +80,7 @@ class AudioTrack(models.Model):
         UPLOAD = "upload", "Uploaded file"
         URL = "url", "Downloaded from a URL"
         TRIM = "trim", "Trimmed from another track"
+        GENERATED = "generated", "Made by a music model"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="audio_tracks")
@@ -80,6 +93,9 @@ class AudioTrack(models.Model):
     # The file as received (lossless source for lipsync slices) and an AAC copy made
     # once on arrival, so every stitch can stream-copy the song instead of re-encoding.
     original = models.FileField(upload_to=GeneratedName("audio/original"), max_length=300)
+    # The original's demuxer, found from its first bytes when it arrived (mv.media.container_format):
+    # the analysis decodes it as that, never by format auto-detection ("" for rows made before).
+    container = models.CharField(max_length=16, blank=True)
     file = models.FileField(upload_to=GeneratedName("audio"), max_length=300, blank=True)
     waveform = models.FileField(upload_to=GeneratedName("audio/waveforms"), max_length=300, blank=True)
     duration = models.FloatField(default=0.0)
@@ -91,6 +107,10 @@ class AudioTrack(models.Model):
     # Timed lyric lines [{"start": s, "end": s, "text": "..."}], pasted or transcribed.
     lyrics = models.JSONField(default=list, blank=True)
     lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
+    # Why the lyrics were not transcribed when that was refused (today's budget), for the song card.
+    lyrics_refusal = models.CharField(max_length=500, blank=True)
+    # Why the structure model did not hear the song when that was refused (today's budget).
+    structure_refusal = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = AudioTrackQuerySet.as_manager()
@@ -107,8 +127,62 @@ class AudioTrack(models.Model):
     def check_range(self, start: float | None, end: float | None, *,
                     names: tuple[str, str] = ("start_time", "end_time")) -> tuple[float, float]:
         """The one time-range rule: 0 <= start < end <= the track's length (end defaults to
-        the track's end). The error names the fields and the track's length."""
-        return check_range(start, end, self.duration, names=names)
+        the track's end). The error names the fields and the track's length (not known yet
+        while the song is importing: then only what can be checked without it)."""
+        return check_range(start, end, None if self.is_importing else self.duration, names=names)
+
+    # --- import ----------------------------------------------------------------------------
+
+    @property
+    def is_importing(self) -> bool:
+        return self.analysis_status == self.AnalysisStatus.IMPORTING
+
+    @property
+    def being_made(self) -> bool:
+        """A music model is still making this song (nothing is stored yet)."""
+        return self.is_importing and self.source == self.Source.GENERATED and not self.original
+
+    @property
+    def import_failed(self) -> bool:
+        """The song never became usable (not audio, too long, too big, the download failed):
+        the row keeps the message, its stored bytes are gone."""
+        return self.analysis_status == self.AnalysisStatus.FAILED and not self.file
+
+    @property
+    def is_settled(self) -> bool:
+        """Its analysis is in or will never come: a scene plan waiting for the song may go ahead
+        (not while the structure model still listens: its answer replaces the local analysis)."""
+        if self.analysis_status == self.AnalysisStatus.FAILED:
+            return True
+        return self.analysis_status == self.AnalysisStatus.READY and not self.structure_analyses.filter(
+            status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists()
+
+    def settle(self) -> None:
+        """Send ``settled`` if the analysis is now final, under a lock on the track row (a scene
+        plan asked for meanwhile, which reads ``is_settled`` under that lock, is either seen by
+        its handler or sees the analysis)."""
+        with transaction.atomic():
+            status = AudioTrack.objects.select_for_update().filter(pk=self.pk).values_list(
+                "analysis_status", flat=True).first()
+            if status is None:
+                return  # deleted meanwhile
+            self.analysis_status = status
+            if self.is_settled:
+                settled.send(sender=AudioTrack, track=self)
+
+    def require_imported(self) -> None:
+        """Refused while the song is importing or when its import failed (what needs its
+        length or its file: a lipsync, a stitch, a trim)."""
+        self.refuse_if_unusable()
+        if self.is_importing:
+            raise Refused("song_importing", "That song is still importing; use it once its status is "
+                                            "analyzing or ready.")
+
+    def refuse_if_unusable(self) -> None:
+        """Refused, with the import's own message, for a song that could not be imported."""
+        if self.import_failed:
+            raise Refused("song_not_imported", f"That song could not be used: {self.analysis_error.rstrip('.')}. "
+                                               "Upload it again or choose another song.")
 
     # --- music analysis and lyrics ---------------------------------------------------------
 
@@ -132,13 +206,14 @@ class AudioTrack(models.Model):
         """Analyse the stored original and keep the result (a track already analysed by this
         version is left alone; a trim first takes its part of its parent's lyrics). Whatever
         the song, the track stays usable: one that cannot be read is failed with a plain
-        message. True when an analysis was stored (``analysed`` is then sent)."""
-        if self.analysis_is_current:
+        message. True when an analysis was stored (``analysed`` is then sent). A song not
+        imported (yet, or ever) has nothing to analyse."""
+        if self.analysis_is_current or self.is_importing or self.import_failed:
             return False
         self.inherit_lyrics()
         try:
             with files.local_path(self.original or self.file) as path:
-                result = music.analyze(path)
+                result = music.analyze(path, container=(self.container or None) if self.original else None)
         except music.AnalysisError as exc:
             logger.info("track %s: analysis failed: %s", self.pk, exc)
             self.analysis_failed(f"{exc} Scenes use an even grid.")
@@ -147,20 +222,29 @@ class AudioTrack(models.Model):
             logger.exception("track %s: analysis failed unexpectedly", self.pk)
             self.analysis_failed(ANALYSIS_FAILED)
             return False
-        self.record_analysis(result)
-        analysed.send(sender=AudioTrack, track=self, analysis=result)
+        with transaction.atomic():  # the analysis and what it causes commit together
+            self.record_analysis(result, settle=False)
+            analysed.send(sender=AudioTrack, track=self, analysis=result)  # may ask the structure model
+            self.settle()  # ...and then the song settles once it answers
         return True
 
-    def record_analysis(self, result: Analysis) -> None:
-        self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "")
+    def record_analysis(self, result: Analysis, *, settle: bool = True) -> None:
+        """Keep ``result`` (and send ``settled`` unless the caller settles the song itself)."""
+        self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "", settle=settle)
 
     def analysis_failed(self, message: str) -> None:
         self._set_analysis({}, self.AnalysisStatus.FAILED, message[:2000])
 
-    def _set_analysis(self, analysis: dict, status: str, error: str) -> None:
-        """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no error."""
+    def _set_analysis(self, analysis: dict, status: str, error: str, *, settle: bool = True) -> None:
+        """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no
+        error. Under a lock on the track row, with ``settled`` sent in the same transaction, so
+        a scene plan asked for meanwhile is either seen by its handler or sees the analysis."""
         self.analysis, self.analysis_status, self.analysis_error = analysis, status, error
-        AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
+        with transaction.atomic():
+            list(AudioTrack.objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
+            AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
+            if settle:
+                self.settle()
 
     def lyric_lines(self) -> list[LyricLine]:
         return [LyricLine.from_dict(line) for line in self.lyrics or []]
@@ -193,8 +277,13 @@ class AudioTrack(models.Model):
     def latest_transcription(self) -> LyricsTranscription | None:
         return self.transcriptions.order_by("-created_at").first()
 
+    def lyrics_refused(self, reason: str) -> None:
+        """Transcribing was refused (today's budget): the song card and the API say why."""
+        self.lyrics_refusal = reason[:500]
+        type(self).objects.filter(pk=self.pk).update(lyrics_refusal=self.lyrics_refusal)
+
     def lyrics_state(self) -> tuple[str, str]:
-        """(status, a sentence for people): ready, transcribing, failed, unavailable or none."""
+        """(status, a sentence for people): ready, transcribing, refused, failed, unavailable or none."""
         lines = len(self.lyrics or [])
         if self.lyrics_source == self.LyricsSource.PASTED:
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (pasted)"
@@ -203,15 +292,22 @@ class AudioTrack(models.Model):
                 return "ready", "lyrics: none heard in the song"
             return "ready", f"lyrics: {lines} line{'s' if lines != 1 else ''} (transcribed)"
         latest = self.latest_transcription
+        if latest is None and self.lyrics_refusal:
+            return "refused", f"lyrics were not transcribed: {self.lyrics_refusal} You can paste them instead."
         if latest is not None and latest.is_active:
             return "transcribing", "lyrics: transcribing…"
         if latest is not None and latest.status != JobStatus.SUCCEEDED:
             return "failed", f"lyrics: the transcription failed ({(latest.error or 'no reason given').rstrip('.')})"
         if not get_provider().transcribes_lyrics:
             return "unavailable", "lyrics: not available offline"
-        if self.analysis_status == self.AnalysisStatus.ANALYZING:
+        if self.analysis_status in (self.AnalysisStatus.ANALYZING, self.AnalysisStatus.IMPORTING):
             return "none", "lyrics: transcribed once the song is analysed"
         return "none", "lyrics: none yet"
+
+    def structure_refused(self, reason: str) -> None:
+        """The structure model was refused (today's budget): the local analysis stays, and says why."""
+        self.structure_refusal = reason[:500]
+        type(self).objects.filter(pk=self.pk).update(structure_refusal=self.structure_refusal)
 
     def structure_state(self) -> str:
         """Who heard the song's structure, for people."""
@@ -222,6 +318,8 @@ class AudioTrack(models.Model):
             return "local analysis; the structure model is listening…"
         if latest is not None and latest.status != JobStatus.SUCCEEDED:
             return "local analysis (the structure model failed)"
+        if latest is None and self.structure_refusal:
+            return f"local analysis (the structure model was not run: {self.structure_refusal.rstrip('.')})"
         return "local analysis"
 
     def analysis_to_dict(self) -> dict[str, Any]:
@@ -259,113 +357,9 @@ class AudioTrack(models.Model):
         return {"audio_id": str(self.pk), "title": self.title, "duration": self.duration,
                 "audio_url": reverse("api_audio_get", args=[self.pk]), "source": self.source,
                 "parent_audio_id": str(self.parent_id) if self.parent_id else None,
+                "status": self.analysis_status, "error": self.analysis_error or None,
                 "analysis_status": self.analysis_status,
                 "analysis_url": reverse("api_audio_analysis", args=[self.pk])}
-
-
-class LyricsTranscription(Prediction):
-    """A transcription model (the flavor's ``lyrics_model``) listening to a track for its
-    lyrics; what it hears becomes the track's timed lines unless lyrics were pasted."""
-
-    track = models.ForeignKey(AudioTrack, on_delete=models.CASCADE, related_name="transcriptions")
-    text = models.TextField(blank=True)  # the whole transcription, as the model wrote it
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Lyrics of {self.track}"
-
-    owner_path = "track__owner"  # who pays for it
-
-    @property
-    def owner(self):
-        return self.track.owner
-
-    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """Whisper on Replicate is billed by the GPU time it reports (also when it failed)."""
-        return "lyrics", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
-
-    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
-        song = stack.enter_context(files.local_path(self.track.file or self.track.original))
-        return provider.start_lyrics(flavors.resolve(self.config_flavor), song, workdir=workdir)
-
-    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
-        return provider.poll_lyrics(prediction_id)
-
-    def keep_output(self, update: JobUpdate) -> None:
-        output = update.output
-        try:
-            lines = from_transcription(output)
-        except ValueError:
-            if not (isinstance(output, dict) and output.get("segments") == []):
-                raise ProviderError("The transcription came back in a shape we cannot read.") from None
-            lines = []  # nothing sung (an instrumental)
-        track = self.track
-        lines = [LyricLine(line.start, min(line.end, track.duration), line.text)
-                 for line in lines if line.start < track.duration]
-        if not LyricsTranscription.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
-            return  # cancelled meanwhile (lyrics were pasted)
-        track.store_lyrics(lines, AudioTrack.LyricsSource.TRANSCRIBED)
-        text = output.get("transcription", "") if isinstance(output, dict) else ""
-        self.succeed(text=str(text or "")[:20000], model=update.model or self.model)
-
-    def media_failure(self, detail: str) -> str:
-        return "The transcription could not be used."
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"audio_id": str(self.track_id)}
-
-
-class StructureAnalysis(Prediction):
-    """The flavor's structure model (``analysis_model``, e.g. All-In-One) hearing a track:
-    its beats, bars and named sections replace the local analysis when it succeeds; when it
-    fails the local analysis stays, and says so."""
-
-    track = models.ForeignKey(AudioTrack, on_delete=models.CASCADE, related_name="structure_analyses")
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Structure of {self.track}"
-
-    owner_path = "track__owner"
-
-    @property
-    def owner(self):
-        return self.track.owner
-
-    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """Billed by the GPU time Replicate reports (also when it failed)."""
-        return "analysis", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
-
-    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
-        song = stack.enter_context(files.local_path(self.track.file or self.track.original))
-        return provider.start_structure(flavors.resolve(self.config_flavor), song, workdir=workdir)
-
-    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
-        return provider.poll_structure(prediction_id, workdir=workdir)
-
-    def keep_output(self, update: JobUpdate) -> None:
-        track = self.track
-        local = track.music_analysis()
-        try:
-            result = music.from_allinone(update.output, duration=track.duration, envelope=local.envelope if local else (),
-                                         envelope_rate=local.envelope_rate if local else ENVELOPE_RATE)
-        except music.StructureError as exc:
-            logger.info("track %s: structure answer unreadable: %s", track.pk, exc)
-            raise ProviderError("The structure model's answer could not be read; the local analysis is used.") from None
-        if not StructureAnalysis.objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
-            return
-        track.record_analysis(result)
-        self.succeed(model=update.model or self.model)
-
-    def media_failure(self, detail: str) -> str:
-        return "The structure model's answer could not be used; the local analysis is used."
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"audio_id": str(self.track_id)}
 
 
 def check_range(start: float | None, end: float | None, duration: float | None, *,

@@ -12,8 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.deconstruct import deconstructible
+
+from mv.models.locks import lock_project, lock_slots, slots_granted
+from mv.models.money import PaidWork, lock_owner, started_by_owner
 
 if TYPE_CHECKING:
     import contextlib
@@ -53,6 +57,13 @@ class OwnedQuerySet(models.QuerySet):
         if user.is_superuser:
             return self
         return self.filter(**{self.owner_path: user})
+
+
+def get_owned(rows: type[models.Model] | OwnedQuerySet, user, pk: Any) -> Any:
+    """The row `pk` of a model (or of a queryset of it) if `user` may see it, else 404: the one
+    ownership check of the pages and the API (another user's id is as unknown as a made-up one)."""
+    queryset = rows if isinstance(rows, models.QuerySet) else rows._default_manager.all()
+    return get_object_or_404(queryset.visible_to(user), pk=pk)
 
 
 class JobStatus(models.TextChoices):
@@ -102,6 +113,12 @@ class Job(models.Model):
     def mark_canceled(self, error: str = "cancelled") -> None:
         self._finish(JobStatus.CANCELED, error)
 
+    def forget_finish(self) -> None:
+        """After a finishing transaction rolled back: the row as the database has it again."""
+        if self.finished_here:
+            self.finished_here = False
+            self.refresh_from_db(fields=["status", "error", "finished_at"])
+
     def _finish(self, status: str, error: str) -> None:
         """Only an active row finishes: a row already finished (by a Cancel, a deadline, a
         newer request) keeps its outcome."""
@@ -115,13 +132,15 @@ class Job(models.Model):
             self.refresh_from_db(fields=["status", "error", "finished_at"])
 
 
-class Prediction(Job):
-    """A paid job we wait on: sent to a provider, its id stored before anything waits on
-    it, polled by one chain (``poll_token``) under a deadline, finished once.
+class Prediction(PaidWork, Job):
+    """A paid job we wait on: admitted through the money gate (``PaidWork.admit``: estimate,
+    budget; ``within_owner_cap`` before it starts), sent to a provider, its id stored before
+    anything waits on it, polled by one chain (``poll_token``) under a deadline, finished once.
 
     Each kind (a clip, a character image, a scene writing, ...) subclasses this and says
-    how it starts (``start_job``), how it is polled (``poll_job``) and what it keeps when it
-    succeeds (``keep_output``); mv.jobs runs the life of every kind the same way.
+    what it costs (``paid_estimate``), how it starts (``start_job``), how it is polled
+    (``poll_job``) and what it keeps when it succeeds (``keep_output``); mv.jobs runs the life
+    of every kind the same way.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -131,10 +150,20 @@ class Prediction(Job):
     config_flavor = models.CharField(max_length=64, default="default", db_index=True)
     prediction_id = models.CharField(max_length=100, blank=True, db_index=True)
     deadline_at = models.DateTimeField(null=True, blank=True)
+    # When a slot (MV_MAX_CONCURRENT_PREDICTIONS / MV_USER_MAX_ACTIVE_PREDICTIONS) was granted
+    # to it, by the finish that freed the slot or by a start that found one free: a granted
+    # row counts as started for the fair-share pick until it finishes, and its chain starts it.
+    granted_at = models.DateTimeField(null=True, blank=True)
     # Which poll chain may advance this row: recovery starts a new chain with a new token,
     # and any older chain still queued ends at its next step, so one chain polls a row.
     poll_token = models.UUIDField(null=True, blank=True, editable=False)
     progress = models.PositiveSmallIntegerField(default=0)  # percent, from the provider's logs
+    # The start, for reconciling one cut off at any instant (mv.jobs.reconcile): who claimed it
+    # (mv.liveness.identity), and the key its create carries (what the provider echoes back, so
+    # the prediction can be found again) with when it was sent. No key: nothing was sent.
+    started_by = models.CharField(max_length=200, blank=True, editable=False)
+    start_key = models.CharField(max_length=64, blank=True, editable=False)
+    start_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     # The ledger: what it was estimated to cost before it started, what it is billed for
     # (e.g. {"seconds": 8.0} measured from the output, {"images": 1}) and its cost at the
     # prices in force.
@@ -166,26 +195,127 @@ class Prediction(Job):
     # --- the verbs of its life ------------------------------------------------------------
 
     def claim_start(self) -> bool:
-        """Claim the right to start it (one worker wins); the time is the claim's proof."""
-        now = timezone.now()
+        """Claim the right to start it (one worker wins); the time is the claim's proof, and
+        the claimer's identity says whether it may still be inside the create."""
+        from mv import liveness
+
+        now, me = timezone.now(), liveness.identity()
         if not type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at__isnull=True).update(
-            started_at=now
+            started_at=now, started_by=me
         ):
             return False
-        self.started_at = now
+        self.started_at, self.started_by = now, me
+        return True
+
+    def _mine(self) -> models.QuerySet:
+        """This row, only while it is still queued under this instance's claim."""
+        return type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at=self.started_at)
+
+    def note_start_sent(self, key: str) -> bool:
+        """Record the key of the create about to be sent (before it is sent: a row without a
+        key provably paid for nothing). False when the claim was lost (cancelled, restarted):
+        then the create must not be sent."""
+        now = timezone.now()
+        if not self._mine().update(start_key=key, start_sent_at=now):
+            return False
+        self.start_key, self.start_sent_at = key, now
+        return True
+
+    def release_start(self) -> None:
+        """Nobody is inside the create any more (it ended without an answer that says what
+        happened): the next step reconciles it at once instead of waiting on the claimer."""
+        if self._mine().update(started_by=""):
+            self.started_by = ""
+
+    def start_again(self) -> bool:
+        """Forget a start that provably created nothing, so it is claimed and started anew."""
+        values = {"started_at": None, "started_by": "", "start_key": "", "start_sent_at": None}
+        if not self._mine().update(**values):
+            self.refresh_from_db()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
+        return True
+
+    def adopt(self, prediction_id: str) -> bool:
+        """Take over the prediction a cut-off start created (found at the provider by its key):
+        it runs now, polled like any other. False when the row changed meanwhile."""
+        values = {"status": JobStatus.RUNNING, "prediction_id": prediction_id,
+                  "deadline_at": timezone.now() + timedelta(seconds=settings.MV_PREDICTION_TIMEOUT)}
+        if not self._mine().update(**values):
+            self.refresh_from_db()
+            return False
+        for name, value in values.items():
+            setattr(self, name, value)
         return True
 
     def claim_turn(self) -> bool:
-        """``may_start`` and ``claim_start`` as one step. For a kind that takes a slot the two
-        run under a lock on the provider's active rows of that kind (PostgreSQL; SQLite's
-        IMMEDIATE transactions are serial anyway), so concurrent workers never hand out
-        one slot twice nor let a user past MV_USER_MAX_ACTIVE_PREDICTIONS."""
-        if not self.takes_a_slot:
-            return self.may_start() and self.claim_start()
+        """Claim the right to start it now. A row that waits for a slot needs a grant: here when
+        the fair-share pick chooses it (granting every row it chooses, within each owner's
+        MV_USER_MAX_ACTIVE_PREDICTIONS over every kind), else later from the finish that frees
+        one. False: it waits, without polling. Any other row starts when its owner is within
+        that cap (checked under a lock on the owner, so concurrent workers never let a user
+        past it). Either way a row that reached its start without passing the gate is priced
+        and checked against today's budget first (``priced_before_start``)."""
+        if not self.waits_for_slots():
+            with transaction.atomic():
+                if settings.MV_USER_MAX_ACTIVE_PREDICTIONS is not None:
+                    lock_owner(self.owner)  # the owner's cap counts every kind: one start at a time
+                return (self.may_start() and self.within_owner_cap() and self.priced_before_start()
+                        and self.claim_start())
+        if self.granted_at is None:
+            with transaction.atomic():
+                lock_slots(type(self), self.provider)
+                self.refresh_from_db(fields=["granted_at"])  # another start may have granted it
+                granted = [] if self.granted_at else type(self).grant_slots(self.provider)
+            mine = next((row for row in granted if row.pk == self.pk), None)
+            slots_granted.send(sender=type(self), rows=[row for row in granted if row is not mine])
+            self.granted_at = mine.granted_at if mine else self.granted_at
+            if self.granted_at is None:
+                return False
         with transaction.atomic():
-            active = type(self).objects.filter(provider=self.provider, status__in=ACTIVE_STATUSES)
-            list(active.select_for_update().order_by("pk").values_list("pk", flat=True))
-            return self.may_start() and self.claim_start()
+            return self.priced_before_start() and self.claim_start()
+
+    @classmethod
+    def grant_slots(cls, provider: str) -> list[Prediction]:
+        """Grant the free slots on ``provider`` to the rows ``chosen_to_start`` picks (one row
+        update each), under the slot lock: by every finish that frees a slot, in its
+        transaction, and by a start; the caller starts the granted rows' chains."""
+        from mv.providers import ProviderError, get_provider
+
+        try:
+            chosen = cls.chosen_to_start(get_provider(provider))
+        except ProviderError:  # a provider no longer configured: nothing of it starts
+            return []
+        now = timezone.now()
+        granted = []
+        for item in chosen:
+            if cls.objects.filter(pk=item.item_id, status=JobStatus.QUEUED, started_at__isnull=True,
+                                  granted_at__isnull=True).update(granted_at=now):
+                granted.append(cls.objects.get(pk=item.item_id))
+        return granted
+
+    @property
+    def awaits_grant(self) -> bool:
+        """Queued for a slot not granted yet: it does not poll (a grant starts its chain)."""
+        return (self.status == JobStatus.QUEUED and self.started_at is None and self.granted_at is None
+                and self.waits_for_slots())
+
+    def waits_for_slots(self) -> bool:
+        """Whether it starts only once a slot is granted (a kind says, by its provider)."""
+        return False
+
+    def project_key(self) -> Any:
+        """The project whose row its finish locks (None: it belongs to none)."""
+        return None
+
+    def lock_for_finish(self) -> None:
+        """A finish's locks, in the one order (project row, slot lock, then rows: no deadlock)."""
+        key = self.project_key()
+        if key is not None:
+            lock_project(key)
+        if self.waits_for_slots():
+            lock_slots(type(self), self.provider)
 
     @classmethod
     def chosen_to_start(cls, provider: Provider) -> list[Any]:
@@ -193,20 +323,23 @@ class Prediction(Job):
         ``mv.costs.WaitingItem``s): each free slot (MV_MAX_CONCURRENT_PREDICTIONS, on providers
         that limit concurrency) goes to the user with the fewest started predictions, round
         robin, first in first out within a user; on paid providers a user with
-        MV_USER_MAX_ACTIVE_PREDICTIONS started waits in their own queue."""
+        MV_USER_MAX_ACTIVE_PREDICTIONS started (or granted) waits in their own queue."""
         from collections import Counter
 
         from mv import costs
 
         rows = cls.objects.filter(provider=provider.name, status__in=ACTIVE_STATUSES)
-        started = Counter(rows.filter(started_at__isnull=False).values_list(cls.owner_path, flat=True))
+        taken = models.Q(started_at__isnull=False) | models.Q(granted_at__isnull=False)
+        started = Counter(rows.filter(taken).values_list(cls.owner_path, flat=True))
         waiting = [costs.WaitingItem(user_id=user, created_at=created, item_id=pk) for pk, user, created in
-                   rows.filter(status=JobStatus.QUEUED, started_at__isnull=True)
-                   .values_list("pk", cls.owner_path, "created_at")]
+                   rows.exclude(taken).values_list("pk", cls.owner_path, "created_at")]
         free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
             else len(waiting)
         cap = settings.MV_USER_MAX_ACTIVE_PREDICTIONS if provider.paid else None
-        return costs.choose_to_start(waiting, started, per_user_cap=cap, free_slots=max(0, free))
+        # a user's running predictions of every kind (lyrics, images, ...) count toward the cap
+        # (this kind's rows count once started or granted; a grant is a start not yet made)
+        by_owner = started_by_owner(provider.name, besides=cls) + started if cap is not None else started
+        return costs.choose_to_start(waiting, by_owner, per_user_cap=cap, free_slots=max(0, free))
 
     def accept(self, update: JobUpdate) -> bool:
         """The provider took the job: store its id and deadline before anything waits on
@@ -219,10 +352,8 @@ class Prediction(Job):
             "model": update.model or self.model,
             "input": self.input | {"sent": update.input},
         }
-        if not type(self).objects.filter(pk=self.pk, status=JobStatus.QUEUED, started_at=self.started_at).update(
-            **values
-        ):
-            self.refresh_from_db(fields=["status", "error", "finished_at"])
+        if not self._mine().update(**values):
+            self.refresh_from_db(fields=["status", "error", "finished_at", "prediction_id"])
             return False
         for name, value in values.items():
             setattr(self, name, value)
@@ -257,8 +388,9 @@ class Prediction(Job):
     def restart(self) -> None:
         """Queue it again from scratch (only for work that costs nothing to redo: a local
         render cut off by a dead worker)."""
-        values = {"status": JobStatus.QUEUED, "started_at": None, "prediction_id": "", "deadline_at": None,
-                  "progress": 0, "error": ""}
+        values = {"status": JobStatus.QUEUED, "started_at": None, "granted_at": None, "prediction_id": "",
+                  "deadline_at": None, "progress": 0, "error": "", "started_by": "", "start_key": "",
+                  "start_sent_at": None}
         for name, value in values.items():
             setattr(self, name, value)
         self.save(update_fields=list(values))
@@ -312,6 +444,10 @@ class Prediction(Job):
         """Whether it may start now (a kind bounded by a slot limit waits its turn)."""
         return True
 
+    def waits_for_event(self) -> bool:
+        """Queued for an event that will start it (a new poll chain), so no chain polls it meanwhile."""
+        return False
+
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """What a finished row is billed for: (a kind of ``mv.costs.BILLING``, its units),
         e.g. ("image", {"images": 1}); None when nothing is billed. ``reported`` holds what
@@ -326,9 +462,15 @@ class Prediction(Job):
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll(prediction_id, workdir=workdir)
 
-    def keep_output(self, update: JobUpdate) -> None:
-        """Store what a succeeded prediction made and mark it succeeded (every kind says how)."""
-        raise NotImplementedError(f"{type(self).__name__} must say how it keeps its output")
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+        """Check and store a success's output before its finishing transaction (file work
+        holds no lock): the fields it writes. ProviderError/MediaError: unusable."""
+        return {}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        """Mark it succeeded with ``fields``, inside its finishing transaction; a kind adds the
+        rows its success changes there (a scene's current clip, a written scene plan)."""
+        self.succeed(**fields)
 
     def media_failure(self, detail: str) -> str:
         """The row's message when its output cannot be used."""

@@ -17,11 +17,11 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import slugify
 
-from mv import filecache, files, flavors, media
+from mv import costs, files, flavors, media
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
+from mv.models.parts import stitch_with_parts
 from mv.models.projects import Project
 from mv.models.scenes import Scene
 from mv.providers import get_provider
@@ -63,7 +63,7 @@ class VideoMixin:
     def download_name(self) -> str:
         """A file name people recognise: the project's title (e.g. rooftop-concert.mp4)."""
         project = self.project if isinstance(self, Stitch) else (self.scene.project if self.scene else None)
-        stem = slugify(project.title)[:60].strip("-") if project else ""
+        stem = project.download_stem() if project else ""
         if isinstance(self, Clip) and self.scene:
             stem = f"{stem}-scene-{self.scene.number}"
         return f"{stem or 'video'}.mp4"
@@ -90,18 +90,21 @@ class CharacterImage(Prediction):
         return provider.start_image(flavors.resolve(self.config_flavor), self.prompt, seed=self.input.get("seed"),
                                     workdir=workdir, aspect_ratio=self.input.get("aspect_ratio"))
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no image")
         kind = media.require_image(update.output_path)  # stored under the extension its bytes say
         files.store(self.file, update.output_path, f"{self.pk}.{kind}")
-        self.succeed(file=self.file)
+        return {"file": self.file}
 
     def media_failure(self, detail: str) -> str:
         return "The model's output is not a usable image."
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return "image", {"images": 1 if self.status == JobStatus.SUCCEEDED else 0}
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        return costs.estimate_images(flavor, 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": str(self.pk), "status": self.status, "error": self.error or None,
@@ -131,6 +134,8 @@ class Clip(VideoMixin, Prediction):
         "Stitch", null=True, blank=True, on_delete=models.SET_NULL, related_name="triggered_by"
     )  # the re-stitch a successful lipsync started
     file = models.FileField(upload_to=GeneratedName("clips"), max_length=300, blank=True)
+    # Your own video as it was uploaded, before it was fitted to the project (kind UPLOADED).
+    footage = models.FileField(upload_to=GeneratedName("footage"), max_length=300, blank=True)
     poster = models.FileField(upload_to=GeneratedName("posters"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     predict_time = models.FloatField(null=True, blank=True)
@@ -148,14 +153,35 @@ class Clip(VideoMixin, Prediction):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} clip {str(self.id)[:8]}"
 
-    def may_start(self) -> bool:
-        """Its turn has come (``Prediction.chosen_to_start``: slots bound in-flight predictions
-        on providers that limit them, shared fairly between users; local renders are
-        bounded by the worker count instead)."""
-        provider = get_provider(self.provider)
-        if not provider.limits_concurrency and not (provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS):
-            return True
-        return any(item.item_id == self.pk for item in Clip.chosen_to_start(provider))
+    def waits_for_slots(self) -> bool:
+        """On a provider that bounds its in-flight predictions (MV_MAX_CONCURRENT_PREDICTIONS),
+        or a paid one with MV_USER_MAX_ACTIVE_PREDICTIONS, a clip starts once a slot is
+        granted to it (``Prediction.grant_slots``: shared fairly between users); local renders
+        are bounded by the worker count instead."""
+        try:
+            provider = get_provider(self.provider)
+        except ProviderError:
+            return False
+        return provider.limits_concurrency or bool(provider.paid and settings.MV_USER_MAX_ACTIVE_PREDICTIONS)
+
+    def project_key(self) -> Any:
+        if not self.scene_id:
+            return None
+        return Scene.objects.filter(pk=self.scene_id).values_list("project_id", flat=True).first()
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        """A generated clip: the seconds asked of the video model (with or without audio); a
+        lipsync: its slice of the song, at least the model's minimum billed length."""
+        if self.kind == self.Kind.LIPSYNC:
+            return costs.estimate_lipsync(flavor, [max(0.0, (self.audio_end or 0.0) - (self.audio_start or 0.0))])
+        if self.kind == self.Kind.UPLOADED:
+            return costs.Estimate()  # made by nobody we pay
+        seconds = self.input.get("duration") or flavor.get("image_params", "video_duration",
+                                                           used_in="mv.models.Clip.paid_estimate: clip length")
+        audio = self.input.get("generate_audio")
+        if audio is None:
+            audio = flavor.get("image_params", "video_generate_audio", used_in="mv.models.Clip.paid_estimate: audio")
+        return costs.estimate_clips(flavor, [seconds], bool(audio))
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Seconds of output, measured from the file (a failed or cancelled clip made none)."""
@@ -183,6 +209,8 @@ class Clip(VideoMixin, Prediction):
             prompt=self.prompt, negative_prompt=self.negative_prompt, aspect_ratio=data.get("aspect_ratio", "16:9"),
             duration=float(data.get("duration", 8)), generate_audio=bool(data.get("generate_audio", True)),
             seed=data.get("seed"), reference_image=reference, label=data.get("label", ""),
+            footage=stack.enter_context(files.local_path(self.footage)) if self.footage else None,
+            footage_format=self._project_format() if self.footage else None, fit=bool(data.get("fit", True)),
         )
 
     def _lipsync_request(self, stack: contextlib.ExitStack) -> LipsyncRequest:
@@ -197,7 +225,7 @@ class Clip(VideoMixin, Prediction):
             active_speaker_detection=options.get("active_speaker_detection"),
         )
 
-    def keep_output(self, update: JobUpdate) -> None:
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
             raise ProviderError("the model finished but returned no video")
         try:
@@ -208,10 +236,13 @@ class Clip(VideoMixin, Prediction):
         media.poster(update.output_path, poster_path, at=min(0.5, info.duration / 2))
         files.store(self.file, update.output_path, f"{self.pk}.mp4")
         files.store(self.poster, poster_path, f"{self.pk}.jpg")
-        self.succeed(file=self.file, poster=self.poster, predict_time=update.predict_time,
-                     duration=info.video.duration if info.video else info.duration, media=info.to_dict())
+        return {"file": self.file, "poster": self.poster, "predict_time": update.predict_time,
+                "duration": info.video.duration if info.video else info.duration, "media": info.to_dict()}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        self.succeed(**fields)
         if self.finished_here and self.scene_id and self.promote_on_success:
-            # Concurrent finishes each set the pointer as they finish: the last one wins.
+            # Finishes in one project run one at a time (its row is locked): the last one wins.
             Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
 
     def media_failure(self, detail: str) -> str:
@@ -226,6 +257,31 @@ class Clip(VideoMixin, Prediction):
             self.media = info.to_dict()
             Clip.objects.filter(pk=self.pk).update(media=self.media)
         return info
+
+    def _project_format(self) -> dict[str, Any] | None:
+        """The video facts of the project's other clips in this clip's format (landscape or
+        portrait), so your own fitted clip joins them by stream copy at the stitch."""
+        portrait = self.input.get("aspect_ratio") == "9:16"
+        others = Clip.objects.filter(current_for__project__scenes=self.scene_id).exclude(pk=self.pk).exclude(file="")
+        for clip in others.distinct()[:4]:
+            info = media.MediaInfo.from_dict(clip.media or {})
+            if info is None:
+                with files.local_path(clip.file) as path:
+                    info = clip.media_info(path)
+            if info.video is not None and (info.video.height > info.video.width) == portrait:
+                return info.video.__dict__ | {"duration": 0.0, "frames": 0}
+        return None
+
+    @property
+    def fit_note(self) -> str:
+        """How your own clip was fitted to its scene, in words for its card ("" for other clips)."""
+        sent = self.input.get("sent", {}) if self.kind == self.Kind.UPLOADED else {}
+        source, slot = sent.get("source_seconds"), sent.get("slot_seconds")
+        if sent.get("fitted") == "held":
+            return f"Your clip lasts {source:.1f} s, shorter than the scene ({slot:.1f} s): its last frame is held to the end."
+        if sent.get("fitted") == "trimmed":
+            return f"Your clip lasts {source:.1f} s: its first {slot:.1f} s fill the scene."
+        return ""
 
     def make_current(self) -> None:
         Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
@@ -263,7 +319,7 @@ class Stitch(VideoMixin, Job):
     file = models.FileField(upload_to=GeneratedName("stitches"), max_length=300, blank=True)
     duration = models.FloatField(null=True, blank=True)
     num_clips = models.PositiveIntegerField(default=0)
-    reencoded_clips = models.PositiveIntegerField(default=0)  # clips normalised before the copy concat
+    reencoded_clips = models.PositiveIntegerField(default=0)  # clips re-encoded (whole, or their last frames) by this stitch
 
     objects = OwnedQuerySet.as_manager()
 
@@ -290,16 +346,11 @@ class Stitch(VideoMixin, Job):
         try:
             with files.workdir() as workdir:
                 clips, track = self.ordered_clips(), self.audio_track
-                # On S3: fetched at once, or taken from this machine's cache (a re-stitch downloads nothing).
-                paths = filecache.local_copies([c.file for c in clips] + ([track.file or track.original] if track else []),
-                                               workdir)
-                audio = paths.pop() if track is not None else None
-                song = track.media_info() if track is not None else None
+                # Parts kept from earlier stitches are used, the missing ones made and kept; on S3 the
+                # files it reads are fetched at once, or taken from this machine's cache.
                 out = workdir / "stitch.mp4"
-                result = media.stitch(paths, out, audio=audio, audio_start=self.audio_start,
-                                      suppress_video_audio=self.suppress_video_audio, workdir=workdir,
-                                      lengths=self.planned_lengths(),
-                                      known=[c.media_info(p) for c, p in zip(clips, paths, strict=True)], song=song)
+                result = stitch_with_parts(clips, out, workdir=workdir, track=track, lengths=self.planned_lengths(),
+                                           audio_start=self.audio_start, suppress_video_audio=self.suppress_video_audio)
                 files.store(self.file, out, f"{self.pk}.mp4")
         except (media.MediaError, OSError, ValueError) as exc:
             logger.warning("stitch %s failed: %s", self.pk, exc)

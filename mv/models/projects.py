@@ -14,9 +14,10 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils.text import slugify
 from django.utils import timezone
 
-from mv import costs, flavors, music, planning
+from mv import costs, flavors, music, planning, styles
 from mv.models.audio import AudioTrack
 from mv.models.base import JobStatus, OwnedQuerySet
 from mv.models.scenes import Scene, SceneWriting
@@ -85,6 +86,8 @@ class Project(models.Model):
     song_end = models.FloatField(null=True, blank=True)  # where it ends (null: the end of the song)
     aspect_ratio = models.CharField(max_length=8, default="16:9")
     config_flavor = models.CharField(max_length=64, default="default")
+    # A director style (configs/styles/<name>.yaml) combined with the flavor; "" for none.
+    director_style = models.CharField(max_length=64, blank=True, default="")
     # Scene-writing overrides (blank = the flavor's value).
     number_of_scenes = models.PositiveSmallIntegerField(null=True, blank=True)
     scene_parameters = models.JSONField(default=dict, blank=True)
@@ -119,15 +122,47 @@ class Project(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("quick_gen", args=[self.id])
 
+    def download_stem(self) -> str:
+        """The title as a file name people recognise (rooftop-concert): downloads and exports."""
+        return slugify(self.title)[:60].strip("-")
+
     def use_flavor(self, name: str) -> None:
         """The flavor every later call uses (scene writing, clips); what is made already stays."""
         self.config_flavor = name
         self.save(update_fields=["config_flavor", "updated_at"])
+        self.__dict__.pop("flavor", None)
+
+    @property
+    def flavor(self) -> flavors.Flavor:
+        """Its flavor, resolved once per row (a page asks it for every card: fits, prices, lipsync)."""
+        if self.__dict__.get("flavor") is None or self.__dict__["flavor"].name != self.config_flavor:
+            self.__dict__["flavor"] = flavors.resolve(self.config_flavor)
+        return self.__dict__["flavor"]
+
+    @property
+    def longest_clip(self) -> int:
+        """The longest clip its video model makes, in seconds."""
+        return self.flavor.video.longest
+
+    def use_style(self, name: str) -> None:
+        """The director style every later scene writing and clip uses ("" for none); raises
+        styles.UnknownStyle for a name that is not loaded."""
+        self.director_style = styles.resolve(name).name if name else ""
+        self.save(update_fields=["director_style", "updated_at"])
+
+    @property
+    def style(self) -> styles.DirectorStyle | None:
+        """The project's director style (None: none chosen, or one no longer installed)."""
+        try:
+            return styles.resolve(self.director_style)
+        except styles.UnknownStyle:
+            return None
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
         self.__dict__.pop("plan_writing", None)
         self.__dict__.pop("spend", None)
+        self.__dict__.pop("flavor", None)
 
     @property
     def spend_usd(self) -> Decimal:
@@ -153,6 +188,15 @@ class Project(models.Model):
         return self.ScenesStatus.READY if writing.status == JobStatus.SUCCEEDED else self.ScenesStatus.FAILED
 
     @property
+    def waiting_for_song(self) -> str:
+        """"importing" or "analyzing" (also while the structure model hears it) while the scene
+        plan waits for its song (the song's event starts it), else ""."""
+        writing = self.plan_writing
+        if writing is None or not writing.waits_for_event() or self.audio_track is None:
+            return ""
+        return "importing" if self.audio_track.is_importing else "analyzing"
+
+    @property
     def scenes_error(self) -> str:
         writing = self.plan_writing
         return writing.error if writing is not None and self.scenes_status == self.ScenesStatus.FAILED else ""
@@ -174,7 +218,7 @@ class Project(models.Model):
         video_type = param("video_type")
         if self.mode == self.Mode.AD_CREATIVE and not overrides.get("video_type"):
             video_type = "product ad creative"  # the mode decides what kind of video is written
-        clip_seconds = int(flavor.get("image_params", "video_duration", used_in=f"{used_in}: clip length"))
+        clip_seconds = flavor.video.duration
         return SceneRequest(
             idea=self.video_description,
             character_description=self.character_description,
@@ -185,6 +229,7 @@ class Project(models.Model):
             camera_angle=param("camera_angle"),
             mode=self.mode,
             scene_plan=planning.plan_text(slots, count, clip_seconds),
+            director_style=self.style.writer_text(used_in=f"{used_in}: director_style") if self.style else "",
         )
 
     def plan(self, flavor: flavors.Flavor) -> list[music.Slot] | None:
@@ -197,7 +242,7 @@ class Project(models.Model):
 
     def planned_slots(self) -> list[music.Slot] | None:
         """The scenes' slots as they stand (None when a scene has none: no song)."""
-        slots = [scene.as_slot() for scene in self.scenes.order_by("position")]
+        slots = [scene.slot for scene in self.scenes.order_by("position")]
         return slots if slots and all(slots) else None  # type: ignore[return-value]
 
     @property
@@ -219,6 +264,7 @@ class Project(models.Model):
             "error": self.scenes_error or None,
             "status_url": reverse("api_project", args=[self.pk]),
             "config_flavor": self.config_flavor,
+            "director_style": self.director_style or None,
             "audio_id": str(self.audio_track_id) if self.audio_track_id else None,
             "audio_start": self.audio_start,
             "song_start": self.song_range[0] if self.song_range else None,
@@ -231,7 +277,7 @@ class Project(models.Model):
     def clip_seconds(self, scenes: Sequence[Scene] | None = None) -> dict[str, float]:
         """`paid_seconds` and `trimmed_seconds` of the scenes as they stand (mv.planning.clip_seconds)."""
         scenes = list(self.scenes.all()) if scenes is None else scenes
-        slots = [scene.as_slot() for scene in scenes]
+        slots = [scene.slot for scene in scenes]
         flavor = flavors.resolve(self.config_flavor)
         return planning.clip_seconds([s for s in slots if s] if all(slots) else None, flavor, scenes=len(scenes))
 

@@ -7,23 +7,30 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 from mv import costs, flavors, music, planning
 from mv.errors import Refused
-from mv.models.base import ACTIVE_STATUSES, JobStatus, Prediction
-from mv.providers.base import JobUpdate, parse_scenes
+from mv.models.base import JobStatus, OwnedQuerySet, Prediction
+from mv.providers.base import JobUpdate, ProviderError, parse_scenes
 
 if TYPE_CHECKING:
+    from mv.models.clips import Clip
     from mv.providers.base import Provider
 
 logger = logging.getLogger("mv.models")
+
+# A clip this much shorter than its slot still covers it (the stitch holds its last frame):
+# a tenth of a second (two or three frames), what a model's rounding of its length may take off.
+FIT_TOLERANCE = 0.1
+
+
+class SceneQuerySet(OwnedQuerySet):
+    owner_path = "project__owner"
 
 
 class Scene(models.Model):
@@ -50,6 +57,8 @@ class Scene(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = SceneQuerySet.as_manager()
+
     class Meta:
         ordering = ["project", "position"]
         constraints = [models.UniqueConstraint(fields=["project", "position"], name="scene_unique_position")]
@@ -62,16 +71,31 @@ class Scene(models.Model):
         return self.position + 1
 
     @property
-    def slot(self) -> tuple[float, float] | None:
-        """(start, end) of the scene in the song, or None without a song."""
-        if self.start is None or self.end is None:
-            return None
-        return self.start, self.end
-
-    def as_slot(self) -> music.Slot | None:
+    def slot(self) -> music.Slot | None:
+        """The scene's part of the song (start, end, length, section, energy, lyrics), or None
+        without a song: the one rule for its lipsync slice, its length in the stitch, the clip
+        length it is asked for and what the pages show."""
         if self.start is None or self.end is None:
             return None
         return music.Slot(self.start, self.end, self.section, self.energy, self.lyrics)
+
+    def fits(self, clip: Clip | None) -> bool:
+        """Whether the clip covers the scene's slot (the stitch trims it to the slot), so the
+        scene needs no new clip: always for a scene without a song or a clip of unknown length;
+        a slot longer than the video model's longest clip is covered by a clip that long (the
+        stitch holds its last frame; no new clip would do better)."""
+        if clip is None:
+            return False
+        slot = self.slot
+        if slot is None or clip.duration is None:
+            return True
+        return clip.duration >= min(slot.length, self.project.longest_clip) - FIT_TOLERANCE
+
+    def clip_seconds(self, flavor: flavors.Flavor) -> int | None:
+        """The clip length it is asked for: the shortest the video model makes that covers its
+        slot (None without a song: the flavor's length)."""
+        slot = self.slot
+        return planning.clip_seconds_for(slot.length, flavor) if slot is not None else None
 
     @property
     def suggest_lipsync(self) -> bool:
@@ -79,9 +103,7 @@ class Scene(models.Model):
         says scenes with lyrics should be lip-synced."""
         if not self.lyrics.strip():
             return False
-        flavor = flavors.resolve(self.project.config_flavor)
-        return bool(flavor.get("image_params", "lipsync_scenes_with_lyrics", default=False,
-                               used_in="mv.models.Scene.suggest_lipsync"))
+        return self.project.flavor.video.lipsync_scenes_with_lyrics
 
     @property
     def rewrite(self) -> SceneWriting | None:
@@ -146,50 +168,59 @@ class SceneWriting(Prediction):
         return planning.slots_from(stored) if stored else None
 
     def may_start(self) -> bool:
-        """A whole plan waits a little for its song's analysis, so the cuts follow the music
-        (MV_ANALYSIS_WAIT after the song arrived; then it goes ahead on what there is)."""
+        """A whole plan waits for its song's analysis, so the cuts follow the music. Nothing
+        waits on a clock: the song-analysed event starts it (mv.pipeline.followups)."""
         track = self.project.audio_track if self.scene_id is None else None
-        if track is None or track.analysis_status != track.AnalysisStatus.ANALYZING:
-            return True
-        return timezone.now() - track.created_at >= timedelta(seconds=settings.MV_ANALYSIS_WAIT)
+        return track is None or track.is_settled
 
-    def _replan(self, flavor: flavors.Flavor) -> None:
-        """Cut the plan again now: the song's analysis may have arrived since it was asked for
-        (the count asked for was checked then and still fits the same part of the song)."""
-        project = self.project
-        if self.scene_id is not None or project.audio_track is None:
-            return
-        try:
-            slots = project.plan(flavor)
-        except Refused:
-            return  # the plan it was asked for stands
+    def waits_for_event(self) -> bool:
+        """Still queued for its song: its poll chain ends here; the song's event starts a new one."""
+        return self.status == JobStatus.QUEUED and self.started_at is None and not self.may_start()
+
+    def plan_now(self, flavor: flavors.Flavor) -> list[music.Slot] | None:
+        """Cut the whole plan now, on the song as it stands, and keep it on the writing (its
+        scene count follows the plan). Refused when the part asked for does not fit the song."""
+        slots = self.project.plan(flavor)
         self.input = self.input | {"plan": [slot.to_dict() for slot in slots or []]}
-        if len(slots or []) != self.number_of_scenes:
-            self.number_of_scenes = len(slots or [])
-            self.save(update_fields=["number_of_scenes"])
+        self.number_of_scenes = len(slots) if slots else self.number_of_scenes
+        self.save(update_fields=["input", "number_of_scenes"])
+        return slots
 
     def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
         flavor = self._flavor()
-        self._replan(flavor)
-        request = self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job", slots=self.slots)
+        slots = self.slots
+        if slots is None and self.scene_id is None and self.project.audio_track_id is not None:
+            try:  # asked for before its song arrived, and its event could not cut it
+                slots = self.plan_now(flavor)
+            except Refused as exc:
+                raise ProviderError(exc.message) from None
+        request = self.project.scene_request(flavor, used_in="mv.models.SceneWriting.start_job", slots=slots)
         return provider.start_scenes(flavor, request)
 
     def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
         return provider.poll_text(prediction_id)
 
-    def keep_output(self, update: JobUpdate) -> None:
-        written = parse_scenes(update.text or "", self.number_of_scenes)
-        logger.info("scenes written for project %s with %s (flavor %s)", self.project_id,
-                    update.model or "the scene writer", self.config_flavor)
-        with transaction.atomic():
-            if not SceneWriting.objects.select_for_update().filter(pk=self.pk, status__in=ACTIVE_STATUSES).exists():
-                return  # cancelled meanwhile (a newer request took over)
-            if self.scene_id is None:
-                self._write_plan(written)
-            else:
-                spec = written[self.scene.position % len(written)]
-                self.scene.update_prompt(spec.description, spec.negative_description)
-            self.succeed(text=update.text or "", model=update.model or self.model)
+    def project_key(self) -> Any:
+        return self.project_id
+
+    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
+        parse_scenes(update.text or "", self.number_of_scenes)  # an answer we cannot use fails here
+        return {"text": update.text or "", "model": update.model or self.model}
+
+    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
+        """The scenes are written in the finishing transaction (a row cancelled meanwhile,
+        replaced by a newer request, writes nothing)."""
+        self.succeed(**fields)
+        if not self.finished_here:
+            return
+        written = parse_scenes(self.text, self.number_of_scenes)
+        logger.info("scenes written for project %s with %s (flavor %s)", self.project_id, self.model or "the scene writer",
+                    self.config_flavor)
+        if self.scene_id is None:
+            self._write_plan(written)
+        else:
+            spec = written[self.scene.position % len(written)]
+            self.scene.update_prompt(spec.description, spec.negative_description)
 
     def _write_plan(self, written: list) -> None:
         """Texts replaced in place (clips stay attached); each scene gets its slot of the plan;
@@ -208,6 +239,9 @@ class SceneWriting(Prediction):
 
     def media_failure(self, detail: str) -> str:
         return "The scene writer's answer could not be used."
+
+    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
+        return costs.estimate_scene_writing(flavor)
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Tokens in and out, as the provider counts them; else counted from the prompt sent

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mv.media import ffmpeg_exe
+from mv.media import MediaError, container_format, ffmpeg_exe
 from mv.music.sections import Section, find_sections, label_sections
 
 log = logging.getLogger(__name__)
@@ -112,9 +112,18 @@ def _ms(t: float) -> float:
     return round(float(t), 3)
 
 
-def decode(path: Path, sr: int = SR, limit: float | None = None) -> np.ndarray:
-    """The file's audio (its first `limit` seconds) as mono float32 at `sr`, decoded by ffmpeg."""
-    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path), "-vn", "-ac", "1",
+def decode(path: Path, sr: int = SR, limit: float | None = None, container: str | None = None) -> np.ndarray:
+    """The file's audio (its first `limit` seconds) as mono float32 at `sr`, decoded by ffmpeg
+    with the file protocol only and the demuxer `container` (the one found when the song
+    arrived; else picked from the allow-list by the file's first bytes): never format
+    auto-detection, which would follow a playlist posing as a song to other files."""
+    try:
+        demuxer = container or container_format(path)
+    except MediaError as exc:
+        log.warning("analysis: %s", exc.detail)
+        raise AnalysisError("The song could not be read as audio.") from None
+    cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-protocol_whitelist", "file",
+           "-f", demuxer, "-i", str(path), "-vn", "-ac", "1",
            "-ar", str(sr), *(["-t", f"{limit:.3f}"] if limit else []), "-f", "f32le", "pipe:1"]
     try:
         proc = subprocess.run(cmd, capture_output=True, timeout=300)
@@ -126,13 +135,14 @@ def decode(path: Path, sr: int = SR, limit: float | None = None) -> np.ndarray:
     return np.frombuffer(proc.stdout, dtype="<f4").copy()
 
 
-def analyze(path: Path) -> Analysis:
-    """Analyse the song at `path` (any format ffmpeg decodes)."""
-    y = decode(Path(path), SR, limit=MAX_SECONDS + 1)
+def analyze(path: Path, container: str | None = None) -> Analysis:
+    """Analyse the song at `path` (a container of the allow-list; `container` names its demuxer
+    when it is known)."""
+    y = decode(Path(path), SR, limit=MAX_SECONDS + 1, container=container)
     if len(y) > MAX_SECONDS * SR:
         del y
         rate = 1000  # enough for a 0.1 s loudness envelope of the whole file, 4 kB a second
-        whole = decode(Path(path), rate)
+        whole = decode(Path(path), rate, container=container)
         duration = len(whole) / rate
         return _fallback(duration, _envelope(whole, rate)[0],
                          f"The song is too long to analyse ({duration / 60:.0f} min; the limit is {MAX_SECONDS / 60:.0f} min)")

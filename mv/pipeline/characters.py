@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from mv import tasks
 from mv.flavors import Flavor
 from mv.models import CharacterImage
-from mv.pipeline import spending
 from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
@@ -20,17 +21,16 @@ def request_character_images(*, owner, flavor: Flavor, description: str, num_ima
                           used_in="mv.pipeline.characters.request_character_images: prompt template")
     provider = get_provider()
     prompt = template.format(character_description=description)
-    each = spending.images_estimate(flavor, 1, provider)
-    with spending.budgeted(owner, spending.images_estimate(flavor, num_images, provider)):
-        images = [
-            CharacterImage.objects.create(
-                owner=owner, description=description, prompt=prompt, provider=provider.name,
-                model=provider.model_for(flavor, "image"), config_flavor=flavor.name,
-                input={"seed": None if seed is None else seed + i, **({"aspect_ratio": aspect_ratio} if aspect_ratio else {})},
-                estimated_cost_usd=each.exact_usd,
-            )
-            for i in range(num_images)
-        ]
+    images = [
+        CharacterImage(
+            owner=owner, description=description, prompt=prompt, provider=provider.name,
+            model=provider.model_for(flavor, "image"), config_flavor=flavor.name,
+            input={"seed": None if seed is None else seed + i, **({"aspect_ratio": aspect_ratio} if aspect_ratio else {})},
+        )
+        for i in range(num_images)
+    ]
+    with transaction.atomic():
+        CharacterImage.admit(images, owner=owner)  # the money gate: all of them fit today's budget, or none is made
         for image in images:
             tasks.follow(image)
     return images

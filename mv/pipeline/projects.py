@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from mv import flavors, jobs, planning, tasks
+from mv import flavors, jobs, planning, styles, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import (ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus,
                        Project, Scene, SceneWriting, Stitch, StitchItem)
-from mv.pipeline import spending
+from mv.models.locks import lock_project
 from mv.providers import get_provider
 
 
@@ -31,9 +32,12 @@ def create_project(
     number_of_scenes: int | None = None,
     scene_parameters: dict[str, Any] | None = None,
     aspect_ratio: str | None = None,
+    director_style: str = "",
 ) -> Project:
     """Create a project (no paid work starts here). With a song, the part to cover and the
-    scene count are checked first: a plan that cannot fit is refused with the numbers."""
+    scene count are checked first: a plan that cannot fit is refused with the numbers; an
+    unknown director style is refused too."""
+    style = styles.resolve(director_style)
     if audio_track is not None:
         planning.plan(audio_track, start=audio_start, end=song_end, count=number_of_scenes, flavor=flavor)
     return Project.objects.create(
@@ -46,6 +50,7 @@ def create_project(
         audio_start=audio_start,
         song_end=song_end,
         config_flavor=flavor.name,
+        director_style=style.name if style else "",
         character_image=character_image,
         number_of_scenes=number_of_scenes,
         scene_parameters=scene_parameters or {},
@@ -55,9 +60,13 @@ def create_project(
 def revise_project(project: Project, *, flavor: Flavor, video_description: str, character_description: str = "",
                    number_of_scenes: int | None = None, scene_parameters: dict[str, Any] | None = None,
                    audio_track: AudioTrack | None = None, song_start: float | None = None,
-                   song_end: float | None = None, aspect_ratio: str | None = None) -> Project:
+                   song_end: float | None = None, aspect_ratio: str | None = None,
+                   director_style: str | None = None) -> Project:
     """Change a project's brief before its scenes are written again (fields left out keep
     their values); the song range and scene count are checked before anything is saved."""
+    if director_style is not None:
+        style = styles.resolve(director_style)
+        project.director_style = style.name if style else ""
     track = audio_track or project.audio_track
     if audio_track is not None or song_start is not None:
         project.audio_start = song_start or 0.0
@@ -74,20 +83,20 @@ def revise_project(project: Project, *, flavor: Flavor, video_description: str, 
     if aspect_ratio:
         project.aspect_ratio = check_aspect_ratio(flavor, aspect_ratio)
     project.save(update_fields=["video_description", "character_description", "number_of_scenes", "scene_parameters",
-                                "audio_track", "audio_start", "song_end", "aspect_ratio", "updated_at"])
+                                "audio_track", "audio_start", "song_end", "aspect_ratio", "director_style",
+                                "updated_at"])
     return project
 
 
 def aspect_ratios(flavor: Flavor) -> list[str]:
     """The screen formats the flavor's video model takes."""
-    return list(flavor.get("image_params", "video_aspect_ratios", default=["16:9"],
-                           used_in="mv.pipeline.projects: the formats a project may choose"))
+    return list(flavor.video.aspect_ratios)
 
 
 def check_aspect_ratio(flavor: Flavor, aspect_ratio: str | None) -> str:
     """The chosen format, or the flavor's default; one its video model cannot make is refused."""
     if not aspect_ratio:
-        return flavor.get("image_params", "video_aspect_ratio", used_in="mv.pipeline.projects: default format")
+        return flavor.video.aspect_ratio
     allowed = aspect_ratios(flavor)
     if aspect_ratio not in allowed:
         raise Refused("bad_aspect_ratio", f"The {flavor.name} flavor's video model makes {', '.join(allowed)} videos; "
@@ -133,8 +142,9 @@ def delete_project(project: Project) -> None:
     it may be used again). Work still under way is cancelled first."""
     clips = Clip.objects.filter(scene__project=project)
     for clip in clips.filter(status__in=ACTIVE_STATUSES):
-        jobs.cancel(clip, "The project was deleted.")
+        jobs.cancel(clip, "The project was deleted.")  # each told to the provider as its cancel commits
     with transaction.atomic():
+        lock_project(project.pk)  # first, as every writer of a project's rows does
         stitches = Stitch.objects.filter(project=project)
         clip_ids = list(clips.values_list("pk", flat=True))
         keep = set(StitchItem.objects.filter(clip__in=clip_ids).exclude(stitch__in=stitches)
@@ -163,8 +173,13 @@ def start_project(project: Project) -> bool:
 
 def request_scenes(project: Project, flavor: Flavor) -> SceneWriting:
     """Ask the scene writer for the project's scenes; old scenes stay until the answer is
-    in. A writing still under way for an earlier request is cancelled."""
+    in. A writing still under way for an earlier request is cancelled (the provider is told
+    once this transaction commits). The song's row is locked first, then the project's: the
+    order the song-analysed event takes them."""
     with transaction.atomic():
+        if project.audio_track_id is not None:
+            project.audio_track = AudioTrack.objects.select_for_update().get(pk=project.audio_track_id)
+        lock_project(project.pk)
         for older in project.writings.filter(scene__isnull=True, status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
         project.config_flavor = flavor.name
@@ -179,6 +194,7 @@ def rewrite_scene(scene: Scene, flavor: Flavor) -> SceneWriting:
     """Start a rewrite of one scene's prompt; its siblings are untouched."""
     project = scene.project
     with transaction.atomic():
+        lock_project(project.pk)
         for older in scene.rewrites.filter(status__in=ACTIVE_STATUSES):
             jobs.cancel(older, "Replaced by a newer request.")
         if project.config_flavor != flavor.name:
@@ -191,17 +207,41 @@ def _new_writing(project: Project, flavor: Flavor, *, scene: Scene | None) -> Sc
     """The plan is fixed here and kept on the writing: a whole plan is cut from the song now
     (Refused when it does not fit), a rewrite keeps the scenes' slots as they are."""
     provider = get_provider()
-    slots = project.plan(flavor) if scene is None else project.planned_slots()
+    slots = _whole_plan(project, flavor) if scene is None else project.planned_slots()
     count = project.scene_request(flavor, used_in="mv.pipeline.projects: number of scenes", slots=slots).number_of_scenes
-    estimate = spending.writing_estimate(flavor, provider)
-    with spending.budgeted(project.owner, estimate):
-        writing = SceneWriting.objects.create(
+    with transaction.atomic():
+        writing = SceneWriting(
             project=project, scene=scene, provider=provider.name, config_flavor=flavor.name,
-            model=provider.model_for(flavor, "scenes"), number_of_scenes=count, estimated_cost_usd=estimate.exact_usd,
+            model=provider.model_for(flavor, "scenes"), number_of_scenes=count,
             input={"plan": [slot.to_dict() for slot in slots]} if slots else {},
         )
+        SceneWriting.admit([writing], owner=project.owner)  # the money gate: estimate, today's budget
         tasks.follow(writing)
     return writing
+
+
+def _whole_plan(project: Project, flavor: Flavor) -> list | None:
+    """The plan cut now when the song's analysis is in (or will never come). While the song
+    is importing or analysing, None: what can be checked is (Refused otherwise), and the
+    song-analysed event cuts the plan and starts the writing (``start_after_song``). The
+    caller holds the track row's lock, so this request and that event never miss each other."""
+    if project.audio_track is None:
+        return None
+    slots = project.plan(flavor)
+    return slots if project.audio_track.is_settled else None
+
+
+def start_after_song(writing: SceneWriting) -> None:
+    """A whole plan that waited for its song (sent inside the transaction that stores the
+    song's analysis, or its failure): cut it now on the analysis, under a lock on the project
+    row, and start it on commit. A plan that no longer fits, or a song that could not be
+    imported, fails it at its start with the plain message."""
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=writing.project_id)
+        writing.project = project
+        with contextlib.suppress(Refused):
+            writing.plan_now(flavors.resolve(writing.config_flavor))
+        tasks.follow(writing)
 
 
 def stop_project(project: Project) -> int:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
-from mv import files, flavors, jobs, media, planning, tasks
+from mv import files, jobs, media, tasks
 from mv.errors import Refused
 from mv.flavors import Flavor
 from mv.models import ACTIVE_STATUSES, AudioTrack, CharacterImage, Clip, JobStatus, Project, Scene
-from mv.pipeline import spending
 from mv.pipeline.projects import check_aspect_ratio
 from mv.providers import get_provider
 
@@ -37,23 +37,24 @@ def request_clip(
 ) -> Clip:
     """A queued generated clip, rendered in the background; with a scene it becomes the
     scene's current clip only once it succeeded (its parent is the previous one)."""
-    where = "mv.pipeline.rendering.request_clip"
     provider = get_provider()
     aspect = check_aspect_ratio(flavor, aspect_ratio or (scene.project.aspect_ratio if scene else None))
-    rules = flavor.get("image_params", "video_rules_template", used_in=f"{where}: rules appended to the prompt")
-    rules = rules.format(aspect_ratio=aspect).strip()
+    rules = flavor.video.rules_template.format(aspect_ratio=aspect).strip()
+    style = scene.project.style if scene is not None else None
+    if style is not None:
+        used_in = "mv.pipeline.rendering.request_clip: director style appended to the prompt"
+        rules = f"{style.clip_text(used_in=used_in)}\n{rules}".strip()
     if character_image is None and scene is not None:
         character_image = scene.project.character_image
     if generate_audio is None:
-        generate_audio = flavor.get("image_params", "video_generate_audio", used_in=f"{where}: generate_audio")
-    if duration is None and scene is not None and scene.slot is not None:
-        duration = planning.clip_seconds_for(scene.slot[1] - scene.slot[0], flavor)  # trimmed to the slot at the stitch
+        generate_audio = flavor.video.generate_audio
+    if duration is None and scene is not None:
+        duration = scene.clip_seconds(flavor)  # the shortest that covers its slot, trimmed to it at the stitch
     generate_audio = bool(generate_audio)
-    seconds = float(duration or flavor.get("image_params", "video_duration", used_in=f"{where}: duration"))
+    seconds = float(duration or flavor.video.duration)
     reference = character_image if character_image and character_image.file else None
-    estimate = spending.clip_estimate(flavor, seconds=seconds, generate_audio=generate_audio, provider=provider)
-    with spending.budgeted(owner, estimate):
-        clip = Clip.objects.create(
+    with transaction.atomic():
+        clip = Clip(
             owner=owner,
             scene=scene,
             kind=Clip.Kind.GENERATED,
@@ -63,7 +64,6 @@ def request_clip(
             negative_prompt=negative_prompt,
             config_flavor=flavor.name,
             parent=scene.current_clip if scene else None,
-            estimated_cost_usd=estimate.exact_usd,
             input={
                 "aspect_ratio": aspect,
                 "duration": int(seconds) if seconds.is_integer() else seconds,
@@ -75,6 +75,7 @@ def request_clip(
                 **({"refit": True} if refit else {}),
             },
         )
+        Clip.admit([clip], owner=owner)  # the money gate: estimate, today's budget
         tasks.follow(clip)
     return clip
 
@@ -104,15 +105,15 @@ def retry_clip(clip: Clip) -> Clip:
     """Run a failed clip again as a new clip with the same inputs (the failed one stays)."""
     if clip.status not in (JobStatus.FAILED, JobStatus.CANCELED):
         raise Refused("not_failed", "Only a failed or cancelled clip can be retried.")
-    estimate = spending.retry_estimate(clip)
-    with spending.budgeted(clip.owner, estimate):
-        again = Clip.objects.create(
+    with transaction.atomic():
+        again = Clip(
             owner=clip.owner, scene=clip.scene, kind=clip.kind, provider=get_provider().name, model=clip.model,
             prompt=clip.prompt, negative_prompt=clip.negative_prompt, config_flavor=clip.config_flavor,
             parent=clip.parent, audio_track=clip.audio_track, audio_start=clip.audio_start, audio_end=clip.audio_end,
             audio_slice=clip.audio_slice.name, promote_on_success=clip.promote_on_success,
-            input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS}, estimated_cost_usd=estimate.exact_usd,
+            input={k: v for k, v in clip.input.items() if k in RETRIED_INPUTS},
         )
+        Clip.admit([again], owner=clip.owner)
         tasks.follow(again)
     return again
 
@@ -130,6 +131,7 @@ def make_current(clip: Clip) -> Scene:
     if clip.scene is None or clip.status != JobStatus.SUCCEEDED:
         raise Refused("not_ready", "Only a finished clip of a scene can be made current.")
     clip.make_current()
+    tasks.prepare_part_later(clip)  # its part for the slot, ahead of the re-stitch
     clip.scene.refresh_from_db()
     return clip.scene
 
@@ -139,13 +141,13 @@ def regenerate_scene(scene: Scene, *, owner, lipsync: bool = False, description:
     """The card's Regenerate. Plain: a new clip from the prompt as shown (an unsaved edit is
     saved first). With lipsync: the current clip lip-synced to the scene's slot of the song."""
     project = scene.project
-    flavor = flavors.resolve(project.config_flavor)
+    flavor = project.flavor
     if lipsync:
-        if project.audio_track is None or scene.current_clip is None or scene.slot is None:
+        slot = scene.slot
+        if project.audio_track is None or scene.current_clip is None or slot is None:
             raise Refused("lipsync_unavailable", "Lipsync needs a song and a finished clip.")
-        start, end = scene.slot
         return request_lipsync(owner=owner, flavor=flavor, source=scene.current_clip, audio_track=project.audio_track,
-                               start_time=start, end_time=end)
+                               start_time=slot.start, end_time=slot.end)
     if description and (description, negative_description) != (scene.description, scene.negative_description):
         scene.update_prompt(description, negative_description)
     return request_clip(owner=owner, flavor=flavor, prompt=scene.description,
@@ -164,29 +166,33 @@ def request_lipsync(
 ) -> Clip:
     """A queued lipsync of `source` against exactly [start, end) of the track. If the
     source is its scene's current clip, the result replaces it on success and the
-    project is re-stitched."""
+    project is re-stitched. The song is cut and the slice stored before the transaction
+    that creates the row (no file work inside it); a refused request leaves no slice."""
     if source.status != JobStatus.SUCCEEDED or not source.file:
         raise Refused("video_not_ready", "Only a finished video can be lipsynced.")
     start, end = audio_track.check_range(start_time, end_time)
     provider = get_provider()
-    estimate = spending.lipsync_estimate(flavor, end - start, provider)
+    clip = Clip(
+        owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
+        model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
+        negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
+        audio_track=audio_track, audio_start=start, audio_end=end,
+        promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
+        input={"options": {k: v for k, v in (options or {}).items() if v is not None},
+               "start_time": start, "end_time": end},
+    )
+    clip.estimate()  # a clip with no price is refused before any work
     with files.workdir() as workdir, files.local_path(audio_track.original or audio_track.file) as song:
         slice_path = workdir / "slice.wav"
         media.cut_audio(song, start, end, slice_path)
-        with spending.budgeted(owner, estimate):
-            clip = Clip(
-                owner=owner, scene=source.scene, kind=Clip.Kind.LIPSYNC, provider=provider.name,
-                model=provider.model_for(flavor, "lipsync"), prompt=source.prompt,
-                negative_prompt=source.negative_prompt, config_flavor=flavor.name, parent=source,
-                audio_track=audio_track, audio_start=start, audio_end=end,
-                promote_on_success=bool(source.scene_id and source.scene and source.scene.current_clip_id == source.pk),
-                input={"options": {k: v for k, v in (options or {}).items() if v is not None},
-                       "start_time": start, "end_time": end},
-                estimated_cost_usd=estimate.exact_usd,
-            )
-            files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
-            clip.save()
+        files.store(clip.audio_slice, slice_path, f"{clip.pk}.wav")
+    try:
+        with transaction.atomic():
+            Clip.admit([clip], owner=owner)  # the money gate: estimate, today's budget
             tasks.follow(clip)
+    except BaseException:
+        default_storage.delete(clip.audio_slice.name)  # no row keeps it
+        raise
     return clip
 
 

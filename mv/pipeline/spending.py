@@ -12,20 +12,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import TruncDate
 
 from mv import costs, flavors, planning
-from mv.errors import Refused
 from mv.flavors import Flavor
-from mv.models import AudioTrack, Clip, Prediction, Project, Scene
-from mv.models.projects import MONEY
+from mv.models import AudioTrack, Clip, Project, Scene, money
 from mv.providers import Provider, get_provider
 
 
@@ -37,9 +34,7 @@ def _free_or(provider: Provider, estimate: costs.Estimate) -> costs.Estimate:
 
 
 def _video_params(flavor: Flavor) -> tuple[int, bool]:
-    where = "mv.pipeline.spending: clip length and audio in the estimate"
-    return (int(flavor.get("image_params", "video_duration", used_in=where)),
-            bool(flavor.get("image_params", "video_generate_audio", used_in=where)))
+    return flavor.video.duration, flavor.video.generate_audio
 
 
 def clip_estimate(flavor: Flavor, *, seconds: float | None = None, generate_audio: bool | None = None,
@@ -54,11 +49,6 @@ def clip_estimate(flavor: Flavor, *, seconds: float | None = None, generate_audi
 def lipsync_estimate(flavor: Flavor, seconds: float, provider: Provider | None = None) -> costs.Estimate:
     """One lipsync whose output lasts ``seconds`` (the song slice it is cut to)."""
     return _free_or(provider or get_provider(), costs.estimate_lipsync(flavor, [seconds]))
-
-
-def structure_estimate(flavor: Flavor, seconds: float, provider: Provider | None = None) -> costs.Estimate:
-    """The structure model hearing a song of ``seconds``."""
-    return _free_or(provider or get_provider(), costs.estimate_structure(flavor, seconds))
 
 
 def images_estimate(flavor: Flavor, count: int, provider: Provider | None = None) -> costs.Estimate:
@@ -90,8 +80,13 @@ def _slots_estimate(flavor: Flavor, slots: list) -> costs.Estimate:
 def song_estimate(track: AudioTrack, flavor: Flavor, *, start: float | None, end: float | None,
                   count: int | None) -> costs.Estimate:
     """The create page's price before the project exists: [start, end] of the song planned as
-    the project would be. Raises Refused (the plan's message) when it does not fit."""
-    return _slots_estimate(flavor, planning.plan(track, start=start, end=end, count=count, flavor=flavor))
+    the project would be. Raises Refused (the plan's message) when it does not fit. While
+    the song is importing, the count asked for (or the flavor's) at the flavor's clip length."""
+    slots = planning.plan(track, start=start, end=end, count=count, flavor=flavor)
+    if slots is None:
+        return plan_estimate(flavor, scenes=count or int(flavor.get(
+            "parameters", "number_of_scenes", used_in="mv.pipeline.spending: scenes while the song imports")))
+    return _slots_estimate(flavor, slots)
 
 
 def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
@@ -106,11 +101,11 @@ def project_estimate(project: Project, flavor: Flavor) -> costs.Estimate:
 
 def regenerate_estimate(scene: Scene, *, lipsync: bool = False) -> costs.Estimate:
     """The scene card's Regenerate (a new clip), or Regenerate with lipsync (its slot of the song)."""
-    flavor = flavors.resolve(scene.project.config_flavor)
-    if lipsync and scene.slot is not None:
-        start, end = scene.slot
-        return lipsync_estimate(flavor, round(end - start, 6))
-    return clip_estimate(flavor)
+    flavor = scene.project.flavor
+    slot = scene.slot
+    if lipsync and slot is not None:
+        return lipsync_estimate(flavor, round(slot.length, 6))
+    return clip_estimate(flavor, seconds=scene.clip_seconds(flavor))  # the length it is asked for
 
 
 def retry_estimate(clip: Clip) -> costs.Estimate:
@@ -126,27 +121,9 @@ def price_label(estimate: costs.Estimate) -> str:
     return "free" if estimate.free_reason else costs.format_usd(estimate.exact_usd)
 
 
-def day_start(now: datetime | None = None) -> datetime:
-    """Midnight UTC of today: budgets are per UTC day."""
-    now = now or datetime.now(UTC)
-    return datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
-
-
-def _paying_kinds() -> list:
-    """Every kind of prediction whose rows name who pays (``owner_path``); a kind whose path
-    does not fit its model is left out rather than failing every request."""
-    return [kind for kind in Prediction.kinds()
-            if kind.owner_path.split("__")[0] in {field.name for field in kind._meta.get_fields()}]
-
-
-def spent_today(user) -> Decimal:
-    """What the user's predictions started today cost, or are estimated to while unfinished."""
-    total = Decimal(0)
-    for kind in _paying_kinds():
-        rows = kind.objects.filter(**{kind.owner_path: user}, created_at__gte=day_start())
-        total += rows.aggregate(total=Coalesce(models.Sum(Coalesce("cost_usd", "estimated_cost_usd")),
-                                               models.Value(Decimal(0)), output_field=MONEY))["total"]
-    return costs.exact(total)
+day_start = money.day_start  # budgets are per UTC day
+spent_today = money.spent_today  # what the user's predictions started today cost, or are estimated to
+_paying_kinds = money.paying_kinds
 
 
 def spend_by_user_and_day(days: int = 30) -> list[dict[str, Any]]:
@@ -170,21 +147,9 @@ def spend_by_user_and_day(days: int = 30) -> list[dict[str, Any]]:
 
 
 def check_budget(owner, estimate: costs.Estimate) -> None:
-    """Refuse (402) work whose estimate would take its user past today's budget
-    (MV_USER_DAILY_BUDGET_USD). Called inside the transaction that creates the rows: the
-    user is locked, so concurrent requests of one user are counted one after another."""
-    budget = settings.MV_USER_DAILY_BUDGET_USD
-    if budget is None or estimate.exact_usd <= 0:
-        return
-    list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk", flat=True))
-    spent = spent_today(owner)
-    try:
-        costs.check_budget(spent, estimate.exact_usd, budget)
-    except costs.BudgetExceeded as exc:
-        raise Refused(exc.code, str(exc), {
-            "estimated_cost_usd": float(costs.cents(estimate.exact_usd)),
-            "spent_today_usd": float(costs.cents(spent)), "budget_usd": float(costs.cents(budget))},
-            status=402) from None
+    """Refuse (402) work whose estimate would take its user past today's budget (the same
+    rule as every prediction's gate, mv.models.money)."""
+    money.check_budget(owner, estimate)
 
 
 @contextlib.contextmanager

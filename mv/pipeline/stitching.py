@@ -46,9 +46,9 @@ def restitch_project(project: Project) -> Stitch:
     slots = [s.slot for s in scenes]
     planned = project.audio_track is not None and all(slots)
     return request_stitch(owner=project.owner, clips=[s.current_clip for s in scenes], audio_track=project.audio_track,
-                          audio_start=slots[0][0] if planned else project.audio_start,  # type: ignore[index]
+                          audio_start=slots[0].start if planned else project.audio_start,  # type: ignore[union-attr]
                           suppress_video_audio=project.audio_track is not None, project=project,
-                          lengths=[end - start for start, end in slots] if planned else None)  # type: ignore[misc]
+                          lengths=[slot.length for slot in slots] if planned else None)  # type: ignore[union-attr]
 
 
 def all_scenes_ready(project: Project) -> bool:

@@ -3,29 +3,23 @@ and bring the video up to date afterwards.
 
 Every edit keeps every clip (a deleted scene's clips stay stored, without a scene) and
 changes only the slots it touches. A scene whose current clip no longer fits its slot is
-out of date (`status.clip_fits`); `refresh` renders just those, and once every scene has a
+out of date (`Scene.fits`); `refresh` renders just those, and once every scene has a
 fitting clip the full video is re-stitched (here after an edit, in followups after a render).
 """
 
 from __future__ import annotations
 
+import re
+
 from django.db import transaction
 from django.db.models import F
 
-from mv import flavors, status
+from mv import planning, status
 from mv.errors import Refused
 from mv.models import ACTIVE_STATUSES, Clip, Project, Scene, Stitch
 from mv.pipeline import rendering, stitching
 
 MIN_SLOT = 0.5  # seconds: no edit leaves a scene shorter than this
-
-
-def _range(project: Project) -> tuple[float, float] | None:
-    """The part of the song the scenes cover (None without a song)."""
-    track = project.audio_track
-    if track is None:
-        return None
-    return project.audio_start, min(project.song_end or track.duration, track.duration)
 
 
 def beats(project: Project) -> list[float]:
@@ -35,12 +29,25 @@ def beats(project: Project) -> list[float]:
     return [float(b) for b in analysis.get("beats") or []]
 
 
-def _snap(project: Project, t: float, low: float, high: float) -> float:
-    """The beat nearest to t strictly inside (low, high), else t clamped into it."""
-    inside = [b for b in beats(project) if low + MIN_SLOT <= b <= high - MIN_SLOT]
+def _snap(project: Project, t: float, low: float, high: float, margin: float = MIN_SLOT) -> float:
+    """The beat nearest to t at least `margin` inside (low, high), else t clamped into it."""
+    inside = [b for b in beats(project) if low + margin <= b <= high - margin]
     if inside:
         return min(inside, key=lambda b: abs(b - t))
-    return round(min(max(t, low + MIN_SLOT), high - MIN_SLOT), 3)
+    return round(min(max(t, low + margin), high - margin), 3)
+
+
+PART = re.compile(r"\bPart \d+ of \d+\b")  # how a written prompt says where its scene is in the story
+
+
+def _renumber(project: Project) -> None:
+    """Prompts that say where their scene is ("Part 2 of 6") say it again after an edit that
+    added, removed or moved scenes."""
+    scenes = list(project.scenes.order_by("position").only("pk", "position", "description"))
+    for each in scenes:
+        text = PART.sub(f"Part {each.position + 1} of {len(scenes)}", each.description)
+        if text != each.description:
+            Scene.objects.filter(pk=each.pk).update(description=text)
 
 
 def _ordered(project: Project) -> list[Scene]:
@@ -54,38 +61,45 @@ def _shift_after(project: Project, position: int, by: int) -> None:
     project.scenes.filter(position__gt=1000).update(position=F("position") - 1000 + by)
 
 
-def split_scene(scene: Scene, at: float | None = None) -> Scene:
-    """Add a scene by cutting this one in two (at the beat nearest `at`, by default its middle);
-    the new second half starts with the same prompt and no clip."""
+def split_scene(scene: Scene, at: float | None = None, *, margin: float = MIN_SLOT) -> Scene:
+    """Add a scene by cutting this one in two (at the beat nearest `at`, by default its middle,
+    each half at least `margin` long); the new second half starts with the same prompt and no
+    clip (the first keeps its clip, which still covers its shorter slot)."""
     project = scene.project
     if scene.slot is None:
         raise Refused("no_song", "Scenes can be split only in a project with a song; duplicate it instead.")
-    start, end = scene.slot
+    start, end = scene.slot.start, scene.slot.end
     if end - start < 2 * MIN_SLOT:
         raise Refused("too_short", "This scene is too short to split.")
-    cut = _snap(project, (start + end) / 2 if at is None else at, start, end)
+    cut = _snap(project, (start + end) / 2 if at is None else at, start, end, margin)
     with transaction.atomic():
         _shift_after(project, scene.position, 1)
         Scene.objects.filter(pk=scene.pk).update(end=cut)
         added = Scene.objects.create(project=project, position=scene.position + 1, description=scene.description,
                                      negative_description=scene.negative_description, start=cut, end=end,
                                      section=scene.section, energy=scene.energy)
+        _renumber(project)
     _restitch_if_ready(project)
+    added.refresh_from_db()
     return added
 
 
 def duplicate_scene(scene: Scene) -> Scene:
-    """A copy right after this scene, as long as it; the later scenes move back and the last
-    ones end at the end of the song."""
+    """Two scenes with this scene's prompt where it was: its slot split on the beat nearest its
+    middle (each half at least the video model's shortest clip when the scene is two of those
+    long), the copy second and needing a clip. The scenes always fill the chosen part of the
+    song, so a copy can only take time from its original. Without a song: a copy right after it."""
     project = scene.project
+    if scene.slot is not None:
+        shortest = min(planning.durations(project.flavor))
+        return split_scene(scene, margin=shortest if scene.slot.length >= 2 * shortest else MIN_SLOT)
     with transaction.atomic():
         _shift_after(project, scene.position, 1)
         copy = Scene.objects.create(project=project, position=scene.position + 1, description=scene.description,
-                                    negative_description=scene.negative_description, start=scene.start,
-                                    end=scene.end, section=scene.section, energy=scene.energy)
-        if scene.slot is not None:
-            _replan(project, _ordered(project), keep_lengths=True)
+                                    negative_description=scene.negative_description)
+        _renumber(project)
     _restitch_if_ready(project)
+    copy.refresh_from_db()
     return copy
 
 
@@ -106,6 +120,7 @@ def delete_scene(scene: Scene) -> None:
         position = scene.position
         scene.delete()  # clips keep their rows (scene set to null)
         _shift_after(project, position, -1)
+        _renumber(project)
     _restitch_if_ready(project)
 
 
@@ -119,7 +134,7 @@ def move_boundary(scene: Scene, at: float) -> Scene:
         raise Refused("first_scene", "The first scene starts where the song starts; move the song's start instead.")
     previous = project.scenes.get(position=scene.position - 1)
     low, high = previous.start, scene.end
-    song = _range(project)
+    song = project.song_range
     if song is not None:
         low, high = max(low, song[0]), min(high, song[1])
     if high - low < 2 * MIN_SLOT:
@@ -149,6 +164,7 @@ def move_scene(scene: Scene, to: int) -> Scene:
             Scene.objects.filter(pk=each.pk).update(position=position)
         if scene.slot is not None:
             _replan(project, scenes, keep_lengths=True)
+        _renumber(project)
     scene.refresh_from_db()
     _restitch_if_ready(project)
     return scene
@@ -157,7 +173,7 @@ def move_scene(scene: Scene, to: int) -> Scene:
 def _replan(project: Project, scenes: list[Scene], *, keep_lengths: bool) -> None:
     """Lay the scenes end to end from the first one's start, each keeping its length, and
     end the last ones at the end of the song. Only changed slots are written."""
-    song = _range(project)
+    song = project.song_range
     if song is None or not scenes:
         return
     cursor = min(s.start for s in scenes if s.start is not None)
@@ -175,24 +191,19 @@ def out_of_date(project: Project) -> list[Scene]:
     """Scenes without a clip, or whose clip no longer fits their slot, and nothing rendering."""
     scenes = list(project.scenes.select_related("current_clip").order_by("position"))
     busy = set(Clip.objects.filter(scene__project=project, status__in=ACTIVE_STATUSES).values_list("scene_id", flat=True))
-    return [s for s in scenes if s.pk not in busy and not status.clip_fits(s, s.current_clip)]
+    return [s for s in scenes if s.pk not in busy and not s.fits(s.current_clip)]
 
 
 def refresh(project: Project, owner) -> list[Clip]:
     """The one "bring up to date" button: render every out-of-date scene for its slot; the
     full video follows by itself once they are in (or now, if nothing needs rendering)."""
-    flavor = flavors.resolve(project.config_flavor)
+    flavor = project.flavor
     stale = out_of_date(project)
     clips = [rendering.request_clip(owner=owner, flavor=flavor, prompt=s.description,
-                                    negative_prompt=s.negative_description, scene=s,
-                                    duration=_slot_length(s), refit=True) for s in stale]
+                                    negative_prompt=s.negative_description, scene=s, refit=True) for s in stale]
     if not clips and not _restitch_if_ready(project):
         raise Refused("up_to_date", "Everything is up to date.")
     return clips
-
-
-def _slot_length(scene: Scene) -> float | None:
-    return round(scene.end - scene.start, 3) if scene.slot is not None else None
 
 
 def _restitch_if_ready(project: Project) -> Stitch | None:
@@ -204,7 +215,7 @@ def _restitch_if_ready(project: Project) -> Stitch | None:
         if latest is None or not stitching.all_scenes_ready(locked):
             return None
         scenes = list(locked.scenes.select_related("current_clip").order_by("position"))
-        if not all(status.clip_fits(s, s.current_clip) for s in scenes):
+        if not all(s.fits(s.current_clip) for s in scenes):
             return None
         if status.stitch_is_current(latest, scenes):
             return None

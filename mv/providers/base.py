@@ -10,13 +10,18 @@ prediction.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Container, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from mv import flavors
 from mv.flavors import Flavor
 
 
@@ -25,14 +30,54 @@ class ProviderError(Exception):
     cannot help (a content-policy refusal, junk JSON from the LLM, a bad token) and False
     for passing trouble (a 429, a dropped connection), where a running job is polled again."""
 
-    def __init__(self, message: str, *, permanent: bool = True) -> None:
+    def __init__(self, message: str, *, permanent: bool = True, maybe_created: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        # A create that ended without an answer after it was sent: the provider may hold the
+        # prediction, so the row is reconciled (found by its start key) instead of failed.
+        self.maybe_created = maybe_created
+
+
+# Told the key of a create just before it is sent (mv.jobs records it on the row; it may
+# refuse, and then nothing is sent). Unset outside a start.
+_on_sending: ContextVar[Callable[[str], None] | None] = ContextVar("mv_on_sending", default=None)
+
+
+@contextlib.contextmanager
+def sending_to(callback: Callable[[str], None]) -> Iterator[None]:
+    """Inside, every create announces its key to ``callback`` before it is sent."""
+    reset = _on_sending.set(callback)
+    try:
+        yield
+    finally:
+        _on_sending.reset(reset)
+
+
+def announce(key: str) -> None:
+    """Called by a provider right before it sends a create (raises to stop the create)."""
+    callback = _on_sending.get()
+    if callback is not None:
+        callback(key)
+
+
+def start_key(model: str, data: Any) -> str:
+    """The key of a create: a digest of the model and its whole input, files by the SHA-256
+    of their bytes. The provider keeps the input of every prediction and lists it, so the
+    same digest of a listed prediction finds it again. Two creates with the same key asked
+    for the same thing, so either one serves either row."""
+    text = json.dumps({"model": model.partition(":")[0], "input": data}, sort_keys=True, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class WebhookRejected(Exception):
     """A webhook delivery that is not provably the provider's, fresh, and about one prediction."""
+
+
+class WebhookUnreadable(WebhookRejected):
+    """A delivery signed by the provider whose body is no prediction we can read (not JSON,
+    nested past any sane depth, not the shape of a prediction): a 400, not a 401."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +93,16 @@ class SceneRequest:
     camera_angle: str
     mode: str = "music_video"
     scene_plan: str = ""  # one line per scene (mv.planning.plan_text): times, section, energy, lyrics
+    director_style: str = ""  # the project's director style as the writer reads it (mv.styles); "" for none
+
+    def prompt(self, template: str) -> str:
+        """The flavor's template filled in; a director style reaches the writer even through a
+        template that has no ``{director_style}`` placeholder."""
+        values = self.__dict__ | {"director_style": self.director_style or "none: follow the look and feel above"}
+        text = template.format(**values)
+        if self.director_style and "director_style" not in flavors.placeholders(template):
+            text += f"\n\nDirector's style, for every scene:\n{self.director_style}"
+        return text
 
 
 @dataclass(frozen=True)
@@ -66,6 +121,19 @@ class ClipRequest:
     seed: int | None = None
     reference_image: Path | None = None
     label: str = ""  # e.g. "Scene 3": shown by the local renderer
+    footage: Path | None = None  # your own video, to fit (mv.providers.footage)
+    footage_format: dict[str, Any] | None = None  # the project's clips' video facts, to match when fitting
+    fit: bool = True  # cut or hold the footage to ``duration`` (False: keep its own length)
+
+
+@dataclass(frozen=True)
+class MusicRequest:
+    """A song to make when the user has none (the flavor's ``music_model``)."""
+
+    prompt: str  # style, mood, instruments
+    duration: float  # seconds
+    lyrics: str = ""  # the words, when given (a model that sings may use them)
+    seed: int | None = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +146,10 @@ class LipsyncRequest:
 
 
 _MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model",
-               "lyrics": "lyrics_model", "analysis": "analysis_model"}
+               "lyrics": "lyrics_model", "analysis": "analysis_model", "music": "music_model"}
 NO_LYRICS = "lyrics: not available offline"
 NO_STRUCTURE = "The song's structure is heard by a model only online; the local analysis is used."
+NO_MUSIC = "This provider has no music model: upload a song or paste a URL instead."
 
 JobState = Literal["running", "succeeded", "failed", "canceled"]
 
@@ -114,9 +183,19 @@ class Provider(ABC):
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
     analyses_structure: bool = False  # runs a song-structure model (start_structure / poll_structure)
+    makes_music: bool = False  # has a music model (start_music)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
     pushes_updates: bool = False  # tells us when a prediction finishes (webhooks): polling is a slow fallback
     polls_per_second: float | None = None  # the polls all running predictions may share (None: no limit)
+    # Can find a prediction by its start key (``find_started``): a start cut off mid-way is
+    # then reconciled. A provider whose jobs live in the worker process (local) has none to find.
+    lists_predictions: bool = False
+
+    def find_started(self, key: str, since: datetime, taken: Container[str] = ()) -> str | None:
+        """The id of a prediction created with ``key`` at or after ``since`` that is not in
+        ``taken`` (ids other rows hold), or None when the provider shows none. Raises
+        ProviderError (not permanent) when it cannot tell now."""
+        return None
 
     def pushed(self, prediction_id: str, payload: dict) -> contextlib.AbstractContextManager[None]:
         """Inside, a poll of ``prediction_id`` reads ``payload`` (what the provider pushed to
@@ -163,6 +242,11 @@ class Provider(ABC):
     @abstractmethod
     def cancel(self, prediction_id: str) -> dict[str, Any]:
         """Stop a started job; returns what the provider reports it used ({} when it says nothing)."""
+
+    def start_music(self, flavor: Flavor, request: MusicRequest, *, workdir: Path) -> JobUpdate:
+        """Start making a song (a finished one, with its ``output_path``, when made at once);
+        its output is polled like a clip's (``poll``)."""
+        raise ProviderError(NO_MUSIC)
 
     def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
         """Start transcribing a song's lyrics (only where ``transcribes_lyrics``)."""

@@ -21,6 +21,7 @@ from mv.providers.base import (
     ClipRequest,
     JobUpdate,
     LipsyncRequest,
+    MusicRequest,
     Provider,
     SceneRequest,
 )
@@ -39,16 +40,18 @@ class LocalProvider(Provider):
     label = "Local preview renderer (offline)"
     renders_locally = True
     transcribes_lyrics = False  # no transcription model offline: lyrics can only be pasted
+    makes_music = True  # a plain instrumental made here (render_preview_song)
     paid = False
 
     def model_for(self, flavor: Flavor, job: str) -> str:
-        return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer"}.get(job, "local/preview")
+        return {"lipsync": "local/lipsync-preview", "scenes": "local/scene-writer",
+                "music": "local/song-preview"}.get(job, "local/preview")
 
     def start_scenes(self, flavor: Flavor, request: SceneRequest) -> JobUpdate:
         """Written at once: the finished JSON answer, in the shape asked of the LLM."""
         template = flavor.get("scene_prompts", "scene_generation_prompt",
                               used_in="mv.providers.local.start_scenes: prompt template")
-        prompt = template.format(**request.__dict__ | {"number_of_scenes": request.number_of_scenes})
+        prompt = request.prompt(template)
         who = request.character_description or "the main character"
         plan = request.scene_plan.splitlines()
         if len(plan) != request.number_of_scenes or not plan[0].startswith("Scene "):
@@ -61,7 +64,8 @@ class LocalProvider(Provider):
                 "description": (
                     f"{shot}, {request.camera_angle}, {MOVES[i % len(MOVES)]}: the {request.video_type} "
                     f"{BEATS[min(i, len(BEATS) - 1)]} {who} ({request.character_characteristics}) — "
-                    f"{request.idea}. Part {i + 1} of {request.number_of_scenes}. Look: {request.video_characteristics}.{music}"
+                    f"{_sentence(request.idea)} Part {i + 1} of {request.number_of_scenes}. "
+                    f"Look: {_sentence(request.video_characteristics)}{music}"
                 ),
                 "negative_description": "blurry, distorted faces, on-screen text, watermarks, inconsistent outfit",
             })
@@ -101,6 +105,15 @@ class LocalProvider(Provider):
                          input={"video": request.video.name, "audio": request.audio.name, "renderer": "local ffmpeg preview"},
                          output_path=out, progress=100)
 
+    def start_music(self, flavor: Flavor, request: MusicRequest, *, workdir: Path) -> JobUpdate:
+        """A plain instrumental made here (chords, kick, hat), clearly not a model's song."""
+        out = workdir / "song.wav"
+        seed = request.seed if request.seed is not None else _seed(request.prompt)
+        bpm = media.render_preview_song(out, seconds=request.duration, seed=seed)
+        return JobUpdate(state="succeeded", prediction_id=f"local-{uuid.uuid4().hex[:12]}", model="local/song-preview",
+                         input={"prompt": request.prompt, "duration": request.duration, "seed": seed, "bpm": bpm,
+                                "renderer": "local ffmpeg preview (instrumental)"}, output_path=out, progress=100)
+
     def poll(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
         # Local jobs finish inside start_*; a poll means the worker died before storing it.
         return JobUpdate(state="failed", prediction_id=prediction_id, error="the local render was interrupted; retry it")
@@ -121,3 +134,9 @@ def frame_size(landscape: str, aspect_ratio: str) -> str:
     ratio = float(w) / float(h) if h else 16 / 9
     width, height = (long_side, long_side / ratio) if ratio >= 1 else (long_side * ratio, long_side)
     return f"{int(width) // 2 * 2}x{int(height) // 2 * 2}"
+
+
+def _sentence(text: str) -> str:
+    """The text ending with one full stop (an idea typed with its own stays as typed)."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?…" else text + "."

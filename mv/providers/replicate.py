@@ -9,37 +9,42 @@ needed. Outputs are copied into our storage as soon as a prediction succeeds.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import logging
 import math
-import mimetypes
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextvars import ContextVar
-from pathlib import Path, PurePosixPath
+from datetime import datetime
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import replicate
 from django.conf import settings
 from django.urls import reverse
 from replicate.exceptions import ModelError, ReplicateError
+from replicate.helpers import encode_json
 from replicate.prediction import Prediction as ReplicatePrediction
 from replicate.webhook import WebhookSigningSecret, WebhookValidationError
 
 from mv.flavors import Flavor
+from mv.providers import outputs
+from mv.providers import replicate_listing as listing
 from mv.providers.base import (
     ClipRequest,
     JobUpdate,
     LipsyncRequest,
+    MusicRequest,
     Provider,
     ProviderError,
     SceneRequest,
     WebhookRejected,
+    WebhookUnreadable,
+    announce,
+    start_key,
 )
 
 logger = logging.getLogger("mv.providers.replicate")
@@ -74,10 +79,11 @@ def describe(exc: Exception) -> tuple[str, bool]:
     return "Something unexpected went wrong talking to Replicate; try again.", True
 
 
-# After these the request had reached Replicate, which may have created (and be billing) a
-# prediction whose id we never got: not retried, and the message says so.
-_MAYBE_CREATED = ("Replicate {what} after the job was sent, so it may have been created and be running at "
-                  "Replicate without us knowing its id (check the Replicate dashboard); retry to run it again.")
+def _maybe_created(what: str) -> ProviderError:
+    """After these the request had reached Replicate, which may have created (and be billing)
+    a prediction whose id we never got: not retried; the row is reconciled (mv.jobs)."""
+    return ProviderError(f"Replicate {what} after the job was sent, so it may have been created and be running at "
+                         "Replicate without us knowing its id.", permanent=False, maybe_created=True)
 
 
 # What a webhook pushed, by prediction id: read by a poll instead of asking again (see pushed()).
@@ -95,6 +101,8 @@ class ReplicateProvider(Provider):
     limits_concurrency = True
     transcribes_lyrics = True
     analyses_structure = True
+    makes_music = True
+    lists_predictions = True  # GET /v1/predictions, with each one's model and input (replicate_listing)
     # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
     # rate-limits): polls keep to 80 % of that, leaving the rest to downloads and cancels.
     polls_per_second = 40.0
@@ -134,36 +142,48 @@ class ReplicateProvider(Provider):
             text = body.decode("utf-8")
             replicate.webhooks.validate(headers=headers, body=text, tolerance=settings.MV_WEBHOOK_TOLERANCE,
                                         secret=WebhookSigningSecret(key=self.webhook_secret()))
-            payload = json.loads(text)
         except (UnicodeDecodeError, ValueError, WebhookValidationError) as exc:
             raise WebhookRejected(exc.__class__.__name__) from None
+        try:
+            payload = json.loads(text)
+        except (ValueError, RecursionError):  # RecursionError: nested thousands of levels deep
+            raise WebhookUnreadable("not JSON") from None
         if not isinstance(payload, dict) or not isinstance(payload.get("id"), str):
-            raise WebhookRejected("no prediction id")
+            raise WebhookUnreadable("no prediction id")
         try:
             ReplicatePrediction(**payload)  # what a poll will read it as
-        except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
-            raise WebhookRejected("not a prediction") from None
+            json.dumps(payload)  # and what a task carries it as
+        except (TypeError, ValueError, RecursionError):  # pydantic's ValidationError is a ValueError
+            raise WebhookUnreadable("not a prediction") from None
         return {k.lower(): v for k, v in headers.items()}["webhook-id"], payload
 
     # --- helpers ---------------------------------------------------------------------------
 
     def _create(self, model: str, data: dict[str, Any]):
         """Create a prediction, retrying only answers that prove nothing was created (429,
-        503) or connection failures before the request went out, so a retry never pays
-        twice. A 500/502 or a read timeout might have created one: not retried. A community
-        model is named with its version (``owner/name:<version id>``) and created by it."""
+        503) or connection failures before the request went out, so a retry never pays twice.
+        Files go up first, then the create's key is announced (mv.jobs records it) and the
+        create sent: a start cut off from then on, or a 500/502 or dropped answer (which may
+        have created one: not retried), is found again by that key. A community model is
+        named with its version (``owner/name:<version id>``) and created by it."""
         attempts = max(1, settings.MV_CREATE_RETRIES)
         version = model.partition(":")[2]
         target = {"version": version} if version else {"model": model}
+        key = start_key(model, listing.digests(data))
+        try:
+            sent = encode_json(data, self.client)  # uploads the files (nothing is created yet)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise _error(exc) from None
+        announce(key)
         for attempt in range(1, attempts + 1):
             try:
-                return self.client.predictions.create(**target, input=data, **self._webhook())
+                return self.client.predictions.create(**target, input=sent, **self._webhook())
             except ReplicateError as exc:
                 if exc.status in (429, 503) and attempt < attempts:
                     time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
                     continue
                 if (exc.status or 0) >= 500 and exc.status != 503:
-                    raise ProviderError(_MAYBE_CREATED.format(what=f"answered with a server error ({exc.status})")) from None
+                    raise _maybe_created(f"answered with a server error ({exc.status})") from None
                 raise _error(exc) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
                 if attempt < attempts:
@@ -171,10 +191,16 @@ class ReplicateProvider(Provider):
                     continue
                 raise _error(exc) from None
             except httpx.TransportError:
-                raise ProviderError(_MAYBE_CREATED.format(what="did not answer (the connection dropped)")) from None
+                raise _maybe_created("did not answer (the connection dropped)") from None
             except ModelError as exc:
                 raise _error(exc) from None
         raise ProviderError("could not create the prediction")
+
+    def find_started(self, key: str, since: datetime, taken: Container[str] = ()) -> str | None:
+        try:
+            return listing.find_started(self.client, key, since, taken, pages=settings.MV_RECONCILE_PAGES)
+        except (ReplicateError, httpx.HTTPError) as exc:
+            raise ProviderError(describe(exc)[0], permanent=False) from None
 
     def _webhook(self) -> dict[str, Any]:
         """Ask to be told when the prediction completes (only with a public address)."""
@@ -183,39 +209,9 @@ class ReplicateProvider(Provider):
         return {"webhook": f"{settings.MV_PUBLIC_URL}{reverse('replicate_webhook')}", "webhook_events_filter": ["completed"]}
 
     def _download(self, output: Any, dest: Path) -> Path:
-        """Copy an output (URL string, FileOutput, or a list of either) to dest at once:
-        Replicate deletes outputs after an hour. A dest without a suffix gets the output's
-        own (from its URL, or a data URL's media type), so an image stays a .png or .jpg."""
-        if isinstance(output, list | tuple):
-            if not output:
-                raise ProviderError("the model returned no output")
-            output = output[0]
-        if output is None:
-            raise ProviderError("the model returned no output")
-        url = getattr(output, "url", None) or str(output)
-        if not dest.suffix:
-            dest = dest.with_name(dest.name + _suffix(url))
-        tmp = dest.with_name(dest.name + ".part")
-        if url.startswith("data:"):
-            try:
-                tmp.write_bytes(base64.b64decode(url.split(",", 1)[1]))
-            except (IndexError, ValueError):
-                raise ProviderError("the model returned an unreadable data URL") from None
-            tmp.replace(dest)
-            return dest
-        try:
-            http = self.client._client  # the client's own httpx client (auth header, timeouts)
-            with http.stream("GET", url, timeout=httpx.Timeout(60.0, connect=10.0)) as response:
-                if response.status_code >= 400:
-                    raise ProviderError(f"the model's output could not be downloaded (HTTP {response.status_code})")
-                with open(tmp, "wb") as fh:
-                    for chunk in response.iter_bytes():
-                        fh.write(chunk)
-        except httpx.HTTPError as exc:
-            logger.warning("downloading the model's output failed: %r", exc)
-            raise ProviderError("the model's output could not be downloaded (the connection failed)", permanent=False) from None
-        tmp.replace(dest)
-        return dest
+        """Copy an output to dest at once (Replicate deletes outputs after an hour), from
+        Replicate's delivery hosts only (mv.providers.outputs)."""
+        return outputs.download(output, dest)
 
     @staticmethod
     def _sent(data: dict[str, Any]) -> dict[str, Any]:
@@ -227,7 +223,7 @@ class ReplicateProvider(Provider):
         where = "mv.providers.replicate.start_scenes"
         model = flavor.get("image_params", "scene_model", used_in=f"{where}: model")
         template = flavor.get("scene_prompts", "scene_generation_prompt", used_in=f"{where}: prompt template")
-        data = {"prompt": template.format(**request.__dict__),
+        data = {"prompt": request.prompt(template),
                 "temperature": flavor.get("image_params", "scene_temperature", default=0.7,
                                           used_in=f"{where}: temperature"),
                 "max_completion_tokens": flavor.get("image_params", "scene_max_tokens", default=4096,
@@ -301,6 +297,14 @@ class ReplicateProvider(Provider):
             prediction = self._create(model, data)
             sent = self._sent(data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def start_music(self, flavor: Flavor, request: MusicRequest, *, workdir: Path) -> JobUpdate:
+        where = "mv.providers.replicate.start_music"
+        model = flavor.get("image_params", "music_model", used_in=f"{where}: model")
+        params = flavor.get("image_params", "music_params", default={}, used_in=f"{where}: inputs")
+        data: dict[str, Any] = {**params, "prompt": request.prompt, "duration": max(1, round(request.duration))}
+        prediction = self._create(model, data)
+        return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
     def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
         return self._start_on_song(flavor, "lyrics", audio, "audio")
@@ -379,14 +383,6 @@ class ReplicateProvider(Provider):
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
             return {}
-
-
-def _suffix(url: str) -> str:
-    """An output's file extension, from its URL's path (a data URL: from its media type)."""
-    if url.startswith("data:"):
-        return mimetypes.guess_extension(url[5:].split(",", 1)[0].split(";", 1)[0].strip().lower()) or ""
-    suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
-    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
 
 
 def _error(exc: Exception) -> ProviderError:

@@ -72,3 +72,22 @@ document.addEventListener("click", (event) => {
   button.setAttribute("aria-expanded", String(open));
   button.textContent = open ? "Collapse" : "Expand";
 });
+
+// A timeline edit keeps your place: the edited card stays where it was on the screen and the
+// focus stays on the control that was used (or, when that control is gone, the card's menu).
+let editPlace = null;
+document.addEventListener("htmx:beforeRequest", (event) => {
+  const control = event.detail.elt;
+  if (!control.closest || !control.closest(".scene-edit, #banner")) return;
+  const card = control.closest(".scene-card, #banner");
+  editPlace = { top: card.getBoundingClientRect().top, control: control.id || "" };
+});
+document.addEventListener("studio-edited", (event) => {
+  const place = editPlace;
+  editPlace = null;
+  const card = event.detail.scene && document.getElementById(`scene-${event.detail.scene}`);
+  if (!card) return;
+  window.scrollBy(0, card.getBoundingClientRect().top - (place ? place.top : 16));
+  const control = (place && place.control && document.getElementById(place.control)) || card.querySelector(".scene-edit > summary");
+  if (control && card.contains(control) && document.activeElement !== control) control.focus({ preventScroll: true });
+});

@@ -28,7 +28,8 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     page.select_option("#id_config_flavor", "mv1")
     page.fill("#id_number_of_scenes", "2")
     page.set_input_files("#id_file", str(song_mp3))
-    expect(page.locator("#music-source .track-title")).to_be_visible(timeout=20000)
+    expect(page.locator("#music-source .badge-busy")).to_have_text("Importing…")  # answered before the import
+    expect(page.locator("#music-source .song-analysis")).to_contain_text("section", timeout=30000)  # imported, analysed
     # The part of the song: a click on the waveform sets the start, a shift-click the end.
     waveform = page.locator(".waveform-pick")
     width = waveform.bounding_box()["width"]

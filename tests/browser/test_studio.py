@@ -69,7 +69,8 @@ def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_ser
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(ARTIFACTS / "studio-1366.png"), full_page=True)
 
-    # Split scene 1 at 4 s: a fourth thumbnail, scene 1 out of date, one button re-renders and re-stitches.
+    # Split scene 1 at 4 s: a fourth thumbnail, the new half needs a clip (scene 1's 8 s clip still
+    # covers its 4 s); one button renders it and re-stitches.
     shown = page.locator("#stitch-id").text_content()
     card = open_edit_menu(page, 1)
     card.locator("input[id^=split-]").fill("4")
@@ -77,7 +78,7 @@ def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_ser
     expect(page.locator("#timeline .tl-thumb")).to_have_count(4)
     assert thumb_lefts(page) == [0.0, 10.0, 20.0, 40.0]
     expect(page.locator("#video-stale")).to_be_visible()
-    expect(page.locator("#bring-up-to-date")).to_contain_text("2 scenes need a new clip")
+    expect(page.locator("#bring-up-to-date")).to_contain_text("1 scene needs a new clip")
     page.screenshot(path=str(ARTIFACTS / "studio-after-split.png"), full_page=True)
     clips_before = set(Clip.objects.values_list("pk", flat=True))
     page.click("button:has-text('Bring the video up to date')")
@@ -86,26 +87,28 @@ def test_result_first_timeline_and_edits_re_stitch_the_video(logged_in, live_ser
     assert clips_before <= set(Clip.objects.values_list("pk", flat=True))  # every earlier clip is kept
     assert abs(stitch.duration - 24.0) < 0.1
 
-    # Delete scene 3 (confirmed): scene 2 takes its time; bring up to date, re-stitched with 3 clips.
+    # Delete scene 3 (confirmed): scene 2 takes its time (12 s: its 4 s clip no longer covers it);
+    # bring up to date, re-stitched with 3 clips.
     page.reload()
     shown = page.locator("#stitch-id").text_content()
     page.once("dialog", lambda dialog: dialog.accept())
     card = open_edit_menu(page, 3)
     card.locator(".delete-scene").click()
     expect(page.locator(".scene-card")).to_have_count(3)
+    expect(page.locator("#bring-up-to-date")).to_contain_text("1 scene needs a new clip")
     page.click("button:has-text('Bring the video up to date')")
     wait_for_new_full_video(page, project, shown, clips=3)
     assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 16), (16, 24)]
 
-    # Move scene 3's start to 12 s: both neighbours re-rendered, the video re-stitched.
+    # Move scene 3's start to 12 s: both clips still cover their scenes (8 s, and 12 s with the
+    # longest clip there is), so the video is re-stitched at once with the cut at 12 s.
     page.reload()
     shown = page.locator("#stitch-id").text_content()
     card = open_edit_menu(page, 3)
     card.locator("input[id^=start-]").fill("12")
     card.locator(".boundary-button").click()
-    expect(page.locator(".scene-card:has(.stale-note)")).to_have_count(2)
-    page.click("button:has-text('Bring the video up to date')")
     stitch = wait_for_new_full_video(page, project, shown, clips=3)
+    expect(page.locator(".scene-card:has(.stale-note)")).to_have_count(0)
     assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 12), (12, 24)]
     assert abs(stitch.duration - 24.0) < 0.1
     page.evaluate("window.scrollTo(0, 0)")
@@ -144,19 +147,19 @@ def test_reorder_and_duplicate_at_phone_width_re_stitch_the_video(logged_in, liv
     assert [s.description for s in project.scenes.order_by("position")] == ["scene 1", "scene 3", "scene 2"]
     page.screenshot(path=str(ARTIFACTS / "studio-phone-after-reorder-390.png"), full_page=True)
 
-    # Duplicate scene 1: a copy (no clip yet) right after it, the later scenes move back and the
-    # last one ends at the end of the chosen part (28 s): two scenes need a clip; one button.
+    # Duplicate scene 1: its slot split in two, the copy (no clip yet) second: one scene needs a
+    # clip; one button.
     shown = page.locator("#stitch-id").text_content()
     open_edit_menu(page, 1).locator(".duplicate-button").click()
     expect(page.locator("#timeline .tl-thumb")).to_have_count(4)
     assert prompts(page) == ["scene 1", "scene 1", "scene 3", "scene 2"]
-    assert thumb_lefts(page) == [0.0, 20.0, 40.0, 60.0]
-    expect(page.locator("#bring-up-to-date")).to_contain_text("2 scenes need a new clip")
+    assert thumb_lefts(page) == [0.0, 10.0, 20.0, 40.0]
+    expect(page.locator("#bring-up-to-date")).to_contain_text("1 scene needs a new clip")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.click("button:has-text('Bring the video up to date')")
     stitch = wait_for_new_full_video(page, project, shown, clips=4)
-    assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 8), (8, 16), (16, 24), (24, 28)]
-    assert abs(stitch.duration - 28.0) < 0.1
+    assert [(s.start, s.end) for s in project.scenes.order_by("position")] == [(0, 4), (4, 8), (8, 16), (16, 24)]
+    assert abs(stitch.duration - 24.0) < 0.1
     page.reload()
     assert_result_first(page)
     expect(page.locator("#bring-up-to-date")).to_have_count(0)
@@ -173,7 +176,7 @@ def test_a_9_16_project_gives_a_portrait_video(logged_in, live_server, song_mp3)
     page.select_option("#id_aspect_ratio", "9:16")
     page.fill("#id_number_of_scenes", "2")
     page.set_input_files("#id_file", str(song_mp3))
-    expect(page.locator("#music-source .track-title")).to_be_visible(timeout=20000)
+    expect(page.locator("#music-source .waveform-pick")).to_be_visible(timeout=30000)  # imported in the worker
     page.fill("#id_song_end", "16")
     page.fill("#id_video_description", "Dancer in a neon alley")
     page.click("button:has-text('Create project')")
@@ -229,3 +232,84 @@ def test_rename_duplicate_and_delete_from_the_list_and_the_page(logged_in, live_
     expect(page.locator(".messages")).to_contain_text("Deleted “Skyline, take two”")
     expect(page.locator(".project-list li")).to_have_count(1)
     assert list(Project.objects.values_list("title", flat=True)) == ["Skyline Night"]
+
+
+@pytest.fixture
+def long_song_project(user, media_dir, full_video_file):
+    """A finished 31-scene project over the first 186 s of a 200 s song (6 s scenes, 6 s clips)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from mv import audio
+    from tests.factories import finished_clip, finished_stitch, written_project
+
+    from tests.conftest import make_clip
+
+    clip = media_dir / "scene-6s.mp4"
+    if not clip.exists():
+        make_clip(clip, seconds=6.0)
+    song = media_dir / "song-200s.mp3"
+    if not song.exists():
+        media.run_ffmpeg(["-f", "lavfi", "-i", "sine=frequency=330:duration=200", "-c:a", "libmp3lame", song])
+    track = audio.import_upload(user, SimpleUploadedFile("long.mp3", song.read_bytes()))
+    project = written_project(user, scenes=31, audio_track=track, seconds=6.0, song_end=186.0,
+                              video_description="A night drive through the city", autorun_started=True,
+                              auto_stitch_done=True)
+    for scene in project.scenes.order_by("position"):
+        finished_clip(scene, clip, duration=6.0)
+    finished_stitch(project, full_video_file, duration=186.0)
+    return project
+
+
+def edit_in_place(page, project: Project, number: int, action, shot: str) -> None:
+    """Do one timeline edit on scene `number` with its card in the middle of the screen; the card
+    (or, for a move, the scene) must stay where it was, with the focus in it."""
+    scene = project.scenes.get(position=number - 1)
+    card = page.locator(f"#scene-{scene.pk}")
+    card.scroll_into_view_if_needed()
+    page.evaluate("y => window.scrollBy(0, y)", card.bounding_box()["y"] - 200)
+    top = card.bounding_box()["y"]
+    page.evaluate("window.edits = window.edits || 0; document.addEventListener('studio-edited', () => window.edits++)")
+    done = page.evaluate("window.edits")
+    card.locator(".scene-edit summary").click()
+    action(card)
+    page.wait_for_function("n => window.edits > n", arg=done)
+    box = page.locator(f"#scene-{scene.pk}").bounding_box()
+    height = page.viewport_size["height"]
+    assert abs(box["y"] - top) < 2 and 0 <= box["y"] < height, (top, box)  # where it was, in view
+    assert page.evaluate("document.activeElement.closest('.scene-card') && document.activeElement.closest('.scene-card').id") \
+        == f"scene-{scene.pk}"
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    page.screenshot(path=str(ARTIFACTS / shot))
+
+
+def test_editing_a_31_scene_project_keeps_the_edited_card_in_view_at_1366_and_390(logged_in, live_server,
+                                                                                 long_song_project):
+    page, project = logged_in, long_song_project
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/quick-gen/{project.pk}/")
+    expect(page.locator(".scene-card")).to_have_count(31)
+    expect(page.locator(".stale-note")).to_have_count(0)  # a fresh project: every clip covers its scene
+    expect(page.locator("#bring-up-to-date")).to_have_count(0)
+
+    def move_start(card):
+        card.locator("input[id^=start-]").fill("113")
+        card.locator(".boundary-button").click()
+
+    edit_in_place(page, project, 20, move_start, "studio-31-move-start-1366.png")
+    expect(page.locator("#video-stale")).to_be_visible()  # the cut in the full video is still at 114 s
+    expect(page.locator("#bring-up-to-date")).to_contain_text("1 scene needs a new clip")  # 7 s, a 6 s clip
+    edit_in_place(page, project, 25, lambda card: card.locator(".split-button").click(), "studio-31-split-1366.png")
+    expect(page.locator(".scene-card")).to_have_count(32)
+    expect(page.locator("#bring-up-to-date")).to_contain_text("2 scenes need a new clip")  # and the new half
+    assert page.locator("#counts").text_content().split() == ["0", "generating", "31", "ready", "0", "failed"]
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    edit_in_place(page, project, 10, lambda card: card.locator(".duplicate-button").click(),
+                  "studio-31-duplicate-390.png")
+    expect(page.locator(".scene-card")).to_have_count(33)
+    expect(page.locator("#bring-up-to-date")).to_contain_text("3 scenes need a new clip")
+    moved = project.scenes.get(position=14)
+    edit_in_place(page, project, 15, lambda card: card.locator(".move-later").click(), "studio-31-later-390.png")
+    assert project.scenes.get(pk=moved.pk).position == 15  # one place down, its card followed on the screen
+    assert not [e for e in page.console_errors if "Content Security Policy" in e]

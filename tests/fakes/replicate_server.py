@@ -3,15 +3,17 @@
 The real ``replicate==1.0.7`` client runs unchanged against it: predictions with a
 starting -> processing -> succeeded/failed lifecycle, every create checked against the model's
 published input schema (tests/fakes/schemas/, a 422 like Replicate's), file uploads, downloadable outputs
-(real mp4s made with ffmpeg), Prefer: wait, cancel, and fault injection (failures,
-429/5xx with Retry-After, dropped connections, predictions that never finish, outputs
-that 404 or are not video). Run in-process via ``FakeReplicate().start()`` or as a
+(real mp4s made with ffmpeg), Prefer: wait, cancel, the list of predictions (newest first,
+paginated with ``next``, each with its model and input, as Replicate keeps them), and fault
+injection (failures, 429/5xx with Retry-After, dropped connections, answers held after the
+request was handled, predictions that never finish, outputs that 404 or are not video). Run in-process via ``FakeReplicate().start()`` or as a
 process: ``python -m tests.fakes.replicate_server --port 8123 --latency 3``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import email.parser
 import email.policy
 import hashlib
@@ -30,6 +32,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes import webhooks
 from tests.fakes.model_schemas import problem_detail, schemas
@@ -48,6 +51,7 @@ KINDS = {
     "sync/lipsync-2": "lipsync",
     "openai/whisper": "transcription",
     "sakemin/all-in-one-music-structure-analyzer": "structure",
+    "meta/musicgen": "music",
 }
 assert set(KINDS) == set(schemas()), "every model the fake serves needs a schema file, and only those"
 
@@ -110,6 +114,8 @@ class FakeReplicate:
 
     def reset(self) -> None:
         with self.lock:
+            for gate in getattr(self, "answer_gates", []):
+                gate["event"].set()  # no handler thread stays blocked on a held answer
             self.rng = random.Random(self.seed)  # request faults (timing-dependent)
             self.fail_rng = random.Random(self.seed)  # prediction failures: deterministic per create
             self.predictions: dict[str, Prediction] = {}
@@ -134,6 +140,8 @@ class FakeReplicate:
             self.model_polls: dict[str, int] = {}
             self.dropped_responses: list[dict[str, Any]] = []  # requests handled, then the answer dropped
             self.webhooks_sent: list[tuple[str, str, int]] = []  # (prediction id, status sent, HTTP answer)
+            self.list_page_size = 100  # GET /v1/predictions: Replicate's page holds 100
+            self.answer_gates: list[dict[str, Any]] = []  # answers held until release_answers()
 
     def set_latency(self, model: str, *, queue_s: float = 0.0, run_s: float = 0.05, polls: int | None = None) -> None:
         """polls=N: predictions finish on their N-th poll, whatever the wall time (deterministic
@@ -169,6 +177,47 @@ class FakeReplicate:
         """Whether the provider reports the prediction done (succeeded, failed or canceled)."""
         with self.lock:
             return self.predictions[prediction_id].status(time.monotonic()) in {"succeeded", "failed", "canceled"}
+
+    def hold_answers(self, method: str, path_regex: str) -> None:
+        """Handle matching requests at once (a create creates its prediction) but hold each
+        answer until release_answers(): the client waits on a call whose work is done."""
+        with self.lock:
+            self.answer_gates.append({"method": method, "path": re.compile(path_regex), "event": threading.Event(),
+                                      "waiting": 0})
+
+    def answers_waiting(self) -> int:
+        with self.lock:
+            return sum(gate["waiting"] for gate in self.answer_gates)
+
+    def release_answers(self) -> None:
+        with self.lock:
+            gates, self.answer_gates = self.answer_gates, []
+        for gate in gates:
+            gate["event"].set()
+
+    def listed(self, cursor: str | None) -> dict[str, Any]:
+        """GET /v1/predictions: every prediction of the account, newest first, a page at a
+        time; ``next`` is the URL of the page of older ones (a cursor), as on Replicate."""
+        with self.lock:
+            ordered = sorted(self.predictions.values(), key=lambda p: p.created, reverse=True)
+        start = 0
+        if cursor:
+            try:
+                start = int(base64.urlsafe_b64decode(cursor.encode()).decode())
+            except ValueError:
+                start = len(ordered)
+        page = ordered[start:start + self.list_page_size]
+        after = start + len(page)
+        following = base64.urlsafe_b64encode(str(after).encode()).decode() if after < len(ordered) else None
+        earlier = base64.urlsafe_b64encode(str(max(0, start - self.list_page_size)).encode()).decode() if start else None
+        results = []
+        for prediction in page:
+            item = self.as_json(prediction)
+            item.pop("logs", None)  # the list leaves the logs out (Replicate's documented list answer)
+            results.append(item)
+        return {"next": f"{self.url}/v1/predictions?cursor={following}" if following else None,
+                "previous": f"{self.url}/v1/predictions?cursor={earlier}" if earlier else None,
+                "results": results}
 
     def fail_next(self, model: str, error: str = "E6716: the model failed", count: int = 1) -> None:
         self.fail_queue.setdefault(model, []).extend([error] * count)
@@ -367,6 +416,16 @@ class FakeReplicate:
             prediction.output_files["analysis.json"] = (json.dumps(answer).encode(), "application/json")
             prediction.output = [f"{self.url}/delivery/{prediction.id}/analysis.json"]
             return
+        elif kind == "music":  # a real drum pattern of exactly the asked length, in the asked format
+            import numpy as np
+
+            from tests.fakes.songs import SR, drum_pattern, write_samples
+
+            seconds = float(prediction.input.get("duration", 8))
+            samples = drum_pattern(120.0, seconds + 4).samples[: int(seconds * SR)]
+            wav = write_samples(np.pad(samples, (0, int(seconds * SR) - len(samples))), self.workdir / f"{prediction.id}.wav")
+            name = "output.wav"
+            prediction.output_files[name] = (wav.read_bytes(), "audio/wav")
         elif kind == "transcription":
             prediction.output = self.transcriptions.pop(0) if self.transcriptions else _transcription(
                 prediction.input, self._seconds_of(str(prediction.input["audio"])))
@@ -491,6 +550,14 @@ class _Handler(BaseHTTPRequestHandler):
     # --- plumbing ----------------------------------------------------------------------
 
     def _send(self, status: int, body: Any, *, content_type: str = "application/json", headers: dict | None = None) -> None:
+        gate = getattr(self, "answer_gate", None)
+        if gate is not None:  # handled; the answer waits for release_answers()
+            self.answer_gate = None
+            with self.fake.lock:
+                gate["waiting"] += 1
+            gate["event"].wait()
+            with self.fake.lock:
+                gate["waiting"] -= 1
         if getattr(self, "drop_answer", False):  # handled, but the client never hears back
             self.drop_answer = False
             with self.fake.lock:
@@ -592,6 +659,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._record(body)
         if self._injected():
             return
+        with self.fake.lock:
+            self.answer_gate = next((g for g in self.fake.answer_gates
+                                     if g["method"] == self.command and g["path"].search(self.path)), None)
         fake, path = self.fake, self.path.split("?")[0]
         if path.startswith("/delivery/"):
             return self._delivery(path)
@@ -614,6 +684,9 @@ class _Handler(BaseHTTPRequestHandler):
                     data["status"] = "starting"
                 return self._send(status, data, headers={"Preference-Applied": prefer})
             return self._send(status, data)
+        if path == "/v1/predictions" and self.command == "GET":
+            cursor = parse_qs(urlsplit(self.path).query).get("cursor", [None])[0]
+            return self._send(200, fake.listed(cursor))
         if path == "/v1/webhooks/default/secret" and self.command == "GET":
             return self._send(200, {"key": fake.webhook_secret})
         if m := re.fullmatch(r"/v1/models/([^/]+/[^/]+)/versions/([0-9a-f]{64})", path):

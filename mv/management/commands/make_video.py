@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from mv import audio, costs, files, flavors, jobs, media, music, planning, tasks
@@ -55,6 +57,17 @@ class Command(BaseCommand):
         parser.add_argument("--user", default="admin", help="owner of the project (created if missing)")
 
     def handle(self, *args, **o) -> None:
+        """The progress bars say what happens; the app's own notes are shown with -v 2."""
+        logger = logging.getLogger("mv")
+        level = logger.level
+        if o["verbosity"] < 2:
+            logger.setLevel(logging.WARNING)
+        try:
+            self._make(o)
+        finally:
+            logger.setLevel(level)
+
+    def _make(self, o: dict) -> None:
         song = Path(o["audio"])
         if not song.is_file():
             raise CommandError(f"no such file: {song}")
@@ -62,8 +75,9 @@ class Command(BaseCommand):
             raise CommandError("--out is required (where to write the final mp4), unless --dry-run")
         if o["max_cost"] is not None and not 0 <= o["max_cost"] < float("inf"):
             raise CommandError("--max-cost must be a number of US dollars, 0 or more")
-        if o["scenes"] is not None and not 1 <= o["scenes"] <= 20:
-            raise CommandError("--scenes must be between 1 and 20")
+        most = planning.max_scenes()
+        if o["scenes"] is not None and not 1 <= o["scenes"] <= most:
+            raise CommandError(f"--scenes must be between 1 and {most}")
         try:
             flavor = flavors.resolve(o["flavor"])
         except flavors.InvalidFlavorName as exc:
@@ -79,6 +93,8 @@ class Command(BaseCommand):
         if self._plan(flavor, slots, lipsync_numbers, o):
             return
         progress = Progress(self.stderr)
+        # One process, no server: the database is brought up to date here (a fresh clone has none yet).
+        call_command("migrate", interactive=False, verbosity=0)
         owner, _ = get_user_model().objects.get_or_create(username=o["user"])
         try:
             track = audio.import_upload(owner, SimpleUploadedFile(song.name, song.read_bytes()))
@@ -182,7 +198,7 @@ class Command(BaseCommand):
     def _plan(self, flavor: flavors.Flavor, slots: list[music.Slot], lipsync_numbers: set[int], o: dict) -> bool:
         """Print the plan and its estimate before anything is created or paid for; refuse it
         above --max-cost. True when the command should stop here (--dry-run)."""
-        with_audio = bool(flavor.get("image_params", "video_generate_audio", used_in="make_video: clip price in the estimate"))
+        with_audio = flavor.video.generate_audio
         clip_seconds = [planning.clip_seconds_for(slot.length, flavor) for slot in slots]
         lipsync_seconds = [round(slots[n - 1].length, 2) for n in sorted(lipsync_numbers)]
         if get_provider().paid:

@@ -6,16 +6,21 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import logging
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, connections
 
-from mv import music, storage, tasks
+from mv import dbretry, music, storage, tasks
+
+logger = logging.getLogger("mv.worker")
 
 
 class Command(BaseCommand):
@@ -57,8 +62,21 @@ class Command(BaseCommand):
             call_command("rqworker", "default", with_scheduler=True, job_class="django_tasks_rq.Job", burst=batch,
                          worker_class="mv.rqworker.Worker")
         else:
-            call_command("db_worker", interval=interval, reload=False, queue_name="*", batch=batch,
-                         startup_delay=False)
+            # db_worker ends on a "database is locked" met while taking its next task (outside
+            # the part it guards): the queue runs on once the database is free again.
+            pause = 0.1
+            while True:
+                try:
+                    call_command("db_worker", interval=interval, reload=False, queue_name="*", batch=batch,
+                                 startup_delay=False)
+                    return
+                except DatabaseError as exc:
+                    if not dbretry.is_transient(exc):
+                        raise
+                    logger.warning("database busy (the queue met it); running the queue again in %.1f s", pause)
+                    connections.close_all()
+                    time.sleep(pause)
+                    pause = min(5.0, pause * 2)
 
     def _run_several(self, count: int, interval: float, batch: bool) -> int:
         """Run the queue in ``count`` child processes; a stop signal is passed on to them."""
