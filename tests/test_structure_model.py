@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.tasks import default_task_backend
 
 from mv import audio, flavors, music, planning, tasks
 from mv.models import AudioTrack, JobStatus, StructureAnalysis
@@ -114,6 +115,72 @@ def test_over_the_budget_no_structure_model_runs_and_the_local_analysis_is_used(
     track = uploaded(user, song)
     track.record_analysis(music.analyze(Path(song)))
     assert songs.request_structure(track) is None and not StructureAnalysis.objects.exists()
+    track.refresh_from_db()
+    assert track.structure_state().startswith("local analysis (the structure model was not run: over today's budget")
+
+
+def _waiting_plan(user, song) -> tuple[AudioTrack, object]:
+    """A track still analysing and a whole scene plan asked for meanwhile (tasks are not run)."""
+    track = uploaded(user, song)
+    AudioTrack.objects.filter(pk=track.pk).update(analysis_status=AudioTrack.AnalysisStatus.ANALYZING, analysis={})
+    track.refresh_from_db()
+    flavor = flavors.resolve("default")
+    project = projects.create_project(owner=user, video_description="a waltz", audio_track=track, flavor=flavor)
+    writing = projects.request_scenes(project, flavor)
+    assert writing.slots is None and writing.waits_for_event()
+    return track, writing
+
+
+def test_a_scene_plan_waits_for_the_structure_model_and_is_cut_on_its_sections(fake_replicate, user, song, settings):
+    """No clock: the local analysis asks the model, the song settles only once it answers, and
+    that finish cuts the waiting plan on the model's named sections and starts it on commit."""
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.structures.append(waltz(64.0))
+    track, writing = _waiting_plan(user, song)
+    queue = default_task_backend.results
+    queue.clear()
+    assert track.analyze()  # the local analysis: the model is asked, the plan still waits
+    (row,) = track.structure_analyses.all()
+    writing.refresh_from_db()
+    assert writing.slots is None and writing.waits_for_event() and not track.is_settled
+    assert writing.project.waiting_for_song == "analyzing"
+    kinds = [r.kwargs.get("kind") for r in queue]
+    assert "structureanalysis" in kinds and "scenewriting" not in kinds
+    while not advance(row):
+        pass
+    assert row.status == JobStatus.SUCCEEDED, row.error
+    writing.refresh_from_db()
+    assert writing.slots and {16.4, 32.4, 48.4} <= {s.start for s in writing.slots}  # the model's sections
+    assert any(r.kwargs.get("pk") == str(writing.pk) for r in queue)  # started by the model's finish
+    assert not writing.waits_for_event()
+
+
+def test_a_structure_model_that_fails_lets_the_waiting_plan_start_on_the_local_analysis(
+        fake_replicate, user, song, settings):
+    settings.TASKS = DUMMY_TASKS
+    fake_replicate.structures.append({"bpm": 120, "beats": "not a list", "segments": []})
+    track, writing = _waiting_plan(user, song)
+    track.analyze()
+    (row,) = track.structure_analyses.all()
+    while not advance(row):
+        pass
+    assert row.status == JobStatus.FAILED
+    writing.refresh_from_db()
+    track.refresh_from_db()
+    assert track.analysis["source"] == "local" and writing.slots and not writing.waits_for_event()
+    writing.project.audio_track = track
+    assert writing.slots == writing.project.plan(flavors.resolve("default"))  # cut on the local analysis
+
+
+def test_over_the_budget_the_waiting_plan_starts_on_the_local_analysis_at_once(fake_replicate, user, song, settings):
+    settings.TASKS = DUMMY_TASKS
+    track, writing = _waiting_plan(user, song)
+    # what the writing is estimated at fits; nothing more does
+    settings.MV_USER_DAILY_BUDGET_USD = float(writing.estimated_cost_usd) + 0.000001
+    track.analyze()
+    assert not track.structure_analyses.exists()
+    writing.refresh_from_db()
+    assert writing.slots and not writing.waits_for_event()
 
 
 def test_offline_the_local_analysis_is_used_and_says_so(alice_client, user, song):
