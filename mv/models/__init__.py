@@ -6,7 +6,7 @@ and the API read rows.
 """
 
 from mv.models.apikeys import ApiKey
-from mv.models.audio import AudioTrack, LyricsTranscription, check_range
+from mv.models.audio import AudioTrack, check_range
 from mv.models.base import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -18,6 +18,7 @@ from mv.models.base import (
     get_owned,
 )
 from mv.models.clips import CharacterImage, Clip, Stitch, StitchItem, VideoMixin
+from mv.models.listening import LyricsTranscription, StructureAnalysis
 from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
@@ -36,6 +37,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "LyricsTranscription",
+    "StructureAnalysis",
     "OwnedQuerySet",
     "Prediction",
     "Project",

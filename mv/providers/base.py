@@ -146,8 +146,9 @@ class LipsyncRequest:
 
 
 _MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model",
-               "lyrics": "lyrics_model", "music": "music_model"}
+               "lyrics": "lyrics_model", "analysis": "analysis_model", "music": "music_model"}
 NO_LYRICS = "lyrics: not available offline"
+NO_STRUCTURE = "The song's structure is heard by a model only online; the local analysis is used."
 NO_MUSIC = "This provider has no music model: upload a song or paste a URL instead."
 
 JobState = Literal["running", "succeeded", "failed", "canceled"]
@@ -181,6 +182,7 @@ class Provider(ABC):
     renders_locally: bool = False  # free work on this machine: labelled as a preview, restarted after a crash
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
+    analyses_structure: bool = False  # runs a song-structure model (start_structure / poll_structure)
     makes_music: bool = False  # has a music model (start_music)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
     pushes_updates: bool = False  # tells us when a prediction finishes (webhooks): polling is a slow fallback
@@ -253,6 +255,14 @@ class Provider(ABC):
     def poll_lyrics(self, prediction_id: str) -> JobUpdate:
         """Check a transcription; on success ``output`` holds the model's JSON output."""
         raise ProviderError(NO_LYRICS)
+
+    def start_structure(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        """Start the flavor's structure model on a song (only where ``analyses_structure``)."""
+        raise ProviderError(NO_STRUCTURE)
+
+    def poll_structure(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        """Check a structure analysis; on success ``output`` holds the model's JSON (All-In-One's)."""
+        raise ProviderError(NO_STRUCTURE)
 
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
