@@ -12,7 +12,7 @@ import traceback
 
 from bench.common import Row, machine, print_table, setup_django, verdict
 
-ALL = ["stitching", "restitch", "audio", "music", "memory", "pages", "fanout", "load", "imports"]
+ALL = ["stitching", "restitch", "audio", "music", "groundtruth", "plan", "memory", "pages", "fanout", "load", "imports"]
 
 
 def main() -> int:

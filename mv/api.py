@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import models
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from mv import audio, costs, files, flavors, media, netguard, styles, uploads, waiting
+from mv import audio, costs, files, flavors, media, netguard, planning, styles, uploads, waiting
 from mv.apiutils import api_endpoint, parse_json, serve_file
 from mv.errors import Refused
 from mv.forms.api import (
@@ -135,7 +135,8 @@ def create_scenes(request: HttpRequest) -> JsonResponse:
             "number_of_scenes": writing.number_of_scenes, "parameters_used": {
                 "character_characteristics": params.character_characteristics, "video_type": params.video_type,
                 "video_characteristics": params.video_characteristics, "camera_angle": params.camera_angle}},
-            "plan": [slot.to_dict() for slot in writing.slots or []]}
+            "plan": [slot.to_dict() for slot in writing.slots or []]} | planning.clip_seconds(
+            writing.slots, flavor, scenes=writing.number_of_scenes or 0)
 
     return _answer([writing], body, data.get("wait"))
 

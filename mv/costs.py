@@ -113,8 +113,7 @@ def _refusal(cost: Decimal, allowed: Decimal) -> tuple[str, str]:
 
 
 def _format_seconds(seconds: Decimal) -> str:
-    text = f"{seconds.quantize(CENT, rounding=ROUND_HALF_UP).normalize():f}"
-    return f"{text} s"
+    return f"{seconds.quantize(CENT, rounding=ROUND_HALF_UP).normalize():f} s"
 
 
 def _short_model(model: str) -> str:
@@ -133,6 +132,7 @@ BILLING: Mapping[str, tuple[tuple[str, str, Decimal], ...]] = MappingProxyType({
     "lyrics": (("gpu_seconds", "lyrics_usd_per_gpu_second", Decimal(1)),),
     "start_frame": (("images", "start_frame_usd_each", Decimal(1)),),
     "stems": (("gpu_seconds", "stems_usd_per_gpu_second", Decimal(1)),),
+    "analysis": (("gpu_seconds", "analysis_usd_per_gpu_second", Decimal(1)),),
     "music": (("gpu_seconds", "music_usd_per_gpu_second", Decimal(1)),),
 })
 KINDS: tuple[str, ...] = tuple(BILLING)
@@ -192,6 +192,7 @@ class Estimate:
 
     items: tuple[LineItem, ...] = ()
     free_reason: str = ""  # why it costs nothing at all (the local renderer)
+    note: str = ""  # a word on the plan behind it (the share of paid clip seconds trimmed away)
 
     @property
     def exact_usd(self) -> Decimal:
@@ -204,15 +205,15 @@ class Estimate:
     @property
     def summary(self) -> str:
         """One line for people: "≈ $14.40 — 12 clips × 8 s at veo-3.1 ($0.15/s)"."""
-        if self.free_reason:
-            return f"$0.00 — {self.free_reason}"
-        if not self.items:
-            return "$0.00 — nothing to pay for"
-        return f"≈ {format_usd(self.exact_usd)} — " + "; ".join(item.summary() for item in self.items)
+        note = f" · {self.note}" if self.note else ""
+        if self.free_reason or not self.items:
+            return f"$0.00 — {self.free_reason or 'nothing to pay for'}{note}"
+        return f"≈ {format_usd(self.exact_usd)} — " + "; ".join(item.summary() for item in self.items) + note
 
     def __add__(self, other: Estimate) -> Estimate:
         reason = self.free_reason if self.free_reason == other.free_reason else ""
-        return Estimate(items=self.items + other.items, free_reason=reason)
+        return Estimate(items=self.items + other.items, free_reason=reason,
+                        note="; ".join(n for n in (self.note, other.note) if n))
 
     def to_dict(self) -> dict[str, Any]:
         return {"estimated_cost_usd": float(self.total_usd), "summary": self.summary,
@@ -311,19 +312,24 @@ def estimate_music(flavor: flavors.Flavor, seconds: Number) -> Estimate:
 
 
 def estimate_lyrics(flavor: flavors.Flavor, seconds: Number) -> Estimate:
-    """Transcribing ``seconds`` of song (Whisper bills GPU time; estimated per minute of song)."""
-    return _song_minutes_item(flavor, "lyrics", "lyrics_usd_per_minute", "lyrics", seconds)
+    """Transcribing ``seconds`` of song (Whisper bills GPU time, known only after the call)."""
+    return _per_minute_of_song(flavor, seconds, "lyrics", "lyrics")
 
 
-def _song_minutes_item(flavor: flavors.Flavor, kind: str, price_key: str, what: str, seconds: Number) -> Estimate:
-    """Work on ``seconds`` of song billed by GPU time (known only after the call), estimated
-    at the flavor's assumed price per minute of song."""
+def estimate_structure(flavor: flavors.Flavor, seconds: Number) -> Estimate:
+    """The structure model hearing ``seconds`` of song (billed on GPU time, known only after)."""
+    return _per_minute_of_song(flavor, seconds, "analysis", "song structure")
+
+
+def _per_minute_of_song(flavor: flavors.Flavor, seconds: Number, kind: str, what: str) -> Estimate:
+    """A model that listens to a song, at the flavor's assumed ``<kind>_usd_per_minute`` of song."""
     seconds = to_decimal(seconds)
     if seconds < 0:
         raise ValueError("a length in seconds cannot be negative")
     if seconds == 0:
         return Estimate()
-    minutes, price = seconds / 60, to_decimal(pricing(flavor)[price_key])
+    minutes = seconds / 60
+    price = to_decimal(pricing(flavor)[f"{kind}_usd_per_minute"])
     item = LineItem(kind=kind, what=f"{what} of {_format_seconds(seconds)} of song", count=minutes, unit="min",
                     unit_price=price, subtotal=exact(minutes * price))
     return Estimate(items=(item,))
@@ -344,7 +350,7 @@ def estimate_start_frames(flavor: flavors.Flavor, n: int) -> Estimate:
 
 def estimate_stems(flavor: flavors.Flavor, seconds: Number) -> Estimate:
     """Separating ``seconds`` of song into stems (billed by GPU time; estimated per minute of song)."""
-    return _song_minutes_item(flavor, "stems", "stems_usd_per_minute", "vocals", seconds)
+    return _per_minute_of_song(flavor, seconds, "stems", "vocals")
 
 
 def estimate_project(flavor: flavors.Flavor, *, clip_seconds: Sequence[Number], generate_audio: bool,

@@ -64,6 +64,8 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "lipsync_min_billed_seconds": (int, float),
                 "lyrics_model": (str,),
                 "lyrics_params": (Mapping,),
+                "analysis_model": (str,),
+                "analysis_params": (Mapping,),
                 "music_model": (str,),
                 "music_params": (Mapping,),
                 "music_max_seconds": (int,),
@@ -88,6 +90,8 @@ PRICING_KEYS: tuple[str, ...] = (
     "start_frame_usd_each",
     "stems_usd_per_gpu_second",
     "stems_usd_per_minute",
+    "analysis_usd_per_gpu_second",
+    "analysis_usd_per_minute",
     "music_usd_per_gpu_second",
     "music_usd_per_second",
 )

@@ -118,6 +118,32 @@ def plan_text(slots: Sequence[music.Slot] | None, count: int, clip_seconds: int)
     return f"No song: {count} scenes of about {clip_seconds} s each, in story order."
 
 
+TRIMMED_SHARE_SHOWN = 0.02  # a plan that throws away more of what it pays for says so on the estimate
+
+
+def clip_seconds(slots: Sequence[music.Slot] | None, flavor: Flavor, *, scenes: int = 0) -> dict[str, float]:
+    """What a plan pays for: `paid_seconds` (clip seconds asked of the model, each scene the
+    shortest clip that covers it) and `trimmed_seconds` (of those, what the stitch cuts away).
+    Without a song each of `scenes` clips is the flavor's length, kept whole."""
+    if not slots:
+        where = "mv.planning.clip_seconds: a clip's length without a song"
+        return {"paid_seconds": scenes * int(flavor.get("image_params", "video_duration", used_in=where)),
+                "trimmed_seconds": 0.0}
+    paid, trimmed = music.paid_seconds(slots, durations(flavor))
+    return {"paid_seconds": paid, "trimmed_seconds": trimmed}
+
+
+def trimmed_note(paid: dict[str, float]) -> str:
+    """The estimate's word on waste, when more than 2 % of the paid clip seconds are cut away."""
+    if not paid["paid_seconds"]:
+        return ""
+    share = paid["trimmed_seconds"] / paid["paid_seconds"]
+    if share <= TRIMMED_SHARE_SHOWN:
+        return ""
+    return (f"{share * 100:.1f} % of the clip seconds ({paid['trimmed_seconds']:.1f} of "
+            f"{paid['paid_seconds']:.0f} s) are cut away at the stitch")
+
+
 def clip_seconds_for(length: float, flavor: Flavor) -> int:
     """The allowed clip duration that covers a scene of `length` seconds (the longest when
     none does: a scene planned under another flavor; the stitch holds its last frame)."""

@@ -36,7 +36,7 @@ def song_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
         return response
     response = render(request, f"{SONG}#song-status", {"track": track, "bands_oob": bool(track.waveform)})
     busy = track.analysis_status in (AudioTrack.AnalysisStatus.IMPORTING, AudioTrack.AnalysisStatus.ANALYZING) \
-        or track.lyrics_state()[0] == "transcribing"
+        or track.lyrics_state()[0] == "transcribing" or "listening" in track.structure_state()
     return _stop_polling_if(response, not busy)
 
 

@@ -103,7 +103,7 @@ def test_a_plan_that_does_not_fit_shows_its_message_instead_of_a_price(alice_cli
     assert "≈ $" not in html
     message = re.search(r'<strong id="create-estimate-value">(.*?)</strong>', html, re.DOTALL).group(1).strip()
     assert message == ("5 scenes of at least 4 s need 20 s; the chosen part of the song is 10 s. "
-                       "Choose at most 3 scenes or a longer part.")
+                       "Choose at most 2 scenes or a longer part.")  # no scene under 4 s, the last included
 
 
 def test_an_end_past_the_song_says_so_in_words_in_the_estimate(alice_client, track, settings):
@@ -127,3 +127,14 @@ def test_the_estimate_asks_again_when_the_range_fields_change(alice_client, trac
     assert "from:#id_audio_start" in box and "from:#id_song_end" in box
     assert 'hx-trigger="load, ' in box  # the page's own estimate is counted without the song: ask again
     assert "#id_audio_start" in re.search(r'hx-include="([^"]*)"', box).group(1)
+
+
+def test_the_estimate_says_what_share_of_the_paid_clip_seconds_is_trimmed_when_above_2_percent(
+        alice_client, track, settings):
+    settings.MV_PROVIDER = "replicate"
+    _analysed(track)
+    exact = _estimate(alice_client, track, audio_start="0", song_end="16", number_of_scenes="2")
+    assert "2 clips × 8 s" in exact and "cut away" not in exact  # 8 + 8 s: nothing thrown away
+    wasteful = _estimate(alice_client, track, audio_start="0", song_end="9", number_of_scenes="2")
+    # 9 s in two scenes of at least 4 s: 10 clip seconds at best (4 + 6), 1 s of them trimmed
+    assert "10.0 % of the clip seconds (1.0 of 10 s) are cut away at the stitch" in wasteful

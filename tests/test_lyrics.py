@@ -61,9 +61,9 @@ def test_after_the_analysis_the_lyrics_are_transcribed_on_replicate(fake_replica
     assert row.status == JobStatus.SUCCEEDED, row.error
     version = schemas()[WHISPER].version
     assert row.model == f"{WHISPER}:{version}" and fake_replicate.creates(WHISPER) == 1
-    (create,) = fake_replicate.requests_to("POST", r"^/v1/predictions$")  # a community model: by its version
+    (create,) = [r for r in fake_replicate.requests_to("POST", r"^/v1/predictions$")  # a community model: by its version
+                 if r["json"]["version"] == version]
     sent = create["json"]
-    assert sent["version"] == version
     params = flavors.resolve("default").values["image_params"]["lyrics_params"]
     assert {k: sent["input"][k] for k in params} == dict(params) and "/v1/files/" in sent["input"]["audio"]
     assert row.input["sent"]["audio"].endswith(".m4a")  # the stored AAC copy went up

@@ -65,10 +65,15 @@ def test_a_project_is_planned_on_the_beats_and_never_past_the_end_of_the_song(us
     analysis = music.Analysis.from_dict(track.analysis)
     assert len(scenes) == writing.number_of_scenes == len(writing.slots) >= 6
     assert scenes[0].start == 0.0 and scenes[-1].end <= track.duration
+    on_beat = 0
     for before, after in zip(scenes, scenes[1:], strict=False):
         assert before.end == after.start
-        assert min(abs(b - after.start) for b in analysis.beats) < 0.002  # a cut sits on a beat found...
-        assert min(abs(b - after.start) for b in song.beats) < 0.07  # ...which is a real beat of the song
+        if min(abs(b - after.start) for b in analysis.beats) < 0.002:  # a cut sits on a beat found...
+            assert min(abs(b - after.start) for b in song.beats) < 0.07  # ...which is a real beat of the song
+            on_beat += 1
+        else:  # or makes a scene exactly as long as a clip, so nothing paid for is thrown away
+            assert any(abs(s.end - s.start - d) < 0.002 for s in (before, after) for d in (4, 6, 8))
+    assert on_beat >= 0.75 * (len(scenes) - 1)
     assert all(s.end - s.start <= 8 + 1e-6 for s in scenes)
     assert all(s.end - s.start >= 4 - 1e-6 for s in scenes[:-1])
     assert all(s.section and s.energy is not None for s in scenes)
@@ -263,7 +268,7 @@ def test_the_scene_writer_starts_from_the_song_analysed_event_and_plans_on_it(us
     writing.refresh_from_db()
     beats = music.Analysis.from_dict(track.analysis).beats
     assert writing.slots and writing.number_of_scenes == len(writing.slots)  # cut by the event, on the beats
-    assert all(min(abs(b - s.start) for b in beats) < 0.002 for s in writing.slots[1:])
+    assert sum(min(abs(b - s.start) for b in beats) < 0.002 for s in writing.slots[1:]) >= 0.75 * (len(writing.slots) - 1)
     assert [r.kwargs for r in queue] == [{"kind": "scenewriting", "pk": str(writing.pk),
                                           "token": str(writing.poll_token)}]
     assert str(writing.poll_token) != chain
@@ -302,3 +307,17 @@ def test_32_scenes_over_a_200_s_part_are_accepted_and_too_many_get_the_plain_mes
     assert not too_many.is_valid()
     assert ("51 scenes of at least 4 s need 204 s; the chosen part of the song is 200 s. Choose at most 50 scenes"
             in " ".join(too_many.errors["number_of_scenes"]))
+
+
+def test_the_api_says_how_many_clip_seconds_the_plan_pays_for_and_trims(alice_client, user, song_mp3):
+    track = _upload(user, song_mp3)
+    created = post(alice_client, "/api/mv/create_scenes", {"idea": "a parade", "audio_id": str(track.pk),
+                                                          "song_start": 0, "song_end": 9, "wait": 30})
+    assert created.status_code == 200, created.content
+    body = created.json()
+    lengths = [s["end"] - s["start"] for s in body["plan"]]
+    assert sorted(round(x, 3) for x in lengths) == [4.0, 5.0] or sorted(round(x, 3) for x in lengths) == [4.5, 4.5]
+    paid = sum(music.clip_duration_for(x, [4, 6, 8]) for x in lengths)
+    assert body["paid_seconds"] == paid and body["trimmed_seconds"] == pytest.approx(paid - 9, abs=0.001)
+    detail = alice_client.get(f"/api/mv/projects/{body['project_id']}").json()
+    assert detail["paid_seconds"] == paid and detail["trimmed_seconds"] == pytest.approx(paid - 9, abs=0.001)

@@ -10,7 +10,7 @@ import uuid
 import pytest
 from django.urls import URLPattern, get_resolver
 
-from mv.models import AudioTrack, Character, Project, StartFrame
+from mv.models import AudioTrack, Character, Project, SongGeneration, StartFrame
 from tests.factories import finished_clip, written_project
 
 UNUSED_METHODS = ("PUT", "DELETE", "PATCH")
@@ -61,9 +61,9 @@ def test_every_route_with_an_id_answers_another_users_id_with_404(alice_client, 
     character = Character.objects.create(owner=other_user, name="theirs")
     frame = StartFrame.objects.create(owner=other_user, scene=scene, prompt="p", aspect_ratio="9:16",
                                       status="succeeded", file="frames/theirs.png")
+    song = SongGeneration.objects.create(track=track, provider="local", prompt="their song", duration=20.0)
     owner_of = {"project": project.pk, "scene": scene.pk, "clip": clip.pk, "video": clip.pk, "audio": track.pk,
-                "image": uuid.uuid4(), "character": character.pk,
-                "frame": frame.pk}
+                "image": uuid.uuid4(), "character": character.pk, "frame": frame.pk, "song": song.pk}
     kind = _kind(name, route)
     url = fill(route, owner_of[kind])
     statuses = {method: alice_client.generic(method, url).status_code for method in ("GET", "POST")}
@@ -77,7 +77,7 @@ def _kind(name: str, route: str) -> str:
     converter = re.search(r"<uuid:(\w+)>", route).group(1)
     if converter != "pk":
         return {"project_id": "project", "scene_id": "scene", "video_id": "video", "audio_id": "audio",
-                "image_id": "image", "character_id": "character", "frame_id": "frame"}[converter]
+                "image_id": "image", "character_id": "character", "frame_id": "frame", "song_id": "song"}[converter]
     first = route.strip("/").split("/")[0]
     return {"quick-gen": "project", "projects": "project", "scenes": "scene", "clips": "clip", "songs": "audio",
             "characters": "character"}[first]

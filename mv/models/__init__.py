@@ -6,7 +6,7 @@ and the API read rows.
 """
 
 from mv.models.apikeys import ApiKey
-from mv.models.audio import AudioTrack, LyricsTranscription, check_range
+from mv.models.audio import AudioTrack, check_range
 from mv.models.base import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -20,6 +20,7 @@ from mv.models.base import (
 from mv.models.characters import Character, CharacterImage
 from mv.models.clips import Clip, Stitch, StitchItem, VideoMixin
 from mv.models.frames import StartFrame
+from mv.models.listening import LyricsTranscription, StructureAnalysis
 from mv.models.parts import ClipPart
 from mv.models.projects import Project, ProjectQuerySet
 from mv.models.scenes import Scene, SceneWriting
@@ -40,6 +41,7 @@ __all__ = [
     "Job",
     "JobStatus",
     "LyricsTranscription",
+    "StructureAnalysis",
     "OwnedQuerySet",
     "Prediction",
     "Project",

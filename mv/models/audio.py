@@ -1,14 +1,12 @@
 """A song as it arrived (upload, URL or trim), with the one check of a time range in it, its
-music analysis (``AudioTrack.analyze``, run by a task once per track) and its lyrics (pasted,
-or transcribed by a ``LyricsTranscription``)."""
+music analysis (``AudioTrack.analyze``, run by a task once per track, then perhaps heard again
+by a ``StructureAnalysis``) and its lyrics (pasted, or transcribed by a ``LyricsTranscription``;
+both in mv.models.listening)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
-from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -18,20 +16,18 @@ from django.dispatch import Signal
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import costs, files, flavors, media, music
+from mv import files, media, music
 from mv.errors import Refused
 from mv.models.base import (
     GeneratedName,
     JobStatus,
     OwnedQuerySet,
-    Prediction,
 )
-from mv.music import ANALYSIS_VERSION, Analysis, LyricLine, from_transcription
+from mv.music import ANALYSIS_VERSION, Analysis, LyricLine
 from mv.providers import get_provider
-from mv.providers.base import JobUpdate, ProviderError
 
 if TYPE_CHECKING:
-    from mv.providers.base import Provider
+    from mv.models.listening import LyricsTranscription
 
 logger = logging.getLogger("mv.models")
 
@@ -46,6 +42,8 @@ arrived = Signal()
 analysed = Signal()
 # Sent once a track's analysis is in, or will never come (it failed, or the song could not be
 # imported), inside the transaction that stores it: the scene plans waiting for the song start.
+# Where the flavor's structure model hears the song, "in" means its answer (or its failure, or
+# its refusal over budget) after the local analysis: the plans are cut on the better analysis.
 settled = Signal()
 
 
@@ -53,7 +51,8 @@ class AudioTrackQuerySet(OwnedQuerySet):
     def needing_analysis(self) -> AudioTrackQuerySet:
         """What a starting worker analyses: tracks still analysing (cut off, or never queued)
         or analysed by an older ANALYSIS_VERSION."""
-        stale = Q(analysis_status=AudioTrack.AnalysisStatus.READY) & ~Q(analysis__version=ANALYSIS_VERSION)
+        stale = (Q(analysis_status=AudioTrack.AnalysisStatus.READY) & ~Q(analysis__version=ANALYSIS_VERSION)
+                 & ~Q(analysis__source="model"))
         return self.filter(Q(analysis_status=AudioTrack.AnalysisStatus.ANALYZING) | stale)
 
     def needing_import(self) -> AudioTrackQuerySet:
@@ -110,6 +109,8 @@ class AudioTrack(models.Model):
     lyrics_source = models.CharField(max_length=16, blank=True)  # "", "pasted" or "transcribed"
     # Why the lyrics were not transcribed when that was refused (today's budget), for the song card.
     lyrics_refusal = models.CharField(max_length=500, blank=True)
+    # Why the structure model did not hear the song when that was refused (today's budget).
+    structure_refusal = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = AudioTrackQuerySet.as_manager()
@@ -149,8 +150,25 @@ class AudioTrack(models.Model):
 
     @property
     def is_settled(self) -> bool:
-        """Its analysis is in or will never come: a scene plan waiting for the song may go ahead."""
-        return self.analysis_status in (self.AnalysisStatus.READY, self.AnalysisStatus.FAILED)
+        """Its analysis is in or will never come: a scene plan waiting for the song may go ahead
+        (not while the structure model still listens: its answer replaces the local analysis)."""
+        if self.analysis_status == self.AnalysisStatus.FAILED:
+            return True
+        return self.analysis_status == self.AnalysisStatus.READY and not self.structure_analyses.filter(
+            status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).exists()
+
+    def settle(self) -> None:
+        """Send ``settled`` if the analysis is now final, under a lock on the track row (a scene
+        plan asked for meanwhile, which reads ``is_settled`` under that lock, is either seen by
+        its handler or sees the analysis)."""
+        with transaction.atomic():
+            status = AudioTrack.objects.select_for_update().filter(pk=self.pk).values_list(
+                "analysis_status", flat=True).first()
+            if status is None:
+                return  # deleted meanwhile
+            self.analysis_status = status
+            if self.is_settled:
+                settled.send(sender=AudioTrack, track=self)
 
     def require_imported(self) -> None:
         """Refused while the song is importing or when its import failed (what needs its
@@ -170,7 +188,9 @@ class AudioTrack(models.Model):
 
     @property
     def analysis_is_current(self) -> bool:
-        return self.analysis_status == self.AnalysisStatus.READY and self.analysis.get("version") == ANALYSIS_VERSION
+        """Analysed by this version, or by the structure model (never replaced by a local analysis)."""
+        return self.analysis_status == self.AnalysisStatus.READY and (
+            self.analysis.get("version") == ANALYSIS_VERSION or self.analysis.get("source") == "model")
 
     def music_analysis(self) -> Analysis | None:
         """The stored analysis (None while analyzing, when it failed, or if it cannot be read)."""
@@ -203,17 +223,19 @@ class AudioTrack(models.Model):
             self.analysis_failed(ANALYSIS_FAILED)
             return False
         with transaction.atomic():  # the analysis and what it causes commit together
-            self.record_analysis(result)
-            analysed.send(sender=AudioTrack, track=self, analysis=result)
+            self.record_analysis(result, settle=False)
+            analysed.send(sender=AudioTrack, track=self, analysis=result)  # may ask the structure model
+            self.settle()  # ...and then the song settles once it answers
         return True
 
-    def record_analysis(self, result: Analysis) -> None:
-        self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "")
+    def record_analysis(self, result: Analysis, *, settle: bool = True) -> None:
+        """Keep ``result`` (and send ``settled`` unless the caller settles the song itself)."""
+        self._set_analysis(result.to_dict(), self.AnalysisStatus.READY, "", settle=settle)
 
     def analysis_failed(self, message: str) -> None:
         self._set_analysis({}, self.AnalysisStatus.FAILED, message[:2000])
 
-    def _set_analysis(self, analysis: dict, status: str, error: str) -> None:
+    def _set_analysis(self, analysis: dict, status: str, error: str, *, settle: bool = True) -> None:
         """Only these fields (lyrics pasted meanwhile stay); a track deleted meanwhile is no
         error. Under a lock on the track row, with ``settled`` sent in the same transaction, so
         a scene plan asked for meanwhile is either seen by its handler or sees the analysis."""
@@ -221,7 +243,8 @@ class AudioTrack(models.Model):
         with transaction.atomic():
             list(AudioTrack.objects.select_for_update().filter(pk=self.pk).values_list("pk", flat=True))
             AudioTrack.objects.filter(pk=self.pk).update(analysis=analysis, analysis_status=status, analysis_error=error)
-            settled.send(sender=AudioTrack, track=self)
+            if settle:
+                self.settle()
 
     def lyric_lines(self) -> list[LyricLine]:
         return [LyricLine.from_dict(line) for line in self.lyrics or []]
@@ -280,6 +303,24 @@ class AudioTrack(models.Model):
             return "none", "lyrics: transcribed once the song is analysed"
         return "none", "lyrics: none yet"
 
+    def structure_refused(self, reason: str) -> None:
+        """The structure model was refused (today's budget): the local analysis stays, and says why."""
+        self.structure_refusal = reason[:500]
+        type(self).objects.filter(pk=self.pk).update(structure_refusal=self.structure_refusal)
+
+    def structure_state(self) -> str:
+        """Who heard the song's structure, for people."""
+        if self.analysis.get("source") == "model":
+            return "beats and sections heard by the structure model"
+        latest = self.structure_analyses.order_by("-created_at").first()
+        if latest is not None and latest.is_active:
+            return "local analysis; the structure model is listening…"
+        if latest is not None and latest.status != JobStatus.SUCCEEDED:
+            return "local analysis (the structure model failed)"
+        if latest is None and self.structure_refusal:
+            return f"local analysis (the structure model was not run: {self.structure_refusal.rstrip('.')})"
+        return "local analysis"
+
     def analysis_to_dict(self) -> dict[str, Any]:
         """The API's view of the analysis and lyrics (times in seconds)."""
         found = self.music_analysis()
@@ -290,6 +331,9 @@ class AudioTrack(models.Model):
             "note": found.note or None if found else None,
             "duration": found.duration if found else self.duration,
             "tempo": found.tempo if found else None,
+            "source": found.source if found else None,
+            "meter": found.meter if found else None,
+            "structure_message": self.structure_state(),
             "beats": list(found.beats) if found else [],
             "downbeats": list(found.downbeats) if found else [],
             "sections": [{"start": s.start, "end": s.end, "label": s.label, "energy": s.energy}
@@ -315,69 +359,6 @@ class AudioTrack(models.Model):
                 "status": self.analysis_status, "error": self.analysis_error or None,
                 "analysis_status": self.analysis_status,
                 "analysis_url": reverse("api_audio_analysis", args=[self.pk])}
-
-
-class LyricsTranscription(Prediction):
-    """A transcription model (the flavor's ``lyrics_model``) listening to a track for its
-    lyrics; what it hears becomes the track's timed lines unless lyrics were pasted."""
-
-    track = models.ForeignKey(AudioTrack, on_delete=models.CASCADE, related_name="transcriptions")
-    text = models.TextField(blank=True)  # the whole transcription, as the model wrote it
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Lyrics of {self.track}"
-
-    owner_path = "track__owner"  # who pays for it
-
-    @property
-    def owner(self):
-        return self.track.owner
-
-    def paid_estimate(self, flavor: flavors.Flavor) -> costs.Estimate:
-        """The whole song at the flavor's assumed price per minute (GPU time is known after)."""
-        return costs.estimate_lyrics(flavor, self.track.duration or 0.0)
-
-    def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """Whisper on Replicate is billed by the GPU time it reports (also when it failed)."""
-        return "lyrics", {"gpu_seconds": float(reported.get("predict_time") or 0.0)}
-
-    def start_job(self, provider: Provider, workdir: Path, stack: contextlib.ExitStack) -> JobUpdate:
-        """The song's vocals when it was separated already (a voice alone is heard better;
-        never separated just for this), else its AAC copy."""
-        vocals = self.track.stems.filter(status=JobStatus.SUCCEEDED).exclude(file="").order_by("-created_at").first()
-        self.input = self.input | {"heard": "vocals" if vocals else "mix"}
-        song = stack.enter_context(files.local_path(vocals.file if vocals else self.track.file or self.track.original))
-        return provider.start_lyrics(flavors.resolve(self.config_flavor), song, workdir=workdir)
-
-    def poll_job(self, provider: Provider, prediction_id: str, workdir: Path) -> JobUpdate:
-        return provider.poll_lyrics(prediction_id)
-
-    def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
-        output = update.output
-        try:
-            lines = from_transcription(output)
-        except ValueError:
-            if not (isinstance(output, dict) and output.get("segments") == []):
-                raise ProviderError("The transcription came back in a shape we cannot read.") from None
-            lines = []  # nothing sung (an instrumental)
-        track = self.track
-        self._lines = [line.moved(0.0, track.duration, 0.0) for line in lines if line.start < track.duration]
-        text = output.get("transcription", "") if isinstance(output, dict) else ""
-        return {"text": str(text or "")[:20000], "model": update.model or self.model}
-
-    def keep_output(self, update: JobUpdate, fields: dict[str, Any]) -> None:
-        self.succeed(**fields)
-        if self.finished_here:  # not cancelled meanwhile (lyrics were pasted)
-            self.track.store_lyrics(self._lines, AudioTrack.LyricsSource.TRANSCRIBED)
-
-    def media_failure(self, detail: str) -> str:
-        return "The transcription could not be used."
-
-    def to_dict(self) -> dict[str, Any]:
-        return super().to_dict() | {"audio_id": str(self.track_id)}
 
 
 def check_range(start: float | None, end: float | None, duration: float | None, *,

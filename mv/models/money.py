@@ -87,12 +87,13 @@ def lock_owner(owner) -> None:
 def check_budget(owner, estimate: costs.Estimate) -> None:
     """Refuse (402) work whose estimate would take its owner past today's budget. Free work
     (the local renderer) always passes; paid work of $0 passes only while something is left.
-    Call inside the transaction that creates the rows."""
+    Call inside the transaction that creates the rows (alone, it only checks)."""
     budget = settings.MV_USER_DAILY_BUDGET_USD
     if budget is None or estimate.free_reason:
         return
-    lock_owner(owner)
-    spent = spent_today(owner)
+    with transaction.atomic():  # the owner's lock holds to the end of the caller's transaction, if any
+        lock_owner(owner)
+        spent = spent_today(owner)
     amount = estimate.exact_usd
     try:
         costs.check_budget(spent, amount, budget)

@@ -195,12 +195,12 @@ class Project(models.Model):
 
     @property
     def waiting_for_song(self) -> str:
-        """"importing" or "analyzing" while the scene plan waits for its song (the song's
-        event starts it), else ""."""
+        """"importing" or "analyzing" (also while the structure model hears it) while the scene
+        plan waits for its song (the song's event starts it), else ""."""
         writing = self.plan_writing
-        if writing is None or not writing.waits_for_event():
+        if writing is None or not writing.waits_for_event() or self.audio_track is None:
             return ""
-        return self.audio_track.analysis_status if self.audio_track is not None else ""
+        return "importing" if self.audio_track.is_importing else "analyzing"
 
     @property
     def scenes_error(self) -> str:
@@ -308,7 +308,14 @@ class Project(models.Model):
             "scenes": [] if self.scenes_status == self.ScenesStatus.WRITING else [s.to_dict() for s in scenes],
             "latest_stitch": latest.to_dict() if latest else None,
             "spend_usd": float(costs.cents(self.spend_usd)),
-        }
+        } | self.clip_seconds(scenes)
+
+    def clip_seconds(self, scenes: Sequence[Scene] | None = None) -> dict[str, float]:
+        """`paid_seconds` and `trimmed_seconds` of the scenes as they stand (mv.planning.clip_seconds)."""
+        scenes = list(self.scenes.all()) if scenes is None else scenes
+        slots = [scene.slot for scene in scenes]
+        flavor = flavors.resolve(self.config_flavor)
+        return planning.clip_seconds([s for s in slots if s] if all(slots) else None, flavor, scenes=len(scenes))
 
 
 __all__ = ["Project", "ProjectQuerySet"]

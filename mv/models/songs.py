@@ -18,13 +18,17 @@ from django.db import models
 
 from mv import costs, files, flavors, media, music
 from mv.models.audio import AudioTrack
-from mv.models.base import Prediction
+from mv.models.base import OwnedQuerySet, Prediction
 from mv.providers.base import JobUpdate, MusicRequest
 
 if TYPE_CHECKING:
     from mv.providers.base import Provider
 
 EXTENSIONS = {"wav": "wav", "mp3": "mp3", "flac": "flac", "ogg": "ogg", "mov": "m4a", "aac": "aac", "aiff": "aiff"}
+
+
+class SongGenerationQuerySet(OwnedQuerySet):
+    owner_path = "track__owner"
 
 
 class SongGeneration(Prediction):
@@ -37,6 +41,8 @@ class SongGeneration(Prediction):
         ordering = ["-created_at"]
 
     owner_path = "track__owner"  # who pays for it
+
+    objects = SongGenerationQuerySet.as_manager()
 
     def __str__(self) -> str:
         return f"Song for {self.track}"

@@ -25,13 +25,17 @@ from mv.music.plan import (
     check_cuttable,
     clip_duration_for,
     count_range,
+    paid_seconds,
+    part_end,
+    section_name,
     plan_scenes,
     scene_plan_text,
 )
 from mv.music.sections import Section
+from mv.music.structure import StructureError, from_allinone
 
 __all__ = [
-    "ANALYSIS_VERSION", "Analysis", "AnalysisError", "LyricLine", "PlanError", "Section", "Slot", "analyze",
-    "analyze_samples", "check_count", "check_cuttable", "clip_duration_for", "count_range", "from_transcription",
-    "is_lrc", "lyrics_in", "parse_lyrics", "plan_scenes", "scene_plan_text", "warm_up",
+    "ANALYSIS_VERSION", "Analysis", "AnalysisError", "LyricLine", "PlanError", "Section", "Slot", "StructureError", "analyze",
+    "analyze_samples", "check_count", "check_cuttable", "clip_duration_for", "count_range", "from_allinone", "from_transcription",
+    "is_lrc", "lyrics_in", "paid_seconds", "parse_lyrics", "part_end", "plan_scenes", "scene_plan_text", "section_name", "warm_up",
 ]

@@ -1,10 +1,12 @@
 """The scene plan: a part of the song cut into scenes on the music's boundaries.
 
-Each scene lasts at most the video model's longest clip and, except the last, at least its
-shortest, so every scene is one clip trimmed to fit. Cuts prefer section starts, then bar
-starts, then beats, and the lengths prefer the allowed durations exactly (the trimmed-off
-seconds are paid for and thrown away). The choice is a shortest path over candidate cut
-times (dynamic programming), exact for the cost below, a few ms for a whole song.
+Each scene lasts at most the video model's longest clip and at least its shortest (the last
+one too, unless the whole part is shorter), so every scene is one clip trimmed to fit. Every
+section start at least a shortest clip away from the part's ends and from the next section
+start is a cut; other cuts prefer bar starts, then beats, then half beats. Lengths prefer the
+allowed durations exactly: what the stitch trims off a clip is paid for and thrown away
+(`paid_seconds` says how much). The choice is a shortest path over candidate cut times
+(dynamic programming), exact for the cost below, a few ms for a whole song.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import numpy as np
 from mv.music.analysis import Analysis
 from mv.music.lyrics import LyricLine, lyrics_in
 
-MIN_LAST = 1.0  # the last scene may be shorter than the shortest clip, but not shorter than this
+MIN_PART = 1.0  # a part of the song shorter than this is no scene
 GRID = 0.5  # cut times tried where no beat fits, from the range's start
 # Costs, in "seconds of thrown-away video" units: a cut on a section start is free, on a bar
-# start or a beat cheap, anywhere else dear; a scene across a section start is dear too.
-PENALTY = {"section": 0.0, "downbeat": 0.3, "beat": 0.6, "grid": 2.0}
-WASTE_COST = 0.25  # per second of generated clip trimmed away
+# start or a beat cheap, between beats dearer, anywhere else dear; a scene across a section
+# start that could not be made a cut is dear too.
+PENALTY = {"section": 0.0, "downbeat": 0.3, "beat": 0.6, "half": 1.0, "exact": 1.6, "grid": 2.0}
+WASTE_COST = 1.5  # per second of generated clip trimmed away: 0.4 s of waste costs a beat's worth of musicality
 CROSS_COST = 1.0  # per section start inside a scene
 SCENE_COST = 1.0  # per scene, when the count is free: fewer, longer scenes cost less
 SAME = 0.001  # cut times are kept to the ms
+ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
 class PlanError(Exception):
@@ -71,9 +75,12 @@ def clip_duration_for(slot_length: float, durations: Sequence[int]) -> int:
 
 
 def count_range(length: float, durations: Sequence[int]) -> tuple[int, int]:
-    """The fewest and the most scenes that can cover `length` seconds (fewest > most: none can)."""
+    """The fewest and the most scenes that can cover `length` seconds (fewest > most: none can).
+    A part shorter than the shortest clip is one scene."""
     allowed = _allowed(durations)
-    return math.ceil(length / allowed[-1] - 1e-9), int((length - MIN_LAST + 1e-9) // allowed[0]) + 1
+    if length < allowed[0] - 1e-6:
+        return 1, 1
+    return math.ceil(length / allowed[-1] - 1e-9), int((length + 1e-6) // allowed[0])
 
 
 def check_count(count: int, length: float, durations: Sequence[int]) -> None:
@@ -97,47 +104,88 @@ def check_cuttable(length: float, durations: Sequence[int]) -> None:
     fewest, most = count_range(length, durations)
     if fewest > most:
         raise PlanError(f"The chosen part of the song ({_s(length)} s) cannot be cut into scenes of "
-                        f"{' or '.join(map(str, _allowed(durations)))} s with a last scene of at least "
-                        f"{_s(MIN_LAST)} s; make it a little shorter or longer.")
+                        f"{' or '.join(map(str, _allowed(durations)))} s; make it a little shorter or longer.")
+
+
+def part_end(end: float) -> float:
+    """A part's end as a plan keeps it: down to the ms, so no rounding takes it past the file."""
+    return min(math.floor(float(end) * 1000 + 1e-6) / 1000, float(end))
 
 
 def plan_scenes(analysis: Analysis | None, *, start: float, end: float, durations: Sequence[int],
                 count: int | None = None, lyrics: Sequence[LyricLine] = ()) -> list[Slot]:
     """Cut [start, end] of the song into scenes; see the module docstring. Raises PlanError."""
     allowed = _allowed(durations)
-    start = round(max(0.0, float(start)), 3)  # every cut time is a whole ms, so lengths add up exactly
-    end = round(float(end), 3)
+    start = part_end(max(0.0, float(start)))  # every cut time is a whole ms (down, like the end)
+    end = part_end(end)
     if analysis is not None:
         if start >= analysis.duration:
             raise PlanError(f"The chosen part starts at {_s(start)} s, after the end of the song ({_s(analysis.duration)} s).")
-        end = min(end, math.floor(analysis.duration * 1000) / 1000)
+        end = min(end, part_end(analysis.duration))
     length = end - start
-    if length < MIN_LAST - 1e-6:
-        raise PlanError(f"The chosen part of the song is {_s(max(length, 0))} s; a scene needs at least {_s(MIN_LAST)} s.")
+    if length < MIN_PART - SAME:
+        raise PlanError(f"The chosen part of the song is {_s(max(length, 0))} s; a scene needs at least {_s(MIN_PART)} s.")
     if count is not None:
         check_count(count, length, allowed)
     else:
         check_cuttable(length, allowed)
-    times, penalty = _candidates(analysis, start, end)
     sections = [s.start for s in analysis.sections[1:]] if analysis else []
-    cost = _scene_costs(times, penalty, allowed, sections, free_count=count is None)
-    cuts = _best_path(cost, count)
+    required = required_cuts(sections, start, end, allowed[0])
+    times, penalty = _candidates(analysis, start, end, [start, *required, end], allowed)
+    cuts = None
+    for hard in ([required] if required else []) + [[]]:  # every section start a cut, unless no plan fits so
+        cost = _scene_costs(times, penalty, allowed, sections, hard, free_count=count is None)
+        cuts = _best_path(cost, count)
+        if cuts is not None:
+            break
     if cuts is None:
         raise PlanError(f"No plan fits the chosen part of the song ({_s(length)} s).")  # the checks above make this unreachable
     return [_slot(analysis, float(times[i]), float(times[j]), lyrics) for i, j in zip(cuts, cuts[1:], strict=False)]
 
 
-def _candidates(analysis: Analysis | None, start: float, end: float) -> tuple[np.ndarray, np.ndarray]:
+def required_cuts(section_starts: Sequence[float], start: float, end: float, shortest: float) -> list[float]:
+    """The section starts that must be cuts: at least `shortest` s from the part's ends and from the next start."""
+    starts = sorted(round(float(t), 3) for t in section_starts)
+    out = []
+    for k, t in enumerate(starts):
+        following = min([u for u in starts[k + 1:] if u > t] + [end])
+        if t - start >= shortest - 1e-6 and following - t >= shortest - 1e-6:
+            out.append(t)
+    return out
+
+
+def paid_seconds(slots: Sequence[Slot], durations: Sequence[int]) -> tuple[int, float]:
+    """(clip seconds asked of the model, of those the seconds the stitch trims away) for these scenes."""
+    allowed = _allowed(durations)
+    paid = [next((d for d in allowed if d >= s.length - SAME), allowed[-1]) for s in slots]
+    trimmed = sum(max(0.0, d - s.length) for d, s in zip(paid, slots, strict=True))
+    return sum(paid), round(trimmed, 3)
+
+
+def _candidates(analysis: Analysis | None, start: float, end: float, anchors: list[float],
+                allowed: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Cut times in [start, end] (both ends included, first and last) with their penalties.
 
     A beat and a grid point a few ms apart stay two candidates: the grid point keeps lengths
     that must be exact (one allowed duration) reachable, the beat is cheaper when it fits.
+    So do the points one or two exact clip lengths either side of the part's ends and of
+    every section start that must be a cut: the scenes next to a fixed cut can then be
+    exactly as long as a clip, whatever the tempo.
     """
     grid_penalty = PENALTY["grid"] if analysis is not None else 0.0  # without an analysis the grid is the plan
     points = {round(float(t), 3): grid_penalty for t in start + GRID * np.arange(1, math.ceil((end - start) / GRID))
               if t < end - SAME}
     if analysis is not None:
-        for kind, ts in (("beat", analysis.beats), ("downbeat", analysis.downbeats),
+        steps = sorted({a + b for a in [0, *allowed] for b in allowed})
+        for anchor in anchors:
+            for step in steps:
+                for t in (anchor - step, anchor + step):
+                    if start + SAME < t < end - SAME:
+                        key = round(float(t), 3)
+                        points[key] = min(points.get(key, np.inf), PENALTY["exact"])
+        beats = np.asarray(analysis.beats, dtype=float)
+        halves = (beats[1:] + beats[:-1]) / 2 if len(beats) > 1 else beats[:0]
+        for kind, ts in (("half", halves), ("beat", beats), ("downbeat", analysis.downbeats),
                          ("section", [s.start for s in analysis.sections])):
             for t in ts:
                 if start + SAME < t < end - SAME:
@@ -149,7 +197,7 @@ def _candidates(analysis: Analysis | None, start: float, end: float) -> tuple[np
 
 
 def _scene_costs(times: np.ndarray, penalty: np.ndarray, allowed: list[int], sections: list[float],
-                 free_count: bool) -> np.ndarray:
+                 required: list[float], free_count: bool) -> np.ndarray:
     """cost[j, w]: a scene from candidate j - w to candidate j (inf when not allowed)."""
     n = len(times)
     dmin, dmax = allowed[0], allowed[-1]
@@ -160,17 +208,25 @@ def _scene_costs(times: np.ndarray, penalty: np.ndarray, allowed: list[int], sec
     valid = (w > 0) & (i >= 0)
     i = np.clip(i, 0, n - 1)
     length = times[j] - times[i]
-    is_last = j == n - 1
-    ok = valid & (length <= dmax + 1e-6) & ((length >= dmin - 1e-6) | (is_last & (length >= MIN_LAST - 1e-6)))
+    ok = valid & (length <= dmax + 1e-6) & (length >= dmin - 1e-6)
+    if times[-1] - times[0] < dmin - 1e-6:  # a part shorter than any clip is one scene
+        ok[n - 1, n - 1] = True
     grid = np.asarray(allowed, dtype=float)
-    waste = grid[np.clip(np.searchsorted(grid, length - 1e-3), 0, len(grid) - 1)] - length
-    bounds = np.asarray(sections, dtype=float)
-    inside = (np.searchsorted(bounds, times[j] - 0.25) - np.searchsorted(bounds, times[i] + 0.25, side="right")
-              if len(bounds) else np.zeros_like(length))
-    cost = WASTE_COST * waste + penalty[j] * ~is_last + CROSS_COST * np.maximum(inside, 0)
+    waste = grid[np.clip(np.searchsorted(grid, length - SAME), 0, len(grid) - 1)] - length
+    cost = WASTE_COST * np.maximum(waste, 0) + penalty[j] + CROSS_COST * _inside(sections, times[i], times[j])
+    if required:
+        ok = ok & (_inside(required, times[i], times[j], margin=SAME / 2) == 0)
     if free_count:
         cost = cost + SCENE_COST
     return np.where(ok, cost, np.inf)
+
+
+def _inside(bounds: list[float], starts: np.ndarray, ends: np.ndarray, margin: float = 0.25) -> np.ndarray:
+    """How many of `bounds` lie inside each scene (more than `margin` s from its ends)."""
+    if not bounds:
+        return np.zeros(np.broadcast(starts, ends).shape)
+    b = np.asarray(sorted(bounds), dtype=float)
+    return np.maximum(np.searchsorted(b, ends - margin) - np.searchsorted(b, starts + margin, side="right"), 0)
 
 
 def _best_path(cost: np.ndarray, count: int | None) -> list[int] | None:
@@ -209,13 +265,23 @@ def _best_path(cost: np.ndarray, count: int | None) -> list[int] | None:
 
 def _slot(analysis: Analysis | None, start: float, end: float, lines: Sequence[LyricLine]) -> Slot:
     text = " / ".join(line.text for line in lyrics_in(_Span(start, end), lines))
-    if analysis is None:
-        return Slot(round(start, 3), round(end, 3), "", None, text)
-    overlap = [(min(end, s.end) - max(start, s.start), s.label) for s in analysis.sections]
-    section = max(overlap)[1] if overlap else ""
+    if analysis is None or not analysis.sections:
+        return Slot(start, end, "", None, text)
+    overlap = [min(end, s.end) - max(start, s.start) for s in analysis.sections]
+    section = section_name(analysis.sections, int(np.argmax(overlap)))  # the first of equals: where it starts
     top = max((analysis.loudness(s.start, s.end) for s in analysis.sections), default=0.0) or 1.0
     energy = min(1.0, analysis.loudness(start, end) / top)
-    return Slot(round(start, 3), round(end, 3), section, round(energy, 3), text)
+    return Slot(start, end, section, round(energy, 3), text)
+
+
+def section_name(sections: Sequence, k: int) -> str:
+    """What a musician calls section k: "chorus", or "second chorus" when choruses repeat; letters stay letters."""
+    label = sections[k].label
+    same = [s for s in sections if s.label == label]
+    if len(same) < 2 or len(label) < 2:
+        return label
+    nth = sum(1 for s in sections[:k + 1] if s.label == label)
+    return f"{ORDINALS[nth - 1]} {label}" if nth <= len(ORDINALS) else f"{label} {nth}"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,11 @@ commits with the finish; tasks are enqueued on commit), or a song's analysis is 
 - A clip rendered to bring an edited timeline up to date re-stitches once every scene fits.
 - A project's scenes, once written in the automatic run, start every clip at once.
 - A song's files in (``arrived``) queue its analysis.
-- A song's analysis stored, or failed, or its import failed (``settled``) starts the scene
-  plans waiting for it, cut on the analysis.
-- A song's first analysis starts transcribing its lyrics (mv.models.audio sends ``analysed``).
+- A song's first analysis starts transcribing its lyrics and, where a structure model runs,
+  hearing its structure (mv.models.audio sends ``analysed``).
+- A song's analysis stored (and, where the structure model hears it, its answer in, failed
+  or refused), or failed, or its import failed (``settled``) starts the scene plans waiting
+  for it, cut on the analysis.
 - A clip that succeeded for its scene makes its part for the scene's slot ahead of the stitch.
 - A start frame or a song's vocal stem finished (whichever way): the clips waiting for it
   start (a failed one fails them at their start, with its message).
@@ -30,7 +32,7 @@ from django.dispatch import receiver
 from mv import audio, flavors, jobs, tasks
 from mv.errors import Refused
 from mv.models import (AudioTrack, Clip, JobStatus, Project, SceneWriting, SongGeneration, StartFrame,
-                       VocalStem)
+                       StructureAnalysis, VocalStem)
 from mv.models.audio import analysed, arrived, settled
 from mv.models.locks import lock_slots, slots_granted
 from mv.music import Analysis
@@ -135,6 +137,16 @@ def song_analysed(sender, track: AudioTrack, analysis: Analysis, **kwargs) -> No
     if (max(analysis.envelope, default=0.0) > 0 and not track.lyrics_source and not track.transcriptions.exists()
             and track.source != AudioTrack.Source.GENERATED):
         songs.request_transcription(track)
+    if analysis.source == "local" and not analysis.fell_back:  # silence and noise have no structure to hear
+        songs.request_structure(track)
+
+
+@receiver(jobs.finished, sender=StructureAnalysis)
+def structure_heard(sender, row: StructureAnalysis, **kwargs) -> None:
+    """The structure model answered (its analysis was kept in this transaction), failed or was
+    cancelled: the song is settled now, and the scene plans that waited for the better
+    analysis are cut and start on commit."""
+    row.track.settle()
 
 
 @receiver(jobs.finished, sender=StartFrame)

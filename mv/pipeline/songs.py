@@ -7,8 +7,9 @@ commit, and by a starting worker for tracks left importing). The analysis is
 when a track's files are in and by a starting worker for the tracks left analysing or analysed
 by an older ``ANALYSIS_VERSION``); never on a request.
 
-Lyrics are transcribed after its first analysis (where the provider can), or pasted by the
-user, which always wins.
+After its first analysis the flavor's structure model hears it (where the provider runs one:
+its beats and named sections replace the local analysis), and its lyrics are transcribed
+(where the provider can), or pasted by the user, which always wins.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db import transaction
 
 from mv import audio, flavors, jobs, music, tasks
 from mv.errors import Refused
-from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription, SongGeneration
+from mv.models import ACTIVE_STATUSES, AudioTrack, LyricsTranscription, SongGeneration, StructureAnalysis
 from mv.providers import get_provider
 
 MAX_LYRICS_CHARS = 20000
@@ -88,6 +89,27 @@ def request_transcription(track: AudioTrack) -> LyricsTranscription | None:
         why = exc.message.rstrip(".")
         track.lyrics_refused(f"over today's budget ({why[:1].lower()}{why[1:]})." if exc.code == "budget_exceeded"
                              else exc.message)
+        return None
+    tasks.follow(row)
+    return row
+
+
+def request_structure(track: AudioTrack) -> StructureAnalysis | None:
+    """Ask the flavor's structure model to hear the track, once per track, where the provider
+    runs one and the flavor names one. Paid work like any other: over the owner's budget for
+    today nothing starts, the local analysis stays and the song card says why (None)."""
+    provider = get_provider()
+    flavor = flavors.resolve(flavors.DEFAULT)
+    model = flavor.get("image_params", "analysis_model", default="", used_in="mv.pipeline.songs: structure model")
+    if not provider.analyses_structure or not model or track.structure_analyses.exists():
+        return None
+    row = StructureAnalysis(track=track, provider=provider.name, config_flavor=flavor.name, model=model)
+    try:
+        StructureAnalysis.admit([row], owner=track.owner)
+    except Refused as exc:
+        why = exc.message.rstrip(".")
+        track.structure_refused(f"over today's budget ({why[:1].lower()}{why[1:]})." if exc.code == "budget_exceeded"
+                                else exc.message)
         return None
     tasks.follow(row)
     return row

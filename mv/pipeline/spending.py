@@ -10,6 +10,7 @@ before it is billed and concurrent requests cannot slip past the budget together
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, timedelta
 from decimal import Decimal
@@ -69,9 +70,11 @@ def plan_estimate(flavor: Flavor, *, scenes: int, lipsync_seconds: list[float] |
 
 
 def _slots_estimate(flavor: Flavor, slots: list) -> costs.Estimate:
-    """Scenes written, then a clip for each slot, of the length that covers it."""
-    return plan_estimate(flavor, scenes=len(slots),
-                         clip_seconds=[planning.clip_seconds_for(slot.length, flavor) for slot in slots])
+    """Scenes written, then a clip for each slot, of the length that covers it (and a note
+    when much of what is paid for is trimmed away)."""
+    estimate = plan_estimate(flavor, scenes=len(slots),
+                             clip_seconds=[planning.clip_seconds_for(slot.length, flavor) for slot in slots])
+    return dataclasses.replace(estimate, note=planning.trimmed_note(planning.clip_seconds(slots, flavor)))
 
 
 def song_estimate(track: AudioTrack, flavor: Flavor, *, start: float | None, end: float | None,

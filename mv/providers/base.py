@@ -157,10 +157,11 @@ class LipsyncRequest:
 
 _MODEL_KEYS = {"image": "model", "video": "video_model", "lipsync": "lipsync_model", "scenes": "scene_model",
                "lyrics": "lyrics_model", "start_frame": "start_frame_model", "stems": "stems_model",
-               "music": "music_model"}
+               "analysis": "analysis_model", "music": "music_model"}
 NO_START_FRAMES = "start frames: this provider has no image-editing model"
 NO_STEMS = "vocals: this provider has no source-separation model"
 NO_LYRICS = "lyrics: not available offline"
+NO_STRUCTURE = "The song's structure is heard by a model only online; the local analysis is used."
 NO_MUSIC = "This provider has no music model: upload a song or paste a URL instead."
 
 JobState = Literal["running", "succeeded", "failed", "canceled"]
@@ -194,6 +195,7 @@ class Provider(ABC):
     renders_locally: bool = False  # free work on this machine: labelled as a preview, restarted after a crash
     limits_concurrency: bool = False  # running predictions count toward MV_MAX_CONCURRENT_PREDICTIONS
     transcribes_lyrics: bool = False  # has a lyrics model (start_lyrics / poll_lyrics)
+    analyses_structure: bool = False  # runs a song-structure model (start_structure / poll_structure)
     makes_music: bool = False  # has a music model (start_music)
     paid: bool = True  # whether its work is billed (priced by mv.costs from the flavor's pricing)
     pushes_updates: bool = False  # tells us when a prediction finishes (webhooks): polling is a slow fallback
@@ -291,6 +293,14 @@ class Provider(ABC):
     def poll_lyrics(self, prediction_id: str) -> JobUpdate:
         """Check a transcription; on success ``output`` holds the model's JSON output."""
         raise ProviderError(NO_LYRICS)
+
+    def start_structure(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        """Start the flavor's structure model on a song (only where ``analyses_structure``)."""
+        raise ProviderError(NO_STRUCTURE)
+
+    def poll_structure(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        """Check a structure analysis; on success ``output`` holds the model's JSON (All-In-One's)."""
+        raise ProviderError(NO_STRUCTURE)
 
 
 FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)

@@ -102,6 +102,7 @@ class ReplicateProvider(StartFramesAndStems, Provider):
     label = "Replicate"
     limits_concurrency = True
     transcribes_lyrics = True
+    analyses_structure = True
     makes_music = True
     lists_predictions = True  # GET /v1/predictions, with each one's model and input (replicate_listing)
     # Replicate allows 3000 requests a minute besides creates (50/s; docs/topics/predictions/
@@ -314,14 +315,30 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=data)
 
     def start_lyrics(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
-        where = "mv.providers.replicate.start_lyrics"
-        model = flavor.get("image_params", "lyrics_model", used_in=f"{where}: model")
-        params = flavor.get("image_params", "lyrics_params", default={}, used_in=f"{where}: inputs")
+        return self._start_on_song(flavor, "lyrics", audio, "audio")
+
+    def start_structure(self, flavor: Flavor, audio: Path, *, workdir: Path) -> JobUpdate:
+        return self._start_on_song(flavor, "analysis", audio, "music_input")
+
+    def _start_on_song(self, flavor: Flavor, job: str, audio: Path, field: str) -> JobUpdate:
+        """A model that listens to a song: the flavor's ``<job>_model`` with its ``<job>_params``."""
+        model = flavor.get("image_params", f"{job}_model", used_in=f"mv.providers.replicate: {job} model")
+        params = flavor.get("image_params", f"{job}_params", default={}, used_in=f"mv.providers.replicate: {job} inputs")
         with open(audio, "rb") as song:
-            data: dict[str, Any] = {**params, "audio": song}
+            data: dict[str, Any] = {**params, field: song}
             prediction = self._create(model, data)
             sent = self._sent(data)
         return JobUpdate(state="running", prediction_id=prediction.id, model=model, input=sent)
+
+    def poll_structure(self, prediction_id: str, *, workdir: Path) -> JobUpdate:
+        """All-In-One answers with files, its analysis JSON first: read at once (outputs expire)."""
+        def answer(prediction: Any) -> dict[str, Any]:
+            try:
+                return {"output": json.loads(self._download(prediction.output, workdir / "structure.json").read_bytes())}
+            except ValueError:  # UnicodeDecodeError too
+                raise ProviderError("The structure model's answer is not JSON.") from None
+
+        return self._poll(prediction_id, answer, job="structure analysis", worker="structure model")
 
     def _get(self, prediction_id: str):
         payload = (_pushed.get() or {}).get(prediction_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from mv import costs, flavors
+from mv import costs, flavors, planning
 from mv.models import Project, Scene
 from mv.pipeline import spending
 from mv.status import SceneState
@@ -41,4 +41,6 @@ def project_costs(project: Project, states: list[SceneState], oob: bool = False)
     studio, whose clips may have started or finished since the page was drawn."""
     running = project.scenes_status == Project.ScenesStatus.WRITING or any(
         s.active is not None or s.scene.prompt_status == Scene.PromptStatus.WRITING for s in states)
-    return {"project": project, "spend": project.spend_usd, "running": running, "oob": oob}
+    scenes = [s.scene for s in states]
+    trimmed = planning.trimmed_note(project.clip_seconds(scenes)) if scenes else ""
+    return {"project": project, "spend": project.spend_usd, "running": running, "oob": oob, "trimmed": trimmed}

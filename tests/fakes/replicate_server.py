@@ -52,6 +52,7 @@ KINDS = {
     "openai/whisper": "transcription",
     "google/nano-banana": "image_edit",
     "cjwbw/demucs": "stems",
+    "sakemin/all-in-one-music-structure-analyzer": "structure",
     "meta/musicgen": "music",
 }
 # What the fake's separation model answers: as the vocal stem, the song sent with its waveform
@@ -127,6 +128,7 @@ class FakeReplicate:
             self.requests: list[dict[str, Any]] = []
             self.llm_responses: list[Any] = []  # str, or callable(input) -> str
             self.transcriptions: list[dict[str, Any]] = []  # outputs of the next transcriptions
+            self.structures: list[Any] = []  # analysis JSONs of the next structure analyses
             self.invalid_creates: list[dict[str, Any]] = []  # creates refused by a model's schema (422)
             self.invalid_creates_expected = False  # the fixtures fail a test whose app sent an invalid input
             self.model_latency: dict[str, tuple[float, float]] = {}
@@ -428,6 +430,12 @@ class FakeReplicate:
                                                                  fmt), f"audio/{fmt}")
             prediction.output_files[f"other.{fmt}"] = (tone(self.workdir, 110, seconds, fmt), f"audio/{fmt}")
             return
+        elif kind == "structure":
+            answer = self.structures.pop(0) if self.structures else _structure(
+                self._seconds_of(str(prediction.input["music_input"])))
+            prediction.output_files["analysis.json"] = (json.dumps(answer).encode(), "application/json")
+            prediction.output = [f"{self.url}/delivery/{prediction.id}/analysis.json"]
+            return
         elif kind == "music":  # a real drum pattern of exactly the asked length, in the asked format
             import numpy as np
 
@@ -486,6 +494,25 @@ class FakeReplicate:
 LYRIC_LINES = ("Lights come up on the empty stage", "We sing it loud until the morning comes",
                "Hold on, hold on to the sound", "Every heartbeat is a drum", "We sing it loud until the morning comes",
                "Hold on, hold on to the sound")
+
+
+STRUCTURE_FORM = (("start", 0.0), ("intro", 0.5), ("verse", 8.5), ("chorus", 16.5), ("verse", 24.5), ("chorus", 32.5),
+                  ("bridge", 40.5), ("chorus", 48.5), ("outro", 56.5))
+
+
+def _structure(seconds: float, bpm: float = 120.0) -> dict[str, Any]:
+    """What All-In-One answers for a song: a steady 4/4 beat from 0.5 s, and its sections (a
+    pop form, intro to outro, cut short by the song's end, with silence at each end)."""
+    seconds = seconds or 30.0
+    beats = [round(0.5 + k * 60 / bpm, 2) for k in range(int((seconds - 0.5) * bpm / 60) + 1) if 0.5 + k * 60 / bpm < seconds]
+    positions = [k % 4 + 1 for k in range(len(beats))]
+    starts = [(label, at) for label, at in STRUCTURE_FORM if at < seconds - 1.0]
+    ends = [at for _, at in starts[1:]] + [max(starts[-1][1], seconds - 0.3)]
+    segments = [{"start": at, "end": end, "label": label} for (label, at), end in zip(starts, ends, strict=True)]
+    segments.append({"start": ends[-1], "end": round(seconds, 2), "label": "end"})
+    return {"path": "/tmp/input.mp3", "bpm": round(bpm), "beats": beats,
+            "downbeats": [b for b, p in zip(beats, positions, strict=True) if p == 1], "beat_positions": positions,
+            "segments": segments}
 
 
 def _transcription(data: dict[str, Any], seconds: float) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """Synthetic songs with known beats, bars and sections, for the music-analysis tests and bench.
 
 Pure numpy plus the standard library's `wave` (no Django, no extra packages), so the benchmark
-can use it too. Every song is 4/4; bar 1 of a part starts on its first beat.
+can use it too. Songs are 4/4 unless made with ``meter=3``; bar 1 of a part starts on its first beat.
 """
 
 from __future__ import annotations
@@ -83,12 +83,13 @@ def _add(out: np.ndarray, sound: np.ndarray, at: float, sr: int, gain: float) ->
 
 
 def song(parts: Sequence[Part], *, bpm: float, sr: int = SR, lead_in: float = 0.0, tail: float = 1.0,
-         seed: int = 0) -> Song:
-    """Kick on 1 and 3, snare on 2 and 4, hats on eighths, a bass note and a pad chord per bar."""
+         seed: int = 0, meter: int = 4) -> Song:
+    """Kick on 1 and 3, snare on 2 and 4, hats on eighths, a bass note and a pad chord per bar
+    (``meter=3``: a waltz, kick on 1, snare on 2 and 3)."""
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
     total_bars = sum(p.bars for p in parts)
-    duration = lead_in + total_bars * 4 * beat + tail
+    duration = lead_in + total_bars * meter * beat + tail
     out = np.zeros(int(duration * sr), dtype=np.float64)
     kick, snare, hat = _kick(sr), _snare(sr, rng), _hat(sr, rng)
     beats: list[float] = []
@@ -97,21 +98,22 @@ def song(parts: Sequence[Part], *, bpm: float, sr: int = SR, lead_in: float = 0.
     bar_index = 0
     for n, part in enumerate(parts):
         if n:
-            boundaries.append(lead_in + bar_index * 4 * beat)
+            boundaries.append(lead_in + bar_index * meter * beat)
         roots = _PROGRESSIONS[part.harmony]
         for bar in range(part.bars):
-            bar_start = lead_in + bar_index * 4 * beat
+            bar_start = lead_in + bar_index * meter * beat
             downbeats.append(bar_start)
             root = roots[bar % len(roots)]
-            t = np.arange(int(4 * beat * sr)) / sr
+            t = np.arange(int(meter * beat * sr)) / sr
             bass = np.sin(2 * np.pi * root * t) * np.exp(-t * 1.5) * 0.35
             pad = sum(np.sin(2 * np.pi * root * 4 * r * t) for r in (1.0, 1.26, 1.5)) * 0.05
             _add(out, bass + pad, bar_start, sr, part.gain)
-            for b in range(4):
+            for b in range(meter):
                 at = bar_start + b * beat
                 beats.append(at)
                 if part.drums:
-                    _add(out, kick if b in (0, 2) else snare, at, sr, part.gain * (1.0 if b else 1.15))
+                    on_kick = b == 0 or (meter == 4 and b == 2)
+                    _add(out, kick if on_kick else snare, at, sr, part.gain * (1.0 if b else 1.15))
                     _add(out, hat, at, sr, part.gain)
                     _add(out, hat, at + beat / 2, sr, part.gain * 0.7)
             bar_index += 1
@@ -123,6 +125,12 @@ def drum_pattern(bpm: float, seconds: float = 20.0, sr: int = SR) -> Song:
     """The plain groove for beat and tempo tests: the same bar over and over."""
     bars = max(1, int(seconds / (4 * 60.0 / bpm)))
     return song([Part(bars)], bpm=bpm, sr=sr, lead_in=0.3)
+
+
+def waltz(bpm: float = 132, seconds: float = 24.0, sr: int = SR) -> Song:
+    """Three beats to the bar: two progressions, so bars are heard in the bass and the harmony."""
+    bars = max(2, int(seconds / (3 * 60.0 / bpm)) // 2)
+    return song([Part(bars, "A"), Part(bars, "B")], bpm=bpm, sr=sr, lead_in=0.3, meter=3)
 
 
 def quiet_then_loud(bpm: float = 110, sr: int = SR) -> Song:
