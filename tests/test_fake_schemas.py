@@ -19,6 +19,8 @@ from tests.fakes.model_schemas import SCHEMA_DIR, load, schemas
 from tests.fakes.replicate_server import KINDS
 
 WHISPER = "openai/whisper"
+
+
 def create(fake, model: str, data: dict) -> httpx.Response:
     """A raw create, to read the 422 body the client turns into a ReplicateError."""
     fake.invalid_creates_expected = True
