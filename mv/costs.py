@@ -1,5 +1,5 @@
 """What paid work costs: an estimate before a call, the cost of a finished one (the ledger),
-the daily budget check and the fair-share choice of which waiting work starts next.
+the daily budget check (the fair-share choice of which waiting work starts next is mv.fairshare).
 
 Everything here is a pure function of its arguments (no database, no provider), so the
 pages, the API, ``make_video`` and the job lifecycle all price work the same way.
@@ -21,10 +21,8 @@ Money rules, written once here:
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any
@@ -388,39 +386,3 @@ def check_max_cost(estimate_usd: Number, max_usd: Number | None) -> None:
         raise ValueError("amounts of money here cannot be negative")
     if estimate > limit:
         raise CostLimitExceeded(estimate=estimate, limit=limit)
-
-
-@dataclass(frozen=True)
-class WaitingItem:
-    """A piece of paid work waiting for a prediction slot."""
-
-    user_id: Hashable
-    created_at: datetime
-    item_id: Hashable
-
-
-def choose_to_start(waiting: Iterable[WaitingItem], active_by_user: Mapping[Hashable, int], *,
-                    per_user_cap: int | None, free_slots: int) -> list[WaitingItem]:
-    """Which waiting items start now, in order.
-
-    Each free slot goes to the user with the fewest active predictions (counting the ones
-    just chosen), so one user's long queue never holds back another user's first item for
-    more than one turn; users tied on that take turns, the one whose next item has waited
-    longest first. Within a user, first in first out. A user at ``per_user_cap`` active
-    predictions (``None``: no cap) waits in their own queue.
-    """
-    queues: dict[Hashable, list[WaitingItem]] = defaultdict(list)
-    for item in waiting:
-        queues[item.user_id].append(item)
-    for queue in queues.values():
-        queue.sort(key=lambda item: (item.created_at, str(item.item_id)), reverse=True)  # pop() takes the oldest
-    active = {user: active_by_user.get(user, 0) for user in queues}
-    chosen: list[WaitingItem] = []
-    while len(chosen) < free_slots:
-        ready = [user for user, queue in queues.items() if queue and (per_user_cap is None or active[user] < per_user_cap)]
-        if not ready:
-            break
-        user = min(ready, key=lambda u: (active[u], queues[u][-1].created_at, str(u)))
-        chosen.append(queues[user].pop())
-        active[user] += 1
-    return chosen

@@ -19,121 +19,20 @@ from typing import Any
 
 import yaml
 
+from mv.flavor_schema import (  # noqa: F401  (the flavor files' schema, re-exported here)
+    SCHEMA,
+    FILES,
+    PRICING_KEYS,
+    SCENE_PLACEHOLDERS,
+    PLACEHOLDER_HELP,
+    TEMPLATE_PLACEHOLDERS,
+)
+
 logger = logging.getLogger("mv.flavors")
 
 DEFAULT = "default"
 RESERVED = frozenset({"styles"})  # folders under configs/ that are not flavors (mv.styles reads styles/)
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-# file stem -> key -> expected type(s). Keys outside this schema are allowed and kept.
-# A mapping's own keys are checked where it is used (e.g. ``pricing`` in mv.checks).
-SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
-    {
-        "parameters": MappingProxyType(
-            {
-                "character_characteristics": (str,),
-                "video_type": (str,),
-                "video_characteristics": (str,),
-                "camera_angle": (str,),
-                "number_of_scenes": (int,),
-            }
-        ),
-        "scene_prompts": MappingProxyType({"scene_generation_prompt": (str,), "scene_system_prompt": (str,)}),
-        "image_prompts": MappingProxyType({"character_reference_prompt": (str,)}),
-        "image_params": MappingProxyType(
-            {
-                "model": (str,),
-                "aspect_ratio": (str,),
-                "safety_filter_level": (str,),
-                "output_format": (str,),
-                "scene_model": (str,),
-                "scene_temperature": (int, float),
-                "scene_max_tokens": (int,),
-                "video_model": (str,),
-                "video_aspect_ratio": (str,),
-                "video_aspect_ratios": (list, tuple),
-                "video_duration": (int,),
-                "video_durations": (tuple, list),
-                "video_resolution": (str,),
-                "video_generate_audio": (bool,),
-                "video_rules_template": (str,),
-                "lipsync_model": (str,),
-                "lipsync_sync_mode": (str,),
-                "lipsync_temperature": (int, float),
-                "lipsync_active_speaker": (bool,),
-                "lipsync_min_billed_seconds": (int, float),
-                "lyrics_model": (str,),
-                "lyrics_params": (Mapping,),
-                "analysis_model": (str,),
-                "analysis_params": (Mapping,),
-                "music_model": (str,),
-                "music_params": (Mapping,),
-                "music_max_seconds": (int,),
-                "lipsync_scenes_with_lyrics": (bool,),
-                "pricing": (Mapping,),
-            }
-        ),
-    }
-)
-FILES: tuple[str, ...] = tuple(SCHEMA)
-
-# image_params.yaml ``pricing``: US dollars per unit, every key required (after inheritance).
-PRICING_KEYS: tuple[str, ...] = (
-    "video_usd_per_second",
-    "video_with_audio_usd_per_second",
-    "lipsync_usd_per_second",
-    "image_usd_each",
-    "scene_writer_usd_per_million_input_tokens",
-    "scene_writer_usd_per_million_output_tokens",
-    "lyrics_usd_per_gpu_second",
-    "lyrics_usd_per_minute",
-    "start_frame_usd_each",
-    "stems_usd_per_gpu_second",
-    "stems_usd_per_minute",
-    "analysis_usd_per_gpu_second",
-    "analysis_usd_per_minute",
-    "music_usd_per_gpu_second",
-    "music_usd_per_second",
-)
-
-# Placeholders each template may use, and who fills them.
-SCENE_PLACEHOLDERS = frozenset(
-    {
-        "idea",
-        "character_description",
-        "character_characteristics",
-        "number_of_scenes",
-        "camera_angle",
-        "video_type",
-        "video_characteristics",
-        "scene_plan",
-        "director_style",
-    }
-)
-# What each placeholder is filled with (shown by `mv_flavors show`).
-PLACEHOLDER_HELP: Mapping[str, str] = MappingProxyType(
-    {
-        "idea": "the video description",
-        "character_description": "the main character, as described",
-        "character_characteristics": "parameters.yaml character_characteristics (or the request's)",
-        "number_of_scenes": "how many scenes to write (the scene plan's count when there is a song)",
-        "camera_angle": "parameters.yaml camera_angle (or the request's)",
-        "video_type": "parameters.yaml video_type (or the request's)",
-        "video_characteristics": "parameters.yaml video_characteristics (or the request's)",
-        "scene_plan": "one line per scene: its time in the song, section, energy 0-1 and the lyrics sung in it",
-        "director_style": "the project's director style (configs/styles/<name>.yaml): camera, shot sizes, movement, cutting, lens and colour",
-        "aspect_ratio": "the clip's aspect ratio, e.g. 16:9",
-    }
-)
-TEMPLATE_PLACEHOLDERS: Mapping[tuple[str, str], frozenset[str]] = MappingProxyType(
-    {
-        ("scene_prompts", "scene_generation_prompt"): SCENE_PLACEHOLDERS,
-        ("scene_prompts", "scene_system_prompt"): SCENE_PLACEHOLDERS,
-        ("image_prompts", "character_reference_prompt"): frozenset({"character_description"}),
-        ("image_params", "video_rules_template"): frozenset({"aspect_ratio"}),
-    }
-)
-
 
 class InvalidFlavorName(ValueError):
     """A flavor name that is not ``^[A-Za-z0-9_-]{1,64}$`` (a 400, never a lookup)."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mv import costs, flavors
+from mv import costs, fairshare, flavors
 from tests.test_settings_and_auth import run_python
 
 T0 = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
@@ -243,18 +243,18 @@ def test_per_user_limits_are_unset_by_default_and_validated():
 
 # --- fair shares ---------------------------------------------------------------------------
 
-def queue(user: str, count: int, start: datetime) -> list[costs.WaitingItem]:
-    return [costs.WaitingItem(user, start + timedelta(seconds=i), f"{user}{i}") for i in range(count)]
+def queue(user: str, count: int, start: datetime) -> list[fairshare.WaitingItem]:
+    return [fairshare.WaitingItem(user, start + timedelta(seconds=i), f"{user}{i}") for i in range(count)]
 
 
 def test_user_bs_first_item_starts_within_one_turn_while_user_a_has_40_queued():
     """A fills every slot and has 40 more queued; B asks for one clip a minute later. The
     very next slot to free up goes to B, and with two free slots B gets the second."""
     waiting = queue("A", 40, T0) + queue("B", 1, T0 + timedelta(minutes=1))
-    assert costs.choose_to_start(waiting, {"A": 8}, per_user_cap=None, free_slots=0) == []
-    started = costs.choose_to_start(waiting, {"A": 7}, per_user_cap=None, free_slots=1)  # one of A's finished
+    assert fairshare.choose_to_start(waiting, {"A": 8}, per_user_cap=None, free_slots=0) == []
+    started = fairshare.choose_to_start(waiting, {"A": 7}, per_user_cap=None, free_slots=1)  # one of A's finished
     assert [item.item_id for item in started] == ["B0"]
-    started = costs.choose_to_start(waiting, {}, per_user_cap=None, free_slots=2)  # both idle: A's is older
+    started = fairshare.choose_to_start(waiting, {}, per_user_cap=None, free_slots=2)  # both idle: A's is older
     assert [item.item_id for item in started] == ["A0", "B0"]
 
 
@@ -266,7 +266,7 @@ def test_over_many_turns_b_never_waits_behind_as_queue():
     b_started_on = []
     for turn in range(1, 6):
         active["A"] -= 1  # one of A's finishes
-        (item,) = costs.choose_to_start(waiting, active, per_user_cap=None, free_slots=1)
+        (item,) = fairshare.choose_to_start(waiting, active, per_user_cap=None, free_slots=1)
         waiting.remove(item)
         active[item.user_id] += 1
         if item.user_id == "B":
@@ -277,23 +277,23 @@ def test_over_many_turns_b_never_waits_behind_as_queue():
 
 def test_users_take_turns_and_each_users_items_keep_their_order():
     waiting = queue("A", 3, T0) + queue("B", 3, T0 + timedelta(seconds=1)) + queue("C", 3, T0 + timedelta(seconds=2))
-    started = costs.choose_to_start(waiting, {}, per_user_cap=None, free_slots=7)
+    started = fairshare.choose_to_start(waiting, {}, per_user_cap=None, free_slots=7)
     assert [item.item_id for item in started] == ["A0", "B0", "C0", "A1", "B1", "C1", "A2"]
 
 
 def test_the_user_with_fewest_active_predictions_goes_first():
     waiting = queue("A", 2, T0) + queue("B", 2, T0 + timedelta(seconds=5))
-    started = costs.choose_to_start(waiting, {"A": 3, "B": 1}, per_user_cap=None, free_slots=3)
+    started = fairshare.choose_to_start(waiting, {"A": 3, "B": 1}, per_user_cap=None, free_slots=3)
     assert [item.item_id for item in started] == ["B0", "B1", "A0"]
 
 
 def test_a_user_at_the_cap_waits_in_their_own_queue_while_others_start():
     waiting = queue("A", 10, T0) + queue("B", 1, T0 + timedelta(seconds=5))
-    started = costs.choose_to_start(waiting, {"A": 1}, per_user_cap=2, free_slots=5)
+    started = fairshare.choose_to_start(waiting, {"A": 1}, per_user_cap=2, free_slots=5)
     assert [item.item_id for item in started] == ["B0", "A0"]  # A reaches 2 and stops
-    assert costs.choose_to_start(queue("A", 3, T0), {"A": 2}, per_user_cap=2, free_slots=5) == []
+    assert fairshare.choose_to_start(queue("A", 3, T0), {"A": 2}, per_user_cap=2, free_slots=5) == []
 
 
 def test_nothing_starts_without_a_free_slot_or_waiting_work():
-    assert costs.choose_to_start(queue("A", 3, T0), {}, per_user_cap=None, free_slots=0) == []
-    assert costs.choose_to_start([], {"A": 1}, per_user_cap=None, free_slots=4) == []
+    assert fairshare.choose_to_start(queue("A", 3, T0), {}, per_user_cap=None, free_slots=0) == []
+    assert fairshare.choose_to_start([], {"A": 1}, per_user_cap=None, free_slots=4) == []

@@ -1,5 +1,5 @@
-"""What every row kind shares: generated file names, ownership, job status, and the one
-abstract model for a paid prediction (`Prediction`) with the verbs of its life."""
+"""The one abstract model for a paid prediction (`Prediction`) with the verbs of its life; what
+every row kind shares below it (file names, ownership, job status) is in mv.models.job."""
 
 from __future__ import annotations
 
@@ -12,10 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models, transaction
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.utils.deconstruct import deconstructible
 
+from mv.models.job import (  # noqa: F401  (what every kind shares, re-exported: mv.models.base is their home for imports)
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    GeneratedName,
+    Job,
+    JobStatus,
+    OwnedQuerySet,
+    get_owned,
+)
 from mv.models.locks import lock_project, lock_slots, slots_granted
 from mv.models.money import PaidWork, lock_owner, started_by_owner
 
@@ -23,113 +30,6 @@ if TYPE_CHECKING:
     import contextlib
 
     from mv.providers.base import JobUpdate, Provider
-
-
-@deconstructible(path="mv.models.GeneratedName")
-class GeneratedName:
-    """Stored names are generated (uuid + a short extension), never the client's name."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-
-    def __call__(self, instance: models.Model, filename: str) -> str:
-        ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
-        if not ext.isalnum() or len(ext) > 5:
-            ext = "bin"
-        return f"{self.prefix}/{uuid.uuid4().hex}.{ext}"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, GeneratedName) and other.prefix == self.prefix
-
-    def __hash__(self) -> int:
-        return hash(self.prefix)
-
-
-class OwnedQuerySet(models.QuerySet):
-    """Users see only their own rows; superusers see all (staff only see all in the admin,
-    whose own permissions apply there)."""
-
-    owner_path = "owner"
-
-    def visible_to(self, user) -> OwnedQuerySet:
-        if not user.is_authenticated:
-            return self.none()
-        if user.is_superuser:
-            return self
-        return self.filter(**{self.owner_path: user})
-
-
-def get_owned(rows: type[models.Model] | OwnedQuerySet, user, pk: Any) -> Any:
-    """The row `pk` of a model (or of a queryset of it) if `user` may see it, else 404: the one
-    ownership check of the pages and the API (another user's id is as unknown as a made-up one)."""
-    queryset = rows if isinstance(rows, models.QuerySet) else rows._default_manager.all()
-    return get_object_or_404(queryset.visible_to(user), pk=pk)
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELED = "canceled", "Canceled"
-
-
-ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
-FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
-
-
-class Job(models.Model):
-    """Status bookkeeping shared by predictions and stitches."""
-
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    # Set on this instance when it was this instance's write that finished the row, so what
-    # follows a finish runs once even when two steps race to finish it.
-    finished_here = False
-
-    class Meta:
-        abstract = True
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in FINISHED_STATUSES
-
-    def mark_running(self) -> None:
-        self.status = JobStatus.RUNNING
-        self.started_at = self.started_at or timezone.now()
-        self.save(update_fields=["status", "started_at"])
-
-    def mark_failed(self, error: str) -> None:
-        self._finish(JobStatus.FAILED, error)
-
-    def mark_canceled(self, error: str = "cancelled") -> None:
-        self._finish(JobStatus.CANCELED, error)
-
-    def forget_finish(self) -> None:
-        """After a finishing transaction rolled back: the row as the database has it again."""
-        if self.finished_here:
-            self.finished_here = False
-            self.refresh_from_db(fields=["status", "error", "finished_at"])
-
-    def _finish(self, status: str, error: str) -> None:
-        """Only an active row finishes: a row already finished (by a Cancel, a deadline, a
-        newer request) keeps its outcome."""
-        now = timezone.now()
-        if type(self).objects.filter(pk=self.pk, status__in=ACTIVE_STATUSES).update(
-            status=status, error=error[:2000], finished_at=now
-        ):
-            self.status, self.error, self.finished_at = status, error[:2000], now
-            self.finished_here = True
-        else:
-            self.refresh_from_db(fields=["status", "error", "finished_at"])
 
 
 class Prediction(PaidWork, Job):
@@ -320,18 +220,18 @@ class Prediction(PaidWork, Job):
     @classmethod
     def chosen_to_start(cls, provider: Provider) -> list[Any]:
         """The waiting rows of this kind on ``provider`` that start now, in order (ids in
-        ``mv.costs.WaitingItem``s): each free slot (MV_MAX_CONCURRENT_PREDICTIONS, on providers
+        ``mv.fairshare.WaitingItem``s): each free slot (MV_MAX_CONCURRENT_PREDICTIONS, on providers
         that limit concurrency) goes to the user with the fewest started predictions, round
         robin, first in first out within a user; on paid providers a user with
         MV_USER_MAX_ACTIVE_PREDICTIONS started (or granted) waits in their own queue."""
         from collections import Counter
 
-        from mv import costs
+        from mv import fairshare
 
         rows = cls.objects.filter(provider=provider.name, status__in=ACTIVE_STATUSES)
         taken = models.Q(started_at__isnull=False) | models.Q(granted_at__isnull=False)
         started = Counter(rows.filter(taken).values_list(cls.owner_path, flat=True))
-        waiting = [costs.WaitingItem(user_id=user, created_at=created, item_id=pk) for pk, user, created in
+        waiting = [fairshare.WaitingItem(user_id=user, created_at=created, item_id=pk) for pk, user, created in
                    rows.exclude(taken).values_list("pk", cls.owner_path, "created_at")]
         free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
             else len(waiting)
@@ -339,7 +239,7 @@ class Prediction(PaidWork, Job):
         # a user's running predictions of every kind (lyrics, images, ...) count toward the cap
         # (this kind's rows count once started or granted; a grant is a start not yet made)
         by_owner = started_by_owner(provider.name, besides=cls) + started if cap is not None else started
-        return costs.choose_to_start(waiting, by_owner, per_user_cap=cap, free_slots=max(0, free))
+        return fairshare.choose_to_start(waiting, by_owner, per_user_cap=cap, free_slots=max(0, free))
 
     def accept(self, update: JobUpdate) -> bool:
         """The provider took the job: store its id and deadline before anything waits on

@@ -32,6 +32,7 @@ from replicate.webhook import WebhookSigningSecret, WebhookValidationError
 
 from mv.flavors import Flavor
 from mv.providers import outputs
+from mv.providers.replicate_errors import describe, error, maybe_created, retry_after
 from mv.providers import replicate_listing as listing
 from mv.providers.base import (
     ClipRequest,
@@ -53,48 +54,8 @@ logger = logging.getLogger("mv.providers.replicate")
 PROGRESS = re.compile(r"(\d{1,3})%\|")
 
 
-
-def describe(exc: Exception) -> tuple[str, bool]:
-    """A clear message for the row, and whether it is permanent (True: asking again
-    cannot help; False: passing trouble, poll again)."""
-    if isinstance(exc, ReplicateError):
-        status = exc.status or 0
-        detail = (exc.detail or exc.title or "").strip()
-        if status == 401:
-            return "Replicate rejected the API token (check REPLICATE_API_TOKEN).", True
-        if status == 402:
-            return "Replicate says the account has no credit left.", True
-        if status == 404:
-            return f"Replicate does not know that model or prediction: {detail}", True
-        if status == 422:
-            return f"The model rejected the input: {detail}", True
-        if status == 429:
-            return "Replicate is rate-limiting requests; try again shortly.", False
-        if status >= 500:
-            return f"Replicate had a server error ({status}).", False
-        return f"Replicate error {status}: {detail}", True
-    if isinstance(exc, httpx.TimeoutException):
-        return "Replicate did not answer in time.", False
-    if isinstance(exc, httpx.TransportError):
-        return "Could not reach Replicate (connection failed).", False
-    logger.warning("unexpected error talking to Replicate: %r", exc)
-    return "Something unexpected went wrong talking to Replicate; try again.", True
-
-
-def _maybe_created(what: str) -> ProviderError:
-    """After these the request had reached Replicate, which may have created (and be billing)
-    a prediction whose id we never got: not retried; the row is reconciled (mv.jobs)."""
-    return ProviderError(f"Replicate {what} after the job was sent, so it may have been created and be running at "
-                         "Replicate without us knowing its id.", permanent=False, maybe_created=True)
-
-
 # What a webhook pushed, by prediction id: read by a poll instead of asking again (see pushed()).
 _pushed: ContextVar[dict[str, dict[str, Any]] | None] = ContextVar("mv_replicate_pushed", default=None)
-
-
-def _retry_after(exc: ReplicateError) -> float | None:
-    match = re.search(r"~?(\d+)s", exc.detail or "")
-    return float(match.group(1)) if match else None
 
 
 class ReplicateProvider(StartFramesAndStems, Provider):
@@ -175,27 +136,27 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         try:
             sent = encode_json(data, self.client)  # uploads the files (nothing is created yet)
         except (ReplicateError, httpx.HTTPError) as exc:
-            raise _error(exc) from None
+            raise error(exc) from None
         announce(key)
         for attempt in range(1, attempts + 1):
             try:
                 return self.client.predictions.create(**target, input=sent, **self._webhook())
             except ReplicateError as exc:
                 if exc.status in (429, 503) and attempt < attempts:
-                    time.sleep(min(10.0, _retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
+                    time.sleep(min(10.0, retry_after(exc) or 0.2 * 2 ** (attempt - 1)))
                     continue
                 if (exc.status or 0) >= 500 and exc.status != 503:
-                    raise _maybe_created(f"answered with a server error ({exc.status})") from None
-                raise _error(exc) from None
+                    raise maybe_created(f"answered with a server error ({exc.status})") from None
+                raise error(exc) from None
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:  # nothing was sent
                 if attempt < attempts:
                     time.sleep(0.2 * 2 ** (attempt - 1))
                     continue
-                raise _error(exc) from None
+                raise error(exc) from None
             except httpx.TransportError:
-                raise _maybe_created("did not answer (the connection dropped)") from None
+                raise maybe_created("did not answer (the connection dropped)") from None
             except ModelError as exc:
-                raise _error(exc) from None
+                raise error(exc) from None
         raise ProviderError("could not create the prediction")
 
     def find_started(self, key: str, since: datetime, taken: Container[str] = ()) -> str | None:
@@ -391,11 +352,6 @@ class ReplicateProvider(StartFramesAndStems, Provider):
         except (ReplicateError, httpx.HTTPError) as exc:
             logger.warning("cancelling prediction %s failed: %s", prediction_id, describe(exc)[0])
             return {}
-
-
-def _error(exc: Exception) -> ProviderError:
-    message, permanent = describe(exc)
-    return ProviderError(message, permanent=permanent)
 
 
 def _veo_seconds(duration: float) -> int:
