@@ -2,7 +2,8 @@
 picture or generated from a description; rename, pick the picture, add pictures, delete.
 
 Each view parses input with a form, calls one function in mv.pipeline.characters, and
-renders the page or, for HTMX requests, the list partial (which polls while pictures render).
+renders the page or, for HTMX requests, the list partial; each character's picture grid
+polls on its own while a picture renders.
 """
 
 from __future__ import annotations
@@ -13,16 +14,16 @@ from typing import Any
 from django.contrib import messages
 from django.db.models import Prefetch
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from mv import flavors, uploads
+from mv import flavors, status, uploads
 from mv.errors import Refused, message_if_refused
 from mv.forms.pages import CharacterCreateForm, CharacterPictureForm, CharacterRenameForm
 from mv.models import Character, CharacterImage, get_owned
 from mv.pipeline import characters
-from mv.views import _stop_polling_if
+from mv.views import _polled
 
 PAGE = "mv/characters.html"
 
@@ -31,12 +32,21 @@ def _owned(request: HttpRequest, pk: uuid.UUID) -> Character:
     return get_owned(Character, request.user, pk)
 
 
-def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _with_pictures(characters_: Any) -> list[Character]:
+    """Characters with their pictures (oldest first) and, for each picture grid's poll, what it
+    shows (``pictures_shown``) and whether one still renders (``pictures_pending``)."""
     oldest_first = Prefetch("images", queryset=CharacterImage.objects.order_by("created_at"))
-    found = list(Character.objects.visible_to(request.user).select_related("image").prefetch_related(oldest_first))
-    pending = any(image.is_active for c in found for image in c.images.all())
-    return {"characters": found, "pictures_pending": pending, "create_form": CharacterCreateForm(),
-            "list_error": "", **extra}
+    found = list(characters_.select_related("image").prefetch_related(oldest_first))
+    for c in found:
+        pictures = c.images.all()
+        c.pictures_pending = any(image.is_active for image in pictures)
+        c.pictures_shown = status.fingerprint((c.image_id, [image.shown_state for image in pictures]))
+    return found
+
+
+def _context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+    return {"characters": _with_pictures(Character.objects.visible_to(request.user)),
+            "create_form": CharacterCreateForm(), "list_error": "", **extra}
 
 
 def _answer(request: HttpRequest, error: str = "", **extra: Any) -> HttpResponse:
@@ -50,11 +60,20 @@ def _answer(request: HttpRequest, error: str = "", **extra: Any) -> HttpResponse
 @require_GET
 @login_required
 def character_page(request: HttpRequest) -> HttpResponse:
-    context = _context(request)
-    if request.htmx and request.htmx.target == "character-list":
-        response = render(request, f"{PAGE}#character-list", context)
-        return _stop_polling_if(response, not context["pictures_pending"])
-    return render(request, PAGE, context)
+    return render(request, PAGE, _context(request))
+
+
+@require_GET
+@login_required
+def character_pictures_status(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """One character's picture grid, polled while a picture renders: only the grid is swapped,
+    so a name or description being typed in its card stays."""
+    found = _with_pictures(Character.objects.visible_to(request.user).filter(pk=pk))  # visible or 404, as get_owned
+    if not found:
+        raise Http404
+    character = found[0]
+    return _polled(request, character.pictures_shown, done=not character.pictures_pending,
+                   answer=lambda: render(request, f"{PAGE}#character-pictures", {"c": character}))
 
 
 @require_POST

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from django.core import checks
 
 from mv import flavors, styles
+from mv.flavor_schema import BOUNDS, out_of_bounds
 
 
 def _type_names(types: tuple[type, ...]) -> str:
@@ -41,6 +42,7 @@ def check_flavors(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
                     )
         messages.extend(_check_pricing(flavor))
         messages.extend(_check_durations(flavor))
+        messages.extend(_check_bounds(flavor))
         for (file, key), allowed in flavors.TEMPLATE_PLACEHOLDERS.items():
             template = flavor.values[file].get(key)
             if not isinstance(template, str):
@@ -89,6 +91,17 @@ def _check_durations(flavor: flavors.Flavor) -> list[checks.CheckMessage]:
                              hint=f"set in {flavor.source_of('image_params', 'video_durations')}/image_params.yaml",
                              id="mv.E006")]
     return []
+
+
+def _check_bounds(flavor: flavors.Flavor) -> list[checks.CheckMessage]:
+    """Numbers that only make sense in a range (max_speedup: 1.0 to 1.5)."""
+    messages = []
+    for file, key in BOUNDS:
+        wrong = out_of_bounds(file, key, flavor.values[file].get(key))
+        if wrong:
+            messages.append(checks.Error(f"config flavor {flavor.name}: {wrong}",
+                                         hint=f"set in {flavor.source_of(file, key)}/{file}.yaml", id="mv.E008"))
+    return messages
 
 
 def _check_pricing(flavor: flavors.Flavor) -> list[checks.CheckMessage]:

@@ -16,12 +16,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from mv import audio, cost_views, flavors, uploads
+from mv import audio, cost_views, flavors, status, uploads
 from mv.errors import Refused, message_for_form
 from mv.forms.pages import AudioUrlForm, CharacterImagesForm, ProjectCreateForm, SongGenerateForm
 from mv.models import AudioTrack, CharacterImage
 from mv.pipeline import characters, projects, songs, spending
-from mv.views import _back_to_page, _stop_polling_if
+from mv.views import _back_to_page, _polled
 
 CREATE = "mv/create.html"
 
@@ -34,7 +34,7 @@ def _create_context(request: HttpRequest, form: ProjectCreateForm) -> dict[str, 
     image_id = form["character_image_id"].value()
     url_form = AudioUrlForm(request.POST if request.method == "POST" else None)
     return {"form": form, "track": track, "url_form": url_form, "song_form": SongGenerateForm(), "selected_image": image_id,
-            "images": _images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else []),
+            **_grid(_images_from(request, request.POST.getlist("image_ids") if request.method == "POST" else [])),
             **cost_views.plan_estimate(form.data if form.is_bound else form.initial)}
 
 
@@ -186,12 +186,19 @@ def create_character_images(request: HttpRequest) -> HttpResponse:
 @login_required
 def character_images(request: HttpRequest) -> HttpResponse:
     images = _images_from(request, request.GET.getlist("id"))
-    response = _character_grid(request, images, "")
-    return _stop_polling_if(response, bool(images) and all(i.is_finished for i in images))
+    return _polled(request, _grid(images)["images_shown"],
+                   done=bool(images) and all(i.is_finished for i in images),
+                   answer=lambda: _character_grid(request, images, ""))
+
+
+def _grid(images: list[CharacterImage]) -> dict[str, Any]:
+    """The picture grid: polled while a picture renders (also after a refused submit)."""
+    return {"images": images, "images_pending": any(i.is_active for i in images),
+            "images_shown": status.fingerprint([i.shown_state for i in images])}
 
 
 def _character_grid(request: HttpRequest, images: list[CharacterImage], error: str) -> HttpResponse:
-    context = {"images": images, "image_error": error, "images_pending": any(i.is_active for i in images),
+    context = {**_grid(images), "image_error": error,
                "selected_image": request.POST.get("character_image_id") or request.GET.get("character_image_id")}
     if not request.htmx:
         return _back_to_page(request, error, "create")

@@ -36,6 +36,7 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
                 "video_aspect_ratios": (list, tuple),
                 "video_duration": (int,),
                 "video_durations": (tuple, list),
+                "max_speedup": (int, float),
                 "video_resolution": (str,),
                 "video_generate_audio": (bool,),
                 "video_rules_template": (str,),
@@ -58,6 +59,24 @@ SCHEMA: Mapping[str, Mapping[str, tuple[type, ...]]] = MappingProxyType(
     }
 )
 FILES: tuple[str, ...] = tuple(SCHEMA)
+
+# (file, key) -> (least, most, what it is): numbers that only make sense in a range.
+BOUNDS: Mapping[tuple[str, str], tuple[float, float, str]] = MappingProxyType(
+    {
+        # Faster than 1.5x looks like fast motion, not a fitted clip; below 1.0 would be slow motion.
+        ("image_params", "max_speedup"): (1.0, 1.5, "how much faster a clip may play to fill its scene (1.0: never)"),
+    }
+)
+
+
+def out_of_bounds(file: str, key: str, value: object) -> str:
+    """What is wrong with a bounded number, in words ("" when it is in its range or not bounded)."""
+    if (file, key) not in BOUNDS or isinstance(value, bool) or not isinstance(value, int | float):
+        return ""  # unbounded, or the wrong type (mv.E003 says so)
+    least, most, what = BOUNDS[(file, key)]
+    if least <= value <= most:
+        return ""
+    return f"{file}.yaml {key} is {value!r}; it is {what} and must be between {least:g} and {most:g}"
 
 # image_params.yaml ``pricing``: US dollars per unit, every key required (after inheritance).
 PRICING_KEYS: tuple[str, ...] = (

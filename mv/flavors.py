@@ -80,6 +80,7 @@ class VideoConfig:
     aspect_ratio: str  # the default one
     rules_template: str  # appended to each clip's prompt ({aspect_ratio})
     lipsync_scenes_with_lyrics: bool
+    max_speedup: float = 1.0  # how much faster a clip may play to fill its scene (1.0: trimmed only)
 
     @property
     def shortest(self) -> int:
@@ -115,6 +116,7 @@ class Flavor:
             aspect_ratio=str(value("video_aspect_ratio")),
             rules_template=str(value("video_rules_template", "")),
             lipsync_scenes_with_lyrics=bool(value("lipsync_scenes_with_lyrics", False)),
+            max_speedup=float(value("max_speedup", 1.0)),
         )
 
     def get(self, file: str, key: str, *, used_in: str, default: Any = ...) -> Any:

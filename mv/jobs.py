@@ -30,6 +30,7 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from mv import dbretry, files, liveness, media, polling
+from mv.errors import Refused
 from mv.models import ACTIVE_STATUSES, JobStatus, Prediction, Stitch
 from mv.providers import ProviderError, get_provider
 from mv.providers.base import JobUpdate, sending_to
@@ -114,7 +115,9 @@ def _fail(row: Prediction, message: str, reported: dict) -> None:
     try:
         with finishing(row, reported):
             row.mark_failed(message)
-    except Exception:
+    except Exception as exc:
+        if dbretry.is_transient(exc):
+            raise  # a locked or dropped database: the whole step runs again, follow-ups included
         logger.exception("%s %s: its follow-ups failed", row.kind_name(), row.pk)
         with transaction.atomic():
             row.mark_failed(message)
@@ -180,7 +183,12 @@ def _start_or_poll(row: Prediction, provider, workdir, stack, reported: dict) ->
             update = reconcile(row, provider)
             if update is not None or row.started_at is not None or row.status != JobStatus.QUEUED:
                 return update
-        if not row.claim_turn():
+        try:
+            claimed = row.claim_turn()
+        except Refused as exc:  # made without the budget gate, and over today's budget: a finish
+            _fail(row, exc.message, reported)
+            return None
+        if not claimed:
             return None
         try:
             with liveness.starting(row.pk), sending_to(partial(_sending, row)):

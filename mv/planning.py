@@ -31,6 +31,11 @@ def durations(flavor: Flavor) -> list[int]:
     return list(flavor.video.durations)
 
 
+def max_speedup(flavor: Flavor) -> float:
+    """How much faster a clip may play to fill its scene ("fit to fill", mv.music.retimed); 1.0: trimmed only."""
+    return flavor.video.max_speedup
+
+
 def max_scenes() -> int:
     """The most scenes a project may ask for: as many as the longest song accepted
     (MV_MAX_SONG_SECONDS) holds at the shortest clip any flavor makes. Whether a count fits the
@@ -86,7 +91,8 @@ def plan_for(duration: float, analysis: music.Analysis | None, lyrics: Sequence[
     last = float(last if last is not None else duration)
     allowed = durations(flavor)
     try:
-        return music.plan_scenes(analysis, start=first, end=last, durations=allowed, count=count, lyrics=lyrics)
+        return music.plan_scenes(analysis, start=first, end=last, durations=allowed, count=count, lyrics=lyrics,
+                                 max_speedup=max_speedup(flavor))
     except music.PlanError as exc:
         fewest, most = music.count_range(last - first, allowed)
         details: dict[str, Any] = {"song_start": first, "song_end": last, "seconds": round(last - first, 3),
@@ -123,14 +129,16 @@ TRIMMED_SHARE_SHOWN = 0.02  # a plan that throws away more of what it pays for s
 
 def clip_seconds(slots: Sequence[music.Slot] | None, flavor: Flavor, *, scenes: int = 0) -> dict[str, float]:
     """What a plan pays for: `paid_seconds` (clip seconds asked of the model, each scene the
-    shortest clip that covers it) and `trimmed_seconds` (of those, what the stitch cuts away).
+    shortest clip that covers it), `trimmed_seconds` (of those, what the stitch cuts away) and
+    `retimed_scenes` (clips that play a little faster to fill their scene, losing nothing).
     Without a song each of `scenes` clips is the flavor's length, kept whole."""
     if not slots:
         where = "mv.planning.clip_seconds: a clip's length without a song"
         return {"paid_seconds": scenes * int(flavor.get("image_params", "video_duration", used_in=where)),
-                "trimmed_seconds": 0.0}
-    paid, trimmed = music.paid_seconds(slots, durations(flavor))
-    return {"paid_seconds": paid, "trimmed_seconds": trimmed}
+                "trimmed_seconds": 0.0, "retimed_scenes": 0}
+    paid, trimmed = music.paid_seconds(slots, durations(flavor), max_speedup(flavor))
+    return {"paid_seconds": paid, "trimmed_seconds": trimmed,
+            "retimed_scenes": music.retimed_scenes(slots, durations(flavor), max_speedup(flavor))}
 
 
 def trimmed_note(paid: dict[str, float]) -> str:

@@ -2,9 +2,10 @@
 
 While the clip renders the poll reads the scene's clips (one query) and answers the small
 status. Once it is done it reads the project's summary too (one more) and swaps the card's
-clip section, its thumbnail, the counts and the spend, never the scene list; a new stitch
-is announced with an event (HX-Trigger) on which the Full Video section fetches itself, so
-a playing video keeps playing until then.
+clip section, its start frame line, its thumbnail and the spend, never the scene list; it
+announces the finish (the counts and the banner ask again) and a new stitch with events
+(HX-Trigger), on which the Full Video section fetches itself, so a playing video keeps
+playing until then.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from mv.models import Clip, Scene
 from mv.views import QUICK_GEN, HtmxHttpRequest, _get_scene_for_user
 
 NEW_STITCH_EVENT = "new-stitch"  # the Full Video section and the banner listen for it (hx-trigger ... from:body)
-CLIP_FINISHED_EVENT = "clip-finished"  # the banner ("N scenes need a new clip") listens for it
+CLIP_FINISHED_EVENT = "clip-finished"  # the counts and the banner ("N scenes need a new clip") listen for it
 
 
 @require_GET
@@ -41,17 +42,16 @@ def clip_status(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 
 def _finished(request: HtmxHttpRequest, scene: Scene, clips: list[Clip]) -> HttpResponse:
-    """The card's clip section, plus its thumbnail, the counts and the spend out of band; 286
-    stops the poll."""
+    """The card's clip section, plus its start frame line, thumbnail and the spend out of band
+    (the counts ask again on the finish event: the newest ask wins); 286 stops the poll."""
     project = status.poll_summary(scene.project_id)
     scene.project = project
-    state = status.scene_state(scene, clips)
+    state = status.scene_state(scene, clips, status.frames_in_making(clips))
     oob = {"project": project, "oob": True}
     thumb = status.thumbnail(state, status.song_span(project), scene.position, project.scene_count)
-    counts = {"generating": project.generating, "ready": project.ready, "failed": project.failed}
     parts = [(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}),
+             (f"{QUICK_GEN}#scene-performer", {**oob, "s": state}),  # its start frame, made by now
              (f"{QUICK_GEN}#thumb", {**oob, "t": thumb}),
-             (f"{QUICK_GEN}#counts", {**oob, "counts": counts}),
              ("mv/_costs.html#project-costs", {**oob, "spend": project.spend_usd,
                                                "running": bool(project.generating or project.writing)})]
     html = "".join(render_to_string(name, context, request=request) for name, context in parts)
@@ -59,7 +59,7 @@ def _finished(request: HtmxHttpRequest, scene: Scene, clips: list[Clip]) -> Http
     retarget(response, f"#clip-{scene.pk}")
     reswap(response, "outerHTML")
     shown = request.GET.get("shown_stitch", "")
-    trigger_client_event(response, CLIP_FINISHED_EVENT)  # the banner counts again
+    trigger_client_event(response, CLIP_FINISHED_EVENT)  # the counts and the banner ask again
     if project.latest_stitch_id is not None and str(project.latest_stitch_id) != shown:
         trigger_client_event(response, NEW_STITCH_EVENT)
     return response

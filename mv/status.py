@@ -6,14 +6,16 @@ page and its polls stay fast. A scene's slot of the song is its own (Scene.slot)
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, Stitch
+from mv.models import ACTIVE_STATUSES, Clip, JobStatus, Project, Scene, SceneWriting, StartFrame, Stitch
 from mv.music import Slot
 from mv.providers import get_provider
 
@@ -25,6 +27,7 @@ class SceneState:
     active: Clip | None  # the newest clip still queued or running
     failed: Clip | None  # the newest attempt, when it failed
     history: list[Clip] = field(default_factory=list)  # every other clip of the scene, newest first
+    frames_in_making: frozenset[str] = frozenset()  # start frames its queued clip waits for
 
     @cached_property
     def pk(self) -> str:
@@ -60,10 +63,20 @@ class SceneState:
         return self.active is None and not self.scene.fits(self.current)
 
     @property
-    def start_frame_id(self) -> str:
-        """The start frame its latest clip starts from ("" when none)."""
+    def _start_frame(self) -> str:
         clip = self.active or self.current
         return str(clip.input.get("start_frame") or "") if clip is not None else ""
+
+    @property
+    def start_frame_id(self) -> str:
+        """The start frame its latest clip starts from, once made ("" when none or not yet)."""
+        frame = self._start_frame
+        return "" if frame in self.frames_in_making else frame
+
+    @property
+    def start_frame_in_making(self) -> bool:
+        """Its queued clip waits for its start frame (the card shows no picture of it yet)."""
+        return bool(self._start_frame) and self._start_frame in self.frames_in_making
 
     @property
     def continues(self) -> bool:
@@ -110,6 +123,13 @@ def changed_places(before: list[SceneState], after: list[SceneState]) -> list[in
     return sorted(i for i in changed if 0 <= i < len(after))
 
 
+def fingerprint(shown: object) -> str:
+    """A short digest of what a polled fragment shows (its displayed states, not raw statuses:
+    queued and running look alike): the fragment sends it with its poll, and an unchanged one
+    is answered with 204 (mv.views._polled)."""
+    return hashlib.blake2s(repr(shown).encode(), digest_size=8).hexdigest()
+
+
 def video_key(video: dict) -> tuple:
     """What the Full Video section shows: it is swapped (restarting its player) only when this changes."""
     stitch, poster = video["stitch"], video["poster_clip"]
@@ -145,9 +165,19 @@ def full_video(project: Project, states: list[SceneState] | None = None) -> dict
     stale = done and not stitch_is_current(stitch, scenes)  # type: ignore[arg-type]
     first = stitch.items.select_related("clip").order_by("position").first() if done else None  # type: ignore[union-attr]
     ready = project.scenes_status == Project.ScenesStatus.READY and bool(scenes)
-    return {"stitch": stitch, "poster_clip": first.clip if first is not None and first.clip.poster else None,
-            "stitch_stale": stale, "can_restitch": ready and all(s.current_clip_id for s in scenes),
-            "has_lyrics": project.has_lyrics}
+    video = {"stitch": stitch, "poster_clip": first.clip if first is not None and first.clip.poster else None,
+             "stitch_stale": stale, "can_restitch": ready and all(s.current_clip_id for s in scenes),
+             "has_lyrics": project.has_lyrics}
+    shown = (stitch and stitch.shown_state, stale,
+             getattr(video["poster_clip"], "pk", None), video["can_restitch"], video["has_lyrics"])
+    return video | {"video_shown": fingerprint(shown)}
+
+
+def studio_shown(project: Project, states: list[SceneState], video: dict) -> str:
+    """What the studio shows while its plan is written (it polls then): the plan's state, the
+    cards, the Full Video section and the spend line beside it."""
+    return fingerprint((project.scenes_status, project.scenes_error, project.waiting_for_song,
+                        [card_key(s) for s in states], video["video_shown"], project.spend_usd))
 
 
 FAILED_STATUSES = (JobStatus.FAILED, JobStatus.CANCELED)  # a scene whose newest attempt ended so is "failed"
@@ -159,14 +189,25 @@ def plan_pending(project: Project) -> bool:
     return project.scenes_status == Project.ScenesStatus.WRITING
 
 
-def scene_state(scene: Scene, clips: list[Clip]) -> SceneState:
-    """clips: this scene's clips, newest first. (`poll_summary` counts the same rule in SQL.)"""
+def frames_in_making(clips: Iterable[Clip]) -> frozenset[str]:
+    """The start frames that queued clips wait for and that are not made yet, so no card asks
+    for a picture that is not there (one query, none when no queued clip starts from a frame)."""
+    wanted = {str(c.input["start_frame"]) for c in clips if c.status == JobStatus.QUEUED and c.input.get("start_frame")}
+    if not wanted:
+        return frozenset()
+    made = StartFrame.objects.filter(pk__in=wanted, status=JobStatus.SUCCEEDED).exclude(file="")
+    return frozenset(wanted - {str(pk) for pk in made.values_list("pk", flat=True)})
+
+
+def scene_state(scene: Scene, clips: list[Clip], making: frozenset[str] = frozenset()) -> SceneState:
+    """clips: this scene's clips, newest first; making: `frames_in_making` of them."""
     active = next((c for c in clips if c.status in ACTIVE_STATUSES), None)
     newest = clips[0] if clips else None
     failed = newest if newest is not None and newest.status in FAILED_STATUSES else None
     current = next((c for c in clips if c.pk == scene.current_clip_id), None)
     history = [c for c in clips if c.pk != scene.current_clip_id and c.status == JobStatus.SUCCEEDED]
-    return SceneState(scene=scene, current=current, active=active, failed=failed, history=history)
+    return SceneState(scene=scene, current=current, active=active, failed=failed, history=history,
+                      frames_in_making=making)
 
 
 def _with_rewrites(scenes):
@@ -174,13 +215,16 @@ def _with_rewrites(scenes):
         Prefetch("rewrites", queryset=SceneWriting.objects.order_by("-created_at"), to_attr="newest_rewrites"))
 
 
-def project_states(project: Project) -> list[SceneState]:
+def project_states(project: Project, *, frames: bool = True) -> list[SceneState]:
+    """Every scene's state; ``frames=False`` skips which start frames are still being made (for
+    answers that show no start frame)."""
     scenes = list(_with_rewrites(project.scenes.order_by("position")))
     by_scene: dict = defaultdict(list)
     clips = Clip.objects.filter(scene__in=scenes).defer("prompt", "negative_prompt").order_by("-created_at")
     for clip in clips:  # the page shows neither a clip's prompt nor its parent
         by_scene[clip.scene_id].append(clip)
-    return [scene_state(scene, by_scene.get(scene.pk, [])) for scene in scenes]
+    making = frames_in_making(c for scene_clips in by_scene.values() for c in scene_clips) if frames else frozenset()
+    return [scene_state(scene, by_scene.get(scene.pk, []), making) for scene in scenes]
 
 
 def poll_clips(user, scene_pk) -> list[Clip]:
@@ -197,29 +241,27 @@ def _count(scenes: QuerySet[Scene]) -> Coalesce:
 
 def poll_summary(project_pk) -> Project:
     """The project with what a finished clip's poll shows besides the card, in one query: its
-    song, its spend, the scene counts (`scene_state`'s rule, in SQL), whether anything still
-    runs, its number of scenes and its latest stitch."""
+    song, its spend, whether anything still runs, its number of scenes and its latest stitch."""
     return _summaries().filter(pk=project_pk).get()
 
 
 @cache
 def _summaries() -> QuerySet[Project]:
     """Built once: resolving these nested subqueries costs more than running them."""
-    scenes = Scene.objects.filter(project=OuterRef("pk")).annotate(
-        busy=Exists(Clip.objects.filter(scene=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
-        newest=Subquery(Clip.objects.filter(scene=OuterRef("pk")).order_by("-created_at").values("status")[:1]))
+    scenes = Scene.objects.filter(project=OuterRef("pk"))
     return Project.objects.select_related("audio_track").with_spend().annotate(
-        generating=_count(scenes.filter(busy=True)),
-        failed=_count(scenes.filter(busy=False, newest__in=FAILED_STATUSES)),
-        ready=_count(scenes.filter(busy=False, current_clip__isnull=False).exclude(newest__in=FAILED_STATUSES)),
+        generating=Exists(Clip.objects.filter(scene__project=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
         scene_count=_count(scenes),
         writing=Exists(SceneWriting.objects.filter(project=OuterRef("pk"), status__in=ACTIVE_STATUSES)),
         latest_stitch_id=Subquery(Stitch.objects.filter(project=OuterRef("pk")).order_by("-created_at").values("pk")[:1]),
     )
 
 
-def single_state(scene: Scene) -> SceneState:
-    return scene_state(scene, list(Clip.objects.filter(scene=scene).select_related("parent").order_by("-created_at")))
+def single_state(scene: Scene, *, frames: bool = False) -> SceneState:
+    """One scene's state; with ``frames``, which start frame its queued clip still waits for
+    (for answers that show the start frame line)."""
+    clips = list(Clip.objects.filter(scene=scene).select_related("parent").order_by("-created_at"))
+    return scene_state(scene, clips, frames_in_making(clips) if frames else frozenset())
 
 
 def counts(states: list[SceneState]) -> dict[str, int]:

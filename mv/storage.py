@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from datetime import timedelta
 
 from django.core.files.storage import FileSystemStorage
 
@@ -27,12 +28,16 @@ def prune_unreferenced(older_than_seconds: float) -> list[str]:
     """Delete local media files that no row points at (left by a process killed between
     writing a file and saving its row), once older than ``older_than_seconds`` so files of
     work in progress are never touched; parts (mv.models.parts) are files of their rows like
-    any other, and the parts of a clip that lost its file go. Returns the names removed."""
+    any other, and the parts of a clip that lost its file, or that no stitch used for
+    MV_PRUNE_PARTS_UNUSED_DAYS, go (on object stores too). Returns the names removed."""
     from django.apps import apps
+    from django.conf import settings
     from django.core.files.storage import default_storage
     from django.db import models
 
-    apps.get_model("mv", "ClipPart").objects.filter(clip__file="").delete()  # parts go with their clip's file
+    from mv.models.parts import drop_stale_parts
+
+    drop_stale_parts(timedelta(days=settings.MV_PRUNE_PARTS_UNUSED_DAYS))  # and with their clip's file
     if not isinstance(default_storage, FileSystemStorage):
         return []  # object stores: use the bucket's lifecycle rules
     referenced: set[str] = set()

@@ -35,7 +35,7 @@ EDITED_EVENT = "studio-edited"  # app.js keeps the named card in place and the f
 
 def _before(project: Project) -> dict[str, Any]:
     """What the page shows before an edit, to tell what the edit changed."""
-    states = status.project_states(project)
+    states = status.project_states(project, frames=False)  # cards are compared by card_key, which has no frames
     return {"states": states, "video": status.video_key(status.full_video(project, states))}
 
 

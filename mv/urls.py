@@ -20,6 +20,8 @@ urlpatterns = [
     path("characters/new/", character_views.character_create, name="character_create"),
     path("characters/<uuid:pk>/rename/", character_views.character_rename, name="character_rename"),
     path("characters/<uuid:pk>/pictures/", character_views.character_pictures, name="character_pictures"),
+    path("characters/<uuid:pk>/pictures/status/", character_views.character_pictures_status,
+         name="character_pictures_status"),
     path("characters/<uuid:pk>/delete/", character_views.character_delete, name="character_delete"),
     path("create/estimate/", cost_views.create_estimate, name="create_estimate"),
     path("quick-gen/<uuid:pk>/", views.quick_gen, name="quick_gen"),

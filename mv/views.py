@@ -19,8 +19,9 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HTMX_STOP_POLLING
+from django_htmx.http import HTMX_STOP_POLLING, trigger_client_event
 from django_htmx.middleware import HtmxDetails
 
 from mv import status, uploads
@@ -31,6 +32,7 @@ from mv.models import Character, Clip, Project, Scene, get_owned
 from mv.pipeline import characters, footage, projects, rendering, stitching
 
 QUICK_GEN = "mv/quick_gen.html"
+SCENE_CHANGED_EVENT = "scene-changed"  # a card's clip started or stopped: the counts and the banner ask again
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -56,6 +58,15 @@ def _stop_polling_if(response: HttpResponse, done: bool) -> HttpResponse:
     return response
 
 
+def _polled(request: HttpRequest, shown: str, *, done: bool, answer: Callable[[], HttpResponse]) -> HttpResponse:
+    """A polled fragment's answer: 204 (htmx swaps nothing) while what it shows is unchanged,
+    so its buttons are not replaced under the pointer (a click pressed across a swap is lost);
+    286 with the fragment once nothing is left to wait for."""
+    if not done and request.GET.get("shown") == shown:
+        return HttpResponse(status=204)
+    return _stop_polling_if(answer(), done)
+
+
 def _back_to_page(request: HttpRequest, error: str, to: str, **kwargs: Any) -> HttpResponse:
     """Where a plain form post (no htmx) ends: back on its page, with the error as a message;
     an htmx post gets its partial with the error in it instead."""
@@ -74,17 +85,21 @@ def _page_context(project: Project) -> dict[str, Any]:
     track = project.audio_track
     shown = status.song_span(project)  # the waveform shows the whole song
     analysis = (track.analysis or {}) if track else {}
+    video = status.full_video(project, states)
+    to_render = status.to_render(states)
     return {
         "project": project,
         "states": states,
-        "counts": status.counts(states),
-        **status.full_video(project, states),
+        **_counts(states),
+        **video,
+        "studio_shown": status.studio_shown(project, states, video) if plan_pending else "",
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
         "style_form": StyleSelectForm(),
         "thumbs": status.thumbnails(states, shown),
         "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
-        "to_render": status.to_render(states),
+        "to_render": to_render,
+        "banner_shown": status.fingerprint((project.scenes_status, to_render, video["stitch_stale"])),
         "reference_note": status.reference_note(project),
         "plan_pending": plan_pending,
         "characters": Character.objects.visible_to(project.owner).only("pk", "name"),
@@ -94,6 +109,12 @@ def _page_context(project: Project) -> dict[str, Any]:
                          "oob_flavor", "edited", "refresh_error", "oob_video", "oob_timeline", "oob_banner",
                          "oob_place", "character_error")),
     }
+
+
+def _counts(states: list[status.SceneState]) -> dict[str, Any]:
+    """The counts line: generating, ready and failed scenes, and its fingerprint for its asks."""
+    counts = status.counts(states)
+    return {"counts": counts, "counts_shown": status.fingerprint(counts)}
 
 
 def _boundaries(project: Project, states: list[status.SceneState]) -> list[float]:
@@ -111,16 +132,20 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     target = request.htmx.target if request.htmx and not request.htmx.history_restore_request else None
     if target == "studio":
         context = _page_context(project)
-        response = render(request, f"{QUICK_GEN}#studio", context)
-        return _stop_polling_if(response, not context["plan_pending"])
+        return _polled(request, context["studio_shown"], done=not context["plan_pending"],
+                       answer=lambda: render(request, f"{QUICK_GEN}#studio", context))
     if target == "banner":  # after a clip finished or a new stitch: the count and "older" again
-        return render(request, f"{QUICK_GEN}#banner", _page_context(project))
-    if target == "full-video":
+        context = _page_context(project)
+        return _polled(request, context["banner_shown"], done=False,
+                       answer=lambda: render(request, f"{QUICK_GEN}#banner", context))
+    if target == "counts":  # after a clip finished: asked again, the newest ask replacing an older one (hx-sync)
+        context = {"project": project, **_counts(status.project_states(project, frames=False))}
+        return _polled(request, context["counts_shown"], done=False,
+                       answer=lambda: render(request, f"{QUICK_GEN}#counts", context))
+    if target == "full-video":  # polled while its stitch renders; the automatic one is announced by the last clip's poll
         video = status.full_video(project)
-        response = render(request, f"{QUICK_GEN}#full-video", {"project": project, **video})
-        waiting_for_auto = project.autorun_started and not project.auto_stitch_done
-        stitch = video["stitch"]
-        return _stop_polling_if(response, not (stitch and stitch.is_active) and not waiting_for_auto)
+        return _polled(request, video["video_shown"], done=not (video["stitch"] and video["stitch"].is_active),
+                       answer=lambda: render(request, f"{QUICK_GEN}#full-video", {"project": project, **video}))
     return render(request, QUICK_GEN, _page_context(project))
 
 
@@ -180,8 +205,14 @@ def restitch(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def _scene_response(request: HttpRequest, scene: Scene, partial: str, **extra: Any) -> HttpResponse:
     if not request.htmx:
         return redirect("quick_gen", pk=scene.project_id)
-    context = {"project": scene.project, "s": status.single_state(scene), **extra}
-    return render(request, f"{QUICK_GEN}#{partial}", context)
+    card_clip = partial == "clip-section"
+    context = {"project": scene.project, "s": status.single_state(scene, frames=card_clip), **extra}
+    response = render(request, f"{QUICK_GEN}#{partial}", context)
+    if card_clip:  # the start frame line too: a new clip may start from a new frame, a cancelled one from none
+        performer = render_to_string(f"{QUICK_GEN}#scene-performer", context | {"oob": True}, request=request)
+        response.content += performer.encode()
+        trigger_client_event(response, SCENE_CHANGED_EVENT)  # the counts and the banner ask again
+    return response
 
 
 @require_POST

@@ -331,6 +331,11 @@ MV_CREATE_TIMEOUT = envfloat("MV_CREATE_TIMEOUT", 30.0)
 MV_ALLOW_PRIVATE_URLS = envbool("MV_ALLOW_PRIVATE_URLS", False)
 # A worker start deletes local media files no row points at once they are this old (seconds).
 MV_PRUNE_MEDIA_AFTER = envfloat("MV_PRUNE_MEDIA_AFTER", 3600.0)
+# ... and the clips' parts (cuts kept for reuse) no stitch has used for this many days.
+MV_PRUNE_PARTS_UNUSED_DAYS = envfloat("MV_PRUNE_PARTS_UNUSED_DAYS", 30.0)
+if not 0 < MV_PRUNE_PARTS_UNUSED_DAYS <= 36500:
+    raise ImproperlyConfigured("MV_PRUNE_PARTS_UNUSED_DAYS must be a number of days above 0 and at most 36500, "
+                               f"not {MV_PRUNE_PARTS_UNUSED_DAYS}")
 # Predictions in flight at once. Replicate publishes request rates, not a cap on running
 # predictions: 600 creates a minute and 3000 other requests a minute, short bursts allowed
 # (https://replicate.com/docs/topics/predictions/rate-limits; a recorded answer showed 599

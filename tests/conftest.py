@@ -34,6 +34,22 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _all_of_mv_imported():
+    """Hypothesis draws some examples from the constants of the project's loaded modules: with
+    all of mv (and the URL map a first request loads) loaded before the first test, a
+    derandomized property test meets the same examples on every run, whichever tests ran
+    before it in its worker."""
+    import importlib
+    import pkgutil
+
+    import mv
+
+    for module in pkgutil.walk_packages(mv.__path__, "mv."):
+        importlib.import_module(module.name)
+    importlib.import_module("mvsite.urls")
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _session_media(tmp_path_factory):
     """Songs transcoded and analysed once per session (tests/session_media.py)."""
     with same_input_same_output(tmp_path_factory.mktemp("session-media")) as cache:

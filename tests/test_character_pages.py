@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from mv.models import Character, CharacterImage, JobStatus, Project
@@ -64,6 +66,7 @@ def test_another_users_character_is_not_found(client, other_user, user, tmp_path
     client.force_login(other_user)
     assert client.post(f"/characters/{character.pk}/rename/", {"name": "Mine"}).status_code == 404
     assert client.post(f"/characters/{character.pk}/delete/").status_code == 404
+    assert client.get(f"/characters/{character.pk}/pictures/status/").status_code == 404
     assert "Red" not in client.get("/characters/").content.decode()
 
 
@@ -98,3 +101,28 @@ def test_a_character_still_rendering_cannot_be_cast_yet(alice_client, user):
     assert "no finished picture yet" in response.content.decode()
     project.refresh_from_db()
     assert project.character is None
+
+
+def test_a_characters_pictures_poll_swaps_only_its_grid_and_only_when_a_picture_changes(alice_client, user,
+                                                                                       tmp_path):
+    """While a picture renders only that character's grid polls (a name being typed in its
+    card stays), and an unchanged answer is a 204: a click on "Use this one" is never
+    swallowed by a swap under the pointer."""
+    character = _saved(user, tmp_path)
+    pending = CharacterImage.objects.create(owner=user, description="x", character=character, status=JobStatus.QUEUED)
+    page = alice_client.get("/characters/").content.decode()
+    assert '<section id="character-list">' in page  # the list itself never polls
+    url = f"/characters/{character.pk}/pictures/status/"
+    shown = re.search(rf'<fieldset class="image-grid" id="pictures-{character.pk}" hx-get="{url}\?shown=(\w+)"',
+                      page).group(1)
+    pending.status = JobStatus.RUNNING  # looks the same
+    pending.save(update_fields=["status"])
+    same = alice_client.get(f"{url}?shown={shown}", **HX)
+    assert same.status_code == 204 and same.content == b""
+    pending.status = JobStatus.FAILED
+    pending.save(update_fields=["status"])
+    changed = alice_client.get(f"{url}?shown={shown}", **HX)
+    html = changed.content.decode()
+    assert changed.status_code == 286 and "Picture 2 failed" in html
+    assert html.strip().startswith(f'<fieldset class="image-grid" id="pictures-{character.pk}"') and "Rename" not in html
+    assert alice_client.get(f"/characters/{character.pk}/pictures/status/", **HX).status_code == 286

@@ -7,6 +7,7 @@ and removed with its clip. Real ffmpeg on tiny clips encoded as the local render
 from __future__ import annotations
 
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import av
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from mv import audio, flavors, media, storage
 from mv.media import parts as media_parts
@@ -173,6 +175,43 @@ def test_parts_go_with_their_clip_and_its_file(planned, tmp_path):
     assert not ClipPart.objects.filter(clip=second).exists() and not default_storage.exists(lost[1])
     projects.delete_project(planned)
     assert ClipPart.objects.count() == 0 and not any(default_storage.exists(n) for n in names)
+
+
+def test_parts_no_stitch_used_for_a_month_are_pruned_and_made_again_when_needed(planned, made, tmp_path, settings):
+    settings.MV_PRUNE_PARTS_UNUSED_DAYS = 30
+    stitched(stitching.restitch_project(planned), tmp_path)
+    month_ago = timezone.now() - timedelta(days=31)
+    ClipPart.objects.update(used_at=month_ago)
+    made.clear()
+    stitched(stitching.restitch_project(planned), tmp_path)  # reuses all three: each is used again
+    assert made == [] and not ClipPart.objects.filter(used_at__lte=month_ago).exists()
+    stale = ClipPart.objects.get(clip=planned.scenes.get(position=1).current_clip)
+    ClipPart.objects.filter(pk=stale.pk).update(used_at=month_ago)
+    storage.prune_unreferenced(3600)  # what prune_media and every worker start run
+    assert ClipPart.objects.count() == 2 and not default_storage.exists(stale.file.name)
+    stitched(stitching.restitch_project(planned), tmp_path)
+    assert len(made) == 1 and ClipPart.objects.count() == 3  # made again, only that one
+
+
+def test_a_part_pruned_while_a_stitch_starts_is_made_again_and_the_stitch_succeeds(planned, made, tmp_path,
+                                                                                  monkeypatch):
+    """A stitch marks the parts it will read as used before reading them (so no prune takes
+    them meanwhile); one pruned just before that is made again instead of failing the stitch."""
+    stitched(stitching.restitch_project(planned), tmp_path)
+    victim = ClipPart.objects.get(clip=planned.scenes.get(position=0).current_clip)
+    real = KeptParts.claim
+
+    def pruned_first(store, rows):
+        if ClipPart.objects.filter(pk=victim.pk).exists():
+            ClipPart.objects.filter(pk=victim.pk).delete()  # a worker start's prune, at the worst moment
+        return real(store, rows)
+
+    monkeypatch.setattr(KeptParts, "claim", pruned_first)
+    made.clear()
+    before = timezone.now()
+    stitched(stitching.restitch_project(planned), tmp_path)
+    assert len(made) == 1 and ClipPart.objects.count() == 3
+    assert all(used >= before for used in ClipPart.objects.values_list("used_at", flat=True))
 
 
 def test_two_stitches_keeping_the_same_part_keep_one(planned, tmp_path):

@@ -22,18 +22,23 @@ def eight_second_clip(media_dir):
     return make_clip(media_dir / "export-8s.mp4", seconds=8.0, rate=24)
 
 
-@pytest.fixture
-def project(user, song_mp3, eight_second_clip):
+def _project_on_slots(user, song_mp3, clip, slots, description: str):
+    """A project under the song from 2 s, its scenes on these slots, each with this clip."""
     track = AudioTrack.objects.create(owner=user, title="song", duration=media.audio_duration(song_mp3))
     files.store(track.file, song_mp3, "song.mp3")
     track.save(update_fields=["file"])
-    project = written_project(user, scenes=3, audio_track=track, video_description="Rooftop concert",
-                              audio_start=2.0, song_end=22.0)
-    for scene, (start, end) in zip(project.scenes.order_by("position"), SLOTS, strict=True):
+    project = written_project(user, scenes=len(slots), audio_track=track, video_description=description,
+                              audio_start=2.0, song_end=slots[-1][1])
+    for scene, (start, end) in zip(project.scenes.order_by("position"), slots, strict=True):
         scene.start, scene.end = start, end
         scene.save(update_fields=["start", "end"])
-        finished_clip(scene, eight_second_clip)
+        finished_clip(scene, clip)
     return project
+
+
+@pytest.fixture
+def project(user, song_mp3, eight_second_clip):
+    return _project_on_slots(user, song_mp3, eight_second_clip, SLOTS, "Rooftop concert")
 
 
 def read(response, adapter: str) -> otio.schema.Timeline:
@@ -109,3 +114,46 @@ def test_the_full_video_section_links_the_exports(alice_client, project):
     page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
     assert f"/api/mv/projects/{project.pk}/export.zip" in page
     assert "Download for editing" in page
+
+
+@pytest.fixture
+def fitted_project(user, song_mp3, eight_second_clip):
+    """Two scenes with 8 s clips: 7.5 s (the clip plays 16/15 faster to fill it) and 5.5 s (trimmed)."""
+    return _project_on_slots(user, song_mp3, eight_second_clip, [(2.0, 9.5), (9.5, 15.0)], "Fit to fill")
+
+
+def test_the_otio_export_carries_a_retimed_clips_speed_over_the_whole_clip(alice_client, fitted_project):
+    timeline = read(alice_client.get(f"/api/mv/projects/{fitted_project.pk}/export.otio"), "otio_json")
+    fitted, trimmed = timeline.video_tracks()[0]
+    assert seconds([fitted, trimmed]) == pytest.approx([7.5, 5.5], abs=1 / 48)  # the track keeps the slots
+    [warp] = fitted.effects
+    assert isinstance(warp, otio.schema.LinearTimeWarp) and warp.time_scalar == pytest.approx(8 / 7.5)
+    played = fitted.source_range.duration.to_seconds() * warp.time_scalar
+    assert played == pytest.approx(8.0, abs=1 / 48) == fitted.media_reference.available_range.duration.to_seconds()
+    assert len(trimmed.effects) == 0  # 8 s in 5.5 s would be too fast: its first 5.5 s are shown
+
+
+def test_the_edl_export_has_an_m2_speed_and_the_whole_clip_as_its_source(alice_client, fitted_project):
+    response = alice_client.get(f"/api/mv/projects/{fitted_project.pk}/export.edl")
+    text = response.content.decode()
+    events = [line.split() for line in text.splitlines() if line[:3].isdigit()]
+    assert [e[4:6] for e in events] == [["00:00:00:00", "00:00:08:00"], ["00:00:00:00", "00:00:05:12"]]
+    assert [e[6:8] for e in events] == [["00:00:00:00", "00:00:07:12"], ["00:00:07:12", "00:00:13:00"]]
+    [m2] = [line.split() for line in text.splitlines() if line.startswith("M2")]
+    assert float(m2[-2]) == pytest.approx(24 * 8 / 7.5)  # frames per second the source plays at
+    fitted, trimmed = read(response, "cmx_3600").video_tracks()[0]
+    [warp] = fitted.effects
+    assert isinstance(warp, otio.schema.LinearTimeWarp) and len(trimmed.effects) == 0
+
+
+def test_the_fcpxml_export_maps_a_retimed_clips_slot_onto_the_whole_clip(alice_client, fitted_project):
+    import xml.etree.ElementTree as ET
+
+    response = alice_client.get(f"/api/mv/projects/{fitted_project.pk}/export.fcpxml")
+    root = ET.fromstring(response.content)
+    fitted, trimmed = root.find("./project/sequence/spine")
+    assert fitted.get("duration") == "15/2s" and trimmed.get("duration") == "11/2s"
+    points = [(p.get("time"), p.get("value")) for p in fitted.find("timeMap")]
+    assert points == [("0s", "0s"), ("15/2s", "8/1s")]  # the adapter's own notation
+    assert trimmed.find("timeMap") is None
+    assert len(read(response, "fcpx_xml").video_tracks()[0]) == 2  # still a timeline the adapter reads

@@ -360,3 +360,29 @@ def test_a_flavors_video_settings_are_typed_and_read_once():
     assert video.duration == 8 and video.generate_audio is True and video.aspect_ratio == "16:9"
     assert "9:16" in video.aspect_ratios and "{aspect_ratio}" in video.rules_template
     assert video.lipsync_scenes_with_lyrics is True and registry.resolve("default").video.lipsync_scenes_with_lyrics is False
+
+
+@pytest.mark.parametrize(("yaml_text", "check_id", "words"), [
+    ("max_speedup: 2.0\n", "mv.E008", "max_speedup is 2.0; it is how much faster a clip may play to fill its scene "
+                                      "(1.0: never) and must be between 1 and 1.5"),
+    ("max_speedup: 0.9\n", "mv.E008", "must be between 1 and 1.5"),
+    ("max_speedup: fast\n", "mv.E003", "'max_speedup' should be int or float"),
+])
+def test_check_rejects_a_max_speedup_outside_one_to_one_and_a_half_with_a_clear_message(configs, registry_restored,
+                                                                                       yaml_text, check_id, words):
+    copy_default(configs)
+    write_flavor(configs, "rushed", image_params=yaml_text)
+    flavors.install(flavors.load_registry(configs))
+    found = [m for m in checks.check_flavors() if m.id == check_id]
+    assert found and words in found[0].msg and "rushed" in found[0].msg
+    assert found[0].hint == "set in rushed/image_params.yaml"
+
+
+def test_max_speedup_one_means_trim_only_and_the_shipped_flavors_fill_by_up_to_ten_percent(configs, registry_restored):
+    from mv import planning
+
+    assert planning.max_speedup(flavors.resolve("default")) == planning.max_speedup(flavors.resolve("mv1")) == 1.1
+    copy_default(configs)
+    write_flavor(configs, "trim", image_params="max_speedup: 1\n")
+    flavors.install(flavors.load_registry(configs))
+    assert check_ids() == set() and planning.max_speedup(flavors.resolve("trim")) == 1.0

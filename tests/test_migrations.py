@@ -94,3 +94,39 @@ def test_existing_projects_are_named_after_their_description(transactional_db):
         assert Titled.objects.get(pk=blank.pk).title == "Untitled project"
     finally:
         _migrate(executor_leaf())
+
+
+def test_kept_parts_are_carried_over_as_trimmed_parts_when_fit_to_fill_arrives(transactional_db):
+    apps = _migrate([("mv", "0018_merge_performer_music")])
+    User = apps.get_model("auth", "User")
+    Clip = apps.get_model("mv", "Clip")
+    ClipPart = apps.get_model("mv", "ClipPart")
+    clip = Clip.objects.create(owner=User.objects.create(username="parts"), file="clips/a.mp4")
+    part = ClipPart.objects.create(clip=clip, frames=45, format="h264.160x90", forced=False, file="parts/a.mp4")
+    try:
+        apps = _migrate([("mv", "0019_clip_part_retimed")])
+        kept = apps.get_model("mv", "ClipPart").objects.get(pk=part.pk)
+        assert (kept.frames, kept.forced, kept.retimed, kept.file.name) == (45, False, False, "parts/a.mp4")
+        # The same clip and frames retimed is another part, not a clash with the trimmed one.
+        apps.get_model("mv", "ClipPart").objects.create(clip_id=clip.pk, frames=45, format="h264.160x90",
+                                                        forced=False, retimed=True, file="parts/b.mp4")
+    finally:
+        _migrate(executor_leaf())
+
+
+def test_kept_parts_carry_over_as_used_now_so_none_is_pruned_at_once(transactional_db):
+    from mv.models.parts import drop_stale_parts
+
+    apps = _migrate([("mv", "0019_clip_part_retimed")])
+    clip = apps.get_model("mv", "Clip").objects.create(
+        owner=apps.get_model("auth", "User").objects.create(username="used"), file="clips/a.mp4")
+    old = timezone.now() - timedelta(days=400)
+    part = apps.get_model("mv", "ClipPart").objects.create(clip=clip, frames=45, format="h264.160x90",
+                                                            file="parts/a.mp4", created_at=old)
+    try:
+        apps = _migrate([("mv", "0020_clip_part_used_at")])
+        kept = apps.get_model("mv", "ClipPart").objects.get(pk=part.pk)
+        assert kept.used_at > timezone.now() - timedelta(minutes=5) and kept.created_at == old
+    finally:
+        _migrate(executor_leaf())
+    assert drop_stale_parts(timedelta(days=30)) == 0

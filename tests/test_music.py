@@ -271,7 +271,7 @@ def test_without_an_analysis_scenes_are_an_even_grid_of_allowed_lengths():
     assert all(s.length in VEO for s in slots[:-1]) and sum(s.length for s in slots) == pytest.approx(31)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(start=st.floats(0, 50), length=st.floats(1, 120), durations=st.sampled_from([[4, 6, 8], [5, 10], [8], [2, 3, 4, 5]]),
        pick=st.floats(0, 1), set_count=st.booleans())
 def test_any_plan_that_is_made_covers_the_range_within_the_limits(start, length, durations, pick, set_count):
@@ -511,3 +511,91 @@ def test_a_waltz_has_three_beats_to_the_bar_and_its_downbeats_on_them(folder):
 def test_a_four_four_groove_stays_in_four(drums, bpm):
     _, analysis = drums[bpm]
     assert analysis.meter == 4
+
+
+def test_swung_eighths_put_the_beat_on_the_note_after_the_short_gap(folder):
+    """The swung off-beat is the louder note here; a tracker that follows loudness beats on it."""
+    song = songs.shuffle(120, seconds=24)
+    found = analyze(song.write(folder / "shuffle.wav"))
+    assert abs(found.tempo - 120) < 2
+    assert _hits(found.beats, song.beats) >= 0.9
+    assert _hits(found.downbeats, song.downbeats) >= 0.8
+
+
+def test_a_tempo_that_changes_midway_is_followed_beat_by_beat(folder):
+    song = songs.tempo_change(100, 130, seconds=30)
+    found = analyze(song.write(folder / "change.wav"))
+    half = song.beats.index(next(t for t in song.beats if t >= song.boundaries[0]))
+    assert _hits(found.beats, song.beats[:half]) >= 0.9
+    assert _hits(found.beats, song.beats[half:]) >= 0.9
+    steps = np.diff(found.beats)
+    assert np.median(steps[np.asarray(found.beats[1:]) < song.boundaries[0] - 2]) == pytest.approx(0.6, abs=0.02)
+    assert np.median(steps[np.asarray(found.beats[:-1]) > song.boundaries[0] + 2]) == pytest.approx(60 / 130, abs=0.02)
+
+
+def _pulses(times, amps, seconds: float, rate: float = 22050 / 512) -> np.ndarray:
+    """An onset envelope with a pulse at each time (and half of it a frame later)."""
+    env = np.zeros(int(seconds * rate) + 2, dtype=np.float32)
+    for t, a in zip(times, amps, strict=True):
+        i = int(round(t * rate))
+        env[i] += a
+        env[i + 1] += a / 2
+    return env
+
+
+def test_a_louder_off_beat_gives_way_to_the_beat_the_bass_is_on():
+    from mv.music import beats
+
+    on_beat = np.arange(0.2, 30, 0.5)
+    off_beat = on_beat + 0.25
+    onset = _pulses([*on_beat, *off_beat], [0.6] * len(on_beat) + [1.0] * len(off_beat), 30)
+    found = beats.track(onset, _pulses(on_beat, [1.0] * len(on_beat), 30), 22050, 512)
+    assert found.tempo == pytest.approx(120, abs=1)
+    assert _hits(found.times, on_beat[1:-1], tolerance=0.05) >= 0.95
+
+
+def test_accents_every_third_eighth_do_not_make_the_beat_a_dotted_one(monkeypatch):
+    """Eighths at 170 BPM accented every third one (a 3-3-2 feel) pull the tracker to 113 BPM,
+    three sub-pulses to its beat; the listener's beat is two of them."""
+    from mv.music import beats
+
+    eighths = np.arange(0.2, 30, 60 / 170 / 2)
+    accents = [1.0 if k % 3 == 0 else 0.45 for k in range(len(eighths))]
+    onset, low = _pulses(eighths, accents, 30), _pulses(eighths[::3], [1.0] * len(eighths[::3]), 30)
+    assert beats.track(onset, low, 22050, 512).tempo == pytest.approx(170, rel=0.02)
+    monkeypatch.setattr(beats, "_ternary", lambda *args: None)
+    assert beats.track(onset, low, 22050, 512).tempo == pytest.approx(170 * 2 / 3, rel=0.02)
+
+
+def test_the_analysis_made_in_small_blocks_is_the_analysis_made_in_one(folder, monkeypatch):
+    """The features are made block by block (flat memory): blocks of 3 s give what 48 s blocks give."""
+    from mv.music import features
+
+    path = songs.verse_chorus().write(folder / "song.wav")
+    whole = analyze(path)
+    monkeypatch.setattr(features, "BLOCK", 128 * features.HOP)
+    pieces = analyze(path)
+    assert pieces.beats == whole.beats and pieces.downbeats == whole.downbeats
+    assert pieces.sections == whole.sections and pieces.envelope == pytest.approx(whole.envelope, abs=1e-6)
+    assert max(pieces.beats) < pieces.duration
+
+
+def test_block_features_are_librosas_on_the_whole_song():
+    import librosa
+
+    from mv.music import features
+
+    y = songs.verse_chorus().samples[:features.SR * 30]
+    source = features.array_source(y)
+    level = features.loudness(source)
+    spectral = features.spectral(source, level.mel_top)
+    power = np.abs(librosa.stft(y, n_fft=2048, hop_length=512)) ** 2
+    logmel = librosa.power_to_db(librosa.feature.melspectrogram(S=power, sr=features.SR, n_mels=128))
+    assert np.allclose(spectral.onset, librosa.onset.onset_strength(S=logmel, sr=features.SR), atol=1e-4)
+    frames = np.arange(10, len(spectral.onset) - 10, 21)
+    harmony = features.harmony(source, len(spectral.onset), frames, frames)
+    cqt = np.abs(librosa.cqt(y=y, sr=features.SR, hop_length=512, bins_per_octave=36, n_bins=7 * 36, tuning=0.0))
+    synced = librosa.util.sync(librosa.amplitude_to_db(cqt, ref=np.max), frames, aggregate=np.median)
+    # the same to 0.01 dB, but where a median of an even count straddles the -80 dB floor
+    differ = np.abs(harmony.cqt_db - synced) > 0.01
+    assert differ.mean() < 0.01 and (synced[differ] < -70).all()

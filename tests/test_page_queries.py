@@ -50,7 +50,7 @@ def test_status_poll_of_a_rendering_clip_takes_two_queries(alice_client, user, d
 
 def test_status_poll_of_a_clip_that_just_finished_takes_three_queries_whatever_the_scenes(
         alice_client, user, django_assert_max_num_queries):
-    """The answer that swaps the card, its thumbnail and the counts, with a new stitch to announce."""
+    """The answer that swaps the card, its start frame, thumbnail and spend, with a new stitch to announce."""
     small, big = build(user, 2), build(user, 20)
     for project in (small, big):
         finished_stitch(project)
@@ -61,25 +61,25 @@ def test_status_poll_of_a_clip_that_just_finished_takes_three_queries_whatever_t
     with django_assert_max_num_queries(3):
         response = alice_client.get(url, {"shown_stitch": "an older one"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 286 and "new-stitch" in response["HX-Trigger"]
-    html = response.content.decode()
-    assert '<span class="badge badge-ok">19 ready</span>' in html and "1 failed" in html
+    assert "clip-finished" in response["HX-Trigger"] and 'id="counts"' not in response.content.decode()
 
 
-def test_a_clip_that_just_finished_swaps_only_its_card_its_thumbnail_the_counts_and_the_spend(alice_client, user):
+def test_a_clip_that_just_finished_swaps_only_its_card_its_performer_thumbnail_and_the_spend(alice_client, user):
     project = build(user, 5)
     scene = project.scenes.get(position=2)
     html = alice_client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true").content.decode()
     ids = re.findall(r'\sid="([^"]+)"', html)
-    top_level = [i for i in ids if i in {f"clip-{scene.pk}", f"thumb-{scene.pk}", "counts", "project-costs"}]
-    assert top_level == [f"clip-{scene.pk}", f"thumb-{scene.pk}", "counts", "project-costs"]
-    assert html.count('hx-swap-oob="true"') == 3  # the thumbnail, the counts and the spend; the card is the target
+    swapped = [f"clip-{scene.pk}", f"performer-{scene.pk}", f"thumb-{scene.pk}", "project-costs"]
+    assert [i for i in ids if i in set(swapped)] == swapped and "counts" not in ids  # the counts come with the banner
+    assert html.count('hx-swap-oob="true"') == 3  # the start frame, thumbnail and spend; the card is the target
     assert not [i for i in ids if i.startswith(("scene-", "prompt-", "clip-status-")) or i in {"scenes", "studio"}]
     others = [str(pk) for pk in project.scenes.exclude(pk=scene.pk).values_list("pk", flat=True)]
     assert not [pk for pk in others if pk in html]
 
 
-def test_the_poll_counts_scenes_as_the_page_does(user):
-    """poll_summary's SQL and scene_state's rule agree on every kind of scene."""
+def test_the_counts_asked_after_a_finish_count_every_kind_of_scene_and_the_newest_ask_wins(alice_client, user):
+    """Every clip's finish has the counts line ask again (the newest ask replaces one on its
+    way), so two finishes answered out of order never set them back; unchanged, it is left as is."""
     project = build(user, 6)
     waiting, generating, failed, canceled_after_ready, ready_after_failure, _ = project.scenes.order_by("position")
     Scene.objects.filter(pk=waiting.pk).update(current_clip=None)
@@ -89,10 +89,26 @@ def test_the_poll_counts_scenes_as_the_page_does(user):
     Clip.objects.create(owner=user, scene=canceled_after_ready, status=JobStatus.CANCELED, prompt="p")
     Clip.objects.create(owner=user, scene=ready_after_failure, status=JobStatus.FAILED, prompt="p")
     Clip.objects.create(owner=user, scene=ready_after_failure, status=JobStatus.SUCCEEDED, prompt="p")
+    assert status.counts(status.project_states(project)) == {"generating": 1, "ready": 2, "failed": 2}
+    page = alice_client.get(project.get_absolute_url()).content.decode()
+    tag = page.split('<span id="counts"')[1].split(">")[0]
+    assert 'hx-trigger="clip-finished from:body, scene-changed from:body"' in tag and 'hx-sync="this:replace"' in tag
+    shown = re.search(r'\?shown=(\w+)"', tag).group(1)
+
+    def ask(seen: str):
+        return alice_client.get(project.get_absolute_url(), {"shown": seen}, HTTP_HX_REQUEST="true",
+                                HTTP_HX_TARGET="counts")
+
+    counts = " ".join(ask("older").content.decode().split())
+    assert counts.startswith('<span id="counts"') and "<html" not in counts
+    assert ">1 generating</span> <span class=\"badge badge-ok\">2 ready</span> <span class=\"badge badge-fail\">2 failed" in counts
+    with CaptureQueriesContext(connection) as asked:
+        assert ask(shown).status_code == 204
+    assert len(asked.captured_queries) <= 5  # user, project, scenes, their rewrites, clips: not the whole page
+    Clip.objects.filter(scene=generating, status=JobStatus.QUEUED).update(status=JobStatus.SUCCEEDED)
+    finished = ask(shown)
+    assert finished.status_code == 200 and ">0 generating<" in finished.content.decode()
     summary = status.poll_summary(project.pk)
-    expected = status.counts(status.project_states(project))
-    assert {"generating": summary.generating, "ready": summary.ready, "failed": summary.failed} == expected
-    assert expected == {"generating": 1, "ready": 2, "failed": 2}
     assert summary.scene_count == 6 and summary.latest_stitch_id is None and not summary.writing
 
 
@@ -101,7 +117,7 @@ def test_a_poll_for_a_scene_without_clips_answers_its_empty_card_and_stops(alice
     scene = project.scenes.first()
     response = alice_client.get(f"/scenes/{scene.pk}/clip/status/", HTTP_HX_REQUEST="true")
     assert response.status_code == 286 and response["HX-Retarget"] == f"#clip-{scene.pk}"
-    assert "No clip yet." in response.content.decode() and "0 ready" in response.content.decode()
+    assert "No clip yet." in response.content.decode()
 
 
 def test_status_poll_of_someone_elses_rendering_clip_is_not_found(client, user, other_user):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.utils import timezone
 
 from mv import flavors
-from mv.models import AudioTrack, Clip, JobStatus, Project, SceneWriting
+from mv.models import AudioTrack, CharacterImage, Clip, JobStatus, Project, SceneWriting, Stitch
 from mv.pipeline import projects, stitching
 from tests.factories import rendered_project
 
@@ -253,17 +254,27 @@ def test_clip_status_has_the_full_video_fetch_itself_only_when_a_new_stitch_exis
     scene = project.scenes.first()
     shown = project.stitches.get()
     same = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
-    assert 'id="full-video"' not in same.content.decode() and 'id="counts"' in same.content.decode()
-    assert json.loads(same["HX-Trigger"]) == {"clip-finished": {}}  # the banner counts again
+    assert 'id="full-video"' not in same.content.decode()
+    assert json.loads(same["HX-Trigger"]) == {"clip-finished": {}}  # the counts and the banner ask again
     stitching.restitch_project(project)
     newer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", {"shown_stitch": str(shown.pk)}, **HX)
     assert 'id="full-video"' not in newer.content.decode()
     assert json.loads(newer["HX-Trigger"]) == {"clip-finished": {}, "new-stitch": {}}
     page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()  # the section listens for that event
     assert 'hx-trigger="new-stitch from:body"' in page.split('id="full-video"')[1].split(">")[0]
-    assert 'hx-trigger="new-stitch from:body, clip-finished from:body"' in page.split('id="banner"')[1].split(">")[0]
+    banner_tag = page.split('id="banner"')[1].split(">")[0]
+    assert 'hx-trigger="new-stitch from:body, clip-finished from:body, scene-changed from:body"' in banner_tag
+    assert 'hx-sync="this:replace" hx-disinherit="hx-sync"' in banner_tag  # its newest ask wins; its form posts freely
     banner = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="banner", **HX).content.decode()
-    assert banner.lstrip().startswith('<div id="banner"') and "<html" not in banner
+    assert banner.lstrip().startswith('<div id="banner"') and "<html" not in banner and 'id="counts"' not in banner
+    # Asked again with what it shows: nothing to swap (its button stays under the pointer) until it changes.
+    shown = re.search(r'<div id="banner" hx-get="[^"?]+\?shown=(\w+)"', banner).group(1)
+    again = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="banner", **HX)
+    assert again.status_code == 204
+    scene.current_clip = None
+    scene.save(update_fields=["current_clip"])
+    changed = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="banner", **HX)
+    assert changed.status_code == 200 and "1 scene needs a new clip" in changed.content.decode()
 
 
 def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbnail(alice_client, song_project):
@@ -273,7 +284,7 @@ def test_the_timeline_marks_boundaries_and_a_finished_clip_swaps_only_its_thumbn
     scene = song_project.scenes.get(position=0)
     html = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
     assert html.count('class="tl-thumb') == 1 and f'id="thumb-{scene.pk}"' in html and 'x="12.5%"' in html
-    assert 'id="scenes"' not in html and 'id="counts"' in html
+    assert 'id="scenes"' not in html and 'id="counts"' not in html  # the counts ask again on the finish event
 
 
 def test_lipsync_slice_is_the_scenes_slot_whatever_the_clip_lengths(alice_client, song_project):
@@ -394,3 +405,91 @@ def test_regenerate_uses_the_prompt_as_shown_even_when_not_saved(alice_client, p
     assert (scene.description, scene.negative_description) == ("a close-up of the drummer", "no crowd")
     assert scene.current_clip.prompt.startswith("a close-up of the drummer")
     assert scene.current_clip.negative_prompt == "no crowd"
+
+
+def test_the_full_video_poll_replaces_nothing_until_what_it_shows_changes(alice_client, project):
+    """While a stitch renders the section polls; an answer that would show the same thing is
+    a 204 (htmx swaps nothing), so the section, and a click half-way on its Re-stitch button,
+    are not replaced several times a second."""
+    stitch = Stitch.objects.create(owner=project.owner, project=project, status=JobStatus.QUEUED, num_clips=2)
+    first = alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX)
+    html = first.content.decode()
+    assert first.status_code == 200 and "Stitching 2 clips" in html
+    shown = re.search(r'hx-get="[^"?]+\?shown=([^"]+)"', html).group(1)
+    same = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="full-video", **HX)
+    assert same.status_code == 204 and same.content == b""
+    stitch.status = JobStatus.RUNNING  # looks the same as queued: still nothing to swap
+    stitch.save(update_fields=["status"])
+    assert alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="full-video",
+                            **HX).status_code == 204
+    scene = project.scenes.first()
+    scene.current_clip = None  # e.g. a scene duplicated meanwhile: nothing to re-stitch until it has a clip
+    scene.save(update_fields=["current_clip"])
+    changed = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="full-video", **HX)
+    assert changed.status_code == 200 and "Re-stitch with current clips" not in changed.content.decode()
+    shown = re.search(r'hx-get="[^"?]+\?shown=([^"]+)"', changed.content.decode()).group(1)
+    stitch.status = JobStatus.SUCCEEDED
+    stitch.save(update_fields=["status"])
+    done = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="full-video", **HX)
+    assert done.status_code == 286 and 'id="full-video-player"' in done.content.decode()
+
+
+def test_the_full_video_waits_for_the_automatic_stitch_on_the_last_clips_event_not_a_clock(alice_client, project):
+    """Before the automatic run's stitch exists the section does not poll (a failed clip
+    would keep it polling for good); the last clip's poll announces the stitch (new-stitch)."""
+    project.stitches.all().delete()
+    Project.objects.filter(pk=project.pk).update(auto_stitch_done=False)
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert 'hx-trigger="new-stitch from:body"' in page
+    assert alice_client.get(f"/quick-gen/{project.pk}/", HTTP_HX_TARGET="full-video", **HX).status_code == 286
+
+
+def test_the_studio_poll_replaces_nothing_while_the_plan_is_written(alice_client, project):
+    """While the plan is written the studio polls; an unchanged answer is a 204, so the cards,
+    the player and the Stop all button beside it stay under the pointer."""
+    SceneWriting.objects.filter(project=project).update(status=JobStatus.RUNNING, finished_at=None)
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    shown = re.search(r'<div id="studio" hx-get="[^"?]+\?shown=(\w+)"', page).group(1)
+    same = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="studio", **HX)
+    assert same.status_code == 204 and same.content == b""
+    SceneWriting.objects.filter(project=project).update(status=JobStatus.SUCCEEDED, finished_at=timezone.now())
+    written = alice_client.get(f"/quick-gen/{project.pk}/?shown={shown}", HTTP_HX_TARGET="studio", **HX)
+    assert written.status_code == 286 and 'id="scenes"' in written.content.decode()
+
+
+def test_a_rendering_clips_status_poll_swaps_no_button(alice_client, project):
+    """The status is replaced at every poll; its Cancel button stays outside it, so a click on
+    Cancel is never swallowed by a swap under the pointer."""
+    scene = project.scenes.first()
+    clip = Clip.objects.create(owner=project.owner, scene=scene, status=JobStatus.RUNNING, prompt="p", progress=40)
+    polled = alice_client.get(f"/scenes/{scene.pk}/clip/status/", **HX).content.decode()
+    assert 'value="40"' in polled and "<button" not in polled and "<form" not in polled
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert f'hx-post="/clips/{clip.pk}/cancel/"' in page
+
+
+def test_the_create_pages_picture_grid_poll_swaps_only_when_a_picture_changes(alice_client, user):
+    image = CharacterImage.objects.create(owner=user, description="a drummer", status=JobStatus.RUNNING)
+    first = alice_client.get("/create/characters/status/", {"id": str(image.pk)}, **HX).content.decode()
+    shown = re.search(r'hx-get="[^"]*shown=(\w+)"', first).group(1)
+    same = alice_client.get("/create/characters/status/", {"id": str(image.pk), "shown": shown}, **HX)
+    assert same.status_code == 204 and same.content == b""
+    image.status = JobStatus.FAILED
+    image.save(update_fields=["status"])
+    changed = alice_client.get("/create/characters/status/", {"id": str(image.pk), "shown": shown}, **HX)
+    assert changed.status_code == 286 and "Option 1 failed" in changed.content.decode()
+
+
+def test_a_cancelled_picture_on_the_create_page_says_so(alice_client, user):
+    image = CharacterImage.objects.create(owner=user, description="a drummer", status=JobStatus.CANCELED,
+                                          error="Cancelled.")
+    grid = alice_client.get("/create/characters/status/", {"id": str(image.pk)}, **HX)
+    assert grid.status_code == 286 and "Option 1 failed: Cancelled." in grid.content.decode()
+
+
+def test_a_refused_create_keeps_polling_the_pictures_still_rendering(alice_client, user):
+    image = CharacterImage.objects.create(owner=user, description="a drummer", status=JobStatus.RUNNING)
+    html = alice_client.post("/create/submit/", {"mode": "music_video", "config_flavor": "mv1", "video_description": "",
+                                                 "image_ids": [str(image.pk)]}).content.decode()
+    assert "This field is required" in html and "Option 1: rendering" in html
+    assert re.search(r'<div id="character-images" hx-get="[^"]*shown=\w+" hx-trigger="every', html)

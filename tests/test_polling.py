@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from django.utils import timezone
 
 from mv import flavors, polling
@@ -40,7 +41,17 @@ def test_without_history_the_steady_interval_keeps_every_poll_within_the_budget(
     assert interval == 100 / budget and 100 / interval <= budget
 
 
-def test_a_model_with_history_is_first_polled_when_its_quicker_runs_had_finished(fake_replicate, user, settings):
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """One instant for the rows' start times and the poller's reading of the clock, so the
+    answer does not depend on how long the queries between them took."""
+    now = timezone.now()
+    monkeypatch.setattr(timezone, "now", lambda: now)
+    return now
+
+
+def test_a_model_with_history_is_first_polled_when_its_quicker_runs_had_finished(fake_replicate, user, settings,
+                                                                                 frozen_now):
     settings.MV_POLL_INTERVAL = 1.0
     _history(user, [40.0, 50.0, 60.0, 70.0, 80.0, 90.0])
     usual = polling.usual_seconds(Clip, "replicate", VIDEO)
@@ -51,7 +62,8 @@ def test_a_model_with_history_is_first_polled_when_its_quicker_runs_had_finished
     assert polling.next_poll(due) == 1.0  # the steady interval (a tenth of usual is longer)
 
 
-def test_a_quick_model_is_polled_often_around_its_usual_time_then_less_while_late(fake_replicate, user, settings):
+def test_a_quick_model_is_polled_often_around_its_usual_time_then_less_while_late(fake_replicate, user, settings,
+                                                                                 frozen_now):
     settings.MV_POLL_INTERVAL = 1.0
     _history(user, [3.0] * 5)
     due, late, very_late = (_running(user, 1, seconds_ago=s)[0] for s in (3.0, 3.6, 10.0))

@@ -60,10 +60,10 @@ def test_a_killed_scheduler_is_replaced_and_deferred_polls_still_run(tmp_path, r
              f".enqueue(kind='clip', pk='{uuid.uuid4()}')\nprint(r.id)"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert deferred.returncode == 0, deferred.stderr[-2000:]
-        second = _eventually(lambda: (pid := scheduler_pid()) != first and pid, 20)
+        second = _eventually(lambda: (pid := scheduler_pid()) != first and pid, 60)
         assert second and second != first, (tmp_path / "worker.log").read_text()
         assert _eventually(lambda: connection.zcard("rq:scheduled:default") == 0
-                           and connection.zcard("rq:finished:default") == 1, 20), "the deferred poll never ran"
+                           and connection.zcard("rq:finished:default") == 1, 60), "the deferred poll never ran"
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         try:

@@ -38,6 +38,12 @@ def test_a_page_poll_interval_of_zero_is_a_clear_configuration_error():
     assert result.returncode != 0 and "MV_PAGE_POLL_SECONDS must be a number of seconds above 0" in result.stderr
 
 
+@pytest.mark.parametrize("days", ["0", "inf", "1e9"])
+def test_a_parts_pruning_age_out_of_range_is_a_clear_configuration_error(days):
+    result = run_python("import django; django.setup()", MV_PRUNE_PARTS_UNUSED_DAYS=days)
+    assert result.returncode != 0 and "MV_PRUNE_PARTS_UNUSED_DAYS must be a number of days above 0" in result.stderr
+
+
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite only")
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(transactional_db):
     with connection.cursor() as cursor:

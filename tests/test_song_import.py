@@ -244,3 +244,15 @@ def test_a_song_still_importing_or_failed_is_refused_where_its_file_is_needed(al
     assert refused.json()["message"].startswith("That song could not be used: This file isn't audio")
     assert not Project.objects.exists()
     assert alice_client.get(f"/api/audio/{junk.json()['audio_id']}").status_code == 404  # no bytes to serve
+
+
+def test_the_lyrics_box_appears_once_the_song_is_in(alice_client, song_mp3, queue):
+    """The import's end swaps the whole music source: a box shown meanwhile would lose what
+    was typed in it."""
+    html = alice_client.post("/create/audio/upload/", {"file": SimpleUploadedFile("s.mp3", song_mp3.read_bytes())},
+                             HTTP_HX_REQUEST="true").content.decode()
+    assert "Importing…" in html and "Paste lyrics" not in html
+    work(queue)
+    track = AudioTrack.objects.get()
+    done = alice_client.get(f"/songs/{track.pk}/status/?importing=1", HTTP_HX_REQUEST="true").content.decode()
+    assert "Paste lyrics" in done

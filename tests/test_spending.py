@@ -524,7 +524,13 @@ def test_a_row_made_without_the_gate_is_priced_and_budget_checked_before_it_star
     over_budget(user, settings)
     over = LyricsTranscription.objects.create(track=track, provider="replicate", config_flavor="default", model=WHISPER)
     creates = fake_replicate.creates()
-    advance(over)
+    ended = []
+    jobs.finished.connect(lambda sender, row, **kw: ended.append(row.pk), weak=False, dispatch_uid="ended")
+    try:
+        advance(over)
+    finally:
+        jobs.finished.disconnect(dispatch_uid="ended")
     over.refresh_from_db()
     assert over.status == JobStatus.FAILED and "left of today's" in over.error
     assert fake_replicate.creates() == creates
+    assert ended == [over.pk]  # failed as a finish: what its end causes (a freed slot, the next step) happens

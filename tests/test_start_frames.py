@@ -237,3 +237,56 @@ def test_deleting_a_project_stops_its_start_frames_and_removes_their_files(fake_
     assert cancelled == [frame.pk]  # stopped (at the provider too) before its scene went
     assert not StartFrame.objects.filter(pk=frame.pk).exists()
     assert not any(default_storage.exists(name) for name in made)  # its frames' files went with it
+
+
+def test_a_clip_waiting_for_its_start_frame_is_granted_no_slot_meanwhile(fake_replicate, user, tmp_path, queue,
+                                                                        settings):
+    """With one slot, a clip whose start frame is still being made does not hold it: a later
+    clip that needs no frame starts; the waiting one is granted a slot once its frame is in."""
+    settings.MV_MAX_CONCURRENT_PREDICTIONS = 1
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    fake_replicate.set_latency("google/nano-banana", polls=2)
+    scene = project.scenes.get(position=0)
+    waiting = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=scene.description,
+                                     scene=scene)
+    assert jobs.advance("clip", str(waiting.pk), str(Clip.objects.get(pk=waiting.pk).poll_token)) is None
+    other = factories.written_project(user, scenes=1).scenes.get()
+    plain = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt="a street", scene=other)
+    jobs.advance("clip", str(plain.pk), str(Clip.objects.get(pk=plain.pk).poll_token))
+    plain.refresh_from_db()
+    assert plain.started_at is not None and fake_replicate.creates(VEO) == 1
+    assert Clip.objects.get(pk=waiting.pk).granted_at is None
+    queue.drain()  # the frame, then (the slot freed) the waiting clip
+    assert [c.status for c in Clip.objects.filter(pk__in=[waiting.pk, plain.pk])] == [JobStatus.SUCCEEDED] * 2
+    assert fake_replicate.creates(VEO) == 2
+
+
+def test_the_card_shows_a_start_frame_once_it_is_made_and_never_asks_for_one_still_being_made(
+        alice_client, fake_replicate, user, tmp_path, queue):
+    """A picture asked for before its frame exists is a broken image (and a 404 in the console):
+    the card says the frame is being made, and the clip's finish swaps the picture in."""
+    project, red = _cast(user, tmp_path, aspect_ratio="9:16")
+    scene = project.scenes.get(position=0)
+    clip = rendering.request_clip(owner=user, flavor=flavors.resolve("default"), prompt=scene.description, scene=scene)
+    frame_url = f"/api/mv/start_frames/{clip.input['start_frame']}"
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert "Making its start frame" in page and frame_url not in page
+    assert alice_client.get(frame_url).status_code == 404  # what the picture would have been
+    queue.drain()
+    assert Clip.objects.get(pk=clip.pk).status == JobStatus.SUCCEEDED
+    answer = alice_client.get(f"/scenes/{scene.pk}/clip/status/", headers={"HX-Request": "true"}).content.decode()
+    assert f'id="performer-{scene.pk}" hx-swap-oob="true"' in answer and frame_url in answer
+    assert "Continue the previous shot" not in answer  # the first scene continues nothing
+    page = alice_client.get(f"/quick-gen/{project.pk}/").content.decode()
+    assert frame_url in page and "Making its start frame" not in page
+    # A Regenerate with a new prompt needs a new frame; cancelling it shows the kept clip's again.
+    answer = alice_client.post(f"/scenes/{scene.pk}/regenerate/", {"description": "a drummer, close-up"},
+                               headers={"HX-Request": "true"})
+    assert "scene-changed" in answer["HX-Trigger"]  # the counts and the banner ask again
+    regenerated = answer.content.decode()
+    performer = regenerated.split(f'id="performer-{scene.pk}" hx-swap-oob="true"')[1]
+    assert "Making its start frame" in performer and frame_url not in performer
+    newest = Clip.objects.filter(scene=scene).order_by("-created_at").first()
+    cancelled = alice_client.post(f"/clips/{newest.pk}/cancel/", headers={"HX-Request": "true"}).content.decode()
+    performer = cancelled.split(f'id="performer-{scene.pk}" hx-swap-oob="true"')[1]
+    assert frame_url in performer and "Making its start frame" not in performer

@@ -44,6 +44,20 @@ def test_re_stitch_is_offered_only_when_every_scene_has_a_clip_and_the_plan_is_w
     assert "Re-stitch with current clips" not in alice_client.get(project.get_absolute_url()).content.decode()
 
 
+def test_the_studio_says_which_flavor_writes_the_scenes_and_shows_a_rendering_clips_progress(alice_client, user):
+    """What the page shows in passing (the browser tests cannot catch it reliably: the local
+    renderer is quick)."""
+    project = written_project(user, scenes=2, flavor="mv1")
+    SceneWriting.objects.create(project=project, status=JobStatus.RUNNING, provider="local")
+    html = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "Writing scenes with the <strong>mv1</strong> flavor" in html
+    SceneWriting.objects.filter(project=project, status=JobStatus.RUNNING).update(status=JobStatus.SUCCEEDED)
+    scene = project.scenes.order_by("position").first()
+    Clip.objects.create(owner=user, scene=scene, status=JobStatus.RUNNING, prompt="p", progress=30, provider="local")
+    html = alice_client.get(project.get_absolute_url()).content.decode()
+    assert "Writing scenes" not in html and '<progress max="100" value="30">30%</progress>' in html
+
+
 def test_the_full_videos_poster_is_its_own_first_clip_whatever_the_scenes_order_now(alice_client, user):
     project = written_project(user, scenes=2)
     first, second = project.scenes.order_by("position")

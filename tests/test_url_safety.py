@@ -163,9 +163,8 @@ def test_refused_and_unreachable_urls_get_one_plain_message(public_loopback, ser
     """An open port answering 404 and a closed port look the same to the user."""
     open_port = serve({})
     closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
+    closed.bind(("127.0.0.1", 0))  # bound, never listening: refused, and no other test can take it
     closed_port = closed.getsockname()[1]
-    closed.close()
     messages, song_messages = set(), set()
     for url in (f"{open_port.url}/missing.mp4", f"http://127.0.0.1:{closed_port}/x.mp4"):
         with pytest.raises(netguard.FetchError) as caught:
@@ -174,6 +173,7 @@ def test_refused_and_unreachable_urls_get_one_plain_message(public_loopback, ser
         with pytest.raises(audio.AudioImportError) as caught_song:
             audio.import_url(user, url)
         song_messages.add(str(caught_song.value))
+    closed.close()
     assert messages == {netguard.COULD_NOT_DOWNLOAD}
     assert song_messages == {"Could not download audio from that URL."}
 

@@ -9,14 +9,18 @@ from mv.media.errors import MediaError
 from mv.media.ffmpeg import atomic_output, run_ffmpeg
 from mv.media.probing import probe
 
+# Songs are AAC without perceptual noise substitution: PNS fills noise-like bands from the
+# decoder's random generator, whose state depends on where decoding began, so a stitch that
+# copies the song from a later packet would not play the song's own samples.
+SONG_AAC = ["-c:a", "aac", "-aac_pns", "0", "-b:a", "192k", "-ar", "44100", "-ac", "2"]
+
 
 def transcode_song(src: Path | str, dst: Path, *, max_seconds: float | None = None) -> float:
     """AAC once, on arrival, so every later stitch can stream-copy the song. With max_seconds,
     decoding stops just past it (the caller refuses a longer song without decoding all of it)."""
     limit = ["-t", f"{max_seconds + 1:.3f}"] if max_seconds else []
     with atomic_output(dst) as tmp:
-        run_ffmpeg([*input_args(src), "-i", src, *limit, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k",
-                    "-ar", "44100", "-ac", "2", "-movflags", "+faststart", "-f", "mp4", tmp])
+        run_ffmpeg([*input_args(src), "-i", src, *limit, "-vn", "-map", "0:a:0", *SONG_AAC, "-movflags", "+faststart", "-f", "mp4", tmp])
     return probe(dst).duration
 
 
@@ -37,7 +41,6 @@ def trim_audio(src: Path | str, start: float, end: float | None, dst: Path) -> f
     if end is not None:
         args += ["-t", f"{end - start:.6f}"]
     with atomic_output(dst) as tmp:
-        run_ffmpeg([*args, "-vn", "-map", "0:a:0", "-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2",
-                    "-movflags", "+faststart", "-f", "mp4", tmp])
+        run_ffmpeg([*args, "-vn", "-map", "0:a:0", *SONG_AAC, "-movflags", "+faststart", "-f", "mp4", tmp])
     return probe(dst).duration
 

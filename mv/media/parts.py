@@ -2,6 +2,9 @@
 in the stitch's format, so the stitch itself is a stream copy. Parts are kept (mv.parts), so
 this work is done once per clip and slot.
 
+A clip that fills its slot by playing faster ("retimed", mv.music.retimed) is re-encoded whole
+with its timestamps scaled, so all of it, its last frame included, shows in the slot's frames.
+
 A part is cut by copy wherever the stream allows it: every packet up to the last cut at
 which the frames decoded first are exactly the frames shown first (a key frame, or the end
 of a group of B-frames) is copied, and only the frames from there to the slot's end are
@@ -37,7 +40,7 @@ class Made:
     """How a part was made: the frames re-encoded (0: all copied) and which way."""
 
     reencoded: int
-    how: str  # "copy", "smart" (copy, then the last frames re-encoded) or "normalised" (all re-encoded)
+    how: str  # "copy", "smart" (copy, then the last frames re-encoded), "normalised" (all re-encoded) or "retimed"
 
 
 def format_key(like: VideoStream) -> str:
@@ -57,10 +60,15 @@ def needs_part(video: VideoStream, frames: int, like: VideoStream) -> bool:
 
 
 def make_part(src: Path, dst: Path, video: VideoStream, frames: int, like: VideoStream, workdir: Path, *,
-              force: bool = False) -> Made:
+              force: bool = False, retime: bool = False) -> Made:
     """Write the part showing the clip's first ``frames`` frames (its last frame held when
     it is shorter) in the format of ``like``: by copy as far as the stream allows, else
-    (or with ``force``, to join clips from other encoders) re-encoded whole."""
+    (or with ``force``, to join clips from other encoders) re-encoded whole. With ``retime``,
+    the whole clip played faster to last exactly ``frames`` frames (always re-encoded)."""
+    if retime:
+        speed = frames_of(video) / Fraction(video.fps) / (frames / Fraction(like.fps))
+        normalise_clip(src, dst, like, frames=frames, speed=float(speed))
+        return Made(frames, "retimed")
     if not force and video.signature() == like.signature():
         try:
             reencoded = _smart_cut(src, dst, frames, like, workdir)
@@ -165,18 +173,18 @@ class Stored:
 class Store(Protocol):
     """Where parts are kept between stitches (mv.parts keeps them beside the clips)."""
 
-    def find(self, index: int, frames: int, forced: bool) -> Stored | None: ...
+    def find(self, index: int, frames: int, forced: bool, retimed: bool = False) -> Stored | None: ...
 
-    def keep(self, index: int, frames: int, forced: bool, path: Path, made: Made) -> Stored: ...
+    def keep(self, index: int, frames: int, forced: bool, path: Path, made: Made, retimed: bool = False) -> Stored: ...
 
 
 class Scratch:
     """Parts kept for one stitch only (its work folder)."""
 
-    def find(self, index: int, frames: int, forced: bool) -> Stored | None:
+    def find(self, index: int, frames: int, forced: bool, retimed: bool = False) -> Stored | None:
         return None
 
-    def keep(self, index: int, frames: int, forced: bool, path: Path, made: Made) -> Stored:
+    def keep(self, index: int, frames: int, forced: bool, path: Path, made: Made, retimed: bool = False) -> Stored:
         return Stored(path, probe(path), made.reencoded)
 
 
@@ -191,30 +199,32 @@ class Fitted:
 
 
 def fit(infos: Sequence[MediaInfo], targets: Sequence[int], like: VideoStream, *, source: Callable[[int], Path],
-        store: Store, workdir: Path) -> Fitted:
+        store: Store, workdir: Path, retimed: Sequence[bool] = ()) -> Fitted:
     """Each clip as the copy stitch joins it: as it is where it fits, else its part, taken
-    from ``store`` or made (from ``source(index)``, the clip's local path) and kept there.
+    from ``store`` or made (from ``source(index)``, the clip's local path) and kept there;
+    ``retimed[index]``: the clip fills its frames by playing faster (its part is retimed).
     Parts we re-encoded carry our encoder's headers; should the rest carry others (another
     encoder's clips, or cuts of them), those are re-encoded too (``forced`` parts), since a
     copy decodes every clip with one set of headers."""
     fitted = Fitted([])
+    fast = [bool(r) for r in retimed] + [False] * (len(infos) - len(retimed))
 
     def part(index: int, forced: bool) -> Stored:
-        found = store.find(index, targets[index], forced)
+        found = store.find(index, targets[index], forced, fast[index])
         if found is not None:
             return found
         dst = workdir / f"part-{index}-{uuid.uuid4().hex[:8]}.mp4"
         made = make_part(source(index), dst, infos[index].video, targets[index], like, workdir,  # type: ignore[arg-type]
-                         force=forced)
+                         force=forced, retime=fast[index])
         fitted.made += 1
         fitted.reencoded += made.reencoded > 0
         fitted.reencoded_frames += made.reencoded
-        return store.keep(index, targets[index], forced, dst, made)
+        return store.keep(index, targets[index], forced, dst, made, fast[index])
 
     for index, info in enumerate(infos):
         video = info.video
         assert video is not None
-        if needs_part(video, targets[index], like):
+        if fast[index] or needs_part(video, targets[index], like):
             fitted.stored.append(part(index, False))
         else:
             if not video.headers:  # facts stored before headers were: read them from the file

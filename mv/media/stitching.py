@@ -1,5 +1,5 @@
 """Joining clips into one video under the song: by stream copy, each clip that does not fit as
-it is (another format, or trimmed to its slot) joined as its part (mv.media.parts), and
+it is (another format, or trimmed or retimed to its slot) joined as its part (mv.media.parts), and
 verifying every result."""
 
 from __future__ import annotations
@@ -62,13 +62,14 @@ def plan(infos: Sequence[MediaInfo], lengths: Sequence[float] | None) -> tuple[V
 def stitch(clips: Sequence[Path | Callable[[], Path]], dst: Path, *, audio: Path | None = None, audio_start: float = 0.0,
            suppress_video_audio: bool = True, workdir: Path, lengths: Sequence[float] | None = None,
            known: Sequence[MediaInfo | None] = (), song: MediaInfo | None = None, in_process: bool = True,
-           store: parts.Store | None = None) -> StitchResult:
+           store: parts.Store | None = None, retimed: Sequence[bool] = ()) -> StitchResult:
     """Join clips by stream copy (each moved by the video length of those before it, so
     seams never drift) and lay the song under them, cut to the video's length. A clip whose
     format differs from the majority's, or (with `lengths`, each clip's planned length in
     seconds) whose frame count differs from its slot's, is joined as its part (mv.media.parts:
     cut by copy as far as its stream allows, the rest re-encoded), taken from ``store`` when
-    kept from an earlier stitch. The result is verified. ``known``/``song``: facts already
+    kept from an earlier stitch; ``retimed[i]``: clip i fills its planned length by playing
+    faster (all of it shown) instead of being trimmed. The result is verified. ``known``/``song``: facts already
     stored for the clips and the song; only what is not known is probed. A clip may be given
     as a callable that fetches it, called only when the clip itself is needed. The copy runs
     in this process (mv.media.remux) where the parts and the song allow it, else (or with
@@ -86,7 +87,8 @@ def stitch(clips: Sequence[Path | Callable[[], Path]], dst: Path, *, audio: Path
     known = list(known) + [None] * (len(clips) - len(known))
     infos = [k or probe(source(i)) for i, k in enumerate(known)]  # decoded and checked when they arrived
     like, targets = plan(infos, lengths)
-    fitted = parts.fit(infos, targets, like, source=source, store=store or parts.Scratch(), workdir=workdir)
+    fitted = parts.fit(infos, targets, like, source=source, store=store or parts.Scratch(), workdir=workdir,
+                       retimed=retimed if lengths is not None else ())
     result = join([s.path for s in fitted.stored], [s.info for s in fitted.stored], dst, audio=audio,
                   audio_start=audio_start, suppress_video_audio=suppress_video_audio, workdir=workdir, song=song,
                   in_process=in_process)

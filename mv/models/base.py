@@ -156,13 +156,16 @@ class Prediction(PaidWork, Job):
         one. False: it waits, without polling. Any other row starts when its owner is within
         that cap (checked under a lock on the owner, so concurrent workers never let a user
         past it). Either way a row that reached its start without passing the gate is priced
-        and checked against today's budget first (``priced_before_start``)."""
+        and checked against today's budget first (``price_before_start``: Refused, nothing
+        claimed, when it does not fit)."""
         if not self.waits_for_slots():
             with transaction.atomic():
                 if settings.MV_USER_MAX_ACTIVE_PREDICTIONS is not None:
                     lock_owner(self.owner)  # the owner's cap counts every kind: one start at a time
-                return (self.may_start() and self.within_owner_cap() and self.priced_before_start()
-                        and self.claim_start())
+                if not (self.may_start() and self.within_owner_cap()):
+                    return False
+                self.price_before_start()
+                return self.claim_start()
         if self.granted_at is None:
             with transaction.atomic():
                 lock_slots(type(self), self.provider)
@@ -174,7 +177,8 @@ class Prediction(PaidWork, Job):
             if self.granted_at is None:
                 return False
         with transaction.atomic():
-            return self.priced_before_start() and self.claim_start()
+            self.price_before_start()
+            return self.claim_start()
 
     @classmethod
     def grant_slots(cls, provider: str) -> list[Prediction]:
@@ -232,7 +236,7 @@ class Prediction(PaidWork, Job):
         taken = models.Q(started_at__isnull=False) | models.Q(granted_at__isnull=False)
         started = Counter(rows.filter(taken).values_list(cls.owner_path, flat=True))
         waiting = [fairshare.WaitingItem(user_id=user, created_at=created, item_id=pk) for pk, user, created in
-                   rows.exclude(taken).values_list("pk", cls.owner_path, "created_at")]
+                   rows.exclude(taken).exclude(cls.waiting_for_events()).values_list("pk", cls.owner_path, "created_at")]
         free = settings.MV_MAX_CONCURRENT_PREDICTIONS - sum(started.values()) if provider.limits_concurrency \
             else len(waiting)
         cap = settings.MV_USER_MAX_ACTIVE_PREDICTIONS if provider.paid else None
@@ -347,6 +351,11 @@ class Prediction(PaidWork, Job):
     def waits_for_event(self) -> bool:
         """Queued for an event that will start it (a new poll chain), so no chain polls it meanwhile."""
         return False
+
+    @classmethod
+    def waiting_for_events(cls) -> models.Q:
+        """The rows ``waits_for_event`` says wait, as a filter: no slot is granted to them."""
+        return models.Q(pk__in=[])
 
     def billing(self, reported: Mapping[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """What a finished row is billed for: (a kind of ``mv.costs.BILLING``, its units),

@@ -18,7 +18,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from mv import costs, files, flavors, media
+from mv import costs, files, flavors, media, music
 from mv.models.audio import AudioTrack
 from mv.models.base import GeneratedName, Job, JobStatus, OwnedQuerySet, Prediction
 from mv.models.characters import CharacterImage
@@ -157,7 +157,7 @@ class Clip(VideoMixin, PerformerInputs, Prediction):
         flavor = flavors.resolve(self.config_flavor)
         if self.kind == self.Kind.LIPSYNC:
             self._use_vocals(workdir)
-            return provider.start_lipsync(flavor, self._lipsync_request(stack), workdir=workdir)
+            return provider.start_lipsync(flavor, self._lipsync_request(stack, workdir), workdir=workdir)
         return provider.start_clip(flavor, self._clip_request(stack, workdir), workdir=workdir)
 
     def _clip_request(self, stack: contextlib.ExitStack, workdir: Path) -> ClipRequest:
@@ -176,17 +176,35 @@ class Clip(VideoMixin, PerformerInputs, Prediction):
             footage_format=self._project_format() if self.footage else None, fit=bool(data.get("fit", True)),
         )
 
-    def _lipsync_request(self, stack: contextlib.ExitStack) -> LipsyncRequest:
+    def _lipsync_request(self, stack: contextlib.ExitStack, workdir: Path) -> LipsyncRequest:
         if self.parent is None or not self.parent.file or not self.audio_slice:
             raise ProviderError("the source clip or its audio slice is missing")
         options = self.input.get("options", {})
         return LipsyncRequest(
-            video=stack.enter_context(files.local_path(self.parent.file)),
+            video=self._lipsync_video(stack.enter_context(files.local_path(self.parent.file)), workdir),
             audio=stack.enter_context(files.local_path(self.audio_slice)),
             temperature=options.get("temperature"),
             occlusion_detection_enabled=options.get("occlusion_detection_enabled"),
             active_speaker_detection=options.get("active_speaker_detection"),
         )
+
+    def _lipsync_video(self, source: Path, workdir: Path) -> Path:
+        """The source clip as its scene shows it for this lipsync's slice: played faster to fill
+        the slice when the stitch would retime it there (so the lips follow the pictures shown,
+        and the lipsync, as long as its slice, is not retimed again), else the clip itself."""
+        project = self.scene.project if self.scene_id and self.scene is not None else None
+        slot = self.scene.slot if project is not None else None
+        seconds = (self.audio_end or 0.0) - (self.audio_start or 0.0)
+        if slot is None or abs(slot.length - seconds) > 0.001:  # a slice other than the scene's: the clip as it is
+            return source
+        if not self.parent.fills_by_retime(slot.length, project.max_speedup):  # type: ignore[union-attr]
+            return source
+        video = self.parent.media_info(source).video  # type: ignore[union-attr]
+        if video is None:
+            return source
+        retimed = workdir / "lipsync-source.mp4"
+        media.make_part(source, retimed, video, media.frame_counts([seconds], video.fps)[0], video, workdir, retime=True)
+        return retimed
 
     def prepare_output(self, update: JobUpdate) -> dict[str, Any]:
         if update.output_path is None:
@@ -245,6 +263,15 @@ class Clip(VideoMixin, PerformerInputs, Prediction):
         if sent.get("fitted") == "trimmed":
             return f"Your clip lasts {source:.1f} s: its first {slot:.1f} s fill the scene."
         return ""
+
+    def fills_by_retime(self, slot_seconds: float, max_speedup: float) -> bool:
+        """Whether the stitch plays this clip faster to fill a slot of ``slot_seconds`` rather than
+        trimming it (mv.music.retimed on its own length). A lipsync never: its lips follow the
+        song's slice, and it was made from the retimed clip already (``_lipsync_request``)."""
+        if self.kind == self.Kind.LIPSYNC or not self.duration:
+            return False
+        length = music.planned_length(self.duration, self.input.get("duration"))
+        return bool(music.retimed(length, slot_seconds, max_speedup))
 
     def make_current(self) -> None:
         Scene.objects.filter(pk=self.scene_id).update(current_clip=self, updated_at=timezone.now())
@@ -321,7 +348,8 @@ class Stitch(VideoMixin, Job):
                 # files it reads are fetched at once, or taken from this machine's cache.
                 out = workdir / "stitch.mp4"
                 result = stitch_with_parts(clips, out, workdir=workdir, track=track, lengths=self.planned_lengths(),
-                                           audio_start=self.audio_start, suppress_video_audio=self.suppress_video_audio)
+                                           audio_start=self.audio_start, suppress_video_audio=self.suppress_video_audio,
+                                           max_speedup=self.project.max_speedup if self.project else 1.0)
                 if self.captions:
                     failure = "The captions could not be burned in; re-stitch without them, or try again."
                     out = self.burn_captions(out, workdir)

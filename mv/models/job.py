@@ -90,6 +90,11 @@ class Job(models.Model):
     def is_finished(self) -> bool:
         return self.status in FINISHED_STATUSES
 
+    @property
+    def shown_state(self) -> tuple:
+        """What a page shows of it (queued and running look alike): part of a poll's fingerprint."""
+        return (self.pk, "active" if self.is_active else self.status)
+
     def mark_running(self) -> None:
         self.status = JobStatus.RUNNING
         self.started_at = self.started_at or timezone.now()

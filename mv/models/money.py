@@ -146,24 +146,20 @@ class PaidWork:
                 row.save()
         return total
 
-    def priced_before_start(self) -> bool:
+    def price_before_start(self) -> None:
         """The gate again for a row that reached its start without passing ``admit`` (made
         with ``objects.create`` by code that forgot it): priced and checked against today's
-        budget now, before anything is paid. False (the row failed with the refusal) when it
-        does not fit. Call inside the claim's transaction."""
+        budget now, before anything is paid. Raises Refused when it does not fit: the step
+        then fails it as a finish (mv.jobs), so what its end causes happens too. Call inside
+        the claim's transaction."""
         from mv.providers import get_provider
 
         if self.estimated_cost_usd is not None or not get_provider(self.provider).paid:
-            return True
-        try:
-            estimate = self.estimate()
-            check_budget(self.owner, estimate)
-        except Refused as exc:
-            self.mark_failed(exc.message)
-            return False
+            return
+        estimate = self.estimate()
+        check_budget(self.owner, estimate)
         self.estimated_cost_usd = estimate.exact_usd
         type(self).objects.filter(pk=self.pk).update(estimated_cost_usd=self.estimated_cost_usd)
-        return True
 
     def within_owner_cap(self) -> bool:
         """Whether its owner may start one more prediction now (paid providers with

@@ -1,13 +1,14 @@
 """Parts kept per clip and slot: what a clip becomes for its place in a stitch (the exact frames
-its slot shows, in the stitch's format; mv.media.parts) is made once and stored beside the
-clips (local storage or S3), so a re-stitch makes only the parts it lacks: after a lipsync,
-at most the new clip's. Parts go with their clip (and with its file).
+its slot shows, trimmed or retimed, in the stitch's format; mv.media.parts) is made once and
+stored beside the clips (local storage or S3), so a re-stitch makes only the parts it lacks:
+after a lipsync, at most the new clip's. Parts go with their clip (and with its file).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from django.db import IntegrityError, models, transaction
@@ -23,21 +24,26 @@ logger = logging.getLogger("mv.models")
 
 class ClipPart(models.Model):
     """One clip made ready for a slot: keyed by the clip, the frames it shows, the stitch's
-    format, and whether it was re-encoded whole to our encoder's headers to join clips of
-    another encoder (``forced``). Made once; two stitches making the same part at once keep
-    one (the key is unique, and each writes its file under its own generated name)."""
+    format, whether it was re-encoded whole to our encoder's headers to join clips of
+    another encoder (``forced``), and whether it shows the whole clip played faster rather
+    than its first frames (``retimed``: the same clip and frames either way once max_speedup
+    changes). Made once; two stitches making the same part at once keep one (the key is
+    unique, and each writes its file under its own generated name)."""
 
     clip = models.ForeignKey("Clip", on_delete=models.CASCADE, related_name="parts")
     frames = models.PositiveIntegerField()
     format = models.CharField(max_length=200)  # media.format_key of the stitch's format
     forced = models.BooleanField(default=False)
+    retimed = models.BooleanField(default=False)  # the whole clip, faster (mv.music.retimed); else its first frames
     file = models.FileField(upload_to=GeneratedName("parts"), max_length=300)
     media = models.JSONField(default=dict, blank=True)  # its media facts (media.MediaInfo), so nothing probes it again
     reencoded_frames = models.PositiveIntegerField(default=0)  # frames re-encoded to make it (0: cut by copy)
     created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(default=timezone.now)  # last fetched for a stitch: unused ones are pruned
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["clip", "frames", "format", "forced"], name="clip_part_unique_key")]
+        constraints = [models.UniqueConstraint(fields=["clip", "frames", "format", "forced", "retimed"],
+                                               name="clip_part_unique_key")]
 
     def __str__(self) -> str:
         return f"Part of {self.clip} ({self.frames} frames)"
@@ -66,30 +72,45 @@ class KeptParts:
     def __init__(self, clips: Sequence, format_key: str, workdir: Path) -> None:
         self.clips, self.format, self.workdir = list(clips), format_key, workdir
         rows = ClipPart.objects.filter(clip__in=[c.pk for c in self.clips], format=format_key).exclude(file="")
-        self.rows = {(row.clip_id, row.frames, row.forced): row for row in rows}
+        self.rows = {(row.clip_id, row.frames, row.forced, row.retimed): row for row in rows}
         self.paths: dict[int, Path] = {}
 
     def fetch(self, rows: Sequence[ClipPart]) -> None:
         """Fetch these parts' files at once (the ones a stitch will use)."""
-        rows = [r for r in rows if r.pk not in self.paths]
+        rows = self.claim([r for r in rows if r.pk not in self.paths])
         for row, path in zip(rows, filecache.local_copies([r.file for r in rows], self.workdir), strict=True):
             self.paths[row.pk] = path
 
-    def row(self, index: int, frames: int, forced: bool) -> ClipPart | None:
-        return self.rows.get((self.clips[index].pk, frames, forced))
+    def row(self, index: int, frames: int, forced: bool, retimed: bool = False) -> ClipPart | None:
+        return self.rows.get((self.clips[index].pk, frames, forced, retimed))
 
-    def find(self, index: int, frames: int, forced: bool) -> media.Stored | None:
-        row = self.row(index, frames, forced)
+    def find(self, index: int, frames: int, forced: bool, retimed: bool = False) -> media.Stored | None:
+        row = self.row(index, frames, forced, retimed)
         info = media.MediaInfo.from_dict(row.media) if row is not None else None
         if row is None or info is None or info.video is None:
             return None
         self.fetch([row])
+        if row.pk not in self.paths:  # pruned meanwhile: made again
+            return None
         return media.Stored(self.paths[row.pk], info, row.reencoded_frames)
 
-    def keep(self, index: int, frames: int, forced: bool, path: Path, made: media.Made) -> media.Stored:
+    def claim(self, rows: Sequence[ClipPart]) -> list[ClipPart]:
+        """Mark these kept parts used now, before their files are read (so no prune takes
+        them while this stitch reads them: ``drop_stale_parts``), and return those still
+        there; one pruned meanwhile is forgotten, and the stitch makes it again."""
+        if not rows:
+            return []
+        ids = {r.pk for r in rows}
+        ClipPart.objects.filter(pk__in=ids).update(used_at=timezone.now())
+        present = set(ClipPart.objects.filter(pk__in=ids).values_list("pk", flat=True))
+        self.rows = {key: row for key, row in self.rows.items() if row.pk not in ids or row.pk in present}
+        return [r for r in rows if r.pk in present]
+
+    def keep(self, index: int, frames: int, forced: bool, path: Path, made: media.Made,
+             retimed: bool = False) -> media.Stored:
         clip, info = self.clips[index], media.probe(path)
-        row = ClipPart(clip=clip, frames=frames, format=self.format, forced=forced, media=info.to_dict(),
-                       reencoded_frames=made.reencoded)
+        row = ClipPart(clip=clip, frames=frames, format=self.format, forced=forced, retimed=retimed,
+                       media=info.to_dict(), reencoded_frames=made.reencoded)
         files.store(row.file, path, f"{clip.pk}.mp4")
         try:
             with transaction.atomic():
@@ -98,20 +119,25 @@ class KeptParts:
             row.file.storage.delete(row.file.name)
         else:
             filecache.remember(row.file, path)
-            self.rows[(clip.pk, frames, forced)] = row
+            self.rows[(clip.pk, frames, forced, retimed)] = row
         return media.Stored(path, info, made.reencoded)
 
 
-def drop_parts_without_clip_files() -> int:
-    """Parts whose clip has lost its file (their files go on commit); how many."""
-    return ClipPart.objects.filter(clip__file="").delete()[0]
+def drop_stale_parts(unused_for: timedelta) -> int:
+    """Parts whose clip has lost its file, and parts no stitch has used for ``unused_for``
+    (cuts for slots the scenes no longer have, or for an old max_speedup); their files go on
+    commit, and a stitch that needs one again makes it again. How many."""
+    stale = models.Q(clip__file="") | models.Q(used_at__lt=timezone.now() - unused_for)
+    return ClipPart.objects.filter(stale).delete()[0]
 
 
 def stitch_with_parts(clips: Sequence, out: Path, *, workdir: Path, track=None, lengths: Sequence[float] | None = None,
-                      audio_start: float = 0.0, suppress_video_audio: bool = True) -> media.StitchResult:
+                      audio_start: float = 0.0, suppress_video_audio: bool = True,
+                      max_speedup: float = 1.0) -> media.StitchResult:
     """Stitch these clips (under the track's song) using the parts kept from earlier
-    stitches and keeping the ones it makes. Only the files the stitch will read are fetched
-    (a clip whose part is kept is not), all at once."""
+    stitches and keeping the ones it makes; a clip a little longer than its length plays
+    faster to fill it (`Clip.fills_by_retime`, up to `max_speedup`). Only the files the
+    stitch will read are fetched (a clip whose part is kept is not), all at once."""
     known = [media.MediaInfo.from_dict(c.media or {}) for c in clips]
     unknown = [i for i, k in enumerate(known) if k is None or k.video is None]
     local: dict[int, Path] = dict(zip(unknown, filecache.local_copies([clips[i].file for i in unknown], workdir),
@@ -119,10 +145,13 @@ def stitch_with_parts(clips: Sequence, out: Path, *, workdir: Path, track=None, 
     for i in unknown:
         known[i] = clips[i].media_info(local[i])
     like, targets = media.plan(known, lengths)  # type: ignore[arg-type]
+    fast = [c.fills_by_retime(length, max_speedup) for c, length in zip(clips, lengths, strict=True)] if lengths else []
     store = KeptParts(clips, media.format_key(like), workdir)
-    found = {i: store.row(i, targets[i], False) for i, k in enumerate(known)
-             if media.parts.needs_part(k.video, targets[i], like)}  # type: ignore[union-attr]
-    rows = [r for i in found for r in (found[i], store.row(i, targets[i], True)) if r is not None]
+    found = {i: store.row(i, targets[i], False, bool(fast) and fast[i]) for i, k in enumerate(known)
+             if (fast and fast[i]) or media.parts.needs_part(k.video, targets[i], like)}  # type: ignore[union-attr]
+    rows = store.claim([r for i in found for r in (found[i], store.row(i, targets[i], True, bool(fast) and fast[i]))
+                        if r is not None])
+    found = {i: store.row(i, targets[i], False, bool(fast) and fast[i]) for i in found}  # without a pruned one
     wanted = [i for i in range(len(clips)) if i not in local and found.get(i) is None]
     song = [track.file or track.original] if track is not None else []
     fetched = filecache.local_copies([*(r.file for r in rows), *(clips[i].file for i in wanted), *song], workdir)
@@ -134,13 +163,15 @@ def stitch_with_parts(clips: Sequence, out: Path, *, workdir: Path, track=None, 
 
     return media.stitch([fetch(i) for i in range(len(clips))], out, audio=fetched[-1] if track is not None else None,
                         audio_start=audio_start, suppress_video_audio=suppress_video_audio, workdir=workdir,
-                        lengths=lengths, known=known, song=track.media_info() if track is not None else None, store=store)
+                        lengths=lengths, known=known, song=track.media_info() if track is not None else None, store=store,
+                        retimed=fast)
 
 
 def prepare_part(clip) -> ClipPart | None:
     """Make the part a clip's scene needs for its slot now (in the worker, as the clip
     finishes or is made current), so the next stitch finds it: the frames its slot shows in
-    the format of the scenes' clips. None when it needs none, or it is already kept."""
+    the format of the scenes' clips, trimmed or retimed as the stitch will. None when it needs
+    none, or it is already kept."""
     scene = clip.scene
     project = scene.project if scene is not None else None
     if project is None or project.audio_track_id is None or not clip.file:
@@ -158,14 +189,15 @@ def prepare_part(clip) -> ClipPart | None:
     like, _ = media.plan(present, None)
     index = [s.pk for s in scenes].index(scene.pk)
     frames = media.frame_counts([slot.length for slot in slots], like.fps)[index]  # type: ignore[union-attr]
-    if not media.parts.needs_part(mine.video, frames, like):
+    fast = clip.fills_by_retime(slots[index].length, project.max_speedup)
+    if not fast and not media.parts.needs_part(mine.video, frames, like):
         return None
     with files.workdir() as workdir:
         store = KeptParts([clip], media.format_key(like), workdir)
-        if store.row(0, frames, False) is not None:
+        if store.row(0, frames, False, fast) is not None:
             return None
         src = filecache.local_copies([clip.file], workdir)[0]
         dst = workdir / "part.mp4"
-        made = media.parts.make_part(src, dst, mine.video, frames, like, workdir)
-        store.keep(0, frames, False, dst, made)
-        return store.row(0, frames, False)
+        made = media.parts.make_part(src, dst, mine.video, frames, like, workdir, retime=fast)
+        store.keep(0, frames, False, dst, made, fast)
+        return store.row(0, frames, False, fast)

@@ -9,6 +9,8 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from django.db.models import Q
+
 from mv import files, media
 from mv.models.base import ACTIVE_STATUSES, JobStatus
 from mv.models.frames import StartFrame
@@ -27,15 +29,25 @@ class PerformerInputs:
     audio_start: float | None
     audio_end: float | None
 
+    @classmethod
+    def waiting_for_events(cls) -> Q:
+        """The rows whose start frame, or the vocals their lipsync is cut from, is still being
+        made: they are granted no slot meanwhile (one rule with ``waits_for_event``)."""
+        frames = [str(pk) for pk in StartFrame.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True)]
+        stems = [str(pk) for pk in VocalStem.objects.filter(status__in=ACTIVE_STATUSES).values_list("pk", flat=True)]
+        waiting = cls.objects.filter(Q(input__start_frame__in=frames) | Q(input__vocals__in=stems),  # type: ignore[attr-defined]
+                                     status=JobStatus.QUEUED, started_at__isnull=True)
+        return Q(pk__in=waiting.values("pk"))  # by id: a row without the key is never caught by a NOT
+
     def waits_for_event(self) -> bool:
         """Still queued for the start frame it starts from, or the vocals its lipsync is cut
         from, being made: its poll chain ends here; that row's finish starts a new one
         (mv.pipeline.followups)."""
         if self.status != JobStatus.QUEUED or self.started_at is not None:
             return False
-        frame, voice = self.input.get("start_frame"), self.input.get("vocals")
-        return bool(frame and StartFrame.objects.filter(pk=frame, status__in=ACTIVE_STATUSES).exists()
-                    or voice and VocalStem.objects.filter(pk=voice, status__in=ACTIVE_STATUSES).exists())
+        if not (self.input.get("start_frame") or self.input.get("vocals")):
+            return False
+        return type(self).objects.filter(self.waiting_for_events(), pk=self.pk).exists()
 
     def claim_turn(self) -> bool:
         """Not while it waits for its start frame or vocals (not even for a slot's grant)."""

@@ -150,6 +150,11 @@ class Project(models.Model):
         """The longest clip its video model makes, in seconds."""
         return self.flavor.video.longest
 
+    @property
+    def max_speedup(self) -> float:
+        """How much faster a clip may play to fill its scene (mv.planning.max_speedup of its flavor)."""
+        return planning.max_speedup(self.flavor)
+
     def use_style(self, name: str) -> None:
         """The director style every later scene writing and clip uses ("" for none); raises
         styles.UnknownStyle for a name that is not loaded."""

@@ -27,6 +27,9 @@ from mv.music.plan import (
     count_range,
     paid_seconds,
     part_end,
+    planned_length,
+    retimed,
+    retimed_scenes,
     section_name,
     plan_scenes,
     scene_plan_text,
@@ -37,5 +40,5 @@ from mv.music.structure import StructureError, from_allinone
 __all__ = [
     "ANALYSIS_VERSION", "Analysis", "AnalysisError", "LyricLine", "PlanError", "Section", "Slot", "StructureError", "analyze",
     "analyze_samples", "check_count", "check_cuttable", "clip_duration_for", "count_range", "from_allinone", "from_transcription",
-    "is_lrc", "lyrics_in", "paid_seconds", "parse_lyrics", "part_end", "plan_scenes", "scene_plan_text", "section_name", "warm_up",
+    "is_lrc", "lyrics_in", "paid_seconds", "parse_lyrics", "part_end", "planned_length", "plan_scenes", "retimed", "retimed_scenes", "scene_plan_text", "section_name", "warm_up",
 ]

@@ -25,11 +25,12 @@ class Section:
     energy: float  # 0..1, the loudest section is 1
 
 
-def find_sections(cqt: np.ndarray, frames: np.ndarray, mfcc: np.ndarray, times: np.ndarray,
+def find_sections(csync: np.ndarray, inner: np.ndarray, mfcc: np.ndarray, n_frames: int, times: np.ndarray,
                   downbeats: np.ndarray, duration: float, *, sr: int, hop: int) -> tuple[list[float], list[int]]:
     """Section start times and a repetition group per section (Laplacian segmentation, McFee & Ellis 2014).
 
-    Beat-synchronous CQT recurrence plus an MFCC path graph, the normalised Laplacian's
+    `csync`: the CQT in dB, its median between the song's ends and the beat frames `inner`
+    (mv.music.features.harmony). Beat-synchronous CQT recurrence plus an MFCC path graph, the normalised Laplacian's
     eigenvectors and k-means with k the number of near-zero eigenvalues; boundaries are the padded beat times
     (the gallery recipe maps them one beat late), then snapped to bar starts.
     """
@@ -39,11 +40,8 @@ def find_sections(cqt: np.ndarray, frames: np.ndarray, mfcc: np.ndarray, times: 
     import scipy.sparse.csgraph
     from scipy.cluster.vq import kmeans2
 
-    n_frames = cqt.shape[1]
-    inner = np.unique(np.clip(frames, 1, n_frames - 1))
     edges = librosa.util.fix_frames(inner, x_min=0, x_max=n_frames)
     edge_times = librosa.frames_to_time(edges, sr=sr, hop_length=hop)
-    csync = librosa.util.sync(cqt, inner, aggregate=np.median)
     msync = librosa.util.sync(mfcc[:, :n_frames], inner)
     n = csync.shape[1]
     if n < 16:

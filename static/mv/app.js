@@ -75,19 +75,56 @@ document.addEventListener("click", (event) => {
 
 // A timeline edit keeps your place: the edited card stays where it was on the screen and the
 // focus stays on the control that was used (or, when that control is gone, the card's menu).
+// The answer opens the edited card's menu; a menu closed while its edit was on its way stays
+// closed (unless the edit was refused: the reason is shown in it).
 let editPlace = null;
 document.addEventListener("htmx:beforeRequest", (event) => {
   const control = event.detail.elt;
-  if (!control.closest || !control.closest(".scene-edit, #banner")) return;
+  if (!control.closest || control.id === "banner" || !control.closest(".scene-edit, #banner")) return;  // not the banner's own ask
   const card = control.closest(".scene-card, #banner");
-  editPlace = { top: card.getBoundingClientRect().top, control: control.id || "" };
+  editPlace = { top: card.getBoundingClientRect().top, control: control.id || "",
+                menu: control.closest("details.scene-edit"), closed: false };
 });
+document.addEventListener("toggle", (event) => {
+  if (editPlace && event.target === editPlace.menu) editPlace.closed = !editPlace.menu.open;
+}, true);
 document.addEventListener("studio-edited", (event) => {
   const place = editPlace;
   editPlace = null;
   const card = event.detail.scene && document.getElementById(`scene-${event.detail.scene}`);
   if (!card) return;
   window.scrollBy(0, card.getBoundingClientRect().top - (place ? place.top : 16));
-  const control = (place && place.control && document.getElementById(place.control)) || card.querySelector(".scene-edit > summary");
+  const menu = card.querySelector("details.scene-edit");
+  const closed = Boolean(place && place.closed && menu && !menu.querySelector("#edit-error"));  // a refusal is shown
+  if (closed) menu.open = false;
+  const control = (place && !closed && place.control && document.getElementById(place.control))
+    || card.querySelector(".scene-edit > summary");
   if (control && card.contains(control) && document.activeElement !== control) control.focus({ preventScroll: true });
+});
+
+// A menu that floats over the page (a scene's Edit timeline on a wide screen, a project's
+// actions in the list) closes on a click that began outside it (a text selection dragged out
+// of its inputs does not count), and on Escape, the focus back on its button. A menu laid out
+// in the page (phones) stays open on an outside click: closing it would move what is under
+// the pointer; Escape closes it when the focus is in it.
+function floats(menu) {
+  const body = menu.querySelector(".menu-body");
+  return body && getComputedStyle(body).position === "absolute";
+}
+let pressedOn = null;
+document.addEventListener("pointerdown", (event) => { pressedOn = event.target; }, true);
+document.addEventListener("click", (event) => {
+  const target = pressedOn || event.target;
+  pressedOn = null;
+  document.querySelectorAll("details.menu[open]").forEach((menu) => {
+    if (!menu.contains(target) && floats(menu)) menu.open = false;
+  });
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || event.isComposing || event.defaultPrevented) return;
+  const focused = document.activeElement && document.activeElement.closest
+    && document.activeElement.closest("details.menu[open]");
+  const menus = focused ? [focused] : [...document.querySelectorAll("details.menu[open]")].filter(floats);
+  menus.forEach((menu) => { menu.open = false; });
+  if (focused) focused.querySelector("summary").focus();
 });

@@ -7,6 +7,7 @@ really show progress while clips render.
 from __future__ import annotations
 
 import queue
+import re
 import shutil
 import threading
 import time
@@ -54,15 +55,32 @@ def chromium_path() -> str:
     return path
 
 
+def _functions_only(wait_for_function):
+    """Playwright checks a plain expression once from outside the page, then again inside it
+    with eval, which our pages' CSP forbids: such a wait passes when the answer is already true
+    and fails when it is not yet. Refuse expressions every time, so the mistake cannot hide."""
+
+    def wait(page, expression: str, *args, **kwargs):
+        if not _FUNCTION.match(expression):
+            raise AssertionError(f"wait_for_function needs a function (\"() => ...\"), not {expression!r}")
+        return wait_for_function(page, expression, *args, **kwargs)
+
+    return wait
+
+
+_FUNCTION = re.compile(r"\s*(async\s+)?(\(.*?\)|\w+)\s*=>|\s*(async\s+)?function\b", re.S)
+
+
 @pytest.fixture(scope="package")
 def _chromium(chromium_path):
     """One Chromium for the browser tests; each test gets a context of its own (a fresh profile:
     no cookies or storage carried over). While Playwright's loop lives, Django sees an event loop
     in this thread: the ORM is used beside it on purpose."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Page, sync_playwright
 
     with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
         patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        patch.setattr(Page, "wait_for_function", _functions_only(Page.wait_for_function))
         browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
@@ -120,6 +138,7 @@ def rendered_song_project(user, song_mp3, scene_clip, full_video_file):
 
     def make(song_end: float = 24.0, **fields):
         track = audio.import_upload(user, SimpleUploadedFile("song.mp3", song_mp3.read_bytes()))
+        WorkerThreadBackend._queue.join()  # imported and analysed: nothing runs beside the test
         fields.setdefault("video_description", "Rooftop concert at dusk")
         project = written_project(user, scenes=3, audio_track=track, song_end=song_end, autorun_started=True,
                                   auto_stitch_done=True, **fields)

@@ -38,7 +38,12 @@ def test_a_saved_character_is_picked_on_the_create_page(logged_in, live_server, 
     assert project.character == red and project.character_image == red.image
     expect(page.locator("#project-character-select")).to_have_value(str(red.pk))
     expect(page.locator("#project-character")).to_contain_text("a drummer in a red jacket")
-    assert not page.console_errors
+    expect(page.locator("#full-video video")).to_be_visible(timeout=60000)  # the automatic run is over
+    cards = page.locator(".scene-card").count()
+    expect(page.locator(".scene-card img.start-frame")).to_have_count(cards)  # each card's frame, swapped in when made
+    page.screenshot(path=str(ARTIFACTS / f"studio-character-{width}.png"), full_page=True)
+    # No picture was asked for before it existed. (htmx logs the asks a newer one replaced, hx-sync.)
+    assert not [e for e in page.console_errors if "htmx:afterRequest" not in e and "htmx:sendAbort" not in e]
 
 
 @pytest.mark.parametrize("width", [1366, 390])

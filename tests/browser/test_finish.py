@@ -68,7 +68,7 @@ def test_every_page_fits_the_width_without_sideways_scrolling(logged_in, live_se
     user.save(update_fields=["is_staff"])
     page.set_viewport_size(size)
     page.goto(f"{live_server.url}/quick-gen/{finished_project.pk}/")
-    expect(page.locator("#full-video video")).to_be_visible(timeout=40000)
+    expect(page.locator("#full-video video")).to_be_visible(timeout=60000)
     pages = {"list": "/", "create": "/create/", "project": f"/quick-gen/{finished_project.pk}/",
              "404": f"/quick-gen/{uuid.uuid4()}/"}
     for name, url in pages.items():

@@ -40,6 +40,7 @@ def test_a_director_style_is_chosen_on_the_create_page_and_shown_on_the_project(
     expect(page.locator("#config-card .help").last).to_contain_text("16 mm", timeout=10000)
     project.refresh_from_db()
     assert project.director_style == "dreamy-16mm"
+    expect(page.locator("#full-video video")).to_be_visible(timeout=60000)  # the page as the run leaves it
     no_sideways_scroll(page, width)
 
 

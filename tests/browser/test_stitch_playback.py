@@ -43,7 +43,7 @@ def test_a_stitch_of_trimmed_clips_shows_each_seams_frames_in_chromium(_chromium
     try:
         page = context.new_page()
         page.goto(f"http://127.0.0.1:{server.server_address[1]}/index.html")
-        page.wait_for_function("document.getElementById('v').readyState >= 1", timeout=30000)
+        page.wait_for_function("() => document.getElementById('v').readyState >= 1", timeout=30000)
         assert page.evaluate("document.getElementById('v').duration") == pytest.approx(122 / 24, abs=0.01)
         shown = []
         for index in SEAMS:  # the middle of each frame's time, drawn as Chromium shows it

@@ -83,9 +83,10 @@ def _add(out: np.ndarray, sound: np.ndarray, at: float, sr: int, gain: float) ->
 
 
 def song(parts: Sequence[Part], *, bpm: float, sr: int = SR, lead_in: float = 0.0, tail: float = 1.0,
-         seed: int = 0, meter: int = 4) -> Song:
+         seed: int = 0, meter: int = 4, offbeat: float = 0.5, offbeat_gain: float = 0.7) -> Song:
     """Kick on 1 and 3, snare on 2 and 4, hats on eighths, a bass note and a pad chord per bar
-    (``meter=3``: a waltz, kick on 1, snare on 2 and 3)."""
+    (``meter=3``: a waltz, kick on 1, snare on 2 and 3). The second hat of each beat falls
+    `offbeat` of a beat after it (2/3: swung eighths) at `offbeat_gain` of the first's level."""
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
     total_bars = sum(p.bars for p in parts)
@@ -115,7 +116,7 @@ def song(parts: Sequence[Part], *, bpm: float, sr: int = SR, lead_in: float = 0.
                     on_kick = b == 0 or (meter == 4 and b == 2)
                     _add(out, kick if on_kick else snare, at, sr, part.gain * (1.0 if b else 1.15))
                     _add(out, hat, at, sr, part.gain)
-                    _add(out, hat, at + beat / 2, sr, part.gain * 0.7)
+                    _add(out, hat, at + beat * offbeat, sr, part.gain * offbeat_gain)
             bar_index += 1
     peak = np.max(np.abs(out)) or 1.0
     return Song((out / peak * 0.8).astype(np.float32), sr, bpm, beats, downbeats, boundaries)
@@ -131,6 +132,21 @@ def waltz(bpm: float = 132, seconds: float = 24.0, sr: int = SR) -> Song:
     """Three beats to the bar: two progressions, so bars are heard in the bass and the harmony."""
     bars = max(2, int(seconds / (3 * 60.0 / bpm)) // 2)
     return song([Part(bars, "A"), Part(bars, "B")], bpm=bpm, sr=sr, lead_in=0.3, meter=3)
+
+
+def shuffle(bpm: float = 120, seconds: float = 24.0, sr: int = SR) -> Song:
+    """Swung eighths whose off-beat (2/3 of the way through the beat) is louder than the beat."""
+    bars = max(2, int(seconds / (4 * 60.0 / bpm)) // 2)
+    return song([Part(bars, "A"), Part(bars, "B")], bpm=bpm, sr=sr, lead_in=0.3, offbeat=2 / 3, offbeat_gain=6.0)
+
+
+def tempo_change(first: float = 100, then: float = 130, seconds: float = 30.0, sr: int = SR) -> Song:
+    """`seconds` at one tempo, then as long at another (the beats and bars of both)."""
+    a = song([Part(max(2, int(seconds / (4 * 60.0 / first))), "A")], bpm=first, sr=sr, lead_in=0.3, tail=0.0)
+    b = song([Part(max(2, int(seconds / (4 * 60.0 / then))), "B")], bpm=then, sr=sr, tail=1.0, seed=1)
+    shift = a.duration
+    return Song(np.concatenate([a.samples, b.samples]), sr, first, a.beats + [t + shift for t in b.beats],
+                a.downbeats + [t + shift for t in b.downbeats], [shift])
 
 
 def quiet_then_loud(bpm: float = 110, sr: int = SR) -> Song:
