@@ -6,6 +6,7 @@ really show progress while clips render.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import re
 import shutil
@@ -27,6 +28,19 @@ class WorkerThreadBackend(ImmediateBackend):
 
     _queue: queue.Queue = queue.Queue()
     _thread: threading.Thread | None = None
+    _go = threading.Event()
+    _go.set()
+
+    @classmethod
+    @contextlib.contextmanager
+    def held(cls):
+        """Tasks wait while this is held, so a test sees a state the worker would otherwise
+        race past (the upload's answer before the import, Create pressed while it imports)."""
+        cls._go.clear()
+        try:
+            yield
+        finally:
+            cls._go.set()
 
     def _execute_task(self, task_result) -> None:
         cls = type(self)
@@ -40,6 +54,7 @@ class WorkerThreadBackend(ImmediateBackend):
         while True:
             task_result = cls._queue.get()
             time.sleep(0.3)  # a slower renderer, so the pages' progress states are seen
+            cls._go.wait()
             try:
                 ImmediateBackend._execute_task(backend, task_result)
             finally:

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from mv.models import Clip, Project
 from mv.pipeline import projects
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, WorkerThreadBackend
 
 pytestmark = pytest.mark.browser
 
@@ -27,11 +27,11 @@ def test_create_to_full_video_with_lipsync_and_restitch(logged_in, live_server, 
     assert page.locator("#id_config_flavor").input_value() == "default"
     page.select_option("#id_config_flavor", "mv1")
     page.fill("#id_number_of_scenes", "2")
-    with page.expect_response(re.compile(r"/create/audio/upload/$")) as upload:
+    with WorkerThreadBackend.held(), page.expect_response(re.compile(r"/create/audio/upload/$")) as upload:
         page.set_input_files("#id_file", str(song_mp3))
-    assert 'badge-busy">Importing…' in upload.value.text()  # the answer came before the import (read from the
-    # answer itself: the page's badge may already have moved on when a fast import is polled)
-    expect(page.locator("#music-source .song-analysis")).to_contain_text("section", timeout=30000)  # imported, analysed
+    assert 'badge-busy">Importing…' in upload.value.text()  # the answer came before the import (the worker
+    # is held meanwhile; the answer is read itself: once released, a fast import may be polled past it)
+    expect(page.locator("#music-source .song-analysis")).to_contain_text("section", timeout=60000)  # imported, analysed
     # The part of the song: a click on the waveform sets the start, a shift-click the end.
     waveform = page.locator(".waveform-pick")
     width = waveform.bounding_box()["width"]

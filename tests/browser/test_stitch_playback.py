@@ -50,7 +50,7 @@ def test_a_stitch_of_trimmed_clips_shows_each_seams_frames_in_chromium(_chromium
             pixels = page.evaluate("""async (t) => {
                 const v = document.getElementById('v');
                 await new Promise(r => { v.onseeked = r; v.currentTime = t; });
-                await new Promise(r => { v.requestVideoFrameCallback(() => r()); setTimeout(r, 1000); });
+                await new Promise(r => { v.requestVideoFrameCallback(() => r()); setTimeout(r, 5000); });
                 const c = document.getElementById('c').getContext('2d');
                 c.drawImage(v, 0, 0, 320, 180);
                 return Array.from(c.getImageData(0, 0, 320, 180).data);

@@ -184,7 +184,7 @@ def test_a_menu_closed_while_its_edit_is_on_its_way_stays_closed_when_the_card_c
     page.evaluate("window.edits = 0; document.addEventListener('studio-edited', () => window.edits++)")
     card.locator(".scene-edit summary").click()
     card.locator(".split-button").click()
-    for _ in range(100):
+    for _ in range(600):
         if held:
             break
         page.wait_for_timeout(50)
