@@ -46,11 +46,11 @@ def _finished(request: HtmxHttpRequest, scene: Scene, clips: list[Clip]) -> Http
     (the counts ask again on the finish event: the newest ask wins); 286 stops the poll."""
     project = status.poll_summary(scene.project_id)
     scene.project = project
-    state = status.scene_state(scene, clips, status.frames_in_making(clips))
+    state = status.scene_state(scene, clips)  # none of its clips waits: its start frame is made
     oob = {"project": project, "oob": True}
     thumb = status.thumbnail(state, status.song_span(project), scene.position, project.scene_count)
     parts = [(f"{QUICK_GEN}#clip-section", {"s": state, "project": project}),
-             (f"{QUICK_GEN}#scene-performer", {**oob, "s": state}),  # its start frame, made by now
+             (f"{QUICK_GEN}#scene-performer", {**oob, "s": state}),
              (f"{QUICK_GEN}#thumb", {**oob, "t": thumb}),
              ("mv/_costs.html#project-costs", {**oob, "spend": project.spend_usd,
                                                "running": bool(project.generating or project.writing)})]

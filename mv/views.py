@@ -86,20 +86,17 @@ def _page_context(project: Project) -> dict[str, Any]:
     shown = status.song_span(project)  # the waveform shows the whole song
     analysis = (track.analysis or {}) if track else {}
     video = status.full_video(project, states)
-    to_render = status.to_render(states)
     return {
         "project": project,
         "states": states,
         **_counts(states),
-        **video,
+        **_banner(project, states, video),
         "studio_shown": status.studio_shown(project, states, video) if plan_pending else "",
         "flavor_form": FlavorSelectForm(initial={"config_flavor": project.config_flavor}),
         "style_form": StyleSelectForm(),
         "thumbs": status.thumbnails(states, shown),
         "marks": status.marks(analysis, shown) if shown and analysis.get("beats") is not None else None,
         "boundaries": _boundaries(project, states),
-        "to_render": to_render,
-        "banner_shown": status.fingerprint((project.scenes_status, to_render, video["stitch_stale"])),
         "reference_note": status.reference_note(project),
         "plan_pending": plan_pending,
         "characters": Character.objects.visible_to(project.owner).only("pk", "name"),
@@ -109,6 +106,14 @@ def _page_context(project: Project) -> dict[str, Any]:
                          "oob_flavor", "edited", "refresh_error", "oob_video", "oob_timeline", "oob_banner",
                          "oob_place", "character_error")),
     }
+
+
+def _banner(project: Project, states: list[status.SceneState], video: dict[str, Any]) -> dict[str, Any]:
+    """The banner ("N scenes need a new clip", "older than the scenes"), the Full Video section's
+    facts it stands with, and its fingerprint for its asks."""
+    to_render = status.to_render(states)
+    return {**video, "to_render": to_render,
+            "banner_shown": status.fingerprint((project.scenes_status, to_render, video["stitch_stale"]))}
 
 
 def _counts(states: list[status.SceneState]) -> dict[str, Any]:
@@ -135,7 +140,9 @@ def quick_gen(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
         return _polled(request, context["studio_shown"], done=not context["plan_pending"],
                        answer=lambda: render(request, f"{QUICK_GEN}#studio", context))
     if target == "banner":  # after a clip finished or a new stitch: the count and "older" again
-        context = _page_context(project)
+        states = status.project_states(project, frames=False)
+        context = {"project": project, "refresh_error": None, "oob_banner": None,
+                   **_banner(project, states, status.full_video(project, states))}
         return _polled(request, context["banner_shown"], done=False,
                        answer=lambda: render(request, f"{QUICK_GEN}#banner", context))
     if target == "counts":  # after a clip finished: asked again, the newest ask replacing an older one (hx-sync)
